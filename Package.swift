@@ -1,0 +1,53 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Internal invariant checks, compiled into debug builds only.
+let checks: [SwiftSetting] = [.define("STRATA_INTERNAL_CHECKS", .when(configuration: .debug))]
+
+let package = Package(
+    name: "Strata",
+    products: [
+        .library(name: "Strata", targets: ["Strata"]),
+        .executable(name: "strata", targets: ["StrataCLI"]),
+        .executable(name: "strata-bench", targets: ["StrataBench"]),
+        .executable(name: "strata-demo", targets: ["StrataDemo"]),
+        .executable(name: "strata-crash-child", targets: ["StrataCrashChild"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .target(name: "StrataStorage", dependencies: ["CLMDB", "CLZ4"], swiftSettings: checks),
+        .target(name: "Strata", dependencies: ["StrataStorage"], swiftSettings: checks),
+        .target(name: "StrataTestSupport", dependencies: ["Strata", "StrataStorage"]),
+        .executableTarget(
+            name: "StrataCLI",
+            dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "tools/strata"),
+        .executableTarget(
+            name: "StrataBench",
+            dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "tools/bench"),
+        .executableTarget(name: "StrataDemo", dependencies: ["Strata"], path: "tools/demo"),
+        .executableTarget(name: "StrataCrashChild", dependencies: ["Strata"], path: "tools/crash"),
+        .testTarget(
+            name: "StrataStorageTests",
+            dependencies: [
+                "StrataStorage", "StrataTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        .testTarget(
+            name: "StrataTests",
+            dependencies: [
+                "Strata", "StrataStorage", "StrataTestSupport", "StrataCrashChild",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        .testTarget(
+            name: "StrataCLITests",
+            dependencies: ["StrataCLI", "StrataTestSupport", "StrataBench"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

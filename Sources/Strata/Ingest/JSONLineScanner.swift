@@ -1,0 +1,664 @@
+// A hand-written, allocation-free JSON scanner for JSON-lines ingest.
+//
+// The per-line path (`JSONLineScanner.scan`) touches only the caller's bytes: no Foundation, no String or Array
+// allocation. It fully validates one JSON object (RFC 8259 syntax, strings validated as UTF-8, nesting depth at most
+// 64) and reports the raw byte ranges of up to two requested top-level fields.
+
+/// Why a JSON line was rejected; `offset` is the byte offset within the line.
+public struct JSONLineError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The kind of problem found in the line.
+    public enum Reason: Sendable, Equatable {
+        /// The line is empty or holds only whitespace; `offset` is the line's length.
+        case empty
+        /// The first non-whitespace byte is not `{`; `offset` points at it.
+        case notAnObject
+        /// A byte that cannot appear here (structural mistake, or a raw control character inside a string).
+        case unexpectedByte(UInt8)
+        /// The line ends before the object is complete (outside a string); `offset` is the line's length.
+        case unexpectedEnd
+        /// A string has no closing quote before the end of the line; `offset` points at its opening quote.
+        case unterminatedString
+        /// A backslash escape is malformed, or a `\u` escape is a lone surrogate; `offset` points at the backslash.
+        case invalidEscape
+        /// A number does not follow the JSON grammar (e.g. `01`, `1.`, `.5`, `+1`); `offset` points at its start.
+        case invalidNumber
+        /// A bare word that is not exactly `true`, `false` or `null`; `offset` points at its start.
+        case invalidLiteral
+        /// Something other than whitespace follows the object's closing `}`; `offset` points at it.
+        case trailingBytes
+        /// Objects and arrays are nested more than 64 deep; `offset` points at the bracket that is one too deep.
+        case tooDeep
+        /// A required field is absent (raised by callers, not by the scanner).
+        case missingField(String)
+        /// A field had to be a string but is not (raised by callers, not by the scanner).
+        case fieldNotString(String)
+        /// A field has a type the caller cannot use (raised by callers, not by the scanner).
+        case fieldWrongType(String)
+        /// A string holds bytes that are not valid UTF-8; `offset` points at the first byte of the bad sequence.
+        case invalidUTF8
+    }
+
+    /// The kind of problem.
+    public var reason: Reason
+    /// The byte offset within the line at which the problem was found.
+    public var offset: Int
+
+    /// Creates an error for `reason` at byte `offset` of the line.
+    public init(_ reason: Reason, offset: Int) {
+        self.reason = reason
+        self.offset = offset
+    }
+
+    /// One line a person can act on, e.g. `byte 17: unterminated string`.
+    public var description: String {
+        let what: String
+        switch reason {
+        case .empty: what = "empty line, expected a JSON object"
+        case .notAnObject: what = "not a JSON object, a line must start with '{'"
+        case .unexpectedByte(let byte): what = "unexpected \(Self.describe(byte: byte))"
+        case .unexpectedEnd: what = "line ends before the JSON object is complete"
+        case .unterminatedString: what = "unterminated string"
+        case .invalidEscape: what = "invalid escape sequence in string"
+        case .invalidNumber: what = "invalid number"
+        case .invalidLiteral: what = "invalid literal, expected true, false or null"
+        case .trailingBytes: what = "unexpected bytes after the closing '}'"
+        case .tooDeep: what = "objects and arrays nested more than \(jsonMaximumDepth) deep"
+        case .missingField(let name): what = "missing field \"\(name)\""
+        case .fieldNotString(let name): what = "field \"\(name)\" must be a string"
+        case .fieldWrongType(let name): what = "field \"\(name)\" has the wrong type"
+        case .invalidUTF8: what = "invalid UTF-8 in string"
+        }
+        return "byte \(offset): \(what)"
+    }
+
+    /// Renders a byte as `'x' (0x78)` when printable ASCII, else `byte 0x0A`.
+    private static func describe(byte: UInt8) -> String {
+        let hex = (byte < 0x10 ? "0x0" : "0x") + String(byte, radix: 16, uppercase: true)
+        if byte >= 0x21 && byte < 0x7F {
+            return "'\(Character(Unicode.Scalar(byte)))' (\(hex))"
+        }
+        return "byte \(hex)"
+    }
+}
+
+/// The deepest allowed nesting of objects and arrays; the line's own object counts as level 1.
+let jsonMaximumDepth = 64
+
+/// The kind and raw bytes of a top-level field value.
+package struct JSONFieldValue: Sendable, Equatable {
+    /// The JSON type of a value.
+    package enum Kind: Sendable, Equatable { case string, number, bool, null, object, array }
+    /// The JSON type of the value.
+    package var kind: Kind
+    /// Byte range within the line: for strings the content between the quotes (still escaped), otherwise the token.
+    package var range: Range<Int>
+    /// True when a string value contains at least one backslash escape (always false for other kinds).
+    package var hasEscapes: Bool
+
+    /// Creates a value description.
+    package init(kind: Kind, range: Range<Int>, hasEscapes: Bool = false) {
+        self.kind = kind
+        self.range = range
+        self.hasEscapes = hasEscapes
+    }
+}
+
+/// Validates JSON lines and extracts up to two top-level fields without allocating.
+///
+/// Keys are matched on their unescaped bytes, so `"t\u0073"` matches a field named `ts`. Only keys of the line's own
+/// object are considered; a key of the same name inside a nested object or array is not a match. When a key occurs
+/// more than once, the first occurrence wins (later ones are still validated, but ignored).
+package struct JSONLineScanner: Sendable {
+    /// UTF-8 bytes of the first requested field name, empty when unused.
+    private let field0: [UInt8]
+    /// UTF-8 bytes of the second requested field name, empty when unused.
+    private let field1: [UInt8]
+    /// Whether a first field was requested.
+    private let wants0: Bool
+    /// Whether a second field was requested.
+    private let wants1: Bool
+
+    /// Field names to extract (top-level keys only), up to 2: e.g. a time field and a key field.
+    package init(fields: [String]) {
+        precondition(fields.count <= 2, "JSONLineScanner extracts at most 2 fields, got \(fields.count)")
+        wants0 = fields.count > 0
+        wants1 = fields.count > 1
+        field0 = wants0 ? Array(fields[0].utf8) : []
+        field1 = wants1 ? Array(fields[1].utf8) : []
+    }
+
+    /// Validates that `line` is exactly one JSON object and returns the requested top-level fields (nil if absent).
+    ///
+    /// RFC 8259 syntax; leading and trailing ASCII whitespace (space, tab, CR, LF) is allowed; strings must be valid
+    /// UTF-8 and `\u` escapes must not be lone surrogates; nesting depth is limited to 64. Values are returned in the
+    /// order of the names given at init.
+    package func scan(_ line: UnsafeRawBufferPointer) throws(JSONLineError) -> (JSONFieldValue?, JSONFieldValue?) {
+        var cursor = JSONCursor(line)
+        cursor.skipWhitespace()
+        guard cursor.index < cursor.count else { throw JSONLineError(.empty, offset: cursor.index) }
+        guard cursor.current == JSONByte.openBrace else { throw JSONLineError(.notAnObject, offset: cursor.index) }
+        cursor.index += 1
+        cursor.skipWhitespace()
+
+        var value0: JSONFieldValue?
+        var value1: JSONFieldValue?
+        if try cursor.peek() == JSONByte.closeBrace {
+            cursor.index += 1
+        } else {
+            while true {
+                let quote = try cursor.peek()
+                guard quote == JSONByte.quote else {
+                    throw JSONLineError(.unexpectedByte(quote), offset: cursor.index)
+                }
+                let keyStart = cursor.index + 1
+                let keyEscaped = try cursor.scanString()
+                let keyEnd = cursor.index - 1
+                let match0 = wants0 && value0 == nil && keyMatches(line, keyStart, keyEnd, keyEscaped, field0)
+                let match1 = wants1 && value1 == nil && keyMatches(line, keyStart, keyEnd, keyEscaped, field1)
+
+                cursor.skipWhitespace()
+                try cursor.expect(JSONByte.colon)
+                cursor.skipWhitespace()
+                let value = try cursor.scanValue(depth: 1)
+                if match0 { value0 = value }
+                if match1 { value1 = value }
+
+                cursor.skipWhitespace()
+                let next = try cursor.peek()
+                cursor.index += 1
+                if next == JSONByte.comma {
+                    cursor.skipWhitespace()
+                    continue
+                }
+                if next == JSONByte.closeBrace { break }
+                throw JSONLineError(.unexpectedByte(next), offset: cursor.index - 1)
+            }
+        }
+        cursor.skipWhitespace()
+        guard cursor.index == cursor.count else { throw JSONLineError(.trailingBytes, offset: cursor.index) }
+        return (value0, value1)
+    }
+
+    /// Whether the key at `start..<end` of `line` (escaped if `escaped`) equals `field`.
+    @inline(__always)
+    private func keyMatches(
+        _ line: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ escaped: Bool, _ field: [UInt8]
+    ) -> Bool {
+        if escaped { return escapedKeyEquals(line, start, end, field) }
+        guard end - start == field.count else { return false }
+        return field.withUnsafeBufferPointer { name in
+            var index = 0
+            while index < name.count {
+                if line[start + index] != name[index] { return false }
+                index += 1
+            }
+            return true
+        }
+    }
+
+    /// Compares a key containing escapes (already validated) with `field`, unescaping on the fly.
+    private func escapedKeyEquals(_ line: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ field: [UInt8]) -> Bool {
+        field.withUnsafeBufferPointer { name in
+            var position = start
+            var matched = 0
+            while position < end {
+                let byte = line[position]
+                if byte != JSONByte.backslash {
+                    guard matched < name.count, name[matched] == byte else { return false }
+                    matched += 1
+                    position += 1
+                    continue
+                }
+                let escape = decodeJSONEscape(line, at: position, end: end)
+                guard escape.length > 0 else { return false }
+                position += escape.length
+                let utf8 = UTF8Bytes(escape.scalar)
+                for index in 0..<utf8.count {
+                    guard matched < name.count, name[matched] == utf8.byte(index) else { return false }
+                    matched += 1
+                }
+            }
+            return matched == name.count
+        }
+    }
+}
+
+// MARK: - Cursor
+
+/// Byte values the scanner looks for.
+enum JSONByte {
+    static var quote: UInt8 { 0x22 }
+    static var backslash: UInt8 { 0x5C }
+    static var slash: UInt8 { 0x2F }
+    static var openBrace: UInt8 { 0x7B }
+    static var closeBrace: UInt8 { 0x7D }
+    static var openBracket: UInt8 { 0x5B }
+    static var closeBracket: UInt8 { 0x5D }
+    static var colon: UInt8 { 0x3A }
+    static var comma: UInt8 { 0x2C }
+    static var minus: UInt8 { 0x2D }
+    static var plus: UInt8 { 0x2B }
+    static var dot: UInt8 { 0x2E }
+    static var zero: UInt8 { 0x30 }
+    static var nine: UInt8 { 0x39 }
+}
+
+/// A read position in one line; all scanning state lives on the stack.
+private struct JSONCursor {
+    /// The line being scanned.
+    let bytes: UnsafeRawBufferPointer
+    /// `bytes.count`, cached.
+    let count: Int
+    /// Offset of the next byte to read.
+    var index: Int
+
+    /// Starts at the beginning of `bytes`.
+    init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+        self.count = bytes.count
+        self.index = 0
+    }
+
+    /// The byte at `index`; the caller has checked `index < count`.
+    @inline(__always)
+    var current: UInt8 { bytes[index] }
+
+    /// The byte at `index`, or `.unexpectedEnd` at the end of the line.
+    @inline(__always)
+    func peek() throws(JSONLineError) -> UInt8 {
+        guard index < count else { throw JSONLineError(.unexpectedEnd, offset: index) }
+        return bytes[index]
+    }
+
+    /// Consumes `byte` or throws.
+    @inline(__always)
+    mutating func expect(_ byte: UInt8) throws(JSONLineError) {
+        let found = try peek()
+        guard found == byte else { throw JSONLineError(.unexpectedByte(found), offset: index) }
+        index += 1
+    }
+
+    /// Skips JSON whitespace (space, tab, CR, LF).
+    @inline(__always)
+    mutating func skipWhitespace() {
+        while index < count {
+            let byte = bytes[index]
+            if byte > 0x20 { return }
+            guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
+            index += 1
+        }
+    }
+
+    /// Scans any JSON value at `index`; `depth` is the nesting level of the container holding it.
+    mutating func scanValue(depth: Int) throws(JSONLineError) -> JSONFieldValue {
+        let start = index
+        let byte = try peek()
+        switch byte {
+        case JSONByte.quote:
+            let escaped = try scanString()
+            return JSONFieldValue(kind: .string, range: (start + 1)..<(index - 1), hasEscapes: escaped)
+        case JSONByte.minus, JSONByte.zero...JSONByte.nine:
+            try scanNumber()
+            return JSONFieldValue(kind: .number, range: start..<index)
+        case JSONByte.openBrace:
+            try scanContainer(depth: depth + 1, closer: JSONByte.closeBrace)
+            return JSONFieldValue(kind: .object, range: start..<index)
+        case JSONByte.openBracket:
+            try scanContainer(depth: depth + 1, closer: JSONByte.closeBracket)
+            return JSONFieldValue(kind: .array, range: start..<index)
+        case 0x74:  // t
+            try scanLiteral(0x74, 0x72, 0x75, 0x65, nil)  // true
+            return JSONFieldValue(kind: .bool, range: start..<index)
+        case 0x66:  // f
+            try scanLiteral(0x66, 0x61, 0x6C, 0x73, 0x65)  // false
+            return JSONFieldValue(kind: .bool, range: start..<index)
+        case 0x6E:  // n
+            try scanLiteral(0x6E, 0x75, 0x6C, 0x6C, nil)  // null
+            return JSONFieldValue(kind: .null, range: start..<index)
+        case JSONByte.plus, JSONByte.dot:
+            throw JSONLineError(.invalidNumber, offset: start)
+        case 0x41...0x5A, 0x61...0x7A:  // other letters: a misspelt literal
+            throw JSONLineError(.invalidLiteral, offset: start)
+        default:
+            throw JSONLineError(.unexpectedByte(byte), offset: start)
+        }
+    }
+
+    /// Scans an object or array whose opening bracket is at `index`, at nesting level `depth`.
+    mutating func scanContainer(depth: Int, closer: UInt8) throws(JSONLineError) {
+        guard depth <= jsonMaximumDepth else { throw JSONLineError(.tooDeep, offset: index) }
+        let isObject = closer == JSONByte.closeBrace
+        index += 1
+        skipWhitespace()
+        if try peek() == closer {
+            index += 1
+            return
+        }
+        while true {
+            if isObject {
+                let quote = try peek()
+                guard quote == JSONByte.quote else { throw JSONLineError(.unexpectedByte(quote), offset: index) }
+                _ = try scanString()
+                skipWhitespace()
+                try expect(JSONByte.colon)
+                skipWhitespace()
+            }
+            _ = try scanValue(depth: depth)
+            skipWhitespace()
+            let next = try peek()
+            index += 1
+            if next == JSONByte.comma {
+                skipWhitespace()
+                continue
+            }
+            if next == closer { return }
+            throw JSONLineError(.unexpectedByte(next), offset: index - 1)
+        }
+    }
+
+    /// Scans a string whose opening quote is at `index`; leaves `index` after the closing quote.
+    /// Returns whether the string contains escapes.
+    mutating func scanString() throws(JSONLineError) -> Bool {
+        let open = index
+        index += 1
+        var escaped = false
+        while true {
+            // Fast path: skip 8 plain ASCII bytes at a time.
+            while index + 8 <= count {
+                let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                let special = jsonStringSpecialBytes(word)
+                if special == 0 {
+                    index += 8
+                } else {
+                    index += special.trailingZeroBitCount >> 3
+                    break
+                }
+            }
+            guard index < count else { throw JSONLineError(.unterminatedString, offset: open) }
+            let byte = bytes[index]
+            if byte == JSONByte.quote {
+                index += 1
+                return escaped
+            } else if byte == JSONByte.backslash {
+                escaped = true
+                let escape = decodeJSONEscape(bytes, at: index, end: count)
+                if escape.length > 0 {
+                    index += escape.length
+                } else if escape.length < 0 {
+                    throw JSONLineError(.unterminatedString, offset: open)
+                } else {
+                    throw JSONLineError(.invalidEscape, offset: index)
+                }
+            } else if byte < 0x20 {
+                throw JSONLineError(.unexpectedByte(byte), offset: index)
+            } else if byte >= 0x80 {
+                try scanUTF8Sequence(byte)
+            } else {
+                index += 1
+            }
+        }
+    }
+
+    /// Validates one multi-byte UTF-8 sequence starting with `lead` at `index` and steps over it.
+    mutating func scanUTF8Sequence(_ lead: UInt8) throws(JSONLineError) {
+        // Second-byte bounds exclude overlongs, surrogates (ED A0..BF) and code points above U+10FFFF.
+        var length = 0
+        var low: UInt8 = 0x80
+        var high: UInt8 = 0xBF
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; low = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; high = 0x9F
+        case 0xF0: length = 4; low = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; high = 0x8F
+        default: throw JSONLineError(.invalidUTF8, offset: index)
+        }
+        guard index + length <= count else { throw JSONLineError(.invalidUTF8, offset: index) }
+        let second = bytes[index + 1]
+        guard second >= low && second <= high else { throw JSONLineError(.invalidUTF8, offset: index) }
+        var position = index + 2
+        while position < index + length {
+            guard bytes[position] & 0xC0 == 0x80 else { throw JSONLineError(.invalidUTF8, offset: index) }
+            position += 1
+        }
+        index += length
+    }
+
+    /// Scans a number per the JSON grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    mutating func scanNumber() throws(JSONLineError) {
+        let start = index
+        if bytes[index] == JSONByte.minus { index += 1 }
+        guard index < count else { throw JSONLineError(.invalidNumber, offset: start) }
+        let first = bytes[index]
+        if first == JSONByte.zero {
+            index += 1
+        } else if first > JSONByte.zero && first <= JSONByte.nine {
+            index += 1
+            skipDigits()
+        } else {
+            throw JSONLineError(.invalidNumber, offset: start)
+        }
+        if index < count && bytes[index] == JSONByte.dot {
+            index += 1
+            guard skipDigits() else { throw JSONLineError(.invalidNumber, offset: start) }
+        }
+        if index < count && (bytes[index] | 0x20) == 0x65 {  // e or E
+            index += 1
+            if index < count && (bytes[index] == JSONByte.plus || bytes[index] == JSONByte.minus) { index += 1 }
+            guard skipDigits() else { throw JSONLineError(.invalidNumber, offset: start) }
+        }
+        // A number glued to more number-ish bytes (`01`, `1.2.3`, `1x`) is one bad token, not two.
+        if index < count && isWordByte(bytes[index]) { throw JSONLineError(.invalidNumber, offset: start) }
+    }
+
+    /// Skips ASCII digits; returns whether there was at least one.
+    @inline(__always)
+    @discardableResult
+    mutating func skipDigits() -> Bool {
+        let start = index
+        while index < count && bytes[index] &- JSONByte.zero < 10 { index += 1 }
+        return index > start
+    }
+
+    /// Consumes the literal spelled by the given bytes (4 or 5 of them) or throws `.invalidLiteral`.
+    @inline(__always)
+    mutating func scanLiteral(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8, _ b4: UInt8?) throws(JSONLineError) {
+        let start = index
+        let length = b4 == nil ? 4 : 5
+        guard index + length <= count, bytes[index] == b0, bytes[index + 1] == b1, bytes[index + 2] == b2,
+            bytes[index + 3] == b3
+        else { throw JSONLineError(.invalidLiteral, offset: start) }
+        if let b4 {
+            guard bytes[index + 4] == b4 else { throw JSONLineError(.invalidLiteral, offset: start) }
+        }
+        index += length
+        if index < count && isWordByte(bytes[index]) { throw JSONLineError(.invalidLiteral, offset: start) }
+    }
+}
+
+/// Whether `byte` could continue a number or literal token: ASCII letter, digit, `.`, `+` or `-`.
+@inline(__always)
+private func isWordByte(_ byte: UInt8) -> Bool {
+    let lower = byte | 0x20
+    return (byte &- JSONByte.zero < 10) || (lower >= 0x61 && lower <= 0x7A) || byte == JSONByte.dot
+        || byte == JSONByte.plus || byte == JSONByte.minus
+}
+
+/// For 8 bytes (little-endian), a mask whose lowest set bit lies in the first byte that is `"`, `\`, below 0x20 or
+/// at least 0x80; zero when there is none. (Bits above the first hit may be spurious.)
+@inline(__always)
+private func jsonStringSpecialBytes(_ word: UInt64) -> UInt64 {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let highs: UInt64 = 0x8080_8080_8080_8080
+    let quotes = word ^ (ones &* 0x22)
+    let backslashes = word ^ (ones &* 0x5C)
+    let hasQuote = (quotes &- ones) & ~quotes
+    let hasBackslash = (backslashes &- ones) & ~backslashes
+    let hasControl = (word &- ones &* 0x20) & ~word
+    return (hasQuote | hasBackslash | hasControl | word) & highs
+}
+
+// MARK: - Escapes
+
+/// Decodes the backslash escape at `start` of `bytes` (not reading at or past `end`).
+///
+/// Returns the scalar and the escape's length in bytes; length 0 means invalid (unknown escape, bad hex, lone or
+/// reversed surrogate) and a negative length means the escape is cut off by `end`.
+func decodeJSONEscape(_ bytes: UnsafeRawBufferPointer, at start: Int, end: Int) -> (scalar: UInt32, length: Int) {
+    guard start + 1 < end else { return (0, -1) }
+    switch bytes[start + 1] {
+    case JSONByte.quote: return (0x22, 2)
+    case JSONByte.backslash: return (0x5C, 2)
+    case JSONByte.slash: return (0x2F, 2)
+    case 0x62: return (0x08, 2)  // b
+    case 0x66: return (0x0C, 2)  // f
+    case 0x6E: return (0x0A, 2)  // n
+    case 0x72: return (0x0D, 2)  // r
+    case 0x74: return (0x09, 2)  // t
+    case 0x75:  // u
+        let first = decodeHex4(bytes, at: start + 2, end: end)
+        guard first >= 0 else { return (0, first == -1 ? -1 : 0) }
+        let high = UInt32(first)
+        if high < 0xD800 || high > 0xDFFF { return (high, 6) }
+        guard high <= 0xDBFF else { return (0, 0) }  // a low surrogate first
+        guard start + 6 < end else { return (0, -1) }
+        guard bytes[start + 6] == JSONByte.backslash else { return (0, 0) }
+        guard start + 7 < end else { return (0, -1) }
+        guard bytes[start + 7] == 0x75 else { return (0, 0) }
+        let second = decodeHex4(bytes, at: start + 8, end: end)
+        guard second >= 0 else { return (0, second == -1 ? -1 : 0) }
+        let low = UInt32(second)
+        guard low >= 0xDC00 && low <= 0xDFFF else { return (0, 0) }
+        return (0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00), 12)
+    default:
+        return (0, 0)
+    }
+}
+
+/// Reads 4 hex digits at `start`: the value, -1 if `end` comes first, or -2 for a non-hex digit.
+@inline(__always)
+private func decodeHex4(_ bytes: UnsafeRawBufferPointer, at start: Int, end: Int) -> Int {
+    var value = 0
+    for position in start..<(start + 4) {
+        guard position < end else { return -1 }
+        let byte = bytes[position]
+        let digit: Int
+        switch byte {
+        case 0x30...0x39: digit = Int(byte) - 0x30
+        case 0x41...0x46: digit = Int(byte) - 0x41 + 10
+        case 0x61...0x66: digit = Int(byte) - 0x61 + 10
+        default: return -2
+        }
+        value = value << 4 | digit
+    }
+    return value
+}
+
+/// Up to 4 UTF-8 bytes of one scalar, held inline.
+private struct UTF8Bytes {
+    /// The bytes, first in the lowest 8 bits.
+    var packed: UInt32
+    /// How many bytes are used.
+    var count: Int
+
+    /// Encodes `scalar` (a valid Unicode scalar value).
+    init(_ scalar: UInt32) {
+        switch scalar {
+        case 0..<0x80:
+            packed = scalar
+            count = 1
+        case 0x80..<0x800:
+            packed = (0xC0 | scalar >> 6) | (0x80 | scalar & 0x3F) << 8
+            count = 2
+        case 0x800..<0x10000:
+            packed = (0xE0 | scalar >> 12) | (0x80 | scalar >> 6 & 0x3F) << 8 | (0x80 | scalar & 0x3F) << 16
+            count = 3
+        default:
+            packed = (0xF0 | scalar >> 18) | (0x80 | scalar >> 12 & 0x3F) << 8 | (0x80 | scalar >> 6 & 0x3F) << 16
+                | (0x80 | scalar & 0x3F) << 24
+            count = 4
+        }
+    }
+
+    /// The byte at `index` (< count).
+    @inline(__always)
+    func byte(_ index: Int) -> UInt8 { UInt8(truncatingIfNeeded: packed >> (8 * UInt32(index))) }
+}
+
+/// Unescapes a JSON string's content bytes into `output` (appending, UTF-8), handling `\uXXXX` and surrogate pairs.
+///
+/// `bytes` is the range reported by `JSONFieldValue` for a string (already validated by the scanner); bytes outside
+/// escapes are copied as they are. Throws `.invalidEscape` (offset within `bytes`) for a malformed escape or a lone
+/// surrogate.
+package func unescapeJSONString(_ bytes: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(JSONLineError) {
+    let count = bytes.count
+    output.reserveCapacity(output.count + count)
+    var runStart = 0
+    var position = 0
+    while position < count {
+        guard bytes[position] == JSONByte.backslash else {
+            position += 1
+            continue
+        }
+        appendRun(bytes, runStart..<position, to: &output)
+        let escape = decodeJSONEscape(bytes, at: position, end: count)
+        guard escape.length > 0 else { throw JSONLineError(.invalidEscape, offset: position) }
+        let utf8 = UTF8Bytes(escape.scalar)
+        for index in 0..<utf8.count { output.append(utf8.byte(index)) }
+        position += escape.length
+        runStart = position
+    }
+    appendRun(bytes, runStart..<count, to: &output)
+}
+
+/// Appends `bytes` (UTF-8) to `output` as a quoted JSON string literal, escaping `"`, `\` and control characters.
+///
+/// Control characters use `\n \r \t \b \f` where they exist and `\u00xx` (lowercase hex) otherwise; all other bytes,
+/// including non-ASCII UTF-8 and DEL, are copied unchanged.
+package func appendJSONStringLiteral(_ bytes: UnsafeRawBufferPointer, to output: inout [UInt8]) {
+    let count = bytes.count
+    output.reserveCapacity(output.count + count + 2)
+    output.append(JSONByte.quote)
+    var runStart = 0
+    var position = 0
+    while position < count {
+        let byte = bytes[position]
+        guard byte < 0x20 || byte == JSONByte.quote || byte == JSONByte.backslash else {
+            position += 1
+            continue
+        }
+        appendRun(bytes, runStart..<position, to: &output)
+        output.append(JSONByte.backslash)
+        switch byte {
+        case JSONByte.quote, JSONByte.backslash: output.append(byte)
+        case 0x08: output.append(0x62)  // b
+        case 0x0C: output.append(0x66)  // f
+        case 0x0A: output.append(0x6E)  // n
+        case 0x0D: output.append(0x72)  // r
+        case 0x09: output.append(0x74)  // t
+        default:  // u00xx
+            output.append(0x75)
+            output.append(JSONByte.zero)
+            output.append(JSONByte.zero)
+            output.append(lowercaseHexDigit(byte >> 4))
+            output.append(lowercaseHexDigit(byte & 0xF))
+        }
+        position += 1
+        runStart = position
+    }
+    appendRun(bytes, runStart..<count, to: &output)
+    output.append(JSONByte.quote)
+}
+
+/// The lowercase hex digit for `value` (0...15).
+@inline(__always)
+private func lowercaseHexDigit(_ value: UInt8) -> UInt8 { value < 10 ? 0x30 + value : 0x61 + value - 10 }
+
+/// Appends `bytes[range]` to `output` (nothing when the range is empty).
+@inline(__always)
+private func appendRun(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, to output: inout [UInt8]) {
+    guard !range.isEmpty else { return }
+    output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[range]))
+}

@@ -1,0 +1,230 @@
+// Timestamp parsing for ingest: numeric epoch values in a chosen unit, and ISO 8601 / RFC 3339 text.
+// No Foundation, no allocation; results are nanoseconds since the Unix epoch as Int64 (1677-09-21 ... 2262-04-11).
+
+/// How a numeric time field is read.
+public enum TimeUnit: String, Sendable, CaseIterable {
+    /// Seconds since the Unix epoch.
+    case seconds = "s"
+    /// Milliseconds since the Unix epoch.
+    case milliseconds = "ms"
+    /// Microseconds since the Unix epoch.
+    case microseconds = "us"
+    /// Nanoseconds since the Unix epoch.
+    case nanoseconds = "ns"
+
+    /// The power of ten that converts one of this unit to nanoseconds.
+    var nanosecondsExponent: Int {
+        switch self {
+        case .seconds: 9
+        case .milliseconds: 6
+        case .microseconds: 3
+        case .nanoseconds: 0
+        }
+    }
+}
+
+/// Parses a JSON number (as raw bytes) read in `unit` to nanoseconds since the Unix epoch, or nil.
+///
+/// Accepts the JSON number grammar: optional `-`, integer part without superfluous leading zeros, optional fraction,
+/// optional exponent (e.g. `1763900000.123` with unit `.seconds`, or `1.7639e12` with `.milliseconds`). The value is
+/// computed exactly in decimal; digits finer than a nanosecond are truncated toward zero. Returns nil when the text is
+/// not a number or the result does not fit Int64.
+package func parseTimestampNanoseconds(number: UnsafeRawBufferPointer, unit: TimeUnit) -> Int64? {
+    let count = number.count
+    var index = 0
+    var negative = false
+    if index < count && number[index] == 0x2D {  // -
+        negative = true
+        index += 1
+    }
+    let integerStart = index
+    while index < count && number[index] &- 0x30 < 10 { index += 1 }
+    let integerEnd = index
+    guard integerEnd > integerStart else { return nil }
+    guard number[integerStart] != 0x30 || integerEnd - integerStart == 1 else { return nil }  // leading zero
+
+    var fractionStart = index
+    var fractionEnd = index
+    if index < count && number[index] == 0x2E {  // .
+        index += 1
+        fractionStart = index
+        while index < count && number[index] &- 0x30 < 10 { index += 1 }
+        fractionEnd = index
+        guard fractionEnd > fractionStart else { return nil }
+    }
+
+    var exponent = 0
+    if index < count && (number[index] | 0x20) == 0x65 {  // e or E
+        index += 1
+        var exponentNegative = false
+        if index < count && (number[index] == 0x2B || number[index] == 0x2D) {
+            exponentNegative = number[index] == 0x2D
+            index += 1
+        }
+        let exponentStart = index
+        while index < count && number[index] &- 0x30 < 10 {
+            // Saturate: anything beyond a few hundred either overflows or truncates to zero.
+            if exponent < 100_000 { exponent = exponent * 10 + Int(number[index] &- 0x30) }
+            index += 1
+        }
+        guard index > exponentStart else { return nil }
+        if exponentNegative { exponent = -exponent }
+    }
+    guard index == count else { return nil }
+
+    // The digits D = integer digits followed by fraction digits; the scaled value is D with the decimal point placed
+    // after `point` digits. Keep the digits before the point (padding with zeros), drop the rest.
+    let integerCount = integerEnd - integerStart
+    let digitCount = integerCount + (fractionEnd - fractionStart)
+    let point = integerCount + exponent + unit.nanosecondsExponent
+    let limit: UInt64 = negative ? UInt64(1) << 63 : UInt64(Int64.max)
+    var magnitude: UInt64 = 0
+    var digitIndex = 0
+    while digitIndex < min(point, digitCount) {
+        let position =
+            digitIndex < integerCount ? integerStart + digitIndex : fractionStart + (digitIndex - integerCount)
+        guard let next = appendingDigit(magnitude, number[position] &- 0x30, limit: limit) else { return nil }
+        magnitude = next
+        digitIndex += 1
+    }
+    if magnitude != 0 {
+        // Terminates quickly: a non-zero value overflows after at most 19 multiplications.
+        while digitIndex < point {
+            guard let next = appendingDigit(magnitude, 0, limit: limit) else { return nil }
+            magnitude = next
+            digitIndex += 1
+        }
+    }
+    return negative ? Int64(bitPattern: 0 &- magnitude) : Int64(magnitude)
+}
+
+/// `value * 10 + digit`, or nil when that exceeds `limit`.
+@inline(__always)
+private func appendingDigit(_ value: UInt64, _ digit: UInt8, limit: UInt64) -> UInt64? {
+    let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+    let (sum, overflow2) = times10.addingReportingOverflow(UInt64(digit))
+    guard !overflow1, !overflow2, sum <= limit else { return nil }
+    return sum
+}
+
+/// Parses ISO 8601 / RFC 3339 text to nanoseconds since the Unix epoch, or nil.
+///
+/// Accepted: `YYYY-MM-DD`, then optionally `T`, `t` or a space and `hh:mm[:ss[.fraction]]`, then optionally `Z`, `z`,
+/// `±hh:mm`, `±hhmm` or `±hh`. Without an offset (including the date-only form, which means midnight)
+/// `defaultUTCOffsetSeconds` is used (local time = UTC + offset). Fractions may use `.` or `,`; digits past nanoseconds
+/// are truncated. Ranges are validated: month 1-12, day within the month (leap years included), hour 0-23,
+/// minute 0-59, second 0-60 (60 counts as the first second of the next minute), offset hours 0-23 and minutes 0-59.
+/// Returns nil for anything else, and when the instant does not fit Int64 nanoseconds.
+package func parseISO8601Nanoseconds(_ text: UnsafeRawBufferPointer, defaultUTCOffsetSeconds: Int = 0) -> Int64? {
+    let count = text.count
+    guard count >= 10,
+        let year = decimal(text, at: 0, digits: 4), text[4] == 0x2D,
+        let month = decimal(text, at: 5, digits: 2), text[7] == 0x2D,
+        let day = decimal(text, at: 8, digits: 2),
+        (1...12).contains(month), day >= 1, day <= daysInMonth(year: year, month: month)
+    else { return nil }
+
+    var index = 10
+    var secondOfDay = 0
+    var nanoseconds: Int64 = 0
+    var offset = defaultUTCOffsetSeconds
+    if index < count {
+        let separator = text[index]
+        guard separator == 0x54 || separator == 0x74 || separator == 0x20 else { return nil }  // T, t, space
+        index += 1
+        guard index + 5 <= count,
+            let hour = decimal(text, at: index, digits: 2), text[index + 2] == 0x3A,
+            let minute = decimal(text, at: index + 3, digits: 2),
+            hour <= 23, minute <= 59
+        else { return nil }
+        index += 5
+        var second = 0
+        if index < count && text[index] == 0x3A {  // :
+            guard index + 3 <= count, let value = decimal(text, at: index + 1, digits: 2), value <= 60 else {
+                return nil
+            }
+            second = value
+            index += 3
+            if index < count && (text[index] == 0x2E || text[index] == 0x2C) {  // . or ,
+                index += 1
+                var scale: Int64 = 100_000_000
+                let fractionStart = index
+                while index < count && text[index] &- 0x30 < 10 {
+                    nanoseconds += Int64(text[index] &- 0x30) * scale
+                    scale /= 10
+                    index += 1
+                }
+                guard index > fractionStart else { return nil }
+            }
+        }
+        secondOfDay = hour * 3600 + minute * 60 + second
+
+        if index < count {
+            let marker = text[index]
+            if marker == 0x5A || marker == 0x7A {  // Z, z
+                offset = 0
+                index += 1
+            } else if marker == 0x2B || marker == 0x2D {  // +, -
+                index += 1
+                guard index + 2 <= count, let offsetHours = decimal(text, at: index, digits: 2), offsetHours <= 23
+                else { return nil }
+                index += 2
+                var offsetMinutes = 0
+                if index < count {
+                    if text[index] == 0x3A { index += 1 }
+                    guard index + 2 <= count, let value = decimal(text, at: index, digits: 2), value <= 59 else {
+                        return nil
+                    }
+                    offsetMinutes = value
+                    index += 2
+                }
+                offset = (offsetHours * 3600 + offsetMinutes * 60) * (marker == 0x2D ? -1 : 1)
+            } else {
+                return nil
+            }
+        }
+        guard index == count else { return nil }
+    }
+
+    // Years 0000-9999 keep `days * 86400` far from Int64 limits; only the offset needs overflow checks.
+    let days = Int64(daysFromCivil(year: year, month: month, day: day))
+    let (seconds, overflow) = (days * 86_400 + Int64(secondOfDay)).subtractingReportingOverflow(Int64(offset))
+    guard !overflow else { return nil }
+    // Borrow a second for negative instants so that the earliest representable one does not overflow midway.
+    let borrow: Int64 = seconds < 0 && nanoseconds > 0 ? 1 : 0
+    let (scaled, overflow1) = (seconds + borrow).multipliedReportingOverflow(by: 1_000_000_000)
+    let (result, overflow2) = scaled.addingReportingOverflow(nanoseconds - borrow * 1_000_000_000)
+    guard !overflow1, !overflow2 else { return nil }
+    return result
+}
+
+/// Reads exactly `digits` ASCII digits at `start` (the caller guarantees they are in bounds), or nil.
+@inline(__always)
+private func decimal(_ text: UnsafeRawBufferPointer, at start: Int, digits: Int) -> Int? {
+    var value = 0
+    for position in start..<(start + digits) {
+        let digit = text[position] &- 0x30
+        guard digit < 10 else { return nil }
+        value = value * 10 + Int(digit)
+    }
+    return value
+}
+
+/// The number of days in `month` (1-12) of the proleptic Gregorian `year`.
+func daysInMonth(year: Int, month: Int) -> Int {
+    switch month {
+    case 2: (year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) ? 29 : 28
+    case 4, 6, 9, 11: 30
+    default: 31
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+    let y = month <= 2 ? year - 1 : year
+    let era = (y >= 0 ? y : y - 399) / 400
+    let yearOfEra = y - era * 400  // [0, 399]
+    let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1  // [0, 365]
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear  // [0, 146096]
+    return era * 146_097 + dayOfEra - 719_468
+}

@@ -1,0 +1,354 @@
+import StrataStorage
+
+/// Appends records to one stream: assigns intervals and partitions, builds compressed blocks,
+/// commits them in groups and seals intervals.
+///
+/// Records are encoded straight into per-partition buffers; a full buffer (256 KiB by default)
+/// becomes one LZ4 block. Blocks go to the store's committer in batches (4 MiB by default) while
+/// this appender goes on encoding: commits overlap with encoding. `flush()` returns once
+/// everything appended so far is durable under the store's durability setting; `seal(through:)`
+/// and automatic seals are atomic: a reader sees all of an interval or none of it.
+///
+/// ```swift
+/// let appender = try views.appender(timing: .eventTime(allowedLateness: .seconds(2)))
+/// for view in views { try appender.append(view, eventTime: view.time) }
+/// try appender.flush()
+/// ```
+///
+/// An appender is **not** `Sendable`: use it from one thread or task at a time. Its methods may
+/// block (back-pressure, `flush`, `seal`), so call them from a thread of your own rather than the
+/// cooperative pool, or use the `async` variants of `flush` and `seal`. Several appenders may
+/// write one stream; a record for an interval another appender sealed then fails with
+/// `StorageError.intervalSealed`.
+public final class StreamAppender<Record: RecordCodable> {
+    /// Tuning knobs.
+    public struct Limits: Sendable {
+        /// Raw bytes per partition buffer before it becomes a block.
+        public var blockBytes: Int = 256 << 10
+        /// Block bytes gathered before a batch is submitted for commit.
+        public var commitBytes: Int = 4 << 20
+        /// Bytes submitted and not yet committed before `append` waits (back-pressure).
+        public var maxPendingBytes: Int = 64 << 20
+        /// Default limits.
+        public init() {}
+    }
+
+    let store: LogStore
+    /// The stream appended to.
+    public let descriptor: StreamDescriptor
+    let lateDescriptor: StreamDescriptor?
+    let timing: TimeAssignment
+    let limits: Limits
+    let keyEncoder: ((Record, inout BinaryWriter) -> Void)?
+    let partitionCount: UInt32
+    private let lengthNanos: UInt64
+    private let latenessNanos: Int64
+
+    private var keyScratch = BinaryWriter(capacity: 64)
+    private var roundRobin: UInt32 = 0
+    /// Open intervals' buffers, in interval order; usually one to three, so a linear search wins.
+    private var open: [(interval: Interval, partitions: [PayloadBuilder])] = []
+    private var lastArrival: Interval?
+    private var late: [PayloadBuilder] = []
+    private var lateCountPending: UInt64 = 0
+    private var sealedThrough: Interval?
+    private var maxEventTime: Int64 = .min
+    private var batch = AppendBatch()
+    private var batchBytes = 0
+    private var codec = BlockCodec()
+    private let chain = CommitChain()
+    private var lastTicket = CommitTicket.completed
+
+    /// Records this appender sent to the late side stream.
+    public private(set) var lateRecords: UInt64 = 0
+    /// Records this appender accepted.
+    public private(set) var appendedRecords: UInt64 = 0
+
+    init(store: LogStore, descriptor: StreamDescriptor, lateDescriptor: StreamDescriptor?, timing: TimeAssignment,
+         limits: Limits, keyEncoder: ((Record, inout BinaryWriter) -> Void)?) throws(StorageError) {
+        self.store = store
+        self.descriptor = descriptor
+        self.lateDescriptor = lateDescriptor
+        self.timing = timing
+        self.limits = limits
+        self.keyEncoder = keyEncoder
+        partitionCount = descriptor.partitions
+        lengthNanos = descriptor.intervalLength.rawValue
+        if case .eventTime(let lateness) = timing {
+            latenessNanos = lateness.clampedNanoseconds
+        } else {
+            latenessNanos = 0
+        }
+        sealedThrough = try store.frontier(of: descriptor).sealedThrough
+    }
+
+    deinit {
+        // Hand over what is buffered; nothing waits for it. Call `flush()` to know it is durable.
+        submitOpenBuffers()
+    }
+
+    // MARK: Appending
+
+    /// Appends a record by arrival time (`TimeAssignment.arrival`).
+    ///
+    /// - Throws: `.misuse` for another time assignment; a commit error from earlier work.
+    public func append(_ record: Record) throws(StorageError) {
+        guard case .arrival(let clock) = timing else {
+            throw .misuse("stream \(descriptor.name): append(_:) needs arrival time; give an event time or interval")
+        }
+        let now = clock.now()
+        guard now.rawValue >= 0 else { throw .timeOutOfRange(stream: descriptor.name, time: now) }
+        var interval = Interval(UInt64(now.rawValue) / lengthNanos)
+        if let sealed = sealedThrough, interval <= sealed { interval = sealed.next }
+        if interval != lastArrival {
+            // The clock moved on: every earlier interval is complete.
+            if let last = lastArrival, interval > last { try sealInternal(through: Interval(interval.rawValue - 1)) }
+            lastArrival = interval
+        }
+        try buffer(record, interval: interval)
+    }
+
+    /// Appends a record by its event time (`TimeAssignment.eventTime`); seals intervals the
+    /// watermark has passed, and sends a record whose interval is sealed to the late side stream.
+    ///
+    /// - Throws: `.timeOutOfRange` for a time before the Unix epoch; `.misuse` for another time
+    ///   assignment; a commit error from earlier work.
+    public func append(_ record: Record, eventTime: Timestamp) throws(StorageError) {
+        guard case .eventTime = timing else {
+            throw .misuse("stream \(descriptor.name): append(_:eventTime:) needs event-time assignment")
+        }
+        guard eventTime.rawValue >= 0 else { throw .timeOutOfRange(stream: descriptor.name, time: eventTime) }
+        let interval = Interval(UInt64(eventTime.rawValue) / lengthNanos)
+        if let sealed = sealedThrough, interval <= sealed {
+            try bufferLate(record)
+            return
+        }
+        try buffer(record, interval: interval)
+        if eventTime.rawValue > maxEventTime {
+            maxEventTime = eventTime.rawValue
+            try advanceWatermark()
+        }
+    }
+
+    /// Appends a record to a given interval (`TimeAssignment.explicit`).
+    ///
+    /// - Throws: `.intervalSealed` when the interval is sealed; `.misuse` for another time assignment.
+    public func append(_ record: Record, interval: Interval) throws(StorageError) {
+        guard case .explicit = timing else {
+            throw .misuse("stream \(descriptor.name): append(_:interval:) needs explicit time assignment")
+        }
+        if let sealed = sealedThrough, interval <= sealed {
+            throw .intervalSealed(StoreLocation(stream: descriptor.name, interval: interval))
+        }
+        try buffer(record, interval: interval)
+    }
+
+    /// Appends a sequence of records by arrival time.
+    public func append<S: Sequence>(contentsOf records: S) throws(StorageError) where S.Element == Record {
+        for record in records { try append(record) }
+    }
+
+    /// The partition a record goes to: a stable hash of its key's encoding, or round-robin.
+    @inline(__always)
+    private func partition(for record: Record) -> Int {
+        guard let keyEncoder else {
+            let p = roundRobin
+            roundRobin = roundRobin &+ 1 == partitionCount ? 0 : roundRobin &+ 1
+            return Int(p)
+        }
+        keyScratch.removeAll()
+        keyEncoder(record, &keyScratch)
+        let hash = keyScratch.bytes.withUnsafeBytes { XXH64.hash($0) }
+        return Int(hash % UInt64(partitionCount))
+    }
+
+    /// The index in `open` of an interval's buffers, created when missing.
+    @inline(__always)
+    private func openIndex(_ interval: Interval) -> Int {
+        var i = open.count - 1
+        while i >= 0 {
+            if open[i].interval == interval { return i }
+            if open[i].interval < interval { break }
+            i -= 1
+        }
+        let empty = [PayloadBuilder](repeating: PayloadBuilder(capacity: 0), count: Int(partitionCount))
+        open.insert((interval, empty), at: i + 1)
+        return i + 1
+    }
+
+    private func buffer(_ record: Record, interval: Interval) throws(StorageError) {
+        let p = partition(for: record)
+        let index = openIndex(interval)
+        let full = try Self.appendRecord(record, to: &open[index].partitions[p], limit: limits.blockBytes,
+                                         stream: descriptor.name)
+        appendedRecords &+= 1
+        if full { try cutBlock(openIndex: index, partition: p) }
+    }
+
+    private func bufferLate(_ record: Record) throws(StorageError) {
+        guard lateDescriptor != nil else {
+            throw .misuse("stream \(descriptor.name) has no late side stream")
+        }
+        if late.isEmpty { late = [PayloadBuilder](repeating: PayloadBuilder(capacity: 0), count: Int(partitionCount)) }
+        let p = partition(for: record)
+        _ = try Self.appendRecord(record, to: &late[p], limit: .max, stream: descriptor.name)
+        lateRecords &+= 1
+        lateCountPending &+= 1
+        if late[p].byteCount >= limits.blockBytes { try cutLateBlocks() }
+    }
+
+    /// Encodes one record into a partition buffer; returns whether the buffer reached `limit`.
+    private static func appendRecord(_ record: Record, to builder: inout PayloadBuilder, limit: Int,
+                                     stream: String) throws(StorageError) -> Bool {
+        let before = builder.byteCount
+        builder.append(record)
+        let size = builder.byteCount - before
+        if size > BlockHeader.maxRawLength / 4 {
+            builder.writer.bytes.removeSubrange(before...)
+            builder.recordCount -= 1
+            throw .recordTooLarge(stream: stream, bytes: size)
+        }
+        return builder.byteCount >= limit
+    }
+
+    // MARK: Blocks and batches
+
+    private func cutBlock(openIndex index: Int, partition p: Int) throws(StorageError) {
+        let interval = open[index].interval
+        guard open[index].partitions[p].recordCount > 0 else { return }
+        let count = open[index].partitions[p].recordCount
+        let block = open[index].partitions[p].writer.bytes.withUnsafeBytes { codec.encode(payload: $0, recordCount: count) }
+        open[index].partitions[p].reset()
+        add(PendingBlock(stream: descriptor, interval: interval, partition: PartitionIndex(UInt32(p)), bytes: block))
+        if batchBytes >= limits.commitBytes { try submitBatch() }
+    }
+
+    private func cutLateBlocks() throws(StorageError) {
+        guard let lateDescriptor else { return }
+        // Late records are filed under the first open interval, sealed with the main stream.
+        let interval = sealedThrough?.next ?? Interval(0)
+        for p in late.indices where late[p].recordCount > 0 {
+            let block = late[p].writer.bytes.withUnsafeBytes { codec.encode(payload: $0, recordCount: late[p].recordCount) }
+            late[p].reset()
+            add(PendingBlock(stream: lateDescriptor, interval: interval, partition: PartitionIndex(UInt32(p)), bytes: block))
+        }
+        batch.lateCounts.append((descriptor, lateCountPending))
+        lateCountPending = 0
+    }
+
+    private func add(_ block: PendingBlock) {
+        batchBytes += block.bytes.count
+        batch.blocks.append(block)
+    }
+
+    private func submitBatch() throws(StorageError) {
+        if let failure = chain.firstFailure { throw failure }
+        guard !batch.isEmpty else { return }
+        let pending = batch
+        batch = AppendBatch()
+        batchBytes = 0
+        // Back-pressure: wait for earlier commits rather than buffering without bound.
+        if store.committer.pendingBytes.load(ordering: .relaxed) > limits.maxPendingBytes {
+            try lastTicket.wait()
+        }
+        lastTicket = store.submit(pending, chain: chain)
+    }
+
+    /// Turns every partially filled buffer into a block and submits everything; never throws, for `deinit`.
+    private func submitOpenBuffers() {
+        for index in open.indices {
+            for p in 0..<Int(partitionCount) { try? cutBlock(openIndex: index, partition: p) }
+        }
+        try? cutLateBlocks()
+        if !batch.isEmpty, chain.firstFailure == nil {
+            lastTicket = store.submit(batch, chain: chain)
+            batch = AppendBatch()
+            batchBytes = 0
+        }
+    }
+
+    // MARK: Sealing and durability
+
+    private func advanceWatermark() throws(StorageError) {
+        let watermark = maxEventTime &- latenessNanos
+        guard watermark >= 0 else { return }
+        // Intervals that end at or before the watermark are complete.
+        let end = UInt64(watermark) / lengthNanos  // first interval not yet complete
+        guard end > 0 else { return }
+        let through = Interval(end - 1)
+        if let sealed = sealedThrough, through <= sealed { return }
+        try sealInternal(through: through)
+    }
+
+    private func sealInternal(through: Interval) throws(StorageError) {
+        if let sealed = sealedThrough, through <= sealed { return }
+        for index in open.indices where open[index].interval <= through {
+            for p in 0..<Int(partitionCount) { try cutBlock(openIndex: index, partition: p) }
+        }
+        open.removeAll { $0.interval <= through }
+        try cutLateBlocks()
+        batch.seals.append((descriptor, through))
+        if let lateDescriptor { batch.seals.append((lateDescriptor, through)) }
+        sealedThrough = through
+        try submitBatch()
+    }
+
+    /// Seals every interval up to and including `through`: afterwards they are complete and
+    /// immutable, and readers see them. Returns once the seal is durable.
+    ///
+    /// Intervals with no records are sealed as empty. Sealing an interval that is already
+    /// sealed does nothing.
+    public func seal(through: Interval) throws(StorageError) {
+        try sealInternal(through: through)
+        try flush()
+    }
+
+    /// Seals every interval up to and including `through`, suspending until it is durable.
+    public func seal(through: Interval) async throws {
+        try sealInternal(through: through)
+        try await flush()
+    }
+
+    /// With arrival time, seals every interval that ended before the clock's current interval.
+    /// Call it periodically when records may stop arriving.
+    public func sealElapsed() throws(StorageError) {
+        guard case .arrival(let clock) = timing else {
+            throw .misuse("stream \(descriptor.name): sealElapsed() needs arrival time")
+        }
+        let now = clock.now()
+        guard now.rawValue >= 0 else { return }
+        let current = UInt64(now.rawValue) / lengthNanos
+        guard current > 0 else { return }
+        try sealInternal(through: Interval(current - 1))
+        try flush()
+    }
+
+    /// The newest interval this appender knows to be sealed.
+    public var newestSealedInterval: Interval? { sealedThrough }
+
+    /// The intervals holding buffered records, not yet sealed.
+    public var openIntervals: [Interval] { open.map(\.interval) }
+
+    /// Writes everything appended so far and returns once it is durable (sealed or not).
+    ///
+    /// Blocks the calling thread; in `async` code the `async` overload is chosen.
+    public func flush() throws(StorageError) {
+        submitOpenBuffers()
+        if let failure = chain.firstFailure { throw failure }
+        try lastTicket.wait()
+    }
+
+    /// Writes everything appended so far, suspending until it is durable.
+    public func flush() async throws {
+        submitOpenBuffers()
+        if let failure = chain.firstFailure { throw failure }
+        try await lastTicket.value()
+    }
+
+    /// Seals every interval holding buffered records, then flushes: use it at the end of a
+    /// finite input so that all of it becomes readable.
+    public func sealAll() throws(StorageError) {
+        if let last = open.last?.interval { try sealInternal(through: last) }
+        try flush()
+    }
+}

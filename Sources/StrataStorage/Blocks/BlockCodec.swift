@@ -1,0 +1,189 @@
+/// Turns framed record payloads into blocks and back.
+///
+/// A payload is the records of one chunk, each framed as a LEB128 length followed by the record's
+/// bytes. Encoding compresses with LZ4 and falls back to storing the payload uncompressed when
+/// that is not smaller. Decoding verifies the checksum, decompresses with `LZ4_decompress_safe`
+/// and checks the framing, so that any damage becomes a `Corruption`, never a crash.
+///
+/// A codec value owns reusable scratch buffers; use one per thread.
+package struct BlockCodec {
+    private var compressed: [UInt8] = []
+    private var decompressed: [UInt8] = []
+
+    package init() {}
+
+    /// Encodes one block from a framed payload.
+    ///
+    /// - Precondition: `payload.count <= BlockHeader.maxRawLength` and `recordCount <= UInt32.max`.
+    package mutating func encode(payload: UnsafeRawBufferPointer, recordCount: Int) -> [UInt8] {
+        precondition(payload.count <= BlockHeader.maxRawLength, "block payload over the limit")
+        let bound = LZ4.compressBound(payload.count)
+        if compressed.count < bound { compressed = [UInt8](repeating: 0, count: bound) }
+        let compressedCount = compressed.withUnsafeMutableBytes { LZ4.compress(payload, into: $0) }
+        let useLZ4 = compressedCount > 0 && compressedCount < payload.count
+        let storedCount = useLZ4 ? compressedCount : payload.count
+        var block = [UInt8](repeating: 0, count: BlockHeader.size + storedCount)
+        block.withUnsafeMutableBytes { out in
+            out[0] = BlockHeader.magic[0]; out[1] = BlockHeader.magic[1]
+            out[2] = BlockHeader.magic[2]; out[3] = BlockHeader.magic[3]
+            out[4] = BlockHeader.formatVersion
+            out[5] = (useLZ4 ? BlockHeader.Codec.lz4 : .none).rawValue
+            out.storeBytes(of: UInt32(recordCount).bigEndian, toByteOffset: 8, as: UInt32.self)
+            out.storeBytes(of: UInt32(payload.count).bigEndian, toByteOffset: 12, as: UInt32.self)
+            out.storeBytes(of: UInt32(storedCount).bigEndian, toByteOffset: 16, as: UInt32.self)
+            if storedCount > 0, let destination = out.baseAddress?.advanced(by: BlockHeader.size) {
+                if useLZ4 {
+                    compressed.withUnsafeBytes { source in
+                        if let s = source.baseAddress { destination.copyMemory(from: s, byteCount: storedCount) }
+                    }
+                } else if let s = payload.baseAddress {
+                    destination.copyMemory(from: s, byteCount: storedCount)
+                }
+            }
+            let checksum = BlockHeader.computeChecksum(UnsafeRawBufferPointer(out))
+            out.storeBytes(of: checksum.bigEndian, toByteOffset: 24, as: UInt64.self)
+        }
+        return block
+    }
+
+    /// Verifies a block and calls `body` with its header and raw framed payload.
+    ///
+    /// The payload pointer is valid only inside `body`: it points into this codec's scratch buffer
+    /// or into `block` itself.
+    package mutating func withVerifiedPayload<R>(
+        _ block: UnsafeRawBufferPointer,
+        _ body: (BlockHeader, UnsafeRawBufferPointer) throws -> R
+    ) throws -> R {
+        let header = try BlockHeader(parsing: block)
+        let computed = BlockHeader.computeChecksum(block)
+        guard computed == header.checksum else {
+            throw Corruption.checksumMismatch(stored: header.checksum, computed: computed)
+        }
+        let stored = UnsafeRawBufferPointer(rebasing: block[BlockHeader.size...])
+        switch header.codec {
+        case .none:
+            return try body(header, stored)
+        case .lz4:
+            if decompressed.count < header.rawLength {
+                decompressed = [UInt8](repeating: 0, count: max(header.rawLength, decompressed.count * 2))
+            }
+            let ok = decompressed.withUnsafeMutableBytes { out in
+                LZ4.decompress(stored, into: UnsafeMutableRawBufferPointer(rebasing: out[0..<header.rawLength]))
+            }
+            guard ok else { throw Corruption.decompressionFailed }
+            return try decompressed.withUnsafeBytes { raw in
+                try body(header, UnsafeRawBufferPointer(rebasing: raw[0..<header.rawLength]))
+            }
+        }
+    }
+
+    /// Verifies a block completely: checksum, decompression and record framing.
+    package mutating func verify(_ block: UnsafeRawBufferPointer) throws(Corruption) {
+        do {
+            try withVerifiedPayload(block) { header, payload in
+                var frames = RecordFrames(payload: payload, expectedCount: header.recordCount)
+                while try frames.next() != nil {}
+            }
+        } catch let corruption as Corruption {
+            throw corruption
+        } catch {
+            throw .badFraming(offset: 0)
+        }
+    }
+}
+
+/// Iterates the framed records of a raw payload, checking every length against the bytes left.
+package struct RecordFrames {
+    package let payload: UnsafeRawBufferPointer
+    package let expectedCount: Int
+    package private(set) var index = 0
+    private var offset = 0
+
+    package init(payload: UnsafeRawBufferPointer, expectedCount: Int) {
+        self.payload = payload
+        self.expectedCount = expectedCount
+    }
+
+    /// The next record's bytes, or `nil` after the last; throws when the framing is damaged or the
+    /// count differs from the header's.
+    @inline(__always)
+    package mutating func next() throws(Corruption) -> UnsafeRawBufferPointer? {
+        if offset == payload.count {
+            guard index == expectedCount else { throw .recordCountMismatch(header: expectedCount, found: index) }
+            return nil
+        }
+        guard index < expectedCount else { throw .recordCountMismatch(header: expectedCount, found: index + 1) }
+        // LEB128 length, at most 4 bytes (records are under 256 MiB).
+        var length = 0
+        var shift = 0
+        let start = offset
+        while true {
+            guard offset < payload.count, shift <= 21 else { throw .badFraming(offset: start) }
+            let byte = payload[offset]
+            offset += 1
+            length |= Int(byte & 0x7f) << shift
+            if byte < 0x80 { break }
+            shift += 7
+        }
+        guard length <= payload.count - offset else { throw .badFraming(offset: start) }
+        defer {
+            offset += length
+            index += 1
+        }
+        return UnsafeRawBufferPointer(rebasing: payload[offset..<offset + length])
+    }
+}
+
+/// Builds the framed payload of one chunk: records are encoded in place behind a length prefix.
+package struct PayloadBuilder: Sendable {
+    /// The framed bytes so far.
+    package var writer = BinaryWriter()
+    /// The number of records framed.
+    package var recordCount = 0
+
+    package init(capacity: Int) { writer = BinaryWriter(capacity: capacity) }
+
+    /// The number of payload bytes.
+    @inlinable package var byteCount: Int { writer.count }
+
+    /// Frames one record, encoding it directly into the payload.
+    @inlinable
+    package mutating func append<R: RecordCodable>(_ record: R) {
+        let lengthAt = writer.bytes.count
+        writer.write(byte: 0)
+        record.encode(to: &writer)
+        finishFrame(lengthAt: lengthAt)
+    }
+
+    /// Frames one record given as bytes already encoded.
+    @inlinable
+    package mutating func append(encoded bytes: UnsafeRawBufferPointer) {
+        writer.write(varint: UInt64(bytes.count))
+        writer.write(raw: bytes)
+        recordCount += 1
+    }
+
+    @inlinable
+    package mutating func finishFrame(lengthAt: Int) {
+        let length = writer.bytes.count - lengthAt - 1
+        if length < 0x80 {
+            writer.bytes[lengthAt] = UInt8(length)
+        } else {
+            var prefix: [UInt8] = []
+            var v = length
+            while v >= 0x80 {
+                prefix.append(UInt8(truncatingIfNeeded: v) | 0x80)
+                v >>= 7
+            }
+            prefix.append(UInt8(v))
+            writer.bytes.replaceSubrange(lengthAt..<lengthAt + 1, with: prefix)
+        }
+        recordCount += 1
+    }
+
+    /// Forgets the records, keeping the storage.
+    package mutating func reset() {
+        writer.removeAll()
+        recordCount = 0
+    }
+}

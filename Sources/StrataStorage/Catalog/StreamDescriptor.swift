@@ -1,0 +1,166 @@
+/// How long a stream keeps its sealed intervals.
+public enum Retention: Sendable, Equatable, CustomStringConvertible {
+    /// Keep every interval.
+    case forever
+    /// Keep the newest `n` sealed intervals (at least 1).
+    case intervals(UInt64)
+    /// Keep the intervals that end within this many nanoseconds of the newest sealed interval's end.
+    case nanoseconds(UInt64)
+
+    /// Keeps intervals covering this duration.
+    public static func duration(_ duration: Duration) -> Retention {
+        let (seconds, attoseconds) = duration.components
+        let nanos = UInt64(clamping: seconds) &* 1_000_000_000 &+ UInt64(clamping: attoseconds / 1_000_000_000)
+        return .nanoseconds(nanos)
+    }
+
+    /// The number of newest intervals kept for a stream of this interval length, or `nil` for all.
+    public func keptIntervals(intervalLength: IntervalLength) -> UInt64? {
+        switch self {
+        case .forever: return nil
+        case .intervals(let n): return max(1, n)
+        case .nanoseconds(let ns):
+            let length = max(1, intervalLength.rawValue)
+            return max(1, (ns + length - 1) / length)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .forever: "forever"
+        case .intervals(let n): "last \(n) intervals"
+        case .nanoseconds(let ns): "last \(IntervalLength(rawValue: ns))"
+        }
+    }
+}
+
+/// A stream's settings, kept in the catalog: fixed at creation except retention.
+///
+/// `StreamDescriptor` is `Sendable`; it is a plain value.
+public struct StreamDescriptor: Sendable, Equatable {
+    /// The stream's store-wide identifier.
+    public var id: StreamID
+    /// The stream's name.
+    public var name: String
+    /// The record type's catalog name (`RecordCodable.recordTypeName`; `json` for JSON streams).
+    public var recordType: String
+    /// The length of each interval.
+    public var intervalLength: IntervalLength
+    /// The number of partitions of each interval.
+    public var partitions: UInt32
+    /// How long sealed intervals are kept.
+    public var retention: Retention
+    /// For JSON streams, the top-level field holding event time (`nil`: arrival time).
+    public var timeField: String?
+    /// For JSON streams, the top-level field whose value chooses the partition (`nil`: round-robin).
+    public var keyField: String?
+    /// For JSON streams with a numeric time field, its unit (`s`, `ms`, `us`, `ns`).
+    public var timeUnit: String?
+    /// For a late side stream, the name of the stream whose late records it keeps.
+    public var lateRecordsOf: String?
+
+    /// Creates a descriptor.
+    public init(id: StreamID, name: String, recordType: String, intervalLength: IntervalLength,
+                partitions: UInt32, retention: Retention = .forever, timeField: String? = nil,
+                keyField: String? = nil, timeUnit: String? = nil, lateRecordsOf: String? = nil) {
+        self.id = id
+        self.name = name
+        self.recordType = recordType
+        self.intervalLength = intervalLength
+        self.partitions = partitions
+        self.retention = retention
+        self.timeField = timeField
+        self.keyField = keyField
+        self.timeUnit = timeUnit
+        self.lateRecordsOf = lateRecordsOf
+    }
+
+    /// The name of the side stream that keeps this stream's late records.
+    public var lateStreamName: String { name + ".late" }
+
+    /// Whether `name` is a valid stream name: 1–200 characters of `A–Z a–z 0–9 . _ -`.
+    public static func isValidName(_ name: String) -> Bool {
+        let utf8 = name.utf8
+        guard (1...200).contains(utf8.count) else { return false }
+        return utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == 0x2e || b == 0x5f || b == 0x2d
+        }
+    }
+
+    static let rowVersion: UInt8 = 1
+
+    /// The catalog row: fields in order, then an XXH64 checksum of everything before it.
+    package func encodedRow() -> [UInt8] {
+        var w = BinaryWriter(capacity: 128)
+        w.write(byte: Self.rowVersion)
+        w.write(id.rawValue)
+        w.write(name)
+        w.write(recordType)
+        w.write(intervalLength.rawValue)
+        w.write(partitions)
+        switch retention {
+        case .forever: w.write(byte: 0); w.write(UInt64(0))
+        case .intervals(let n): w.write(byte: 1); w.write(n)
+        case .nanoseconds(let n): w.write(byte: 2); w.write(n)
+        }
+        w.write(timeField)
+        w.write(keyField)
+        w.write(timeUnit)
+        w.write(lateRecordsOf)
+        return RowChecksum.seal(w.bytes)
+    }
+
+    /// Decodes a catalog row, verifying its checksum.
+    package init(row: UnsafeRawBufferPointer) throws(Corruption) {
+        let body = try RowChecksum.verified(row, what: "catalog row")
+        var r = BinaryReader(body)
+        do {
+            guard try r.readByte() == Self.rowVersion else { throw Corruption.badRow("catalog row version") }
+            id = StreamID(rawValue: try r.read())
+            name = try r.read()
+            recordType = try r.read()
+            intervalLength = IntervalLength(rawValue: try r.read())
+            partitions = try r.read()
+            let kind = try r.readByte()
+            let amount: UInt64 = try r.read()
+            switch kind {
+            case 0: retention = .forever
+            case 1: retention = .intervals(amount)
+            case 2: retention = .nanoseconds(amount)
+            default: throw Corruption.badRow("catalog row retention")
+            }
+            timeField = try r.read()
+            keyField = try r.read()
+            timeUnit = try r.read()
+            lateRecordsOf = try r.read()
+            guard r.remaining == 0, partitions > 0, intervalLength.rawValue > 0 else {
+                throw Corruption.badRow("catalog row")
+            }
+        } catch let error as Corruption {
+            throw error
+        } catch {
+            throw .badRow("catalog row (\(error))")
+        }
+    }
+}
+
+/// A small row's trailing checksum: the row's bytes, then `XXH64(bytes)` little-endian.
+package enum RowChecksum {
+    /// Appends the checksum.
+    package static func seal(_ bytes: [UInt8]) -> [UInt8] {
+        var out = bytes
+        let digest = XXH64.hash(bytes)
+        withUnsafeBytes(of: digest.littleEndian) { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// The row's bytes without the checksum, once the checksum matches.
+    package static func verified(_ row: UnsafeRawBufferPointer, what: String) throws(Corruption) -> UnsafeRawBufferPointer {
+        guard row.count >= 8 else { throw .badRow(what + " (too short)") }
+        let body = UnsafeRawBufferPointer(rebasing: row[0..<row.count - 8])
+        let stored = UInt64(littleEndian: row.loadUnaligned(fromByteOffset: row.count - 8, as: UInt64.self))
+        let computed = XXH64.hash(body)
+        guard stored == computed else { throw .checksumMismatch(stored: stored, computed: computed) }
+        return body
+    }
+}

@@ -1,0 +1,216 @@
+import CLMDB
+import Glibc
+import Synchronization
+
+/// One named LMDB database inside an environment.
+package struct Database: Sendable {
+    let dbi: MDB_dbi
+}
+
+/// How an environment syncs commits to disk; see `docs/durability.md`.
+package enum SyncMode: Sendable, Equatable {
+    /// Every commit flushes data and meta pages (LMDB's default).
+    case full
+    /// Commits are not flushed (`MDB_NOSYNC`); the OS writes them back later.
+    case none
+}
+
+/// An open LMDB environment: one directory, one memory map, several named databases.
+///
+/// `Environment` is `Sendable`: `MDB_env` is thread-safe once opened (lmdb.h), the handle never
+/// changes, and the map size is changed only under `gate` held exclusively, with no transaction
+/// of this process open, as `mdb_env_set_mapsize` requires.
+package final class Environment: @unchecked Sendable {
+    /// The `MDB_env*`; owned by this object, closed in `deinit`.
+    let handle: OpaquePointer
+    /// The directory holding `data.mdb` and `lock.mdb`.
+    package let path: String
+    /// The largest the map, and so the data file, may grow.
+    package let sizeLimit: Int
+    /// Shared by every transaction of this process, exclusive while the map is resized.
+    private let gate: UnsafeMutablePointer<pthread_rwlock_t>
+    private let mapSize: Mutex<Int>
+
+    /// Opens (and with `create`, creates) the environment in directory `path`.
+    ///
+    /// The environment is opened with `MDB_NOTLS` (Swift tasks move between threads) and, for
+    /// `sync == .none`, `MDB_NOSYNC`. Stale reader slots left by crashed processes are cleared
+    /// (`mdb_reader_check`).
+    package init(path: String, sizeLimit: Int, maxDatabases: UInt32, sync: SyncMode) throws(StorageError) {
+        self.path = path
+        self.sizeLimit = sizeLimit
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env), "mdb_env_create", path)
+        guard let env else { throw .lmdb(code: -1, call: "mdb_env_create", context: path) }
+        // From here on `env` must be closed on every error path.
+        var dataFileSize = 0
+        var info = stat()
+        if stat(path + "/data.mdb", &info) == 0 { dataFileSize = Int(info.st_size) }
+        let initial = min(sizeLimit, max(64 << 20, Self.roundUp(dataFileSize * 2)))
+        var flags = UInt32(MDB_NOTLS)
+        if sync == .none { flags |= UInt32(MDB_NOSYNC) }
+        do {
+            try check(mdb_env_set_maxdbs(env, maxDatabases), "mdb_env_set_maxdbs", path)
+            try check(mdb_env_set_mapsize(env, initial), "mdb_env_set_mapsize", path)
+            try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open", path)
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        var dead: Int32 = 0
+        _ = mdb_reader_check(env, &dead)
+        var envInfo = MDB_envinfo()
+        mdb_env_info(env, &envInfo)
+        handle = env
+        mapSize = Mutex(max(initial, envInfo.me_mapsize))
+        gate = .allocate(capacity: 1)
+        var attributes = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attributes)
+        // Readers may nest (a read inside a read on one thread); a writer-preferring lock would
+        // deadlock them while a resize waits, so readers are preferred. Resizes are rare.
+        pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_READER_NP))
+        pthread_rwlock_init(gate, &attributes)
+        pthread_rwlockattr_destroy(&attributes)
+    }
+
+    deinit {
+        mdb_env_close(handle)
+        pthread_rwlock_destroy(gate)
+        gate.deallocate()
+    }
+
+    private static func roundUp(_ n: Int) -> Int {
+        var size = 1 << 20
+        while size < n { size <<= 1 }
+        return size
+    }
+
+    /// The current map size in bytes.
+    package var currentMapSize: Int { mapSize.withLock { $0 } }
+
+    /// Opens or creates the named databases, all in one write transaction.
+    ///
+    /// lmdb.h: `mdb_dbi_open` must not be called from concurrent transactions; we call it once, at open.
+    package func openDatabases(_ names: [String]) throws(StorageError) -> [Database] {
+        try withGate { () throws(StorageError) -> [Database] in
+            var txn: OpaquePointer?
+            try check(mdb_txn_begin(handle, nil, 0, &txn), "mdb_txn_begin", path)
+            var databases: [Database] = []
+            for name in names {
+                var dbi: MDB_dbi = 0
+                let rc = mdb_dbi_open(txn, name, UInt32(MDB_CREATE), &dbi)
+                if rc != 0 {
+                    mdb_txn_abort(txn)
+                    try check(rc, "mdb_dbi_open", "\(path) database \(name)")
+                }
+                databases.append(Database(dbi: dbi))
+            }
+            try check(mdb_txn_commit(txn), "mdb_txn_commit", path)
+            return databases
+        }
+    }
+
+    /// Runs `body` inside a read-only transaction.
+    ///
+    /// Keep read transactions short: a long one pins old pages and makes the file grow.
+    package func read<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
+        try withGate {
+            var txn: OpaquePointer?
+            var rc = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
+            if rc == MDB_MAP_RESIZED {
+                try adoptGrownMap()
+                rc = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
+            }
+            try check(rc, "mdb_txn_begin", path)
+            guard let txn else { throw StorageError.lmdb(code: -1, call: "mdb_txn_begin", context: path) }
+            let transaction = Transaction(handle: txn, environment: handle, writable: false)
+            return try body(transaction)
+        }
+    }
+
+    /// Runs `body` in a write transaction and commits it; on any error the transaction is aborted.
+    ///
+    /// When the map is full the transaction is aborted, the map doubled (up to `sizeLimit`) and
+    /// `body` run again, so `body` must not have effects outside the transaction.
+    ///
+    /// - Precondition: called only from the committer's thread, never with a transaction of this
+    ///   thread open (lmdb.h: a write transaction belongs to the thread that began it).
+    package func write<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
+        while true {
+            do {
+                return try withGate {
+                    var txn: OpaquePointer?
+                    var rc = mdb_txn_begin(handle, nil, 0, &txn)
+                    if rc == MDB_MAP_RESIZED {
+                        try adoptGrownMap()
+                        rc = mdb_txn_begin(handle, nil, 0, &txn)
+                    }
+                    try check(rc, "mdb_txn_begin", path)
+                    guard let txn else { throw StorageError.lmdb(code: -1, call: "mdb_txn_begin", context: path) }
+                    let transaction = Transaction(handle: txn, environment: handle, writable: true)
+                    let result = try body(transaction)
+                    try transaction.commit()
+                    return result
+                }
+            } catch let error as MapFullSignal {
+                _ = error
+                try grow()
+            }
+        }
+    }
+
+    /// Thrown inside `write` to abort, grow the map and retry.
+    struct MapFullSignal: Error {}
+
+    private func withGate<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        pthread_rwlock_rdlock(gate)
+        defer { pthread_rwlock_unlock(gate) }
+        return try body()
+    }
+
+    /// Doubles the map, up to the size limit; past it, `.storeFull`.
+    private func grow() throws(StorageError) {
+        pthread_rwlock_wrlock(gate)
+        defer { pthread_rwlock_unlock(gate) }
+        let current = mapSize.withLock { $0 }
+        guard current < sizeLimit else {
+            throw .storeFull(context: "\(path): the store reached its size limit of \(sizeLimit) bytes")
+        }
+        let next = min(sizeLimit, current * 2)
+        try check(mdb_env_set_mapsize(handle, next), "mdb_env_set_mapsize", path)
+        mapSize.withLock { $0 = next }
+    }
+
+    /// Another process grew the map: adopt its size (`mdb_env_set_mapsize(env, 0)`).
+    private func adoptGrownMap() throws(StorageError) {
+        // Called with the gate held shared; upgrade by releasing and taking it exclusively.
+        pthread_rwlock_unlock(gate)
+        defer { pthread_rwlock_rdlock(gate) }
+        pthread_rwlock_wrlock(gate)
+        defer { pthread_rwlock_unlock(gate) }
+        try check(mdb_env_set_mapsize(handle, 0), "mdb_env_set_mapsize", path)
+        var envInfo = MDB_envinfo()
+        mdb_env_info(handle, &envInfo)
+        mapSize.withLock { $0 = envInfo.me_mapsize }
+    }
+
+    /// Flushes committed data to disk (`mdb_env_sync` with `force`).
+    package func sync() throws(StorageError) {
+        try check(mdb_env_sync(handle, 1), "mdb_env_sync", path)
+    }
+
+    /// Page size, pages in use and map size, from `mdb_env_info` and `mdb_env_stat`.
+    package func usage() -> (pageSize: Int, pagesUsed: Int, mapSize: Int) {
+        var envInfo = MDB_envinfo()
+        mdb_env_info(handle, &envInfo)
+        var envStat = MDB_stat()
+        mdb_env_stat(handle, &envStat)
+        return (Int(envStat.ms_psize), envInfo.me_last_pgno + 1, envInfo.me_mapsize)
+    }
+
+    /// Writes a compacted copy of the environment into the empty directory `destination`
+    /// (`mdb_env_copy2` with `MDB_CP_COMPACT`).
+    package func copyCompacted(to destination: String) throws(StorageError) {
+        try check(mdb_env_copy2(handle, destination, UInt32(MDB_CP_COMPACT)), "mdb_env_copy2", destination)
+    }
+}

@@ -1,0 +1,38 @@
+import CLMDB
+import Glibc
+
+/// Names for LMDB's return codes; the one place C codes become `StorageError`s.
+package enum LMDBCode {
+    /// `MDB_KEYEXIST`.
+    package static let keyExists = MDB_KEYEXIST
+    /// `MDB_NOTFOUND`.
+    package static let notFound = MDB_NOTFOUND
+    /// `MDB_MAP_FULL`.
+    package static let mapFull = MDB_MAP_FULL
+    /// `MDB_MAP_RESIZED`.
+    package static let mapResized = MDB_MAP_RESIZED
+
+    /// LMDB's text for a return code (`mdb_strerror`).
+    package static func message(for code: Int32) -> String {
+        guard let text = mdb_strerror(code) else { return "error \(code)" }
+        return String(cString: text)
+    }
+}
+
+/// The text of an errno value (`strerror`).
+func systemMessage(_ code: Int32) -> String {
+    guard let text = strerror(code) else { return "errno \(code)" }
+    return String(cString: text)
+}
+
+/// Turns an LMDB return code into a thrown error; `MDB_MAP_FULL` and `ENOSPC` become `.storeFull`.
+@inline(__always)
+package func check(_ rc: Int32, _ call: StaticString, _ context: @autoclosure () -> String = "") throws(StorageError) {
+    if rc == 0 { return }
+    switch rc {
+    case ENOSPC: throw .storeFull(context: "\(context().isEmpty ? "" : context() + ": ")no space left on device")
+    case MDB_MAP_FULL:
+        throw .storeFull(context: "\(context().isEmpty ? "" : context() + ": ")the store reached its size limit (MDB_MAP_FULL)")
+    default: throw .lmdb(code: rc, call: "\(call)", context: context())
+    }
+}

@@ -1,0 +1,131 @@
+import CLMDB
+
+/// A live LMDB transaction; one owner commits or aborts it exactly once.
+///
+/// Values it returns point into the memory map and are valid only until the next write in this
+/// transaction or its end (lmdb.h, `mdb_get`): they are only handed to non-escaping closures.
+package struct Transaction: ~Copyable {
+    let handle: OpaquePointer
+    let environment: OpaquePointer
+    package let writable: Bool
+
+    init(handle: OpaquePointer, environment: OpaquePointer, writable: Bool) {
+        self.handle = handle
+        self.environment = environment
+        self.writable = writable
+    }
+
+    /// Runs `body` in a nested transaction: its changes are kept only if it returns normally.
+    ///
+    /// The corresponding LMDB call is `mdb_txn_begin` with this transaction as parent.
+    package func nested<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
+        guard writable else { throw StorageError.misuse("nested transaction in a read-only transaction") }
+        var child: OpaquePointer?
+        try check(mdb_txn_begin(environment, handle, 0, &child), "mdb_txn_begin")
+        guard let child else { throw StorageError.lmdb(code: -1, call: "mdb_txn_begin", context: "nested") }
+        let transaction = Transaction(handle: child, environment: environment, writable: true)
+        let result = try body(transaction)
+        try transaction.commit()
+        return result
+    }
+
+    /// lmdb.h: the handle is freed by commit *even when commit fails*, so `deinit` (which aborts)
+    /// must not run afterwards.
+    consuming func commit() throws {
+        let handle = self.handle
+        discard self
+        let rc = mdb_txn_commit(handle)
+        if rc == MDB_MAP_FULL { throw Environment.MapFullSignal() }
+        try check(rc, "mdb_txn_commit")
+    }
+
+    deinit { mdb_txn_abort(handle) }
+
+    /// Calls `body` with the value stored under `key`, or `nil` when there is none.
+    package func withValue<R>(_ db: Database, key: UnsafeRawBufferPointer,
+                              _ body: (UnsafeRawBufferPointer?) throws -> R) throws -> R {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val()
+        let rc = mdb_get(handle, db.dbi, &k, &v)
+        if rc == MDB_NOTFOUND { return try body(nil) }
+        try check(rc, "mdb_get")
+        return try body(UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+    }
+
+    /// Stores `value` under `key`, replacing any value there.
+    ///
+    /// The corresponding LMDB call is `mdb_put`; `MDB_MAP_FULL` makes the enclosing `write` grow
+    /// the map and run again.
+    package func put(_ db: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws {
+        guard writable else { throw StorageError.misuse("put in a read-only transaction") }
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        let rc = mdb_put(handle, db.dbi, &k, &v, 0)
+        if rc == MDB_MAP_FULL { throw Environment.MapFullSignal() }
+        try check(rc, "mdb_put")
+    }
+
+    /// Deletes the value under `key`; returns whether there was one.
+    @discardableResult
+    package func delete(_ db: Database, key: UnsafeRawBufferPointer) throws -> Bool {
+        guard writable else { throw StorageError.misuse("delete in a read-only transaction") }
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        let rc = mdb_del(handle, db.dbi, &k, nil)
+        if rc == MDB_NOTFOUND { return false }
+        if rc == MDB_MAP_FULL { throw Environment.MapFullSignal() }
+        try check(rc, "mdb_del")
+        return true
+    }
+
+    /// Runs `body` with a cursor over `db`; the cursor is closed before this returns.
+    package func withCursor<R>(_ db: Database, _ body: (inout Cursor) throws -> R) throws -> R {
+        var cursorHandle: OpaquePointer?
+        try check(mdb_cursor_open(handle, db.dbi, &cursorHandle), "mdb_cursor_open")
+        guard let cursorHandle else { throw StorageError.lmdb(code: -1, call: "mdb_cursor_open", context: "") }
+        var cursor = Cursor(handle: cursorHandle)
+        return try body(&cursor)
+    }
+}
+
+/// A position in one database of one transaction; closed when it goes out of scope.
+///
+/// Keys and values it returns are valid until the cursor moves or its transaction ends.
+package struct Cursor: ~Copyable {
+    let handle: OpaquePointer
+
+    deinit { mdb_cursor_close(handle) }
+
+    /// One entry: the key and value bytes, both pointing into the map.
+    package typealias Entry = (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
+
+    private func get(_ op: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil) throws -> Entry? {
+        var k = MDB_val()
+        if let key { k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress)) }
+        var v = MDB_val()
+        let rc = mdb_cursor_get(handle, &k, &v, op)
+        if rc == MDB_NOTFOUND { return nil }
+        try check(rc, "mdb_cursor_get")
+        return (UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
+                UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+    }
+
+    /// Moves to the first entry whose key is `>= key` (`MDB_SET_RANGE`).
+    package mutating func seek(atLeast key: UnsafeRawBufferPointer) throws -> Entry? { try get(MDB_SET_RANGE, key: key) }
+    /// Moves to the next entry (`MDB_NEXT`).
+    package mutating func next() throws -> Entry? { try get(MDB_NEXT) }
+    /// Moves to the previous entry (`MDB_PREV`).
+    package mutating func previous() throws -> Entry? { try get(MDB_PREV) }
+    /// Moves to the first entry (`MDB_FIRST`).
+    package mutating func first() throws -> Entry? { try get(MDB_FIRST) }
+    /// Moves to the last entry (`MDB_LAST`).
+    package mutating func last() throws -> Entry? { try get(MDB_LAST) }
+    /// The entry under the cursor (`MDB_GET_CURRENT`).
+    package mutating func current() throws -> Entry? { try get(MDB_GET_CURRENT) }
+
+    /// Deletes the entry under the cursor (`mdb_cursor_del`); the cursor then points at the next entry.
+    package mutating func deleteCurrent() throws {
+        let rc = mdb_cursor_del(handle, 0)
+        if rc == MDB_MAP_FULL { throw Environment.MapFullSignal() }
+        try check(rc, "mdb_cursor_del")
+    }
+}

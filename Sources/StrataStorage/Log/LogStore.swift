@@ -1,0 +1,505 @@
+import Glibc
+import Synchronization
+
+/// One store: an LMDB environment holding the catalog and the logs of every stream.
+///
+/// Databases (format version 1): `meta` (format version, next stream ID), `catalog` (stream name →
+/// descriptor), `frontiers` (stream ID → frontier), `seals` (stream, interval → seal record),
+/// `blocks` (stream, interval, partition, chunk → block). Byte layouts: `docs/format.md`.
+///
+/// `LogStore` is `Sendable`. Reads run on the caller's thread in short read transactions;
+/// every write goes through the one `Committer`. A process opens each store once: `open` returns
+/// the instance already open for the same directory.
+package final class LogStore: Sendable {
+    /// The on-disk format version this build reads and writes.
+    package static let formatVersion: UInt32 = 1
+
+    package let path: String
+    package let options: StoreOptions
+    package let environment: Environment
+    package let committer: Committer
+    let meta: Database
+    let catalog: Database
+    let frontiers: Database
+    let seals: Database
+    let blocks: Database
+    /// Bumped on every commit that seals; subscriptions in this process wait on it.
+    package let sealSignal = SealSignal()
+
+    private struct FileID: Hashable {
+        let device: UInt64
+        let inode: UInt64
+    }
+
+    private final class WeakStore: Sendable {
+        nonisolated(unsafe) weak var store: LogStore?
+        init(_ store: LogStore) { self.store = store }
+    }
+
+    /// Open stores by directory identity: lmdb.h forbids opening one environment twice in a process.
+    private static let registry = Mutex<[FileID: WeakStore]>([:])
+
+    /// Opens the store in directory `path`, creating it when `options.createIfMissing` allows.
+    ///
+    /// - Throws: `.storeNotFound` when there is no store and creation is off, `.notAStore` when the
+    ///   directory holds something else or a newer format, `.misuse` when the store is already open
+    ///   in this process with other options.
+    package static func open(path: String, options: StoreOptions) throws(StorageError) -> LogStore {
+        var info = stat()
+        if stat(path, &info) != 0 {
+            guard errno == ENOENT else { throw .system(call: "stat", errno: errno, path: path) }
+            guard options.createIfMissing else { throw .storeNotFound(path: path) }
+            if mkdir(path, 0o755) != 0 && errno != EEXIST { throw .system(call: "mkdir", errno: errno, path: path) }
+            if stat(path, &info) != 0 { throw .system(call: "stat", errno: errno, path: path) }
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else { throw .notAStore(path: path, reason: "not a directory") }
+        if !options.createIfMissing, access(path + "/data.mdb", F_OK) != 0 { throw .storeNotFound(path: path) }
+        let id = FileID(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        return try registry.withLock { registry throws(StorageError) -> LogStore in
+            if let existing = registry[id]?.store {
+                guard existing.options.durability == options.durability,
+                      existing.options.sizeLimit == options.sizeLimit else {
+                    throw .misuse("store \(path) is already open in this process with other options")
+                }
+                return existing
+            }
+            let store = try LogStore(path: path, options: options)
+            registry[id] = WeakStore(store)
+            return store
+        }
+    }
+
+    private init(path: String, options: StoreOptions) throws(StorageError) {
+        self.path = path
+        self.options = options
+        environment = try Environment(path: path, sizeLimit: options.sizeLimit, maxDatabases: 16,
+                                      sync: options.durability == .noSync ? .none : .full)
+        let dbs = try environment.openDatabases(["meta", "catalog", "frontiers", "seals", "blocks"])
+        meta = dbs[0]
+        catalog = dbs[1]
+        frontiers = dbs[2]
+        seals = dbs[3]
+        blocks = dbs[4]
+        committer = Committer(environment: environment, durability: options.durability)
+        try checkFormat()
+    }
+
+    deinit {
+        if options.durability == .noSync { try? environment.sync() }
+    }
+
+    private static let formatKey = Array("format".utf8)
+    private static let nextStreamKey = Array("next-stream-id".utf8)
+
+    /// Writes the format version into a new store, or checks it in an existing one.
+    private func checkFormat() throws(StorageError) {
+        let found: UInt32? = try wrap {
+            try environment.read { txn in
+                try Self.formatKey.withUnsafeBytes { key in
+                    try txn.withValue(self.meta, key: key) { value -> UInt32? in
+                        guard let value else { return nil }
+                        guard value.count == 4 else { throw StorageError.notAStore(path: path, reason: "bad format record") }
+                        return UInt32(bigEndian: value.loadUnaligned(as: UInt32.self))
+                    }
+                }
+            }
+        }
+        if let found {
+            guard found == Self.formatVersion else {
+                throw .notAStore(path: path, reason: "format version \(found); this build reads version \(Self.formatVersion)")
+            }
+            return
+        }
+        let metaDatabase = self.meta
+        try committer.write { txn in
+            let version = Self.formatVersion.bigEndian
+            try Self.formatKey.withUnsafeBytes { key in
+                try withUnsafeBytes(of: version) { try txn.put(metaDatabase, key: key, value: $0) }
+            }
+        }
+    }
+
+    // MARK: Catalog
+
+    /// The descriptor of stream `name`, or `nil` when there is none.
+    package func descriptor(named name: String) throws(StorageError) -> StreamDescriptor? {
+        try wrap {
+            try environment.read { txn in try descriptor(named: name, in: txn) }
+        }
+    }
+
+    func descriptor(named name: String, in txn: borrowing Transaction) throws -> StreamDescriptor? {
+        var nameBytes = name
+        return try nameBytes.withUTF8 { utf8 in
+            try txn.withValue(catalog, key: UnsafeRawBufferPointer(utf8)) { row -> StreamDescriptor? in
+                guard let row else { return nil }
+                do throws(Corruption) {
+                    return try StreamDescriptor(row: row)
+                } catch {
+                    throw StorageError.corrupt(StoreLocation(stream: name), error)
+                }
+            }
+        }
+    }
+
+    /// Every stream's descriptor, in name order.
+    package func descriptors() throws(StorageError) -> [StreamDescriptor] {
+        try wrap {
+            try environment.read { txn in
+                try txn.withCursor(catalog) { cursor in
+                    var result: [StreamDescriptor] = []
+                    var entry = try cursor.first()
+                    while let (key, row) = entry {
+                        do throws(Corruption) {
+                            result.append(try StreamDescriptor(row: row))
+                        } catch {
+                            throw StorageError.corrupt(StoreLocation(stream: String(decoding: key, as: UTF8.self)), error)
+                        }
+                        entry = try cursor.next()
+                    }
+                    return result
+                }
+            }
+        }
+    }
+
+    /// What a caller asks for when creating or opening a stream.
+    package struct StreamSpec: Sendable {
+        package var name: String
+        package var recordType: String
+        package var intervalLength: IntervalLength
+        package var partitions: UInt32
+        package var retention: Retention
+        package var timeField: String?
+        package var keyField: String?
+        package var timeUnit: String?
+
+        package init(name: String, recordType: String, intervalLength: IntervalLength, partitions: UInt32,
+                     retention: Retention = .forever, timeField: String? = nil, keyField: String? = nil,
+                     timeUnit: String? = nil) {
+            self.name = name
+            self.recordType = recordType
+            self.intervalLength = intervalLength
+            self.partitions = partitions
+            self.retention = retention
+            self.timeField = timeField
+            self.keyField = keyField
+            self.timeUnit = timeUnit
+        }
+    }
+
+    /// Creates the stream, or opens it when it exists with the same record type, interval length
+    /// and partition count. Also creates its late side stream, `NAME.late`.
+    ///
+    /// - Throws: `.streamMismatch` naming the first setting that differs; `.invalidStreamName`.
+    package func createOrOpenStream(_ spec: StreamSpec) throws(StorageError) -> StreamDescriptor {
+        guard StreamDescriptor.isValidName(spec.name), !spec.name.hasSuffix(".late") else {
+            throw .invalidStreamName(spec.name)
+        }
+        guard spec.partitions >= 1, spec.partitions <= 4096 else {
+            throw .misuse("stream \(spec.name): the partition count must be 1 to 4096, not \(spec.partitions)")
+        }
+        guard spec.intervalLength.rawValue >= 1_000_000 else {
+            throw .misuse("stream \(spec.name): the interval length must be at least 1 ms")
+        }
+        if let existing = try descriptor(named: spec.name) { return try Self.match(existing, spec) }
+        return try committer.write { [self] txn in
+            if let existing = try descriptor(named: spec.name, in: txn) { return try Self.match(existing, spec) }
+            let id = try allocateStreamID(txn)
+            let lateID = try allocateStreamID(txn)
+            let main = StreamDescriptor(id: id, name: spec.name, recordType: spec.recordType,
+                                        intervalLength: spec.intervalLength, partitions: spec.partitions,
+                                        retention: spec.retention, timeField: spec.timeField,
+                                        keyField: spec.keyField, timeUnit: spec.timeUnit)
+            var late = main
+            late.id = lateID
+            late.name = main.lateStreamName
+            late.lateRecordsOf = main.name
+            for descriptor in [main, late] {
+                try putDescriptor(descriptor, txn)
+                try putFrontier(StreamFrontier(), of: descriptor.id, txn)
+            }
+            return main
+        }
+    }
+
+    private static func match(_ existing: StreamDescriptor, _ spec: StreamSpec) throws(StorageError) -> StreamDescriptor {
+        if existing.recordType != spec.recordType {
+            throw .streamMismatch(stream: spec.name, reason: "it holds \(existing.recordType), not \(spec.recordType)")
+        }
+        if existing.intervalLength != spec.intervalLength {
+            throw .streamMismatch(stream: spec.name, reason: "interval \(existing.intervalLength), not \(spec.intervalLength)")
+        }
+        if existing.partitions != spec.partitions {
+            throw .streamMismatch(stream: spec.name, reason: "\(existing.partitions) partitions, not \(spec.partitions)")
+        }
+        return existing
+    }
+
+    /// Changes a stream's retention; takes effect at its next seal.
+    package func setRetention(_ retention: Retention, of name: String) throws(StorageError) -> StreamDescriptor {
+        try committer.write { [self] txn in
+            guard var descriptor = try descriptor(named: name, in: txn) else { throw StorageError.unknownStream(name) }
+            descriptor.retention = retention
+            try putDescriptor(descriptor, txn)
+            return descriptor
+        }
+    }
+
+    private func allocateStreamID(_ txn: borrowing Transaction) throws -> StreamID {
+        try Self.nextStreamKey.withUnsafeBytes { key in
+            let next = try txn.withValue(meta, key: key) { value -> UInt32 in
+                guard let value else { return 1 }
+                guard value.count == 4 else { throw StorageError.corrupt(StoreLocation(stream: "?"), .badRow("next stream ID")) }
+                return UInt32(bigEndian: value.loadUnaligned(as: UInt32.self))
+            }
+            guard next < UInt32.max else { throw StorageError.misuse("no stream IDs left") }
+            try withUnsafeBytes(of: (next + 1).bigEndian) { try txn.put(meta, key: key, value: $0) }
+            return StreamID(rawValue: next)
+        }
+    }
+
+    private func putDescriptor(_ descriptor: StreamDescriptor, _ txn: borrowing Transaction) throws {
+        var name = descriptor.name
+        let row = descriptor.encodedRow()
+        try name.withUTF8 { key in
+            try row.withUnsafeBytes { try txn.put(catalog, key: UnsafeRawBufferPointer(key), value: $0) }
+        }
+    }
+
+    // MARK: Frontiers
+
+    /// The frontier of a stream.
+    package func frontier(of descriptor: StreamDescriptor) throws(StorageError) -> StreamFrontier {
+        try wrap { try environment.read { txn in try frontier(of: descriptor, in: txn) } }
+    }
+
+    func frontier(of descriptor: StreamDescriptor, in txn: borrowing Transaction) throws -> StreamFrontier {
+        try StreamKey(descriptor.id).withEncodedBytes { key in
+            try txn.withValue(frontiers, key: key) { row -> StreamFrontier in
+                guard let row else { return StreamFrontier() }
+                do throws(Corruption) {
+                    return try StreamFrontier(row: row)
+                } catch {
+                    throw StorageError.corrupt(StoreLocation(stream: descriptor.name), error)
+                }
+            }
+        }
+    }
+
+    func putFrontier(_ frontier: StreamFrontier, of id: StreamID, _ txn: borrowing Transaction) throws {
+        let row = frontier.encodedRow()
+        try StreamKey(id).withEncodedBytes { key in
+            try row.withUnsafeBytes { try txn.put(frontiers, key: key, value: $0) }
+        }
+    }
+
+    // MARK: Reading
+
+    /// The seal record of an interval, `nil` when it is sealed and empty.
+    ///
+    /// - Throws: `.notSealed`, `.beforeStreamStart` or `.outsideRetention` when the interval is not
+    ///   readable; `.corrupt` for a damaged row.
+    func sealRecord(of descriptor: StreamDescriptor, interval: Interval, frontier: StreamFrontier,
+                    in txn: borrowing Transaction) throws -> SealRecord? {
+        let location = StoreLocation(stream: descriptor.name, interval: interval)
+        guard let sealed = frontier.sealedThrough, interval <= sealed else {
+            throw StorageError.notSealed(location, newestSealed: frontier.sealedThrough)
+        }
+        guard let first = frontier.firstInterval, interval >= first else {
+            throw StorageError.beforeStreamStart(location, firstInterval: frontier.firstInterval ?? sealed.next)
+        }
+        guard interval >= frontier.retainedFrom else {
+            throw StorageError.outsideRetention(location, retainedFrom: frontier.retainedFrom)
+        }
+        return try SealKey(stream: descriptor.id, interval: interval).withEncodedBytes { key in
+            try txn.withValue(seals, key: key) { row -> SealRecord? in
+                guard let row else { return nil }
+                do throws(Corruption) {
+                    return try SealRecord(row: row, partitions: descriptor.partitions)
+                } catch {
+                    throw StorageError.corrupt(location, error)
+                }
+            }
+        }
+    }
+
+    /// Calls `body` with every block of a sealed interval (or of one partition of it), in
+    /// (partition, chunk) order, inside one short read transaction.
+    ///
+    /// Block pointers are valid only inside `body`. Returns the interval's seal (nil when empty).
+    ///
+    /// - Throws: what `sealRecord` throws; `.corrupt(…, .missingBlock)` when a block the seal
+    ///   lists is gone; `.partitionOutOfRange`; whatever `body` throws.
+    @discardableResult
+    package func withSealedBlocks(
+        of descriptor: StreamDescriptor, interval: Interval, partition: PartitionIndex? = nil,
+        _ body: (PartitionIndex, ChunkIndex, UnsafeRawBufferPointer) throws -> Void
+    ) throws -> SealRecord? {
+        if let partition, partition.rawValue >= descriptor.partitions {
+            throw StorageError.partitionOutOfRange(
+                StoreLocation(stream: descriptor.name, interval: interval, partition: partition),
+                partitions: descriptor.partitions)
+        }
+        return try environment.read { txn in
+            let frontier = try frontier(of: descriptor, in: txn)
+            guard let seal = try sealRecord(of: descriptor, interval: interval, frontier: frontier, in: txn) else {
+                return nil
+            }
+            let partitions = partition.map { [$0] } ?? (0..<descriptor.partitions).map { PartitionIndex($0) }
+            for p in partitions {
+                let chunkCount = seal.chunks[Int(p.rawValue)]
+                for c in 0..<chunkCount {
+                    let key = BlockKey(stream: descriptor.id, interval: interval, partition: p, chunk: ChunkIndex(rawValue: c))
+                    try key.withEncodedBytes { keyBytes in
+                        try txn.withValue(blocks, key: keyBytes) { block in
+                            guard let block else {
+                                throw StorageError.corrupt(
+                                    StoreLocation(stream: descriptor.name, interval: interval, partition: p),
+                                    .missingBlock(chunk: c))
+                            }
+                            try body(p, key.chunk, block)
+                        }
+                    }
+                }
+            }
+            return seal
+        }
+    }
+
+    /// The seal records of every sealed interval with records in `range`, in interval order.
+    package func sealRecords(of descriptor: StreamDescriptor, in range: ClosedRange<Interval>) throws(StorageError)
+        -> [(Interval, SealRecord)]
+    {
+        try wrap {
+            try environment.read { txn in
+                try txn.withCursor(seals) { cursor in
+                    var result: [(Interval, SealRecord)] = []
+                    var entry = try SealKey(stream: descriptor.id, interval: range.lowerBound).withEncodedBytes {
+                        try cursor.seek(atLeast: $0)
+                    }
+                    while let (keyBytes, row) = entry {
+                        guard let key = SealKey(decoding: keyBytes), key.stream == descriptor.id,
+                              key.interval <= range.upperBound else { break }
+                        do throws(Corruption) {
+                            result.append((key.interval, try SealRecord(row: row, partitions: descriptor.partitions)))
+                        } catch {
+                            throw StorageError.corrupt(StoreLocation(stream: descriptor.name, interval: key.interval), error)
+                        }
+                        entry = try cursor.next()
+                    }
+                    return result
+                }
+            }
+        }
+    }
+
+    /// Size of the data file in use, from LMDB's page counts.
+    package func usedBytes() -> Int {
+        let usage = environment.usage()
+        return usage.pageSize * usage.pagesUsed
+    }
+
+    /// Runs `body`, turning any error into a `StorageError`.
+    func wrap<R>(_ body: () throws -> R) throws(StorageError) -> R {
+        do {
+            return try body()
+        } catch {
+            throw StorageError(wrapping: error)
+        }
+    }
+}
+
+/// Wakes waiters in this process whenever a commit seals an interval.
+///
+/// `SealSignal` is `Sendable`. Waiters are kept by ticket for lookup only; they are all woken at
+/// once, so their order never matters.
+package final class SealSignal: Sendable {
+    private struct State {
+        var generation: UInt64 = 0
+        var nextTicket: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// The number of sealing commits so far in this process.
+    package var current: UInt64 { state.withLock { $0.generation } }
+
+    /// Called after a sealing commit: wakes every waiter.
+    package func bump() {
+        let toWake = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.generation &+= 1
+            let all = Array(state.waiters.values)
+            state.waiters.removeAll()
+            return all
+        }
+        for waiter in toWake { waiter.resume() }
+    }
+
+    /// Suspends until a seal after `generation` or until `timeout` passes, whichever is first.
+    package func wait(after generation: UInt64, timeout: Duration) async {
+        let ticket = state.withLock { state -> UInt64 in
+            state.nextTicket &+= 1
+            return state.nextTicket
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow = self.state.withLock { state -> Bool in
+                        if state.generation != generation { return true }
+                        state.waiters[ticket] = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                self.release(ticket)
+            }
+            await group.next()
+            group.cancelAll()
+            self.release(ticket)
+        }
+    }
+
+    private func release(_ ticket: UInt64) {
+        let waiter = state.withLock { $0.waiters.removeValue(forKey: ticket) }
+        waiter?.resume()
+    }
+}
+
+extension LogStore {
+    /// Calls `body` with each block of a stream from `fromInterval` on, in key order, inside one
+    /// read transaction, until `body` returns false or the stream's blocks end.
+    package func forEachBlock(of descriptor: StreamDescriptor, fromInterval: Interval,
+                              _ body: (BlockKey, UnsafeRawBufferPointer) throws -> Bool) throws {
+        try environment.read { txn in
+            try txn.withCursor(blocks) { cursor in
+                var entry = try BlockKey(stream: descriptor.id, interval: fromInterval, partition: PartitionIndex(0),
+                                         chunk: ChunkIndex(rawValue: 0)).withEncodedBytes { try cursor.seek(atLeast: $0) }
+                while let (keyBytes, value) = entry {
+                    guard let key = BlockKey(decoding: keyBytes), key.stream == descriptor.id else { return }
+                    guard try body(key, value) else { return }
+                    entry = try cursor.next()
+                }
+            }
+        }
+    }
+
+    /// The first of chunks `0..<expected` of a partition that is not in the log, or `nil`.
+    package func firstMissingChunk(of descriptor: StreamDescriptor, interval: Interval, partition: PartitionIndex,
+                                   expected: UInt32) throws(StorageError) -> UInt32? {
+        try wrap {
+            try environment.read { txn in
+                for c in 0..<expected {
+                    let key = BlockKey(stream: descriptor.id, interval: interval, partition: partition, chunk: ChunkIndex(rawValue: c))
+                    let present = try key.withEncodedBytes { k in try txn.withValue(blocks, key: k) { $0 != nil } }
+                    if !present { return c }
+                }
+                return nil
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+/// What was wrong with bytes read from disk.
+public enum Corruption: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Fewer bytes than the header or a length field promises.
+    case truncated(expected: Int, actual: Int)
+    /// The block does not start with the block magic.
+    case badMagic
+    /// A format version this build does not read.
+    case unsupportedVersion(UInt8)
+    /// A compression codec this build does not know.
+    case unknownCodec(UInt8)
+    /// A reserved field was not zero.
+    case reservedFieldSet
+    /// The stored checksum does not match the bytes.
+    case checksumMismatch(stored: UInt64, computed: UInt64)
+    /// LZ4 rejected the payload or it did not expand to the raw length.
+    case decompressionFailed
+    /// The record framing inside a payload is inconsistent.
+    case badFraming(offset: Int)
+    /// The header's record count does not match the records found.
+    case recordCountMismatch(header: Int, found: Int)
+    /// A block a seal lists is not in the log.
+    case missingBlock(chunk: UInt32)
+    /// A record's bytes do not decode as the stream's record type.
+    case undecodableRecord(index: Int, RecordDecodingError)
+    /// A catalog, seal or frontier row is malformed.
+    case badRow(String)
+    /// A block exists with no seal to account for it, below the sealed frontier.
+    case orphanBlock(chunk: UInt32)
+
+    public var description: String {
+        switch self {
+        case .truncated(let e, let a): "truncated: expected \(e) bytes, found \(a)"
+        case .badMagic: "not a block (bad magic)"
+        case .unsupportedVersion(let v): "unsupported format version \(v)"
+        case .unknownCodec(let c): "unknown codec \(c)"
+        case .reservedFieldSet: "reserved header field is not zero"
+        case .checksumMismatch(let s, let c):
+            "checksum mismatch (stored \(String(s, radix: 16)), computed \(String(c, radix: 16)))"
+        case .decompressionFailed: "LZ4 decompression failed"
+        case .badFraming(let o): "bad record framing at payload byte \(o)"
+        case .recordCountMismatch(let h, let f): "record count mismatch (header \(h), found \(f))"
+        case .missingBlock(let c): "block of chunk \(c) is missing"
+        case .undecodableRecord(let i, let e): "record \(i) does not decode: \(e)"
+        case .badRow(let what): "malformed \(what)"
+        case .orphanBlock(let c): "chunk \(c) is not covered by its interval's seal"
+        }
+    }
+}
+
+/// Where in a store something is: a stream, and optionally an interval, partition and chunk.
+public struct StoreLocation: Sendable, Equatable, CustomStringConvertible {
+    /// The stream's name.
+    public var stream: String
+    /// The interval, when known.
+    public var interval: Interval?
+    /// The partition, when known.
+    public var partition: PartitionIndex?
+
+    /// Creates a location.
+    public init(stream: String, interval: Interval? = nil, partition: PartitionIndex? = nil) {
+        self.stream = stream
+        self.interval = interval
+        self.partition = partition
+    }
+
+    public var description: String {
+        var text = "stream \(stream)"
+        if let interval { text += " interval \(interval)" }
+        if let partition { text += " partition \(partition)" }
+        return text
+    }
+}
+
+/// Every error the storage layer throws. Each names what failed and where.
+public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// An LMDB call failed; `context` names what was being done.
+    case lmdb(code: Int32, call: String, context: String)
+    /// The disk, or the map at its configured size limit, is full. Nothing committed was lost.
+    case storeFull(context: String)
+    /// Bytes read from the store failed validation. Never skipped silently.
+    case corrupt(StoreLocation, Corruption)
+    /// No store exists at the path.
+    case storeNotFound(path: String)
+    /// The path exists but is not a store this build can open.
+    case notAStore(path: String, reason: String)
+    /// No stream of this name exists.
+    case unknownStream(String)
+    /// A stream name is empty, too long, or has characters outside `[A-Za-z0-9._-]`.
+    case invalidStreamName(String)
+    /// The stream exists with other settings or another record type.
+    case streamMismatch(stream: String, reason: String)
+    /// The interval is not sealed yet.
+    case notSealed(StoreLocation, newestSealed: Interval?)
+    /// The interval is older than the stream's retention keeps.
+    case outsideRetention(StoreLocation, retainedFrom: Interval)
+    /// The interval is before the stream's first interval.
+    case beforeStreamStart(StoreLocation, firstInterval: Interval)
+    /// Records were appended to an interval that is already sealed.
+    case intervalSealed(StoreLocation)
+    /// A partition index is not below the stream's partition count.
+    case partitionOutOfRange(StoreLocation, partitions: UInt32)
+    /// A time before the Unix epoch, or one that does not fit the interval arithmetic.
+    case timeOutOfRange(stream: String, time: Timestamp)
+    /// A single record or block is larger than the format allows.
+    case recordTooLarge(stream: String, bytes: Int)
+    /// The API was used against its documented contract.
+    case misuse(String)
+    /// An operating-system call failed.
+    case system(call: String, errno: Int32, path: String)
+
+    public var description: String {
+        switch self {
+        case .lmdb(let code, let call, let context):
+            "\(context.isEmpty ? "" : context + ": ")\(call) failed: \(LMDBCode.message(for: code)) (\(code))"
+        case .storeFull(let context): "store full: \(context); nothing committed was lost"
+        case .corrupt(let location, let what): "\(location): corrupt: \(what)"
+        case .storeNotFound(let path): "no store at \(path)"
+        case .notAStore(let path, let reason): "\(path) is not a Strata store: \(reason)"
+        case .unknownStream(let name): "unknown stream \(name)"
+        case .invalidStreamName(let name): "invalid stream name \"\(name)\": use 1–200 characters of A–Z a–z 0–9 . _ -"
+        case .streamMismatch(let stream, let reason): "stream \(stream) exists with other settings: \(reason)"
+        case .notSealed(let location, let newest):
+            "\(location) is not sealed (newest sealed: \(newest.map { String($0.rawValue) } ?? "none"))"
+        case .outsideRetention(let location, let from): "\(location) is outside retention (kept from interval \(from))"
+        case .beforeStreamStart(let location, let first): "\(location) is before the stream began (first interval \(first))"
+        case .intervalSealed(let location): "\(location) is already sealed"
+        case .partitionOutOfRange(let location, let partitions): "\(location): the stream has \(partitions) partitions"
+        case .timeOutOfRange(let stream, let time): "stream \(stream): time \(time.rawValue) ns is out of range"
+        case .recordTooLarge(let stream, let bytes): "stream \(stream): record of \(bytes) bytes exceeds the limit"
+        case .misuse(let what): "misuse: \(what)"
+        case .system(let call, let errno, let path): "\(path): \(call) failed: \(systemMessage(errno)) (errno \(errno))"
+        }
+    }
+}
