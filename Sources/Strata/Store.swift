@@ -128,3 +128,12 @@ public struct StreamInfo: Sendable, Equatable {
     /// What is sealed and retained.
     public var frontier: StreamFrontier
 }
+
+extension Store {
+    /// The seal records of a stream's intervals in `range` that hold records, in interval order:
+    /// per-interval record counts and sizes without reading any block.
+    public func sealRecords(of name: String, in range: ClosedRange<Interval>) throws(StorageError) -> [(Interval, SealRecord)] {
+        guard let descriptor = try log.descriptor(named: name) else { throw .unknownStream(name) }
+        return try log.sealRecords(of: descriptor, in: range)
+    }
+}

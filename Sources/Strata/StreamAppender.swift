@@ -96,6 +96,11 @@ public final class StreamAppender<Record: RecordCodable> {
         guard case .arrival(let clock) = timing else {
             throw .misuse("stream \(descriptor.name): append(_:) needs arrival time; give an event time or interval")
         }
+        try buffer(record, interval: try arrivalInterval(clock))
+    }
+
+    /// The arrival interval for now; seals earlier intervals when the clock has moved on.
+    private func arrivalInterval(_ clock: ArrivalClock) throws(StorageError) -> Interval {
         let now = clock.now()
         guard now.rawValue >= 0 else { throw .timeOutOfRange(stream: descriptor.name, time: now) }
         var interval = Interval(UInt64(now.rawValue) / lengthNanos)
@@ -105,7 +110,54 @@ public final class StreamAppender<Record: RecordCodable> {
             if let last = lastArrival, interval > last { try sealInternal(through: Interval(interval.rawValue - 1)) }
             lastArrival = interval
         }
-        try buffer(record, interval: interval)
+        return interval
+    }
+
+    /// Appends one record given as its encoded bytes, partitioned by `keyHash` (round-robin when
+    /// `nil`), by event time when given (event-time assignment) or by arrival.
+    ///
+    /// This is the ingest path for records that arrive already encoded, such as JSON lines: no
+    /// record value is built.
+    package func appendEncoded(_ bytes: UnsafeRawBufferPointer, keyHash: UInt64?, eventTime: Timestamp?) throws(StorageError) {
+        guard bytes.count <= BlockHeader.maxRawLength / 4 else {
+            throw .recordTooLarge(stream: descriptor.name, bytes: bytes.count)
+        }
+        let p = keyHash.map { Int($0 % UInt64(partitionCount)) } ?? nextRoundRobin()
+        let interval: Interval
+        switch timing {
+        case .arrival(let clock):
+            interval = try arrivalInterval(clock)
+        case .eventTime:
+            guard let eventTime else { throw .misuse("stream \(descriptor.name): event-time appender needs a time") }
+            guard eventTime.rawValue >= 0 else { throw .timeOutOfRange(stream: descriptor.name, time: eventTime) }
+            interval = Interval(UInt64(eventTime.rawValue) / lengthNanos)
+            if let sealed = sealedThrough, interval <= sealed {
+                guard lateDescriptor != nil else { throw .misuse("stream \(descriptor.name) has no late side stream") }
+                if late.isEmpty { late = [PayloadBuilder](repeating: PayloadBuilder(capacity: 0), count: Int(partitionCount)) }
+                late[p].append(encoded: bytes)
+                lateRecords &+= 1
+                lateCountPending &+= 1
+                if late[p].byteCount >= limits.blockBytes { try cutLateBlocks() }
+                return
+            }
+        case .explicit:
+            throw .misuse("stream \(descriptor.name): explicit-time appenders take append(_:interval:)")
+        }
+        let index = openIndex(interval)
+        open[index].partitions[p].append(encoded: bytes)
+        appendedRecords &+= 1
+        if open[index].partitions[p].byteCount >= limits.blockBytes { try cutBlock(openIndex: index, partition: p) }
+        if let eventTime, eventTime.rawValue > maxEventTime {
+            maxEventTime = eventTime.rawValue
+            try advanceWatermark()
+        }
+    }
+
+    @inline(__always)
+    private func nextRoundRobin() -> Int {
+        let p = roundRobin
+        roundRobin = roundRobin &+ 1 == partitionCount ? 0 : roundRobin &+ 1
+        return Int(p)
     }
 
     /// Appends a record by its event time (`TimeAssignment.eventTime`); seals intervals the
@@ -151,11 +203,7 @@ public final class StreamAppender<Record: RecordCodable> {
     /// The partition a record goes to: a stable hash of its key's encoding, or round-robin.
     @inline(__always)
     private func partition(for record: Record) -> Int {
-        guard let keyEncoder else {
-            let p = roundRobin
-            roundRobin = roundRobin &+ 1 == partitionCount ? 0 : roundRobin &+ 1
-            return Int(p)
-        }
+        guard let keyEncoder else { return nextRoundRobin() }
         keyScratch.removeAll()
         keyEncoder(record, &keyScratch)
         let hash = keyScratch.bytes.withUnsafeBytes { XXH64.hash($0) }

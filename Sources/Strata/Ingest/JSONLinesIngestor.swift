@@ -1,0 +1,294 @@
+import Glibc
+import StrataStorage
+
+/// Options for ingesting JSON lines into a JSON stream.
+public struct JSONIngestOptions: Sendable {
+    /// How far event time may run behind the largest time seen before an interval is sealed.
+    public var allowedLateness: Duration = .zero
+    /// Stop at the first malformed line instead of counting it and going on.
+    public var failFast = false
+    /// At the end of input, seal every interval that received records, so all of it is readable.
+    public var sealAtEnd = true
+    /// The longest line accepted, in bytes; longer lines are rejected.
+    public var maxLineBytes = 1 << 20
+    /// How many rejected lines are kept with their reasons (all are counted).
+    public var maxRejectionsKept = 1000
+    /// Default options.
+    public init() {}
+}
+
+/// One rejected input line.
+public struct IngestRejection: Sendable, Equatable, CustomStringConvertible {
+    /// The 1-based line number in the input.
+    public var line: Int
+    /// Why it was rejected.
+    public var reason: String
+    public var description: String { "line \(line): \(reason)" }
+}
+
+/// What an ingest did.
+public struct IngestSummary: Sendable, Equatable {
+    /// Lines read, blank lines included.
+    public var lines = 0
+    /// Records appended.
+    public var accepted = 0
+    /// Lines rejected as malformed.
+    public var rejected = 0
+    /// Blank lines skipped.
+    public var blank = 0
+    /// Accepted records that were late and went to the late side stream.
+    public var late: UInt64 = 0
+    /// The first rejected lines, with reasons, up to `maxRejectionsKept`.
+    public var rejections: [IngestRejection] = []
+    /// Input bytes read.
+    public var bytes = 0
+    /// The smallest and largest interval that received records.
+    public var intervals: ClosedRange<Interval>?
+    /// The newest sealed interval after the ingest.
+    public var sealedThrough: Interval?
+}
+
+/// Why an ingest stopped.
+public enum IngestError: Error, Sendable, CustomStringConvertible {
+    /// A malformed line with `failFast` set.
+    case malformedLine(IngestRejection)
+    /// Reading the input failed.
+    case readFailed(errno: Int32)
+    /// The store refused the records.
+    case storage(StorageError)
+
+    public var description: String {
+        switch self {
+        case .malformedLine(let rejection): "malformed input at \(rejection)"
+        case .readFailed(let code): "reading the input failed: \(String(cString: strerror(code))) (errno \(code))"
+        case .storage(let error): error.description
+        }
+    }
+}
+
+/// Ingests JSON lines into a JSON stream: validates each line, takes event time and key from the
+/// stream's fields, and appends the line's bytes as they are. Malformed lines are counted and
+/// reported with their line numbers, and never stop the rest (unless `failFast`).
+///
+/// The parser is hand-written and allocation-free per line (Foundation's `JSONDecoder` is two
+/// orders of magnitude slower). Not `Sendable`: one ingestor per input.
+public final class JSONLinesIngestor {
+    private let stream: StoredStream<JSONRecord>
+    private let appender: StreamAppender<JSONRecord>
+    private let scanner: JSONLineScanner
+    private let options: JSONIngestOptions
+    private let timeUnit: TimeUnit
+    private let timeField: String?
+    private let keyField: String?
+    private var keyScratch: [UInt8] = []
+    private var lengthNanos: UInt64
+    /// What was done so far.
+    public private(set) var summary = IngestSummary()
+
+    /// Prepares to ingest into `stream`, using its catalog's time and key fields.
+    ///
+    /// - Throws: `.misuse` when the stream is not a JSON stream.
+    public init(stream: StoredStream<JSONRecord>, options: JSONIngestOptions = JSONIngestOptions()) throws(StorageError) {
+        let d = stream.descriptor
+        guard d.recordType == JSONRecord.recordTypeName else {
+            throw .misuse("stream \(d.name) holds \(d.recordType), not JSON")
+        }
+        self.stream = stream
+        self.options = options
+        timeField = d.timeField
+        keyField = d.keyField
+        timeUnit = d.timeUnit.flatMap(TimeUnit.init(rawValue:)) ?? .milliseconds
+        lengthNanos = d.intervalLength.rawValue
+        var fields: [String] = []
+        if let t = d.timeField { fields.append(t) }
+        if let k = d.keyField { fields.append(k) }
+        scanner = JSONLineScanner(fields: fields)
+        let timing: TimeAssignment = d.timeField == nil ? .arrival : .eventTime(allowedLateness: options.allowedLateness)
+        appender = try stream.appender(timing: timing)
+    }
+
+    /// Ingests one line (without its newline); returns the rejection when it is malformed.
+    ///
+    /// - Throws: `IngestError.malformedLine` with `failFast`; `.storage` when the store fails.
+    @discardableResult
+    public func ingest(line rawLine: UnsafeRawBufferPointer) throws(IngestError) -> IngestRejection? {
+        summary.lines += 1
+        summary.bytes += rawLine.count + 1
+        var line = rawLine
+        if line.last == 0x0d { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+        if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
+            summary.blank += 1
+            return nil
+        }
+        if line.count > options.maxLineBytes {
+            return try reject("line of \(line.count) bytes exceeds the limit of \(options.maxLineBytes)")
+        }
+        let fields: (JSONFieldValue?, JSONFieldValue?)
+        do {
+            fields = try scanner.scan(line)
+        } catch {
+            return try reject(error.description)
+        }
+        var eventTime: Timestamp?
+        var keyValue: JSONFieldValue?
+        if let timeField {
+            guard let value = fields.0 else { return try reject("missing time field \"\(timeField)\"") }
+            guard let nanos = parseTime(value, in: line) else {
+                return try reject("time field \"\(timeField)\" is not a \(timeUnit.rawValue) number or an ISO 8601 time")
+            }
+            guard nanos >= 0 else { return try reject("time field \"\(timeField)\" is before 1970") }
+            eventTime = Timestamp(nanoseconds: nanos)
+            keyValue = fields.1
+        } else {
+            keyValue = fields.0
+        }
+        var keyHash: UInt64?
+        if let keyField {
+            guard let key = keyValue else { return try reject("missing key field \"\(keyField)\"") }
+            keyHash = hashKey(key, in: line)
+        }
+        do {
+            let lateBefore = appender.lateRecords
+            try appender.appendEncoded(line, keyHash: keyHash, eventTime: eventTime)
+            summary.accepted += 1
+            if appender.lateRecords != lateBefore {
+                summary.late += 1
+            } else {
+                let interval = eventTime.map { Interval(UInt64($0.rawValue) / lengthNanos) }
+                    ?? appender.openIntervals.last ?? Interval(0)
+                if let range = summary.intervals {
+                    summary.intervals = min(range.lowerBound, interval)...max(range.upperBound, interval)
+                } else {
+                    summary.intervals = interval...interval
+                }
+            }
+        } catch {
+            throw .storage(error)
+        }
+        return nil
+    }
+
+    private func reject(_ reason: String) throws(IngestError) -> IngestRejection {
+        let rejection = IngestRejection(line: summary.lines, reason: reason)
+        summary.rejected += 1
+        if summary.rejections.count < options.maxRejectionsKept { summary.rejections.append(rejection) }
+        if options.failFast { throw .malformedLine(rejection) }
+        return rejection
+    }
+
+    private func parseTime(_ value: JSONFieldValue, in line: UnsafeRawBufferPointer) -> Int64? {
+        let bytes = UnsafeRawBufferPointer(rebasing: line[value.range])
+        switch value.kind {
+        case .number: return parseTimestampNanoseconds(number: bytes, unit: timeUnit)
+        case .string where !value.hasEscapes: return parseISO8601Nanoseconds(bytes)
+        default: return nil
+        }
+    }
+
+    /// The partition hash of a key field: XXH64 of a string's unescaped UTF-8, or of any other
+    /// value's JSON text.
+    private func hashKey(_ value: JSONFieldValue, in line: UnsafeRawBufferPointer) -> UInt64 {
+        let bytes = UnsafeRawBufferPointer(rebasing: line[value.range])
+        guard value.kind == .string, value.hasEscapes else { return XXH64.hash(bytes) }
+        keyScratch.removeAll(keepingCapacity: true)
+        if (try? unescapeJSONString(bytes, into: &keyScratch)) == nil { return XXH64.hash(bytes) }
+        return keyScratch.withUnsafeBytes { XXH64.hash($0) }
+    }
+
+    /// Reads `fd` to its end, ingesting each line; calls `progress` about every 2^20 lines.
+    ///
+    /// - Throws: `IngestError`; what was appended before an error stays appended (flushed).
+    public func ingest(fileDescriptor fd: Int32, progress: (IngestSummary) -> Void = { _ in }) throws(IngestError) {
+        let chunkSize = 4 << 20
+        var buffer = [UInt8](repeating: 0, count: chunkSize)
+        var carried = 0  // bytes of an unfinished line at the start of `buffer`
+        var skippingLongLine = false
+        var nextProgress = 1 << 20
+        while true {
+            if carried == buffer.count {
+                // A line longer than the buffer: reject it and skip to its end.
+                if !skippingLongLine {
+                    summary.lines += 1
+                    _ = try reject("line exceeds the limit of \(options.maxLineBytes) bytes")
+                    summary.lines -= 1  // counted again when its end is found
+                }
+                skippingLongLine = true
+                carried = 0
+            }
+            let n = buffer.withUnsafeMutableBytes { raw in
+                read(fd, raw.baseAddress! + carried, raw.count - carried)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .readFailed(errno: errno)
+            }
+            if n == 0 {
+                if carried > 0 && !skippingLongLine {
+                    try Self.typed {
+                        try buffer.withUnsafeBytes { raw in
+                            _ = try ingest(line: UnsafeRawBufferPointer(rebasing: raw[0..<carried]))
+                        }
+                    }
+                } else if skippingLongLine {
+                    summary.lines += 1
+                }
+                break
+            }
+            let filled = carried + n
+            var lineStart = 0
+            try Self.typed { try buffer.withUnsafeBytes { raw in
+                var i = carried
+                while i < filled {
+                    guard let newline = memchr(raw.baseAddress! + i, 0x0a, filled - i) else { break }
+                    let end = raw.baseAddress!.distance(to: UnsafeRawPointer(newline))
+                    if skippingLongLine {
+                        summary.lines += 1
+                        summary.bytes += end - lineStart + 1
+                        skippingLongLine = false
+                    } else {
+                        _ = try ingest(line: UnsafeRawBufferPointer(rebasing: raw[lineStart..<end]))
+                    }
+                    lineStart = end + 1
+                    i = lineStart
+                }
+            } }
+            if summary.lines >= nextProgress {
+                progress(summary)
+                nextProgress = summary.lines + (1 << 20)
+            }
+            // Move the unfinished line to the front.
+            carried = filled - lineStart
+            if carried > 0 && lineStart > 0 {
+                buffer.withUnsafeMutableBytes { raw in
+                    raw.baseAddress!.copyMemory(from: raw.baseAddress! + lineStart, byteCount: carried)
+                }
+            }
+        }
+    }
+
+    /// Runs `body`, which throws only `IngestError`s, with typed throws.
+    private static func typed(_ body: () throws -> Void) throws(IngestError) {
+        do {
+            try body()
+        } catch let error as IngestError {
+            throw error
+        } catch {
+            throw .storage(StorageError(wrapping: error))
+        }
+    }
+
+    /// Ends the ingest: seals what `sealAtEnd` asks for and waits until everything is durable.
+    public func finish() throws(IngestError) -> IngestSummary {
+        do {
+            if options.sealAtEnd {
+                try appender.sealAll()
+            } else {
+                try appender.flush()
+            }
+            summary.sealedThrough = try stream.frontier().sealedThrough
+        } catch {
+            throw .storage(error)
+        }
+        return summary
+    }
+}
