@@ -210,3 +210,12 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
         }
     }
 }
+
+extension StoredStream where Record: KeyedRecord {
+    /// Makes an appender that partitions each record by its `partitionKey` (for `KeyValue`, the key).
+    public func appender(timing: TimeAssignment, limits: StreamAppender<Record>.Limits = .init())
+        throws(StorageError) -> StreamAppender<Record>
+    {
+        try makeAppender(timing: timing, limits: limits) { record, writer in record.partitionKey.encode(to: &writer) }
+    }
+}
