@@ -12,7 +12,7 @@ public final class TemporaryDirectory: Sendable {
         let base = FileManager.default.temporaryDirectory.path
         let template = "\(base)/\(prefix)-XXXXXX"
         var bytes = Array(template.utf8CString)
-        guard let created = bytes.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress) }) else {
+        guard let created = bytes.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw CocoaError(.fileWriteUnknown)
         }
         path = String(cString: created)

@@ -197,7 +197,8 @@ public final class JSONLinesIngestor {
 
     /// Reads `fd` to its end, ingesting each line; calls `progress` about every 2^20 lines.
     ///
-    /// - Throws: `IngestError`; what was appended before an error stays appended (flushed).
+    /// - Throws: `IngestError`. Records appended before the error stay in the appender's buffers;
+    ///   call `finish()` to seal and flush them (the CLI does, after `--fail-fast`).
     public func ingest(fileDescriptor fd: Int32, progress: (IngestSummary) -> Void = { _ in }) throws(IngestError) {
         let chunkSize = 4 << 20
         var buffer = [UInt8](repeating: 0, count: chunkSize)

@@ -233,6 +233,14 @@ package final class LogStore: Sendable {
         if existing.partitions != spec.partitions {
             throw .streamMismatch(stream: spec.name, reason: "\(existing.partitions) partitions, not \(spec.partitions)")
         }
+        if existing.timeField != spec.timeField || existing.keyField != spec.keyField || existing.timeUnit != spec.timeUnit {
+            func fields(_ time: String?, _ unit: String?, _ key: String?) -> String {
+                let timing = time.map { "time field \($0) (\(unit ?? "ms"))" } ?? "arrival time"
+                return timing + ", " + (key.map { "key field \($0)" } ?? "no key field")
+            }
+            throw .streamMismatch(stream: spec.name, reason: "\(fields(existing.timeField, existing.timeUnit, existing.keyField)), "
+                                  + "not \(fields(spec.timeField, spec.timeUnit, spec.keyField))")
+        }
         return existing
     }
 

@@ -1,0 +1,108 @@
+import Foundation
+import StrataTestSupport
+import Testing
+
+@Suite struct IngestCommandTests {
+    @Test func summaryGoesToStandardErrorAndNothingToStandardOutput() throws {
+        let dir = try TemporaryDirectory(prefix: "strata-cli")
+        let run = try strata(["ingest", "views", "--store", dir.appending("store"), "--time-field", "ts",
+                              "--time-unit", "s", "--partitions", "2"], stdin: pageViews)
+        #expect(run.status == 0)
+        #expect(run.stdout == "")
+        let lines = run.stderrLines
+        #expect(lines.count == 3)
+        #expect(lines.first == "ingested 4 lines into views: 4 accepted, 0 rejected, 0 late")
+        #expect(lines.dropFirst().first == "intervals 100–103, sealed through 103")
+        #expect(lines.last?.hasSuffix("records/s") == true)
+    }
+
+    @Test func malformedLinesAreReportedByNumberAndExitOne() throws {
+        let dir = try TemporaryDirectory(prefix: "strata-cli")
+        let input = """
+            {"ts":100,"v":1}
+            not json
+            {"ts":100,"v":2}
+            {"v":3}
+            {"ts":101,"v":"unterminated}
+
+            """
+        let run = try strata(["ingest", "s", "--store", dir.appending("store"), "--time-field", "ts", "--time-unit", "s",
+                              "--partitions", "1"], stdin: input)
+        #expect(run.status == 1)
+        let lines = run.stderrLines
+        #expect(lines.count == 6)
+        #expect(lines[0] == "line 2: byte 0: not a JSON object, a line must start with '{'")
+        #expect(lines[1] == #"line 4: missing time field "ts""#)
+        #expect(lines[2].hasPrefix("line 5: byte "))
+        #expect(lines[3] == "ingested 5 lines into s: 2 accepted, 3 rejected, 0 late")
+        #expect(!run.crashed)
+        // The good lines are kept and readable.
+        let cat = try strata(["cat", "s", "--store", dir.appending("store"), "--interval", "100"])
+        #expect(cat.stdout == "{\"ts\":100,\"v\":1}\n{\"ts\":100,\"v\":2}\n")
+    }
+
+    @Test func failFastStopsAtTheFirstMalformedLine() throws {
+        let dir = try TemporaryDirectory(prefix: "strata-cli")
+        let input = "{\"ts\":100}\n{\"ts\":\n{\"ts\":100}\nalso bad\n"
+        let run = try strata(["ingest", "s", "--store", dir.appending("store"), "--time-field", "ts", "--time-unit", "s",
+                              "--partitions", "1", "--fail-fast"], stdin: input)
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("ingested 2 lines into s: 1 accepted, 1 rejected"))
+        #expect(run.stderrLines.last?.hasPrefix("Error: malformed input at line 2: ") == true)
+        #expect(!run.stderr.contains("line 4"))
+        #expect(!run.crashed)
+        // What came before the malformed line is kept.
+        let cat = try strata(["cat", "s", "--store", dir.appending("store"), "--interval", "100"])
+        #expect(cat.stdout == "{\"ts\":100}\n")
+    }
+
+    @Test func linesFormatWrapsEachTextLineAsAJSONString() throws {
+        let dir = try TemporaryDirectory(prefix: "strata-cli")
+        let store = dir.appending("store")
+        let input = "GET /index.html \"quoted\"\r\n\ttab\\slash\n\nno newline at end"
+        let run = try strata(["ingest", "log", "--store", store, "--format", "lines", "--partitions", "1",
+                              "--interval", "1h"], stdin: input)
+        #expect(run.status == 0)
+        #expect(run.stderrLines.first == "ingested 4 lines into log: 4 accepted, 0 rejected, 0 late")
+        // Arrival time: read every interval the ingest sealed.
+        let info = try strata(["describe", "log", "--store", store, "--json"])
+        let object = try jsonObject(info.stdout)
+        let first = try #require(object["firstReadable"] as? Int), last = try #require(object["sealedThrough"] as? Int)
+        let cat = try strata(["cat", "log", "--store", store, "--from", String(first), "--to", String(last)])
+        #expect(cat.stdout == #"""
+            {"line":"GET /index.html \"quoted\""}
+            {"line":"\ttab\\slash"}
+            {"line":""}
+            {"line":"no newline at end"}
+
+            """#)
+    }
+
+    @Test func existingStreamWithOtherSettingsIsOneClearLine() throws {
+        let store = try FixtureStore()
+        for arguments in [["--partitions", "2", "--time-field", "ts", "--time-unit", "s", "--key-field", "user"],
+                          ["--partitions", "1", "--interval", "2s", "--time-field", "ts", "--time-unit", "s",
+                           "--key-field", "user"],
+                          ["--partitions", "1"]] {
+            let run = try strata(["ingest", "views", "--store", store.path] + arguments, stdin: pageViews)
+            #expect(run.status == 1)
+            #expect(run.stderrLines.count == 1)
+            #expect(run.stderr.hasPrefix("Error: stream views exists with other settings: "))
+        }
+        // The same settings append to the stream.
+        let again = try strata(["ingest", "views", "--store", store.path, "--partitions", "1", "--time-field", "ts",
+                                "--time-unit", "s", "--key-field", "user"], stdin: #"{"ts":104,"user":"dan"}"#)
+        #expect(again.status == 0)
+        #expect(again.stderr.contains("sealed through 104"))
+    }
+
+    @Test func storeFromTheEnvironment() throws {
+        let dir = try TemporaryDirectory(prefix: "strata-cli")
+        let env = ["STRATA_STORE": dir.appending("store")]
+        let ingest = try strata(["ingest", "e", "--time-field", "ts", "--time-unit", "s", "--partitions", "1"],
+                                stdin: "{\"ts\":5}\n", environment: env)
+        #expect(ingest.status == 0)
+        let cat = try strata(["cat", "e", "--interval", "5"], environment: env)
+        #expect(cat.stdout == "{\"ts\":5}\n")
+    }
+}

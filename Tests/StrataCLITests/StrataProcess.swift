@@ -1,0 +1,97 @@
+import Foundation
+import StrataTestSupport
+
+/// What one run of the built `strata` binary printed and how it exited.
+struct StrataRun {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+
+    /// Standard error's lines, without the final newline.
+    var stderrLines: [String] { stderr.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init) }
+
+    /// Whether standard error shows signs of a crash rather than a reported error.
+    var crashed: Bool {
+        ["Fatal error", "Stack dump", "Backtrace", "Segmentation fault", "Illegal instruction"].contains {
+            stderr.contains($0)
+        }
+    }
+}
+
+/// Runs the built `strata` binary with `arguments`, feeding it `stdin`.
+///
+/// Output goes to files, not pipes, so a large output cannot block the child. `STRATA_STORE` is
+/// removed from the inherited environment unless `environment` sets it.
+func strata(_ arguments: [String], stdin: String = "", environment: [String: String] = [:]) throws -> StrataRun {
+    let scratch = try TemporaryDirectory(prefix: "strata-cli-run")
+    let inPath = scratch.appending("stdin"), outPath = scratch.appending("stdout"), errPath = scratch.appending("stderr")
+    try Data(stdin.utf8).write(to: URL(fileURLWithPath: inPath))
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+    let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
+    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    defer {
+        try? input.close()
+        try? output.close()
+        try? errors.close()
+    }
+
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: builtProductsDirectory() + "/strata")
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env["STRATA_STORE"] = nil
+    env.merge(environment) { _, new in new }
+    process.environment = env
+    process.standardInput = input
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    process.waitUntilExit()
+    return StrataRun(
+        status: process.terminationStatus,
+        stdout: String(decoding: try Data(contentsOf: URL(fileURLWithPath: outPath)), as: UTF8.self),
+        stderr: String(decoding: try Data(contentsOf: URL(fileURLWithPath: errPath)), as: UTF8.self))
+}
+
+/// JSON lines of page views with event times in seconds: intervals 100, 100, 101 and 103 (1 s intervals).
+let pageViews = """
+    {"ts":100,"user":"alice","page":"/a"}
+    {"ts":100,"user":"bob","page":"/b"}
+    {"ts":101,"user":"alice","page":"/c"}
+    {"ts":103,"user":"carol","page":"/d"}
+
+    """
+
+/// A store in a fresh temporary directory holding the stream `views` (from `pageViews`, one partition).
+struct FixtureStore {
+    let directory: TemporaryDirectory
+    var path: String { directory.appending("store") }
+
+    init(partitions: Int = 1) throws {
+        directory = try TemporaryDirectory(prefix: "strata-cli")
+        let run = try strata(["ingest", "views", "--store", directory.appending("store"), "--time-field", "ts",
+                              "--time-unit", "s", "--key-field", "user", "--partitions", String(partitions)],
+                             stdin: pageViews)
+        guard run.status == 0 else { throw FixtureError(run: run) }
+    }
+}
+
+/// The fixture's ingest failed.
+struct FixtureError: Error, CustomStringConvertible {
+    var run: StrataRun
+    var description: String { "fixture ingest exited \(run.status): \(run.stderr)" }
+}
+
+/// The JSON object on a line of output.
+func jsonObject(_ line: some StringProtocol) throws -> [String: Any] {
+    let value = try JSONSerialization.jsonObject(with: Data(line.utf8))
+    guard let object = value as? [String: Any] else { throw NotAnObject(text: String(line)) }
+    return object
+}
+
+/// A line of output was not a JSON object.
+struct NotAnObject: Error {
+    var text: String
+}

@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import Strata
+
+/// The options every command shares: which store to use.
+///
+/// Shared through `@OptionGroup`, as swift-argument-parser's `Math` example shares its `Options`.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The store's directory (default: $STRATA_STORE).", valueName: "path"))
+    var store: String?
+
+    /// The store's directory: `--store`, else `STRATA_STORE`.
+    var path: String {
+        if let store { return store }
+        return ProcessInfo.processInfo.environment["STRATA_STORE"] ?? ""
+    }
+
+    mutating func validate() throws {
+        if let store, store.isEmpty { throw ValidationError("--store needs a non-empty path") }
+        if store == nil && (ProcessInfo.processInfo.environment["STRATA_STORE"] ?? "").isEmpty {
+            throw ValidationError("no store given: pass --store PATH or set STRATA_STORE")
+        }
+    }
+
+    /// Opens the existing store; never creates one.
+    ///
+    /// - Throws: `StorageError.storeNotFound` when there is no store at the path.
+    func openStore() throws -> Store {
+        try Store.open(at: path)
+    }
+}
