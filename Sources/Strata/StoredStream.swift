@@ -140,15 +140,13 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
         -> AsyncThrowingStream<IntervalBatch<Record>, any Error>
     {
         let stream = self
+        // The default start is fixed now, at the call, not whenever the task first runs.
+        let first: Result<Interval, any Error> = start.map { .success($0) }
+            ?? Result { try stream.frontier().sealedThrough?.next ?? Interval(0) }
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    var next: Interval
-                    if let start {
-                        next = start
-                    } else {
-                        next = try stream.frontier().sealedThrough?.next ?? Interval(0)
-                    }
+                    var next = try first.get()
                     while !Task.isCancelled {
                         let generation = stream.store.sealSignal.current
                         let frontier = try stream.frontier()

@@ -158,7 +158,9 @@ extension LogStore {
     /// Drops whole intervals older than the stream's retention keeps: blocks and seal rows.
     func applyRetention(_ descriptor: StreamDescriptor, frontier: inout StreamFrontier,
                         in txn: borrowing Transaction) throws {
-        guard let kept = descriptor.retention.keptIntervals(intervalLength: descriptor.intervalLength),
+        // The catalog's retention, not the caller's copy: `setRetention` may have changed it since.
+        let retention = try self.descriptor(named: descriptor.name, in: txn)?.retention ?? descriptor.retention
+        guard let kept = retention.keptIntervals(intervalLength: descriptor.intervalLength),
               let sealed = frontier.sealedThrough else { return }
         let end = sealed.rawValue &+ 1
         guard end > kept else { return }
