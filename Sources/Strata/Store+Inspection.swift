@@ -119,11 +119,16 @@ extension Store {
     private func verifyBlocks(of descriptor: StreamDescriptor, frontier: StreamFrontier, into report: inout VerifyReport,
                               progress: (VerifyReport) -> Void) throws(StorageError) {
         var seals: [Interval: SealRecord] = [:]  // lookup only
+        var damagedSeals = Set<Interval>()  // lookup only: their blocks cannot be checked against a seal
         if let first = frontier.firstReadable, let last = frontier.sealedThrough {
-            do {
-                for (interval, seal) in try log.sealRecords(of: descriptor, in: first...last) { seals[interval] = seal }
-            } catch .corrupt(let location, let corruption) {
-                report.problems.append(VerifyProblem(location: location, corruption: corruption))
+            for (interval, row) in try log.sealRows(of: descriptor, in: first...last) {
+                switch row {
+                case .success(let seal): seals[interval] = seal
+                case .failure(let corruption):
+                    damagedSeals.insert(interval)
+                    report.problems.append(VerifyProblem(
+                        location: StoreLocation(stream: descriptor.name, interval: interval), corruption: corruption))
+                }
             }
         }
         var codec = BlockCodec()
@@ -139,6 +144,7 @@ extension Store {
                     if found == nil { found = key.interval }
                     guard key.interval == found else { return false }
                     let location = StoreLocation(stream: descriptor.name, interval: key.interval, partition: key.partition)
+                    if damagedSeals.contains(key.interval) { return true }
                     if let sealed = frontier.sealedThrough, key.interval <= sealed {
                         let listed = seals[key.interval].map { key.partition.rawValue < $0.chunks.count
                             && key.chunk.rawValue < $0.chunks[Int(key.partition.rawValue)] } ?? false

@@ -280,7 +280,7 @@ public final class StreamAppender<Record: RecordCodable> {
             late[p].reset()
             add(PendingBlock(stream: lateDescriptor, interval: interval, partition: PartitionIndex(UInt32(p)), bytes: block))
         }
-        batch.lateCounts.append((descriptor, lateCountPending))
+        if lateCountPending > 0 { batch.lateCounts.append((descriptor, lateCountPending)) }
         lateCountPending = 0
     }
 

@@ -93,8 +93,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case notSealed(StoreLocation, newestSealed: Interval?)
     /// The interval is older than the stream's retention keeps.
     case outsideRetention(StoreLocation, retainedFrom: Interval)
-    /// The interval is before the stream's first interval.
-    case beforeStreamStart(StoreLocation, firstInterval: Interval)
+    /// The interval is before the stream's first interval with records (`nil`: none sealed yet).
+    case beforeStreamStart(StoreLocation, firstInterval: Interval?)
     /// Records were appended to an interval that is already sealed.
     case intervalSealed(StoreLocation)
     /// A partition index is not below the stream's partition count.
@@ -117,12 +117,13 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .storeNotFound(let path): "no store at \(path)"
         case .notAStore(let path, let reason): "\(path) is not a Strata store: \(reason)"
         case .unknownStream(let name): "unknown stream \(name)"
-        case .invalidStreamName(let name): "invalid stream name \"\(name)\": use 1–200 characters of A–Z a–z 0–9 . _ -"
+        case .invalidStreamName(let name): "invalid stream name \"\(name)\": use 1–195 characters of A–Z a–z 0–9 . _ -, not ending in .late"
         case .streamMismatch(let stream, let reason): "stream \(stream) exists with other settings: \(reason)"
         case .notSealed(let location, let newest):
             "\(location) is not sealed (newest sealed: \(newest.map { String($0.rawValue) } ?? "none"))"
         case .outsideRetention(let location, let from): "\(location) is outside retention (kept from interval \(from))"
-        case .beforeStreamStart(let location, let first): "\(location) is before the stream began (first interval \(first))"
+        case .beforeStreamStart(let location, let first?): "\(location) is before the stream began (first interval \(first))"
+        case .beforeStreamStart(let location, nil): "\(location) is not readable: the stream has no sealed records yet"
         case .intervalSealed(let location): "\(location) is already sealed"
         case .partitionOutOfRange(let location, let partitions): "\(location): the stream has \(partitions) partitions"
         case .timeOutOfRange(let stream, let time): "stream \(stream): time \(time.rawValue) ns is out of range"

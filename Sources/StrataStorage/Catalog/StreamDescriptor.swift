@@ -78,7 +78,8 @@ public struct StreamDescriptor: Sendable, Equatable {
     /// The name of the side stream that keeps this stream's late records.
     public var lateStreamName: String { name + ".late" }
 
-    /// Whether `name` is a valid stream name: 1–200 characters of `A–Z a–z 0–9 . _ -`.
+    /// Whether `name` is a valid stream name: 1–200 characters of `A–Z a–z 0–9 . _ -` (a stream a user
+    /// creates has at most 195, leaving room for its late side stream `NAME.late`).
     public static func isValidName(_ name: String) -> Bool {
         let utf8 = name.utf8
         guard (1...200).contains(utf8.count) else { return false }

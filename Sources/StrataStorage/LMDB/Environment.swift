@@ -30,6 +30,7 @@ package final class Environment: @unchecked Sendable {
     /// Shared by every transaction of this process, exclusive while the map is resized.
     private let gate: UnsafeMutablePointer<pthread_rwlock_t>
     private let mapSize: Mutex<Int>
+    private let closed = Atomic<Bool>(false)
 
     /// Opens (and with `create`, creates) the environment in directory `path`.
     ///
@@ -74,9 +75,19 @@ package final class Environment: @unchecked Sendable {
     }
 
     deinit {
-        mdb_env_close(handle)
+        close()
         pthread_rwlock_destroy(gate)
         gate.deallocate()
+    }
+
+    /// Closes the environment (`mdb_env_close`); once only.
+    ///
+    /// - Precondition: no transaction of this environment is open and none will be begun: the
+    ///   owner calls it when the last reference to the store goes away.
+    package func close() {
+        if closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged {
+            mdb_env_close(handle)
+        }
     }
 
     private static func roundUp(_ n: Int) -> Int {

@@ -26,9 +26,21 @@ package final class LogStore: Sendable {
     /// Bumped on every commit that seals; subscriptions in this process wait on it.
     package let sealSignal = SealSignal()
 
+    /// A file's identity: device and inode.
     private struct FileID: Hashable {
         let device: UInt64
         let inode: UInt64
+
+        init(_ info: stat) {
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+        }
+
+        /// The identity of the file at `path`, or `nil` when there is none.
+        static func of(_ path: String) -> FileID? {
+            var info = stat()
+            return stat(path, &info) == 0 ? FileID(info) : nil
+        }
     }
 
     private final class WeakStore: Sendable {
@@ -36,8 +48,18 @@ package final class LogStore: Sendable {
         init(_ store: LogStore) { self.store = store }
     }
 
-    /// Open stores by directory identity: lmdb.h forbids opening one environment twice in a process.
+    /// Open stores by directory identity: lmdb.h forbids opening one environment twice in a
+    /// process. A store closes its environment while holding this lock, so that a new open of the
+    /// same directory never overlaps the old close.
     private static let registry = Mutex<[FileID: WeakStore]>([:])
+
+    /// The directory's identity when opened.
+    private let directoryID: FileID
+    /// Whether `open` put this store in the registry; a store whose init failed never was.
+    private let registered = Atomic<Bool>(false)
+    /// The data file's identity when opened: a directory deleted and recreated may reuse the
+    /// inode, but not with the same data file.
+    private let dataFileID: FileID?
 
     /// Opens the store in directory `path`, creating it when `options.createIfMissing` allows.
     ///
@@ -54,24 +76,37 @@ package final class LogStore: Sendable {
         }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw .notAStore(path: path, reason: "not a directory") }
         if !options.createIfMissing, access(path + "/data.mdb", F_OK) != 0 { throw .storeNotFound(path: path) }
-        let id = FileID(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
-        return try registry.withLock { registry throws(StorageError) -> LogStore in
+        let id = FileID(info)
+        let dataFile = path + "/data.mdb"
+        // Strong references taken inside the lock are always carried out of it: if one were the
+        // last reference, the store's deinit (which takes the lock) would run inside it.
+        var found: LogStore?
+        var replaced: LogStore?
+        let store = try registry.withLock { registry throws(StorageError) -> LogStore in
             if let existing = registry[id]?.store {
-                guard existing.options.durability == options.durability,
-                      existing.options.sizeLimit == options.sizeLimit else {
-                    throw .misuse("store \(path) is already open in this process with other options")
+                if existing.dataFileID == FileID.of(dataFile) {
+                    found = existing
+                    return existing
                 }
-                return existing
+                // The directory was deleted and its inode reused: a different store.
+                replaced = existing
             }
-            let store = try LogStore(path: path, options: options)
+            let store = try LogStore(path: path, options: options, directoryID: id)
             registry[id] = WeakStore(store)
+            store.registered.store(true, ordering: .releasing)
             return store
         }
+        _ = replaced
+        if found != nil && (store.options.durability != options.durability || store.options.sizeLimit != options.sizeLimit) {
+            throw .misuse("store \(path) is already open in this process with other options")
+        }
+        return store
     }
 
-    private init(path: String, options: StoreOptions) throws(StorageError) {
+    private init(path: String, options: StoreOptions, directoryID: FileID) throws(StorageError) {
         self.path = path
         self.options = options
+        self.directoryID = directoryID
         environment = try Environment(path: path, sizeLimit: options.sizeLimit, maxDatabases: 16,
                                       sync: options.durability == .noSync ? .none : .full)
         let dbs = try environment.openDatabases(["meta", "catalog", "frontiers", "seals", "blocks"])
@@ -81,11 +116,20 @@ package final class LogStore: Sendable {
         seals = dbs[3]
         blocks = dbs[4]
         committer = Committer(environment: environment, durability: options.durability)
+        dataFileID = FileID.of(path + "/data.mdb")
         try checkFormat()
     }
 
     deinit {
         if options.durability == .noSync { try? environment.sync() }
+        guard registered.load(ordering: .acquiring) else { return }
+        let id = directoryID
+        let environment = self.environment
+        Self.registry.withLock { registry in
+            // The weak reference to this store reads nil by now; another store may have taken the slot.
+            if let entry = registry[id], entry.store == nil { registry[id] = nil }
+            environment.close()
+        }
     }
 
     private static let formatKey = Array("format".utf8)
@@ -193,7 +237,8 @@ package final class LogStore: Sendable {
     ///
     /// - Throws: `.streamMismatch` naming the first setting that differs; `.invalidStreamName`.
     package func createOrOpenStream(_ spec: StreamSpec) throws(StorageError) -> StreamDescriptor {
-        guard StreamDescriptor.isValidName(spec.name), !spec.name.hasSuffix(".late") else {
+        // Leave room for the late side stream's name, NAME.late, within the 200-byte limit.
+        guard StreamDescriptor.isValidName(spec.name), spec.name.utf8.count <= 195, !spec.name.hasSuffix(".late") else {
             throw .invalidStreamName(spec.name)
         }
         guard spec.partitions >= 1, spec.partitions <= 4096 else {
@@ -315,7 +360,7 @@ package final class LogStore: Sendable {
             throw StorageError.notSealed(location, newestSealed: frontier.sealedThrough)
         }
         guard let first = frontier.firstInterval, interval >= first else {
-            throw StorageError.beforeStreamStart(location, firstInterval: frontier.firstInterval ?? sealed.next)
+            throw StorageError.beforeStreamStart(location, firstInterval: frontier.firstInterval)
         }
         guard interval >= frontier.retainedFrom else {
             throw StorageError.outsideRetention(location, retainedFrom: frontier.retainedFrom)
@@ -507,6 +552,36 @@ extension LogStore {
                     if !present { return c }
                 }
                 return nil
+            }
+        }
+    }
+}
+
+extension LogStore {
+    /// Every seal row of a stream in `range`, each decoded on its own: a damaged row is returned
+    /// as its corruption instead of failing the whole listing (for `verify`).
+    package func sealRows(of descriptor: StreamDescriptor, in range: ClosedRange<Interval>) throws(StorageError)
+        -> [(Interval, Result<SealRecord, Corruption>)]
+    {
+        try wrap {
+            try environment.read { txn in
+                try txn.withCursor(seals) { cursor in
+                    var result: [(Interval, Result<SealRecord, Corruption>)] = []
+                    var entry = try SealKey(stream: descriptor.id, interval: range.lowerBound).withEncodedBytes {
+                        try cursor.seek(atLeast: $0)
+                    }
+                    while let (keyBytes, row) = entry {
+                        guard let key = SealKey(decoding: keyBytes), key.stream == descriptor.id,
+                              key.interval <= range.upperBound else { break }
+                        do throws(Corruption) {
+                            result.append((key.interval, .success(try SealRecord(row: row, partitions: descriptor.partitions))))
+                        } catch {
+                            result.append((key.interval, .failure(error)))
+                        }
+                        entry = try cursor.next()
+                    }
+                    return result
+                }
             }
         }
     }
