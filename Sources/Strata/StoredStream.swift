@@ -1,3 +1,4 @@
+import Dispatch
 import StrataStorage
 
 /// A typed, durable log of intervals in a store: append to it, read sealed intervals back,
@@ -73,13 +74,17 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
     /// - Throws: `.notSealed`, `.beforeStreamStart`, `.outsideRetention`, `.partitionOutOfRange`,
     ///   or `.corrupt` naming stream, interval and partition.
     /// - Complexity: O(records in the interval).
+    @inlinable
     public func read(_ interval: Interval, partition: PartitionIndex? = nil) throws(StorageError) -> IntervalBatch<Record> {
         var partitions = [[Record]](repeating: [], count: Int(descriptor.partitions))
-        var codec = BlockCodec()
-        _ = try wrap {
-            try store.withSealedBlocks(of: descriptor, interval: interval, partition: partition) { p, _, block in
-                try Self.decode(block, codec: &codec, location: location(interval, p)) { partitions[Int(p.rawValue)].append($0) }
+        do {
+            try forEachPayload(of: interval, partition: partition) { p, payload, count in
+                Self.reserve(&partitions[Int(p.rawValue)], adding: count)
+                try Self.decodeRecords(payload, count: count, location: StoreLocation(stream: descriptor.name,
+                                       interval: interval, partition: p)) { partitions[Int(p.rawValue)].append($0) }
             }
+        } catch {
+            throw StorageError(wrapping: error)
         }
         return IntervalBatch(interval: interval, partitions: partitions)
     }
@@ -88,20 +93,110 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
     /// chunk, sequence) order, without holding more than one block's records in memory.
     ///
     /// Every interval of the range must be readable: sealed, retained and not before the stream began.
-    /// Each interval is read in its own short read transaction.
+    /// Each interval is read in its own short read transaction. The decoding loop is inlined into
+    /// the caller, so it is specialized for the record type.
+    @inlinable
     public func forEach(in range: ClosedRange<Interval>, partition: PartitionIndex? = nil,
                         _ body: (Interval, PartitionIndex, Record) throws -> Void) throws {
-        let frontier = try frontier()
-        let location = StoreLocation(stream: name, interval: range.upperBound)
-        guard let sealed = frontier.sealedThrough, range.upperBound <= sealed else {
-            throw StorageError.notSealed(location, newestSealed: frontier.sealedThrough)
+        try forEachPayload(in: range, partition: partition) { interval, p, payload, count in
+            try Self.decodeRecords(payload, count: count,
+                                   location: StoreLocation(stream: descriptor.name, interval: interval, partition: p)) {
+                try body(interval, p, $0)
+            }
         }
-        // Checks the lower bound: throws when it is before the start or outside retention.
-        _ = try store.withSealedBlocks(of: descriptor, interval: range.lowerBound, partition: partition) { _, _, _ in }
+    }
+
+    /// Calls `body` with each sealed interval of `range` in order (empty ones included), its
+    /// partitions read, decompressed and decoded in parallel on all cores.
+    ///
+    /// The fastest way to read a range whole: one interval's records are in memory at a time.
+    /// Every interval of the range must be readable, as for `forEach(in:partition:_:)`.
+    ///
+    /// - Throws: what `read(_:partition:)` throws, for the first interval that fails.
+    @inlinable
+    public func forEachInterval(in range: ClosedRange<Interval>, _ body: (IntervalBatch<Record>) throws -> Void) throws {
+        try checkReadable(range)
+        let count = Int(descriptor.partitions)
+        var interval = range.lowerBound
+        // Partition arrays are reused from interval to interval (when the body kept no reference
+        // to them): fresh multi-megabyte arrays cost a page fault per page.
+        var spare = [[Record]](repeating: [], count: count)
+        while true {
+            var results = spare.map { Result<[Record], StorageError>.success($0) }
+            spare = []
+            let current = interval
+            let stream = self
+            results.withUnsafeMutableBufferPointer { buffer in
+                let slots = DisjointSlots(buffer)
+                DispatchQueue.concurrentPerform(iterations: count) { p in
+                    let partition = PartitionIndex(UInt32(p))
+                    var records: [Record] = (try? slots[p].get()) ?? []
+                    slots[p] = .success([])
+                    do {
+                        try stream.forEachPayload(of: current, partition: partition) { _, payload, recordCount in
+                            Self.reserve(&records, adding: recordCount)
+                            try Self.decodeRecords(payload, count: recordCount, location: StoreLocation(
+                                stream: stream.descriptor.name, interval: current, partition: partition)) { records.append($0) }
+                        }
+                        slots[p] = .success(records)
+                    } catch {
+                        slots[p] = .failure(StorageError(wrapping: error))
+                    }
+                }
+            }
+            var partitions: [[Record]] = []
+            partitions.reserveCapacity(count)
+            for result in results { partitions.append(try result.get()) }
+            results = []
+            var batch = IntervalBatch(interval: interval, partitions: partitions)
+            partitions = []
+            try body(batch)
+            spare = batch.partitions
+            batch.partitions = []
+            for index in spare.indices { spare[index].removeAll(keepingCapacity: true) }
+            if interval == range.upperBound { return }
+            interval = interval.next
+        }
+    }
+
+    /// Throws unless every interval of `range` is readable: sealed, retained, not before the start.
+    @usableFromInline
+    func checkReadable(_ range: ClosedRange<Interval>) throws {
+        let frontier = try frontier()
+        guard let sealed = frontier.sealedThrough, range.upperBound <= sealed else {
+            throw StorageError.notSealed(StoreLocation(stream: name, interval: range.upperBound),
+                                         newestSealed: frontier.sealedThrough)
+        }
+        _ = try store.withSealedBlocks(of: descriptor, interval: range.lowerBound) { _, _, _ in }
+    }
+
+    /// Calls `body` with the verified, decompressed payload of every block of one sealed interval.
+    @usableFromInline
+    func forEachPayload(of interval: Interval, partition: PartitionIndex?,
+                        _ body: (PartitionIndex, UnsafeRawBufferPointer, Int) throws -> Void) throws {
+        var codec = BlockCodec()
+        try store.withSealedBlocks(of: descriptor, interval: interval, partition: partition) { p, _, block in
+            try Self.withPayload(block, codec: &codec, location: StoreLocation(stream: name, interval: interval, partition: p)) {
+                try body(p, $0, $1)
+            }
+        }
+    }
+
+    /// Calls `body` with the verified, decompressed payload of every block of the sealed intervals in `range`.
+    @usableFromInline
+    func forEachPayload(in range: ClosedRange<Interval>, partition: PartitionIndex?,
+                        _ body: (Interval, PartitionIndex, UnsafeRawBufferPointer, Int) throws -> Void) throws {
+        try checkReadable(range)
+        if let partition, partition.rawValue >= descriptor.partitions {
+            throw StorageError.partitionOutOfRange(StoreLocation(stream: name, interval: range.lowerBound, partition: partition),
+                                                   partitions: descriptor.partitions)
+        }
         var codec = BlockCodec()
         for (interval, _) in try store.sealRecords(of: descriptor, in: range) {
             try store.withSealedBlocks(of: descriptor, interval: interval, partition: partition) { p, _, block in
-                try Self.decode(block, codec: &codec, location: self.location(interval, p)) { try body(interval, p, $0) }
+                try Self.withPayload(block, codec: &codec, location: StoreLocation(stream: name, interval: interval, partition: p)) {
+                    try body(interval, p, $0, $1)
+                }
             }
         }
     }
@@ -175,28 +270,46 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
         StoreLocation(stream: name, interval: interval, partition: partition)
     }
 
-    /// Verifies a block and decodes its records in order.
-    static func decode(_ block: UnsafeRawBufferPointer, codec: inout BlockCodec, location: StoreLocation,
-                       _ body: (Record) throws -> Void) throws {
+    /// Verifies a block and calls `body` with its raw payload and record count.
+    static func withPayload(_ block: UnsafeRawBufferPointer, codec: inout BlockCodec, location: StoreLocation,
+                            _ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
         do {
-            try codec.withVerifiedPayload(block) { header, payload in
-                var frames = RecordFrames(payload: payload, expectedCount: header.recordCount)
-                var index = 0
-                while let frame = try frames.next() {
-                    var reader = BinaryReader(frame)
-                    let record: Record
-                    do throws(RecordDecodingError) {
-                        record = try Record(from: &reader)
-                        if reader.remaining != 0 { throw RecordDecodingError.trailingBytes(offset: reader.offset) }
-                    } catch {
-                        throw Corruption.undecodableRecord(index: index, error)
-                    }
-                    try body(record)
-                    index += 1
-                }
-            }
+            try codec.withVerifiedPayload(block) { header, payload in try body(payload, header.recordCount) }
         } catch let corruption as Corruption {
             throw StorageError.corrupt(location, corruption)
+        }
+    }
+
+    /// Makes room for `count` more records, growing geometrically (an exact reservation per
+    /// block would reallocate on every block).
+    @inlinable
+    static func reserve(_ records: inout [Record], adding count: Int) {
+        let needed = records.count + count
+        if needed > records.capacity { records.reserveCapacity(max(needed, records.capacity * 2)) }
+    }
+
+    /// Decodes the framed records of a payload in order; damage is `.corrupt` at `location`.
+    @inlinable
+    static func decodeRecords(_ payload: UnsafeRawBufferPointer, count: Int, location: @autoclosure () -> StoreLocation,
+                              _ body: (Record) throws -> Void) throws {
+        var frames = RecordFrames(payload: payload, expectedCount: count)
+        while true {
+            let frame: UnsafeRawBufferPointer?
+            do throws(Corruption) {
+                frame = try frames.next()
+            } catch {
+                throw StorageError.corrupt(location(), error)
+            }
+            guard let frame else { return }
+            var reader = BinaryReader(frame)
+            let record: Record
+            do throws(RecordDecodingError) {
+                record = try Record(from: &reader)
+                if reader.remaining != 0 { throw .trailingBytes(offset: reader.offset) }
+            } catch {
+                throw StorageError.corrupt(location(), .undecodableRecord(index: frames.index - 1, error))
+            }
+            try body(record)
         }
     }
 
@@ -215,5 +328,23 @@ extension StoredStream where Record: KeyedRecord {
         throws(StorageError) -> StreamAppender<Record>
     {
         try makeAppender(timing: timing, limits: limits) { record, writer in record.partitionKey.encode(to: &writer) }
+    }
+}
+
+/// A buffer whose elements concurrent iterations write, each only its own index.
+///
+/// `@unchecked Sendable`: the buffer outlives the concurrent loop (it is borrowed for its whole
+/// duration), and no two iterations touch the same element.
+@usableFromInline
+struct DisjointSlots<Element>: @unchecked Sendable {
+    @usableFromInline let buffer: UnsafeMutableBufferPointer<Element>
+
+    @inlinable
+    init(_ buffer: UnsafeMutableBufferPointer<Element>) { self.buffer = buffer }
+
+    @inlinable
+    subscript(index: Int) -> Element {
+        get { buffer[index] }
+        nonmutating set { buffer[index] = newValue }
     }
 }

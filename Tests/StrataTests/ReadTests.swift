@@ -179,3 +179,43 @@ private func fill(_ stream: StoredStream<Int64>, _ intervals: [UInt64], sealThro
         }
     }
 }
+
+@Suite struct ParallelReadTests {
+    @Test func forEachIntervalGivesWhatReadGivesInOrder() throws {
+        try withStore { store in
+            let stream = try store.stream("p", of: Int64.self, interval: .seconds(1), partitions: 3)
+            try fill(stream, [2, 3, 5, 9], sealThrough: 10)
+            var seen: [IntervalBatch<Int64>] = []
+            try stream.forEachInterval(in: Interval(2)...Interval(10)) { seen.append($0) }
+            let expected = try stream.read(Interval(2)...Interval(10))
+            #expect(seen.map(\.interval) == expected.map(\.interval))
+            #expect(seen.map(\.partitions) == expected.map(\.partitions))
+            #expect(seen.map(\.count) == [2, 3, 0, 5, 0, 0, 0, 9, 0])
+        }
+    }
+
+    @Test func forEachIntervalChecksTheRangeFirst() throws {
+        try withStore { store in
+            let stream = try store.stream("p", of: Int64.self, interval: .seconds(1), partitions: 2)
+            try fill(stream, [2, 3], sealThrough: 4)
+            #expect(throws: StorageError.notSealed(location("p", 5), newestSealed: Interval(4))) {
+                try stream.forEachInterval(in: Interval(2)...Interval(5)) { _ in }
+            }
+            #expect(throws: StorageError.beforeStreamStart(location("p", 1), firstInterval: Interval(2))) {
+                try stream.forEachInterval(in: Interval(1)...Interval(3)) { _ in }
+            }
+        }
+    }
+}
+
+@Suite struct StoreDirectoryTests {
+    @Test func missingParentDirectoriesAreCreated() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.appending("a/b/c/store")
+        do {
+            let store = try Store(at: path)
+            _ = try store.stream("s", of: Int64.self, interval: .seconds(1), partitions: 1)
+        }
+        #expect(try Store.open(at: path).streams().map(\.descriptor.name) == ["s", "s.late"])
+    }
+}

@@ -93,21 +93,29 @@ package struct BlockCodec {
 }
 
 /// Iterates the framed records of a raw payload, checking every length against the bytes left.
-package struct RecordFrames {
-    package let payload: UnsafeRawBufferPointer
-    package let expectedCount: Int
-    package private(set) var index = 0
-    private var offset = 0
+///
+/// Public so that generic read loops can be inlined into, and specialized for, the caller's
+/// record type; it only reads memory it is given.
+public struct RecordFrames {
+    /// The raw payload.
+    public let payload: UnsafeRawBufferPointer
+    /// The record count its block header gives.
+    public let expectedCount: Int
+    /// The index of the next record.
+    public var index = 0
+    @usableFromInline var offset = 0
 
-    package init(payload: UnsafeRawBufferPointer, expectedCount: Int) {
+    /// Iterates `payload`, which must hold exactly `expectedCount` framed records.
+    @inlinable
+    public init(payload: UnsafeRawBufferPointer, expectedCount: Int) {
         self.payload = payload
         self.expectedCount = expectedCount
     }
 
     /// The next record's bytes, or `nil` after the last; throws when the framing is damaged or the
     /// count differs from the header's.
-    @inline(__always)
-    package mutating func next() throws(Corruption) -> UnsafeRawBufferPointer? {
+    @inlinable
+    public mutating func next() throws(Corruption) -> UnsafeRawBufferPointer? {
         if offset == payload.count {
             guard index == expectedCount else { throw .recordCountMismatch(header: expectedCount, found: index) }
             return nil
@@ -179,6 +187,16 @@ package struct PayloadBuilder: Sendable {
             writer.bytes.replaceSubrange(lengthAt..<lengthAt + 1, with: prefix)
         }
         recordCount += 1
+    }
+
+    /// Hands over the framed bytes and starts again with `buffer` (emptied) as storage.
+    package mutating func takeBytes(replacingWith buffer: [UInt8]) -> [UInt8] {
+        var next = buffer
+        next.removeAll(keepingCapacity: true)
+        let bytes = writer.bytes
+        writer.bytes = next
+        recordCount = 0
+        return bytes
     }
 
     /// Forgets the records, keeping the storage.

@@ -13,8 +13,12 @@ package final class Committer: Sendable {
     /// One unit of work for the write transaction.
     package typealias Work = @Sendable (borrowing Transaction) throws -> Void
 
+    /// Work done on the committer's thread before the write transaction begins (compression);
+    /// it returns what runs inside the transaction.
+    package typealias Prepare = @Sendable () throws -> Work
+
     private struct Request {
-        let work: Work
+        let prepare: Prepare
         let ticket: CommitTicket
         let chain: CommitChain?
         let bytes: Int
@@ -41,9 +45,17 @@ package final class Committer: Sendable {
     ///   - afterCommit: Runs on the committer's queue once the request is committed.
     package func submit(bytes: Int = 0, chain: CommitChain? = nil, afterCommit: (@Sendable () -> Void)? = nil,
                         _ work: @escaping Work) -> CommitTicket {
+        submit(bytes: bytes, chain: chain, afterCommit: afterCommit, preparing: { work })
+    }
+
+    /// Queues a request whose `prepare` step runs on the committer's thread outside the write
+    /// transaction (so a second core compresses while the caller goes on encoding), and whose
+    /// returned work runs inside it.
+    package func submit(bytes: Int = 0, chain: CommitChain? = nil, afterCommit: (@Sendable () -> Void)? = nil,
+                        preparing prepare: @escaping Prepare) -> CommitTicket {
         let ticket = CommitTicket()
         pendingBytes.add(bytes, ordering: .relaxed)
-        let request = Request(work: work, ticket: ticket, chain: chain, bytes: bytes, afterCommit: afterCommit)
+        let request = Request(prepare: prepare, ticket: ticket, chain: chain, bytes: bytes, afterCommit: afterCommit)
         let first = pending.withLock { queue -> Bool in
             queue.append(request)
             return queue.count == 1
@@ -84,21 +96,38 @@ package final class Committer: Sendable {
 
     private func commit(_ batch: [Request]) {
         var outcomes = [Result<Void, StorageError>?](repeating: nil, count: batch.count)
+        // Prepare outside the transaction: the writer lock is held only for puts.
+        var works = [Work?](repeating: nil, count: batch.count)
+        for (index, request) in batch.enumerated() {
+            if let failure = request.chain?.firstFailure {
+                outcomes[index] = .failure(failure)
+                continue
+            }
+            do {
+                works[index] = try request.prepare()
+            } catch {
+                let storageError = StorageError(wrapping: error)
+                request.chain?.fail(storageError)
+                outcomes[index] = .failure(storageError)
+            }
+        }
+        let runnable = works.lazy.filter { $0 != nil }.count
         do {
             try environment.write { txn in
                 for (index, request) in batch.enumerated() {
+                    guard let work = works[index] else { continue }
                     if let failure = request.chain?.firstFailure {
                         outcomes[index] = .failure(failure)
                         continue
                     }
-                    if batch.count == 1 {
+                    if runnable == 1 {
                         // Alone in its transaction: an error aborts the whole transaction.
-                        try request.work(txn)
+                        try work(txn)
                         outcomes[index] = .success(())
                         continue
                     }
                     do {
-                        try txn.nested { try request.work($0) }
+                        try txn.nested { try work($0) }
                         outcomes[index] = .success(())
                     } catch let signal as Environment.MapFullSignal {
                         throw signal
@@ -111,8 +140,10 @@ package final class Committer: Sendable {
             }
         } catch {
             let storageError = StorageError(wrapping: error)
-            for index in outcomes.indices { outcomes[index] = .failure(storageError) }
-            for request in batch { request.chain?.fail(storageError) }
+            for index in outcomes.indices where works[index] != nil {
+                outcomes[index] = .failure(storageError)
+                batch[index].chain?.fail(storageError)
+            }
         }
         for (request, outcome) in zip(batch, outcomes) {
             pendingBytes.subtract(request.bytes, ordering: .relaxed)
@@ -125,6 +156,7 @@ package final class Committer: Sendable {
 extension StorageError {
     /// Any error as a storage error: storage errors as they are, corruption without a location,
     /// anything else as `.misuse` with its description.
+    @usableFromInline
     package init(wrapping error: any Error) {
         switch error {
         case let error as StorageError: self = error

@@ -1,15 +1,30 @@
-/// A block ready to append: encoded and compressed before it reaches the committer.
+/// A block to append: either already encoded, or a framed raw payload the committer compresses
+/// on its own thread before the write transaction.
 package struct PendingBlock: Sendable {
     package var stream: StreamDescriptor
     package var interval: Interval
     package var partition: PartitionIndex
+    /// The block's bytes (header and payload as stored), or the raw framed payload.
     package var bytes: [UInt8]
+    /// For a raw payload, its record count; `nil` when `bytes` is an encoded block.
+    package var rawRecordCount: Int?
 
+    /// A block already encoded.
     package init(stream: StreamDescriptor, interval: Interval, partition: PartitionIndex, bytes: [UInt8]) {
         self.stream = stream
         self.interval = interval
         self.partition = partition
         self.bytes = bytes
+        self.rawRecordCount = nil
+    }
+
+    /// A raw framed payload of `recordCount` records, to be compressed by the committer.
+    package init(stream: StreamDescriptor, interval: Interval, partition: PartitionIndex, payload: [UInt8], recordCount: Int) {
+        self.stream = stream
+        self.interval = interval
+        self.partition = partition
+        self.bytes = payload
+        self.rawRecordCount = recordCount
     }
 }
 
@@ -36,9 +51,39 @@ extension LogStore {
         let signal = sealSignal
         var afterCommit: (@Sendable () -> Void)? = nil
         if !batch.seals.isEmpty { afterCommit = { @Sendable in signal.bump() } }
-        return committer.submit(bytes: batch.byteCount, chain: chain, afterCommit: afterCommit) { [self] txn in
-            try apply(batch, in: txn)
+        return committer.submit(bytes: batch.byteCount, chain: chain, afterCommit: afterCommit) { [self] in
+            let encoded = encodeRawBlocks(batch)
+            return { [self] txn in try apply(encoded, in: txn) }
         }
+    }
+
+    /// Compresses the batch's raw payloads into blocks (on the committer's thread, outside the
+    /// write transaction) and returns their buffers to the pool.
+    private func encodeRawBlocks(_ batch: AppendBatch) -> AppendBatch {
+        var batch = batch
+        committerCodec.withLock { codec in
+            for index in batch.blocks.indices {
+                guard let count = batch.blocks[index].rawRecordCount else { continue }
+                var payload = batch.blocks[index].bytes
+                batch.blocks[index].bytes = payload.withUnsafeBytes { codec.encode(payload: $0, recordCount: count) }
+                batch.blocks[index].rawRecordCount = nil
+                payload.removeAll(keepingCapacity: true)
+                recyclePayloadBuffer(payload)
+            }
+        }
+        return batch
+    }
+
+    /// A payload buffer from the pool (empty, with capacity), or a new one.
+    package func takePayloadBuffer(capacity: Int) -> [UInt8] {
+        if let buffer = payloadPool.withLock({ $0.popLast() }), buffer.capacity >= capacity { return buffer }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(capacity)
+        return buffer
+    }
+
+    private func recyclePayloadBuffer(_ buffer: [UInt8]) {
+        payloadPool.withLock { pool in if pool.count < 64 { pool.append(buffer) } }
     }
 
     /// Applies a batch inside a write transaction.

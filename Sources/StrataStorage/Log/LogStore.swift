@@ -25,6 +25,10 @@ package final class LogStore: Sendable {
     let blocks: Database
     /// Bumped on every commit that seals; subscriptions in this process wait on it.
     package let sealSignal = SealSignal()
+    /// The committer thread's block encoder; uncontended (one committer), a `Mutex` for `Sendable`.
+    let committerCodec = Mutex(BlockCodec())
+    /// Raw payload buffers handed back after compression, reused by appenders.
+    let payloadPool = Mutex<[[UInt8]]>([])
 
     /// A file's identity: device and inode.
     private struct FileID: Hashable {
@@ -71,7 +75,7 @@ package final class LogStore: Sendable {
         if stat(path, &info) != 0 {
             guard errno == ENOENT else { throw .system(call: "stat", errno: errno, path: path) }
             guard options.createIfMissing else { throw .storeNotFound(path: path) }
-            if mkdir(path, 0o755) != 0 && errno != EEXIST { throw .system(call: "mkdir", errno: errno, path: path) }
+            try makeDirectories(path)
             if stat(path, &info) != 0 { throw .system(call: "stat", errno: errno, path: path) }
         }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw .notAStore(path: path, reason: "not a directory") }
@@ -101,6 +105,18 @@ package final class LogStore: Sendable {
             throw .misuse("store \(path) is already open in this process with other options")
         }
         return store
+    }
+
+    /// Creates `path` and any missing parent directories (`mkdir -p`).
+    private static func makeDirectories(_ path: String) throws(StorageError) {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw .system(call: "mkdir", errno: errno, path: prefix)
+            }
+            prefix += "/"
+        }
     }
 
     private init(path: String, options: StoreOptions, directoryID: FileID) throws(StorageError) {

@@ -107,12 +107,31 @@ public struct BinaryReader {
     }
 
     /// Reads a length-prefixed UTF-8 string, rejecting invalid UTF-8.
+    ///
+    /// ASCII, the common case, is checked 8 bytes at a time and needs no further validation.
     @inlinable
     public mutating func readString() throws(RecordDecodingError) -> String {
         let start = offset
         let raw = try readLengthPrefixed()
+        if Self.isASCII(raw) { return String(decoding: raw, as: UTF8.self) }
         guard let string = String(validating: raw, as: UTF8.self) else { throw .invalidUTF8(offset: start) }
         return string
+    }
+
+    /// Whether every byte is below 0x80.
+    @inlinable
+    static func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        var seen: UInt64 = 0
+        while i + 8 <= bytes.count {
+            seen |= bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < bytes.count {
+            seen |= UInt64(bytes[i])
+            i += 1
+        }
+        return seen & 0x8080_8080_8080_8080 == 0
     }
 
     /// Reads any record value by its own decoding.
