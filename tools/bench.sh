@@ -77,6 +77,8 @@ done
 
 echo "== full scan (typed PageView)"
 for run in $(seq "$RUNS"); do record "$BENCH" scan --store "$WORK/lib-none"; done
+echo "== full scan (typed PageView), partitions decoded in parallel (forEachInterval)"
+for run in $(seq "$RUNS"); do record "$BENCH" scan --store "$WORK/lib-none" --parallel; done
 
 echo "== lz4 -1 reference on the same bytes (raw framed binary records; JSON lines)"
 record "$BENCH" lz4 --store "$WORK/lib-none" --dump "$WORK/raw-binary.bin" --json-lines "$WORK/events.jsonl"
@@ -99,6 +101,7 @@ if [[ -z "${SKIP_CLI:-}" ]]; then
     "$STRATA" stats --store "$WORK/cli-none" || true
     echo "== full scan of the CLI's JSON stream (StoredStream<JSONRecord>)"
     for run in $(seq "$RUNS"); do record "$BENCH" scan --store "$WORK/cli-none" --json; done
+    for run in $(seq "$RUNS"); do record "$BENCH" scan --store "$WORK/cli-none" --json --parallel; done
     echo "== lz4 -1 reference on the JSON stream's raw framed records"
     record "$BENCH" lz4 --store "$WORK/cli-none" --json --dump "$WORK/raw-json.bin"
 fi

@@ -31,6 +31,30 @@ public enum TimeUnit: String, Sendable, CaseIterable {
 /// not a number or the result does not fit Int64.
 package func parseTimestampNanoseconds(number: UnsafeRawBufferPointer, unit: TimeUnit) -> Int64? {
     let count = number.count
+    // Fast path, the common case: a plain non-negative integer of up to 18 digits fits Int64
+    // unscaled; then one checked multiplication by the unit.
+    if count > 0, count <= 18, number[0] != 0x30 || count == 1 {
+        var value: Int64 = 0
+        var plain = true
+        for byte in number {
+            let digit = byte &- 0x30
+            if digit >= 10 {
+                plain = false
+                break
+            }
+            value = value &* 10 &+ Int64(digit)
+        }
+        if plain {
+            let scale: Int64 = switch unit {
+            case .seconds: 1_000_000_000
+            case .milliseconds: 1_000_000
+            case .microseconds: 1_000
+            case .nanoseconds: 1
+            }
+            let (scaled, overflow) = value.multipliedReportingOverflow(by: scale)
+            return overflow ? nil : scaled
+        }
+    }
     var index = 0
     var negative = false
     if index < count && number[index] == 0x2D {  // -
