@@ -16,16 +16,23 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
     ],
     targets: [
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .target(name: "StrataStorage", dependencies: ["CLMDB", "CLZ4"], swiftSettings: checks),
         .target(name: "Strata", dependencies: ["StrataStorage"], swiftSettings: checks),
+        .target(
+            name: "StrataServer",
+            dependencies: ["Strata", .product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: checks),
         .target(name: "StrataTestSupport", dependencies: ["Strata", "StrataStorage"]),
         .executableTarget(
             name: "StrataCLI",
-            dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Strata", "StrataServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "tools/strata"),
         .executableTarget(
             name: "StrataBench",
@@ -45,6 +52,9 @@ let package = Package(
                 "Strata", "StrataStorage", "StrataTestSupport", "StrataCrashChild",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
+        .testTarget(
+            name: "StrataServerTests",
+            dependencies: ["StrataServer", "StrataTestSupport", "StrataCLI"]),
         .testTarget(
             name: "StrataCLITests",
             dependencies: ["StrataCLI", "StrataTestSupport", "StrataBench"]),
