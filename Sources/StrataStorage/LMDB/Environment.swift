@@ -166,8 +166,31 @@ package final class Environment: @unchecked Sendable {
             } catch let error as MapFullSignal {
                 _ = error
                 try grow()
+            } catch StorageError.lmdb(let code, let call, let context) where code == EIO {
+                // lmdb.h turns a short page write into EIO: say so when the cause is a full disk.
+                if let full = diagnoseFullDisk() { throw full }
+                throw StorageError.lmdb(code: code, call: call, context: context)
             }
         }
+    }
+
+    /// Why a write failed for lack of space, if it did: the file system holding the store is
+    /// (nearly) full, or the process's file-size limit (`RLIMIT_FSIZE`) is reached.
+    private func diagnoseFullDisk() -> StorageError? {
+        var fs = statvfs()
+        if statvfs(path, &fs) == 0 {
+            let available = UInt64(fs.f_bavail) &* UInt64(fs.f_frsize)
+            if available < 64 << 20 {
+                return .storeFull(context: "\(path): the file system is full (\(available) bytes available)")
+            }
+        }
+        var limit = rlimit()
+        var info = stat()
+        if getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max,
+           stat(path + "/data.mdb", &info) == 0, UInt64(info.st_size) &+ (1 << 20) >= UInt64(limit.rlim_cur) {
+            return .storeFull(context: "\(path): the file-size limit of \(limit.rlim_cur) bytes (RLIMIT_FSIZE) is reached")
+        }
+        return nil
     }
 
     /// Thrown inside `write` to abort, grow the map and retry.

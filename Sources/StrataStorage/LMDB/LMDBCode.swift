@@ -30,7 +30,9 @@ func systemMessage(_ code: Int32) -> String {
 package func check(_ rc: Int32, _ call: StaticString, _ context: @autoclosure () -> String = "") throws(StorageError) {
     if rc == 0 { return }
     switch rc {
-    case ENOSPC: throw .storeFull(context: "\(context().isEmpty ? "" : context() + ": ")no space left on device")
+    case ENOSPC, EDQUOT, EFBIG:
+        // A failed page write aborts the transaction; the last committed meta page is untouched.
+        throw .storeFull(context: "\(context().isEmpty ? "" : context() + ": ")\(systemMessage(rc))")
     case MDB_MAP_FULL:
         throw .storeFull(context: "\(context().isEmpty ? "" : context() + ": ")the store reached its size limit (MDB_MAP_FULL)")
     default: throw .lmdb(code: rc, call: "\(call)", context: context())
