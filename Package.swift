@@ -22,7 +22,8 @@ let package = Package(
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .target(name: "StrataStorage", dependencies: ["CLMDB", "CLZ4"], swiftSettings: checks),
-        .target(name: "Strata", dependencies: ["StrataStorage"], swiftSettings: checks),
+        .target(name: "StrataEngine", dependencies: ["StrataStorage"], swiftSettings: checks),
+        .target(name: "Strata", dependencies: ["StrataEngine", "StrataStorage"], swiftSettings: checks),
         .target(
             name: "StrataServer",
             dependencies: ["Strata", .product(name: "Hummingbird", package: "hummingbird")],
@@ -44,6 +45,12 @@ let package = Package(
             name: "StrataStorageTests",
             dependencies: [
                 "StrataStorage", "StrataTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        .testTarget(
+            name: "StrataEngineTests",
+            dependencies: [
+                "StrataEngine", "Strata", "StrataStorage", "StrataTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

@@ -36,11 +36,13 @@ package struct AppendBatch: Sendable {
     package var seals: [(StreamDescriptor, Interval)] = []
     /// Late records to add to a stream's frontier count.
     package var lateCounts: [(StreamDescriptor, UInt64)] = []
+    /// Progress marks to set, by vertex name, in the same transaction as the blocks and seals.
+    package var progress: [(String, ProgressMark)] = []
 
     package init() {}
 
     /// Whether the batch writes nothing.
-    package var isEmpty: Bool { blocks.isEmpty && seals.isEmpty && lateCounts.isEmpty }
+    package var isEmpty: Bool { blocks.isEmpty && seals.isEmpty && lateCounts.isEmpty && progress.isEmpty }
     /// The bytes of its blocks.
     package var byteCount: Int { blocks.reduce(0) { $0 + $1.bytes.count } }
 }
@@ -133,6 +135,7 @@ extension LogStore {
                 try putFrontier(f, of: descriptor.id, txn)
             }
         }
+        for (name, mark) in batch.progress { try putProgress(mark, named: name, txn) }
     }
 
     /// The chunk number after the last block of (stream, interval, partition), 0 when there is none.

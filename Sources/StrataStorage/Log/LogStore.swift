@@ -23,6 +23,7 @@ package final class LogStore: Sendable {
     let frontiers: Database
     let seals: Database
     let blocks: Database
+    let progressMarks: Database
     /// Bumped on every commit that seals; subscriptions in this process wait on it.
     package let sealSignal = SealSignal()
     /// The committer thread's block encoder; uncontended (one committer), a `Mutex` for `Sendable`.
@@ -125,12 +126,13 @@ package final class LogStore: Sendable {
         self.directoryID = directoryID
         environment = try Environment(path: path, sizeLimit: options.sizeLimit, maxDatabases: 16,
                                       sync: options.durability == .noSync ? .none : .full)
-        let dbs = try environment.openDatabases(["meta", "catalog", "frontiers", "seals", "blocks"])
+        let dbs = try environment.openDatabases(["meta", "catalog", "frontiers", "seals", "blocks", "progress"])
         meta = dbs[0]
         catalog = dbs[1]
         frontiers = dbs[2]
         seals = dbs[3]
         blocks = dbs[4]
+        progressMarks = dbs[5]
         committer = Committer(environment: environment, durability: options.durability)
         dataFileID = FileID.of(path + "/data.mdb")
         try checkFormat()
@@ -599,6 +601,103 @@ extension LogStore {
                     return result
                 }
             }
+        }
+    }
+}
+
+/// A vertex's progress: the last interval whose outputs (and state) are committed.
+///
+/// Kept in the `progress` database under the vertex's name, written in the same transaction as
+/// the outputs it covers. `ProgressMark` is `Sendable`; it is a plain value.
+public struct ProgressMark: Sendable, Equatable {
+    /// The last interval fully processed.
+    public var interval: Interval
+    /// A digest of the vertex's definition, to notice a changed program.
+    public var fingerprint: UInt64
+
+    /// Creates a progress mark.
+    public init(interval: Interval, fingerprint: UInt64) {
+        self.interval = interval
+        self.fingerprint = fingerprint
+    }
+
+    static let rowVersion: UInt8 = 1
+
+    /// The progress row: version, interval, fingerprint, checksum.
+    package func encodedRow() -> [UInt8] {
+        var w = BinaryWriter(capacity: 24)
+        w.write(byte: Self.rowVersion)
+        w.write(interval.rawValue)
+        w.write(fingerprint)
+        return RowChecksum.seal(w.bytes)
+    }
+
+    /// Decodes a progress row, verifying its checksum.
+    package init(row: UnsafeRawBufferPointer) throws(Corruption) {
+        let body = try RowChecksum.verified(row, what: "progress row")
+        var r = BinaryReader(body)
+        do {
+            guard try r.readByte() == Self.rowVersion else { throw Corruption.badRow("progress row version") }
+            interval = Interval(try r.read())
+            fingerprint = try r.read()
+            guard r.remaining == 0 else { throw Corruption.badRow("progress row") }
+        } catch let error as Corruption {
+            throw error
+        } catch {
+            throw .badRow("progress row (\(error))")
+        }
+    }
+}
+
+extension LogStore {
+    /// The progress mark stored under `name`, or `nil` when the vertex has committed nothing.
+    package func progress(named name: String) throws(StorageError) -> ProgressMark? {
+        try wrap {
+            try environment.read { txn in
+                var key = name
+                return try key.withUTF8 { utf8 in
+                    try txn.withValue(progressMarks, key: UnsafeRawBufferPointer(utf8)) { row -> ProgressMark? in
+                        guard let row else { return nil }
+                        do throws(Corruption) {
+                            return try ProgressMark(row: row)
+                        } catch {
+                            throw StorageError.corrupt(StoreLocation(stream: "progress of \(name)"), error)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every progress mark whose name starts with `prefix`, in name order.
+    package func progressMarks(prefix: String) throws(StorageError) -> [(String, ProgressMark)] {
+        try wrap {
+            try environment.read { txn in
+                try txn.withCursor(progressMarks) { cursor in
+                    var result: [(String, ProgressMark)] = []
+                    var start = prefix
+                    var entry = try start.withUTF8 { try cursor.seek(atLeast: UnsafeRawBufferPointer($0)) }
+                    while let (keyBytes, row) = entry {
+                        let name = String(decoding: keyBytes, as: UTF8.self)
+                        guard name.hasPrefix(prefix) else { break }
+                        do throws(Corruption) {
+                            result.append((name, try ProgressMark(row: row)))
+                        } catch {
+                            throw StorageError.corrupt(StoreLocation(stream: "progress of \(name)"), error)
+                        }
+                        entry = try cursor.next()
+                    }
+                    return result
+                }
+            }
+        }
+    }
+
+    func putProgress(_ mark: ProgressMark, named name: String, _ txn: borrowing Transaction) throws {
+        var key = name
+        let row = mark.encodedRow()
+        try key.withUTF8 { utf8 in
+            try row.withUnsafeBytes { try txn.put(progressMarks, key: UnsafeRawBufferPointer(utf8), value: $0) }
         }
     }
 }

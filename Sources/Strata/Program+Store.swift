@@ -1,0 +1,37 @@
+import StrataEngine
+import StrataStorage
+
+/// A program of deterministic vertices over a store's logs (see `StrataEngine.Program`).
+public typealias Program = StrataEngine.Program
+/// A discretized stream inside a program.
+public typealias DStream = StrataEngine.DStream
+/// What a program's definition closure builds with.
+public typealias ProgramBuilder = StrataEngine.ProgramBuilder
+/// Every error the engine throws.
+public typealias EngineError = StrataEngine.EngineError
+/// A vertex's committed progress.
+public typealias ProgressMark = StrataStorage.ProgressMark
+
+extension Program {
+    /// Defines a program named `name` over `store`.
+    ///
+    /// ```swift
+    /// let program = try Program(name: "counts", store: store) { p in
+    ///     p.read(views).map { KeyValue($0.url, Int64(1)) }.runningReduce(+).save(as: "urlCounts")
+    /// }
+    /// try program.runUntilCaughtUp()
+    /// ```
+    ///
+    /// - Throws: the first definition error: a stream of another type, an invalid name, an output
+    ///   stream that exists with other settings.
+    public convenience init(name: String, store: Store, define: (ProgramBuilder) throws -> Void) throws {
+        try self.init(name: name, log: store.log, define: define)
+    }
+}
+
+extension ProgramBuilder {
+    /// A stream of the records of a stored stream, interval by interval.
+    public func read<Record: RecordCodable>(_ stream: StoredStream<Record>) -> DStream<Record> {
+        read(stream.descriptor, as: Record.self)
+    }
+}

@@ -1,0 +1,21 @@
+import StrataStorage
+
+/// Every error the engine throws: what failed, in which vertex, interval and partition.
+public enum EngineError: Error, Sendable, CustomStringConvertible {
+    /// The store failed while the vertex read or wrote.
+    case storage(StorageError, vertex: String, interval: Interval?)
+    /// A user closure threw; nothing of that interval was committed.
+    case closureFailed(String, vertex: String, interval: Interval, partition: PartitionIndex?)
+    /// The program was defined or used against its contract.
+    case misuse(String)
+
+    public var description: String {
+        switch self {
+        case .storage(let error, let vertex, let interval):
+            "vertex \(vertex)\(interval.map { " interval \($0)" } ?? ""): \(error)"
+        case .closureFailed(let message, let vertex, let interval, let partition):
+            "vertex \(vertex) interval \(interval)\(partition.map { " partition \($0)" } ?? ""): \(message)"
+        case .misuse(let what): "misuse: \(what)"
+        }
+    }
+}

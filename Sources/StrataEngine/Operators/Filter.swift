@@ -1,0 +1,12 @@
+import StrataStorage
+
+extension DStream {
+    /// Keeps the records for which `isIncluded` returns true, in order.
+    public func filter(_ isIncluded: @escaping @Sendable (Record) throws -> Bool) -> DStream<Record> {
+        narrow("filter") { batch in
+            var output = ContiguousArray<Record>()
+            for record in batch where try isIncluded(record) { output.append(record) }
+            return output
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import StrataStorage
+
+/// The map side of a shuffle: combines each input partition's pairs by key, then routes each key
+/// to output partition `XXH64(encoded key) mod Q` of the shuffle stream.
+final class ShuffleVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: VertexRunner {
+    let name: String
+    let input: StreamDescriptor
+    let outputs: [StreamDescriptor]
+    let fingerprint: UInt64
+    let isStateful = false
+    private let produce: @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
+    private let combine: @Sendable (Value, Value) throws -> Value
+
+    init(name: String, stream: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
+         combine: @escaping @Sendable (Value, Value) throws -> Value) {
+        self.name = name
+        input = stream.input
+        outputs = [output]
+        produce = stream.produce
+        self.combine = combine
+        fingerprint = XXH64.hash(Array("shuffle|\(stream.chain)|\(output.name)|\(output.partitions)".utf8))
+    }
+
+    func restore(through: Interval?) throws {}
+
+    func process(_ interval: Interval) throws -> [PendingBlock] {
+        let output = outputs[0]
+        let name = self.name, produce = self.produce, combine = self.combine
+        let perInput = try forEachPartition(Int(input.partitions)) { partition in
+            var codec = BlockCodec()
+            let combined = try userClosure(name, interval, partition) {
+                try combineByKey(try produce(interval, partition, &codec), combine)
+            }
+            var writers = (0..<output.partitions).map {
+                PartitionWriter(descriptor: output, interval: interval, partition: PartitionIndex($0))
+            }
+            var key = BinaryWriter(capacity: 64)
+            for pair in combined {
+                key.removeAll()
+                pair.key.encode(to: &key)
+                let target = key.bytes.withUnsafeBytes { XXH64.hash($0) } % UInt64(output.partitions)
+                writers[Int(target)].append(pair)
+            }
+            return writers.map { writer in
+                var writer = writer
+                return writer.finish()
+            }
+        }
+        // Order: output partition, then input partition: each (interval, q)'s chunks follow the input order.
+        var blocks: [PendingBlock] = []
+        for q in 0..<Int(output.partitions) {
+            for fromInput in perInput { blocks.append(contentsOf: fromInput[q]) }
+        }
+        return blocks
+    }
+}
+
+/// Combines pairs with equal keys, keeping each key at its first position: the result's order
+/// is the input's, the same in every process (the dictionary is for lookup only).
+func combineByKey<Key: Hashable, Value>(_ pairs: ContiguousArray<KeyValue<Key, Value>>,
+                                        _ combine: (Value, Value) throws -> Value) rethrows
+    -> ContiguousArray<KeyValue<Key, Value>>
+{
+    var slot: [Key: Int] = [:]
+    var output = ContiguousArray<KeyValue<Key, Value>>()
+    for pair in pairs {
+        if let index = slot[pair.key] {
+            output[index].value = try combine(output[index].value, pair.value)
+        } else {
+            slot[pair.key] = output.count
+            output.append(pair)
+        }
+    }
+    return output
+}
+
+extension DStream {
+    /// Combines, per interval, the values of equal keys with `combine`, which must be associative
+    /// (values are combined map-side within each input partition first, then across partitions,
+    /// in partition order).
+    ///
+    /// The pairs are shuffled through a durable stream `PROGRAM.vN.shuffle` with `partitions`
+    /// partitions (default: the input's), by a stable hash of the encoded key.
+    public func reduceByKey<Key: RecordCodable & Hashable, Value: RecordCodable>(
+        partitions: Int? = nil, _ combine: @escaping @Sendable (Value, Value) throws -> Value
+    ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
+        let name = builder.nextVertexName
+        let count = partitions.flatMap { UInt32(exactly: $0) } ?? input.partitions
+        guard count >= 1,
+              let shuffle = builder.outputStream(name + ".shuffle", of: KeyValue<Key, Value>.self, partitions: count, like: input)
+        else {
+            builder.fail(EngineError.misuse("reduceByKey: partitions must be 1 to 4096"))
+            return DStream<KeyValue<Key, Value>>(builder: builder, input: input, chain: chain + ".invalid") { _, _, _ in [] }
+        }
+        builder.add(ShuffleVertex(name: name, stream: self, output: shuffle, combine: combine))
+        let log = builder.log
+        return DStream<KeyValue<Key, Value>>(builder: builder, input: shuffle, chain: "reduceByKey(\(shuffle.name))") {
+            interval, partition, codec in
+            let pairs: ContiguousArray<KeyValue<Key, Value>> = try PartitionReader.read(log, shuffle, interval, partition, codec: &codec)
+            return try combineByKey(pairs, combine)
+        }
+    }
+}

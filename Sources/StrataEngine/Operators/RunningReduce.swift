@@ -1,0 +1,105 @@
+import Synchronization
+import StrataStorage
+
+/// Keeps, per key, the running combination of every value seen so far, and emits for each
+/// interval the keys that received input in it with their new values.
+final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: VertexRunner {
+    let name: String
+    let input: StreamDescriptor
+    let outputs: [StreamDescriptor]
+    let fingerprint: UInt64
+    let isStateful = true
+    private let log: LogStore
+    private let produce: @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
+    private let combine: @Sendable (Value, Value) throws -> Value
+    /// The state of each partition: lookup only, never iterated for output.
+    private let states: PartitionStates<[Key: Value]>
+    /// Whether the state was built in this process, and through which interval.
+    private let stateThrough = Mutex<(built: Bool, through: Interval?)>((false, nil))
+
+    init(name: String, log: LogStore, stream: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
+         combine: @escaping @Sendable (Value, Value) throws -> Value) {
+        self.name = name
+        self.log = log
+        input = stream.input
+        outputs = [output]
+        produce = stream.produce
+        self.combine = combine
+        states = PartitionStates(count: Int(stream.input.partitions), initial: [:])
+        fingerprint = XXH64.hash(Array("runningReduce|\(stream.chain)|\(output.name)".utf8))
+    }
+
+    func restore(through: Interval?) throws {
+        let current = stateThrough.withLock { $0 }
+        if current.built && current.through == through { return }
+        // Rebuild from the retained input (snapshots will bound this replay).
+        states.reset(to: [:])
+        if let through {
+            let frontier = try log.frontier(of: input)
+            if let first = frontier.firstInterval, frontier.retainedFrom > first {
+                throw EngineError.storage(.outsideRetention(StoreLocation(stream: input.name, interval: first),
+                                                            retainedFrom: frontier.retainedFrom),
+                                          vertex: name, interval: first)
+            }
+            if let first = frontier.firstReadable, first <= through {
+                for (interval, _) in try log.sealRecords(of: input, in: first...through) {
+                    _ = try apply(interval, emit: false)
+                }
+            }
+        }
+        stateThrough.withLock { $0 = (true, through) }
+    }
+
+    func process(_ interval: Interval) throws -> [PendingBlock] {
+        let blocks = try apply(interval, emit: true)
+        stateThrough.withLock { $0 = (true, interval) }
+        return blocks
+    }
+
+    private func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
+        let output = outputs[0]
+        let name = self.name, produce = self.produce, combine = self.combine, states = self.states
+        // Mark the state unknown while it changes: a failure part-way forces a rebuild.
+        stateThrough.withLock { $0.built = false }
+        return try forEachPartition(Int(input.partitions)) { partition in
+            var codec = BlockCodec()
+            let pairs = try userClosure(name, interval, partition) { try produce(interval, partition, &codec) }
+            var writer = PartitionWriter(descriptor: output, interval: interval, partition: partition)
+            try states.withState(partition) { state in
+                for pair in pairs {
+                    let updated = try userClosure(name, interval, partition) {
+                        try state[pair.key].map { try combine($0, pair.value) } ?? pair.value
+                    }
+                    state[pair.key] = updated
+                    if emit { writer.append(KeyValue(pair.key, updated)) }
+                }
+            }
+            return writer.finish()
+        }.flatMap { $0 }
+    }
+}
+
+extension DStream {
+    /// Keeps a running combination per key across intervals (for example a running count with
+    /// `+`), and yields for each interval the keys that received input in it with their new
+    /// values, in a deterministic order.
+    ///
+    /// The pairs are first combined per interval (`reduceByKey`); the running state lives in
+    /// memory and is rebuilt from the retained input after a restart.
+    public func runningReduce<Key: RecordCodable & Hashable, Value: RecordCodable>(
+        _ combine: @escaping @Sendable (Value, Value) throws -> Value
+    ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
+        let reduced = reduceByKey(combine)
+        let name = builder.nextVertexName
+        guard let output = builder.outputStream(name + ".out", of: KeyValue<Key, Value>.self,
+                                                partitions: reduced.input.partitions, like: reduced.input) else {
+            return reduced
+        }
+        builder.add(RunningReduceVertex(name: name, log: builder.log, stream: reduced, output: output, combine: combine))
+        let log = builder.log
+        return DStream<KeyValue<Key, Value>>(builder: builder, input: output, chain: "runningReduce(\(output.name))") {
+            interval, partition, codec in
+            try PartitionReader.read(log, output, interval, partition, codec: &codec)
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Dispatch
+import StrataStorage
+
+/// A program: a graph of deterministic vertices over a store's logs, defined with `DStream`s.
+///
+/// Running it processes every sealed interval of its inputs in order; each vertex's outputs for
+/// an interval, their seals and the vertex's progress mark commit in one LMDB transaction, so a
+/// program stopped or killed at any moment continues where it stopped, with no duplicate and no
+/// gap in any output. The engine never reads the wall clock: time is the interval index.
+///
+/// `Program` is `Sendable`; run it from one place at a time. `runUntilCaughtUp()` blocks: call it
+/// from a thread of your own, or use `run()` from async code.
+public final class Program: Sendable {
+    /// The program's name, the prefix of its vertices' and internal streams' names.
+    public let name: String
+    let log: LogStore
+    let vertices: [any VertexRunner]
+
+    /// Defines a program over the store behind `log`.
+    ///
+    /// - Throws: the first definition error (an unknown stream, a type mismatch, an invalid name).
+    package init(name: String, log: LogStore, define: (ProgramBuilder) throws -> Void) throws {
+        guard StreamDescriptor.isValidName(name), name.utf8.count <= 120 else {
+            throw EngineError.misuse("invalid program name \"\(name)\": use up to 120 characters of A–Z a–z 0–9 . _ -")
+        }
+        self.name = name
+        self.log = log
+        let builder = ProgramBuilder(programName: name, log: log)
+        try define(builder)
+        vertices = try builder.finish()
+    }
+
+    /// What one pass did.
+    public struct PassSummary: Sendable, Equatable {
+        /// Intervals processed, summed over vertices.
+        public var intervals = 0
+        /// Per vertex, the interval it has processed through after the pass.
+        public var progress: [String: Interval] = [:]
+    }
+
+    /// Processes every interval sealed in the inputs now, vertex by vertex, and returns when all
+    /// of it is committed.
+    ///
+    /// - Throws: `EngineError` naming the vertex, interval and partition; nothing of the failed
+    ///   interval is committed, and earlier intervals stay committed.
+    @discardableResult
+    public func runUntilCaughtUp() throws -> PassSummary {
+        var summary = PassSummary()
+        for vertex in vertices {
+            let processed = try run(vertex)
+            summary.intervals += processed.count
+            if let through = processed.through { summary.progress[vertex.name] = through }
+        }
+        return summary
+    }
+
+    /// Runs until the task is cancelled: processes what is sealed, then waits for new seals
+    /// (woken at once by seals in this process, polling every `pollInterval` for others).
+    public func run(pollInterval: Duration = .milliseconds(50)) async throws {
+        while !Task.isCancelled {
+            let generation = log.sealSignal.current
+            _ = try await onOwnThread { try self.runUntilCaughtUp() }
+            await log.sealSignal.wait(after: generation, timeout: pollInterval)
+        }
+    }
+
+    /// Each vertex's progress: the last interval it committed (`nil`: none yet).
+    public func progress() throws -> [(vertex: String, through: Interval?)] {
+        try vertices.map { vertex in (vertex.name, try log.progress(named: vertex.name)?.interval) }
+    }
+
+    /// Processes one vertex's ready intervals; returns how many and the progress after.
+    private func run(_ vertex: any VertexRunner) throws -> (count: Int, through: Interval?) {
+        let stored: ProgressMark?
+        let frontier: StreamFrontier
+        do {
+            stored = try log.progress(named: vertex.name)
+            frontier = try log.frontier(of: vertex.input)
+        } catch {
+            throw EngineError.storage(error, vertex: vertex.name, interval: nil)
+        }
+        if let stored, stored.fingerprint != vertex.fingerprint {
+            throw EngineError.misuse("vertex \(vertex.name) was defined differently when it last ran; "
+                                     + "use another program name to reprocess")
+        }
+        guard let ready = frontier.sealedThrough else { return (0, stored?.interval) }
+        if let done = stored?.interval, done >= ready { return (0, done) }
+        let start = stored?.interval.next ?? frontier.firstReadable ?? ready
+        if vertex.isStateful { try vertex.restore(through: stored?.interval) }
+        if start < frontier.retainedFrom, frontier.firstInterval.map({ start >= $0 }) ?? false {
+            throw EngineError.storage(.outsideRetention(StoreLocation(stream: vertex.input.name, interval: start),
+                                                        retainedFrom: frontier.retainedFrom),
+                                      vertex: vertex.name, interval: start)
+        }
+        let chain = CommitChain()
+        var last = CommitTicket.completed
+        var count = 0
+        var committedThrough = stored?.interval
+        let nonEmpty: [(Interval, SealRecord)]
+        do {
+            nonEmpty = start <= ready ? try log.sealRecords(of: vertex.input, in: start...ready) : []
+        } catch {
+            throw EngineError.storage(error, vertex: vertex.name, interval: start)
+        }
+        for (interval, _) in nonEmpty {
+            let blocks = try vertex.process(interval)
+            var batch = AppendBatch()
+            batch.blocks = blocks
+            batch.seals = vertex.outputs.map { ($0, interval) }
+            batch.progress = [(vertex.name, ProgressMark(interval: interval, fingerprint: vertex.fingerprint))]
+            // Back-pressure: bounded memory however far behind the input is.
+            if log.committer.pendingBytes.load(ordering: .relaxed) > 64 << 20 { try wait(last, vertex, interval) }
+            last = log.submit(batch, chain: chain)
+            committedThrough = interval
+            count += 1
+        }
+        if committedThrough.map({ $0 < ready }) ?? true {
+            // Empty intervals up to the input's frontier: seal the outputs and move progress on.
+            var batch = AppendBatch()
+            batch.seals = vertex.outputs.map { ($0, ready) }
+            batch.progress = [(vertex.name, ProgressMark(interval: ready, fingerprint: vertex.fingerprint))]
+            last = log.submit(batch, chain: chain)
+        }
+        try wait(last, vertex, ready)
+        return (count, ready)
+    }
+
+    private func wait(_ ticket: CommitTicket, _ vertex: any VertexRunner, _ interval: Interval) throws {
+        do {
+            try ticket.wait()
+        } catch {
+            throw EngineError.storage(error, vertex: vertex.name, interval: interval)
+        }
+    }
+}
+
+/// Runs blocking work on a Dispatch thread, never on the cooperative pool.
+func onOwnThread<R: Sendable>(_ work: @escaping @Sendable () throws -> R) async throws -> R {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+    }
+}

@@ -1,0 +1,63 @@
+import Synchronization
+import StrataStorage
+
+/// Collects a program's vertices while its definition closure runs.
+///
+/// `ProgramBuilder` is `Sendable` so that `DStream` values can be; it is used by one thread,
+/// during `Program.init`, and its state sits behind a `Mutex` all the same.
+public final class ProgramBuilder: Sendable {
+    /// The program's name: the prefix of its vertices' and internal streams' names.
+    public let programName: String
+    let log: LogStore
+    private struct State {
+        var vertices: [any VertexRunner] = []
+        var firstError: (any Error)?
+    }
+    private let state = Mutex(State())
+
+    init(programName: String, log: LogStore) {
+        self.programName = programName
+        self.log = log
+    }
+
+    /// A stream of the records of a durable stream, read as `Record`.
+    ///
+    /// - Throws: nothing here; a stream that does not exist or holds another type fails `Program.init`.
+    package func read<Record: RecordCodable>(_ descriptor: StreamDescriptor, as type: Record.Type) -> DStream<Record> {
+        if descriptor.recordType != Record.recordTypeName {
+            fail(EngineError.misuse("stream \(descriptor.name) holds \(descriptor.recordType), not \(Record.recordTypeName)"))
+        }
+        let log = self.log
+        return DStream(builder: self, input: descriptor, chain: "read(\(descriptor.name))") { interval, partition, codec in
+            try PartitionReader.read(log, descriptor, interval, partition, codec: &codec)
+        }
+    }
+
+    /// The name the next vertex gets: `PROGRAM.vN`.
+    var nextVertexName: String { state.withLock { "\(programName).v\($0.vertices.count)" } }
+
+    func add(_ vertex: any VertexRunner) { state.withLock { $0.vertices.append(vertex) } }
+
+    /// Records the first definition error; `Program.init` throws it.
+    func fail(_ error: any Error) { state.withLock { if $0.firstError == nil { $0.firstError = error } } }
+
+    /// Creates (or opens) an output stream of the program.
+    func outputStream<Record: RecordCodable>(_ name: String, of type: Record.Type, partitions: UInt32,
+                                             like input: StreamDescriptor) -> StreamDescriptor? {
+        do {
+            return try log.createOrOpenStream(LogStore.StreamSpec(
+                name: name, recordType: Record.recordTypeName, intervalLength: input.intervalLength,
+                partitions: partitions, retention: input.retention))
+        } catch {
+            fail(error)
+            return nil
+        }
+    }
+
+    func finish() throws -> [any VertexRunner] {
+        try state.withLock { state in
+            if let error = state.firstError { throw error }
+            return state.vertices
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Dispatch
+import StrataStorage
+
+/// One deterministic vertex of a program, type-erased once per vertex: a fused chain of narrow
+/// operators ending at a durable boundary (a shuffle, a state, a named output or a sink).
+///
+/// The engine calls `process` for each sealed input interval in order, then commits the returned
+/// blocks, the seals of `outputs` and the vertex's progress in one transaction.
+protocol VertexRunner: AnyObject, Sendable {
+    /// The vertex's name, unique in the store: `PROGRAM.vN`.
+    var name: String { get }
+    /// The durable stream the vertex reads.
+    var input: StreamDescriptor { get }
+    /// The streams sealed with each processed interval.
+    var outputs: [StreamDescriptor] { get }
+    /// A digest of the vertex's definition (kind, streams, settings), to notice a changed program.
+    var fingerprint: UInt64 { get }
+    /// Whether the vertex keeps state across intervals (it then sees every input interval).
+    var isStateful: Bool { get }
+    /// Makes the in-memory state reflect the input up to and including `through` (`nil`: no
+    /// interval), replaying the input when it does not already; nothing for stateless vertices.
+    func restore(through: Interval?) throws
+    /// Computes one interval: the output blocks, in (output, partition, chunk) order.
+    func process(_ interval: Interval) throws -> [PendingBlock]
+}
+
+/// Runs `body` for every partition index on all cores and returns the results in partition
+/// order, whatever order the tasks finish in.
+///
+/// - Throws: the error of the lowest failing partition.
+func forEachPartition<T: Sendable>(_ count: Int, _ body: @Sendable (PartitionIndex) throws -> T) throws -> [T] {
+    let slots = UnsafeMutableBufferPointer<Result<T, any Error>?>.allocate(capacity: count)
+    slots.initialize(repeating: nil)
+    defer {
+        slots.deinitialize()
+        slots.deallocate()
+    }
+    let shared = SlotBuffer(slots)
+    DispatchQueue.concurrentPerform(iterations: count) { p in
+        shared.set(p, Result { try body(PartitionIndex(UInt32(p))) })
+    }
+    var results: [T] = []
+    results.reserveCapacity(count)
+    for p in 0..<count {
+        guard let result = slots[p] else { throw EngineError.misuse("partition \(p) produced no result") }
+        results.append(try result.get())
+    }
+    return results
+}
+
+/// The result slots of a parallel loop. `@unchecked Sendable`: the buffer outlives the loop and
+/// each iteration writes only its own slot.
+private struct SlotBuffer<T>: @unchecked Sendable {
+    let slots: UnsafeMutableBufferPointer<Result<T, any Error>?>
+    init(_ slots: UnsafeMutableBufferPointer<Result<T, any Error>?>) { self.slots = slots }
+    func set(_ index: Int, _ value: Result<T, any Error>) { slots[index] = value }
+}
+
+/// Per-partition state of a stateful vertex. `@unchecked Sendable`: partition `p`'s state is
+/// touched only by the task for partition `p`, and tasks of one vertex never overlap in time.
+final class PartitionStates<State>: @unchecked Sendable {
+    private var states: [State]
+    init(count: Int, initial: State) { states = Array(repeating: initial, count: count) }
+    func withState<R>(_ partition: PartitionIndex, _ body: (inout State) throws -> R) rethrows -> R {
+        try body(&states[Int(partition.rawValue)])
+    }
+    func reset(to initial: State) { for index in states.indices { states[index] = initial } }
+}
+
+/// Turns a user closure's error into `EngineError.closureFailed` naming where it happened.
+func userClosure<R>(_ vertex: String, _ interval: Interval, _ partition: PartitionIndex?, _ body: () throws -> R) throws -> R {
+    do {
+        return try body()
+    } catch let error as EngineError {
+        throw error
+    } catch let error as StorageError {
+        throw EngineError.storage(error, vertex: vertex, interval: interval)
+    } catch {
+        throw EngineError.closureFailed(String(describing: error), vertex: vertex, interval: interval, partition: partition)
+    }
+}
