@@ -17,22 +17,41 @@ import StrataStorage
 /// A `DStream` is a description, not data; it is `Sendable` when defined with `@Sendable` closures,
 /// which every operator requires because partitions run in parallel.
 public struct DStream<Record: RecordCodable>: Sendable {
+    /// Computes one (interval, partition) batch of a stream from its durable inputs.
+    typealias Produce = @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<Record>
+
     /// The program being built.
     let builder: ProgramBuilder
-    /// The durable stream this chain reads.
-    let input: StreamDescriptor
+    /// The durable streams this chain reads (one, or several for unions and joins); the first
+    /// one's interval length applies to all.
+    let inputs: [StreamDescriptor]
+    /// The number of partitions of each interval's batch.
+    let partitionCount: UInt32
+    /// Whether an interval with no input records can still have output (windows, timeouts): the
+    /// vertex then processes every interval, not only those with records.
+    let needsEveryInterval: Bool
     /// A description of the chain, for the vertex fingerprint.
     let chain: String
-    /// Computes this stream's records of one (interval, partition) from the input.
-    let produce: @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<Record>
+    /// Computes this stream's records of one (interval, partition) from the inputs.
+    let produce: Produce
 
-    init(builder: ProgramBuilder, input: StreamDescriptor, chain: String,
-         produce: @escaping @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<Record>) {
+    init(builder: ProgramBuilder, inputs: [StreamDescriptor], partitionCount: UInt32, needsEveryInterval: Bool = false,
+         chain: String, produce: @escaping Produce) {
         self.builder = builder
-        self.input = input
+        self.inputs = inputs
+        self.partitionCount = partitionCount
+        self.needsEveryInterval = needsEveryInterval
         self.chain = chain
         self.produce = produce
     }
+
+    /// A stream reading one durable stream, partition `p` of the batch from partition `p`.
+    init(builder: ProgramBuilder, input: StreamDescriptor, chain: String, produce: @escaping Produce) {
+        self.init(builder: builder, inputs: [input], partitionCount: input.partitions, chain: chain, produce: produce)
+    }
+
+    /// The first input, whose interval length and retention the program's outputs take.
+    var input: StreamDescriptor { inputs[0] }
 
     /// Derives a stream by a function of each whole partition batch (the fused narrow step).
     func narrow<Out: RecordCodable>(_ name: String,
@@ -40,7 +59,8 @@ public struct DStream<Record: RecordCodable>: Sendable {
         -> DStream<Out>
     {
         let parent = produce
-        return DStream<Out>(builder: builder, input: input, chain: chain + "." + name) { interval, partition, codec in
+        return DStream<Out>(builder: builder, inputs: inputs, partitionCount: partitionCount,
+                            needsEveryInterval: needsEveryInterval, chain: chain + "." + name) { interval, partition, codec in
             try step(try parent(interval, partition, &codec))
         }
     }

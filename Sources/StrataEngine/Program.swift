@@ -72,10 +72,10 @@ public final class Program: Sendable {
     /// Processes one vertex's ready intervals; returns how many and the progress after.
     private func run(_ vertex: any VertexRunner) throws -> (count: Int, through: Interval?) {
         let stored: ProgressMark?
-        let frontier: StreamFrontier
+        var frontiers: [StreamFrontier] = []
         do {
             stored = try log.progress(named: vertex.name)
-            frontier = try log.frontier(of: vertex.input)
+            for input in vertex.inputs { frontiers.append(try log.frontier(of: input)) }
         } catch {
             throw EngineError.storage(error, vertex: vertex.name, interval: nil)
         }
@@ -83,26 +83,21 @@ public final class Program: Sendable {
             throw EngineError.misuse("vertex \(vertex.name) was defined differently when it last ran; "
                                      + "use another program name to reprocess")
         }
-        guard let ready = frontier.sealedThrough else { return (0, stored?.interval) }
+        // Ready: sealed in every input.
+        guard let ready = frontiers.map(\.sealedThrough).reduce(Optional(Interval(UInt64.max)), { a, b in
+            guard let a, let b else { return nil }
+            return min(a, b)
+        }) else { return (0, stored?.interval) }
         if let done = stored?.interval, done >= ready { return (0, done) }
-        let start = stored?.interval.next ?? frontier.firstReadable ?? ready
+        let firstReadable = frontiers.compactMap(\.firstReadable).min()
+        let start = stored?.interval.next ?? firstReadable ?? ready
         if vertex.isStateful { try vertex.restore(through: stored?.interval) }
-        if start < frontier.retainedFrom, frontier.firstInterval.map({ start >= $0 }) ?? false {
-            throw EngineError.storage(.outsideRetention(StoreLocation(stream: vertex.input.name, interval: start),
-                                                        retainedFrom: frontier.retainedFrom),
-                                      vertex: vertex.name, interval: start)
-        }
+        let intervals = try intervalsToProcess(log, inputs: vertex.inputs, from: start, through: ready,
+                                               every: vertex.needsEveryInterval, vertex: vertex.name)
         let chain = CommitChain()
         var last = CommitTicket.completed
-        var count = 0
         var committedThrough = stored?.interval
-        let nonEmpty: [(Interval, SealRecord)]
-        do {
-            nonEmpty = start <= ready ? try log.sealRecords(of: vertex.input, in: start...ready) : []
-        } catch {
-            throw EngineError.storage(error, vertex: vertex.name, interval: start)
-        }
-        for (interval, _) in nonEmpty {
+        for interval in intervals {
             let blocks = try vertex.process(interval)
             var batch = AppendBatch()
             batch.blocks = blocks
@@ -112,17 +107,16 @@ public final class Program: Sendable {
             if log.committer.pendingBytes.load(ordering: .relaxed) > 64 << 20 { try wait(last, vertex, interval) }
             last = log.submit(batch, chain: chain)
             committedThrough = interval
-            count += 1
         }
         if committedThrough.map({ $0 < ready }) ?? true {
-            // Empty intervals up to the input's frontier: seal the outputs and move progress on.
+            // Empty intervals up to the inputs' frontier: seal the outputs and move progress on.
             var batch = AppendBatch()
             batch.seals = vertex.outputs.map { ($0, ready) }
             batch.progress = [(vertex.name, ProgressMark(interval: ready, fingerprint: vertex.fingerprint))]
             last = log.submit(batch, chain: chain)
         }
         try wait(last, vertex, ready)
-        return (count, ready)
+        return (intervals.count, ready)
     }
 
     private func wait(_ ticket: CommitTicket, _ vertex: any VertexRunner, _ interval: Interval) throws {
@@ -139,4 +133,55 @@ func onOwnThread<R: Sendable>(_ work: @escaping @Sendable () throws -> R) async 
     try await withCheckedThrowingContinuation { continuation in
         DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
     }
+}
+
+/// The intervals a vertex processes in `from...through`: every one when `every`, otherwise those
+/// where some input has records, in order.
+///
+/// - Throws: `EngineError.storage(.outsideRetention)` when retention already dropped an input
+///   interval the vertex has not processed.
+func intervalsToProcess(_ log: LogStore, inputs: [StreamDescriptor], from start: Interval, through end: Interval,
+                        every: Bool, vertex: String) throws -> [Interval] {
+    guard start <= end else { return [] }
+    var intervals = Set<Interval>()  // lookup only; sorted below
+    for input in inputs {
+        do {
+            let frontier = try log.frontier(of: input)
+            if let first = frontier.firstInterval, frontier.retainedFrom > start, frontier.retainedFrom > first {
+                throw StorageError.outsideRetention(StoreLocation(stream: input.name, interval: start),
+                                                    retainedFrom: frontier.retainedFrom)
+            }
+            if !every {
+                for (interval, _) in try log.sealRecords(of: input, in: start...end) { intervals.insert(interval) }
+            }
+        } catch let error as StorageError {
+            throw EngineError.storage(error, vertex: vertex, interval: start)
+        }
+    }
+    if every {
+        guard end.rawValue - start.rawValue < 100_000_000 else {
+            throw EngineError.misuse("vertex \(vertex): \(end.rawValue - start.rawValue) intervals to process one by one")
+        }
+        return (start.rawValue...end.rawValue).map { Interval($0) }
+    }
+    return intervals.sorted()
+}
+
+/// The intervals a stateful vertex replays to rebuild its state through `through`: from the
+/// inputs' first readable interval.
+func replayIntervals(_ log: LogStore, inputs: [StreamDescriptor], through: Interval, vertex: String,
+                     every: Bool = false) throws -> [Interval] {
+    var first: Interval?
+    for input in inputs {
+        let frontier: StreamFrontier
+        do { frontier = try log.frontier(of: input) } catch { throw EngineError.storage(error, vertex: vertex, interval: nil) }
+        if let start = frontier.firstInterval, frontier.retainedFrom > start {
+            throw EngineError.storage(.outsideRetention(StoreLocation(stream: input.name, interval: start),
+                                                        retainedFrom: frontier.retainedFrom),
+                                      vertex: vertex, interval: start)
+        }
+        if let readable = frontier.firstReadable { first = min(first ?? readable, readable) }
+    }
+    guard let first, first <= through else { return [] }
+    return try intervalsToProcess(log, inputs: inputs, from: first, through: through, every: every, vertex: vertex)
 }

@@ -9,8 +9,10 @@ import StrataStorage
 protocol VertexRunner: AnyObject, Sendable {
     /// The vertex's name, unique in the store: `PROGRAM.vN`.
     var name: String { get }
-    /// The durable stream the vertex reads.
-    var input: StreamDescriptor { get }
+    /// The durable streams the vertex reads; an interval is ready when all of them sealed it.
+    var inputs: [StreamDescriptor] { get }
+    /// Whether to process every interval, not only those where some input has records.
+    var needsEveryInterval: Bool { get }
     /// The streams sealed with each processed interval.
     var outputs: [StreamDescriptor] { get }
     /// A digest of the vertex's definition (kind, streams, settings), to notice a changed program.

@@ -3,7 +3,9 @@ import StrataStorage
 /// Hands each interval's records to a user sink, then commits the vertex's progress.
 final class ForeachVertex<Record: RecordCodable>: VertexRunner {
     let name: String
-    let input: StreamDescriptor
+    let inputs: [StreamDescriptor]
+    let needsEveryInterval: Bool
+    let partitionCount: UInt32
     let outputs: [StreamDescriptor] = []
     let fingerprint: UInt64
     let isStateful = false
@@ -12,7 +14,9 @@ final class ForeachVertex<Record: RecordCodable>: VertexRunner {
 
     init(name: String, stream: DStream<Record>, sink: @escaping @Sendable (Interval, [ContiguousArray<Record>]) throws -> Void) {
         self.name = name
-        input = stream.input
+        inputs = stream.inputs
+        needsEveryInterval = stream.needsEveryInterval
+        partitionCount = stream.partitionCount
         produce = stream.produce
         self.sink = sink
         fingerprint = XXH64.hash(Array("foreach|\(stream.chain)".utf8))
@@ -22,7 +26,7 @@ final class ForeachVertex<Record: RecordCodable>: VertexRunner {
 
     func process(_ interval: Interval) throws -> [PendingBlock] {
         let name = self.name, produce = self.produce
-        let partitions = try forEachPartition(Int(input.partitions)) { partition in
+        let partitions = try forEachPartition(Int(partitionCount)) { partition in
             var codec = BlockCodec()
             return try userClosure(name, interval, partition) { try produce(interval, partition, &codec) }
         }

@@ -4,7 +4,9 @@ import StrataStorage
 /// to output partition `XXH64(encoded key) mod Q` of the shuffle stream.
 final class ShuffleVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: VertexRunner {
     let name: String
-    let input: StreamDescriptor
+    let inputs: [StreamDescriptor]
+    let needsEveryInterval: Bool
+    let partitionCount: UInt32
     let outputs: [StreamDescriptor]
     let fingerprint: UInt64
     let isStateful = false
@@ -14,7 +16,9 @@ final class ShuffleVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: 
     init(name: String, stream: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
          combine: @escaping @Sendable (Value, Value) throws -> Value) {
         self.name = name
-        input = stream.input
+        inputs = stream.inputs
+        needsEveryInterval = stream.needsEveryInterval
+        partitionCount = stream.partitionCount
         outputs = [output]
         produce = stream.produce
         self.combine = combine
@@ -26,7 +30,7 @@ final class ShuffleVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: 
     func process(_ interval: Interval) throws -> [PendingBlock] {
         let output = outputs[0]
         let name = self.name, produce = self.produce, combine = self.combine
-        let perInput = try forEachPartition(Int(input.partitions)) { partition in
+        let perInput = try forEachPartition(Int(partitionCount)) { partition in
             var codec = BlockCodec()
             let combined = try userClosure(name, interval, partition) {
                 try combineByKey(try produce(interval, partition, &codec), combine)
@@ -85,7 +89,7 @@ extension DStream {
         partitions: Int? = nil, _ combine: @escaping @Sendable (Value, Value) throws -> Value
     ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
         let name = builder.nextVertexName
-        let count = partitions.flatMap { UInt32(exactly: $0) } ?? input.partitions
+        let count = partitions.flatMap { UInt32(exactly: $0) } ?? partitionCount
         guard count >= 1,
               let shuffle = builder.outputStream(name + ".shuffle", of: KeyValue<Key, Value>.self, partitions: count, like: input)
         else {

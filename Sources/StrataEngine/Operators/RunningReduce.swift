@@ -5,7 +5,9 @@ import StrataStorage
 /// interval the keys that received input in it with their new values.
 final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: VertexRunner {
     let name: String
-    let input: StreamDescriptor
+    let inputs: [StreamDescriptor]
+    let needsEveryInterval: Bool
+    let partitionCount: UInt32
     let outputs: [StreamDescriptor]
     let fingerprint: UInt64
     let isStateful = true
@@ -21,11 +23,13 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
          combine: @escaping @Sendable (Value, Value) throws -> Value) {
         self.name = name
         self.log = log
-        input = stream.input
+        inputs = stream.inputs
+        needsEveryInterval = stream.needsEveryInterval
+        partitionCount = stream.partitionCount
         outputs = [output]
         produce = stream.produce
         self.combine = combine
-        states = PartitionStates(count: Int(stream.input.partitions), initial: [:])
+        states = PartitionStates(count: Int(stream.partitionCount), initial: [:])
         fingerprint = XXH64.hash(Array("runningReduce|\(stream.chain)|\(output.name)".utf8))
     }
 
@@ -35,16 +39,8 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
         // Rebuild from the retained input (snapshots will bound this replay).
         states.reset(to: [:])
         if let through {
-            let frontier = try log.frontier(of: input)
-            if let first = frontier.firstInterval, frontier.retainedFrom > first {
-                throw EngineError.storage(.outsideRetention(StoreLocation(stream: input.name, interval: first),
-                                                            retainedFrom: frontier.retainedFrom),
-                                          vertex: name, interval: first)
-            }
-            if let first = frontier.firstReadable, first <= through {
-                for (interval, _) in try log.sealRecords(of: input, in: first...through) {
-                    _ = try apply(interval, emit: false)
-                }
+            for interval in try replayIntervals(log, inputs: inputs, through: through, vertex: name) {
+                _ = try apply(interval, emit: false)
             }
         }
         stateThrough.withLock { $0 = (true, through) }
@@ -61,7 +57,7 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
         let name = self.name, produce = self.produce, combine = self.combine, states = self.states
         // Mark the state unknown while it changes: a failure part-way forces a rebuild.
         stateThrough.withLock { $0.built = false }
-        return try forEachPartition(Int(input.partitions)) { partition in
+        return try forEachPartition(Int(partitionCount)) { partition in
             var codec = BlockCodec()
             let pairs = try userClosure(name, interval, partition) { try produce(interval, partition, &codec) }
             var writer = PartitionWriter(descriptor: output, interval: interval, partition: partition)
@@ -92,7 +88,7 @@ extension DStream {
         let reduced = reduceByKey(combine)
         let name = builder.nextVertexName
         guard let output = builder.outputStream(name + ".out", of: KeyValue<Key, Value>.self,
-                                                partitions: reduced.input.partitions, like: reduced.input) else {
+                                                partitions: reduced.partitionCount, like: reduced.input) else {
             return reduced
         }
         builder.add(RunningReduceVertex(name: name, log: builder.log, stream: reduced, output: output, combine: combine))

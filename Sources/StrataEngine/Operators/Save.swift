@@ -3,7 +3,9 @@ import StrataStorage
 /// Writes a stream's records to a named durable stream, partition `p` to partition `p`.
 final class SaveVertex<Record: RecordCodable>: VertexRunner {
     let name: String
-    let input: StreamDescriptor
+    let inputs: [StreamDescriptor]
+    let needsEveryInterval: Bool
+    let partitionCount: UInt32
     let outputs: [StreamDescriptor]
     let fingerprint: UInt64
     let isStateful = false
@@ -11,7 +13,9 @@ final class SaveVertex<Record: RecordCodable>: VertexRunner {
 
     init(name: String, stream: DStream<Record>, output: StreamDescriptor) {
         self.name = name
-        input = stream.input
+        inputs = stream.inputs
+        needsEveryInterval = stream.needsEveryInterval
+        partitionCount = stream.partitionCount
         outputs = [output]
         produce = stream.produce
         fingerprint = XXH64.hash(Array("save|\(stream.chain)|\(output.name)|\(output.recordType)".utf8))
@@ -22,7 +26,7 @@ final class SaveVertex<Record: RecordCodable>: VertexRunner {
     func process(_ interval: Interval) throws -> [PendingBlock] {
         let output = outputs[0]
         let name = self.name, produce = self.produce
-        return try forEachPartition(Int(input.partitions)) { partition in
+        return try forEachPartition(Int(partitionCount)) { partition in
             var codec = BlockCodec()
             let records = try userClosure(name, interval, partition) { try produce(interval, partition, &codec) }
             var writer = PartitionWriter(descriptor: output, interval: interval, partition: partition)
@@ -38,7 +42,7 @@ extension DStream {
     ///
     /// Each interval's records commit together with the vertex's progress: exactly once.
     public func save(as name: String) {
-        guard let output = builder.outputStream(name, of: Record.self, partitions: input.partitions, like: input) else { return }
+        guard let output = builder.outputStream(name, of: Record.self, partitions: partitionCount, like: input) else { return }
         builder.add(SaveVertex(name: builder.nextVertexName, stream: self, output: output))
     }
 }
