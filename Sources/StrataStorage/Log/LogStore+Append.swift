@@ -54,15 +54,21 @@ extension LogStore {
         var afterCommit: (@Sendable () -> Void)? = nil
         if !batch.seals.isEmpty { afterCommit = { @Sendable in signal.bump() } }
         return committer.submit(bytes: batch.byteCount, chain: chain, afterCommit: afterCommit) { [self] in
-            let encoded = encodeRawBlocks(batch)
+            let encoded = try encodeRawBlocks(batch)
             return { [self] txn in try apply(encoded, in: txn) }
         }
     }
 
     /// Compresses the batch's raw payloads into blocks (on the committer's thread, outside the
     /// write transaction) and returns their buffers to the pool.
-    private func encodeRawBlocks(_ batch: AppendBatch) -> AppendBatch {
+    ///
+    /// - Throws: `.recordTooLarge` for a payload over the block limit (one huge record, such as a
+    ///   grouped value of tens of megabytes); nothing of the batch is written.
+    private func encodeRawBlocks(_ batch: AppendBatch) throws(StorageError) -> AppendBatch {
         var batch = batch
+        for block in batch.blocks where block.rawRecordCount != nil && block.bytes.count > BlockHeader.maxRawLength {
+            throw .recordTooLarge(stream: block.stream.name, bytes: block.bytes.count)
+        }
         committerCodec.withLock { codec in
             for index in batch.blocks.indices {
                 guard let count = batch.blocks[index].rawRecordCount else { continue }
