@@ -35,3 +35,7 @@ extension ProgramBuilder {
         read(stream.descriptor, as: Record.self)
     }
 }
+/// The result of `track`: per-interval updates and the count of live keys.
+public typealias TrackedStream = StrataEngine.TrackedStream
+/// Two values joined by key; a missing side of an outer join is `nil`.
+public typealias Pair = StrataEngine.Pair

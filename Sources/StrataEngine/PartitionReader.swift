@@ -14,18 +14,34 @@ enum PartitionReader {
         do {
             try log.withSealedBlocks(of: descriptor, interval: interval, partition: partition) { _, _, block in
                 try codec.withVerifiedPayload(block) { header, payload in
-                    if records.count + header.recordCount > records.capacity {
-                        records.reserveCapacity(max(records.count + header.recordCount, records.capacity * 2))
-                    }
-                    var frames = RecordFrames(payload: payload, expectedCount: header.recordCount)
-                    while let frame = try frames.next() {
-                        var reader = BinaryReader(frame)
-                        do throws(RecordDecodingError) {
-                            records.append(try Record(from: &reader))
-                            if reader.remaining != 0 { throw .trailingBytes(offset: reader.offset) }
-                        } catch {
-                            throw Corruption.undecodableRecord(index: frames.index - 1, error)
+                    // Decoded straight into the block's own array through its buffer: in this
+                    // generic (unspecialized) code, `append` per record looked up the array's
+                    // type metadata every time; this initializes each element in place instead.
+                    // Every frame takes at least one byte: the payload bounds the count read from disk.
+                    let capacity = min(header.recordCount, payload.count)
+                    let decoded = try ContiguousArray<Record>(unsafeUninitializedCapacity: capacity) {
+                        buffer, initialized in
+                        var frames = RecordFrames(payload: payload, expectedCount: header.recordCount)
+                        while let frame = try frames.next() {
+                            // RecordFrames yields at most `expectedCount` frames, each of at least one byte.
+                            guard initialized < buffer.count, let base = buffer.baseAddress else {
+                                throw Corruption.recordCountMismatch(header: header.recordCount, found: initialized + 1)
+                            }
+                            var reader = BinaryReader(frame)
+                            do throws(RecordDecodingError) {
+                                let record = try Record(from: &reader)
+                                if reader.remaining != 0 { throw .trailingBytes(offset: reader.offset) }
+                                (base + initialized).initialize(to: record)
+                                initialized += 1
+                            } catch {
+                                throw Corruption.undecodableRecord(index: frames.index - 1, error)
+                            }
                         }
+                    }
+                    if records.isEmpty {
+                        records = decoded
+                    } else {
+                        records.append(contentsOf: decoded)
                     }
                 }
             }

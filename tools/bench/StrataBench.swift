@@ -11,7 +11,8 @@ struct StrataBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata-bench",
         abstract: "Benchmarks for Strata: generate page views, ingest, scan, LZ4 reference.",
-        subcommands: [Generate.self, Ingest.self, Scan.self, LZ4Reference.self, Stages.self])
+        subcommands: [Generate.self, Ingest.self, Scan.self, LZ4Reference.self, Stages.self,
+                      RunningCount.self, WindowCount.self, Sessions.self])
 }
 
 // MARK: Shared options

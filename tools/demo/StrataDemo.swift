@@ -89,6 +89,24 @@ struct StrataDemo {
                          stats.compressionRatio))
         }
 
+        // The running url count: a program over the sealed intervals. Its state and progress are
+        // durable, so each run of the demo processes only the intervals it has not seen yet.
+        print("\nrunning url count (program urlCounts), top 5 urls after each new interval:")
+        let countsStarted = Date()
+        let program = try Program(name: "urlCounts", store: store) { p in
+            let counts = p.read(views).map { KeyValue($0.url, Int64(1)) }.runningReduce(+)
+            counts.save(as: "urlCounts")
+            counts.foreach { interval, partitions in
+                // The urls counted in this interval with their totals; ties broken by url.
+                let top = partitions.joined().sorted { a, b in
+                    a.value != b.value ? a.value > b.value : a.key.utf8.lexicographicallyPrecedes(b.key.utf8)
+                }.prefix(5)
+                print("  \(interval):", top.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            }
+        }
+        try program.runUntilCaughtUp()
+        print(String(format: "counted in %.2f s; the counts per interval are stream urlCounts", Date().timeIntervalSince(countsStarted)))
+
         let batch = try views.read(last)
         print("\nread back interval \(last): \(batch.count) records; per partition:",
               batch.partitions.map(\.count).map(String.init).joined(separator: " "))

@@ -101,7 +101,7 @@ extension DStream {
         return DStream<KeyValue<Key, Value>>(builder: builder, input: shuffle, chain: "reduceByKey(\(shuffle.name))") {
             interval, partition, codec in
             let pairs: ContiguousArray<KeyValue<Key, Value>> = try PartitionReader.read(log, shuffle, interval, partition, codec: &codec)
-            return try combineByKey(pairs, combine)
+            return try StrataEngine.combineByKey(pairs, combine)
         }
     }
 }

@@ -1,0 +1,66 @@
+import StrataStorage
+
+/// Combines pairs with equal keys into one combiner per key, each key at its first position:
+/// the result is in first-seen key order, the same in every process (the dictionary is for
+/// lookup only, never iterated).
+///
+/// - Complexity: O(pairs) dictionary lookups, one `create` or `merge` call per pair.
+func combineInPlace<Key: RecordCodable & Hashable, Value: RecordCodable, Combined: RecordCodable>(
+    _ pairs: ContiguousArray<KeyValue<Key, Value>>, create: (Value) throws -> Combined,
+    merge: (inout Combined, Value) throws -> Void
+) rethrows -> ContiguousArray<KeyValue<Key, Combined>> {
+    var slot: [Key: Int] = [:]  // lookup only
+    var output = ContiguousArray<KeyValue<Key, Combined>>()
+    for pair in pairs {
+        if let index = slot[pair.key] {
+            try merge(&output[index].value, pair.value)
+        } else {
+            slot[pair.key] = output.count
+            output.append(KeyValue(pair.key, try create(pair.value)))
+        }
+    }
+    return output
+}
+
+extension DStream {
+    /// The keyed shuffle behind `combineByKey`, `groupByKey` and `countByValue`: combines each
+    /// input partition's pairs map-side (`create`/`mergeValue`), shuffles the combiners by the
+    /// stable key hash, and merges them (`mergeCombiners`) in input-partition order.
+    func combinedByKey<Key: RecordCodable & Hashable, Value: RecordCodable, Combined: RecordCodable>(
+        _ kind: String, partitions: Int?, create: @escaping @Sendable (Value) throws -> Combined,
+        mergeValue: @escaping @Sendable (inout Combined, Value) throws -> Void,
+        mergeCombiners: @escaping @Sendable (inout Combined, Combined) throws -> Void
+    ) -> DStream<KeyValue<Key, Combined>> where Record == KeyValue<Key, Value> {
+        let shuffle = keyExchange(kind, partitions: partitions, as: KeyValue<Key, Combined>.self) { batch in
+            try combineInPlace(batch, create: create, merge: mergeValue)
+        }
+        guard let shuffle else { return invalid(kind) }
+        return reading(shuffle, chain: kind) { (combiners: ContiguousArray<KeyValue<Key, Combined>>) in
+            try combineInPlace(combiners, create: { $0 }, merge: mergeCombiners)
+        }
+    }
+
+    /// Combines, per interval, the values of each key into one combiner, as Spark's
+    /// `combineByKey`: `createCombiner` makes a combiner from a key's first value in an input
+    /// partition, `mergeValue` adds that partition's further values (the map-side combine), and
+    /// `mergeCombiners` merges the partitions' combiners after the shuffle, in input-partition
+    /// order.
+    ///
+    /// The combiners are shuffled through a durable stream `PROGRAM.vN.shuffle` with `partitions`
+    /// partitions (default: this stream's), by XXH64 of the encoded key. Each output partition
+    /// lists its keys in first-seen order (input partition, then record order); the result is
+    /// independent of the partition counts when `mergeValue`/`mergeCombiners` are commutative and
+    /// associative. `reduceByKey(f)` is `combineByKey(createCombiner: { $0 }, mergeValue: f,
+    /// mergeCombiners: f)`.
+    ///
+    /// - Complexity: O(records) per interval, plus one shuffle write and read of the combiners.
+    public func combineByKey<Key: RecordCodable & Hashable, Value: RecordCodable, Combined: RecordCodable>(
+        partitions: Int? = nil, createCombiner: @escaping @Sendable (Value) throws -> Combined,
+        mergeValue: @escaping @Sendable (Combined, Value) throws -> Combined,
+        mergeCombiners: @escaping @Sendable (Combined, Combined) throws -> Combined
+    ) -> DStream<KeyValue<Key, Combined>> where Record == KeyValue<Key, Value> {
+        combinedByKey("combineByKey", partitions: partitions, create: createCombiner,
+                      mergeValue: { combined, value in combined = try mergeValue(combined, value) },
+                      mergeCombiners: { combined, other in combined = try mergeCombiners(combined, other) })
+    }
+}

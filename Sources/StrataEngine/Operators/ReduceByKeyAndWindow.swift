@@ -1,0 +1,225 @@
+import Synchronization
+import StrataStorage
+
+/// The incremental form of `reduceByKeyAndWindow`: keeps, per partition, each key's value over the
+/// current window and how many of the window's intervals contributed to it; per interval it
+/// subtracts the leaving interval's per-key values (with `inverse`) and adds the entering one's.
+///
+/// The per-interval values are read back from the durable `reduceByKey` stream, so the vertex
+/// holds nothing but the current window's values. A key whose contribution count reaches 0 is
+/// removed, so no key lingers with a "zero" value, and a key that re-enters starts afresh.
+final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: VertexRunner {
+    /// One key of the current window.
+    struct Entry {
+        var key: Key
+        /// The key's encoding, the output order; computed once, when the key enters.
+        var keyBytes: [UInt8]
+        var value: Value
+        /// Intervals of the current window in which the key had a value.
+        var count: Int
+    }
+
+    /// The current window of one partition: entries in a deterministic order (a function of the
+    /// input only) and a lookup table that is never iterated.
+    struct Window {
+        var entries = ContiguousArray<Entry>()
+        var slot: [Key: Int] = [:]
+
+        mutating func remove(at index: Int) {
+            slot[entries[index].key] = nil
+            let last = entries.removeLast()
+            if index < entries.count {
+                entries[index] = last
+                slot[last.key] = index
+            }
+        }
+    }
+
+    let name: String
+    let inputs: [StreamDescriptor]
+    let needsEveryInterval = true
+    let partitionCount: UInt32
+    let outputs: [StreamDescriptor]
+    let fingerprint: UInt64
+    let isStateful = true
+    private let log: LogStore
+    private let shape: WindowShape
+    private let produce:
+        @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
+    private let combine: @Sendable (Value, Value) throws -> Value
+    private let inverse: @Sendable (Value, Value) throws -> Value
+    private let filter: (@Sendable (Key, Value) throws -> Bool)?
+    private let states: PartitionStates<Window>
+    /// Whether the state was built in this process, and through which interval.
+    private let stateThrough = Mutex<(built: Bool, through: Interval?)>((false, nil))
+
+    init(name: String, log: LogStore, reduced: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
+         shape: WindowShape,
+         combine: @escaping @Sendable (Value, Value) throws -> Value,
+         inverse: @escaping @Sendable (Value, Value) throws -> Value,
+         filter: (@Sendable (Key, Value) throws -> Bool)?) {
+        self.name = name
+        self.log = log
+        self.shape = shape
+        inputs = reduced.inputs
+        partitionCount = reduced.partitionCount
+        outputs = [output]
+        produce = reduced.produce
+        self.combine = combine
+        self.inverse = inverse
+        self.filter = filter
+        states = PartitionStates(count: Int(reduced.partitionCount), initial: Window())
+        let filtered = filter == nil ? "" : "|filter"
+        fingerprint = XXH64.hash(Array(
+            "reduceByKeyAndWindow|\(reduced.chain)|\(output.name)|\(shape.description)|inverse\(filtered)".utf8))
+    }
+
+    func restore(through: Interval?) throws {
+        let current = stateThrough.withLock { $0 }
+        if current.built && current.through == through { return }
+        // Rebuild by replaying every retained interval, as the uninterrupted run processed them, so
+        // the values (even floating-point ones) come out bit for bit the same.
+        states.reset(to: Window())
+        if let through {
+            for interval in try replayIntervals(log, inputs: inputs, through: through, vertex: name, every: true) {
+                _ = try apply(interval, emit: false)
+            }
+        }
+        stateThrough.withLock { $0 = (true, through) }
+    }
+
+    func process(_ interval: Interval) throws -> [PendingBlock] {
+        let blocks = try apply(interval, emit: true)
+        stateThrough.withLock { $0 = (true, interval) }
+        return blocks
+    }
+
+    private func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
+        let output = outputs[0]
+        let name = self.name, produce = self.produce, combine = self.combine, inverse = self.inverse
+        let filter = self.filter, states = self.states, shape = self.shape
+        stateThrough.withLock { $0.built = false }
+        let first: Interval?
+        do { first = try firstRecordInterval(log, inputs) } catch let error as StorageError {
+            throw EngineError.storage(error, vertex: name, interval: interval)
+        }
+        guard let first else { return [] }
+        let leaving = shape.leaving(at: interval).flatMap { $0 >= first ? $0 : nil }
+        let entering = interval >= first ? interval : nil
+        let emits = emit && shape.closes(at: interval)
+        return try forEachPartition(Int(partitionCount)) { partition in
+            var codec = BlockCodec()
+            var writer = PartitionWriter(descriptor: output, interval: interval, partition: partition)
+            var scratch = BinaryWriter(capacity: 64)
+            try userClosure(name, interval, partition) {
+                let old = try leaving.map { try produce($0, partition, &codec) } ?? []
+                let new = try entering.map { try produce($0, partition, &codec) } ?? []
+                try states.withState(partition) { window in
+                    for pair in old {
+                        guard let index = window.slot[pair.key] else {
+                            throw EngineError.misuse("vertex \(name): a key leaving the window at interval \(interval) "
+                                                     + "was never in it")
+                        }
+                        window.entries[index].count -= 1
+                        if window.entries[index].count == 0 {
+                            window.remove(at: index)
+                        } else {
+                            window.entries[index].value = try inverse(window.entries[index].value, pair.value)
+                        }
+                    }
+                    for pair in new {
+                        if let index = window.slot[pair.key] {
+                            window.entries[index].value = try combine(window.entries[index].value, pair.value)
+                            window.entries[index].count += 1
+                        } else {
+                            scratch.removeAll()
+                            pair.key.encode(to: &scratch)
+                            window.slot[pair.key] = window.entries.count
+                            window.entries.append(Entry(key: pair.key, keyBytes: scratch.bytes, value: pair.value,
+                                                        count: 1))
+                        }
+                    }
+                    guard emits else { return }
+                    let entries = window.entries
+                    let order = entries.indices.sorted {
+                        entries[$0].keyBytes.lexicographicallyPrecedes(entries[$1].keyBytes)
+                    }
+                    for index in order where try filter?(entries[index].key, entries[index].value) ?? true {
+                        writer.append(KeyValue(entries[index].key, entries[index].value))
+                    }
+                }
+            }
+            return writer.finish()
+        }.flatMap { $0 }
+    }
+}
+
+extension DStream {
+    /// Combines, per key, the values of each sliding window with `combine`; with `inverse`, the
+    /// windows are maintained incrementally.
+    ///
+    /// At each window end `t` (where `(t + 1) % slide == 0`, see `window(length:slide:)`) the
+    /// stream holds one pair per key that has values in intervals `t − length + 1 … t` and passes
+    /// `filter`; other intervals are empty. Each partition's pairs are sorted by the encoded key
+    /// bytes. Values are first combined per interval (`reduceByKey`, through a durable shuffle
+    /// stream with `partitions` partitions); then:
+    ///
+    /// - without `inverse`, each window end folds its intervals' per-key values in interval order
+    ///   (`combine` must be associative);
+    /// - with `inverse`, a stateful vertex keeps the current window and, per interval, applies
+    ///   `inverse(current, leaving)` then `combine(current, entering)`. `inverse` must undo
+    ///   `combine` (`inverse(combine(a, b), b) == a`), and the results then equal the
+    ///   non-incremental form exactly (for floating point, only approximately). A key is dropped
+    ///   as soon as none of the window's intervals has a value for it, whatever its value.
+    ///
+    /// ```swift
+    /// ones.reduceByKeyAndWindow(+, inverse: -, length: 5, slide: 1)   // per-url count, last 5 intervals
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - combine: Associative combination of two values.
+    ///   - inverse: Undoes `combine`; makes the window incremental.
+    ///   - length: Intervals per window, at least 1.
+    ///   - slide: Intervals between window ends, at least 1.
+    ///   - partitions: Partitions of the result (default: this stream's).
+    ///   - filter: Keeps only the pairs for which it returns true (it hides keys; it does not
+    ///     change the window state).
+    /// - Complexity: without `inverse`, O(pairs in the window) per window end; with it, O(pairs of
+    ///   the entering and leaving intervals) per interval plus O(k log k) per window end for `k` keys.
+    public func reduceByKeyAndWindow<Key: RecordCodable & Hashable, Value: RecordCodable>(
+        _ combine: @escaping @Sendable (Value, Value) throws -> Value,
+        inverse: (@Sendable (Value, Value) throws -> Value)? = nil,
+        length: Int, slide: Int = 1, partitions: Int? = nil,
+        filter: (@Sendable (Key, Value) throws -> Bool)? = nil
+    ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
+        guard let shape = WindowShape(length: length, slide: slide) else {
+            builder.fail(EngineError.misuse("reduceByKeyAndWindow: length and slide must be at least 1, "
+                                            + "not \(length) and \(slide)"))
+            return DStream(builder: builder, inputs: inputs, partitionCount: partitionCount,
+                           chain: chain + ".invalid") { _, _, _ in [] }
+        }
+        let reduced = reduceByKey(partitions: partitions, combine)
+        guard let inverse else {
+            return reduced.window(shape).narrow("reduceWindow") { batch in
+                var pairs = try StrataEngine.combineByKey(batch, combine)
+                if let filter {
+                    pairs = try ContiguousArray(pairs.filter { try filter($0.key, $0.value) })
+                }
+                return sortedByEncodedKey(pairs)
+            }
+        }
+        let name = builder.nextVertexName
+        guard let output = builder.outputStream(name + ".out", of: KeyValue<Key, Value>.self,
+                                                partitions: reduced.partitionCount, like: reduced.input) else {
+            return reduced
+        }
+        builder.add(WindowedReduceVertex(name: name, log: builder.log, reduced: reduced, output: output, shape: shape,
+                                         combine: combine, inverse: inverse, filter: filter))
+        let log = builder.log
+        return DStream<KeyValue<Key, Value>>(builder: builder, input: output,
+                                             chain: "reduceByKeyAndWindow(\(output.name))") {
+            interval, partition, codec in
+            try PartitionReader.read(log, output, interval, partition, codec: &codec)
+        }
+    }
+}

@@ -1,0 +1,394 @@
+import ArgumentParser
+import Dispatch
+import Glibc
+import Strata
+import Synchronization
+
+// Engine workloads: programs over a stored page-view stream, timed from sealed input log to
+// sealed output log. The input is either the typed `PageView` stream of `strata-bench ingest` or
+// the JSON stream of `strata ingest` (fields ts, url, user, ev).
+
+/// `strata-bench running-count`: `(url, 1) → runningReduce(+) → save` over every sealed interval.
+struct RunningCount: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "running-count",
+        abstract: "Run the running count of page views per url over every sealed interval of a stored stream.",
+        discussion: """
+            The program maps each page view to (url, 1), keeps a running count per url \
+            (runningReduce(+): a per-interval reduceByKey, then the running state) and saves, per \
+            interval, the urls seen in it with their new counts as KeyValue<String, Int64> \
+            (print them with `strata cat --json`). Timed: defining the program and running it until \
+            it has caught up, every output committed. The input is a PageView stream (strata-bench \
+            ingest) or a JSON stream (strata ingest), whose url field is read straight from the \
+            stored JSON text. The output stream must be new: a program that already ran has nothing \
+            left to do.
+            """)
+
+    @OptionGroup var workload: WorkloadOptions
+
+    @Option(help: "The output stream (new).")
+    var output: String = "urlCounts"
+
+    @Option(help: "Partitions of the per-url state (default: the input's); another count adds a reduceByKey(partitions:) first.")
+    var partitions: Int?
+
+    func validate() throws {
+        if let partitions, !(1...4096).contains(partitions) { throw ValidationError("--partitions must be 1 to 4096") }
+    }
+
+    func run() throws {
+        let input = try workload.open(output: output)
+        let output = self.output, partitions = self.partitions
+        let run = try workload.time(input, name: "running-count", output: output) { p in
+            let pairs: DStream<KeyValue<String, Int64>>
+            switch input.kind {
+            case .typed(let views): pairs = p.read(views).map { KeyValue($0.url, Int64(1)) }
+            case .json(let views): pairs = p.read(views).map { KeyValue($0.url, Int64(1)) }
+            }
+            if let partitions, partitions != Int(input.descriptor.partitions) {
+                pairs.reduceByKey(partitions: partitions, +).runningReduce(+).save(as: output)
+            } else {
+                pairs.runningReduce(+).save(as: output)
+            }
+        }
+        // After the clock: every url's last count, summed, is the number of events.
+        let counts = try input.store.stream(named: output, of: KeyValue<String, Int64>.self)
+        var latest: [String: Int64] = [:]  // lookup and a sum only; never printed in its order
+        var outputRecords = 0
+        if let first = run.first, let last = try counts.newestSealedInterval(), first <= last {
+            try counts.forEach(in: first...last) { _, _, pair in
+                latest[pair.key] = pair.value
+                outputRecords += 1
+            }
+        }
+        let total = latest.values.reduce(0, +)
+        guard total == Int64(run.events) else {
+            throw ValidationError("the final counts sum to \(total), but the input holds \(run.events) events")
+        }
+        print("  output \(output): \(outputRecords) records; \(latest.count) urls whose final counts sum to \(total) events (checked)")
+        run.printResult(workload: "running-count", extra: ["output_records": String(outputRecords), "urls": String(latest.count)])
+    }
+}
+
+/// `strata-bench window-count`: `(url, 1) → reduceByKeyAndWindow(+, inverse: -) → save`, the
+/// count per url over the last `--length` intervals, at every `--slide`-th interval.
+struct WindowCount: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "window-count",
+        abstract: "Count page views per url over a sliding window of intervals, incrementally.",
+        discussion: """
+            (url, 1) → reduceByKeyAndWindow(+, inverse: -, length:, slide:) → save, as \
+            KeyValue<String, Int64> per window end. Input and timing as for running-count.
+            """)
+
+    @OptionGroup var workload: WorkloadOptions
+
+    @Option(help: "The output stream (new).")
+    var output: String = "urlWindowCounts"
+
+    @Option(help: "Intervals per window.")
+    var length: Int = 10
+
+    @Option(help: "Intervals between window ends.")
+    var slide: Int = 1
+
+    func validate() throws {
+        guard length >= 1, slide >= 1 else { throw ValidationError("--length and --slide must be at least 1") }
+    }
+
+    func run() throws {
+        let input = try workload.open(output: output)
+        let output = self.output, length = self.length, slide = self.slide
+        let run = try workload.time(input, name: "window-count", output: output) { p in
+            let pairs: DStream<KeyValue<String, Int64>>
+            switch input.kind {
+            case .typed(let views): pairs = p.read(views).map { KeyValue($0.url, Int64(1)) }
+            case .json(let views): pairs = p.read(views).map { KeyValue($0.url, Int64(1)) }
+            }
+            pairs.reduceByKeyAndWindow(+, inverse: -, length: length, slide: slide).save(as: output)
+        }
+        let stats = try input.store.stats(of: output).first
+        print("  output \(output): \(stats?.records ?? 0) records in \(stats?.nonEmptyIntervals ?? 0) window ends")
+        run.printResult(workload: "window-count", extra: ["output_records": String(stats?.records ?? 0),
+                                                         "length": String(length), "slide": String(slide)])
+    }
+}
+
+/// `strata-bench sessions`: per user, a session of page views that ends with a `buy` or after
+/// `--timeout` intervals without a view (`track`); saves the number of live sessions per interval.
+struct Sessions: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sessions",
+        abstract: "Track user sessions (track with a timeout) and save the live session count per interval.",
+        discussion: """
+            (user, ev) → track(initialize: 1, update: count + 1, or end at a buy; timeout) and \
+            saves activeCount (Int64, one record per interval) as the output, and the updated \
+            sessions (KeyValue<UInt64, Int64>: user, views so far) as OUTPUT.updates. Typed \
+            PageView input only (strata-bench ingest).
+            """)
+
+    @OptionGroup var workload: WorkloadOptions
+
+    @Option(help: "The output stream (new).")
+    var output: String = "activeSessions"
+
+    @Option(help: "Intervals without a view after which a session ends.")
+    var timeout: Int = 5
+
+    func validate() throws {
+        guard timeout >= 1 else { throw ValidationError("--timeout must be at least 1") }
+    }
+
+    func run() throws {
+        let input = try workload.open(output: output)
+        guard case .typed(let views) = input.kind else {
+            throw ValidationError("sessions needs a PageView stream (strata-bench ingest); \(input.descriptor.name) holds JSON")
+        }
+        let output = self.output, timeout = self.timeout
+        let run = try workload.time(input, name: "sessions", output: output) { p in
+            let sessions = p.read(views).map { KeyValue($0.user, $0.ev) }.track(
+                initialize: { (_: UInt64, _: UInt8) in Int64(1) },
+                update: { (_: UInt64, views: Int64, ev: UInt8) in ev == 3 ? nil : views + 1 },
+                timeout: timeout)
+            sessions.activeCount.save(as: output)
+            sessions.updates.save(as: output + ".updates")
+        }
+        let counts = try input.store.stream(named: output, of: Int64.self)
+        let last = try counts.readNewest()?.records.last
+        print("  output \(output): \(last.map(String.init) ?? "no") live sessions after the last interval")
+        run.printResult(workload: "sessions", extra: ["timeout": String(timeout),
+                                                     "live_sessions": last.map(String.init) ?? "0"])
+    }
+}
+
+// MARK: - Shared by the workloads
+
+/// The store and input stream of a workload.
+struct WorkloadOptions: ParsableArguments {
+    @Option(help: "The store directory.")
+    var store: String
+
+    @Option(help: "The input stream: PageView (strata-bench ingest) or JSON (strata ingest).")
+    var input: String = "pageViews"
+
+    @Option(help: "Durability of the program's commits: none, group or fsync.")
+    var durability: DurabilityOption = .group
+
+    @Option(help: "The program's name (default: the output stream's name followed by .program).")
+    var program: String?
+
+    /// Opens the store and the input stream, and checks that the output is new.
+    func open(output: String) throws -> WorkloadInput {
+        let strataStore = try Store.open(at: store, durability: durability.durability)
+        let info = try strataStore.info(of: input)
+        guard let first = info.frontier.firstReadable, let last = info.frontier.sealedThrough, first <= last else {
+            throw ValidationError("stream \(input) has no readable sealed interval")
+        }
+        if (try? strataStore.info(of: output)) != nil {
+            throw ValidationError("stream \(output) exists: a program that already ran has nothing left to do; pick another --output")
+        }
+        let kind: WorkloadInput.Kind
+        switch info.descriptor.recordType {
+        case PageView.recordTypeName: kind = .typed(try strataStore.stream(named: input, of: PageView.self))
+        case JSONRecord.recordTypeName: kind = .json(try strataStore.stream(named: input, of: JSONPageViewURL.self))
+        case let other:
+            throw ValidationError("stream \(input) holds \(other): expected \(PageView.recordTypeName) or json")
+        }
+        return WorkloadInput(store: strataStore, descriptor: info.descriptor, kind: kind, first: first, last: last)
+    }
+
+    /// Defines the program, runs it until it has caught up (progress on stderr) and returns the
+    /// timing. The input's sealed intervals and record count are read before the clock starts.
+    func time(_ input: WorkloadInput, name: String, output: String, define: (ProgramBuilder) throws -> Void) throws
+        -> WorkloadRun
+    {
+        let stats = try input.store.stats(of: input.descriptor.name).first
+        let events = Int(stats?.records ?? 0)
+        let intervals = Int(input.last.rawValue - input.first.rawValue + 1)
+        let programName = program ?? output + ".program"
+        printToStderr("\(name): \(events) events in \(intervals) sealed intervals of \(input.descriptor.name) "
+                      + "(\(input.kind.label), \(input.descriptor.partitions) partitions), program \(programName)")
+        let watch = Stopwatch()
+        let program = try Program(name: programName, store: input.store, define: define)
+        let reporter = ProgressReporter(program: program, first: input.first, last: input.last, started: watch.wall)
+        let summary: Program.PassSummary
+        do {
+            defer { reporter.stop() }
+            summary = try program.runUntilCaughtUp()
+        }
+        let cpu = watch.read()
+        let done = summary.progress.values.min()
+        guard done == input.last else {
+            throw ValidationError("the program stopped at \(done.map { "interval \($0)" } ?? "no interval"), not at \(input.last)")
+        }
+        printToStderr("\(name): \(summary.intervals) vertex-intervals in \(fixed(cpu.wall)) s, every vertex through \(input.last)")
+        print("\(name) \(input.descriptor.name) → \(output): \(events) events, \(intervals) intervals, "
+              + "\(summary.progress.count) vertices, \(fixed(cpu.wall)) s → \(millions(Double(events) / cpu.wall)) events/s")
+        print("  CPU: process \(fixed(cpu.cpu)) s (\(fixed(cpu.cpu / cpu.wall, 2)) cores busy), peak RSS \(fixed(peakRSSMegabytes(), 1)) MiB")
+        return WorkloadRun(events: events, intervals: intervals, seconds: cpu.wall, cpu: cpu.cpu,
+                           partitions: Int(input.descriptor.partitions), inputKind: input.kind.label, first: input.first)
+    }
+}
+
+/// An opened workload input.
+struct WorkloadInput {
+    enum Kind {
+        case typed(StoredStream<PageView>)
+        case json(StoredStream<JSONPageViewURL>)
+
+        var label: String {
+            switch self {
+            case .typed: "PageView"
+            case .json: "json"
+            }
+        }
+    }
+
+    let store: Store
+    let descriptor: StreamDescriptor
+    let kind: Kind
+    let first: Interval
+    let last: Interval
+}
+
+/// What a timed program run measured.
+struct WorkloadRun {
+    var events: Int
+    var intervals: Int
+    var seconds: Double
+    var cpu: Double
+    var partitions: Int
+    var inputKind: String
+    var first: Interval?
+
+    func printResult(workload: String, extra: KeyValuePairs<String, String>) {
+        var fields: [(String, String)] = [
+            ("input", inputKind), ("intervals", String(intervals)), ("partitions", String(partitions)),
+            ("process_cpu_s", fixed(cpu)), ("peak_rss_mb", fixed(peakRSSMegabytes(), 1)),
+        ]
+        for (key, value) in extra { fields.append((key, value)) }
+        var line = "RESULT workload=\(workload) events=\(events) seconds=\(fixed(seconds, 3))"
+        line += " events_per_s=\(seconds > 0 ? String(Int((Double(events) / seconds).rounded())) : "inf")"
+        for (key, value) in fields { line += " \(key)=\(value)" }
+        print(line)
+        fflush(nil)
+    }
+}
+
+/// Prints each vertex's progress to stderr about once a second while a program runs.
+final class ProgressReporter: Sendable {
+    private let stopped = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(program: Program, first: Interval, last: Interval, started: Double) {
+        let total = last.rawValue - first.rawValue + 1
+        DispatchQueue.global().async { [self] in
+            var ticks = 0
+            while !stopped.load(ordering: .acquiring) {
+                usleep(50_000)
+                ticks += 1
+                guard ticks % 20 == 0, !stopped.load(ordering: .acquiring) else { continue }
+                guard let marks = try? program.progress() else { continue }
+                let parts = marks.map { mark in
+                    let done = mark.through.map { $0 >= first ? $0.rawValue - first.rawValue + 1 : 0 } ?? 0
+                    return "\(mark.vertex) \(min(done, total))/\(total)"
+                }
+                printToStderr("  \(fixed(now() - started, 1)) s: " + parts.joined(separator: ", "))
+            }
+            finished.signal()
+        }
+    }
+
+    /// Stops the reporter and waits until its thread has returned.
+    func stop() {
+        stopped.store(true, ordering: .releasing)
+        finished.wait()
+    }
+}
+
+/// The `url` of one page view of a JSON stream made by `strata ingest`, decoded straight from the
+/// stored JSON text: its catalog name is `json`, so a JSON stream reads as this type, and the
+/// text is never kept (a `JSONRecord` would allocate an array per record).
+///
+/// The url is found by a byte scan for `"url":"` as long as the text before it has no backslash
+/// and no nested object or array, and the value has no escape: then, in valid JSON (the ingest
+/// validated every record), the match is the top-level key. Anything else goes through
+/// `JSONLineScanner`, which finds the first top-level `url` key like the ingest does.
+struct JSONPageViewURL: RecordCodable {
+    static var recordTypeName: String { JSONRecord.recordTypeName }
+
+    var url: String
+
+    init(url: String) { self.url = url }
+
+    /// Encodes as the JSON object `{"url":…}`.
+    func encode(to writer: inout BinaryWriter) {
+        var text = Array(#"{"url":"#.utf8)
+        var url = self.url
+        url.withUTF8 { appendJSONStringLiteral(UnsafeRawBufferPointer($0), to: &text) }
+        text.append(UInt8(ascii: "}"))
+        text.withUnsafeBytes { writer.write(raw: $0) }
+    }
+
+    init(from reader: inout BinaryReader) throws(RecordDecodingError) {
+        let text = reader.readRemaining()
+        if let url = Self.fastURL(text) {
+            self.url = url
+        } else {
+            url = try Self.scannedURL(text)
+        }
+    }
+
+    /// The url by the byte scan, or `nil` when the text is not of the simple form.
+    @inline(__always)
+    static func fastURL(_ text: UnsafeRawBufferPointer) -> String? {
+        let count = text.count
+        guard count > 8, text[0] == UInt8(ascii: "{") else { return nil }
+        var i = 1
+        while i + 7 <= count {
+            let byte = text[i]
+            if byte == UInt8(ascii: "\"") && text[i + 1] == UInt8(ascii: "u") && text[i + 2] == UInt8(ascii: "r")
+                && text[i + 3] == UInt8(ascii: "l") && text[i + 4] == UInt8(ascii: "\"")
+                && text[i + 5] == UInt8(ascii: ":")
+            {
+                guard text[i + 6] == UInt8(ascii: "\"") else { return nil }
+                let start = i + 7
+                var end = start
+                while end < count {
+                    let c = text[end]
+                    if c == UInt8(ascii: "\"") { break }
+                    if c == UInt8(ascii: "\\") { return nil }
+                    end += 1
+                }
+                guard end < count else { return nil }
+                let value = UnsafeRawBufferPointer(rebasing: text[start..<end])
+                // The ingest validated the UTF-8; ASCII needs no second look.
+                return String(decoding: value, as: UTF8.self)
+            }
+            if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { return nil }
+            i += 1
+        }
+        return nil
+    }
+
+    /// The url by the full scanner: a string is unescaped; another JSON value is taken as its text.
+    static func scannedURL(_ text: UnsafeRawBufferPointer) throws(RecordDecodingError) -> String {
+        let scanner = JSONLineScanner(fields: ["url"])
+        let value: JSONFieldValue?
+        do throws(JSONLineError) {
+            value = try scanner.scan(text).0
+        } catch {
+            throw .invalidValue(offset: error.offset, what: "JSON (\(error))")
+        }
+        guard let value else { throw .invalidValue(offset: 0, what: "JSON record without a url field") }
+        let raw = UnsafeRawBufferPointer(rebasing: text[value.range])
+        guard value.kind == .string, value.hasEscapes else { return String(decoding: raw, as: UTF8.self) }
+        var unescaped: [UInt8] = []
+        do throws(JSONLineError) {
+            try unescapeJSONString(raw, into: &unescaped)
+        } catch {
+            throw .invalidValue(offset: value.range.lowerBound + error.offset, what: "JSON string escape")
+        }
+        return String(decoding: unescaped, as: UTF8.self)
+    }
+}
