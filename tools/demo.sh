@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
-swift build -c release --product strata-demo --product strata >&2
+swift build -c release --product strata-demo >&2
 exec .build/release/strata-demo "${1:-strata-demo.store}"
