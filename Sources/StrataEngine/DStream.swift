@@ -54,6 +54,7 @@ public struct DStream<Record: RecordCodable>: Sendable {
     var input: StreamDescriptor { inputs[0] }
 
     /// Derives a stream by a function of each whole partition batch (the fused narrow step).
+    @usableFromInline
     func narrow<Out: RecordCodable>(_ name: String,
                                     _ step: @escaping @Sendable (ContiguousArray<Record>) throws -> ContiguousArray<Out>)
         -> DStream<Out>

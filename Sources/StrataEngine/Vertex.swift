@@ -70,6 +70,7 @@ final class PartitionStates<State>: @unchecked Sendable {
 }
 
 /// Turns a user closure's error into `EngineError.closureFailed` naming where it happened.
+@usableFromInline
 func userClosure<R>(_ vertex: String, _ interval: Interval, _ partition: PartitionIndex?, _ body: () throws -> R) throws -> R {
     do {
         return try body()

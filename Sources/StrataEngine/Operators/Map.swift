@@ -4,6 +4,7 @@ extension DStream {
     /// Transforms every record; fused with neighbouring narrow operators.
     ///
     /// - Complexity: O(records) per interval, one call of `transform` per record.
+    @inlinable
     public func map<Out: RecordCodable>(_ transform: @escaping @Sendable (Record) throws -> Out) -> DStream<Out> {
         narrow("map") { batch in
             var output = ContiguousArray<Out>()

@@ -11,17 +11,16 @@ final class ShuffleVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: 
     let fingerprint: UInt64
     let isStateful = false
     private let produce: @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
-    private let combine: @Sendable (Value, Value) throws -> Value
+    private let kernels: ShuffleKernels<Key, Value>
 
-    init(name: String, stream: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
-         combine: @escaping @Sendable (Value, Value) throws -> Value) {
+    init(name: String, stream: DStream<KeyValue<Key, Value>>, output: StreamDescriptor, kernels: ShuffleKernels<Key, Value>) {
         self.name = name
         inputs = stream.inputs
         needsEveryInterval = stream.needsEveryInterval
         partitionCount = stream.partitionCount
         outputs = [output]
         produce = stream.produce
-        self.combine = combine
+        self.kernels = kernels
         fingerprint = XXH64.hash(Array("shuffle|\(stream.chain)|\(output.name)|\(output.partitions)".utf8))
     }
 
@@ -29,22 +28,16 @@ final class ShuffleVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: 
 
     func process(_ interval: Interval) throws -> [PendingBlock] {
         let output = outputs[0]
-        let name = self.name, produce = self.produce, combine = self.combine
+        let name = self.name, produce = self.produce, kernels = self.kernels
         let perInput = try forEachPartition(Int(partitionCount)) { partition in
             var codec = BlockCodec()
             let combined = try userClosure(name, interval, partition) {
-                try combineByKey(try produce(interval, partition, &codec), combine)
+                try kernels.combine(try produce(interval, partition, &codec))
             }
             var writers = (0..<output.partitions).map {
                 PartitionWriter(descriptor: output, interval: interval, partition: PartitionIndex($0))
             }
-            var key = BinaryWriter(capacity: 64)
-            for pair in combined {
-                key.removeAll()
-                pair.key.encode(to: &key)
-                let target = key.bytes.withUnsafeBytes { XXH64.hash($0) } % UInt64(output.partitions)
-                writers[Int(target)].append(pair)
-            }
+            kernels.route(combined, output.partitions) { target, pair in writers[Int(target)].append(pair) }
             return writers.map { writer in
                 var writer = writer
                 return writer.finish()
@@ -59,8 +52,43 @@ final class ShuffleVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: 
     }
 }
 
+/// The per-batch kernels of a shuffle's map side, built by the `@inlinable` operator entry points
+/// so that they are specialized for the program's key and value types in the program's module;
+/// the vertex calls each once per (interval, partition) batch.
+@usableFromInline
+struct ShuffleKernels<Key: RecordCodable & Hashable, Value: RecordCodable>: Sendable {
+    /// Combines a batch's pairs by key (`combineByKey`).
+    @usableFromInline let combine: @Sendable (ContiguousArray<KeyValue<Key, Value>>) throws -> ContiguousArray<KeyValue<Key, Value>>
+    /// Calls `body(target, pair)` for each pair in order, `target` being `XXH64(encoded key) mod partitions`.
+    @usableFromInline let route: @Sendable (ContiguousArray<KeyValue<Key, Value>>, UInt32,
+                                            (UInt32, KeyValue<Key, Value>) -> Void) -> Void
+
+    @inlinable
+    init(combine: @escaping @Sendable (Value, Value) throws -> Value) {
+        self.combine = { pairs in try combineByKey(pairs, combine) }
+        self.route = { pairs, partitions, body in routeByKey(pairs, partitions, body) }
+    }
+}
+
+/// Calls `body(target, pair)` for each pair in order, `target` being the pair's output partition
+/// `XXH64(encoded key) mod partitions`, the same in every process.
+@inlinable
+func routeByKey<Key: RecordCodable, Value: RecordCodable>(_ pairs: ContiguousArray<KeyValue<Key, Value>>, _ partitions: UInt32,
+                                                         _ body: (UInt32, KeyValue<Key, Value>) -> Void) {
+    var key = BinaryWriter(capacity: 64)
+    for pair in pairs {
+        key.removeAll()
+        pair.key.encode(to: &key)
+        let target = key.bytes.withUnsafeBytes { XXH64.hash($0) } % UInt64(partitions)
+        body(UInt32(truncatingIfNeeded: target), pair)
+    }
+}
+
 /// Combines pairs with equal keys, keeping each key at its first position: the result's order
 /// is the input's, the same in every process (the dictionary is for lookup only).
+///
+/// One dictionary access per pair: `slot[key, default: next]` inserts `next` for a new key.
+@inlinable
 func combineByKey<Key: Hashable, Value>(_ pairs: ContiguousArray<KeyValue<Key, Value>>,
                                         _ combine: (Value, Value) throws -> Value) rethrows
     -> ContiguousArray<KeyValue<Key, Value>>
@@ -68,15 +96,21 @@ func combineByKey<Key: Hashable, Value>(_ pairs: ContiguousArray<KeyValue<Key, V
     var slot: [Key: Int] = [:]
     var output = ContiguousArray<KeyValue<Key, Value>>()
     for pair in pairs {
-        if let index = slot[pair.key] {
-            output[index].value = try combine(output[index].value, pair.value)
-        } else {
-            slot[pair.key] = output.count
+        let next = output.count
+        let index = slotIndex(&slot[pair.key, default: next])
+        if index == next {
             output.append(pair)
+        } else {
+            output[index].value = try combine(output[index].value, pair.value)
         }
     }
     return output
 }
+
+/// The value of a dictionary slot reached through `subscript(_:default:)`'s in-place access,
+/// which inserts the default for a new key in the same lookup.
+@inlinable
+func slotIndex(_ slot: inout Int) -> Int { slot }
 
 extension DStream {
     /// Combines, per interval, the values of equal keys with `combine`, which must be associative
@@ -85,8 +119,18 @@ extension DStream {
     ///
     /// The pairs are shuffled through a durable stream `PROGRAM.vN.shuffle` with `partitions`
     /// partitions (default: the input's), by a stable hash of the encoded key.
+    @inlinable
     public func reduceByKey<Key: RecordCodable & Hashable, Value: RecordCodable>(
         partitions: Int? = nil, _ combine: @escaping @Sendable (Value, Value) throws -> Value
+    ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
+        let kernels = ShuffleKernels<Key, Value>(combine: combine)
+        return shuffled(partitions: partitions, kernels: kernels)
+    }
+
+    /// `reduceByKey` with its kernels: the shuffle vertex, then the reduce side reading the shuffle.
+    @usableFromInline
+    func shuffled<Key: RecordCodable & Hashable, Value: RecordCodable>(
+        partitions: Int?, kernels: ShuffleKernels<Key, Value>
     ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
         let name = builder.nextVertexName
         let count = partitions.flatMap { UInt32(exactly: $0) } ?? partitionCount
@@ -96,12 +140,13 @@ extension DStream {
             builder.fail(EngineError.misuse("reduceByKey: partitions must be 1 to 4096"))
             return DStream<KeyValue<Key, Value>>(builder: builder, input: input, chain: chain + ".invalid") { _, _, _ in [] }
         }
-        builder.add(ShuffleVertex(name: name, stream: self, output: shuffle, combine: combine))
+        builder.add(ShuffleVertex(name: name, stream: self, output: shuffle, kernels: kernels))
         let log = builder.log
+        let combine = kernels.combine
         return DStream<KeyValue<Key, Value>>(builder: builder, input: shuffle, chain: "reduceByKey(\(shuffle.name))") {
             interval, partition, codec in
             let pairs: ContiguousArray<KeyValue<Key, Value>> = try PartitionReader.read(log, shuffle, interval, partition, codec: &codec)
-            return try StrataEngine.combineByKey(pairs, combine)
+            return try combine(pairs)
         }
     }
 }

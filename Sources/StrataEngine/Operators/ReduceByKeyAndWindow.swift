@@ -186,19 +186,43 @@ extension DStream {
     ///     change the window state).
     /// - Complexity: without `inverse`, O(pairs in the window) per window end; with it, O(pairs of
     ///   the entering and leaving intervals) per interval plus O(k log k) per window end for `k` keys.
+    @inlinable
     public func reduceByKeyAndWindow<Key: RecordCodable & Hashable, Value: RecordCodable>(
         _ combine: @escaping @Sendable (Value, Value) throws -> Value,
         inverse: (@Sendable (Value, Value) throws -> Value)? = nil,
         length: Int, slide: Int = 1, partitions: Int? = nil,
         filter: (@Sendable (Key, Value) throws -> Bool)? = nil
     ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
-        guard let shape = WindowShape(length: length, slide: slide) else {
-            builder.fail(EngineError.misuse("reduceByKeyAndWindow: length and slide must be at least 1, "
-                                            + "not \(length) and \(slide)"))
-            return DStream(builder: builder, inputs: inputs, partitionCount: partitionCount,
-                           chain: chain + ".invalid") { _, _, _ in [] }
-        }
-        let reduced = reduceByKey(partitions: partitions, combine)
+        guard isValidWindow(length: length, slide: slide) else { return invalidWindow(length: length, slide: slide) }
+        // Here, in the program's module, so that the per-interval combine is specialized.
+        return reduceByKey(partitions: partitions, combine)
+            .windowedReduce(combine, inverse: inverse, length: length, slide: slide, filter: filter)
+    }
+
+    /// Whether `length` and `slide` make a window (both at least 1).
+    @usableFromInline
+    func isValidWindow(length: Int, slide: Int) -> Bool { WindowShape(length: length, slide: slide) != nil }
+
+    /// Records the misuse of an invalid window and returns an empty stream.
+    @usableFromInline
+    func invalidWindow<Key: RecordCodable & Hashable, Value: RecordCodable>(length: Int, slide: Int)
+        -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value>
+    {
+        builder.fail(EngineError.misuse("reduceByKeyAndWindow: length and slide must be at least 1, "
+                                        + "not \(length) and \(slide)"))
+        return DStream(builder: builder, inputs: inputs, partitionCount: partitionCount,
+                       chain: chain + ".invalid") { _, _, _ in [] }
+    }
+
+    /// `reduceByKeyAndWindow` over the stream already reduced per interval (`self`).
+    @usableFromInline
+    func windowedReduce<Key: RecordCodable & Hashable, Value: RecordCodable>(
+        _ combine: @escaping @Sendable (Value, Value) throws -> Value,
+        inverse: (@Sendable (Value, Value) throws -> Value)?,
+        length: Int, slide: Int, filter: (@Sendable (Key, Value) throws -> Bool)?
+    ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
+        guard let shape = WindowShape(length: length, slide: slide) else { return invalidWindow(length: length, slide: slide) }
+        let reduced = self
         guard let inverse else {
             return reduced.window(shape).narrow("reduceWindow") { batch in
                 var pairs = try StrataEngine.combineByKey(batch, combine)

@@ -13,14 +13,14 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
     let isStateful = true
     private let log: LogStore
     private let produce: @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
-    private let combine: @Sendable (Value, Value) throws -> Value
+    private let kernel: RunningReduceKernel<Key, Value>
     /// The state of each partition: lookup only, never iterated for output.
     private let states: PartitionStates<[Key: Value]>
     /// Whether the state was built in this process, and through which interval.
     private let stateThrough = Mutex<(built: Bool, through: Interval?)>((false, nil))
 
     init(name: String, log: LogStore, stream: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
-         combine: @escaping @Sendable (Value, Value) throws -> Value) {
+         kernel: RunningReduceKernel<Key, Value>) {
         self.name = name
         self.log = log
         inputs = stream.inputs
@@ -28,7 +28,7 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
         partitionCount = stream.partitionCount
         outputs = [output]
         produce = stream.produce
-        self.combine = combine
+        self.kernel = kernel
         states = PartitionStates(count: Int(stream.partitionCount), initial: [:])
         fingerprint = XXH64.hash(Array("runningReduce|\(stream.chain)|\(output.name)".utf8))
     }
@@ -54,7 +54,7 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
 
     private func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
         let output = outputs[0]
-        let name = self.name, produce = self.produce, combine = self.combine, states = self.states
+        let name = self.name, produce = self.produce, kernel = self.kernel, states = self.states
         // Mark the state unknown while it changes: a failure part-way forces a rebuild.
         stateThrough.withLock { $0.built = false }
         return try forEachPartition(Int(partitionCount)) { partition in
@@ -62,16 +62,38 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
             let pairs = try userClosure(name, interval, partition) { try produce(interval, partition, &codec) }
             var writer = PartitionWriter(descriptor: output, interval: interval, partition: partition)
             try states.withState(partition) { state in
-                for pair in pairs {
-                    let updated = try userClosure(name, interval, partition) {
-                        try state[pair.key].map { try combine($0, pair.value) } ?? pair.value
-                    }
-                    state[pair.key] = updated
-                    if emit { writer.append(KeyValue(pair.key, updated)) }
-                }
+                try kernel.apply(&state, pairs, name, interval, partition, emit) { writer.append($0) }
             }
             return writer.finish()
         }.flatMap { $0 }
+    }
+}
+
+/// The per-batch kernel of `runningReduce`, built by the `@inlinable` entry point so that it is
+/// specialized for the program's key and value types in the program's module.
+@usableFromInline
+struct RunningReduceKernel<Key: RecordCodable & Hashable, Value: RecordCodable>: Sendable {
+    /// Folds a batch's pairs into the state in order, calling `emit` (when asked) with each
+    /// pair's key and new value; `combine`'s errors are reported as the user closure's.
+    @usableFromInline let apply: @Sendable (inout [Key: Value], ContiguousArray<KeyValue<Key, Value>>, String, Interval,
+                                            PartitionIndex, Bool, (KeyValue<Key, Value>) -> Void) throws -> Void
+
+    @inlinable
+    init(combine: @escaping @Sendable (Value, Value) throws -> Value) {
+        apply = { state, pairs, name, interval, partition, emit, output in
+            for pair in pairs {
+                let updated: Value
+                // One lookup for a known key (its value is replaced through the index), two for a new one.
+                if let index = state.index(forKey: pair.key) {
+                    updated = try userClosure(name, interval, partition) { try combine(state.values[index], pair.value) }
+                    state.values[index] = updated
+                } else {
+                    updated = pair.value
+                    state[pair.key] = updated
+                }
+                if emit { output(KeyValue(pair.key, updated)) }
+            }
+        }
     }
 }
 
@@ -82,16 +104,25 @@ extension DStream {
     ///
     /// The pairs are first combined per interval (`reduceByKey`); the running state lives in
     /// memory and is rebuilt from the retained input after a restart.
+    @inlinable
     public func runningReduce<Key: RecordCodable & Hashable, Value: RecordCodable>(
         _ combine: @escaping @Sendable (Value, Value) throws -> Value
     ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
-        let reduced = reduceByKey(combine)
+        reduceByKey(combine).running(kernel: RunningReduceKernel(combine: combine))
+    }
+
+    /// `runningReduce` with its kernel, over the stream already reduced per interval.
+    @usableFromInline
+    func running<Key: RecordCodable & Hashable, Value: RecordCodable>(
+        kernel: RunningReduceKernel<Key, Value>
+    ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
+        let reduced = self
         let name = builder.nextVertexName
         guard let output = builder.outputStream(name + ".out", of: KeyValue<Key, Value>.self,
                                                 partitions: reduced.partitionCount, like: reduced.input) else {
             return reduced
         }
-        builder.add(RunningReduceVertex(name: name, log: builder.log, stream: reduced, output: output, combine: combine))
+        builder.add(RunningReduceVertex(name: name, log: builder.log, stream: reduced, output: output, kernel: kernel))
         let log = builder.log
         return DStream<KeyValue<Key, Value>>(builder: builder, input: output, chain: "runningReduce(\(output.name))") {
             interval, partition, codec in
