@@ -29,6 +29,15 @@ public final class StreamAppender<Record: RecordCodable> {
         public var commitBytes: Int = 4 << 20
         /// Bytes submitted and not yet committed before `append` waits (back-pressure).
         public var maxPendingBytes: Int = 64 << 20
+        /// Whether blocks and seals wait in memory for the next `flush` instead of going to the
+        /// committer as batches fill.
+        ///
+        /// A flush then commits everything appended since the previous flush in one transaction,
+        /// and nothing of it earlier: with `flush(together:)`, records of several streams (a
+        /// stream, its dead letters, the position reached in a source file) commit atomically.
+        /// Memory grows with what is appended between flushes, so flush regularly. What is not
+        /// flushed when the appender is released is dropped, never committed in part.
+        public var holdsCommitsUntilFlush = false
         /// Default limits.
         public init() {}
     }
@@ -58,6 +67,8 @@ public final class StreamAppender<Record: RecordCodable> {
     @exclusivity(unchecked) private var batch = AppendBatch()
     @exclusivity(unchecked) private var batchBytes = 0
     private let chain = CommitChain()
+    /// The failure of a `flush(together:)` commit led by another appender.
+    @exclusivity(unchecked) private var inheritedFailure: StorageError?
     @exclusivity(unchecked) private var lastTicket = CommitTicket.completed
 
     /// Records this appender sent to the late side stream.
@@ -85,8 +96,13 @@ public final class StreamAppender<Record: RecordCodable> {
 
     deinit {
         // Hand over what is buffered; nothing waits for it. Call `flush()` to know it is durable.
-        submitOpenBuffers()
+        // An appender that holds commits until a flush drops it: committing part of it would break
+        // the atomicity the caller asked for.
+        if !limits.holdsCommitsUntilFlush { submitOpenBuffers() }
     }
+
+    /// The first commit failure of this appender's chain, or of a joint flush it took part in.
+    private var firstFailure: StorageError? { chain.firstFailure ?? inheritedFailure }
 
     // MARK: Appending
 
@@ -294,8 +310,8 @@ public final class StreamAppender<Record: RecordCodable> {
     }
 
     private func submitBatch() throws(StorageError) {
-        if let failure = chain.firstFailure { throw failure }
-        guard !batch.isEmpty else { return }
+        if let failure = firstFailure { throw failure }
+        guard !batch.isEmpty, !limits.holdsCommitsUntilFlush else { return }
         let pending = batch
         batch = AppendBatch()
         batchBytes = 0
@@ -312,7 +328,7 @@ public final class StreamAppender<Record: RecordCodable> {
             for p in 0..<Int(partitionCount) { try? cutBlock(openIndex: index, partition: p) }
         }
         try? cutLateBlocks()
-        if !batch.isEmpty, chain.firstFailure == nil {
+        if !batch.isEmpty, firstFailure == nil {
             lastTicket = store.submit(batch, chain: chain)
             batch = AppendBatch()
             batchBytes = 0
@@ -361,6 +377,16 @@ public final class StreamAppender<Record: RecordCodable> {
         try await flush()
     }
 
+    /// Seals every interval up to and including `through` without waiting: the seal is committed
+    /// with the appender's next batch, which with `Limits.holdsCommitsUntilFlush` is the next flush.
+    ///
+    /// Sealing an interval that is already sealed does nothing.
+    ///
+    /// - Throws: a commit error from earlier work.
+    public func sealWithoutWaiting(through: Interval) throws(StorageError) {
+        try sealInternal(through: through)
+    }
+
     /// With arrival time, seals every interval that ended before the clock's current interval.
     /// Call it periodically when records may stop arriving.
     public func sealElapsed() throws(StorageError) {
@@ -386,15 +412,105 @@ public final class StreamAppender<Record: RecordCodable> {
     /// Blocks the calling thread; in `async` code the `async` overload is chosen.
     public func flush() throws(StorageError) {
         submitOpenBuffers()
-        if let failure = chain.firstFailure { throw failure }
+        if let failure = firstFailure { throw failure }
         try lastTicket.wait()
     }
 
     /// Writes everything appended so far, suspending until it is durable.
     public func flush() async throws {
         submitOpenBuffers()
-        if let failure = chain.firstFailure { throw failure }
+        if let failure = firstFailure { throw failure }
         try await lastTicket.value()
+    }
+
+    /// Writes everything this appender and `others` hold in **one** transaction, and returns once
+    /// it is durable.
+    ///
+    /// With `Limits.holdsCommitsUntilFlush` set on every appender involved, the transaction holds
+    /// everything appended to each since its previous flush, and none of it was committed before:
+    /// a reader, or a process restarting after a crash, sees all of it or none of it. Without it,
+    /// what an appender handed to the committer as its batches filled is committed earlier.
+    ///
+    /// ```swift
+    /// try records.append(record, eventTime: time)
+    /// try positions.append(position, interval: next)
+    /// try positions.sealWithoutWaiting(through: next)
+    /// try records.flush(together: [positions])   // both, or neither
+    /// ```
+    ///
+    /// Blocks the calling thread: call it from a thread of your own, never the cooperative pool.
+    ///
+    /// - Parameter others: Appenders of other streams of the same store.
+    /// - Throws: `.misuse` when an appender writes to another store; the first commit error of any
+    ///   of them, which afterwards every one of them reports.
+    public func flush(together others: [StreamAppender<Record>]) throws(StorageError) {
+        let acknowledgement = try commit(together: others)
+        do {
+            try acknowledgement.wait()
+        } catch {
+            for other in others where other !== self && other.inheritedFailure == nil { other.inheritedFailure = error }
+            throw error
+        }
+    }
+
+    /// Hands everything this appender and `others` hold to the committer as **one** transaction,
+    /// and returns without waiting for it: wait on the acknowledgement for durability, meanwhile
+    /// go on appending. Commits of one appender land in order, or not at all after one fails.
+    ///
+    /// The transaction is the one `flush(together:)` commits. Before it is handed over, the
+    /// earlier commits of `others` must be done: this waits for them, so a caller that commits
+    /// the same appenders together each time has at most one such commit in flight.
+    ///
+    /// ```swift
+    /// let acknowledgement = try records.commit(together: [deadLetters])
+    /// // … append the next records …
+    /// try acknowledgement.wait()   // the first commit is durable
+    /// ```
+    ///
+    /// May block the calling thread (for the earlier commits of `others`).
+    ///
+    /// - Throws: `.misuse` when an appender writes to another store; the first commit error of an
+    ///   earlier commit of any of them.
+    public func commit(together others: [StreamAppender<Record>] = []) throws(StorageError) -> CommitAcknowledgement {
+        let partners = others.filter { $0 !== self }
+        for other in partners {
+            guard other.store === store else {
+                throw .misuse("stream \(other.descriptor.name) is in another store than \(descriptor.name)")
+            }
+            // Their earlier commits land first, or the joint one must not land at all.
+            do {
+                try other.lastTicket.wait()
+            } catch {
+                if other.inheritedFailure == nil { other.inheritedFailure = error }
+                throw error
+            }
+        }
+        var merged = try takeBatch()
+        for other in partners {
+            let taken = try other.takeBatch()
+            merged.blocks += taken.blocks
+            merged.seals += taken.seals
+            merged.lateCounts += taken.lateCounts
+        }
+        if !merged.isEmpty {
+            let ticket = store.submit(merged, chain: chain)
+            lastTicket = ticket
+            for other in partners { other.lastTicket = ticket }
+        }
+        return CommitAcknowledgement(ticket: lastTicket)
+    }
+
+    /// Turns every open buffer into blocks and hands over the batch, leaving this appender's empty.
+    private func takeBatch() throws(StorageError) -> AppendBatch {
+        for index in open.indices {
+            for p in 0..<Int(partitionCount) { try cutBlock(openIndex: index, partition: p) }
+        }
+        try cutLateBlocks()
+        if let failure = firstFailure { throw failure }
+        let taken = batch
+        batch = AppendBatch()
+        batchBytes = 0
+        return taken
     }
 
     /// Seals every interval holding buffered records, then flushes: use it at the end of a

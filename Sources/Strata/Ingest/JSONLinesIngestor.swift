@@ -13,6 +13,9 @@ public struct JSONIngestOptions: Sendable {
     public var maxLineBytes = 1 << 20
     /// How many rejected lines are kept with their reasons (all are counted).
     public var maxRejectionsKept = 1000
+    /// The limits of the ingestor's appender: set `holdsCommitsUntilFlush` to commit what is
+    /// ingested together with state of your own, through `appender.flush(together:)`.
+    public var appenderLimits = StreamAppender<JSONRecord>.Limits()
     /// Default options.
     public init() {}
 }
@@ -74,7 +77,10 @@ public enum IngestError: Error, Sendable, CustomStringConvertible {
 /// orders of magnitude slower). Not `Sendable`: one ingestor per input.
 public final class JSONLinesIngestor {
     private let stream: StoredStream<JSONRecord>
-    private let appender: StreamAppender<JSONRecord>
+    /// The appender the ingestor writes through: flush and seal with it (`flush(together:)`,
+    /// `sealWithoutWaiting(through:)`) when the ingest is long-running. Records appended to it
+    /// directly are not counted in `summary`.
+    public let appender: StreamAppender<JSONRecord>
     private let scanner: JSONLineScanner
     private let options: JSONIngestOptions
     private let timeUnit: TimeUnit
@@ -84,6 +90,9 @@ public final class JSONLinesIngestor {
     private var lengthNanos: UInt64
     /// What was done so far.
     public private(set) var summary = IngestSummary()
+    /// The interval that received the last line ingested; `nil` when that line was blank,
+    /// rejected or late (filed in the late side stream).
+    public private(set) var lastAcceptedInterval: Interval?
 
     /// Prepares to ingest into `stream`, using its catalog's time and key fields.
     ///
@@ -104,7 +113,7 @@ public final class JSONLinesIngestor {
         if let k = d.keyField { fields.append(k) }
         scanner = JSONLineScanner(fields: fields)
         let timing: TimeAssignment = d.timeField == nil ? .arrival : .eventTime(allowedLateness: options.allowedLateness)
-        appender = try stream.appender(timing: timing)
+        appender = try stream.appender(timing: timing, limits: options.appenderLimits)
     }
 
     /// Ingests one line (without its newline); returns the rejection when it is malformed.
@@ -112,6 +121,7 @@ public final class JSONLinesIngestor {
     /// - Throws: `IngestError.malformedLine` with `failFast`; `.storage` when the store fails.
     @discardableResult
     public func ingest(line rawLine: UnsafeRawBufferPointer) throws(IngestError) -> IngestRejection? {
+        lastAcceptedInterval = nil
         summary.lines += 1
         summary.bytes += rawLine.count + 1
         var line = rawLine
@@ -156,6 +166,7 @@ public final class JSONLinesIngestor {
             } else {
                 let interval = eventTime.map { Interval(UInt64($0.rawValue) / lengthNanos) }
                     ?? appender.openIntervals.last ?? Interval(0)
+                lastAcceptedInterval = interval
                 if let range = summary.intervals {
                     summary.intervals = min(range.lowerBound, interval)...max(range.upperBound, interval)
                 } else {

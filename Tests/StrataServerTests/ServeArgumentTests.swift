@@ -1,0 +1,40 @@
+import ArgumentParser
+import Testing
+
+@testable import StrataCLI
+
+@Suite struct ServeArgumentTests {
+    @Test func serveParsesItsOptions() throws {
+        let serve = try #require(try StrataCommand.parseAsRoot(
+            ["serve", "--store", "/s", "--port", "0", "--host", "0.0.0.0", "--token", "t", "--max-body-bytes", "1000",
+             "--max-record-bytes", "100", "--watch", "/in", "--watch-stream", "ev", "--time-field", "ts",
+             "--partitions", "2", "--once"]) as? Serve)
+        #expect(serve.port == 0 && serve.host == "0.0.0.0" && serve.token == "t")
+        #expect(serve.maxBodyBytes == 1000 && serve.maxRecordBytes == 100)
+        #expect(serve.watch == "/in" && serve.watchStream == "ev" && serve.once)
+        let hoisted = try #require(try StrataCommand.parseAsRoot(
+            StrataCommand.hoistingGlobalOptions(["--store", "/s", "serve"])) as? Serve)
+        #expect(hoisted.options.path == "/s" && hoisted.port == 7070 && hoisted.host == "127.0.0.1")
+    }
+
+    @Test(arguments: [
+        ["serve", "--store", "/s", "--port", "70000"],
+        ["serve", "--store", "/s", "--watch", "/in"],
+        ["serve", "--store", "/s", "--watch-stream", "ev"],
+        ["serve", "--store", "/s", "--once"],
+        ["serve", "--store", "/s", "--no-http"],
+        ["serve", "--store", "/s", "--partitions", "2"],
+        ["serve", "--store", "/s", "--watch", "/in", "--watch-stream", "ev", "--partitions", "0"],
+        ["serve", "--store", "/s", "--watch", "/in", "--watch-stream", "ev", "--time-unit", "s"],
+        ["serve", "--store", "/s", "--token", ""],
+        ["serve", "--store", "/s", "--lateness", "soon"],
+    ])
+    func badServeArgumentsAreUsageErrors(arguments: [String]) {
+        #expect(throws: (any Error).self) { _ = try StrataCommand.parseAsRoot(arguments) }
+        do {
+            _ = try StrataCommand.parseAsRoot(arguments)
+        } catch {
+            #expect(StrataCommand.exitCode(for: error) == .validationFailure, "\(arguments)")
+        }
+    }
+}

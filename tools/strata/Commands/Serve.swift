@@ -1,0 +1,193 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Strata
+import StrataServer
+import Synchronization
+
+/// `strata serve`: receives JSON lines over HTTP, and from a watched directory, into the store.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Receive JSON lines over HTTP and from a watched directory.",
+        discussion: """
+            POST /streams/NAME with a body of JSON lines appends them to the JSON stream NAME (created from the \
+            query parameters interval, partitions, time-field, key-field, time-unit when absent) and answers \
+            with a JSON summary once they are durable. GET /streams and GET /streams/NAME describe streams; \
+            GET /metrics serves counters. Malformed lines go to the stream NAME.dead. With --watch DIR, files of \
+            JSON lines in DIR are ingested into --watch-stream exactly once, across restarts. SIGTERM or SIGINT \
+            stops accepting, acknowledges what was read, and exits. Creates the store when it does not exist.
+            """)
+
+    @OptionGroup var options: StoreOptions
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on; 0 picks a free one (printed on standard error).")
+    var port = 7070
+
+    @Option(help: ArgumentHelp(
+        "Require Authorization: Bearer TOKEN on every request (default: $STRATA_TOKEN).", valueName: "token"))
+    var token: String?
+
+    @Option(help: ArgumentHelp("The largest request body accepted, in bytes.", valueName: "bytes"))
+    var maxBodyBytes = 64 << 20
+
+    @Option(help: ArgumentHelp("The longest line (record) accepted, in bytes.", valueName: "bytes"))
+    var maxRecordBytes = 1 << 20
+
+    @Option(help: ArgumentHelp("The most connections served at once.", valueName: "n"))
+    var maxConnections = 1024
+
+    @Option(help: ArgumentHelp(
+        "Body bytes per stream read and not yet appended before requests stop reading.", valueName: "bytes"))
+    var maxQueuedBytes = 64 << 20
+
+    @Option(help: ArgumentHelp(
+        "For streams with a time field: how far event time may run behind the largest time seen before an "
+            + "interval is sealed: 0, 500ms, 2s …", valueName: "duration"))
+    var lateness = DurationArgument.zero
+
+    @Option(help: "What each commit survives (see docs/durability.md).")
+    var durability: DurabilityArgument = .group
+
+    @Option(help: ArgumentHelp("Ingest the files of JSON lines in this directory.", valueName: "directory"))
+    var watch: String?
+
+    @Option(help: ArgumentHelp("The JSON stream the watched directory's lines go to.", valueName: "stream"))
+    var watchStream: String?
+
+    @Option(help: ArgumentHelp("Interval length of a new watched stream: 100ms, 1s, 1m … (default 1s).",
+                               valueName: "length"))
+    var interval: IntervalLengthArgument?
+
+    @Option(help: ArgumentHelp("Partitions of a new watched stream, 1–4096 (default 4).", valueName: "n"))
+    var partitions: Int?
+
+    @Option(help: ArgumentHelp("The watched stream's event-time field (default: arrival time).", valueName: "field"))
+    var timeField: String?
+
+    @Option(help: ArgumentHelp("The watched stream's partition key field (default: round-robin).", valueName: "field"))
+    var keyField: String?
+
+    @Option(help: "The unit of a numeric time field (default ms).")
+    var timeUnit: TimeUnitArgument?
+
+    @Option(help: ArgumentHelp("Read only the files whose names end with this, such as .jsonl.", valueName: "suffix"))
+    var suffix: String?
+
+    @Option(help: ArgumentHelp("File bytes read between commits of the watched directory.", valueName: "bytes"))
+    var commitBytes = 8 << 20
+
+    @Flag(help: "Ingest what the watched directory holds, seal it, and exit (no HTTP).")
+    var once = false
+
+    @Flag(name: .customLong("no-http"), help: "Only watch the directory; do not listen.")
+    var noHTTP = false
+
+    @Flag(help: "Print each commit of the watched directory on standard error.")
+    var progress = false
+
+    mutating func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535, not \(port)") }
+        if watch != nil && watchStream == nil { throw ValidationError("--watch needs --watch-stream STREAM") }
+        if watch == nil {
+            if watchStream != nil { throw ValidationError("--watch-stream needs --watch DIRECTORY") }
+            if once || noHTTP { throw ValidationError("--once and --no-http need --watch DIRECTORY") }
+            if interval != nil || partitions != nil || timeField != nil || keyField != nil || timeUnit != nil
+                || suffix != nil {
+                throw ValidationError("--interval, --partitions, --time-field, --key-field, --time-unit and --suffix "
+                                      + "apply to the watched stream and need --watch; over HTTP they are query "
+                                      + "parameters")
+            }
+        }
+        if let partitions, !(1...4096).contains(partitions) {
+            throw ValidationError("--partitions must be 1 to 4096, not \(partitions)")
+        }
+        if timeUnit != nil && timeField == nil { throw ValidationError("--time-unit needs --time-field") }
+        if let token, token.isEmpty { throw ValidationError("--token must not be empty") }
+    }
+
+    func run() throws {
+        let store = try Store(at: options.path, options: Strata.StoreOptions(durability: durability.durability))
+        var configuration = ReceiverConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.token = token ?? ProcessInfo.processInfo.environment["STRATA_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        configuration.maxBodyBytes = maxBodyBytes
+        configuration.maxRecordBytes = maxRecordBytes
+        configuration.maxConnections = maxConnections
+        configuration.maxQueuedBytesPerStream = maxQueuedBytes
+        configuration.allowedLateness = lateness.duration
+        configuration.servesHTTP = !(once || noHTTP)
+        configuration.shutsDownOnTerminationSignals = true
+        try configuration.validate()
+
+        var sources: [DirectorySource] = []
+        if let watch, let watchStream {
+            var watching = DirectorySourceConfiguration(directory: watch, stream: watchStream)
+            watching.settings = JSONStreamSettings(interval: interval?.length, partitions: partitions,
+                                                   timeField: timeField, keyField: keyField, timeUnit: timeUnit?.unit)
+            watching.allowedLateness = lateness.duration
+            watching.fileSuffix = suffix
+            watching.commitBytes = commitBytes
+            watching.maxRecordBytes = maxRecordBytes
+            watching.stopsWhenDrained = once
+            let report: (@Sendable (SourceCommit) -> Void)? = progress ? { @Sendable commit in printError(Self.describe(commit)) } : nil
+            sources.append(try DirectorySource(store: store, configuration: watching, onCommit: report))
+        }
+
+        let receiver = IngestReceiver(store: store, configuration: configuration, sources: sources)
+        if configuration.servesHTTP {
+            Task { [host] in
+                if let port = try? await receiver.listeningPort() { printError("listening on http://\(host):\(port)") }
+            }
+        }
+        try runToEnd { try await receiver.run() }
+
+        let metrics = receiver.metrics
+        var counts = "\(metrics.recordsAccepted) accepted, \(metrics.recordsRejected) rejected, \(metrics.recordsLate) late"
+        if metrics.blankLines > 0 { counts += ", \(metrics.blankLines) blank" }
+        let commits = plural(metrics.commits, "commit")
+        if configuration.servesHTTP {
+            let requests = plural(metrics.responses.values.reduce(0, +), "request")
+            printError("stopped after \(requests) and \(commits): \(counts)")
+        } else {
+            printError("ingested \(watch ?? "") into \(watchStream ?? ""): \(counts) in \(commits)")
+        }
+        if once {
+            let totals = sources.first?.totals ?? LineCounts()
+            for rejection in totals.rejections { printError(rejection.description) }
+            if totals.rejected > 0 { throw ExitCode.failure }
+        }
+    }
+
+    /// One line about a commit of the watched directory.
+    static func describe(_ commit: SourceCommit) -> String {
+        let c = commit.counts
+        let what = "\(c.lines) lines: \(c.accepted) accepted, \(c.rejected) rejected, \(c.late) late"
+        guard let position = commit.position else { return c.lines == 0 ? "committed seals" : "committed \(what)" }
+        return "committed \(position.file) through byte \(position.offset) of \(commit.fileSize ?? position.offset) "
+            + "(line \(position.line)); \(what)"
+    }
+}
+
+/// `1 commit`, `2 commits`.
+private func plural(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
+
+/// Runs `operation` on the cooperative pool while the calling thread (the command's main thread,
+/// never a pool thread) waits for it: the command line is synchronous, the receiver is not.
+private func runToEnd(_ operation: @escaping @Sendable () async throws -> Void) throws {
+    let outcome = Mutex<(any Error)?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do {
+            try await operation()
+        } catch {
+            outcome.withLock { $0 = error }
+        }
+        done.signal()
+    }
+    done.wait()
+    if let error = outcome.withLock({ $0 }) { throw error }
+}
