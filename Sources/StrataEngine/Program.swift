@@ -1,5 +1,6 @@
 import Dispatch
 import StrataStorage
+import Synchronization
 
 /// A program: a graph of deterministic vertices over a store's logs, defined with `DStream`s.
 ///
@@ -38,30 +39,52 @@ public final class Program: Sendable {
         public var progress: [String: Interval] = [:]
     }
 
-    /// Processes every interval sealed in the inputs now, vertex by vertex, and returns when all
-    /// of it is committed.
+    /// Processes every interval sealed in the inputs now and returns when all of it is committed.
+    ///
+    /// The vertices run as concurrent pipeline stages: while a vertex processes interval t, the
+    /// vertices upstream of it already work on t+1 and later (see `StagePipeline`).
     ///
     /// - Throws: `EngineError` naming the vertex, interval and partition; nothing of the failed
     ///   interval is committed, and earlier intervals stay committed.
     @discardableResult
     public func runUntilCaughtUp() throws -> PassSummary {
-        var summary = PassSummary()
-        for vertex in vertices {
-            let processed = try run(vertex)
-            summary.intervals += processed.count
-            if let through = processed.through { summary.progress[vertex.name] = through }
-        }
-        return summary
+        try runPipeline(.untilCaughtUp)
     }
 
-    /// Runs until the task is cancelled: processes what is sealed, then waits for new seals
-    /// (woken at once by seals in this process, polling every `pollInterval` for others).
+    /// Runs until the task is cancelled or `stop()` is called: processes what is sealed, then
+    /// waits for new seals (woken at once by seals in this process, polling every `pollInterval`
+    /// for others). On cancellation or `stop()` every vertex finishes the interval it is working
+    /// on, commits it, and the call returns.
     public func run(pollInterval: Duration = .milliseconds(50)) async throws {
-        while !Task.isCancelled {
-            let generation = log.sealSignal.current
-            _ = try await onOwnThread { try self.runUntilCaughtUp() }
-            await log.sealSignal.wait(after: generation, timeout: pollInterval)
+        let pipeline = StagePipeline(program: self, mode: .continuous(pollInterval: pollInterval))
+        try await withTaskCancellationHandler {
+            _ = try await onOwnThread { try self.runPipeline(pipeline) }
+        } onCancel: {
+            pipeline.requestStop()
         }
+    }
+
+    /// Asks a running `run()` or `runUntilCaughtUp()` to stop gracefully: each vertex finishes
+    /// and commits the interval it is working on, then the call returns. A later run continues
+    /// from there.
+    public func stop() {
+        running.withLock { $0 }?.requestStop()
+    }
+
+    /// The pipeline of the run in progress, for `stop()`.
+    private let running = Mutex<StagePipeline?>(nil)
+
+    private func runPipeline(_ mode: StagePipeline.Mode) throws -> PassSummary {
+        try runPipeline(StagePipeline(program: self, mode: mode))
+    }
+
+    private func runPipeline(_ pipeline: StagePipeline) throws -> PassSummary {
+        try running.withLock { current in
+            guard current == nil else { throw EngineError.misuse("program \(name) is already running") }
+            current = pipeline
+        }
+        defer { running.withLock { $0 = nil } }
+        return try pipeline.run()
     }
 
     /// Each vertex's progress: the last interval it committed (`nil`: none yet).
@@ -69,8 +92,9 @@ public final class Program: Sendable {
         try vertices.map { vertex in (vertex.name, try log.progress(named: vertex.name)?.interval) }
     }
 
-    /// Processes one vertex's ready intervals; returns how many and the progress after.
-    private func run(_ vertex: any VertexRunner) throws -> (count: Int, through: Interval?) {
+    /// Processes one vertex's ready intervals, until `stopping` is set; returns how many and the
+    /// progress after.
+    func run(_ vertex: any VertexRunner, stopping: borrowing Atomic<Bool>) throws -> (count: Int, through: Interval?) {
         let stored: ProgressMark?
         var frontiers: [StreamFrontier] = []
         do {
@@ -97,7 +121,13 @@ public final class Program: Sendable {
         let chain = CommitChain()
         var last = CommitTicket.completed
         var committedThrough = stored?.interval
+        var processedCount = 0
         for interval in intervals {
+            if stopping.load(ordering: .relaxed) {
+                try wait(last, vertex, interval)
+                return (processedCount, committedThrough)
+            }
+            processedCount += 1
             let blocks = try vertex.process(interval)
             var batch = AppendBatch()
             batch.blocks = blocks

@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 import Synchronization
 
@@ -490,6 +491,8 @@ package final class SealSignal: Sendable {
         var generation: UInt64 = 0
         var nextTicket: UInt64 = 0
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// Threads blocked in `waitBlocking`, by ticket (lookup only).
+        var blocked: [UInt64: DispatchSemaphore] = [:]
     }
 
     private let state = Mutex(State())
@@ -503,9 +506,29 @@ package final class SealSignal: Sendable {
             state.generation &+= 1
             let all = Array(state.waiters.values)
             state.waiters.removeAll()
+            for semaphore in state.blocked.values { semaphore.signal() }
+            state.blocked.removeAll()
             return all
         }
         for waiter in toWake { waiter.resume() }
+    }
+
+    /// Blocks the calling thread until a seal after `generation` or until `timeout` passes,
+    /// whichever is first. For engine threads, which never run on the cooperative pool.
+    package func waitBlocking(after generation: UInt64, timeout: Duration) {
+        let semaphore = DispatchSemaphore(value: 0)
+        let ticket = state.withLock { state -> UInt64? in
+            if state.generation != generation { return nil }
+            state.nextTicket &+= 1
+            state.blocked[state.nextTicket] = semaphore
+            return state.nextTicket
+        }
+        guard let ticket else { return }
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = max(0, Int(clamping: seconds) &* 1_000_000_000 &+ Int(attoseconds / 1_000_000_000))
+        if semaphore.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .timedOut {
+            state.withLock { _ = $0.blocked.removeValue(forKey: ticket) }
+        }
     }
 
     /// Suspends until a seal after `generation` or until `timeout` passes, whichever is first.
