@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
@@ -47,7 +48,8 @@ let package = Package(
             path: "tools/strata"),
         .executableTarget(
             name: "StrataBench",
-            dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "tools/bench"),
         .executableTarget(name: "StrataDemo", dependencies: ["Strata"], path: "tools/demo"),
         .executableTarget(name: "StrataCrashChild", dependencies: ["Strata"], path: "tools/crash"),

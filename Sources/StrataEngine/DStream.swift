@@ -34,9 +34,13 @@ public struct DStream<Record: RecordCodable>: Sendable {
     let chain: String
     /// Computes this stream's records of one (interval, partition) from the inputs.
     let produce: Produce
+    /// The durable stream this one reads unchanged, partition `p` from partition `p`, when it is
+    /// nothing more: `save(as:)` of a vertex's output then mirrors that output instead of copying it.
+    let plainRead: StreamDescriptor?
 
     init(builder: ProgramBuilder, inputs: [StreamDescriptor], partitionCount: UInt32, needsEveryInterval: Bool = false,
-         chain: String, produce: @escaping Produce) {
+         chain: String, plainRead: StreamDescriptor? = nil, produce: @escaping Produce) {
+        self.plainRead = plainRead
         self.builder = builder
         self.inputs = inputs
         self.partitionCount = partitionCount
@@ -48,6 +52,15 @@ public struct DStream<Record: RecordCodable>: Sendable {
     /// A stream reading one durable stream, partition `p` of the batch from partition `p`.
     init(builder: ProgramBuilder, input: StreamDescriptor, chain: String, produce: @escaping Produce) {
         self.init(builder: builder, inputs: [input], partitionCount: input.partitions, chain: chain, produce: produce)
+    }
+
+    /// A stream of a durable stream's records as stored, partition `p` from partition `p`.
+    init(builder: ProgramBuilder, reading stream: StreamDescriptor, chain: String) {
+        let log = builder.log
+        self.init(builder: builder, inputs: [stream], partitionCount: stream.partitions, chain: chain,
+                  plainRead: stream) { interval, partition, codec in
+            try PartitionReader.read(log, stream, interval, partition, codec: &codec)
+        }
     }
 
     /// The first input, whose interval length and retention the program's outputs take.

@@ -12,6 +12,8 @@ public final class ProgramBuilder: Sendable {
     private struct State {
         var vertices: [any VertexRunner] = []
         var firstError: (any Error)?
+        /// Per vertex index, the (output, copy) pairs the vertex also writes, in `save` order.
+        var mirrors: [Int: [(source: StreamDescriptor, copy: StreamDescriptor)]] = [:]
     }
     private let state = Mutex(State())
 
@@ -38,6 +40,18 @@ public final class ProgramBuilder: Sendable {
 
     func add(_ vertex: any VertexRunner) { state.withLock { $0.vertices.append(vertex) } }
 
+    /// Makes the vertex that writes `source` also write every block of it to `copy`; `false` when
+    /// no vertex of this program writes `source` (it is an input of the program).
+    func mirror(_ source: StreamDescriptor, to copy: StreamDescriptor) -> Bool {
+        state.withLock { state in
+            guard let index = state.vertices.firstIndex(where: { $0.outputs.contains { $0.id == source.id } }) else {
+                return false
+            }
+            state.mirrors[index, default: []].append((source, copy))
+            return true
+        }
+    }
+
     /// Records the first definition error; `Program.init` throws it.
     func fail(_ error: any Error) { state.withLock { if $0.firstError == nil { $0.firstError = error } } }
 
@@ -57,7 +71,10 @@ public final class ProgramBuilder: Sendable {
     func finish() throws -> [any VertexRunner] {
         try state.withLock { state in
             if let error = state.firstError { throw error }
-            return state.vertices
+            return state.vertices.enumerated().map { index, vertex in
+                guard let mirrors = state.mirrors[index] else { return vertex }
+                return MirroringVertex(vertex, mirrors: mirrors)
+            }
         }
     }
 }

@@ -239,11 +239,7 @@ extension DStream {
         }
         builder.add(WindowedReduceVertex(name: name, log: builder.log, reduced: reduced, output: output, shape: shape,
                                          combine: combine, inverse: inverse, filter: filter))
-        let log = builder.log
-        return DStream<KeyValue<Key, Value>>(builder: builder, input: output,
-                                             chain: "reduceByKeyAndWindow(\(output.name))") {
-            interval, partition, codec in
-            try PartitionReader.read(log, output, interval, partition, codec: &codec)
-        }
+        return DStream<KeyValue<Key, Value>>(builder: builder, reading: output,
+                                             chain: "reduceByKeyAndWindow(\(output.name))")
     }
 }

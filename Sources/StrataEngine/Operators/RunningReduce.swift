@@ -123,10 +123,6 @@ extension DStream {
             return reduced
         }
         builder.add(RunningReduceVertex(name: name, log: builder.log, stream: reduced, output: output, kernel: kernel))
-        let log = builder.log
-        return DStream<KeyValue<Key, Value>>(builder: builder, input: output, chain: "runningReduce(\(output.name))") {
-            interval, partition, codec in
-            try PartitionReader.read(log, output, interval, partition, codec: &codec)
-        }
+        return DStream<KeyValue<Key, Value>>(builder: builder, reading: output, chain: "runningReduce(\(output.name))")
     }
 }

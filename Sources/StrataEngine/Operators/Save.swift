@@ -41,8 +41,12 @@ extension DStream {
     /// length and partition count), readable with `Store.stream(named:of:)` and `strata cat`.
     ///
     /// Each interval's records commit together with the vertex's progress: exactly once.
+    ///
+    /// Saving a vertex's output as it is (as `runningReduce(+).save(as:)` does) adds no vertex: the
+    /// vertex that computes the records also writes them to `name`, in the same transaction.
     public func save(as name: String) {
         guard let output = builder.outputStream(name, of: Record.self, partitions: partitionCount, like: input) else { return }
+        if let source = plainRead, builder.mirror(source, to: output) { return }
         builder.add(SaveVertex(name: builder.nextVertexName, stream: self, output: output))
     }
 }

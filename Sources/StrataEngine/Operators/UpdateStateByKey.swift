@@ -223,14 +223,7 @@ extension DStream {
         }
         builder.add(KeyedStateVertex(kind: kind, name: name, log: builder.log, exchanged: exchanged, output: output,
                                      liveCounts: counts, timeout: limit, step: update))
-        let log = builder.log
-        let updates = DStream<KeyValue<Key, State>>(builder: builder, input: output, chain: "\(kind)(\(output.name))") {
-            interval, partition, codec in
-            try PartitionReader.read(log, output, interval, partition, codec: &codec)
-        }
-        return (updates, counts.map { DStream<Int64>(builder: builder, input: $0, chain: "liveCounts(\($0.name))") {
-            [log, stream = $0] interval, partition, codec in
-            try PartitionReader.read(log, stream, interval, partition, codec: &codec)
-        } })
+        let updates = DStream<KeyValue<Key, State>>(builder: builder, reading: output, chain: "\(kind)(\(output.name))")
+        return (updates, counts.map { DStream<Int64>(builder: builder, reading: $0, chain: "liveCounts(\($0.name))") })
     }
 }

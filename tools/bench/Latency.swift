@@ -1,0 +1,249 @@
+import ArgumentParser
+import Dispatch
+import Glibc
+import Histogram
+import Strata
+import Synchronization
+
+/// `strata-bench latency`: a program running live while page views are appended at a fixed rate,
+/// measuring for each input interval the time from its seal being durable to the program's
+/// output for it being committed and readable.
+struct Latency: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latency",
+        abstract: "Measure seal-to-output latency of a program running live at a fixed input rate.",
+        discussion: """
+            A generator thread appends PageView records to a new stream (keyed by url) at --rate \
+            events per second of wall time, in intervals of --interval-ms, and seals each interval \
+            as soon as the clock leaves it (the seal returns once durable). Meanwhile the program \
+            (--workload) runs with Program.run(), woken by each seal, and a reader follows the \
+            program's output stream with sealedIntervals(). For each input interval after the \
+            warm-up, latency = (output interval yielded to the reader) − (input seal durable), \
+            recorded in an HdrHistogram (µs, 3 significant digits). The store must be new \
+            (--overwrite removes it).
+            """)
+
+    enum Workload: String, ExpressibleByArgument, CaseIterable {
+        case runningCount = "running-count", windowCount = "window-count", sessions
+    }
+
+    @Option(help: "The store directory (created; must not exist unless --overwrite).")
+    var store: String
+
+    @Flag(help: "Remove the store first if it exists.")
+    var overwrite = false
+
+    @Option(help: "The program: running-count, window-count (length 5, slide 1, with inverse) or sessions (timeout 30).")
+    var workload: Workload = .runningCount
+
+    @Option(name: .customLong("interval-ms"), help: "Interval length, milliseconds.")
+    var intervalMs: Int = 100
+
+    @Option(help: "Events appended per second of wall time.")
+    var rate: Int = 500_000
+
+    @Option(help: "Seconds of measured load (after the warm-up).")
+    var seconds: Double = 20
+
+    @Option(help: "Seconds of load before measuring.")
+    var warmup: Double = 3
+
+    @Option(help: "Partitions of the input stream.")
+    var partitions: Int = 4
+
+    @Option(help: "Durability: none, group or fsync.")
+    var durability: DurabilityOption = .group
+
+    @OptionGroup var dataSet: DataSetOptions
+
+    func validate() throws {
+        guard intervalMs >= 1 else { throw ValidationError("--interval-ms must be at least 1") }
+        guard rate >= 1 else { throw ValidationError("--rate must be positive") }
+        guard seconds > 0, warmup >= 0 else { throw ValidationError("--seconds must be positive, --warmup not negative") }
+        guard (1...4096).contains(partitions) else { throw ValidationError("--partitions must be 1 to 4096") }
+    }
+
+    func run() throws {
+        if access(store, F_OK) == 0 {
+            guard overwrite else { throw ValidationError("\(store) exists: choose a new path or pass --overwrite") }
+            guard system("rm -rf '\(store)'") == 0 else { throw ValidationError("could not remove \(store)") }
+        }
+        let opened = try Store(at: store, options: StoreOptions(durability: durability.durability))
+        let views = try opened.stream("pageViews", of: PageView.self,
+                                      interval: .milliseconds(UInt64(intervalMs)), partitions: partitions)
+        switch workload {
+        case .runningCount:
+            let program = try Program(name: "latency", store: opened) { p in
+                p.read(views).map { KeyValue($0.url, Int64(1)) }.runningReduce(+).save(as: "urlCounts")
+            }
+            try measure(program, views, try opened.stream(named: "urlCounts", of: KeyValue<String, Int64>.self))
+        case .windowCount:
+            let program = try Program(name: "latency", store: opened) { p in
+                p.read(views).map { KeyValue($0.url, Int64(1)) }
+                    .reduceByKeyAndWindow(+, inverse: -, length: 5, slide: 1).save(as: "urlWindowCounts")
+            }
+            try measure(program, views, try opened.stream(named: "urlWindowCounts", of: KeyValue<String, Int64>.self))
+        case .sessions:
+            let program = try Program(name: "latency", store: opened) { p in
+                p.read(views).map { KeyValue($0.user, $0.ev) }
+                    .track(initialize: { _, _ in Int64(1) },
+                           update: { _, count, ev in ev == 3 ? nil : count + 1 }, timeout: 30)
+                    .activeCount.save(as: "activeSessions")
+            }
+            try measure(program, views, try opened.stream(named: "activeSessions", of: Int64.self))
+        }
+    }
+
+    private func measure<Output: RecordCodable>(_ program: Program, _ views: StoredStream<PageView>,
+                                                _ output: StoredStream<Output>) throws {
+        let lengthNanos = UInt64(intervalMs) * 1_000_000
+        // One reading of both clocks: wall time = wallStart + (monotonic − start).
+        let start = monotonicNanos()
+        let wallStart = UInt64(realtimeNanos())
+        let firstInterval = Interval(wallStart / lengthNanos + 1)
+        let measuredFrom = Interval(firstInterval.rawValue + UInt64((warmup * 1e9) / Double(lengthNanos)))
+        let measuredIntervals = UInt64(max(1, (seconds * 1e9) / Double(lengthNanos)))
+        let lastInterval = Interval(measuredFrom.rawValue + measuredIntervals - 1)
+        let sealedAt = IntervalTimes(first: firstInterval, last: lastInterval)
+        let outputAt = IntervalTimes(first: firstInterval, last: lastInterval)
+        func interval(atMonotonic t: UInt64) -> Interval { Interval((wallStart + (t - start)) / lengthNanos) }
+
+        printToStderr("latency: \(workload.rawValue), \(rate) events/s in \(intervalMs) ms intervals, "
+                      + "\(partitions) partitions, warm-up \(warmup) s, then \(measuredIntervals) intervals measured")
+
+        // The program, live, and a reader of its output noting when each interval is readable.
+        let programTask = Task { try await program.run(pollInterval: .milliseconds(50)) }
+        let readerTask = Task { () throws -> Void in
+            for try await batch in output.sealedIntervals(from: firstInterval) {
+                outputAt.set(batch.interval, monotonicNanos())
+                if batch.interval >= lastInterval { return }
+            }
+        }
+
+        // The generator, on this thread: `rate` events per second, each interval sealed as soon as
+        // the clock has left it.
+        var generator = dataSet.makeGenerator()
+        let appender = try views.appender(timing: .explicit)
+        sleepUntil(monotonic: start + (firstInterval.rawValue * lengthNanos - wallStart))
+        let loadStart = monotonicNanos()
+        var appended = 0
+        var mostBehind = 0
+        var sealedThrough = Interval(firstInterval.rawValue - 1)
+        while sealedThrough < lastInterval {
+            let t = monotonicNanos()
+            let current = interval(atMonotonic: t)
+            if current > sealedThrough.next {
+                let through = Interval(min(current.rawValue - 1, lastInterval.rawValue))
+                try appender.seal(through: through)
+                let durable = monotonicNanos()
+                var sealed = sealedThrough.next
+                while sealed <= through {
+                    sealedAt.set(sealed, durable)
+                    sealed = sealed.next
+                }
+                sealedThrough = through
+                continue
+            }
+            let due = Int(Double(t - loadStart) * Double(rate) / 1e9)
+            if due > appended {
+                mostBehind = max(mostBehind, due - appended)
+                let count = min(due - appended, 2048)
+                for _ in 0..<count { try appender.append(generator.nextPageView(), interval: current) }
+                appended += count
+            } else {
+                usleep(100)
+            }
+        }
+        let loadSeconds = Double(monotonicNanos() - loadStart) / 1e9
+
+        // Until the output has the last interval (at most a minute), then a graceful stop.
+        let deadline = monotonicNanos() + 60_000_000_000
+        while outputAt.get(lastInterval) == nil && monotonicNanos() < deadline { usleep(1000) }
+        program.stop()
+        readerTask.cancel()
+        let failure = waitForTask(programTask)
+        if let failure { throw ValidationError("the program failed: \(failure)") }
+
+        var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        var missing = 0
+        var measured = measuredFrom
+        while measured <= lastInterval {
+            if let sealed = sealedAt.get(measured), let out = outputAt.get(measured) {
+                _ = histogram.record(out > sealed ? (out - sealed) / 1000 : 0)
+            } else {
+                missing += 1
+            }
+            measured = measured.next
+        }
+        guard missing == 0 else { throw ValidationError("\(missing) measured intervals got no output within 60 s") }
+        func ms(_ percentile: Double) -> String { fixed(Double(histogram.valueAtPercentile(percentile)) / 1000, 2) }
+        let maxMs = fixed(Double(histogram.max) / 1000, 2)
+        let achieved = Double(appended) / loadSeconds
+        print("latency \(workload.rawValue): \(histogram.totalCount) intervals of \(intervalMs) ms at "
+              + "\(millions(achieved)) events/s (asked \(millions(Double(rate)))); input seal durable → output "
+              + "readable: p50 \(ms(50)) ms, p90 \(ms(90)) ms, p99 \(ms(99)) ms, max \(maxMs) ms")
+        print("  the generator was at most \(mostBehind) events behind; peak RSS \(fixed(peakRSSMegabytes(), 1)) MiB")
+        print("RESULT workload=latency-\(workload.rawValue) events=\(appended) seconds=\(fixed(loadSeconds)) "
+              + "events_per_s=\(Int(achieved)) interval_ms=\(intervalMs) intervals=\(histogram.totalCount) "
+              + "p50_ms=\(ms(50)) p90_ms=\(ms(90)) p99_ms=\(ms(99)) max_ms=\(maxMs) "
+              + "peak_rss_mb=\(fixed(peakRSSMegabytes(), 1))")
+    }
+}
+
+/// Waits on this thread for a task to end; its error, described, or `nil`.
+func waitForTask(_ task: Task<Void, any Error>) -> String? {
+    let done = DispatchSemaphore(value: 0)
+    let failure = Mutex<String?>(nil)
+    Task {
+        do { try await task.value } catch is CancellationError {} catch { failure.withLock { $0 = "\(error)" } }
+        done.signal()
+    }
+    done.wait()
+    return failure.withLock { $0 }
+}
+
+/// A time (monotonic ns) per interval in a fixed range, written by one thread and read by another.
+final class IntervalTimes: Sendable {
+    private let first: UInt64
+    private let times: Mutex<[UInt64?]>
+
+    init(first: Interval, last: Interval) {
+        self.first = first.rawValue
+        times = Mutex(Array(repeating: nil, count: Int(last.rawValue - first.rawValue + 1)))
+    }
+
+    func set(_ interval: Interval, _ nanos: UInt64) {
+        guard interval.rawValue >= first else { return }
+        let index = Int(interval.rawValue - first)
+        times.withLock { times in if index < times.count, times[index] == nil { times[index] = nanos } }
+    }
+
+    func get(_ interval: Interval) -> UInt64? {
+        guard interval.rawValue >= first else { return nil }
+        let index = Int(interval.rawValue - first)
+        return times.withLock { index < $0.count ? $0[index] : nil }
+    }
+}
+
+/// Monotonic nanoseconds.
+func monotonicNanos() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+}
+
+/// Wall-clock nanoseconds since the Unix epoch.
+func realtimeNanos() -> Int64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_REALTIME, &spec)
+    return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+}
+
+/// Sleeps until the monotonic clock reads `nanos`.
+func sleepUntil(monotonic nanos: UInt64) {
+    while true {
+        let t = monotonicNanos()
+        if t >= nanos { return }
+        usleep(useconds_t(min((nanos - t) / 1000, 100_000)))
+    }
+}
