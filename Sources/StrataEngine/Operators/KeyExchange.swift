@@ -16,8 +16,10 @@ final class KeyExchangeVertex<Key: RecordCodable, Value: RecordCodable>: VertexR
     let isStateful = false
     private let produce:
         @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
+    private let route: RouteKernel<Key, Value>
 
-    init(name: String, stream: DStream<KeyValue<Key, Value>>, output: StreamDescriptor) {
+    init(name: String, stream: DStream<KeyValue<Key, Value>>, output: StreamDescriptor, route: RouteKernel<Key, Value>) {
+        self.route = route
         self.name = name
         inputs = stream.inputs
         needsEveryInterval = stream.needsEveryInterval
@@ -31,20 +33,14 @@ final class KeyExchangeVertex<Key: RecordCodable, Value: RecordCodable>: VertexR
 
     func process(_ interval: Interval) throws -> [PendingBlock] {
         let output = outputs[0]
-        let name = self.name, produce = self.produce
+        let name = self.name, produce = self.produce, route = self.route
         let perInput = try forEachPartition(Int(partitionCount)) { partition in
             var codec = BlockCodec()
             let pairs = try userClosure(name, interval, partition) { try produce(interval, partition, &codec) }
             var writers = (0..<output.partitions).map {
                 PartitionWriter(descriptor: output, interval: interval, partition: PartitionIndex($0))
             }
-            var key = BinaryWriter(capacity: 64)
-            for pair in pairs {
-                key.removeAll()
-                pair.key.encode(to: &key)
-                let target = key.bytes.withUnsafeBytes { XXH64.hash($0) } % UInt64(output.partitions)
-                writers[Int(target)].append(pair)
-            }
+            route.route(pairs, output.partitions) { target, pair in writers[Int(target)].append(pair) }
             return writers.map { writer in
                 var writer = writer
                 return writer.finish()
@@ -63,7 +59,8 @@ extension DStream {
     /// `PROGRAM.vN.exchange`, uncombined and in a deterministic order (see `KeyExchangeVertex`).
     ///
     /// Returns `nil` after recording a definition error.
-    func exchangeByKey<Key: RecordCodable, Value: RecordCodable>(partitions: Int?) -> DStream<KeyValue<Key, Value>>?
+    func exchangeByKey<Key: RecordCodable, Value: RecordCodable>(partitions: Int?, route: RouteKernel<Key, Value>)
+        -> DStream<KeyValue<Key, Value>>?
     where Record == KeyValue<Key, Value> {
         let name = builder.nextVertexName
         guard let count = partitions.map({ UInt32(exactly: $0) }) ?? partitionCount, count >= 1 else {
@@ -72,11 +69,21 @@ extension DStream {
         }
         guard let exchange = builder.outputStream(name + ".exchange", of: KeyValue<Key, Value>.self, partitions: count,
                                                   like: input) else { return nil }
-        builder.add(KeyExchangeVertex(name: name, stream: self, output: exchange))
-        let log = builder.log
-        return DStream<KeyValue<Key, Value>>(builder: builder, input: exchange, chain: "exchange(\(exchange.name))") {
-            interval, partition, codec in
-            try PartitionReader.read(log, exchange, interval, partition, codec: &codec)
-        }
+        builder.add(KeyExchangeVertex(name: name, stream: self, output: exchange, route: route))
+        return DStream<KeyValue<Key, Value>>(builder: builder, reading: exchange, chain: "exchange(\(exchange.name))")
+    }
+}
+
+/// The routing of an exchange, built by the `@inlinable` operator entry points so that it is
+/// specialized for the program's key and value types.
+@usableFromInline
+struct RouteKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
+    /// Calls `body(target, pair)` for each pair in order, `target` being `XXH64(encoded key) mod partitions`.
+    @usableFromInline let route: @Sendable (ContiguousArray<KeyValue<Key, Value>>, UInt32,
+                                            (UInt32, KeyValue<Key, Value>) -> Void) -> Void
+
+    @inlinable
+    init() {
+        route = { pairs, partitions, body in routeByKey(pairs, partitions, body) }
     }
 }

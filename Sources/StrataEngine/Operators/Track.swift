@@ -40,13 +40,13 @@ extension DStream {
     ///   - timeout: Intervals without events after which a key is dropped (`nil`: never), at least 1.
     ///   - partitions: Partitions of the state and of `updates`.
     /// - Complexity: O(events + live keys) per interval.
+    @inlinable
     public func track<Key: RecordCodable & Hashable, Event: RecordCodable, State: RecordCodable>(
         initialize: @escaping @Sendable (Key, Event) throws -> State,
         update: @escaping @Sendable (Key, State, Event) throws -> State?,
         timeout: Int?, partitions: Int? = nil
     ) -> TrackedStream<Key, State> where Record == KeyValue<Key, Event> {
-        let streams = keyedState(kind: "track", timeout: timeout, partitions: partitions, liveCounts: true) {
-            (key: Key, events: [Event], previous: State?) -> State? in
+        let kernel = KeyedStateKernel<Key, Event, State> { key, events, previous in
             var state = previous
             for event in events {
                 if let current = state {
@@ -57,6 +57,16 @@ extension DStream {
             }
             return state
         }
+        return tracked(timeout: timeout, partitions: partitions, kernel: kernel, route: RouteKernel())
+    }
+
+    /// `track` with its kernels: the exchange, the keyed state and the sum of live counts.
+    @usableFromInline
+    func tracked<Key: RecordCodable & Hashable, Event: RecordCodable, State: RecordCodable>(
+        timeout: Int?, partitions: Int?, kernel: KeyedStateKernel<Key, Event, State>, route: RouteKernel<Key, Event>
+    ) -> TrackedStream<Key, State> where Record == KeyValue<Key, Event> {
+        let streams = keyedState(kind: "track", timeout: timeout, partitions: partitions, liveCounts: true,
+                                 kernel: kernel, route: route)
         guard let liveCounts = streams.liveCounts else {
             let none = DStream<Int64>(builder: builder, inputs: inputs, partitionCount: 1, chain: chain + ".invalid") {
                 _, _, _ in []

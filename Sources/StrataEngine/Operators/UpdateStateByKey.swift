@@ -10,29 +10,8 @@ import StrataStorage
 /// partition one `Int64`: the number of live keys after the interval, from the first interval with
 /// input on.
 final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>: VertexRunner {
-    /// One live key.
-    struct Entry {
-        var key: Key
-        var state: State
-        /// The last interval in which the key received input.
-        var lastActive: UInt64
-    }
-
-    /// The live keys of one partition: entries in a deterministic order (a function of the input
-    /// only) and a lookup table that is never iterated.
-    struct Table {
-        var entries = ContiguousArray<Entry>()
-        var slot: [Key: Int] = [:]
-
-        mutating func remove(at index: Int) {
-            slot[entries[index].key] = nil
-            let last = entries.removeLast()
-            if index < entries.count {
-                entries[index] = last
-                slot[last.key] = index
-            }
-        }
-    }
+    typealias Table = KeyedStateTable<Key, State>
+    typealias Entry = Table.Entry
 
     typealias Step = @Sendable (Key, [Value], State?) throws -> State?
 
@@ -46,7 +25,7 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
     private let log: LogStore
     private let produce:
         @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
-    private let step: Step
+    private let kernel: KeyedStateKernel<Key, Value, State>
     private let timeout: UInt64?
     private let states: PartitionStates<Table>
     /// Whether the state was built in this process, and through which interval.
@@ -57,7 +36,7 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
     ///   - exchanged: The input, partitioned by key.
     ///   - liveCounts: The stream of live-key counts per partition, if wanted.
     init(kind: String, name: String, log: LogStore, exchanged: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
-         liveCounts: StreamDescriptor?, timeout: UInt64?, step: @escaping Step) {
+         liveCounts: StreamDescriptor?, timeout: UInt64?, kernel: KeyedStateKernel<Key, Value, State>) {
         self.name = name
         self.log = log
         inputs = exchanged.inputs
@@ -66,7 +45,7 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
         partitionCount = exchanged.partitionCount
         outputs = [output] + (liveCounts.map { [$0] } ?? [])
         produce = exchanged.produce
-        self.step = step
+        self.kernel = kernel
         self.timeout = timeout
         states = PartitionStates(count: Int(exchanged.partitionCount), initial: Table())
         fingerprint = XXH64.hash(Array(
@@ -94,7 +73,7 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
 
     private func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
         let output = outputs[0], liveCounts = outputs.count > 1 ? outputs[1] : nil
-        let name = self.name, produce = self.produce, step = self.step, timeout = self.timeout, states = self.states
+        let name = self.name, produce = self.produce, kernel = self.kernel, timeout = self.timeout, states = self.states
         stateThrough.withLock { $0.built = false }
         let first: Interval?
         do { first = try firstRecordInterval(log, inputs) } catch let error as StorageError {
@@ -111,43 +90,8 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
             }
             try userClosure(name, interval, partition) {
                 let pairs = try produce(interval, partition, &codec)
-                // Group the interval's values by key, keys in order of first appearance.
-                var groupSlot: [Key: Int] = [:]  // lookup only
-                var groups = ContiguousArray<(key: Key, values: [Value])>()
-                for pair in pairs {
-                    if let index = groupSlot[pair.key] {
-                        groups[index].values.append(pair.value)
-                    } else {
-                        groupSlot[pair.key] = groups.count
-                        groups.append((pair.key, [pair.value]))
-                    }
-                }
                 try states.withState(partition) { table in
-                    for group in groups {
-                        let index = table.slot[group.key]
-                        let updated = try step(group.key, group.values, index.map { table.entries[$0].state })
-                        switch (index, updated) {
-                        case (let index?, let state?):
-                            table.entries[index].state = state
-                            table.entries[index].lastActive = t
-                        case (nil, let state?):
-                            table.slot[group.key] = table.entries.count
-                            table.entries.append(Entry(key: group.key, state: state, lastActive: t))
-                        case (let index?, nil):
-                            table.remove(at: index)
-                        case (nil, nil):
-                            break
-                        }
-                        if emit, let state = updated { writer.append(KeyValue(group.key, state)) }
-                    }
-                    if let timeout {
-                        // Descending, so that a swap-removal moves an already checked entry.
-                        var index = table.entries.count - 1
-                        while index >= 0 {
-                            if t - table.entries[index].lastActive >= timeout { table.remove(at: index) }
-                            index -= 1
-                        }
-                    }
+                    try kernel.apply(&table, pairs, t, timeout, emit) { writer.append($0) }
                     if emit { countWriter?.append(Int64(table.entries.count)) }
                 }
             }
@@ -155,6 +99,100 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
         }
         // Order: output, then partition.
         return perPartition.flatMap(\.0) + perPartition.flatMap(\.1)
+    }
+}
+
+/// The live keys of one partition of a keyed state: entries in a deterministic order (a function
+/// of the input only) and a lookup table that is never iterated.
+@usableFromInline
+struct KeyedStateTable<Key: Hashable, State> {
+    /// One live key.
+    @usableFromInline
+    struct Entry {
+        @usableFromInline var key: Key
+        @usableFromInline var state: State
+        /// The last interval in which the key received input.
+        @usableFromInline var lastActive: UInt64
+
+        @inlinable
+        init(key: Key, state: State, lastActive: UInt64) {
+            self.key = key
+            self.state = state
+            self.lastActive = lastActive
+        }
+    }
+
+    @usableFromInline var entries = ContiguousArray<Entry>()
+    @usableFromInline var slot: [Key: Int] = [:]
+
+    @inlinable
+    init() {}
+
+    /// Removes entry `index`, moving the last entry into its place.
+    @inlinable
+    mutating func remove(at index: Int) {
+        slot[entries[index].key] = nil
+        let last = entries.removeLast()
+        if index < entries.count {
+            entries[index] = last
+            slot[last.key] = index
+        }
+    }
+}
+
+/// The per-batch kernel of a keyed state (`updateStateByKey`, `track`), built by the `@inlinable`
+/// entry points so that it is specialized for the program's key, value and state types.
+@usableFromInline
+struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>: Sendable {
+    /// Applies one interval's pairs to a partition's table: per key (in order of first appearance)
+    /// its values in order and its previous state give the new state (`nil` drops the key), `emit`
+    /// is called (when asked) with each key that still has a state; then keys idle for `timeout`
+    /// intervals are dropped.
+    @usableFromInline let apply: @Sendable (inout KeyedStateTable<Key, State>, ContiguousArray<KeyValue<Key, Value>>,
+                                            _ interval: UInt64, _ timeout: UInt64?, _ emit: Bool,
+                                            (KeyValue<Key, State>) -> Void) throws -> Void
+
+    @inlinable
+    init(step: @escaping @Sendable (Key, [Value], State?) throws -> State?) {
+        apply = { table, pairs, t, timeout, emit, output in
+            // Group the interval's values by key, keys in order of first appearance.
+            var groupSlot: [Key: Int] = [:]  // lookup only
+            var groups = ContiguousArray<(key: Key, values: [Value])>()
+            for pair in pairs {
+                let next = groups.count
+                let index = slotIndex(&groupSlot[pair.key, default: next])
+                if index == next {
+                    groups.append((pair.key, [pair.value]))
+                } else {
+                    groups[index].values.append(pair.value)
+                }
+            }
+            for group in groups {
+                let index = table.slot[group.key]
+                let updated = try step(group.key, group.values, index.map { table.entries[$0].state })
+                switch (index, updated) {
+                case (let index?, let state?):
+                    table.entries[index].state = state
+                    table.entries[index].lastActive = t
+                case (nil, let state?):
+                    table.slot[group.key] = table.entries.count
+                    table.entries.append(KeyedStateTable<Key, State>.Entry(key: group.key, state: state, lastActive: t))
+                case (let index?, nil):
+                    table.remove(at: index)
+                case (nil, nil):
+                    break
+                }
+                if emit, let state = updated { output(KeyValue(group.key, state)) }
+            }
+            if let timeout {
+                // Descending, so that a swap-removal moves an already checked entry.
+                var index = table.entries.count - 1
+                while index >= 0 {
+                    if t - table.entries[index].lastActive >= timeout { table.remove(at: index) }
+                    index -= 1
+                }
+            }
+        }
     }
 }
 
@@ -184,19 +222,21 @@ extension DStream {
     ///   - partitions: Partitions of the state and of the result.
     ///   - update: The new state of a key from its values in the interval and its previous state.
     /// - Complexity: O(records) per interval, plus O(live keys) per interval with a timeout.
+    @inlinable
     public func updateStateByKey<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>(
         timeout: Int? = nil, partitions: Int? = nil,
         _ update: @escaping @Sendable (Key, [Value], State?) throws -> State?
     ) -> DStream<KeyValue<Key, State>> where Record == KeyValue<Key, Value> {
-        keyedState(kind: "updateStateByKey", timeout: timeout, partitions: partitions, liveCounts: false, update)
-            .updates
+        keyedState(kind: "updateStateByKey", timeout: timeout, partitions: partitions, liveCounts: false,
+                   kernel: KeyedStateKernel(step: update), route: RouteKernel()).updates
     }
 
     /// Builds a `KeyedStateVertex`; returns the stream of updates and, if asked, of live-key counts
     /// per partition.
+    @usableFromInline
     func keyedState<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>(
         kind: String, timeout: Int?, partitions: Int?, liveCounts: Bool,
-        _ update: @escaping @Sendable (Key, [Value], State?) throws -> State?
+        kernel: KeyedStateKernel<Key, Value, State>, route: RouteKernel<Key, Value>
     ) -> (updates: DStream<KeyValue<Key, State>>, liveCounts: DStream<Int64>?) where Record == KeyValue<Key, Value> {
         let invalid = DStream<KeyValue<Key, State>>(builder: builder, inputs: inputs, partitionCount: partitionCount,
                                                     chain: chain + ".invalid") { _, _, _ in [] }
@@ -208,7 +248,7 @@ extension DStream {
             }
             limit = value
         }
-        guard let exchanged = exchangeByKey(partitions: partitions) else { return (invalid, nil) }
+        guard let exchanged = exchangeByKey(partitions: partitions, route: route) else { return (invalid, nil) }
         let name = builder.nextVertexName
         guard let output = builder.outputStream(name + ".out", of: KeyValue<Key, State>.self,
                                                 partitions: exchanged.partitionCount, like: exchanged.input) else {
@@ -222,7 +262,7 @@ extension DStream {
             counts = stream
         }
         builder.add(KeyedStateVertex(kind: kind, name: name, log: builder.log, exchanged: exchanged, output: output,
-                                     liveCounts: counts, timeout: limit, step: update))
+                                     liveCounts: counts, timeout: limit, kernel: kernel))
         let updates = DStream<KeyValue<Key, State>>(builder: builder, reading: output, chain: "\(kind)(\(output.name))")
         return (updates, counts.map { DStream<Int64>(builder: builder, reading: $0, chain: "liveCounts(\($0.name))") })
     }
