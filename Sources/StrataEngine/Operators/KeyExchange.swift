@@ -40,7 +40,7 @@ final class KeyExchangeVertex<Key: RecordCodable, Value: RecordCodable>: VertexR
             var writers = (0..<output.partitions).map {
                 PartitionWriter(descriptor: output, interval: interval, partition: PartitionIndex($0))
             }
-            route.route(pairs, output.partitions) { target, pair in writers[Int(target)].append(pair) }
+            route.route(pairs, &writers)
             return writers.map { writer in
                 var writer = writer
                 return writer.finish()
@@ -78,12 +78,11 @@ extension DStream {
 /// specialized for the program's key and value types.
 @usableFromInline
 struct RouteKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
-    /// Calls `body(target, pair)` for each pair in order, `target` being `XXH64(encoded key) mod partitions`.
-    @usableFromInline let route: @Sendable (ContiguousArray<KeyValue<Key, Value>>, UInt32,
-                                            (UInt32, KeyValue<Key, Value>) -> Void) -> Void
+    /// Appends each pair in order to `writers[XXH64(encoded key) mod writers.count]`.
+    @usableFromInline let route: @Sendable (ContiguousArray<KeyValue<Key, Value>>, inout [PartitionWriter]) -> Void
 
     @inlinable
     init() {
-        route = { pairs, partitions, body in routeByKey(pairs, partitions, body) }
+        route = { pairs, writers in routeByKey(pairs, into: &writers) }
     }
 }

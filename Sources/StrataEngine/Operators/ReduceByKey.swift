@@ -37,7 +37,7 @@ final class ShuffleVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: 
             var writers = (0..<output.partitions).map {
                 PartitionWriter(descriptor: output, interval: interval, partition: PartitionIndex($0))
             }
-            kernels.route(combined, output.partitions) { target, pair in writers[Int(target)].append(pair) }
+            kernels.route(combined, &writers)
             return writers.map { writer in
                 var writer = writer
                 return writer.finish()
@@ -59,28 +59,28 @@ final class ShuffleVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: 
 struct ShuffleKernels<Key: RecordCodable & Hashable, Value: RecordCodable>: Sendable {
     /// Combines a batch's pairs by key (`combineByKey`).
     @usableFromInline let combine: @Sendable (ContiguousArray<KeyValue<Key, Value>>) throws -> ContiguousArray<KeyValue<Key, Value>>
-    /// Calls `body(target, pair)` for each pair in order, `target` being `XXH64(encoded key) mod partitions`.
-    @usableFromInline let route: @Sendable (ContiguousArray<KeyValue<Key, Value>>, UInt32,
-                                            (UInt32, KeyValue<Key, Value>) -> Void) -> Void
+    /// Appends each pair in order to `writers[XXH64(encoded key) mod writers.count]`.
+    @usableFromInline let route: @Sendable (ContiguousArray<KeyValue<Key, Value>>, inout [PartitionWriter]) -> Void
 
     @inlinable
     init(combine: @escaping @Sendable (Value, Value) throws -> Value) {
         self.combine = { pairs in try combineByKey(pairs, combine) }
-        self.route = { pairs, partitions, body in routeByKey(pairs, partitions, body) }
+        self.route = { pairs, writers in routeByKey(pairs, into: &writers) }
     }
 }
 
-/// Calls `body(target, pair)` for each pair in order, `target` being the pair's output partition
-/// `XXH64(encoded key) mod partitions`, the same in every process.
+/// Appends each pair in order to the writer of its output partition, `XXH64(encoded key) mod
+/// writers.count`, the same in every process.
 @inlinable
-func routeByKey<Key: RecordCodable, Value: RecordCodable>(_ pairs: ContiguousArray<KeyValue<Key, Value>>, _ partitions: UInt32,
-                                                         _ body: (UInt32, KeyValue<Key, Value>) -> Void) {
+func routeByKey<Key: RecordCodable, Value: RecordCodable>(_ pairs: ContiguousArray<KeyValue<Key, Value>>,
+                                                         into writers: inout [PartitionWriter]) {
     var key = BinaryWriter(capacity: 64)
+    let partitions = UInt64(writers.count)
     for pair in pairs {
         key.removeAll()
         pair.key.encode(to: &key)
-        let target = key.bytes.withUnsafeBytes { XXH64.hash($0) } % UInt64(partitions)
-        body(UInt32(truncatingIfNeeded: target), pair)
+        let target = key.bytes.withUnsafeBytes { XXH64.hash($0) } % partitions
+        writers[Int(target)].append(pair)
     }
 }
 

@@ -62,7 +62,7 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
             let pairs = try userClosure(name, interval, partition) { try produce(interval, partition, &codec) }
             var writer = PartitionWriter(descriptor: output, interval: interval, partition: partition)
             try states.withState(partition) { state in
-                try kernel.apply(&state, pairs, name, interval, partition, emit) { writer.append($0) }
+                try kernel.apply(&state, pairs, name, interval, partition, emit, &writer)
             }
             return writer.finish()
         }.flatMap { $0 }
@@ -73,10 +73,10 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
 /// specialized for the program's key and value types in the program's module.
 @usableFromInline
 struct RunningReduceKernel<Key: RecordCodable & Hashable, Value: RecordCodable>: Sendable {
-    /// Folds a batch's pairs into the state in order, calling `emit` (when asked) with each
-    /// pair's key and new value; `combine`'s errors are reported as the user closure's.
+    /// Folds a batch's pairs into the state in order, appending (when asked) each
+    /// pair's key and new value to `output`; `combine`'s errors are reported as the user closure's.
     @usableFromInline let apply: @Sendable (inout [Key: Value], ContiguousArray<KeyValue<Key, Value>>, String, Interval,
-                                            PartitionIndex, Bool, (KeyValue<Key, Value>) -> Void) throws -> Void
+                                            PartitionIndex, Bool, _ output: inout PartitionWriter) throws -> Void
 
     @inlinable
     init(combine: @escaping @Sendable (Value, Value) throws -> Value) {
@@ -91,7 +91,7 @@ struct RunningReduceKernel<Key: RecordCodable & Hashable, Value: RecordCodable>:
                     updated = pair.value
                     state[pair.key] = updated
                 }
-                if emit { output(KeyValue(pair.key, updated)) }
+                if emit { output.append(KeyValue(pair.key, updated)) }
             }
         }
     }

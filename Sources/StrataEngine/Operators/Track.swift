@@ -46,17 +46,7 @@ extension DStream {
         update: @escaping @Sendable (Key, State, Event) throws -> State?,
         timeout: Int?, partitions: Int? = nil
     ) -> TrackedStream<Key, State> where Record == KeyValue<Key, Event> {
-        let kernel = KeyedStateKernel<Key, Event, State> { key, events, previous in
-            var state = previous
-            for event in events {
-                if let current = state {
-                    state = try update(key, current, event)
-                } else {
-                    state = try initialize(key, event)
-                }
-            }
-            return state
-        }
+        let kernel = KeyedStateKernel<Key, Event, State>(initialize: initialize, update: update)
         return tracked(timeout: timeout, partitions: partitions, kernel: kernel, route: RouteKernel())
     }
 

@@ -91,7 +91,7 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
             try userClosure(name, interval, partition) {
                 let pairs = try produce(interval, partition, &codec)
                 try states.withState(partition) { table in
-                    try kernel.apply(&table, pairs, t, timeout, emit) { writer.append($0) }
+                    try kernel.apply(&table, pairs, t, timeout, emit, &writer)
                     if emit { countWriter?.append(Int64(table.entries.count)) }
                 }
             }
@@ -128,6 +128,35 @@ struct KeyedStateTable<Key: Hashable, State> {
     @inlinable
     init() {}
 
+    /// Sets the state of `key` (at entry `index`, `nil` when absent) after interval `interval`:
+    /// `nil` removes the key.
+    @inlinable
+    mutating func set(_ key: Key, at index: Int?, to state: State?, interval: UInt64) {
+        switch (index, state) {
+        case (let index?, let state?):
+            entries[index].state = state
+            entries[index].lastActive = interval
+        case (nil, let state?):
+            slot[key] = entries.count
+            entries.append(Entry(key: key, state: state, lastActive: interval))
+        case (let index?, nil):
+            remove(at: index)
+        case (nil, nil):
+            break
+        }
+    }
+
+    /// Drops the keys whose last input is `timeout` or more intervals before `interval`.
+    @inlinable
+    mutating func expire(at interval: UInt64, timeout: UInt64) {
+        // Descending, so that a swap-removal moves an already checked entry.
+        var index = entries.count - 1
+        while index >= 0 {
+            if interval - entries[index].lastActive >= timeout { remove(at: index) }
+            index -= 1
+        }
+    }
+
     /// Removes entry `index`, moving the last entry into its place.
     @inlinable
     mutating func remove(at index: Int) {
@@ -146,17 +175,18 @@ struct KeyedStateTable<Key: Hashable, State> {
 struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>: Sendable {
     /// Applies one interval's pairs to a partition's table: per key (in order of first appearance)
     /// its values in order and its previous state give the new state (`nil` drops the key), `emit`
-    /// is called (when asked) with each key that still has a state; then keys idle for `timeout`
+    /// gets (when asked) each key that still has a state; then keys idle for `timeout`
     /// intervals are dropped.
     @usableFromInline let apply: @Sendable (inout KeyedStateTable<Key, State>, ContiguousArray<KeyValue<Key, Value>>,
                                             _ interval: UInt64, _ timeout: UInt64?, _ emit: Bool,
-                                            (KeyValue<Key, State>) -> Void) throws -> Void
+                                            _ output: inout PartitionWriter) throws -> Void
 
     @inlinable
     init(step: @escaping @Sendable (Key, [Value], State?) throws -> State?) {
         apply = { table, pairs, t, timeout, emit, output in
             // Group the interval's values by key, keys in order of first appearance.
             var groupSlot: [Key: Int] = [:]  // lookup only
+            groupSlot.reserveCapacity(pairs.count)
             var groups = ContiguousArray<(key: Key, values: [Value])>()
             for pair in pairs {
                 let next = groups.count
@@ -170,28 +200,42 @@ struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, Sta
             for group in groups {
                 let index = table.slot[group.key]
                 let updated = try step(group.key, group.values, index.map { table.entries[$0].state })
-                switch (index, updated) {
-                case (let index?, let state?):
-                    table.entries[index].state = state
-                    table.entries[index].lastActive = t
-                case (nil, let state?):
-                    table.slot[group.key] = table.entries.count
-                    table.entries.append(KeyedStateTable<Key, State>.Entry(key: group.key, state: state, lastActive: t))
-                case (let index?, nil):
-                    table.remove(at: index)
-                case (nil, nil):
-                    break
-                }
-                if emit, let state = updated { output(KeyValue(group.key, state)) }
+                table.set(group.key, at: index, to: updated, interval: t)
+                if emit, let state = updated { output.append(KeyValue(group.key, state)) }
             }
-            if let timeout {
-                // Descending, so that a swap-removal moves an already checked entry.
-                var index = table.entries.count - 1
-                while index >= 0 {
-                    if t - table.entries[index].lastActive >= timeout { table.remove(at: index) }
-                    index -= 1
+            if let timeout { table.expire(at: t, timeout: timeout) }
+        }
+    }
+
+    /// A kernel that folds each event into its key's state in order (`track`): the same result as
+    /// `init(step:)` with a step that folds the key's values, without gathering them per key.
+    @inlinable
+    init(initialize: @escaping @Sendable (Key, Value) throws -> State,
+         update: @escaping @Sendable (Key, State, Value) throws -> State?) {
+        apply = { table, pairs, t, timeout, emit, output in
+            // Per key of the interval, in order of first event: its running state. The table
+            // changes only once every event is folded.
+            var groupSlot: [Key: Int] = [:]  // lookup only
+            groupSlot.reserveCapacity(pairs.count)
+            var groups = ContiguousArray<(key: Key, state: State?)>()
+            for pair in pairs {
+                let next = groups.count
+                let group = slotIndex(&groupSlot[pair.key, default: next])
+                if group == next {
+                    let state = try table.slot[pair.key].map { try update(pair.key, table.entries[$0].state, pair.value) }
+                        ?? initialize(pair.key, pair.value)
+                    groups.append((pair.key, state))
+                } else if let current = groups[group].state {
+                    groups[group].state = try update(pair.key, current, pair.value)
+                } else {
+                    groups[group].state = try initialize(pair.key, pair.value)
                 }
             }
+            for group in groups {
+                table.set(group.key, at: table.slot[group.key], to: group.state, interval: t)
+                if emit, let state = group.state { output.append(KeyValue(group.key, state)) }
+            }
+            if let timeout { table.expire(at: t, timeout: timeout) }
         }
     }
 }

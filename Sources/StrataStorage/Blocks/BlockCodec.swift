@@ -143,11 +143,12 @@ public struct RecordFrames {
 }
 
 /// Builds the framed payload of one chunk: records are encoded in place behind a length prefix.
+@usableFromInline
 package struct PayloadBuilder: Sendable {
     /// The framed bytes so far.
-    package var writer = BinaryWriter()
+    @usableFromInline package var writer = BinaryWriter()
     /// The number of records framed.
-    package var recordCount = 0
+    @usableFromInline package var recordCount = 0
 
     package init(capacity: Int) { writer = BinaryWriter(capacity: capacity) }
 
