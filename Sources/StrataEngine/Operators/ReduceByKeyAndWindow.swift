@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 import StrataStorage
 
@@ -9,31 +10,8 @@ import StrataStorage
 /// holds nothing but the current window's values. A key whose contribution count reaches 0 is
 /// removed, so no key lingers with a "zero" value, and a key that re-enters starts afresh.
 final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: VertexRunner {
-    /// One key of the current window.
-    struct Entry {
-        var key: Key
-        /// The key's encoding, the output order; computed once, when the key enters.
-        var keyBytes: [UInt8]
-        var value: Value
-        /// Intervals of the current window in which the key had a value.
-        var count: Int
-    }
-
-    /// The current window of one partition: entries in a deterministic order (a function of the
-    /// input only) and a lookup table that is never iterated.
-    struct Window {
-        var entries = ContiguousArray<Entry>()
-        var slot: [Key: Int] = [:]
-
-        mutating func remove(at index: Int) {
-            slot[entries[index].key] = nil
-            let last = entries.removeLast()
-            if index < entries.count {
-                entries[index] = last
-                slot[last.key] = index
-            }
-        }
-    }
+    typealias Window = SlidingWindowTable<Key, Value>
+    typealias Entry = Window.Entry
 
     let name: String
     let inputs: [StreamDescriptor]
@@ -46,18 +24,13 @@ final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCod
     private let shape: WindowShape
     private let produce:
         @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
-    private let combine: @Sendable (Value, Value) throws -> Value
-    private let inverse: @Sendable (Value, Value) throws -> Value
-    private let filter: (@Sendable (Key, Value) throws -> Bool)?
+    private let kernel: SlidingWindowKernel<Key, Value>
     private let states: PartitionStates<Window>
     /// Whether the state was built in this process, and through which interval.
     private let stateThrough = Mutex<(built: Bool, through: Interval?)>((false, nil))
 
     init(name: String, log: LogStore, reduced: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
-         shape: WindowShape,
-         combine: @escaping @Sendable (Value, Value) throws -> Value,
-         inverse: @escaping @Sendable (Value, Value) throws -> Value,
-         filter: (@Sendable (Key, Value) throws -> Bool)?) {
+         shape: WindowShape, kernel: SlidingWindowKernel<Key, Value>) {
         self.name = name
         self.log = log
         self.shape = shape
@@ -65,11 +38,9 @@ final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCod
         partitionCount = reduced.partitionCount
         outputs = [output]
         produce = reduced.produce
-        self.combine = combine
-        self.inverse = inverse
-        self.filter = filter
+        self.kernel = kernel
         states = PartitionStates(count: Int(reduced.partitionCount), initial: Window())
-        let filtered = filter == nil ? "" : "|filter"
+        let filtered = kernel.filtered ? "|filter" : ""
         fingerprint = XXH64.hash(Array(
             "reduceByKeyAndWindow|\(reduced.chain)|\(output.name)|\(shape.description)|inverse\(filtered)".utf8))
     }
@@ -96,8 +67,7 @@ final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCod
 
     private func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
         let output = outputs[0]
-        let name = self.name, produce = self.produce, combine = self.combine, inverse = self.inverse
-        let filter = self.filter, states = self.states, shape = self.shape
+        let name = self.name, produce = self.produce, kernel = self.kernel, states = self.states, shape = self.shape
         stateThrough.withLock { $0.built = false }
         let first: Interval?
         do { first = try firstRecordInterval(log, inputs) } catch let error as StorageError {
@@ -110,47 +80,128 @@ final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCod
         return try forEachPartition(Int(partitionCount)) { partition in
             var codec = BlockCodec()
             var writer = PartitionWriter(descriptor: output, interval: interval, partition: partition)
-            var scratch = BinaryWriter(capacity: 64)
             try userClosure(name, interval, partition) {
                 let old = try leaving.map { try produce($0, partition, &codec) } ?? []
                 let new = try entering.map { try produce($0, partition, &codec) } ?? []
                 try states.withState(partition) { window in
-                    for pair in old {
-                        guard let index = window.slot[pair.key] else {
-                            throw EngineError.misuse("vertex \(name): a key leaving the window at interval \(interval) "
-                                                     + "was never in it")
-                        }
-                        window.entries[index].count -= 1
-                        if window.entries[index].count == 0 {
-                            window.remove(at: index)
-                        } else {
-                            window.entries[index].value = try inverse(window.entries[index].value, pair.value)
-                        }
-                    }
-                    for pair in new {
-                        if let index = window.slot[pair.key] {
-                            window.entries[index].value = try combine(window.entries[index].value, pair.value)
-                            window.entries[index].count += 1
-                        } else {
-                            scratch.removeAll()
-                            pair.key.encode(to: &scratch)
-                            window.slot[pair.key] = window.entries.count
-                            window.entries.append(Entry(key: pair.key, keyBytes: scratch.bytes, value: pair.value,
-                                                        count: 1))
-                        }
-                    }
-                    guard emits else { return }
-                    let entries = window.entries
-                    let order = entries.indices.sorted {
-                        entries[$0].keyBytes.lexicographicallyPrecedes(entries[$1].keyBytes)
-                    }
-                    for index in order where try filter?(entries[index].key, entries[index].value) ?? true {
-                        writer.append(KeyValue(entries[index].key, entries[index].value))
-                    }
+                    try kernel.apply(&window, old, new, emits, name, interval, &writer)
                 }
             }
             return writer.finish()
         }.flatMap { $0 }
+    }
+}
+
+/// The current window of one partition of an incremental `reduceByKeyAndWindow`: entries in a
+/// deterministic order (a function of the input only) and a lookup table that is never iterated.
+@usableFromInline
+struct SlidingWindowTable<Key: Hashable, Value> {
+    /// One key of the current window.
+    @usableFromInline
+    struct Entry {
+        @usableFromInline var key: Key
+        /// The key's encoding, the output order; computed once, when the key enters.
+        @usableFromInline var keyBytes: [UInt8]
+        @usableFromInline var value: Value
+        /// Intervals of the current window in which the key had a value.
+        @usableFromInline var count: Int
+
+        @inlinable
+        init(key: Key, keyBytes: [UInt8], value: Value, count: Int) {
+            self.key = key
+            self.keyBytes = keyBytes
+            self.value = value
+            self.count = count
+        }
+    }
+
+    @usableFromInline var entries = ContiguousArray<Entry>()
+    @usableFromInline var slot: [Key: Int] = [:]
+
+    @inlinable
+    init() {}
+
+    /// Removes entry `index`, moving the last entry into its place.
+    @inlinable
+    mutating func remove(at index: Int) {
+        slot[entries[index].key] = nil
+        let last = entries.removeLast()
+        if index < entries.count {
+            entries[index] = last
+            slot[last.key] = index
+        }
+    }
+}
+
+/// The per-interval kernel of an incremental `reduceByKeyAndWindow`, built by the `@inlinable`
+/// entry point so that it is specialized for the program's key and value types.
+@usableFromInline
+struct SlidingWindowKernel<Key: RecordCodable & Hashable, Value: RecordCodable>: Sendable {
+    /// Subtracts the leaving interval's pairs, adds the entering one's and, at a window end,
+    /// appends the window's pairs that pass the filter, sorted by encoded key, to `output`.
+    @usableFromInline let apply: @Sendable (inout SlidingWindowTable<Key, Value>, _ leaving: ContiguousArray<KeyValue<Key, Value>>,
+                                            _ entering: ContiguousArray<KeyValue<Key, Value>>, _ emits: Bool,
+                                            _ vertex: String, _ interval: Interval, _ output: inout PartitionWriter) throws -> Void
+    /// Whether a filter hides some keys (for the fingerprint).
+    @usableFromInline let filtered: Bool
+
+    @inlinable
+    init(combine: @escaping @Sendable (Value, Value) throws -> Value,
+         inverse: @escaping @Sendable (Value, Value) throws -> Value,
+         filter: (@Sendable (Key, Value) throws -> Bool)?) {
+        filtered = filter != nil
+        apply = { window, old, new, emits, name, interval, output in
+            for pair in old {
+                guard let index = window.slot[pair.key] else {
+                    throw EngineError.misuse("vertex \(name): a key leaving the window at interval \(interval) "
+                                             + "was never in it")
+                }
+                window.entries[index].count -= 1
+                if window.entries[index].count == 0 {
+                    window.remove(at: index)
+                } else {
+                    window.entries[index].value = try inverse(window.entries[index].value, pair.value)
+                }
+            }
+            var scratch = BinaryWriter(capacity: 64)
+            for pair in new {
+                let next = window.entries.count
+                let index = slotIndex(&window.slot[pair.key, default: next])
+                if index == next {
+                    scratch.removeAll()
+                    pair.key.encode(to: &scratch)
+                    window.entries.append(SlidingWindowTable<Key, Value>.Entry(
+                        key: pair.key, keyBytes: scratch.bytes, value: pair.value, count: 1))
+                } else {
+                    window.entries[index].value = try combine(window.entries[index].value, pair.value)
+                    window.entries[index].count += 1
+                }
+            }
+            guard emits else { return }
+            var order = ContiguousArray(window.entries.indices)
+            window.entries.withUnsafeBufferPointer { entries in
+                order.sort { precedes(entries[$0].keyBytes, entries[$1].keyBytes) }
+            }
+            for index in order {
+                let entry = window.entries[index]
+                if try filter?(entry.key, entry.value) ?? true { output.append(KeyValue(entry.key, entry.value)) }
+            }
+        }
+    }
+}
+
+/// Whether `a` sorts before `b`, byte by byte (a prefix first).
+@inlinable
+func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    a.withUnsafeBufferPointer { a in
+        b.withUnsafeBufferPointer { b in
+            let common = min(a.count, b.count)
+            if common > 0, let pa = a.baseAddress, let pb = b.baseAddress {
+                let order = memcmp(pa, pb, common)
+                if order != 0 { return order < 0 }
+            }
+            return a.count < b.count
+        }
     }
 }
 
@@ -195,8 +246,9 @@ extension DStream {
     ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
         guard isValidWindow(length: length, slide: slide) else { return invalidWindow(length: length, slide: slide) }
         // Here, in the program's module, so that the per-interval combine is specialized.
+        let kernel = inverse.map { SlidingWindowKernel(combine: combine, inverse: $0, filter: filter) }
         return reduceByKey(partitions: partitions, combine)
-            .windowedReduce(combine, inverse: inverse, length: length, slide: slide, filter: filter)
+            .windowedReduce(combine, kernel: kernel, length: length, slide: slide, filter: filter)
     }
 
     /// Whether `length` and `slide` make a window (both at least 1).
@@ -218,12 +270,12 @@ extension DStream {
     @usableFromInline
     func windowedReduce<Key: RecordCodable & Hashable, Value: RecordCodable>(
         _ combine: @escaping @Sendable (Value, Value) throws -> Value,
-        inverse: (@Sendable (Value, Value) throws -> Value)?,
+        kernel: SlidingWindowKernel<Key, Value>?,
         length: Int, slide: Int, filter: (@Sendable (Key, Value) throws -> Bool)?
     ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
         guard let shape = WindowShape(length: length, slide: slide) else { return invalidWindow(length: length, slide: slide) }
         let reduced = self
-        guard let inverse else {
+        guard let kernel else {
             return reduced.window(shape).narrow("reduceWindow") { batch in
                 var pairs = try StrataEngine.combineByKey(batch, combine)
                 if let filter {
@@ -238,7 +290,7 @@ extension DStream {
             return reduced
         }
         builder.add(WindowedReduceVertex(name: name, log: builder.log, reduced: reduced, output: output, shape: shape,
-                                         combine: combine, inverse: inverse, filter: filter))
+                                         kernel: kernel))
         return DStream<KeyValue<Key, Value>>(builder: builder, reading: output,
                                              chain: "reduceByKeyAndWindow(\(output.name))")
     }
