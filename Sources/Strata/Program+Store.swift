@@ -9,6 +9,12 @@ public typealias DStream = StrataEngine.DStream
 public typealias ProgramBuilder = StrataEngine.ProgramBuilder
 /// Every error the engine throws.
 public typealias EngineError = StrataEngine.EngineError
+/// How a program runs its tasks.
+public typealias ProgramOptions = StrataEngine.ProgramOptions
+/// Retries and speculation of a program's partition tasks.
+public typealias TaskPolicy = StrataEngine.TaskPolicy
+/// Faults injected into a program's tasks (tests, benchmarks).
+public typealias TaskFaults = StrataEngine.TaskFaults
 /// A vertex's committed progress.
 public typealias ProgressMark = StrataStorage.ProgressMark
 
@@ -24,8 +30,9 @@ extension Program {
     ///
     /// - Throws: the first definition error: a stream of another type, an invalid name, an output
     ///   stream that exists with other settings.
-    public convenience init(name: String, store: Store, define: (ProgramBuilder) throws -> Void) throws {
-        try self.init(name: name, log: store.log, define: define)
+    public convenience init(name: String, store: Store, options: ProgramOptions = ProgramOptions(),
+                            define: (ProgramBuilder) throws -> Void) throws {
+        try self.init(name: name, log: store.log, options: options, define: define)
     }
 }
 

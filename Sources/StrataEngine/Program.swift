@@ -16,11 +16,17 @@ public final class Program: Sendable {
     public let name: String
     let log: LogStore
     let vertices: [any VertexRunner]
+    /// How the program runs its tasks.
+    public let options: ProgramOptions
+    /// What the task scheduler did in this process.
+    let counters = TaskCounters()
 
     /// Defines a program over the store behind `log`.
     ///
     /// - Throws: the first definition error (an unknown stream, a type mismatch, an invalid name).
-    package init(name: String, log: LogStore, define: (ProgramBuilder) throws -> Void) throws {
+    package init(name: String, log: LogStore, options: ProgramOptions = ProgramOptions(),
+                 define: (ProgramBuilder) throws -> Void) throws {
+        self.options = options
         guard StreamDescriptor.isValidName(name), name.utf8.count <= 120 else {
             throw EngineError.misuse("invalid program name \"\(name)\": use up to 120 characters of A–Z a–z 0–9 . _ -")
         }
@@ -87,6 +93,14 @@ public final class Program: Sendable {
         return try pipeline.run()
     }
 
+    /// Per vertex, the task retries and speculative launches made by this `Program` so far.
+    public func taskStatistics() -> [(vertex: String, retries: Int, speculativeLaunches: Int)] {
+        vertices.map { vertex in
+            let counts = counters.counts(vertex.name)
+            return (vertex.name, counts.retries, counts.speculative)
+        }
+    }
+
     /// Each vertex's progress: the last interval it committed (`nil`: none yet).
     public func progress() throws -> [(vertex: String, through: Interval?)] {
         try vertices.map { vertex in (vertex.name, try log.progress(named: vertex.name)?.interval) }
@@ -128,7 +142,14 @@ public final class Program: Sendable {
                 return (processedCount, committedThrough)
             }
             processedCount += 1
-            let blocks = try vertex.process(interval)
+            let blocks: [PendingBlock]
+            do {
+                blocks = try process(vertex, interval, after: committedThrough)
+            } catch {
+                // The intervals before stay committed: wait for them before reporting.
+                try? last.wait()
+                throw error
+            }
             var batch = AppendBatch()
             batch.blocks = blocks
             batch.seals = vertex.outputs.map { ($0, interval) }
@@ -147,6 +168,27 @@ public final class Program: Sendable {
         }
         try wait(last, vertex, ready)
         return (intervals.count, ready)
+    }
+
+    /// Computes one interval of a vertex under the program's task policy. A stateful vertex whose
+    /// task failed is retried whole: its state is rebuilt through `previous` (the interval it had
+    /// processed before this one) and the interval runs again.
+    private func process(_ vertex: any VertexRunner, _ interval: Interval, after previous: Interval?) throws
+        -> [PendingBlock]
+    {
+        var failures = 0
+        while true {
+            let context = TaskContext(vertex: vertex.name, interval: interval, repeatable: !vertex.isStateful,
+                                      attempt: failures, policy: options.tasks, faults: options.faults, counters: counters)
+            do {
+                return try TaskContext.$current.withValue(context) { try vertex.process(interval) }
+            } catch let error as EngineError {
+                guard vertex.isStateful, case .closureFailed = error, failures < options.tasks.retries else { throw error }
+                failures += 1
+                counters.addRetry(vertex.name)
+                try vertex.restore(through: previous)
+            }
+        }
     }
 
     private func wait(_ ticket: CommitTicket, _ vertex: any VertexRunner, _ interval: Interval) throws {
@@ -214,4 +256,18 @@ func replayIntervals(_ log: LogStore, inputs: [StreamDescriptor], through: Inter
     }
     guard let first, first <= through else { return [] }
     return try intervalsToProcess(log, inputs: inputs, from: first, through: through, every: every, vertex: vertex)
+}
+
+/// How a program runs: its task policy and, for tests and benchmarks, injected faults.
+public struct ProgramOptions: Sendable {
+    /// Retries and speculation of partition tasks.
+    public var tasks = TaskPolicy()
+    /// Faults injected into tasks (`nil`: none).
+    public var faults: TaskFaults?
+
+    /// The defaults: 2 retries, speculation at 1.4 × the median, no faults.
+    public init(tasks: TaskPolicy = TaskPolicy(), faults: TaskFaults? = nil) {
+        self.tasks = tasks
+        self.faults = faults
+    }
 }

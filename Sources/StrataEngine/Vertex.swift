@@ -26,38 +26,6 @@ protocol VertexRunner: AnyObject, Sendable {
     func process(_ interval: Interval) throws -> [PendingBlock]
 }
 
-/// Runs `body` for every partition index on all cores and returns the results in partition
-/// order, whatever order the tasks finish in.
-///
-/// - Throws: the error of the lowest failing partition.
-func forEachPartition<T: Sendable>(_ count: Int, _ body: @Sendable (PartitionIndex) throws -> T) throws -> [T] {
-    let slots = UnsafeMutableBufferPointer<Result<T, any Error>?>.allocate(capacity: count)
-    slots.initialize(repeating: nil)
-    defer {
-        slots.deinitialize()
-        slots.deallocate()
-    }
-    let shared = SlotBuffer(slots)
-    DispatchQueue.concurrentPerform(iterations: count) { p in
-        shared.set(p, Result { try body(PartitionIndex(UInt32(p))) })
-    }
-    var results: [T] = []
-    results.reserveCapacity(count)
-    for p in 0..<count {
-        guard let result = slots[p] else { throw EngineError.misuse("partition \(p) produced no result") }
-        results.append(try result.get())
-    }
-    return results
-}
-
-/// The result slots of a parallel loop. `@unchecked Sendable`: the buffer outlives the loop and
-/// each iteration writes only its own slot.
-private struct SlotBuffer<T>: @unchecked Sendable {
-    let slots: UnsafeMutableBufferPointer<Result<T, any Error>?>
-    init(_ slots: UnsafeMutableBufferPointer<Result<T, any Error>?>) { self.slots = slots }
-    func set(_ index: Int, _ value: Result<T, any Error>) { slots[index] = value }
-}
-
 /// Per-partition state of a stateful vertex. `@unchecked Sendable`: partition `p`'s state is
 /// touched only by the task for partition `p`, and tasks of one vertex never overlap in time.
 final class PartitionStates<State>: @unchecked Sendable {

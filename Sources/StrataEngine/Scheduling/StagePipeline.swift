@@ -34,7 +34,8 @@ final class StagePipeline: Sendable {
     /// For each vertex, the indexes of the vertices whose outputs it reads.
     private let upstream: [[Int]]
     private let stages: Mutex<[StageState]>
-    /// Set when a stage fails or a stop is requested: stages end after their in-flight interval.
+    /// Set when a stop is requested (or a stage of a continuous run fails): stages end after their
+    /// in-flight interval.
     let stopping = Atomic<Bool>(false)
 
     init(program: Program, mode: Mode) {
@@ -52,8 +53,9 @@ final class StagePipeline: Sendable {
 
     /// Runs every stage to its end and returns what they did.
     ///
-    /// - Throws: the error of the first vertex (in definition order) that failed; the other stages
-    ///   stop after their in-flight interval, everything they committed stays committed.
+    /// - Throws: the error of the first vertex (in definition order) that failed. Until caught up,
+    ///   the other stages still process everything their inputs have; a continuous run stops
+    ///   every stage after its in-flight interval. Everything committed stays committed.
     func run() throws(EngineError) -> Program.PassSummary {
         let threads = program.vertices.indices.map { index in
             EngineThread { [self] in runStage(index) }
@@ -111,7 +113,9 @@ final class StagePipeline: Sendable {
             states[index].through = through
             states[index].error = error
         }
-        if error != nil { requestStop() }
+        // Until caught up, the other stages still process what their inputs have (the end state
+        // does not depend on timing); a continuous run ends.
+        if error != nil, case .continuous = mode { requestStop() }
         // Wake the stages downstream: this one will commit nothing more.
         program.log.sealSignal.bump()
     }

@@ -1,0 +1,284 @@
+import Dispatch
+import Glibc
+import StrataStorage
+import Synchronization
+
+/// How a program's partition tasks are run: retries of failed tasks and speculative copies of
+/// stragglers.
+///
+/// Neither changes what is computed: a task is a deterministic function of sealed input, so a
+/// retried or speculative copy produces the same bytes, and the first copy to finish is the one
+/// committed. Timing (the monotonic clock) only decides *when* a copy is launched.
+public struct TaskPolicy: Sendable, Equatable {
+    /// Further attempts of a task that threw, before the program stops with the task's error
+    /// (a failed speculative copy counts as one). A task of a stateful vertex is retried by
+    /// rebuilding the vertex's state and running the whole interval again. Default 2.
+    public var retries: Int = 2
+    /// A task of a stateless vertex still running after `speculationMultiplier` × the median
+    /// duration of its finished siblings (once half of them have finished) gets a speculative copy;
+    /// `nil` turns speculation off. Default 1.4.
+    public var speculationMultiplier: Double? = 1.4
+    /// Tasks are never speculated before they have run this long (tiny tasks are not worth a copy).
+    /// Default 5 ms.
+    public var speculationMinimum: Duration = .milliseconds(5)
+
+    /// The defaults.
+    public init() {}
+
+    /// A policy with the given settings.
+    public init(retries: Int = 2, speculationMultiplier: Double? = 1.4, speculationMinimum: Duration = .milliseconds(5)) {
+        self.retries = retries
+        self.speculationMultiplier = speculationMultiplier
+        self.speculationMinimum = speculationMinimum
+    }
+}
+
+/// Faults to inject into a program's tasks, for tests and benchmarks of retries and speculation.
+///
+/// Each hook is asked for every attempt of every task: `(vertex, interval, partition, attempt)`,
+/// attempt 0 being the first run, and speculative copies counting as attempts.
+public struct TaskFaults: Sendable {
+    /// How long the attempt sleeps before it runs (`nil`: not at all).
+    public var delay: @Sendable (_ vertex: String, _ interval: Interval, _ partition: PartitionIndex, _ attempt: Int) -> Duration?
+    /// Whether the attempt fails instead of running: it throws `EngineError.closureFailed` with
+    /// the description of an `InjectedFault`.
+    public var failure: @Sendable (_ vertex: String, _ interval: Interval, _ partition: PartitionIndex, _ attempt: Int) -> Bool
+
+    /// Faults given by the two hooks (by default none).
+    public init(delay: @escaping @Sendable (String, Interval, PartitionIndex, Int) -> Duration? = { _, _, _, _ in nil },
+                failure: @escaping @Sendable (String, Interval, PartitionIndex, Int) -> Bool = { _, _, _, _ in false }) {
+        self.delay = delay
+        self.failure = failure
+    }
+}
+
+/// The error an injected failure throws.
+public struct InjectedFault: Error, Sendable, CustomStringConvertible {
+    /// The attempt that failed.
+    public let attempt: Int
+    public var description: String { "injected fault (attempt \(attempt))" }
+}
+
+/// Counts of what the task scheduler did, per program run.
+final class TaskCounters: Sendable {
+    private let state = Mutex<[String: (retries: Int, speculative: Int)]>([:])
+
+    func addRetry(_ vertex: String) { state.withLock { $0[vertex, default: (0, 0)].retries += 1 } }
+    func addSpeculative(_ vertex: String) { state.withLock { $0[vertex, default: (0, 0)].speculative += 1 } }
+
+    /// Retries and speculative launches of a vertex so far.
+    func counts(_ vertex: String) -> (retries: Int, speculative: Int) { state.withLock { $0[vertex] ?? (0, 0) } }
+}
+
+/// What the tasks of one vertex interval run under; set by the program around `process`.
+struct TaskContext: Sendable {
+    let vertex: String
+    let interval: Interval
+    /// Whether tasks may run twice (retried or speculated) on their own: true for stateless vertices.
+    let repeatable: Bool
+    /// For tasks that are not repeatable: which run of the interval this is (0 first).
+    let attempt: Int
+    let policy: TaskPolicy
+    let faults: TaskFaults?
+    let counters: TaskCounters
+
+    @TaskLocal static var current: TaskContext?
+}
+
+/// Runs `body` for every partition index on all cores and returns the results in partition
+/// order, whatever order the tasks finish in.
+///
+/// Under a `TaskContext` (a program's run), injected faults apply and, for repeatable tasks, a
+/// failed task is retried up to `policy.retries` times and a straggler gets a speculative copy;
+/// the first copy to finish gives the result.
+///
+/// - Throws: the error of the lowest failing partition (after its retries).
+func forEachPartition<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (PartitionIndex) throws -> T) throws -> [T] {
+    guard let context = TaskContext.current else { return try runInParallel(count, body) }
+    if !context.repeatable {
+        // State is updated in place: one attempt per task; the program retries the interval.
+        return try runInParallel(count) { partition in
+            try injectFaults(context, partition, attempt: context.attempt)
+            return try body(partition)
+        }
+    }
+    return try PartitionTaskRun(count: count, context: context, body: body).run()
+}
+
+/// Applies the injected delay and failure of one attempt.
+private func injectFaults(_ context: TaskContext, _ partition: PartitionIndex, attempt: Int) throws {
+    guard let faults = context.faults else { return }
+    if let delay = faults.delay(context.vertex, context.interval, partition, attempt) {
+        let (seconds, attoseconds) = delay.components
+        let micros = max(0, seconds) * 1_000_000 + attoseconds / 1_000_000_000_000
+        if micros > 0 { usleep(useconds_t(clamping: micros)) }
+    }
+    if faults.failure(context.vertex, context.interval, partition, attempt) {
+        throw EngineError.closureFailed(InjectedFault(attempt: attempt).description, vertex: context.vertex,
+                                        interval: context.interval, partition: partition)
+    }
+}
+
+/// Every partition once, on all cores (`concurrentPerform`).
+private func runInParallel<T: Sendable>(_ count: Int, _ body: @Sendable (PartitionIndex) throws -> T) throws -> [T] {
+    let slots = UnsafeMutableBufferPointer<Result<T, any Error>?>.allocate(capacity: count)
+    slots.initialize(repeating: nil)
+    defer {
+        slots.deinitialize()
+        slots.deallocate()
+    }
+    let shared = SlotBuffer(slots)
+    DispatchQueue.concurrentPerform(iterations: count) { p in
+        shared.set(p, Result { try body(PartitionIndex(UInt32(p))) })
+    }
+    var results: [T] = []
+    results.reserveCapacity(count)
+    for p in 0..<count {
+        guard let result = slots[p] else { throw EngineError.misuse("partition \(p) produced no result") }
+        results.append(try result.get())
+    }
+    return results
+}
+
+/// The result slots of a parallel loop. `@unchecked Sendable`: the buffer outlives the loop and
+/// each iteration writes only its own slot.
+private struct SlotBuffer<T>: @unchecked Sendable {
+    let slots: UnsafeMutableBufferPointer<Result<T, any Error>?>
+    init(_ slots: UnsafeMutableBufferPointer<Result<T, any Error>?>) { self.slots = slots }
+    func set(_ index: Int, _ value: Result<T, any Error>) { slots[index] = value }
+}
+
+/// One parallel run of a vertex interval's repeatable tasks, with retries and speculation.
+private final class PartitionTaskRun<T: Sendable>: Sendable {
+    private struct Slot {
+        var result: Result<T, any Error>?
+        /// Monotonic start of the first attempt, ns.
+        var started: UInt64 = 0
+        /// Attempts launched so far (the first, retries, speculative copies).
+        var launched = 0
+        /// Attempts still running.
+        var running = 0
+        var failures = 0
+        var speculated = false
+        /// Duration of the attempt that finished first, ns.
+        var duration: UInt64?
+    }
+
+    private let count: Int
+    private let context: TaskContext
+    private let body: @Sendable (PartitionIndex) throws -> T
+    private let tasks: Mutex<[Slot]>
+    private let progress = DispatchSemaphore(value: 0)
+
+    init(count: Int, context: TaskContext, body: @escaping @Sendable (PartitionIndex) throws -> T) {
+        self.count = count
+        self.context = context
+        self.body = body
+        tasks = Mutex(Array(repeating: Slot(), count: count))
+    }
+
+    func run() throws -> [T] {
+        let now = DispatchTime.now().uptimeNanoseconds
+        for p in 0..<count { launch(p, at: now) }
+        while true {
+            let (finished, deadline) = checkStragglers()
+            if finished { break }
+            if let deadline {
+                _ = progress.wait(timeout: DispatchTime(uptimeNanoseconds: deadline))
+            } else {
+                progress.wait()
+            }
+        }
+        let done = tasks.withLock { $0 }
+        var results: [T] = []
+        results.reserveCapacity(count)
+        for (p, task) in done.enumerated() {
+            guard let result = task.result else { throw EngineError.misuse("partition \(p) produced no result") }
+            results.append(try result.get())
+        }
+        return results
+    }
+
+    /// Starts one more attempt of partition `p`.
+    private func launch(_ p: Int, at now: UInt64) {
+        let attempt = tasks.withLock { tasks -> Int in
+            if tasks[p].launched == 0 { tasks[p].started = now }
+            tasks[p].launched += 1
+            tasks[p].running += 1
+            return tasks[p].launched - 1
+        }
+        let context = self.context, body = self.body
+        DispatchQueue.global().async { [self] in
+            let partition = PartitionIndex(UInt32(p))
+            let began = DispatchTime.now().uptimeNanoseconds
+            let result = Result { () throws -> T in
+                try injectFaults(context, partition, attempt: attempt)
+                return try body(partition)
+            }
+            finish(p, result, began: began)
+        }
+    }
+
+    /// Records an attempt's end: the first success is the result; a failure is retried while
+    /// retries remain and no other attempt is running.
+    private func finish(_ p: Int, _ result: Result<T, any Error>, began: UInt64) {
+        let end = DispatchTime.now().uptimeNanoseconds
+        let retry = tasks.withLock { tasks -> Bool in
+            tasks[p].running -= 1
+            guard tasks[p].result == nil else { return false }  // another copy already finished
+            switch result {
+            case .success:
+                tasks[p].result = result
+                tasks[p].duration = end - began
+                return false
+            case .failure:
+                tasks[p].failures += 1
+                if tasks[p].running > 0 { return false }  // a copy still running may succeed
+                if tasks[p].failures <= context.policy.retries { return true }
+                tasks[p].result = result
+                return false
+            }
+        }
+        if retry {
+            context.counters.addRetry(context.vertex)
+            launch(p, at: end)
+        }
+        progress.signal()
+    }
+
+    /// Launches speculative copies of the tasks running too long; returns whether every task has
+    /// a result and, if not, when to look again (`nil`: at the next task end).
+    private func checkStragglers() -> (finished: Bool, deadline: UInt64?) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let policy = context.policy
+        let minimum = UInt64(policy.speculationMinimum.components.seconds) * 1_000_000_000
+            + UInt64(policy.speculationMinimum.components.attoseconds / 1_000_000_000)
+        var toSpeculate: [Int] = []
+        let state = tasks.withLock { tasks -> (Bool, UInt64?) in
+            let durations = tasks.compactMap(\.duration).sorted()
+            if durations.count == tasks.count { return (true, nil) }
+            if tasks.allSatisfy({ $0.result != nil }) { return (true, nil) }
+            // Speculate once at least half of the siblings have finished.
+            guard let multiplier = policy.speculationMultiplier, tasks.count > 1,
+                  durations.count * 2 >= tasks.count else { return (false, nil) }
+            let median = durations[(durations.count - 1) / 2]
+            let limit = max(minimum, UInt64(Double(median) * multiplier))
+            var next: UInt64?
+            for p in tasks.indices where tasks[p].result == nil && !tasks[p].speculated && tasks[p].running > 0 {
+                let due = tasks[p].started + limit
+                if now >= due {
+                    tasks[p].speculated = true
+                    toSpeculate.append(p)
+                } else {
+                    next = min(next ?? due, due)
+                }
+            }
+            return (false, next)
+        }
+        for p in toSpeculate {
+            context.counters.addSpeculative(context.vertex)
+            launch(p, at: now)
+        }
+        return state
+    }
+}
