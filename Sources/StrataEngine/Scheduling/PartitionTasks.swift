@@ -15,8 +15,9 @@ public struct TaskPolicy: Sendable, Equatable {
     /// rebuilding the vertex's state and running the whole interval again. Default 2.
     public var retries: Int = 2
     /// A task of a stateless vertex still running after `speculationMultiplier` × the median
-    /// duration of its finished siblings (once half of them have finished) gets a speculative copy;
-    /// `nil` turns speculation off. Default 1.4.
+    /// duration of its finished siblings (once half of them have finished) gets a speculative copy,
+    /// when fewer of the interval's tasks are running than there are cores; `nil` turns
+    /// speculation off. Default 1.4.
     public var speculationMultiplier: Double? = 1.4
     /// Tasks are never speculated before they have run this long (tiny tasks are not worth a copy).
     /// Default 5 ms.
@@ -148,6 +149,9 @@ private struct SlotBuffer<T>: @unchecked Sendable {
     func set(_ index: Int, _ value: Result<T, any Error>) { slots[index] = value }
 }
 
+/// The cores this process may run on.
+private let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+
 /// One parallel run of a vertex interval's repeatable tasks, with retries and speculation.
 private final class PartitionTaskRun<T: Sendable>: Sendable {
     private struct Slot {
@@ -261,13 +265,18 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
             // Speculate once at least half of the siblings have finished.
             guard let multiplier = policy.speculationMultiplier, tasks.count > 1,
                   durations.count * 2 >= tasks.count else { return (false, nil) }
+            // Only onto an idle core: a copy competing with running tasks for the CPU would slow
+            // them rather than finish first.
+            var runningAttempts = tasks.reduce(0) { $0 + $1.running }
             let median = durations[(durations.count - 1) / 2]
             let limit = max(minimum, UInt64(Double(median) * multiplier))
             var next: UInt64?
             for p in tasks.indices where tasks[p].result == nil && !tasks[p].speculated && tasks[p].running > 0 {
                 let due = tasks[p].started + limit
                 if now >= due {
+                    guard runningAttempts < cores else { continue }
                     tasks[p].speculated = true
+                    runningAttempts += 1
                     toSpeculate.append(p)
                 } else {
                     next = min(next ?? due, due)
