@@ -54,6 +54,15 @@ struct Latency: ParsableCommand {
     @Option(help: "Durability: none, group or fsync.")
     var durability: DurabilityOption = .group
 
+    @Option(name: .customLong("slow-every"), help: "Slow one task of every Nth interval (0: none): partition 0 of the first vertex sleeps --slow-ms on its first attempt.")
+    var slowEvery: Int = 0
+
+    @Option(name: .customLong("slow-ms"), help: "How long a slowed task sleeps, ms.")
+    var slowMs: Int = 20
+
+    @Flag(name: .customLong("no-speculation"), help: "Turn speculative copies of straggling tasks off.")
+    var noSpeculation = false
+
     @OptionGroup var dataSet: DataSetOptions
 
     func validate() throws {
@@ -61,6 +70,7 @@ struct Latency: ParsableCommand {
         guard rate >= 1 else { throw ValidationError("--rate must be positive") }
         guard seconds > 0, warmup >= 0 else { throw ValidationError("--seconds must be positive, --warmup not negative") }
         guard (1...4096).contains(partitions) else { throw ValidationError("--partitions must be 1 to 4096") }
+        guard slowEvery >= 0, slowMs >= 0 else { throw ValidationError("--slow-every and --slow-ms must not be negative") }
     }
 
     func run() throws {
@@ -73,18 +83,18 @@ struct Latency: ParsableCommand {
                                       interval: .milliseconds(UInt64(intervalMs)), partitions: partitions)
         switch workload {
         case .runningCount:
-            let program = try Program(name: "latency", store: opened) { p in
+            let program = try Program(name: "latency", store: opened, options: programOptions) { p in
                 p.read(views).map { KeyValue($0.url, Int64(1)) }.runningReduce(+).save(as: "urlCounts")
             }
             try measure(program, views, try opened.stream(named: "urlCounts", of: KeyValue<String, Int64>.self))
         case .windowCount:
-            let program = try Program(name: "latency", store: opened) { p in
+            let program = try Program(name: "latency", store: opened, options: programOptions) { p in
                 p.read(views).map { KeyValue($0.url, Int64(1)) }
                     .reduceByKeyAndWindow(+, inverse: -, length: 5, slide: 1).save(as: "urlWindowCounts")
             }
             try measure(program, views, try opened.stream(named: "urlWindowCounts", of: KeyValue<String, Int64>.self))
         case .sessions:
-            let program = try Program(name: "latency", store: opened) { p in
+            let program = try Program(name: "latency", store: opened, options: programOptions) { p in
                 p.read(views).map { KeyValue($0.user, $0.ev) }
                     .track(initialize: { _, _ in Int64(1) },
                            update: { _, count, ev in ev == 3 ? nil : count + 1 }, timeout: 30)
@@ -92,6 +102,20 @@ struct Latency: ParsableCommand {
             }
             try measure(program, views, try opened.stream(named: "activeSessions", of: Int64.self))
         }
+    }
+
+    /// Speculation on or off, and the slowed tasks.
+    private var programOptions: ProgramOptions {
+        var options = ProgramOptions()
+        if noSpeculation { options.tasks.speculationMultiplier = nil }
+        if slowEvery > 0 {
+            let every = UInt64(slowEvery), delay = Duration.milliseconds(slowMs)
+            options.faults = TaskFaults(delay: { vertex, interval, partition, attempt in
+                vertex == "latency.v0" && interval.rawValue % every == 0 && partition == PartitionIndex(0) && attempt == 0
+                    ? delay : nil
+            })
+        }
+        return options
     }
 
     private func measure<Output: RecordCodable>(_ program: Program, _ views: StoredStream<PageView>,
@@ -165,11 +189,14 @@ struct Latency: ParsableCommand {
         if let failure { throw ValidationError("the program failed: \(failure)") }
 
         var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        var slowed = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
         var missing = 0
         var measured = measuredFrom
         while measured <= lastInterval {
             if let sealed = sealedAt.get(measured), let out = outputAt.get(measured) {
-                _ = histogram.record(out > sealed ? (out - sealed) / 1000 : 0)
+                let micros = out > sealed ? (out - sealed) / 1000 : 0
+                _ = histogram.record(micros)
+                if slowEvery > 0 && measured.rawValue % UInt64(slowEvery) == 0 { _ = slowed.record(micros) }
             } else {
                 missing += 1
             }
@@ -182,11 +209,20 @@ struct Latency: ParsableCommand {
         print("latency \(workload.rawValue): \(histogram.totalCount) intervals of \(intervalMs) ms at "
               + "\(millions(achieved)) events/s (asked \(millions(Double(rate)))); input seal durable → output "
               + "readable: p50 \(ms(50)) ms, p90 \(ms(90)) ms, p99 \(ms(99)) ms, max \(maxMs) ms")
+        if slowEvery > 0 {
+            let speculative = program.taskStatistics().reduce(0) { $0 + $1.speculativeLaunches }
+            print("  intervals with a task slowed by \(slowMs) ms (\(slowed.totalCount)): p50 "
+                  + "\(fixed(Double(slowed.valueAtPercentile(50)) / 1000, 2)) ms, max \(fixed(Double(slowed.max) / 1000, 2)) ms; "
+                  + "speculation \(noSpeculation ? "off" : "on"), \(speculative) speculative launches")
+        }
         print("  the generator was at most \(mostBehind) events behind; peak RSS \(fixed(peakRSSMegabytes(), 1)) MiB")
         print("RESULT workload=latency-\(workload.rawValue) events=\(appended) seconds=\(fixed(loadSeconds)) "
               + "events_per_s=\(Int(achieved)) interval_ms=\(intervalMs) intervals=\(histogram.totalCount) "
               + "p50_ms=\(ms(50)) p90_ms=\(ms(90)) p99_ms=\(ms(99)) max_ms=\(maxMs) "
-              + "peak_rss_mb=\(fixed(peakRSSMegabytes(), 1))")
+              + "peak_rss_mb=\(fixed(peakRSSMegabytes(), 1))"
+              + (slowEvery > 0 ? " slowed_p50_ms=\(fixed(Double(slowed.valueAtPercentile(50)) / 1000, 2)) "
+                 + "slowed_max_ms=\(fixed(Double(slowed.max) / 1000, 2)) slow_ms=\(slowMs) "
+                 + "speculation=\(noSpeculation ? "off" : "on")" : ""))
     }
 }
 
