@@ -117,19 +117,33 @@ public final class Program: Sendable {
         } catch {
             throw EngineError.storage(error, vertex: vertex.name, interval: nil)
         }
-        if let stored, stored.fingerprint != vertex.fingerprint {
-            throw EngineError.misuse("vertex \(vertex.name) was defined differently when it last ran; "
-                                     + "use another program name to reprocess")
+        if let stored, stored.fingerprint != vertex.fingerprint, options.changedDefinition == .refuse {
+            throw EngineError.misuse("vertex \(vertex.name) was defined differently when it last ran; continue "
+                                     + "with ProgramOptions.changedDefinition = .continue, or reprocess under "
+                                     + "another program name (ProgramOptions.startAt) into new outputs")
         }
-        // Ready: sealed in every input.
-        guard let ready = frontiers.map(\.sealedThrough).reduce(Optional(Interval(UInt64.max)), { a, b in
+        // Ready: sealed in every input (and not past `options.through`).
+        guard var ready = frontiers.map(\.sealedThrough).reduce(Optional(Interval(UInt64.max)), { a, b in
             guard let a, let b else { return nil }
             return min(a, b)
         }) else { return (0, stored?.interval) }
+        if let through = options.through { ready = min(ready, through) }
         if let done = stored?.interval, done >= ready { return (0, done) }
         let firstReadable = frontiers.compactMap(\.firstReadable).min()
-        let start = stored?.interval.next ?? firstReadable ?? ready
-        if vertex.isStateful { try vertex.restore(through: stored?.interval) }
+        var start = stored?.interval.next ?? firstReadable ?? ready
+        // The interval the in-memory state is built through before `start`.
+        let stateThrough0 = stored?.interval
+        // With `startAt`, a vertex writing only named outputs (a save, a sink) begins there; the
+        // others compute the intervals before it too (the state downstream needs them) but write
+        // only their internal streams for them.
+        let startAt = options.startAt
+        if stored == nil, let startAt, startAt > start, vertex.outputs.allSatisfy({ !isInternal($0) }),
+           !vertex.isStateful {
+            start = startAt
+        }
+        guard start <= ready else { return (0, stored?.interval) }
+        if vertex.isStateful { try vertex.restore(through: stateThrough0) }
+        var stateThrough = stateThrough0
         let intervals = try intervalsToProcess(log, inputs: vertex.inputs, from: start, through: ready,
                                                every: vertex.needsEveryInterval, vertex: vertex.name)
         let chain = CommitChain()
@@ -144,31 +158,40 @@ public final class Program: Sendable {
             processedCount += 1
             let blocks: [PendingBlock]
             do {
-                blocks = try process(vertex, interval, after: committedThrough)
+                blocks = try process(vertex, interval, after: stateThrough)
             } catch {
                 // The intervals before stay committed: wait for them before reporting.
                 try? last.wait()
                 throw error
             }
             var batch = AppendBatch()
-            batch.blocks = blocks
-            batch.seals = vertex.outputs.map { ($0, interval) }
+            if let startAt, interval < startAt {
+                batch.blocks = blocks.filter { isInternal($0.stream) }
+                batch.seals = vertex.outputs.filter(isInternal).map { ($0, interval) }
+            } else {
+                batch.blocks = blocks
+                batch.seals = vertex.outputs.map { ($0, interval) }
+            }
             batch.progress = [(vertex.name, ProgressMark(interval: interval, fingerprint: vertex.fingerprint))]
             // Back-pressure: bounded memory however far behind the input is.
             if log.committer.pendingBytes.load(ordering: .relaxed) > 64 << 20 { try wait(last, vertex, interval) }
             last = log.submit(batch, chain: chain)
             committedThrough = interval
+            stateThrough = interval
         }
         if committedThrough.map({ $0 < ready }) ?? true {
             // Empty intervals up to the inputs' frontier: seal the outputs and move progress on.
             var batch = AppendBatch()
-            batch.seals = vertex.outputs.map { ($0, ready) }
+            batch.seals = vertex.outputs.filter { startAt.map { ready >= $0 } ?? true || isInternal($0) }.map { ($0, ready) }
             batch.progress = [(vertex.name, ProgressMark(interval: ready, fingerprint: vertex.fingerprint))]
             last = log.submit(batch, chain: chain)
         }
         try wait(last, vertex, ready)
         return (intervals.count, ready)
     }
+
+    /// Whether a stream is one of the program's internal streams (`PROGRAM.vN…`), not a named output.
+    private func isInternal(_ stream: StreamDescriptor) -> Bool { stream.name.hasPrefix(name + ".") }
 
     /// Computes one interval of a vertex under the program's task policy. A stateful vertex whose
     /// task failed is retried whole: its state is rebuilt through `previous` (the interval it had
@@ -264,10 +287,36 @@ public struct ProgramOptions: Sendable {
     public var tasks = TaskPolicy()
     /// Faults injected into tasks (`nil`: none).
     public var faults: TaskFaults?
+    /// The first interval of the program's named outputs (`save(as:)`, `foreach`) when it never
+    /// ran (`nil`: the inputs' first). The internal vertices still compute the intervals before it
+    /// (the state of a stateful vertex needs them), so the outputs from `startAt` on equal those
+    /// of a run from the beginning. With a new program name and new output names, this reprocesses
+    /// the input from `startAt` into a new version of the outputs.
+    public var startAt: Interval?
+    /// The last interval to process (`nil`: whatever the inputs have sealed): with `startAt`, a
+    /// batch run over a range of historical intervals.
+    public var through: Interval?
+    /// What to do when a vertex's definition differs from the one that committed its progress.
+    public var changedDefinition: ChangedDefinition = .refuse
 
-    /// The defaults: 2 retries, speculation at 1.4 × the median, no faults.
-    public init(tasks: TaskPolicy = TaskPolicy(), faults: TaskFaults? = nil) {
+    /// The choice for a vertex defined differently from when it last ran (its fingerprint
+    /// — kind, streams, settings and the chain of operators before it — changed).
+    public enum ChangedDefinition: Sendable, Equatable {
+        /// Throw `EngineError.misuse` naming the vertex (the default).
+        case refuse
+        /// Continue from the committed progress with the new definition (a stateful vertex
+        /// rebuilds its state with it); the intervals already committed are not recomputed.
+        case `continue`
+    }
+
+    /// The defaults: 2 retries, speculation at 1.4 × the median, no faults, every interval,
+    /// changed definitions refused.
+    public init(tasks: TaskPolicy = TaskPolicy(), faults: TaskFaults? = nil, startAt: Interval? = nil,
+                through: Interval? = nil, changedDefinition: ChangedDefinition = .refuse) {
         self.tasks = tasks
         self.faults = faults
+        self.startAt = startAt
+        self.through = through
+        self.changedDefinition = changedDefinition
     }
 }
