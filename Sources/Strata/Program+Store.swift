@@ -22,10 +22,17 @@ extension Program {
     /// try program.runUntilCaughtUp()
     /// ```
     ///
+    /// Stateful vertices (`runningReduce`, `updateStateByKey`, `track`, `reduceByKeyAndWindow`
+    /// with `inverse`) write a snapshot of their state every `snapshotEvery` intervals (default
+    /// `Program.defaultSnapshotEvery`, 30; `nil`: never), in the commit of that interval's outputs
+    /// and progress; a restart loads the newest one and replays only the input after it (see
+    /// docs/durability.md).
+    ///
     /// - Throws: the first definition error: a stream of another type, an invalid name, an output
-    ///   stream that exists with other settings.
-    public convenience init(name: String, store: Store, define: (ProgramBuilder) throws -> Void) throws {
-        try self.init(name: name, log: store.log, define: define)
+    ///   stream that exists with other settings, a `snapshotEvery` below 1.
+    public convenience init(name: String, store: Store, snapshotEvery: Int? = Program.defaultSnapshotEvery,
+                            define: (ProgramBuilder) throws -> Void) throws {
+        try self.init(name: name, log: store.log, snapshotEvery: snapshotEvery, define: define)
     }
 }
 

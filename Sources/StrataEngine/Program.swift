@@ -1,5 +1,6 @@
 import Dispatch
 import StrataStorage
+import Synchronization
 
 /// A program: a graph of deterministic vertices over a store's logs, defined with `DStream`s.
 ///
@@ -15,14 +16,29 @@ public final class Program: Sendable {
     public let name: String
     let log: LogStore
     let vertices: [any VertexRunner]
+    /// Stateful vertices write a snapshot every this many intervals (`nil`: never); see
+    /// `SnapshotPolicy` and docs/durability.md.
+    public let snapshotEvery: Int?
+    /// Vertices whose state `recover()` rebuilt, counted as a recovery in their next commit.
+    let recoveredVertices = Mutex<Set<String>>([])  // membership only; never iterated
+
+    /// The default snapshot period, in intervals.
+    public static let defaultSnapshotEvery = 30
 
     /// Defines a program over the store behind `log`.
     ///
+    /// - Parameter snapshotEvery: Intervals between snapshots of stateful vertices (`nil`: never),
+    ///   at least 1.
     /// - Throws: the first definition error (an unknown stream, a type mismatch, an invalid name).
-    package init(name: String, log: LogStore, define: (ProgramBuilder) throws -> Void) throws {
+    package init(name: String, log: LogStore, snapshotEvery: Int? = Program.defaultSnapshotEvery,
+                 define: (ProgramBuilder) throws -> Void) throws {
         guard StreamDescriptor.isValidName(name), name.utf8.count <= 120 else {
             throw EngineError.misuse("invalid program name \"\(name)\": use up to 120 characters of A–Z a–z 0–9 . _ -")
         }
+        if let snapshotEvery, snapshotEvery < 1 {
+            throw EngineError.misuse("snapshotEvery must be at least 1 interval, not \(snapshotEvery)")
+        }
+        self.snapshotEvery = snapshotEvery
         self.name = name
         self.log = log
         let builder = ProgramBuilder(programName: name, log: log)
@@ -91,6 +107,7 @@ public final class Program: Sendable {
         if let done = stored?.interval, done >= ready { return (0, done) }
         let firstReadable = frontiers.compactMap(\.firstReadable).min()
         let start = stored?.interval.next ?? firstReadable ?? ready
+        var plan = SnapshotPlan(program: self, vertex: vertex, stored: stored, frontiers: frontiers)
         if vertex.isStateful { try vertex.restore(through: stored?.interval) }
         let intervals = try intervalsToProcess(log, inputs: vertex.inputs, from: start, through: ready,
                                                every: vertex.needsEveryInterval, vertex: vertex.name)
@@ -103,6 +120,7 @@ public final class Program: Sendable {
             batch.blocks = blocks
             batch.seals = vertex.outputs.map { ($0, interval) }
             batch.progress = [(vertex.name, ProgressMark(interval: interval, fingerprint: vertex.fingerprint))]
+            try plan.annotate(&batch, through: interval)
             // Back-pressure: bounded memory however far behind the input is.
             if log.committer.pendingBytes.load(ordering: .relaxed) > 64 << 20 { try wait(last, vertex, interval) }
             last = log.submit(batch, chain: chain)
@@ -113,6 +131,7 @@ public final class Program: Sendable {
             var batch = AppendBatch()
             batch.seals = vertex.outputs.map { ($0, ready) }
             batch.progress = [(vertex.name, ProgressMark(interval: ready, fingerprint: vertex.fingerprint))]
+            try plan.annotate(&batch, through: ready)
             last = log.submit(batch, chain: chain)
         }
         try wait(last, vertex, ready)
