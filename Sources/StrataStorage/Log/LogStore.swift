@@ -683,7 +683,9 @@ extension LogStore {
                 try txn.withCursor(progressMarks) { cursor in
                     var result: [(String, ProgressMark)] = []
                     var start = prefix
-                    var entry = try start.withUTF8 { try cursor.seek(atLeast: UnsafeRawBufferPointer($0)) }
+                    // lmdb.h: an empty key is MDB_BAD_VALSIZE; every name sorts at or after "".
+                    var entry = prefix.isEmpty ? try cursor.first()
+                        : try start.withUTF8 { try cursor.seek(atLeast: UnsafeRawBufferPointer($0)) }
                     while let (keyBytes, row) = entry {
                         let name = String(decoding: keyBytes, as: UTF8.self)
                         guard name.hasPrefix(prefix) else { break }
