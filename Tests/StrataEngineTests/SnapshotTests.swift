@@ -78,6 +78,12 @@ import Testing
             #expect(snapshots.allSatisfy { $0.1.count == 3 }, "\(vertex): one row per partition")
         }
         #expect(snapshotted == 3)
+
+        // Two more sealed input intervals, not processed yet: the vertices reading the input lag by 2.
+        try SnapshotFixture.fill(path, intervals: SnapshotFixture.intervals..<(SnapshotFixture.intervals + 2))
+        let status = try store.programStatus(program: "sn")
+        let readers = status.filter { $0.vertex == "sn.v0" || $0.vertex == "sn.v3" }
+        #expect(readers.count == 2 && readers.allSatisfy { $0.lag == 2 && $0.progress == Interval(19) }, "\(status)")
     }
 
     /// A damaged newest snapshot is skipped: the older one plus a longer replay gives the same
