@@ -9,14 +9,15 @@
 # committed past interval KILL_PAST (counted from the input's first interval), kills the process
 # with SIGKILL, prints the pre-crash progress, then reruns the same command: it prints the time
 # from its start until the state was caught up with the pre-crash progress ("recovery: … s") and
-# finishes. A third run must find nothing to do. BIN (default .build/release) holds strata-bench
-# and strata.
+# finishes. A third run must find nothing to do. BIN (default .build/release) holds strata-bench;
+# STRATA is the strata CLI (default $BIN/strata).
 set -euo pipefail
 WORKLOAD=${1:?usage: tools/recovery-bench.sh running-count|window-count|sessions [SNAPSHOT_EVERY] [KILL_PAST] [INTERVALS]}
 EVERY=${2:-30}
 KILL_PAST=${3:-45}
 INTERVALS=${4:-90}
 BIN=${BIN:-.build/release}
+STRATA=${STRATA:-$BIN/strata}   # only polls and prints status: a debug build will do
 W=${WORK:-/tmp/strata-recovery}
 mkdir -p "$W"
 base=$W/input-$INTERVALS
@@ -27,14 +28,14 @@ fi
 store=$W/$WORKLOAD-$EVERY
 rm -rf "$store"
 cp -r "$base" "$store"
-first=$("$BIN/strata" streams --store "$store" --json | grep '"name":"pageViews"' | sed 's/.*"firstReadable":\([0-9]*\).*/\1/')
+first=$("$STRATA" streams --store "$store" --json | grep '"name":"pageViews"' | sed 's/.*"firstReadable":\([0-9]*\).*/\1/')
 target=$((first + KILL_PAST))
 command=("$BIN/strata-bench" "$WORKLOAD" --store "$store" --snapshot-every "$EVERY")
 echo "# ${command[*]}   (kill -9 once ${WORKLOAD} program .v1 is past interval $target = first + $KILL_PAST)"
 "${command[@]}" > "$W/run1.out" 2> "$W/run1.err" &
 pid=$!
 progress() {
-  "$BIN/strata" status --store "$store" --json 2>/dev/null | grep '\.v1"' | sed 's/.*"progress":\([0-9]*\).*/\1/' || true
+  "$STRATA" status --store "$store" --json 2>/dev/null | grep '\.v1"' | sed 's/.*"progress":\([0-9]*\).*/\1/' || true
 }
 killed=no
 while kill -0 "$pid" 2> /dev/null; do
@@ -52,7 +53,7 @@ if [ "$killed" != yes ]; then
   exit 1
 fi
 echo "# killed; pre-crash progress (strata status):"
-"$BIN/strata" status --store "$store"
+"$STRATA" status --store "$store"
 echo "# rerun:"
 "${command[@]}" 2> "$W/run2.err" | grep -E "recovery:|RESULT"
 echo "# rerun after completion:"
