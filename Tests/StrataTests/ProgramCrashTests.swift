@@ -12,7 +12,8 @@ import Testing
 // while it writes their input, snapshotting every 4 intervals. This process kills it with SIGKILL
 // at pseudo-random moments (startup, restore, appending, processing, committing) at least 30 times,
 // restarting it on the same store each time; then lets it finish, runs it once more without any
-// kill (and without snapshots) on a fresh store, and compares every stream block by block.
+// kill (and without snapshots) on a fresh store, and compares every stream block by block; a
+// third, fault-free run with the same snapshot period must write the same snapshot bytes.
 //
 // The kill delays come from a seeded generator in this process only; set STRATA_CRASH_SEED to
 // replay a failing seed.
@@ -74,6 +75,28 @@ struct ProgramCrashTests {
         let stateful = status.filter { $0.lastSnapshot != nil }
         #expect(stateful.count == 3)
         #expect(stateful.allSatisfy { $0.recoveries >= 1 }, "\(stateful)")
+        // Snapshot bytes are deterministic too: a fault-free run with the same snapshot period, in
+        // another process, writes exactly the snapshots the crashed and restored runs wrote.
+        let snapshotted = dir.appending("snapshotted")
+        let again = try await runProgramChild(
+            ["program", "--store", snapshotted, "--intervals", String(final), "--snapshot-every", "4"] + common,
+            killAfter: nil, output: dir.appending("out-snapshotted"))
+        try #require(again.status == 0 && again.lines.last == "done", "seed \(seed): \(again.stderr)")
+        let other = try Store.open(at: snapshotted)
+        for vertex in stateful.map(\.vertex) {
+            let rows = try store.log.snapshotIntervals(of: vertex)
+            let otherRows = try other.log.snapshotIntervals(of: vertex)
+            #expect(rows.map(\.0) == otherRows.map(\.0), "\(vertex): snapshot intervals")
+            for (interval, partitions) in rows where otherRows.contains(where: { $0.0 == interval }) {
+                for partition in partitions {
+                    let key = SnapshotKey(vertex: vertex, interval: interval, partition: partition)
+                    var codec = BlockCodec()
+                    let mine = try store.log.withSnapshot(key, codec: &codec) { $0.map { Array($0) } }
+                    let theirs = try other.log.withSnapshot(key, codec: &codec) { $0.map { Array($0) } }
+                    #expect(mine != nil && mine == theirs, "\(vertex) interval \(interval) partition \(partition)")
+                }
+            }
+        }
         let summary = landed.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         print("program crash test, seed \(seed): \(killed) kills over \(lives + 1) lives, \(final) intervals; "
               + "kills landed: \(summary); recoveries \(stateful.map(\.recoveries))")
