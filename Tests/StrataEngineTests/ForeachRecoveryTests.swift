@@ -18,8 +18,9 @@ import Testing
             try ForeachFixture.makeProgram(at: path, calls: calls, dieAt: 7).runUntilCaughtUp()
         }
         let firstRun = try ForeachFixture.calls(calls)
-        let committed = try #require(try Store.open(at: path).log.progress(named: "fe.v0")).interval.rawValue
-        #expect(committed < 7)
+        // Commits are pipelined behind the sink calls: any prefix, even none, may be committed.
+        let committed = try Store.open(at: path).log.progress(named: "fe.v0")?.interval.rawValue
+        #expect((committed ?? 0) < 7)
         #expect(firstRun.last == 7)
 
         // The second run calls the sink for exactly the intervals after the committed progress.
@@ -28,7 +29,7 @@ import Testing
         let withRecords = (0..<UInt64(RestartFixture.intervals)).filter {
             !RestartFixture.emptyIntervals.contains(Int($0))
         }
-        #expect(secondRun == withRecords.filter { $0 > committed })
+        #expect(secondRun == withRecords.filter { t in committed.map { t > $0 } ?? true })
         #expect(Set(firstRun + secondRun) == Set(withRecords))
     }
 }
