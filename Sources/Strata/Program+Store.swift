@@ -28,11 +28,24 @@ extension Program {
     /// try program.runUntilCaughtUp()
     /// ```
     ///
+    /// Stateful vertices (`runningReduce`, `updateStateByKey`, `track`, `reduceByKeyAndWindow`
+    /// with `inverse`) write a snapshot of their state every `options.snapshotEvery` intervals
+    /// (default `Program.defaultSnapshotEvery`, 30; `nil`: never), in the commit of that interval's outputs
+    /// and progress; a restart loads the newest one and replays only the input after it (see
+    /// docs/durability.md).
+    ///
     /// - Throws: the first definition error: a stream of another type, an invalid name, an output
-    ///   stream that exists with other settings.
+    ///   stream that exists with other settings, a `snapshotEvery` below 1.
     public convenience init(name: String, store: Store, options: ProgramOptions = ProgramOptions(),
                             define: (ProgramBuilder) throws -> Void) throws {
         try self.init(name: name, log: store.log, options: options, define: define)
+    }
+
+    /// Defines a program named `name` over `store` with the default options but the snapshot
+    /// period: every `snapshotEvery` intervals (`nil`: never).
+    public convenience init(name: String, store: Store, snapshotEvery: Int?,
+                            define: (ProgramBuilder) throws -> Void) throws {
+        try self.init(name: name, log: store.log, options: ProgramOptions(snapshotEvery: snapshotEvery), define: define)
     }
 }
 

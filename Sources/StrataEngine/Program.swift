@@ -16,19 +16,31 @@ public final class Program: Sendable {
     public let name: String
     let log: LogStore
     let vertices: [any VertexRunner]
-    /// How the program runs its tasks.
+    /// How the program runs its tasks and snapshots.
     public let options: ProgramOptions
     /// What the task scheduler did in this process.
     let counters = TaskCounters()
+    /// Stateful vertices write a snapshot every this many intervals (`nil`: never); see
+    /// `SnapshotPolicy` and docs/durability.md.
+    public var snapshotEvery: Int? { options.snapshotEvery }
+    /// Vertices whose state `recover()` rebuilt, counted as a recovery in their next commit.
+    let recoveredVertices = Mutex<Set<String>>([])  // membership only; never iterated
+
+    /// The default snapshot period, in intervals.
+    public static let defaultSnapshotEvery = 30
 
     /// Defines a program over the store behind `log`.
     ///
-    /// - Throws: the first definition error (an unknown stream, a type mismatch, an invalid name).
+    /// - Throws: the first definition error (an unknown stream, a type mismatch, an invalid name,
+    ///   a `snapshotEvery` below 1).
     package init(name: String, log: LogStore, options: ProgramOptions = ProgramOptions(),
                  define: (ProgramBuilder) throws -> Void) throws {
         self.options = options
         guard StreamDescriptor.isValidName(name), name.utf8.count <= 120 else {
             throw EngineError.misuse("invalid program name \"\(name)\": use up to 120 characters of A–Z a–z 0–9 . _ -")
+        }
+        if let snapshotEvery = options.snapshotEvery, snapshotEvery < 1 {
+            throw EngineError.misuse("snapshotEvery must be at least 1 interval, not \(snapshotEvery)")
         }
         self.name = name
         self.log = log
@@ -142,6 +154,7 @@ public final class Program: Sendable {
             start = startAt
         }
         guard start <= ready else { return (0, stored?.interval) }
+        var plan = SnapshotPlan(program: self, vertex: vertex, stored: stored, frontiers: frontiers)
         if vertex.isStateful { try vertex.restore(through: stateThrough0) }
         var stateThrough = stateThrough0
         let intervals = try intervalsToProcess(log, inputs: vertex.inputs, from: start, through: ready,
@@ -173,6 +186,11 @@ public final class Program: Sendable {
                 batch.seals = vertex.outputs.map { ($0, interval) }
             }
             batch.progress = [(vertex.name, ProgressMark(interval: interval, fingerprint: vertex.fingerprint))]
+            try plan.annotate(&batch, through: interval)
+            let tasks = counters.takeUnreported(vertex.name)
+            if tasks != (0, 0) {
+                batch.bumpVertexStats(vertex: vertex.name, speculativeLaunches: tasks.speculative, retries: tasks.retries)
+            }
             // Back-pressure: bounded memory however far behind the input is.
             if log.committer.pendingBytes.load(ordering: .relaxed) > 64 << 20 { try wait(last, vertex, interval) }
             last = log.submit(batch, chain: chain)
@@ -184,6 +202,7 @@ public final class Program: Sendable {
             var batch = AppendBatch()
             batch.seals = vertex.outputs.filter { startAt.map { ready >= $0 } ?? true || isInternal($0) }.map { ($0, ready) }
             batch.progress = [(vertex.name, ProgressMark(interval: ready, fingerprint: vertex.fingerprint))]
+            try plan.annotate(&batch, through: ready)
             last = log.submit(batch, chain: chain)
         }
         try wait(last, vertex, ready)
@@ -287,6 +306,10 @@ public struct ProgramOptions: Sendable {
     public var tasks = TaskPolicy()
     /// Faults injected into tasks (`nil`: none).
     public var faults: TaskFaults?
+    /// Stateful vertices write a snapshot of their state every this many intervals (`nil`: never),
+    /// at least 1, in the commit of that interval's outputs and progress; a restart loads the
+    /// newest one and replays only the input after it. Default `Program.defaultSnapshotEvery` (30).
+    public var snapshotEvery: Int? = Program.defaultSnapshotEvery
     /// The first interval of the program's named outputs (`save(as:)`, `foreach`) when it never
     /// ran (`nil`: the inputs' first). The internal vertices still compute the intervals before it
     /// (the state of a stateful vertex needs them), so the outputs from `startAt` on equal those
@@ -309,11 +332,13 @@ public struct ProgramOptions: Sendable {
         case `continue`
     }
 
-    /// The defaults: 2 retries, speculation at 1.4 × the median, no faults, every interval,
-    /// changed definitions refused.
-    public init(tasks: TaskPolicy = TaskPolicy(), faults: TaskFaults? = nil, startAt: Interval? = nil,
+    /// The defaults: 2 retries, speculation at 1.4 × the median, no faults, a snapshot every 30
+    /// intervals, every interval, changed definitions refused.
+    public init(tasks: TaskPolicy = TaskPolicy(), faults: TaskFaults? = nil,
+                snapshotEvery: Int? = Program.defaultSnapshotEvery, startAt: Interval? = nil,
                 through: Interval? = nil, changedDefinition: ChangedDefinition = .refuse) {
         self.tasks = tasks
+        self.snapshotEvery = snapshotEvery
         self.faults = faults
         self.startAt = startAt
         self.through = through

@@ -24,6 +24,8 @@ protocol VertexRunner: AnyObject, Sendable {
     func restore(through: Interval?) throws
     /// Computes one interval: the output blocks, in (output, partition, chunk) order.
     func process(_ interval: Interval) throws -> [PendingBlock]
+    /// The vertex whose state is snapshotted (see `SnapshottingVertex`), `nil` for none.
+    var stateVertex: (any SnapshottingVertex)? { get }
 }
 
 /// Per-partition state of a stateful vertex. `@unchecked Sendable`: partition `p`'s state is

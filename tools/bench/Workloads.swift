@@ -20,13 +20,14 @@ struct RunningCount: ParsableCommand {
             (print them with `strata cat --json`). Timed: defining the program and running it until \
             it has caught up, every output committed. The input is a PageView stream (strata-bench \
             ingest) or a JSON stream (strata ingest), whose url field is read straight from the \
-            stored JSON text. The output stream must be new: a program that already ran has nothing \
-            left to do.
+            stored JSON text. Resumable: rerun after a kill, the same command restores the program's \
+            state (newest snapshot, --snapshot-every, plus replay), prints how long it took to catch \
+            up with the pre-crash progress, and continues; rerun after completion, it changes nothing.
             """)
 
     @OptionGroup var workload: WorkloadOptions
 
-    @Option(help: "The output stream (new).")
+    @Option(help: "The output stream; when it exists, the program resumes from its progress.")
     var output: String = "urlCounts"
 
     @Option(help: "Partitions of the per-url state (default: the input's); another count adds a reduceByKey(partitions:) first.")
@@ -83,7 +84,7 @@ struct WindowCount: ParsableCommand {
 
     @OptionGroup var workload: WorkloadOptions
 
-    @Option(help: "The output stream (new).")
+    @Option(help: "The output stream; when it exists, the program resumes from its progress.")
     var output: String = "urlWindowCounts"
 
     @Option(help: "Intervals per window.")
@@ -137,7 +138,7 @@ struct Sessions: ParsableCommand {
 
     @OptionGroup var workload: WorkloadOptions
 
-    @Option(help: "The output stream (new).")
+    @Option(help: "The output stream; when it exists, the program resumes from its progress.")
     var output: String = "activeSessions"
 
     @Option(help: "Intervals without a view after which a session ends.")
@@ -185,6 +186,10 @@ struct WorkloadOptions: ParsableArguments {
     @Option(help: "The program's name (default: the output stream's name followed by .program).")
     var program: String?
 
+    @Option(name: .customLong("snapshot-every"),
+            help: "Snapshot stateful vertices every N intervals, or never.")
+    var snapshotEvery: SnapshotPeriod = SnapshotPeriod(intervals: Program.defaultSnapshotEvery)
+
     /// Opens the store and the input stream, and checks that the output is new.
     func open(output: String) throws -> WorkloadInput {
         let strataStore = try Store.open(at: store, durability: durability.durability)
@@ -192,9 +197,9 @@ struct WorkloadOptions: ParsableArguments {
         guard let first = info.frontier.firstReadable, let last = info.frontier.sealedThrough, first <= last else {
             throw ValidationError("stream \(input) has no readable sealed interval")
         }
-        if (try? strataStore.info(of: output)) != nil {
-            throw ValidationError("stream \(output) exists: a program that already ran has nothing left to do; pick another --output")
-        }
+        // An existing output means a program that already ran (or was killed): it resumes from
+        // its progress, restoring its state from its snapshots.
+        let resuming = (try? strataStore.info(of: output)) != nil
         let kind: WorkloadInput.Kind
         switch info.descriptor.recordType {
         case PageView.recordTypeName: kind = .typed(try strataStore.stream(named: input, of: PageView.self))
@@ -202,7 +207,8 @@ struct WorkloadOptions: ParsableArguments {
         case let other:
             throw ValidationError("stream \(input) holds \(other): expected \(PageView.recordTypeName) or json")
         }
-        return WorkloadInput(store: strataStore, descriptor: info.descriptor, kind: kind, first: first, last: last)
+        return WorkloadInput(store: strataStore, descriptor: info.descriptor, kind: kind, first: first, last: last,
+                             resuming: resuming)
     }
 
     /// Defines the program, runs it until it has caught up (progress on stderr) and returns the
@@ -217,7 +223,27 @@ struct WorkloadOptions: ParsableArguments {
         printToStderr("\(name): \(events) events in \(intervals) sealed intervals of \(input.descriptor.name) "
                       + "(\(input.kind.label), \(input.descriptor.partitions) partitions), program \(programName)")
         let watch = Stopwatch()
-        let program = try Program(name: programName, store: input.store, define: define)
+        let program = try Program(name: programName, store: input.store, snapshotEvery: snapshotEvery.intervals,
+                                  define: define)
+        // Resuming: restore every stateful vertex to the progress it had committed before the
+        // program stopped (the newest snapshot plus a replay of the input after it), timed from
+        // the start of this run until every vertex is caught up with that progress.
+        var recovery: Double?
+        let before = try program.progress()
+        if input.resuming {
+            let progressText = before.map { "\($0.vertex) \($0.through.map(String.init(describing:)) ?? "-")" }
+                .joined(separator: ", ")
+            if before.allSatisfy({ $0.through == input.last }) {
+                printToStderr("\(name): program \(programName) already processed every sealed interval; nothing to do")
+            } else {
+                let restored = try program.recover()
+                recovery = watch.read().wall
+                printToStderr("\(name): resumed at the pre-crash progress (\(progressText)); \(restored) stateful "
+                              + "vertices restored")
+                print("  recovery: caught up with the pre-crash progress in \(fixed(recovery ?? 0, 3)) s "
+                      + "(\(restored) stateful vertices restored from snapshots and replay)")
+            }
+        }
         let reporter = ProgressReporter(program: program, first: input.first, last: input.last, started: watch.wall)
         let summary: Program.PassSummary
         do {
@@ -225,7 +251,9 @@ struct WorkloadOptions: ParsableArguments {
             summary = try program.runUntilCaughtUp()
         }
         let cpu = watch.read()
-        let done = summary.progress.values.min()
+        var progress = summary.progress
+        for (vertex, through) in before where progress[vertex] == nil { progress[vertex] = through }
+        let done = progress.values.min()
         guard done == input.last else {
             throw ValidationError("the program stopped at \(done.map { "interval \($0)" } ?? "no interval"), not at \(input.last)")
         }
@@ -234,7 +262,8 @@ struct WorkloadOptions: ParsableArguments {
               + "\(summary.progress.count) vertices, \(fixed(cpu.wall)) s → \(millions(Double(events) / cpu.wall)) events/s")
         print("  CPU: process \(fixed(cpu.cpu)) s (\(fixed(cpu.cpu / cpu.wall, 2)) cores busy), peak RSS \(fixed(peakRSSMegabytes(), 1)) MiB")
         return WorkloadRun(events: events, intervals: intervals, seconds: cpu.wall, cpu: cpu.cpu,
-                           partitions: Int(input.descriptor.partitions), inputKind: input.kind.label, first: input.first)
+                           partitions: Int(input.descriptor.partitions), inputKind: input.kind.label, first: input.first,
+                           snapshotEvery: snapshotEvery.description, resumed: input.resuming, recoverySeconds: recovery)
     }
 }
 
@@ -257,6 +286,8 @@ struct WorkloadInput {
     let kind: Kind
     let first: Interval
     let last: Interval
+    /// Whether the output exists: the program resumes from its progress.
+    var resuming = false
 }
 
 /// What a timed program run measured.
@@ -268,12 +299,17 @@ struct WorkloadRun {
     var partitions: Int
     var inputKind: String
     var first: Interval?
+    var snapshotEvery = "never"
+    var resumed = false
+    var recoverySeconds: Double?
 
     func printResult(workload: String, extra: KeyValuePairs<String, String>) {
         var fields: [(String, String)] = [
             ("input", inputKind), ("intervals", String(intervals)), ("partitions", String(partitions)),
             ("process_cpu_s", fixed(cpu)), ("peak_rss_mb", fixed(peakRSSMegabytes(), 1)),
+            ("snapshot_every", snapshotEvery), ("resumed", resumed ? "1" : "0"),
         ]
+        if let recoverySeconds { fields.append(("recovery_s", fixed(recoverySeconds, 3))) }
         for (key, value) in extra { fields.append((key, value)) }
         var line = "RESULT workload=\(workload) events=\(events) seconds=\(fixed(seconds, 3))"
         line += " events_per_s=\(seconds > 0 ? String(Int((Double(events) / seconds).rounded())) : "inf")"
@@ -399,4 +435,23 @@ struct JSONPageViewURL: RecordCodable {
         }
         return String(decoding: unescaped, as: UTF8.self)
     }
+}
+
+/// `--snapshot-every`: a number of intervals, or `never`.
+struct SnapshotPeriod: ExpressibleByArgument, CustomStringConvertible {
+    var intervals: Int?
+
+    init(intervals: Int?) { self.intervals = intervals }
+
+    init?(argument: String) {
+        if argument == "never" {
+            intervals = nil
+        } else if let n = Int(argument), n >= 1 {
+            intervals = n
+        } else {
+            return nil
+        }
+    }
+
+    var description: String { intervals.map(String.init) ?? "never" }
 }

@@ -3,6 +3,7 @@
 //
 //     strata-crash-child --store DIR --stream NAME --durability fsync|group|none
 //         [--mode atomic|chunked] [--intervals N] [--records-per-interval R] [--partitions P]
+//     strata-crash-child program …   (the seed programs: see ProgramMode.swift)
 //
 // It writes intervals 0..<N of a `KeyValue<UInt64, Bytes>` stream (interval length 1 s, P
 // partitions, partitioned by key) with explicit time assignment. Its input is a pure function of
@@ -269,6 +270,24 @@ func run(_ options: Options) throws {
         t += 1
     }
     emit("done")
+}
+
+if CommandLine.arguments.dropFirst().first == "program" {
+    // Program mode: tools/crash/ProgramMode.swift.
+    let programOptions: ProgramOptions
+    do {
+        programOptions = try ProgramOptions(parsing: Array(CommandLine.arguments.dropFirst(2)))
+    } catch {
+        complain(error.message)
+        exit(64)
+    }
+    do {
+        try runProgramMode(programOptions)
+    } catch {
+        complain("\(error)")
+        exit(1)
+    }
+    exit(0)
 }
 
 let options: Options

@@ -23,6 +23,8 @@ final class MirroringVertex: VertexRunner {
     var needsEveryInterval: Bool { inner.needsEveryInterval }
     var isStateful: Bool { inner.isStateful }
 
+    var stateVertex: (any SnapshottingVertex)? { inner.stateVertex }
+
     func restore(through: Interval?) throws { try inner.restore(through: through) }
 
     func process(_ interval: Interval) throws -> [PendingBlock] {

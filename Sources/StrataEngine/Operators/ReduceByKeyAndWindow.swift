@@ -20,7 +20,7 @@ final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCod
     let outputs: [StreamDescriptor]
     let fingerprint: UInt64
     let isStateful = true
-    private let log: LogStore
+    let log: LogStore
     private let shape: WindowShape
     private let produce:
         @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
@@ -48,14 +48,9 @@ final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCod
     func restore(through: Interval?) throws {
         let current = stateThrough.withLock { $0 }
         if current.built && current.through == through { return }
-        // Rebuild by replaying every retained interval, as the uninterrupted run processed them, so
-        // the values (even floating-point ones) come out bit for bit the same.
-        states.reset(to: Window())
-        if let through {
-            for interval in try replayIntervals(log, inputs: inputs, through: through, vertex: name, every: true) {
-                _ = try apply(interval, emit: false)
-            }
-        }
+        // The newest snapshot at or before `through`, then a replay of the input after it
+        // (Snapshots/SnapshottingVertex.swift).
+        try restoreState(through: through)
         stateThrough.withLock { $0 = (true, through) }
     }
 
@@ -293,5 +288,48 @@ extension DStream {
                                          kernel: kernel))
         return DStream<KeyValue<Key, Value>>(builder: builder, reading: output,
                                              chain: "reduceByKeyAndWindow(\(output.name))")
+    }
+}
+
+extension WindowedReduceVertex: SnapshottingVertex {
+    /// Payload: a LEB128 entry count, then per key of the window `key · value · count (Int)`, in
+    /// the window's order, which is a function of the input only.
+    func encodeState(_ partition: PartitionIndex, into writer: inout BinaryWriter) {
+        states.withState(partition) { window in
+            writeCount(window.entries.count, to: &writer)
+            for entry in window.entries {
+                entry.keyBytes.withUnsafeBytes { writer.write(raw: $0) }
+                entry.value.encode(to: &writer)
+                writer.write(entry.count)
+            }
+        }
+    }
+
+    func decodeState(_ partition: PartitionIndex, from reader: inout BinaryReader) throws(RecordDecodingError) {
+        let count = try readCount(from: &reader)
+        var window = Window()
+        window.entries.reserveCapacity(count)
+        for _ in 0..<count {
+            let start = reader.offset
+            let key: Key = try reader.read()
+            let keyBytes = Array(UnsafeRawBufferPointer(rebasing: reader.buffer[start..<reader.offset]))
+            let value: Value = try reader.read()
+            let at = reader.offset
+            let contributions: Int = try reader.read()
+            guard contributions >= 1 else { throw .invalidValue(offset: at, what: "window contribution count") }
+            window.slot[key] = window.entries.count
+            window.entries.append(Entry(key: key, keyBytes: keyBytes, value: value, count: contributions))
+        }
+        states.withState(partition) { $0 = window }
+    }
+
+    func resetState() { states.reset(to: Window()) }
+
+    func replay(_ interval: Interval) throws { _ = try apply(interval, emit: false) }
+
+    func isStateCurrent(through: Interval?) -> Bool { stateThrough.withLock { $0.built && $0.through == through } }
+
+    func advanceState(through: Interval) {
+        stateThrough.withLock { if $0.built, ($0.through ?? through) <= through { $0.through = through } }
     }
 }

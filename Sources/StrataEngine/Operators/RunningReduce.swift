@@ -11,7 +11,7 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
     let outputs: [StreamDescriptor]
     let fingerprint: UInt64
     let isStateful = true
-    private let log: LogStore
+    let log: LogStore
     private let produce: @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
     private let kernel: RunningReduceKernel<Key, Value>
     /// The state of each partition: lookup only, never iterated for output.
@@ -36,13 +36,9 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
     func restore(through: Interval?) throws {
         let current = stateThrough.withLock { $0 }
         if current.built && current.through == through { return }
-        // Rebuild from the retained input (snapshots will bound this replay).
-        states.reset(to: [:])
-        if let through {
-            for interval in try replayIntervals(log, inputs: inputs, through: through, vertex: name) {
-                _ = try apply(interval, emit: false)
-            }
-        }
+        // The newest snapshot at or before `through`, then a replay of the input after it
+        // (Snapshots/SnapshottingVertex.swift).
+        try restoreState(through: through)
         stateThrough.withLock { $0 = (true, through) }
     }
 
@@ -124,5 +120,50 @@ extension DStream {
         }
         builder.add(RunningReduceVertex(name: name, log: builder.log, stream: reduced, output: output, kernel: kernel))
         return DStream<KeyValue<Key, Value>>(builder: builder, reading: output, chain: "runningReduce(\(output.name))")
+    }
+}
+
+extension RunningReduceVertex: SnapshottingVertex {
+    /// Payload: a LEB128 entry count, then per key `key · value`, sorted by the key's encoded
+    /// bytes (the dictionary's own order differs from process to process).
+    func encodeState(_ partition: PartitionIndex, into writer: inout BinaryWriter) {
+        states.withState(partition) { state in
+            var keyed: [(bytes: [UInt8], index: Dictionary<Key, Value>.Index)] = []
+            keyed.reserveCapacity(state.count)
+            var scratch = BinaryWriter(capacity: 64)
+            for index in state.indices {
+                scratch.removeAll()
+                state.keys[index].encode(to: &scratch)
+                keyed.append((scratch.bytes, index))
+            }
+            // Keys are unique, so their encodings are too: a total order.
+            keyed.sort { $0.bytes.lexicographicallyPrecedes($1.bytes) }
+            writeCount(keyed.count, to: &writer)
+            for entry in keyed {
+                entry.bytes.withUnsafeBytes { writer.write(raw: $0) }
+                state.values[entry.index].encode(to: &writer)
+            }
+        }
+    }
+
+    func decodeState(_ partition: PartitionIndex, from reader: inout BinaryReader) throws(RecordDecodingError) {
+        let count = try readCount(from: &reader)
+        var state: [Key: Value] = [:]
+        state.reserveCapacity(count)
+        for _ in 0..<count {
+            let key: Key = try reader.read()
+            state[key] = try reader.read(Value.self)
+        }
+        states.withState(partition) { $0 = state }
+    }
+
+    func resetState() { states.reset(to: [:]) }
+
+    func replay(_ interval: Interval) throws { _ = try apply(interval, emit: false) }
+
+    func isStateCurrent(through: Interval?) -> Bool { stateThrough.withLock { $0.built && $0.through == through } }
+
+    func advanceState(through: Interval) {
+        stateThrough.withLock { if $0.built, ($0.through ?? through) <= through { $0.through = through } }
     }
 }

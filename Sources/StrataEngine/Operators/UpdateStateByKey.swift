@@ -22,7 +22,7 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
     let outputs: [StreamDescriptor]
     let fingerprint: UInt64
     let isStateful = true
-    private let log: LogStore
+    let log: LogStore
     private let produce:
         @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
     private let kernel: KeyedStateKernel<Key, Value, State>
@@ -55,13 +55,9 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
     func restore(through: Interval?) throws {
         let current = stateThrough.withLock { $0 }
         if current.built && current.through == through { return }
-        states.reset(to: Table())
-        if let through {
-            for interval in try replayIntervals(log, inputs: inputs, through: through, vertex: name,
-                                                every: needsEveryInterval) {
-                _ = try apply(interval, emit: false)
-            }
-        }
+        // The newest snapshot at or before `through`, then a replay of the input after it
+        // (Snapshots/SnapshottingVertex.swift).
+        try restoreState(through: through)
         stateThrough.withLock { $0 = (true, through) }
     }
 
@@ -309,5 +305,44 @@ extension DStream {
                                      liveCounts: counts, timeout: limit, kernel: kernel))
         let updates = DStream<KeyValue<Key, State>>(builder: builder, reading: output, chain: "\(kind)(\(output.name))")
         return (updates, counts.map { DStream<Int64>(builder: builder, reading: $0, chain: "liveCounts(\($0.name))") })
+    }
+}
+
+extension KeyedStateVertex: SnapshottingVertex {
+    /// Payload: a LEB128 entry count, then per live key `key · state · lastActive (u64)`, in the
+    /// table's order, which is a function of the input only (so restoring gives the same table).
+    func encodeState(_ partition: PartitionIndex, into writer: inout BinaryWriter) {
+        states.withState(partition) { table in
+            writeCount(table.entries.count, to: &writer)
+            for entry in table.entries {
+                entry.key.encode(to: &writer)
+                entry.state.encode(to: &writer)
+                writer.write(entry.lastActive)
+            }
+        }
+    }
+
+    func decodeState(_ partition: PartitionIndex, from reader: inout BinaryReader) throws(RecordDecodingError) {
+        let count = try readCount(from: &reader)
+        var table = Table()
+        table.entries.reserveCapacity(count)
+        for _ in 0..<count {
+            let key: Key = try reader.read()
+            let state: State = try reader.read()
+            let lastActive: UInt64 = try reader.read()
+            table.slot[key] = table.entries.count
+            table.entries.append(Entry(key: key, state: state, lastActive: lastActive))
+        }
+        states.withState(partition) { $0 = table }
+    }
+
+    func resetState() { states.reset(to: Table()) }
+
+    func replay(_ interval: Interval) throws { _ = try apply(interval, emit: false) }
+
+    func isStateCurrent(through: Interval?) -> Bool { stateThrough.withLock { $0.built && $0.through == through } }
+
+    func advanceState(through: Interval) {
+        stateThrough.withLock { if $0.built, ($0.through ?? through) <= through { $0.through = through } }
     }
 }

@@ -67,8 +67,21 @@ final class TaskCounters: Sendable {
     func addRetry(_ vertex: String) { state.withLock { $0[vertex, default: (0, 0)].retries += 1 } }
     func addSpeculative(_ vertex: String) { state.withLock { $0[vertex, default: (0, 0)].speculative += 1 } }
 
+    private let reported = Mutex<[String: (retries: Int, speculative: Int)]>([:])
+
     /// Retries and speculative launches of a vertex so far.
     func counts(_ vertex: String) -> (retries: Int, speculative: Int) { state.withLock { $0[vertex] ?? (0, 0) } }
+
+    /// The retries and speculative launches of a vertex not yet handed out by this call, to be
+    /// committed in its stats row with its next interval.
+    func takeUnreported(_ vertex: String) -> (retries: UInt64, speculative: UInt64) {
+        let now = counts(vertex)
+        return reported.withLock { reported in
+            let before = reported[vertex] ?? (0, 0)
+            reported[vertex] = now
+            return (UInt64(now.retries - before.retries), UInt64(now.speculative - before.speculative))
+        }
+    }
 }
 
 /// What the tasks of one vertex interval run under; set by the program around `process`.

@@ -38,11 +38,18 @@ package struct AppendBatch: Sendable {
     package var lateCounts: [(StreamDescriptor, UInt64)] = []
     /// Progress marks to set, by vertex name, in the same transaction as the blocks and seals.
     package var progress: [(String, ProgressMark)] = []
+    /// Vertex snapshots to put, and older ones to prune (`LogStore+Snapshots.swift`).
+    package var snapshots = SnapshotWrites()
+    /// Per-vertex counters to add to (`LogStore+Snapshots.swift`).
+    package var vertexStats: [(String, VertexStatsUpdate)] = []
 
     package init() {}
 
     /// Whether the batch writes nothing.
-    package var isEmpty: Bool { blocks.isEmpty && seals.isEmpty && lateCounts.isEmpty && progress.isEmpty }
+    package var isEmpty: Bool {
+        blocks.isEmpty && seals.isEmpty && lateCounts.isEmpty && progress.isEmpty && snapshots.isEmpty
+            && vertexStats.isEmpty
+    }
     /// The bytes of its blocks.
     package var byteCount: Int { blocks.reduce(0) { $0 + $1.bytes.count } }
 }
@@ -142,6 +149,7 @@ extension LogStore {
             }
         }
         for (name, mark) in batch.progress { try putProgress(mark, named: name, txn) }
+        try applySnapshots(batch.snapshots, vertexStats: batch.vertexStats, in: txn)
     }
 
     /// The chunk number after the last block of (stream, interval, partition), 0 when there is none.

@@ -25,6 +25,10 @@ package final class LogStore: Sendable {
     let seals: Database
     let blocks: Database
     let progressMarks: Database
+    /// Vertex snapshots: (vertex, interval, partition) → snapshot block (`LogStore+Snapshots.swift`).
+    let snapshots: Database
+    /// Per-vertex counters and inputs: vertex name → stats row (`LogStore+Snapshots.swift`).
+    let vertexStatsRows: Database
     /// Bumped on every commit that seals; subscriptions in this process wait on it.
     package let sealSignal = SealSignal()
     /// The committer thread's block encoder; uncontended (one committer), a `Mutex` for `Sendable`.
@@ -127,13 +131,16 @@ package final class LogStore: Sendable {
         self.directoryID = directoryID
         environment = try Environment(path: path, sizeLimit: options.sizeLimit, maxDatabases: 16,
                                       sync: options.durability == .noSync ? .none : .full)
-        let dbs = try environment.openDatabases(["meta", "catalog", "frontiers", "seals", "blocks", "progress"])
+        let dbs = try environment.openDatabases(["meta", "catalog", "frontiers", "seals", "blocks", "progress",
+                                                      "snapshots", "vertex-stats"])
         meta = dbs[0]
         catalog = dbs[1]
         frontiers = dbs[2]
         seals = dbs[3]
         blocks = dbs[4]
         progressMarks = dbs[5]
+        snapshots = dbs[6]
+        vertexStatsRows = dbs[7]
         committer = Committer(environment: environment, durability: options.durability)
         dataFileID = FileID.of(path + "/data.mdb")
         try checkFormat()
@@ -699,7 +706,9 @@ extension LogStore {
                 try txn.withCursor(progressMarks) { cursor in
                     var result: [(String, ProgressMark)] = []
                     var start = prefix
-                    var entry = try start.withUTF8 { try cursor.seek(atLeast: UnsafeRawBufferPointer($0)) }
+                    // lmdb.h: an empty key is MDB_BAD_VALSIZE; every name sorts at or after "".
+                    var entry = prefix.isEmpty ? try cursor.first()
+                        : try start.withUTF8 { try cursor.seek(atLeast: UnsafeRawBufferPointer($0)) }
                     while let (keyBytes, row) = entry {
                         let name = String(decoding: keyBytes, as: UTF8.self)
                         guard name.hasPrefix(prefix) else { break }

@@ -1,0 +1,115 @@
+import StrataStorage
+
+/// When vertices write snapshots and which ones they keep.
+///
+/// Both rules depend on interval indices only, never on the wall clock.
+enum SnapshotPolicy {
+    /// Whether a commit that moves a vertex's progress from `previous` to `next` writes a
+    /// snapshot: when it crosses the end of a group of `every` intervals, that is when
+    /// `⌊(next + 1) / every⌋ > ⌊(previous + 1) / every⌋` (the first commit counts from nothing).
+    /// For a vertex that processes every interval this is `(t + 1) % every == 0`.
+    static func crosses(from previous: Interval?, to next: Interval, every: Int) -> Bool {
+        let n = UInt64(every)
+        let after = (next.rawValue &+ 1) / n
+        guard let previous else { return after > 0 }
+        return after > (previous.rawValue &+ 1) / n
+    }
+
+    /// The pruning policy: a new snapshot at `latest` deletes the vertex's snapshots before the
+    /// returned interval. Kept: the latest, plus any whose interval is still within the retention
+    /// of the vertex's inputs (`inputsRetainedFrom`, the smallest `retainedFrom` of its inputs), so
+    /// that the state as of any retained interval is the nearest snapshot plus a replay.
+    ///
+    /// To keep only the latest snapshot, return `latest`.
+    static func pruneBefore(latest: Interval, inputsRetainedFrom: Interval) -> Interval {
+        min(latest, inputsRetainedFrom)
+    }
+}
+
+/// What one `run(vertex)` pass adds to the vertex's commits besides outputs and progress: its
+/// stats (inputs, a recovery) in the first commit, a snapshot in each commit that crosses a
+/// snapshot boundary.
+struct SnapshotPlan {
+    let vertex: any VertexRunner
+    let snapshotting: (any SnapshottingVertex)?
+    let every: Int?
+    let inputsRetainedFrom: Interval
+    /// The progress before the next commit.
+    var previous: Interval?
+    /// Stats for the next commit, sent once.
+    var stats: VertexStatsUpdate?
+
+    /// Plans a pass; call before `restore`, which it inspects to count a recovery.
+    init(program: Program, vertex: any VertexRunner, stored: ProgressMark?, frontiers: [StreamFrontier]) {
+        self.vertex = vertex
+        snapshotting = vertex.isStateful ? vertex.stateVertex : nil
+        every = program.snapshotEvery
+        inputsRetainedFrom = frontiers.map(\.retainedFrom).min() ?? Interval(0)
+        previous = stored?.interval
+        var update = VertexStatsUpdate(inputs: vertex.inputs.map(\.name))
+        let restoredEarlier = program.takeRecovery(of: vertex.name)
+        if let snapshotting, let stored, restoredEarlier || !snapshotting.isStateCurrent(through: stored.interval) {
+            update.recoveries = 1
+        }
+        stats = update
+    }
+
+    /// Adds the pass's stats (first commit only) and, when this commit crosses a snapshot
+    /// boundary, the vertex's snapshot at `through` and the pruning of older ones.
+    ///
+    /// Call right after the vertex processed `through`, before it processes anything else.
+    mutating func annotate(_ batch: inout AppendBatch, through: Interval) throws {
+        // Intervals the vertex skipped (no input records) leave its state as it was: it now
+        // reflects the input through `through`, so the next pass need not rebuild it.
+        snapshotting?.advanceState(through: through)
+        if let update = stats {
+            batch.vertexStats.append((vertex.name, update))
+            stats = nil
+        }
+        defer { previous = through }
+        guard let snapshotting, let every, SnapshotPolicy.crosses(from: previous, to: through, every: every) else {
+            return
+        }
+        batch.snapshots.rows += try snapshotting.snapshotRows(at: through)
+        batch.snapshots.pruneBefore.append(
+            (vertex.name, SnapshotPolicy.pruneBefore(latest: through, inputsRetainedFrom: inputsRetainedFrom)))
+    }
+}
+
+extension Program {
+    /// Rebuilds the state of every stateful vertex through its committed progress, now: each
+    /// loads its newest snapshot (partitions in parallel) and replays the sealed input after it.
+    ///
+    /// `runUntilCaughtUp()` does this by itself when a vertex has work; call `recover()` first to
+    /// restore at once (and to time it). Vertices without progress start empty.
+    ///
+    /// - Returns: The number of vertices whose state was rebuilt from the store.
+    /// - Throws: `EngineError` naming the vertex: a changed definition (`misuse`), a damaged
+    ///   snapshot with no way around it, input dropped by retention.
+    @discardableResult
+    public func recover() throws -> Int {
+        var restored = 0
+        for vertex in vertices where vertex.isStateful {
+            let stored: ProgressMark?
+            do { stored = try log.progress(named: vertex.name) } catch {
+                throw EngineError.storage(error, vertex: vertex.name, interval: nil)
+            }
+            if let stored, stored.fingerprint != vertex.fingerprint {
+                throw EngineError.misuse("vertex \(vertex.name) was defined differently when it last ran; "
+                                         + "use another program name to reprocess")
+            }
+            guard let stored else { continue }
+            if let snapshotting = vertex.stateVertex,
+               snapshotting.isStateCurrent(through: stored.interval) { continue }
+            try vertex.restore(through: stored.interval)
+            _ = recoveredVertices.withLock { $0.insert(vertex.name) }
+            restored += 1
+        }
+        return restored
+    }
+
+    /// Whether `recover()` rebuilt this vertex's state since its last commit (and forgets it).
+    func takeRecovery(of vertex: String) -> Bool {
+        recoveredVertices.withLock { $0.remove(vertex) != nil }
+    }
+}

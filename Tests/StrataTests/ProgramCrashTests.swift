@@ -1,0 +1,222 @@
+import Foundation
+import StrataCrashChild
+import StrataTestSupport
+import Testing
+
+@testable import Strata
+@testable import StrataStorage
+
+// The program crash harness: `strata-crash-child program` (tools/crash/ProgramMode.swift) runs
+// the seed programs — running url count (runningReduce), word count (reduceByKey), url count over
+// 5 intervals (reduceByKeyAndWindow with inverse), sessions (track with a timeout, activeCount) —
+// while it writes their input, snapshotting every 4 intervals. This process kills it with SIGKILL
+// at pseudo-random moments (startup, restore, appending, processing, committing) at least 30 times,
+// restarting it on the same store each time; then lets it finish, runs it once more without any
+// kill on a fresh store, and compares every stream block by block, and every snapshot's bytes.
+// (That outputs do not depend on snapshots at all is SnapshotTests' business.)
+//
+// The kill delays come from a seeded generator in this process only; set STRATA_CRASH_SEED to
+// replay a failing seed.
+
+@Suite(.serialized)
+struct ProgramCrashTests {
+    @Test func seedProgramsSurviveRepeatedSIGKILLWithIdenticalOutputs() async throws {
+        let seed = (ProcessInfo.processInfo.environment["STRATA_CRASH_SEED"].flatMap { UInt64($0) } ?? 0x5354_5241_5441)
+            ^ 0x7072_6F67
+        var rng = ProgramCrashRNG(seed: seed)
+        let dir = try TemporaryDirectory(prefix: "strata-program-crash")
+        let crashed = dir.appending("crashed"), reference = dir.appending("reference")
+        let common = ["--events-per-interval", "150", "--partitions", "3", "--durability", "group"]
+        let kills = 30
+        var killed = 0, lives = 0
+        var landed: [String: Int] = [:]  // lookup and a summary only
+        while killed < kills {
+            // Mostly 40–400 ms after the start, a few very early (start-up and recovery).
+            let delay = rng.next(upTo: 5) == 0 ? rng.next(upTo: 40) : 40 + rng.next(upTo: 360)
+            let life = try await runProgramChild(
+                ["program", "--store", crashed, "--intervals", "1000000", "--snapshot-every", "4"] + common,
+                killAfter: .milliseconds(delay), output: dir.appending("out-\(lives)"))
+            lives += 1
+            try #require(life.killed, "seed \(seed), life \(lives): the child exited \(life.status): \(life.stderr)")
+            killed += 1
+            landed[life.landing, default: 0] += 1
+        }
+        // Finish a few intervals past the input's frontier, without a kill.
+        let store = try Store.open(at: crashed)
+        let sealed = try store.info(of: "events").frontier.sealedThrough?.rawValue ?? 0
+        let final = sealed + 6
+        let finish = try await runProgramChild(
+            ["program", "--store", crashed, "--intervals", String(final), "--snapshot-every", "4"] + common,
+            killAfter: nil, output: dir.appending("out-final"))
+        try #require(finish.status == 0 && finish.lines.last == "done", "seed \(seed): \(finish.stderr)")
+        // The fault-free run: the same input and snapshot period; durability does not change a
+        // byte of the logs, and `none` keeps this run from waiting on fsync.
+        let clean = try await runProgramChild(
+            ["program", "--store", reference, "--intervals", String(final), "--snapshot-every", "4",
+             "--events-per-interval", "150", "--partitions", "3", "--durability", "none"],
+            killAfter: nil, output: dir.appending("out-reference"))
+        try #require(clean.status == 0 && clean.lines.last == "done", "seed \(seed): \(clean.stderr)")
+
+        // Every stream, block by block, seal by seal, progress by progress.
+        let mine = try StoreImage(store)
+        let theirs = try StoreImage(try Store.open(at: reference))
+        #expect(mine.names == theirs.names)
+        for name in theirs.names {
+            #expect(mine.sealedThrough[name] == theirs.sealedThrough[name], "\(name): frontier")
+            #expect(mine.seals[name] == theirs.seals[name], "\(name): seal rows")
+            let a = mine.blocks[name] ?? [], b = theirs.blocks[name] ?? []
+            #expect(a.count == b.count, "\(name): \(a.count) blocks, reference \(b.count)")
+            if let first = a.indices.first(where: { $0 < b.count && a[$0] != b[$0] }) {
+                Issue.record("\(name): block \(a[first].key) differs from the reference's \(b[first].key)")
+            }
+        }
+        for stream in seedOutputStreams { #expect(theirs.names.contains(stream)) }
+        #expect(mine.progress == theirs.progress)
+        #expect(try store.verify().isClean)
+        // The stateful vertices restored from snapshots after kills.
+        let status = try store.programStatus(program: "seeds")
+        let stateful = status.filter { $0.lastSnapshot != nil }
+        #expect(stateful.count == 3)
+        #expect(stateful.allSatisfy { $0.recoveries >= 1 }, "\(stateful)")
+        // Snapshot bytes are deterministic too: the fault-free run, in another process, wrote
+        // exactly the snapshots the crashed and restored runs wrote.
+        let other = try Store.open(at: reference)
+        for vertex in stateful.map(\.vertex) {
+            let rows = try store.log.snapshotIntervals(of: vertex)
+            let otherRows = try other.log.snapshotIntervals(of: vertex)
+            #expect(rows.map(\.0) == otherRows.map(\.0), "\(vertex): snapshot intervals")
+            #expect(rows.count >= 2, "\(vertex): \(rows.count) snapshots")
+            for (interval, partitions) in rows where otherRows.contains(where: { $0.0 == interval }) {
+                for partition in partitions {
+                    let key = SnapshotKey(vertex: vertex, interval: interval, partition: partition)
+                    var codec = BlockCodec()
+                    let mine = try store.log.withSnapshot(key, codec: &codec) { $0.map { Array($0) } }
+                    let theirs = try other.log.withSnapshot(key, codec: &codec) { $0.map { Array($0) } }
+                    #expect(mine != nil && mine == theirs, "\(vertex) interval \(interval) partition \(partition)")
+                }
+            }
+        }
+        let summary = landed.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        print("program crash test, seed \(seed): \(killed) kills over \(lives + 1) lives, \(final) intervals; "
+              + "kills landed: \(summary); recoveries \(stateful.map(\.recoveries))")
+    }
+}
+
+/// Everything a store holds, per stream name.
+private struct StoreImage {
+    struct Block: Equatable {
+        var key: String
+        var bytes: [UInt8]
+    }
+
+    var names: [String] = []
+    var blocks: [String: [Block]] = [:]  // lookup only
+    var seals: [String: [String]] = [:]  // lookup only
+    var sealedThrough: [String: UInt64] = [:]  // lookup only
+    var progress: [String] = []
+
+    init(_ store: Store) throws {
+        let log = store.log
+        for descriptor in try log.descriptors() {
+            names.append(descriptor.name)
+            var list: [Block] = []
+            try log.forEachBlock(of: descriptor, fromInterval: Interval(0)) { key, bytes in
+                list.append(Block(key: "interval \(key.interval) partition \(key.partition) chunk \(key.chunk.rawValue)",
+                                  bytes: Array(bytes)))
+                return true
+            }
+            blocks[descriptor.name] = list
+            let frontier = try log.frontier(of: descriptor)
+            sealedThrough[descriptor.name] = frontier.sealedThrough?.rawValue
+            seals[descriptor.name] = try frontier.sealedThrough.map {
+                try log.sealRecords(of: descriptor, in: Interval(0)...$0).map { "\($0.0): \($0.1)" }
+            } ?? []
+        }
+        progress = try log.progressMarks(prefix: "").map { "\($0.0) \($0.1.interval) \($0.1.fingerprint)" }
+    }
+}
+
+/// One life of the child.
+private struct ProgramChildRun {
+    var lines: [String]
+    var status: Int32
+    var killed: Bool
+    var stderr: String
+
+    /// Where the kill landed, from the last line printed.
+    var landing: String {
+        guard let last = lines.last else { return "before ready" }
+        if last.hasPrefix("ready") { return "while catching up (restore)" }
+        if last.hasPrefix("caught-up") || last.hasPrefix("processed") { return "while appending" }
+        if last.hasPrefix("sealed") { return "while processing" }
+        return "elsewhere"
+    }
+}
+
+/// Starts the child with standard output and error in files, kills it with SIGKILL after
+/// `killAfter` (if it is still running), and waits for it.
+private func runProgramChild(_ arguments: [String], killAfter: Duration?, output: String) async throws
+    -> ProgramChildRun
+{
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try programChildPath())
+    process.arguments = arguments
+    _ = FileManager.default.createFile(atPath: output, contents: nil)
+    _ = FileManager.default.createFile(atPath: output + ".err", contents: nil)
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: output + ".err"))
+    process.standardOutput = out
+    process.standardError = err
+    let (exits, continuation) = AsyncStream<Void>.makeStream()
+    process.terminationHandler = { _ in
+        continuation.yield()
+        continuation.finish()
+    }
+    try process.run()
+    try? out.close()
+    try? err.close()
+    let pid = process.processIdentifier
+    // A watchdog: a child that hangs is killed, and the run fails below.
+    let watchdog = Task {
+        try await Task.sleep(for: .seconds(120))
+        kill(pid, SIGKILL)
+    }
+    if let killAfter {
+        try await Task.sleep(for: killAfter)
+        if process.isRunning { kill(pid, SIGKILL) }
+    }
+    for await _ in exits {}
+    watchdog.cancel()
+    let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+    let stderr = (try? String(contentsOfFile: output + ".err", encoding: .utf8)) ?? ""
+    let killed = process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
+    return ProgramChildRun(lines: text.split(separator: "\n").map(String.init), status: process.terminationStatus,
+                           killed: killed, stderr: stderr)
+}
+
+/// The built `strata-crash-child`, beside the other products of this test run.
+private func programChildPath() throws -> String {
+    let name = "strata-crash-child"
+    if let path = ProcessInfo.processInfo.environment["STRATA_CRASH_CHILD"] { return path }
+    let beside = builtProductsDirectory() + "/" + name
+    if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+    struct NotBuilt: Error, CustomStringConvertible {
+        var description: String { "strata-crash-child is not built; run `swift build --build-tests` first" }
+    }
+    throw NotBuilt()
+}
+
+/// SplitMix64, seeded: the kill delays.
+private struct ProgramCrashRNG {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// A number in `0..<bound`.
+    mutating func next(upTo bound: Int) -> Int { Int(next() % UInt64(bound)) }
+}
