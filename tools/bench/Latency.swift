@@ -63,6 +63,12 @@ struct Latency: ParsableCommand {
     @Flag(name: .customLong("no-speculation"), help: "Turn speculative copies of straggling tasks off.")
     var noSpeculation = false
 
+    @Option(name: .customLong("burst-seconds"), help: "After the warm-up, append at --burst-factor × --rate for this many seconds (0: no burst).")
+    var burstSeconds: Double = 0
+
+    @Option(name: .customLong("burst-factor"), help: "The burst's rate, as a multiple of --rate.")
+    var burstFactor: Double = 10
+
     @OptionGroup var dataSet: DataSetOptions
 
     func validate() throws {
@@ -71,6 +77,7 @@ struct Latency: ParsableCommand {
         guard seconds > 0, warmup >= 0 else { throw ValidationError("--seconds must be positive, --warmup not negative") }
         guard (1...4096).contains(partitions) else { throw ValidationError("--partitions must be 1 to 4096") }
         guard slowEvery >= 0, slowMs >= 0 else { throw ValidationError("--slow-every and --slow-ms must not be negative") }
+        guard burstSeconds >= 0, burstFactor >= 1 else { throw ValidationError("--burst-seconds must not be negative, --burst-factor at least 1") }
     }
 
     func run() throws {
@@ -152,6 +159,9 @@ struct Latency: ParsableCommand {
         let loadStart = monotonicNanos()
         var appended = 0
         var mostBehind = 0
+        // The burst's first and last-plus-one intervals, events appended and clock when they began.
+        var burstStart: (interval: Interval, appended: Int, at: UInt64)?
+        var burstEnd: (interval: Interval, appended: Int, at: UInt64)?
         var sealedThrough = Interval(firstInterval.rawValue - 1)
         while sealedThrough < lastInterval {
             let t = monotonicNanos()
@@ -168,7 +178,13 @@ struct Latency: ParsableCommand {
                 sealedThrough = through
                 continue
             }
-            let due = Int(Double(t - loadStart) * Double(rate) / 1e9)
+            let elapsed = Double(t - loadStart) / 1e9
+            let inBurst = max(0, min(elapsed, warmup + burstSeconds) - warmup)
+            let due = Int((elapsed + inBurst * (burstFactor - 1)) * Double(rate))
+            if burstSeconds > 0 {
+                if elapsed >= warmup && burstStart == nil { burstStart = (current, appended, t) }
+                if elapsed >= warmup + burstSeconds && burstEnd == nil { burstEnd = (current, appended, t) }
+            }
             if due > appended {
                 mostBehind = max(mostBehind, due - appended)
                 let count = min(due - appended, 2048)
@@ -215,11 +231,24 @@ struct Latency: ParsableCommand {
                   + "\(fixed(Double(slowed.valueAtPercentile(50)) / 1000, 2)) ms, max \(fixed(Double(slowed.max) / 1000, 2)) ms; "
                   + "speculation \(noSpeculation ? "off" : "on"), \(speculative) speculative launches")
         }
+        var burstFields = ""
+        if let burstStart, let burstEnd, burstEnd.interval > burstStart.interval,
+           let lastOutput = outputAt.get(Interval(burstEnd.interval.rawValue - 1)) {
+            let events = burstEnd.appended - burstStart.appended
+            let seconds = Double(burstEnd.at - burstStart.at) / 1e9
+            let caughtUp = Double(lastOutput > burstEnd.at ? lastOutput - burstEnd.at : 0) / 1e9
+            let catchUpRate = Double(events) / (Double(lastOutput - burstStart.at) / 1e9)
+            print("  burst: \(events) events in \(fixed(seconds, 2)) s (\(millions(Double(events) / seconds)) events/s, "
+                  + "asked \(millions(burstFactor * Double(rate)))); its last interval's output came \(fixed(caughtUp, 2)) s "
+                  + "after the burst ended: \(millions(catchUpRate)) events/s from its start to then")
+            burstFields = " burst_events=\(events) burst_events_per_s=\(Int(Double(events) / seconds)) "
+                + "burst_caught_up_s=\(fixed(caughtUp)) burst_processed_per_s=\(Int(catchUpRate))"
+        }
         print("  the generator was at most \(mostBehind) events behind; peak RSS \(fixed(peakRSSMegabytes(), 1)) MiB")
         print("RESULT workload=latency-\(workload.rawValue) events=\(appended) seconds=\(fixed(loadSeconds)) "
               + "events_per_s=\(Int(achieved)) interval_ms=\(intervalMs) intervals=\(histogram.totalCount) "
               + "p50_ms=\(ms(50)) p90_ms=\(ms(90)) p99_ms=\(ms(99)) max_ms=\(maxMs) "
-              + "peak_rss_mb=\(fixed(peakRSSMegabytes(), 1))"
+              + "peak_rss_mb=\(fixed(peakRSSMegabytes(), 1))" + burstFields
               + (slowEvery > 0 ? " slowed_p50_ms=\(fixed(Double(slowed.valueAtPercentile(50)) / 1000, 2)) "
                  + "slowed_max_ms=\(fixed(Double(slowed.max) / 1000, 2)) slow_ms=\(slowMs) "
                  + "speculation=\(noSpeculation ? "off" : "on")" : ""))
