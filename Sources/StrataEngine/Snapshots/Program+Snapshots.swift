@@ -94,9 +94,10 @@ extension Program {
             do { stored = try log.progress(named: vertex.name) } catch {
                 throw EngineError.storage(error, vertex: vertex.name, interval: nil)
             }
-            if let stored, stored.fingerprint != vertex.fingerprint {
-                throw EngineError.misuse("vertex \(vertex.name) was defined differently when it last ran; "
-                                         + "use another program name to reprocess")
+            if let stored, stored.fingerprint != vertex.fingerprint, options.changedDefinition == .refuse {
+                throw EngineError.misuse("vertex \(vertex.name) was defined differently when it last ran; continue "
+                                         + "with ProgramOptions.changedDefinition = .continue, or reprocess under "
+                                         + "another program name (ProgramOptions.startAt) into new outputs")
             }
             guard let stored else { continue }
             if let snapshotting = vertex.stateVertex,
