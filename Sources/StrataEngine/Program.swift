@@ -75,12 +75,18 @@ public final class Program: Sendable {
     /// on, commits it, and the call returns.
     public func run(pollInterval: Duration = .milliseconds(50)) async throws {
         let pipeline = StagePipeline(program: self, mode: .continuous(pollInterval: pollInterval))
+        // Installed before hopping threads: a `stop()` from now on reaches this run.
+        try install(pipeline)
+        defer { uninstall(pipeline) }
         try await withTaskCancellationHandler {
-            _ = try await onOwnThread { try self.runPipeline(pipeline) }
+            _ = try await onOwnThread { try pipeline.run() }
         } onCancel: {
             pipeline.requestStop()
         }
     }
+
+    /// Whether a `run()` or `runUntilCaughtUp()` of this program is in progress.
+    public var isRunning: Bool { running.withLock { $0 != nil } }
 
     /// Asks a running `run()` or `runUntilCaughtUp()` to stop gracefully: each vertex finishes
     /// and commits the interval it is working on, then the call returns. A later run continues
@@ -97,12 +103,20 @@ public final class Program: Sendable {
     }
 
     private func runPipeline(_ pipeline: StagePipeline) throws -> PassSummary {
+        try install(pipeline)
+        defer { uninstall(pipeline) }
+        return try pipeline.run()
+    }
+
+    private func install(_ pipeline: StagePipeline) throws {
         try running.withLock { current in
             guard current == nil else { throw EngineError.misuse("program \(name) is already running") }
             current = pipeline
         }
-        defer { running.withLock { $0 = nil } }
-        return try pipeline.run()
+    }
+
+    private func uninstall(_ pipeline: StagePipeline) {
+        running.withLock { if $0 === pipeline { $0 = nil } }
     }
 
     /// Per vertex, the task retries and speculative launches made by this `Program` so far.
@@ -154,13 +168,38 @@ public final class Program: Sendable {
             start = startAt
         }
         guard start <= ready else { return (0, stored?.interval) }
-        var plan = SnapshotPlan(program: self, vertex: vertex, stored: stored, frontiers: frontiers)
+        var plan: SnapshotPlan
+        do {
+            plan = try SnapshotPlan(program: self, vertex: vertex, stored: stored, frontiers: frontiers)
+        } catch {
+            throw EngineError.storage(error, vertex: vertex.name, interval: nil)
+        }
         if vertex.isStateful { try vertex.restore(through: stateThrough0) }
-        var stateThrough = stateThrough0
         let intervals = try intervalsToProcess(log, inputs: vertex.inputs, from: start, through: ready,
                                                every: vertex.needsEveryInterval, vertex: vertex.name)
         let chain = CommitChain()
         var last = CommitTicket.completed
+        do {
+            return try submitIntervals(vertex, intervals, ready: ready, stored: stored, stateThrough: stateThrough0,
+                                       plan: &plan, chain: chain, last: &last, stopping: stopping)
+        } catch {
+            // Whatever was submitted before the error stays committed: wait for it before
+            // reporting, so that no commit of this pass lands after the caller has moved on.
+            try? last.wait()
+            throw error
+        }
+    }
+
+    /// The loop of `run(_:stopping:)`: processes `intervals` in order and submits each one's
+    /// commit, then moves progress over the empty intervals up to `ready`; `last` is the newest
+    /// commit submitted.
+    private func submitIntervals(_ vertex: any VertexRunner, _ intervals: [Interval], ready: Interval,
+                                 stored: ProgressMark?, stateThrough start: Interval?, plan: inout SnapshotPlan,
+                                 chain: CommitChain, last: inout CommitTicket, stopping: borrowing Atomic<Bool>)
+        throws -> (count: Int, through: Interval?)
+    {
+        let startAt = options.startAt
+        var stateThrough = start
         var committedThrough = stored?.interval
         var processedCount = 0
         for interval in intervals {
@@ -168,15 +207,10 @@ public final class Program: Sendable {
                 try wait(last, vertex, interval)
                 return (processedCount, committedThrough)
             }
+            // A failed commit fails every later one of the chain: stop computing at once.
+            if let failure = chain.firstFailure { throw EngineError.storage(failure, vertex: vertex.name, interval: interval) }
             processedCount += 1
-            let blocks: [PendingBlock]
-            do {
-                blocks = try process(vertex, interval, after: stateThrough)
-            } catch {
-                // The intervals before stay committed: wait for them before reporting.
-                try? last.wait()
-                throw error
-            }
+            let blocks = try process(vertex, interval, after: stateThrough, pending: last)
             var batch = AppendBatch()
             if let startAt, interval < startAt {
                 batch.blocks = blocks.filter { isInternal($0.stream) }
@@ -186,7 +220,7 @@ public final class Program: Sendable {
                 batch.seals = vertex.outputs.map { ($0, interval) }
             }
             batch.progress = [(vertex.name, ProgressMark(interval: interval, fingerprint: vertex.fingerprint))]
-            try plan.annotate(&batch, through: interval)
+            try plan.annotate(&batch, through: interval, processed: true)
             let tasks = counters.takeUnreported(vertex.name)
             if tasks != (0, 0) {
                 batch.bumpVertexStats(vertex: vertex.name, speculativeLaunches: tasks.speculative, retries: tasks.retries)
@@ -202,7 +236,7 @@ public final class Program: Sendable {
             var batch = AppendBatch()
             batch.seals = vertex.outputs.filter { startAt.map { ready >= $0 } ?? true || isInternal($0) }.map { ($0, ready) }
             batch.progress = [(vertex.name, ProgressMark(interval: ready, fingerprint: vertex.fingerprint))]
-            try plan.annotate(&batch, through: ready)
+            try plan.annotate(&batch, through: ready, processed: false)
             last = log.submit(batch, chain: chain)
         }
         try wait(last, vertex, ready)
@@ -213,10 +247,11 @@ public final class Program: Sendable {
     private func isInternal(_ stream: StreamDescriptor) -> Bool { stream.name.hasPrefix(name + ".") }
 
     /// Computes one interval of a vertex under the program's task policy. A stateful vertex whose
-    /// task failed is retried whole: its state is rebuilt through `previous` (the interval it had
-    /// processed before this one) and the interval runs again.
-    private func process(_ vertex: any VertexRunner, _ interval: Interval, after previous: Interval?) throws
-        -> [PendingBlock]
+    /// task failed is retried whole: once the commits submitted so far (`pending`) are durable,
+    /// its state is rebuilt through `previous` (the interval it had processed before this one) and
+    /// the interval runs again.
+    private func process(_ vertex: any VertexRunner, _ interval: Interval, after previous: Interval?,
+                         pending: CommitTicket) throws -> [PendingBlock]
     {
         var failures = 0
         while true {
@@ -228,6 +263,8 @@ public final class Program: Sendable {
                 guard vertex.isStateful, case .closureFailed = error, failures < options.tasks.retries else { throw error }
                 failures += 1
                 counters.addRetry(vertex.name)
+                // The pass's own snapshots and prunes must be visible to the rebuild.
+                try? pending.wait()
                 try vertex.restore(through: previous)
             }
         }

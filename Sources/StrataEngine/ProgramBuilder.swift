@@ -71,10 +71,31 @@ public final class ProgramBuilder: Sendable {
     func finish() throws -> [any VertexRunner] {
         try state.withLock { state in
             if let error = state.firstError { throw error }
-            return state.vertices.enumerated().map { index, vertex in
+            let vertices = state.vertices.enumerated().map { index, vertex -> any VertexRunner in
                 guard let mirrors = state.mirrors[index] else { return vertex }
                 return MirroringVertex(vertex, mirrors: mirrors)
             }
+            // Every stream has one writer, and a vertex reads only streams written before it
+            // (vertices are added upstream first): otherwise the program is a cycle.
+            var writer: [String: Int] = [:]  // lookup only
+            for (index, vertex) in vertices.enumerated() {
+                for output in vertex.outputs {
+                    if let other = writer[output.name] {
+                        throw EngineError.misuse("stream \(output.name) is written by both \(vertices[other].name) and "
+                                                 + "\(vertex.name): save each output once")
+                    }
+                    writer[output.name] = index
+                }
+            }
+            for (position, vertex) in vertices.enumerated() {
+                for input in vertex.inputs {
+                    if let index = writer[input.name], index >= position {
+                        throw EngineError.misuse("vertex \(vertex.name) reads \(input.name), which the program itself "
+                                                 + "writes later: a program cannot read its own output")
+                    }
+                }
+            }
+            return vertices
         }
     }
 }

@@ -18,7 +18,9 @@ import Testing
 
         let program = try RestartFixture.makeProgram(at: path)
         let running = Task { try await program.run(pollInterval: .milliseconds(5)) }
-        try await Task.sleep(for: .milliseconds(30))
+        // Stop once the run has begun (a stop before it would reach no run).
+        while !program.isRunning { try await Task.sleep(for: .milliseconds(1)) }
+        try await Task.sleep(for: .milliseconds(20))
         program.stop()
         try await running.value
         // Whatever it reached, every vertex committed whole intervals; a new program finishes.
@@ -79,5 +81,26 @@ import Testing
         #expect(before == 3)  // intervals 0, 1, 3 (2 is empty)
         let expectedAfter: Int64 = 3 + 2
         #expect(after == expectedAfter)
+    }
+
+    @Test func aProgramThatReadsItsOwnOutputOrSavesTwiceIsRefused() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-maint")
+        let path = directory.appending("store")
+        try RestartFixture.fill(path, intervals: 0..<2)
+        let store = try Store.open(at: path)
+        let events = try store.stream(named: "events", of: KeyValue<String, Int64>.self)
+        #expect(throws: EngineError.self) {
+            _ = try Program(name: "twice", store: store) { p in
+                let counts = p.read(events).runningReduce(+)
+                counts.save(as: "same")
+                counts.map { $0 }.save(as: "same")
+            }
+        }
+        let loopback = try store.stream("loop", of: KeyValue<String, Int64>.self, interval: .seconds(1), partitions: 3)
+        #expect(throws: EngineError.self) {
+            _ = try Program(name: "cycle", store: store) { p in
+                p.read(loopback).map { $0 }.save(as: "loop")
+            }
+        }
     }
 }

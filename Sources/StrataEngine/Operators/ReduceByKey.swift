@@ -94,6 +94,8 @@ func combineByKey<Key: Hashable, Value>(_ pairs: ContiguousArray<KeyValue<Key, V
     -> ContiguousArray<KeyValue<Key, Value>>
 {
     var slot: [Key: Int] = [:]
+    // Room for every key up front (bounded): growing rehashes each key several times.
+    slot.reserveCapacity(min(pairs.count, 1 << 16))
     var output = ContiguousArray<KeyValue<Key, Value>>()
     for pair in pairs {
         let next = output.count

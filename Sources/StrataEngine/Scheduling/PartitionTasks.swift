@@ -217,9 +217,10 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
     }
 
     /// Starts one more attempt of partition `p`.
-    private func launch(_ p: Int, at now: UInt64) {
+    private func launch(_ p: Int, at now: UInt64, speculative: Bool = false) {
         let attempt = tasks.withLock { tasks -> Int in
-            if tasks[p].launched == 0 { tasks[p].started = now }
+            // A retry starts the straggler clock afresh; a speculative copy leaves it.
+            if !speculative { tasks[p].started = now }
             tasks[p].launched += 1
             tasks[p].running += 1
             return tasks[p].launched - 1
@@ -230,6 +231,8 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
             let began = DispatchTime.now().uptimeNanoseconds
             let result = Result { () throws -> T in
                 try injectFaults(context, partition, attempt: attempt)
+                // Another copy already won: do not spend a core on this one.
+                if self.tasks.withLock({ $0[p].result != nil }) { throw CancellationError() }
                 return try body(partition)
             }
             finish(p, result, began: began)
@@ -299,7 +302,7 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
         }
         for p in toSpeculate {
             context.counters.addSpeculative(context.vertex)
-            launch(p, at: now)
+            launch(p, at: now, speculative: true)
         }
         return state
     }

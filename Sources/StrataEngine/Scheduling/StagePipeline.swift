@@ -83,9 +83,11 @@ final class StagePipeline: Sendable {
         var intervals = 0
         var through: Interval?
         do {
-            while !stopping.load(ordering: .relaxed) {
-                // The generation first: a stage finishing after it wakes the wait below.
+            while true {
+                // The generation first: a stage finishing or a stop requested after it wakes the
+                // wait below.
                 let generation = signal.current
+                if stopping.load(ordering: .relaxed) { break }
                 let upstreamDone = stages.withLock { states in upstream[index].allSatisfy { states[$0].finished } }
                 let processed = try program.run(vertex, stopping: stopping)
                 intervals += processed.count

@@ -4,10 +4,13 @@ import StrataStorage
 ///
 /// Both rules depend on interval indices only, never on the wall clock.
 enum SnapshotPolicy {
-    /// Whether a commit that moves a vertex's progress from `previous` to `next` writes a
-    /// snapshot: when it crosses the end of a group of `every` intervals, that is when
-    /// `⌊(next + 1) / every⌋ > ⌊(previous + 1) / every⌋` (the first commit counts from nothing).
-    /// For a vertex that processes every interval this is `(t + 1) % every == 0`.
+    /// Whether the commit of a processed interval `next` writes a snapshot, the vertex's newest
+    /// snapshot being at `previous`: when `next` is past the end of the group of `every` intervals
+    /// holding `previous`, that is when `⌊(next + 1) / every⌋ > ⌊(previous + 1) / every⌋` (with no
+    /// snapshot yet, from nothing). For a vertex that processes every interval this is
+    /// `(t + 1) % every == 0`. Both arguments come from the input (the intervals a vertex processes
+    /// are those with input records) and from earlier snapshots, never from when a pass happened
+    /// to look, so the snapshot rows are the same in every run.
     static func crosses(from previous: Interval?, to next: Interval, every: Int) -> Bool {
         let n = UInt64(every)
         let after = (next.rawValue &+ 1) / n
@@ -34,18 +37,18 @@ struct SnapshotPlan {
     let snapshotting: (any SnapshottingVertex)?
     let every: Int?
     let inputsRetainedFrom: Interval
-    /// The progress before the next commit.
+    /// The vertex's newest snapshot.
     var previous: Interval?
     /// Stats for the next commit, sent once.
     var stats: VertexStatsUpdate?
 
     /// Plans a pass; call before `restore`, which it inspects to count a recovery.
-    init(program: Program, vertex: any VertexRunner, stored: ProgressMark?, frontiers: [StreamFrontier]) {
+    init(program: Program, vertex: any VertexRunner, stored: ProgressMark?, frontiers: [StreamFrontier]) throws(StorageError) {
         self.vertex = vertex
         snapshotting = vertex.isStateful ? vertex.stateVertex : nil
         every = program.snapshotEvery
         inputsRetainedFrom = frontiers.map(\.retainedFrom).min() ?? Interval(0)
-        previous = stored?.interval
+        previous = try program.log.latestSnapshotInterval(of: vertex.name)
         var update = VertexStatsUpdate(inputs: vertex.inputs.map(\.name))
         let restoredEarlier = program.takeRecovery(of: vertex.name)
         if let snapshotting, let stored, restoredEarlier || !snapshotting.isStateCurrent(through: stored.interval) {
@@ -54,11 +57,13 @@ struct SnapshotPlan {
         stats = update
     }
 
-    /// Adds the pass's stats (first commit only) and, when this commit crosses a snapshot
-    /// boundary, the vertex's snapshot at `through` and the pruning of older ones.
+    /// Adds the pass's stats (first commit only) and, when the vertex `processed` interval
+    /// `through` and it crosses a snapshot boundary, the vertex's snapshot at `through` and the
+    /// pruning of older ones. The commit that only moves progress over intervals without input
+    /// (`processed` false) never snapshots: where it ends depends on when the pass looked.
     ///
     /// Call right after the vertex processed `through`, before it processes anything else.
-    mutating func annotate(_ batch: inout AppendBatch, through: Interval) throws {
+    mutating func annotate(_ batch: inout AppendBatch, through: Interval, processed: Bool) throws {
         // Intervals the vertex skipped (no input records) leave its state as it was: it now
         // reflects the input through `through`, so the next pass need not rebuild it.
         snapshotting?.advanceState(through: through)
@@ -66,10 +71,9 @@ struct SnapshotPlan {
             batch.vertexStats.append((vertex.name, update))
             stats = nil
         }
-        defer { previous = through }
-        guard let snapshotting, let every, SnapshotPolicy.crosses(from: previous, to: through, every: every) else {
-            return
-        }
+        guard processed, let snapshotting, let every,
+              SnapshotPolicy.crosses(from: previous, to: through, every: every) else { return }
+        previous = through
         batch.snapshots.rows += try snapshotting.snapshotRows(at: through)
         batch.snapshots.pruneBefore.append(
             (vertex.name, SnapshotPolicy.pruneBefore(latest: through, inputsRetainedFrom: inputsRetainedFrom)))
@@ -88,6 +92,7 @@ extension Program {
     ///   snapshot with no way around it, input dropped by retention.
     @discardableResult
     public func recover() throws -> Int {
+        if isRunning { throw EngineError.misuse("program \(name) is running: recover() rebuilds state before a run") }
         var restored = 0
         for vertex in vertices where vertex.isStateful {
             let stored: ProgressMark?
