@@ -15,7 +15,8 @@ struct StrataCommand: ParsableCommand {
             Results go to standard output, diagnostics and progress to standard error. \
             Exit codes: 0 success, 1 error, 64 usage error, 65 corrupt data found.
             """,
-        subcommands: [Ingest.self, Streams.self, Describe.self, Cat.self, Verify.self, Stats.self, Serve.self])
+        subcommands: [Ingest.self, Streams.self, Describe.self, Cat.self, Verify.self, Stats.self, Serve.self,
+                      SliceCommand.self, Diff.self, Tail.self, Retain.self, Compact.self])
 
     /// Runs the command line, accepting the global `--store PATH` before the subcommand too
     /// (`strata --store S streams`), as well as after it.
