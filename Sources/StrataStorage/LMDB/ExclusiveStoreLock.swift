@@ -21,6 +21,11 @@ package final class ExclusiveStoreLock {
     private let descriptor: Int32
     /// The lock file's path.
     package let path: String
+    /// Whether closing the descriptor is safe: only once this lock was taken. When the probe
+    /// found a lock, this process may hold one of its own on the file (the store open here too),
+    /// and closing any descriptor of the file would release it, so the descriptor is kept open
+    /// for the life of the process instead (one per refused attempt).
+    private var closesDescriptor = false
 
     /// Linux `F_OFD_GETLK` (fcntl.h, with `_GNU_SOURCE`): tests a lock as an open-file-description
     /// lock, which conflicts with this process's own POSIX locks too.
@@ -47,6 +52,7 @@ package final class ExclusiveStoreLock {
             throw .storeInUse(path: directory, processID: probe.l_pid > 0 ? probe.l_pid : nil)
         }
         try takeWriteLock(directory: directory)
+        closesDescriptor = true
     }
 
     /// Takes (or takes back) the write lock without waiting.
@@ -86,5 +92,7 @@ package final class ExclusiveStoreLock {
         flock(l_type: Int16(type), l_whence: Int16(SEEK_SET), l_start: 0, l_len: 1, l_pid: 0)
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        if closesDescriptor { close(descriptor) }
+    }
 }

@@ -11,7 +11,8 @@ struct SliceCommand: ParsableCommand {
             21:00 on the day of the newest sealed interval (or --on YYYY-MM-DD), or ISO 8601. Times without an \
             offset are read in --zone (default UTC). Records print as strata cat prints them; with --top K, the K \
             key/value records with the largest values (ties: smallest key first), or with --by key the largest \
-            keys, as a table, or with --json as {"key":K,"value":V} lines. A range outside retention or before the \
+            keys, as a table, or with --json as {"key":K,"value":V} lines; --combine sum|max|min|last first \
+            combines each key's values over the range (last: the value of its latest record). A range outside retention or before the \
             stream began is an error (exit 1).
             """)
 
@@ -28,12 +29,18 @@ struct SliceCommand: ParsableCommand {
     @Option(help: "What --top ranks by: value (largest first, ties by key) or key (largest first).")
     var by: TopKOrder = .byValue
 
+    @Option(help: ArgumentHelp(
+        "With --top: first combine each key's values over the range: sum, max, min or last (default: rank records as they are).",
+        valueName: "how"))
+    var combine: CombineArgument?
+
     @Flag(help: #"JSON lines: {"interval":T,"partition":P,"record":R}, or {"key":K,"value":V} with --top."#)
     var json = false
 
     mutating func validate() throws {
         guard range.from != nil, range.to != nil else { throw ValidationError("give the range: --from T1 --to T2") }
         if let top, top < 1 { throw ValidationError("--top must be at least 1") }
+        if combine != nil && top == nil { throw ValidationError("--combine goes with --top") }
     }
 
     func run() throws {
@@ -56,7 +63,7 @@ struct SliceCommand: ParsableCommand {
                 throw ValidationError("--top needs a stream of KeyValue records with ordered keys and values; "
                                       + "stream \(stream) holds \(stored.descriptor.recordType)")
             }
-            try rankable.printTop(top, by: by, of: stored.name, in: intervals, store: store, json: json)
+            try rankable.printTop(top, by: by, combine: combine, of: stored.name, in: intervals, store: store, json: json)
             return
         }
         var out = OutputBuffer()
@@ -83,7 +90,6 @@ struct SliceCommand: ParsableCommand {
             try out.flushIfFull()
         }
         try out.flush()
-        printError("slice \(stream): intervals \(intervals.lowerBound)–\(intervals.upperBound)")
     }
 }
 
@@ -92,17 +98,53 @@ extension TopKOrder: ExpressibleByArgument {}
 /// A key/value record type whose keys and values are ordered: what `slice --top` ranks.
 protocol RankablePair: JSONPrintable {
     /// Prints the top `k` records of `stream` in `range`.
-    static func printTop(_ k: Int, by order: TopKOrder, of stream: String, in range: ClosedRange<Interval>,
-                         store: Store, json: Bool) throws
+    static func printTop(_ k: Int, by order: TopKOrder, combine: CombineArgument?, of stream: String,
+                         in range: ClosedRange<Interval>, store: Store, json: Bool) throws
 }
 
-extension KeyValue: RankablePair where Key: JSONPrintable & Comparable, Value: JSONPrintable & Comparable {
-    static func printTop(_ k: Int, by order: TopKOrder, of stream: String, in range: ClosedRange<Interval>,
-                         store: Store, json: Bool) throws {
+/// `--combine`: how `slice --top` combines each key's values before ranking.
+enum CombineArgument: String, ExpressibleByArgument, CaseIterable {
+    case sum, max, min, last
+}
+
+/// A value type `--combine sum` can add.
+protocol SummableValue {
+    /// The sum, wrapping on overflow for integers.
+    func adding(_ other: Self) -> Self
+}
+
+extension Int: SummableValue { func adding(_ other: Int) -> Int { self &+ other } }
+extension Int64: SummableValue { func adding(_ other: Int64) -> Int64 { self &+ other } }
+extension Int32: SummableValue { func adding(_ other: Int32) -> Int32 { self &+ other } }
+extension UInt: SummableValue { func adding(_ other: UInt) -> UInt { self &+ other } }
+extension UInt64: SummableValue { func adding(_ other: UInt64) -> UInt64 { self &+ other } }
+extension UInt32: SummableValue { func adding(_ other: UInt32) -> UInt32 { self &+ other } }
+extension Double: SummableValue { func adding(_ other: Double) -> Double { self + other } }
+extension Float: SummableValue { func adding(_ other: Float) -> Float { self + other } }
+
+/// `a + b` when both are of the summable type `S`.
+private func sum<S: SummableValue>(_ a: S, _ b: Any) -> Any? { (b as? S).map { a.adding($0) } }
+
+extension KeyValue: RankablePair where Key: JSONPrintable & Comparable & Hashable, Value: JSONPrintable & Comparable {
+    static func printTop(_ k: Int, by order: TopKOrder, combine: CombineArgument?, of stream: String,
+                         in range: ClosedRange<Interval>, store: Store, json: Bool) throws {
         let stored = try store.stream(named: stream, of: Self.self)
-        let top = try stored.slice(from: range.lowerBound, through: range.upperBound).topK(k) {
-            order.ranksBefore($0, $1)
+        var dataset = try stored.slice(from: range.lowerBound, through: range.upperBound)
+        switch combine {
+        case nil: break
+        case .max: dataset = try dataset.reduceByKey { Swift.max($0, $1) }
+        case .min: dataset = try dataset.reduceByKey { Swift.min($0, $1) }
+        case .last: dataset = try dataset.reduceByKey { _, later in later }
+        case .sum:
+            guard Value.self is any SummableValue.Type else {
+                throw ValidationError("--combine sum needs numeric values; stream \(stream) holds \(Self.recordTypeName)")
+            }
+            dataset = try dataset.reduceByKey { a, b in
+                guard let summable = a as? any SummableValue, let total = sum(summable, b) as? Value else { return a }
+                return total
+            }
         }
+        let top = try dataset.topK(k) { order.ranksBefore($0, $1) }
         var out = OutputBuffer()
         if json {
             for record in top {
