@@ -2,15 +2,6 @@ import StrataEngine
 import StrataStorage
 
 extension Dataset {
-    /// The output partition of `key` among `count`: XXH64 of its encoded bytes, modulo `count`,
-    /// as the engine's shuffles route keys.
-    @inlinable
-    static func partition<Key: RecordCodable>(of key: Key, among count: Int, scratch: inout BinaryWriter) -> Int {
-        scratch.removeAll()
-        key.encode(to: &scratch)
-        return Int(XXH64.hash(scratch.bytes) % UInt64(count))
-    }
-
     /// Combines the values of each key with `combine`, into a dataset of one `KeyValue` per key.
     ///
     /// Runs now. Each input partition combines its own pairs first; then every key goes to output
@@ -20,6 +11,11 @@ extension Dataset {
     /// is the same in every run; for a commutative, associative `combine` it does not depend on
     /// the partitioning either.
     ///
+    /// Keys are equal when their encoded bytes are (the record codec's encoding, as the engine's
+    /// shuffles route them): for the standard types that is `==`, except Strings equal only under
+    /// Unicode canonical equivalence, and `-0.0`/`0.0` and NaNs of `Double`. Comparing bytes spares
+    /// a `Hasher` per record.
+    ///
     /// ```swift
     /// let perURL = try views.slice("21:00", "21:05").map { KeyValue($0.url, Int64(1)) }.reduceByKey(+)
     /// ```
@@ -27,36 +23,38 @@ extension Dataset {
     /// - Throws: what reading the store or `combine` throws.
     /// - Complexity: O(records) time; O(distinct keys) memory per partition.
     @inlinable
-    public func reduceByKey<Key: RecordCodable & Hashable, Value: RecordCodable>(
+    public func reduceByKey<Key: RecordCodable, Value: RecordCodable>(
         partitions: Int? = nil, _ combine: @escaping @Sendable (Value, Value) throws -> Value
     ) throws -> Dataset<KeyValue<Key, Value>> where Element == KeyValue<Key, Value> {
         let outputs = max(1, partitions ?? partitionCount)
         let source = self.source
-        // Map side: combine within each input partition, then route each key.
+        // Map side: combine within each input partition, then route each key by its XXH64.
         let routed = try Self.runPartitions(partitionCount) { p -> [ContiguousArray<Element>] in
-            var slot: [Key: Int] = [:]  // lookup only; never iterated
+            var table = EncodedKeyTable()
+            var scratch = BinaryWriter(capacity: 64)
             var combined = ContiguousArray<Element>()
             try source(p) { pair in
-                if let i = slot[pair.key] {
-                    combined[i].value = try combine(combined[i].value, pair.value)
-                } else {
-                    slot[pair.key] = combined.count
+                let (i, inserted) = table.index(of: pair.key, scratch: &scratch)
+                if inserted {
                     combined.append(pair)
+                } else {
+                    combined[i].value = try combine(combined[i].value, pair.value)
                 }
             }
-            return Self.route(combined, among: outputs)
+            return Self.route(combined, table, among: outputs)
         }
         // Reduce side: each output partition merges its share, input partitions in order.
         let merged = try Self.runPartitions(outputs) { q -> [Element] in
-            var slot: [Key: Int] = [:]
+            var table = EncodedKeyTable()
+            var scratch = BinaryWriter(capacity: 64)
             var result: [Element] = []
             for input in routed {
                 for pair in input[q] {
-                    if let i = slot[pair.key] {
-                        result[i].value = try combine(result[i].value, pair.value)
-                    } else {
-                        slot[pair.key] = result.count
+                    let (i, inserted) = table.index(of: pair.key, scratch: &scratch)
+                    if inserted {
                         result.append(pair)
+                    } else {
+                        result[i].value = try combine(result[i].value, pair.value)
                     }
                 }
             }
@@ -69,38 +67,41 @@ extension Dataset {
     ///
     /// Runs now. Keys go to output partition `XXH64(encoded key) mod partitions` (default: this
     /// dataset's partition count); a key's values are in input-partition order, then record
-    /// order; keys are in first-seen order within each output partition.
+    /// order; keys are in first-seen order within each output partition. Keys compare by their
+    /// encoded bytes, as for ``reduceByKey(partitions:_:)``.
     ///
     /// - Complexity: O(records) time and memory (prefer `reduceByKey` when a combination suffices).
     @inlinable
-    public func groupByKey<Key: RecordCodable & Hashable, Value: RecordCodable>(
+    public func groupByKey<Key: RecordCodable, Value: RecordCodable>(
         partitions: Int? = nil
     ) throws -> Dataset<KeyValue<Key, [Value]>> where Element == KeyValue<Key, Value> {
         let outputs = max(1, partitions ?? partitionCount)
         let source = self.source
         let routed = try Self.runPartitions(partitionCount) { p -> [ContiguousArray<KeyValue<Key, [Value]>>] in
-            var slot: [Key: Int] = [:]  // lookup only; never iterated
+            var table = EncodedKeyTable()
+            var scratch = BinaryWriter(capacity: 64)
             var groups = ContiguousArray<KeyValue<Key, [Value]>>()
             try source(p) { pair in
-                if let i = slot[pair.key] {
-                    groups[i].value.append(pair.value)
-                } else {
-                    slot[pair.key] = groups.count
+                let (i, inserted) = table.index(of: pair.key, scratch: &scratch)
+                if inserted {
                     groups.append(KeyValue(pair.key, [pair.value]))
+                } else {
+                    groups[i].value.append(pair.value)
                 }
             }
-            return Dataset<KeyValue<Key, [Value]>>.route(groups, among: outputs)
+            return Dataset<KeyValue<Key, [Value]>>.route(groups, table, among: outputs)
         }
         let merged = try Self.runPartitions(outputs) { q -> [KeyValue<Key, [Value]>] in
-            var slot: [Key: Int] = [:]
+            var table = EncodedKeyTable()
+            var scratch = BinaryWriter(capacity: 64)
             var result: [KeyValue<Key, [Value]>] = []
             for input in routed {
                 for group in input[q] {
-                    if let i = slot[group.key] {
-                        result[i].value.append(contentsOf: group.value)
-                    } else {
-                        slot[group.key] = result.count
+                    let (i, inserted) = table.index(of: group.key, scratch: &scratch)
+                    if inserted {
                         result.append(group)
+                    } else {
+                        result[i].value.append(contentsOf: group.value)
                     }
                 }
             }
@@ -114,11 +115,12 @@ extension Dataset {
     ///
     /// Runs now. Both sides go to partition `XXH64(encoded key) mod partitions` (default: the
     /// larger partition count). Order within an output partition: this dataset's pairs in
-    /// (input partition, record) order, each followed by its matches in `other`'s order.
+    /// (input partition, record) order, each followed by its matches in `other`'s order. Keys
+    /// compare by their encoded bytes, as for ``reduceByKey(partitions:_:)``.
     ///
     /// - Complexity: O(left + right + output).
     @inlinable
-    public func join<Key: RecordCodable & Hashable, Value: RecordCodable, Other: RecordCodable>(
+    public func join<Key: RecordCodable, Value: RecordCodable, Other: RecordCodable>(
         _ other: Dataset<KeyValue<Key, Other>>, partitions: Int? = nil
     ) throws -> Dataset<KeyValue<Key, Pair<Value, Other>>> where Element == KeyValue<Key, Value> {
         let outputs = max(1, partitions ?? max(partitionCount, other.partitionCount))
@@ -134,15 +136,22 @@ extension Dataset {
             return Dataset<KeyValue<Key, Other>>.route(records, among: outputs)
         }
         let joined = try Self.runPartitions(outputs) { q -> [KeyValue<Key, Pair<Value, Other>>] in
-            var matches: [Key: [Other]] = [:]  // lookup only; never iterated
+            var table = EncodedKeyTable()
+            var scratch = BinaryWriter(capacity: 64)
+            var matches: [[Other]] = []  // by the right key's table index
             for input in right {
-                for pair in input[q] { matches[pair.key, default: []].append(pair.value) }
+                for pair in input[q] {
+                    let (i, inserted) = table.index(of: pair.key, scratch: &scratch)
+                    if inserted { matches.append([pair.value]) } else { matches[i].append(pair.value) }
+                }
             }
             var result: [KeyValue<Key, Pair<Value, Other>>] = []
             for input in left {
                 for pair in input[q] {
-                    guard let values = matches[pair.key] else { continue }
-                    for value in values { result.append(KeyValue(pair.key, Pair(pair.value, value))) }
+                    // A key with no right-hand value is inserted past `matches`: skipped, now and later.
+                    let (i, _) = table.index(of: pair.key, scratch: &scratch)
+                    guard i < matches.count else { continue }
+                    for value in matches[i] { result.append(KeyValue(pair.key, Pair(pair.value, value))) }
                 }
             }
             return result
@@ -150,7 +159,24 @@ extension Dataset {
         return Dataset<KeyValue<Key, Pair<Value, Other>>>(partitions: joined)
     }
 
-    /// Splits key/value records among `count` partitions by their key's XXH64, order kept.
+    /// Splits combined key/value records among `count` partitions by the XXH64 `table` kept for
+    /// each (record `i` is table entry `i`), order kept.
+    @inlinable
+    static func route<Key: RecordCodable, Value: RecordCodable>(
+        _ records: ContiguousArray<KeyValue<Key, Value>>, _ table: EncodedKeyTable, among count: Int
+    ) -> [ContiguousArray<KeyValue<Key, Value>>] where Element == KeyValue<Key, Value> {
+        var output = [ContiguousArray<KeyValue<Key, Value>>](repeating: [], count: count)
+        if count == 1 {
+            output[0] = records
+            return output
+        }
+        for (i, record) in records.enumerated() {
+            output[Int(table.hash(of: i) % UInt64(count))].append(record)
+        }
+        return output
+    }
+
+    /// Splits key/value records among `count` partitions by XXH64 of their encoded keys, order kept.
     @inlinable
     static func route<Key: RecordCodable, Value: RecordCodable>(
         _ records: ContiguousArray<KeyValue<Key, Value>>, among count: Int
@@ -162,7 +188,9 @@ extension Dataset {
         }
         var scratch = BinaryWriter(capacity: 64)
         for record in records {
-            output[partition(of: record.key, among: count, scratch: &scratch)].append(record)
+            scratch.removeAll()
+            record.key.encode(to: &scratch)
+            output[Int(XXH64.hash(scratch.bytes) % UInt64(count))].append(record)
         }
         return output
     }
