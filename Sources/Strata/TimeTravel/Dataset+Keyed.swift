@@ -4,12 +4,13 @@ import StrataStorage
 extension Dataset {
     /// Combines the values of each key with `combine`, into a dataset of one `KeyValue` per key.
     ///
-    /// Runs now. Each input partition combines its own pairs first; then every key goes to output
-    /// partition `XXH64(encoded key) mod partitions` (default: this dataset's partition count),
-    /// where the input partitions' combinations are combined in partition order. Within an output
-    /// partition, keys are in first-seen order (input partition, then record order), so the result
-    /// is the same in every run; for a commutative, associative `combine` it does not depend on
-    /// the partitioning either.
+    /// Runs now. Each task (a split of an input partition) combines its own pairs first; then
+    /// every key goes to output partition `XXH64(encoded key) mod partitions` (default: this
+    /// dataset's partition count), where the tasks' combinations are combined in (partition,
+    /// split) order. Within an output partition, keys are in first-seen order (input partition,
+    /// then record order), so the result is the same in every run; for an associative `combine`
+    /// a key's values are combined in dataset order, and for a commutative one too the result
+    /// does not depend on the partitioning.
     ///
     /// Keys are equal when their encoded bytes are (the record codec's encoding, as the engine's
     /// shuffles route them): for the standard types that is `==`, except Strings equal only under
@@ -27,13 +28,13 @@ extension Dataset {
         partitions: Int? = nil, _ combine: @escaping @Sendable (Value, Value) throws -> Value
     ) throws -> Dataset<KeyValue<Key, Value>> where Element == KeyValue<Key, Value> {
         let outputs = max(1, partitions ?? partitionCount)
-        let source = self.source
-        // Map side: combine within each input partition, then route each key by its XXH64.
-        let routed = try Self.runPartitions(partitionCount) { p -> [ContiguousArray<Element>] in
+        let source = self.source, splits = self.splits
+        // Map side: combine within each task (input partition split), then route each key by its XXH64.
+        let routed = try Self.runPartitions(taskCount) { t -> [ContiguousArray<Element>] in
             var table = EncodedKeyTable()
             var scratch = BinaryWriter(capacity: 64)
             var combined = ContiguousArray<Element>()
-            try source(p) { pair in
+            try Self.run(source, task: t, splits: splits) { pair in
                 let (i, inserted) = table.index(of: pair.key, scratch: &scratch)
                 if inserted {
                     combined.append(pair)
@@ -76,12 +77,12 @@ extension Dataset {
         partitions: Int? = nil
     ) throws -> Dataset<KeyValue<Key, [Value]>> where Element == KeyValue<Key, Value> {
         let outputs = max(1, partitions ?? partitionCount)
-        let source = self.source
-        let routed = try Self.runPartitions(partitionCount) { p -> [ContiguousArray<KeyValue<Key, [Value]>>] in
+        let source = self.source, splits = self.splits
+        let routed = try Self.runPartitions(taskCount) { t -> [ContiguousArray<KeyValue<Key, [Value]>>] in
             var table = EncodedKeyTable()
             var scratch = BinaryWriter(capacity: 64)
             var groups = ContiguousArray<KeyValue<Key, [Value]>>()
-            try source(p) { pair in
+            try Self.run(source, task: t, splits: splits) { pair in
                 let (i, inserted) = table.index(of: pair.key, scratch: &scratch)
                 if inserted {
                     groups.append(KeyValue(pair.key, [pair.value]))
@@ -125,14 +126,15 @@ extension Dataset {
     ) throws -> Dataset<KeyValue<Key, Pair<Value, Other>>> where Element == KeyValue<Key, Value> {
         let outputs = max(1, partitions ?? max(partitionCount, other.partitionCount))
         let leftSource = self.source, rightSource = other.source
-        let left = try Self.runPartitions(partitionCount) { p -> [ContiguousArray<Element>] in
+        let leftSplits = splits, rightSplits = other.splits
+        let left = try Self.runPartitions(taskCount) { t -> [ContiguousArray<Element>] in
             var records = ContiguousArray<Element>()
-            try leftSource(p) { records.append($0) }
+            try Self.run(leftSource, task: t, splits: leftSplits) { records.append($0) }
             return Self.route(records, among: outputs)
         }
-        let right = try Self.runPartitions(other.partitionCount) { p -> [ContiguousArray<KeyValue<Key, Other>>] in
+        let right = try Self.runPartitions(other.taskCount) { t -> [ContiguousArray<KeyValue<Key, Other>>] in
             var records = ContiguousArray<KeyValue<Key, Other>>()
-            try rightSource(p) { records.append($0) }
+            try Dataset<KeyValue<Key, Other>>.run(rightSource, task: t, splits: rightSplits) { records.append($0) }
             return Dataset<KeyValue<Key, Other>>.route(records, among: outputs)
         }
         let joined = try Self.runPartitions(outputs) { q -> [KeyValue<Key, Pair<Value, Other>>] in

@@ -5,8 +5,8 @@ extension Dataset {
     @inlinable
     public func map<T: Sendable>(_ transform: @escaping @Sendable (Element) throws -> T) -> Dataset<T> {
         let source = self.source
-        return Dataset<T>(partitionCount: partitionCount) { p, sink in
-            try source(p) { try sink(try transform($0)) }
+        return Dataset<T>(partitionCount: partitionCount, splits: splits) { p, split, sink in
+            try source(p, split) { try sink(try transform($0)) }
         }
     }
 
@@ -14,8 +14,8 @@ extension Dataset {
     @inlinable
     public func filter(_ isIncluded: @escaping @Sendable (Element) throws -> Bool) -> Dataset<Element> {
         let source = self.source
-        return Dataset(partitionCount: partitionCount) { p, sink in
-            try source(p) { if try isIncluded($0) { try sink($0) } }
+        return Dataset(partitionCount: partitionCount, splits: splits) { p, split, sink in
+            try source(p, split) { if try isIncluded($0) { try sink($0) } }
         }
     }
 
@@ -25,8 +25,8 @@ extension Dataset {
         where S.Element: Sendable
     {
         let source = self.source
-        return Dataset<S.Element>(partitionCount: partitionCount) { p, sink in
-            try source(p) { for element in try transform($0) { try sink(element) } }
+        return Dataset<S.Element>(partitionCount: partitionCount, splits: splits) { p, split, sink in
+            try source(p, split) { for element in try transform($0) { try sink(element) } }
         }
     }
 }

@@ -15,11 +15,11 @@ extension Dataset {
     @inlinable
     public func topK(_ k: Int, by ranksBefore: @escaping @Sendable (Element, Element) throws -> Bool) throws -> [Element] {
         guard k > 0 else { return [] }
-        let source = self.source
-        let tops = try Self.runPartitions(partitionCount) { p -> [Element] in
+        let source = self.source, splits = self.splits
+        let tops = try Self.runPartitions(taskCount) { t -> [Element] in
             var top: [Element] = []  // sorted by `ranksBefore`, at most k
             top.reserveCapacity(k + 1)
-            try source(p) { element in
+            try Self.run(source, task: t, splits: splits) { element in
                 if top.count == k, let last = top.last, !(try ranksBefore(element, last)) { return }
                 // Insert after every record that ranks before or equal to it (stable).
                 var index = top.count

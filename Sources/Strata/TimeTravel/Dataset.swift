@@ -32,26 +32,52 @@ import StrataStorage
 public struct Dataset<Element: Sendable>: Sendable {
     /// Feeds partition `partition`'s records, in order, to `sink`.
     public typealias Source = @Sendable (_ partition: Int, _ sink: (Element) throws -> Void) throws -> Void
+    /// Feeds split `split` of partition `partition` (a run of its records, in order) to `sink`.
+    @usableFromInline
+    typealias SplitSource = @Sendable (_ partition: Int, _ split: Int, _ sink: (Element) throws -> Void) throws -> Void
 
     /// The number of partitions.
     public let partitionCount: Int
-    /// Produces one partition's records.
-    @usableFromInline let source: Source
+    /// The number of splits of each partition: its records are the records of split 0, then of
+    /// split 1, …; each split runs as its own task (a slice splits each partition's intervals,
+    /// so that a partition with more records than the others does not leave cores idle).
+    @usableFromInline let splits: Int
+    /// Produces one split of one partition.
+    @usableFromInline let source: SplitSource
 
     /// A dataset of `partitionCount` partitions, each produced by `source`.
     ///
     /// - Precondition: `partitionCount >= 1`.
     @inlinable
     public init(partitionCount: Int, source: @escaping Source) {
-        precondition(partitionCount >= 1, "a dataset has at least one partition")
+        self.init(partitionCount: partitionCount, splits: 1) { p, _, sink in try source(p, sink) }
+    }
+
+    /// A dataset of `partitionCount` partitions of `splits` splits each, produced by `source`.
+    ///
+    /// - Precondition: `partitionCount >= 1`, `splits >= 1`.
+    @inlinable
+    init(partitionCount: Int, splits: Int, source: @escaping SplitSource) {
+        precondition(partitionCount >= 1 && splits >= 1, "a dataset has at least one partition and one split")
         self.partitionCount = partitionCount
+        self.splits = splits
         self.source = source
+    }
+
+    /// The number of tasks an action runs: one per split of each partition.
+    @inlinable
+    var taskCount: Int { partitionCount * splits }
+
+    /// Feeds task `task`'s records (split `task mod splits` of partition `task / splits`) to `sink`.
+    @inlinable
+    static func run(_ source: @escaping SplitSource, task: Int, splits: Int, _ sink: (Element) throws -> Void) throws {
+        try source(task / splits, task % splits, sink)
     }
 
     /// A dataset of records held in memory, one array per partition (an empty list is one empty partition).
     public init(partitions: [[Element]]) {
         let partitions = partitions.isEmpty ? [[]] : partitions
-        self.init(partitionCount: partitions.count) { p, sink in
+        self.init(partitionCount: partitions.count, splits: 1) { p, _, sink in
             for element in partitions[p] { try sink(element) }
         }
     }
@@ -98,12 +124,14 @@ public struct Dataset<Element: Sendable>: Sendable {
     /// - Complexity: O(records); all of them are held in memory.
     @inlinable
     public func partitions() throws -> [[Element]] {
-        let source = self.source
-        return try Self.runPartitions(partitionCount) { p in
+        let source = self.source, splits = self.splits
+        let tasks = try Self.runPartitions(taskCount) { t in
             var records: [Element] = []
-            try source(p) { records.append($0) }
+            try Self.run(source, task: t, splits: splits) { records.append($0) }
             return records
         }
+        if splits == 1 { return tasks }
+        return (0..<partitionCount).map { p in Array(tasks[p * splits..<(p + 1) * splits].joined()) }
     }
 
     /// Runs the dataset and returns every record: partition 0's, then partition 1's, …
@@ -113,10 +141,10 @@ public struct Dataset<Element: Sendable>: Sendable {
     /// Runs the dataset and counts its records, holding none of them.
     @inlinable
     public func count() throws -> Int {
-        let source = self.source
-        return try Self.runPartitions(partitionCount) { p in
+        let source = self.source, splits = self.splits
+        return try Self.runPartitions(taskCount) { t in
             var n = 0
-            try source(p) { _ in n &+= 1 }
+            try Self.run(source, task: t, splits: splits) { _ in n &+= 1 }
             return n
         }.reduce(0, +)
     }
@@ -128,6 +156,6 @@ public struct Dataset<Element: Sendable>: Sendable {
     /// Calls `body` with every record, partition by partition in order, on the caller's thread.
     @inlinable
     public func forEach(_ body: (Element) throws -> Void) throws {
-        for p in 0..<partitionCount { try source(p, body) }
+        for t in 0..<taskCount { try Self.run(source, task: t, splits: splits) { try body($0) } }
     }
 }

@@ -119,7 +119,7 @@ struct EncodedKeyTable {
     }
 
     /// The first 16 bytes of `key` as two words, zero-padded.
-    @inlinable
+    @inlinable @inline(__always)
     static func head(of key: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
         if key.count >= 16 {
             return (key.loadUnaligned(fromByteOffset: 0, as: UInt64.self), key.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
@@ -149,7 +149,7 @@ struct EncodedKeyTable {
     /// A fast 64-bit hash of short byte strings for probing: 8-byte words folded with
     /// multiply-xorshift steps (SplitMix64's constants), then a final avalanche. Not part of any
     /// format; fixed, so that probing is the same in every process.
-    @inlinable
+    @inlinable @inline(__always)
     static func probingHash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         var hash: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: bytes.count)
         var offset = 0

@@ -21,9 +21,18 @@ extension StoredStream {
         guard from <= through else { throw .emptyRange(from: from.description, to: through.description) }
         try checkSliceable(from...through)
         let stream = self
-        let range = from...through
-        return Dataset(partitionCount: Int(descriptor.partitions)) { p, sink in
-            try stream.forEach(in: range, partition: PartitionIndex(UInt32(p))) { _, _, record in try sink(record) }
+        let partitions = Int(descriptor.partitions)
+        // Each partition's intervals are split into runs read by separate tasks: about 32 tasks
+        // in all, so that a partition heavier than the others does not leave cores idle.
+        let length = through.rawValue - from.rawValue + 1
+        let splits = Int(min(length, UInt64(max(1, (32 + partitions - 1) / partitions))))
+        return Dataset(partitionCount: partitions, splits: splits) { p, split, sink in
+            let first = from.rawValue + length * UInt64(split) / UInt64(splits)
+            let end = from.rawValue + length * UInt64(split + 1) / UInt64(splits)
+            guard end > first else { return }
+            try stream.forEach(in: Interval(first)...Interval(end - 1), partition: PartitionIndex(UInt32(p))) { _, _, record in
+                try sink(record)
+            }
         }
     }
 
