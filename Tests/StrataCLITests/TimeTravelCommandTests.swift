@@ -220,3 +220,30 @@ final class BackgroundStrata {
         }
     }
 }
+
+/// `strata compact` killed at any moment leaves a store that opens, verifies and holds every record.
+@Suite struct CompactionCrashTests {
+    @Test func compactionKilledAtAnyPointLeavesAWholeStore() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli-compact-kill")
+        let path = directory.appending("store")
+        let lines = (0..<60_000).map { #"{"ts":\#(1_000 + $0 / 2_000),"n":\#($0),"pad":"\#(String(repeating: "y", count: 60))"}"# }
+        #expect(try strata(["ingest", "big", "--store", path, "--time-field", "ts", "--time-unit", "s"],
+                           stdin: lines.joined(separator: "\n") + "\n").status == 0)
+        #expect(try strata(["retain", "big", "--store", path, "--last", "20"]).status == 0)
+        let expected = try strata(["cat", "big", "--store", path, "--from", "1010", "--to", "1029"]).stdout
+        #expect(expected.split(separator: "\n").count == 40_000)
+        // Kill points spread from before the copy starts to after the rename.
+        for delay in [0, 2_000, 5_000, 10_000, 20_000, 40_000, 80_000] as [UInt32] {
+            let compaction = try BackgroundStrata(["compact", "--store", path])
+            usleep(delay)
+            compaction.stop()
+            let verify = try strata(["verify", "--store", path])
+            #expect(verify.status == 0, "killed after \(delay) µs: \(verify.stdout) \(verify.stderr)")
+            let cat = try strata(["cat", "big", "--store", path, "--from", "1010", "--to", "1029"])
+            #expect(cat.stdout == expected, "killed after \(delay) µs")
+        }
+        let finished = try strata(["compact", "--store", path])
+        #expect(finished.status == 0)
+        #expect(try strata(["cat", "big", "--store", path, "--from", "1010", "--to", "1029"]).stdout == expected)
+    }
+}
