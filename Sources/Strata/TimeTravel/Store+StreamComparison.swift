@@ -67,9 +67,13 @@ extension Store {
     /// if let difference = result.firstDifference { print(difference) }
     /// ```
     ///
+    /// - Parameter progress: Called after each interval compared, with the comparison so far
+    ///   (for progress output; runs on the caller's thread).
     /// - Throws: `.unknownStream`, `.corrupt` for a damaged block.
     /// - Complexity: O(bytes of the intervals compared).
-    public func compare(_ first: String, _ second: String) throws(StorageError) -> StreamComparison {
+    public func compare(_ first: String, _ second: String, progress: (StreamComparison) -> Void = { _ in })
+        throws(StorageError) -> StreamComparison
+    {
         let a = try info(of: first), b = try info(of: second)
         let rangeA = Self.readableRange(a.frontier), rangeB = Self.readableRange(b.frontier)
         let sealsA = try rangeA.map { range throws(StorageError) in try log.sealRecords(of: a.descriptor, in: range) } ?? []
@@ -109,6 +113,7 @@ extension Store {
                 result.firstDifference = difference
                 return result
             }
+            progress(result)
         }
         return result
     }

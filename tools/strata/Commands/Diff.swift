@@ -23,10 +23,27 @@ struct Diff: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @Flag(help: "Show progress on standard error even when it is not a terminal.")
+    var progress = false
+
     func run() throws {
         let comparison: StreamComparison
+        let showProgress = progress || standardErrorIsTerminal
+        var lastShown = ContinuousClock.now
+        var progressShown = false
         do {
-            comparison = try options.openStore().compare(first, second)
+            comparison = try options.openStore().compare(first, second) { soFar in
+                guard showProgress, ContinuousClock.now - lastShown >= .seconds(1) else { return }
+                lastShown = ContinuousClock.now
+                let text = "\(soFar.intervalsCompared) intervals compared"
+                if standardErrorIsTerminal {
+                    writeError("\r" + text)
+                    progressShown = true
+                } else {
+                    printError(text)
+                }
+            }
+            if progressShown { printError("") }
         } catch {
             // `diff` reserves exit status 1 for "different".
             printError("Error: \(error)")

@@ -37,6 +37,9 @@ struct SliceCommand: ParsableCommand {
     @Flag(help: #"JSON lines: {"interval":T,"partition":P,"record":R}, or {"key":K,"value":V} with --top."#)
     var json = false
 
+    @Flag(help: "Show progress (the interval being printed) on standard error even when it is not a terminal.")
+    var progress = false
+
     mutating func validate() throws {
         guard range.from != nil, range.to != nil else { throw ValidationError("give the range: --from T1 --to T2") }
         if let top, top < 1 { throw ValidationError("--top must be at least 1") }
@@ -69,8 +72,21 @@ struct SliceCommand: ParsableCommand {
         var out = OutputBuffer()
         var current: (Interval, PartitionIndex)?
         var prefix: [UInt8] = []
+        let showProgress = progress || standardErrorIsTerminal
+        var lastShown = ContinuousClock.now
+        var progressShown = false
         // In (interval, partition, …) order, as `cat` prints: one partition at a time would reorder.
         try stored.forEach(in: intervals) { interval, partition, record in
+            if showProgress, current?.0 != interval, ContinuousClock.now - lastShown >= .seconds(1) {
+                lastShown = ContinuousClock.now
+                let text = "interval \(interval) of \(intervals.lowerBound)–\(intervals.upperBound)"
+                if standardErrorIsTerminal {
+                    writeError("\r" + text)
+                    progressShown = true
+                } else {
+                    printError(text)
+                }
+            }
             if json {
                 if current?.0 != interval || current?.1 != partition {
                     current = (interval, partition)
@@ -84,11 +100,13 @@ struct SliceCommand: ParsableCommand {
                 record.appendJSON(to: &out.bytes)
                 out.bytes.append(0x7D)
             } else {
+                current = (interval, partition)
                 record.appendJSON(to: &out.bytes)
             }
             out.bytes.append(0x0A)
             try out.flushIfFull()
         }
+        if progressShown { printError("") }
         try out.flush()
     }
 }
