@@ -90,9 +90,9 @@ struct EncodedKeyTable {
     /// routing hash).
     @inlinable
     mutating func index(ofBytes key: UnsafeRawBufferPointer) -> (index: Int, inserted: Bool) {
-        let hash = Self.probingHash(key)
-        let fingerprint = hash >> 32
         let head = Self.head(of: key)
+        let hash = key.count <= 16 ? Self.probingHash(head: head, count: key.count) : Self.probingHash(key)
+        let fingerprint = hash >> 32
         let mask = slots.count - 1
         var slot = Int(truncatingIfNeeded: hash) & mask
         while true {
@@ -118,15 +118,52 @@ struct EncodedKeyTable {
         return (index, true)
     }
 
-    /// The first 16 bytes of `key` as two words, zero-padded.
+    /// The first 16 bytes of `key` as two little-endian words, zero-padded.
+    ///
+    /// Built from loads of 8, 4, 2 and 1 bytes that never straddle an 8-byte boundary of the key,
+    /// without a `memcpy` call: a key just copied to the stack (a small `String`'s UTF-8) is read
+    /// back through store forwarding rather than by a load spanning two stores.
     @inlinable @inline(__always)
     static func head(of key: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
-        if key.count >= 16 {
+        let count = key.count
+        if count >= 16 {
             return (key.loadUnaligned(fromByteOffset: 0, as: UInt64.self), key.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         }
-        var words: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &words) { $0.copyMemory(from: key) }
-        return words
+        if count >= 8 {
+            return (key.loadUnaligned(fromByteOffset: 0, as: UInt64.self), partialWord(key, at: 8, count: count - 8))
+        }
+        return (partialWord(key, at: 0, count: count), 0)
+    }
+
+    /// `count` (< 8) bytes of `bytes` from `offset` as a little-endian word, zero-padded.
+    @inlinable @inline(__always)
+    static func partialWord(_ bytes: UnsafeRawBufferPointer, at offset: Int, count: Int) -> UInt64 {
+        var word: UInt64 = 0
+        var i = 0
+        if count & 4 != 0 {
+            word = UInt64(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+            i = 4
+        }
+        if count & 2 != 0 {
+            word |= UInt64(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + i, as: UInt16.self))) << (8 * UInt64(i))
+            i += 2
+        }
+        if count & 1 != 0 { word |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
+        return word
+    }
+
+    /// The probing hash of a key of at most 16 bytes, from its head words.
+    @inlinable @inline(__always)
+    static func probingHash(head: (UInt64, UInt64), count: Int) -> UInt64 {
+        var hash: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: count)
+        hash = (hash ^ head.0) &* 0xBF58_476D_1CE4_E5B9
+        hash ^= hash >> 31
+        hash = (hash ^ head.1) &* 0x94D0_49BB_1331_11EB
+        hash ^= hash >> 29
+        hash ^= hash >> 32
+        hash &*= 0xD6E8_FEB8_6659_FD93
+        hash ^= hash >> 32
+        return hash
     }
 
     /// Whether two byte strings of the same length are equal, word by word.
@@ -146,7 +183,7 @@ struct EncodedKeyTable {
         return true
     }
 
-    /// A fast 64-bit hash of short byte strings for probing: 8-byte words folded with
+    /// A fast 64-bit hash of keys longer than 16 bytes for probing: 8-byte words folded with
     /// multiply-xorshift steps (SplitMix64's constants), then a final avalanche. Not part of any
     /// format; fixed, so that probing is the same in every process.
     @inlinable @inline(__always)
@@ -159,19 +196,7 @@ struct EncodedKeyTable {
             offset += 8
         }
         if offset < bytes.count {
-            var word: UInt64
-            if bytes.count >= 8 {
-                // The last 8 bytes, overlapping the words already folded.
-                word = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self)
-            } else {
-                word = 0
-                var shift: UInt64 = 0
-                while offset < bytes.count {
-                    word |= UInt64(bytes[offset]) << shift
-                    shift += 8
-                    offset += 1
-                }
-            }
+            let word = partialWord(bytes, at: offset, count: bytes.count - offset)
             hash = (hash ^ word) &* 0x94D0_49BB_1331_11EB
             hash ^= hash >> 29
         }
@@ -188,10 +213,9 @@ struct EncodedKeyTable {
         var bigger = [UInt64](repeating: 0, count: slots.count * 2)
         let mask = bigger.count - 1
         for (index, entry) in entries.enumerated() {
-            var head = entry.head
             let hash: UInt64
             if entry.count <= 16 {
-                hash = withUnsafeBytes(of: &head) { Self.probingHash(UnsafeRawBufferPointer(rebasing: $0[0..<entry.count])) }
+                hash = Self.probingHash(head: entry.head, count: entry.count)
             } else {
                 hash = arena.withUnsafeBytes {
                     Self.probingHash(UnsafeRawBufferPointer(rebasing: $0[entry.start..<entry.start + entry.count]))
