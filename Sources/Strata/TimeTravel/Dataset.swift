@@ -21,8 +21,10 @@ import StrataStorage
 /// `collect()` concatenates the partitions in partition order.
 ///
 /// `Dataset` is `Sendable`; closures given to its operators must be `@Sendable`, because
-/// partitions run in parallel. Running the same dataset twice reads the store twice; `cache()`
-/// keeps the records in memory.
+/// partitions run in parallel. Actions are synchronous: they run their tasks on Dispatch's worker
+/// threads (`concurrentPerform`) and block the caller until done, so call them from a thread of
+/// your own, not from a task of the cooperative pool. Running the same dataset twice reads the
+/// store twice; `cache()` keeps the records in memory.
 ///
 /// ## Topics
 /// - Narrow: ``map(_:)``, ``filter(_:)``, ``flatMap(_:)``
