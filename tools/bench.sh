@@ -79,6 +79,10 @@ echo "== full scan (typed PageView)"
 for run in $(seq "$RUNS"); do record "$BENCH" scan --store "$WORK/lib-none"; done
 echo "== full scan (typed PageView), partitions decoded in parallel (forEachInterval)"
 for run in $(seq "$RUNS"); do record "$BENCH" scan --store "$WORK/lib-none" --parallel; done
+echo "== slice of every interval as a dataset: count per url (map + reduceByKey) and top 10"
+for run in $(seq "$RUNS"); do record "$BENCH" slice --store "$WORK/lib-none"; done
+echo "== slice of every interval as a dataset: count only"
+for run in $(seq "$RUNS"); do record "$BENCH" slice --store "$WORK/lib-none" --aggregate count; done
 
 echo "== lz4 -1 reference on the same bytes (raw framed binary records; JSON lines)"
 record "$BENCH" lz4 --store "$WORK/lib-none" --dump "$WORK/raw-binary.bin" --json-lines "$WORK/events.jsonl"

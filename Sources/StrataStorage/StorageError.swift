@@ -107,6 +107,9 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case misuse(String)
     /// An operating-system call failed.
     case system(call: String, errno: Int32, path: String)
+    /// Another process (`processID`, when the lock names it) has the store open, and the operation
+    /// (compaction) needs it to itself.
+    case storeInUse(path: String, processID: Int32?)
 
     public var description: String {
         switch self {
@@ -130,6 +133,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .recordTooLarge(let stream, let bytes): "stream \(stream): record of \(bytes) bytes exceeds the limit"
         case .misuse(let what): "misuse: \(what)"
         case .system(let call, let errno, let path): "\(path): \(call) failed: \(systemMessage(errno)) (errno \(errno))"
+        case .storeInUse(let path, let pid?): "store \(path) is open in another process (pid \(pid)); close it first"
+        case .storeInUse(let path, nil): "store \(path) is open in another process; close it first"
         }
     }
 }

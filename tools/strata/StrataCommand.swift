@@ -9,14 +9,15 @@ import ArgumentParser
 struct StrataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",
-        abstract: "Ingest into, inspect and verify a Strata store.",
+        abstract: "Ingest into, inspect, verify and travel back in time through a Strata store.",
         discussion: """
             The store is given with --store PATH or the STRATA_STORE environment variable. \
             Results go to standard output, diagnostics and progress to standard error. \
-            Exit codes: 0 success, 1 error, 64 usage error, 65 corrupt data found.
+            Exit codes: 0 success, 1 error, 64 usage error, 65 corrupt data found; diff: 0 identical, \
+            1 different, 2 error.
             """,
-        subcommands: [Ingest.self, Streams.self, Describe.self, Cat.self, Verify.self, Stats.self, Status.self, Replay.self,
-                      Serve.self])
+        subcommands: [Ingest.self, Streams.self, Describe.self, Cat.self, Verify.self, Stats.self, Status.self,
+                      Serve.self, SliceCommand.self, Diff.self, Tail.self, Replay.self, Retain.self, Compact.self])
 
     /// Runs the command line, accepting the global `--store PATH` before the subcommand too
     /// (`strata --store S streams`), as well as after it.

@@ -1,0 +1,31 @@
+import StrataStorage
+
+/// Every error of the time-travel API (slices, re-emission, comparisons): bad time text, or the
+/// storage layer's error, wrapped.
+///
+/// `TimeTravelError` is `Sendable`; it is a plain value.
+public enum TimeTravelError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A slice bound is neither an interval index, a time of day, nor an ISO 8601 date and time.
+    case invalidTime(String, reason: String)
+    /// A time zone name that is neither an IANA identifier (`Europe/Paris`), `UTC`, nor an offset (`+02:00`).
+    case unknownTimeZone(String)
+    /// The range ends before it begins (`from` and `to` as given).
+    case emptyRange(from: String, to: String)
+    /// A bare time of day needs a day, and the stream has no sealed interval to take it from
+    /// (give one with `on:`).
+    case noDayForTimeOfDay(stream: String)
+    /// A storage error: the stream is unknown, the range is not sealed, outside retention or
+    /// before the stream began, a block is corrupt…
+    case storage(StorageError)
+
+    public var description: String {
+        switch self {
+        case .invalidTime(let text, let reason): "invalid time \"\(text)\": \(reason)"
+        case .unknownTimeZone(let name): "unknown time zone \"\(name)\": use an IANA name (Europe/Paris), UTC, or an offset (+02:00)"
+        case .emptyRange(let from, let to): "the range \(from)–\(to) is empty: it ends before it begins"
+        case .noDayForTimeOfDay(let stream):
+            "stream \(stream) has no sealed interval to take the day of a bare time from; give the day (on: / --on YYYY-MM-DD)"
+        case .storage(let error): error.description
+        }
+    }
+}

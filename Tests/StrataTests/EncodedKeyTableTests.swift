@@ -1,0 +1,53 @@
+import PropertyBased
+import Testing
+
+@testable import Strata
+
+/// `EncodedKeyTable` against a dictionary of byte arrays: same indices, first-seen order, across growth.
+@Suite struct EncodedKeyTableTests {
+    /// Keys of 0–40 bytes from a small alphabet, so that they repeat and share prefixes and heads.
+    static let keys = Gen.uint8(in: 0...2).array(of: 0...40).array(of: 0...300)
+
+    @Test func indicesMatchFirstSeenOrderOfEqualBytes() async {
+        await propertyCheck(count: 40, input: Self.keys) { keys in
+            var table = EncodedKeyTable()
+            var model: [[UInt8]: Int] = [:]  // lookup only
+            for key in keys {
+                let expected = model[key]
+                let (index, inserted) = key.withUnsafeBytes { table.index(ofEncoded: $0) }
+                #expect(inserted == (expected == nil))
+                #expect(index == expected ?? model.count)
+                if expected == nil { model[key] = index }
+                #expect(table.hash(of: index) == XXH64.hash(key))
+            }
+            #expect(table.count == model.count)
+        }
+    }
+
+    @Test func stringKeysUseTheirUTF8AndRouteByTheirEncoding() async {
+        await propertyCheck(count: 40, input: Self.keys) { keys in
+            var table = EncodedKeyTable()
+            var scratch = BinaryWriter()
+            var model: [String: Int] = [:]  // lookup only
+            for key in keys {
+                let string = String(decoding: key.map { $0 + 0x61 }, as: UTF8.self)  // a, b, c
+                let (index, inserted) = table.index(of: string, scratch: &scratch)
+                #expect(inserted == (model[string] == nil))
+                #expect(index == model[string] ?? model.count)
+                if model[string] == nil { model[string] = index }
+                var encoded = BinaryWriter()
+                string.encode(to: &encoded)
+                #expect(table.hash(of: index) == XXH64.hash(encoded.bytes))
+            }
+        }
+    }
+
+    @Test func reduceByKeyOfLongStringKeysMatchesADictionary() throws {
+        let words = (0..<5_000).map { "a-rather-long-key-number-\($0 % 613)" }
+        let counts = try Dataset(words, partitions: 3).map { KeyValue($0, Int64(1)) }.reduceByKey(partitions: 2, +).collect()
+        var model: [String: Int64] = [:]
+        for word in words { model[word, default: 0] += 1 }
+        #expect(counts.count == model.count)
+        #expect(counts.allSatisfy { model[$0.key] == $0.value })
+    }
+}
