@@ -133,7 +133,8 @@ struct Sessions: ParsableCommand {
             (user, ev) → track(initialize: 1, update: count + 1, or end at a buy; timeout) and \
             saves activeCount (Int64, one record per interval) as the output, and the updated \
             sessions (KeyValue<UInt64, Int64>: user, views so far) as OUTPUT.updates. Typed \
-            PageView input only (strata-bench ingest).
+            PageView (strata-bench ingest) or JSON (strata ingest: fields user, a number, and ev, \
+            one of view, click, add, buy) input.
             """)
 
     @OptionGroup var workload: WorkloadOptions
@@ -150,12 +151,20 @@ struct Sessions: ParsableCommand {
 
     func run() throws {
         let input = try workload.open(output: output)
-        guard case .typed(let views) = input.kind else {
-            throw ValidationError("sessions needs a PageView stream (strata-bench ingest); \(input.descriptor.name) holds JSON")
+        // A JSON stream (strata ingest) is read for its user and ev fields only.
+        let jsonViews: StoredStream<JSONPageViewSession>? = if case .json = input.kind {
+            try input.store.stream(named: input.descriptor.name, of: JSONPageViewSession.self)
+        } else {
+            nil
         }
         let output = self.output, timeout = self.timeout
         let run = try workload.time(input, name: "sessions", output: output) { p in
-            let sessions = p.read(views).map { KeyValue($0.user, $0.ev) }.track(
+            let pairs: DStream<KeyValue<UInt64, UInt8>>
+            switch input.kind {
+            case .typed(let views): pairs = p.read(views).map { KeyValue($0.user, $0.ev) }
+            case .json: pairs = p.read(jsonViews!).map { KeyValue($0.user, $0.ev) }
+            }
+            let sessions = pairs.track(
                 initialize: { (_: UInt64, _: UInt8) in Int64(1) },
                 update: { (_: UInt64, views: Int64, ev: UInt8) in ev == 3 ? nil : views + 1 },
                 timeout: timeout)
@@ -454,4 +463,54 @@ struct SnapshotPeriod: ExpressibleByArgument, CustomStringConvertible {
     }
 
     var description: String { intervals.map(String.init) ?? "never" }
+}
+
+/// The fields of a JSON page view (`strata ingest` of `strata-bench generate`'s lines) that the
+/// sessions workload needs: `user` (a non-negative integer) and `ev` (view, click, add or buy, as
+/// the index `PageView.ev` uses). Its catalog name is `json`, so it reads JSON streams.
+struct JSONPageViewSession: RecordCodable {
+    static var recordTypeName: String { JSONRecord.recordTypeName }
+
+    var user: UInt64
+    var ev: UInt8
+
+    init(user: UInt64, ev: UInt8) {
+        self.user = user
+        self.ev = ev
+    }
+
+    /// Encodes as the JSON object `{"user":…,"ev":"…"}`.
+    func encode(to writer: inout BinaryWriter) {
+        let name = PageViewGenerator.eventNames[Int(min(ev, 3))]
+        let text = "{\"user\":\(user),\"ev\":\"\(name)\"}"
+        Array(text.utf8).withUnsafeBytes { writer.write(raw: $0) }
+    }
+
+    init(from reader: inout BinaryReader) throws(RecordDecodingError) {
+        let text = reader.readRemaining()
+        let fields: (JSONFieldValue?, JSONFieldValue?)
+        do throws(JSONLineError) {
+            fields = try Self.scanner.scan(text)
+        } catch {
+            throw .invalidValue(offset: error.offset, what: "JSON (\(error))")
+        }
+        guard let userField = fields.0, userField.kind == .number,
+              let user = UInt64(String(decoding: UnsafeRawBufferPointer(rebasing: text[userField.range]), as: UTF8.self))
+        else { throw .invalidValue(offset: fields.0?.range.lowerBound ?? 0, what: "a user field holding a non-negative integer") }
+        guard let evField = fields.1, evField.kind == .string, !evField.hasEscapes,
+              let ev = Self.eventIndex(UnsafeRawBufferPointer(rebasing: text[evField.range]))
+        else { throw .invalidValue(offset: fields.1?.range.lowerBound ?? 0, what: "an ev field of view, click, add or buy") }
+        self.user = user
+        self.ev = ev
+    }
+
+    private static let scanner = JSONLineScanner(fields: ["user", "ev"])
+
+    /// The index of an event name in `PageViewGenerator.eventNames`.
+    private static func eventIndex(_ name: UnsafeRawBufferPointer) -> UInt8? {
+        for (index, known) in PageViewGenerator.eventNames.enumerated() where known.utf8.elementsEqual(name) {
+            return UInt8(index)
+        }
+        return nil
+    }
 }
