@@ -16,7 +16,7 @@ struct StrataCommand: ParsableCommand {
             Exit codes: 0 success, 1 error, 64 usage error, 65 corrupt data found.
             """,
         subcommands: [Ingest.self, Streams.self, Describe.self, Cat.self, Verify.self, Stats.self, Status.self,
-                      Serve.self])
+                      State.self, Serve.self])
 
     /// Runs the command line, accepting the global `--store PATH` before the subcommand too
     /// (`strata --store S streams`), as well as after it.
