@@ -178,7 +178,7 @@ import Testing
                 _ = try fixture.store.state(of: "totals", asOf: Interval(UInt64(t)), as: Int64.self, Int64.self)
                 Issue.record("as of \(t): expected outsideRetention")
             } catch StorageError.outsideRetention(_, let from) {
-                #expect(from == (t < 30 ? retainedFrom : firstAnswerable), "as of \(t)")
+                #expect(from == firstAnswerable, "as of \(t)")
             }
         }
         try Self.expectStates(fixture.store, "totals", expected, from: Int(firstAnswerable.rawValue),

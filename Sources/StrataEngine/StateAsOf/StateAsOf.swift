@@ -1,3 +1,4 @@
+import Glibc
 import StrataStorage
 
 /// The state of a stateful vertex as of a past interval, rebuilt without the program: the
@@ -71,18 +72,33 @@ package struct StateAsOf<Key: RecordCodable & Hashable, Value: RecordCodable>: S
         guard let sealed = frontier.sealedThrough, t <= sealed else {
             throw StorageError.notSealed(location, newestSealed: frontier.sealedThrough)
         }
-        guard t >= frontier.retainedFrom else {
-            throw StorageError.outsideRetention(location, retainedFrom: frontier.retainedFrom)
-        }
-        guard let first = frontier.firstInterval, t >= first else {
-            throw StorageError.beforeStreamStart(location, firstInterval: frontier.firstInterval)
-        }
         let changesFrontier = try log.frontier(of: changes)
         guard let changesSealed = changesFrontier.sealedThrough, t <= changesSealed else {
             throw StorageError.notSealed(StoreLocation(stream: changes.name, interval: t),
                                          newestSealed: changesFrontier.sealedThrough)
         }
         let partitions = changes.partitions
+        // Changes are readable after `s` when no interval in (s, t] was dropped.
+        let changesDroppedBefore = changesFrontier.retainedFrom
+        let nothingDropped = changesFrontier.firstInterval.map { changesDroppedBefore <= $0 } ?? true
+        let snapshots = try log.snapshotIntervals(of: descriptor.vertex)
+        func usable(_ s: Interval, _ rows: [PartitionIndex]) -> Bool {
+            rows.count == Int(partitions) && s.rawValue &+ 1 >= changesDroppedBefore.rawValue
+        }
+        // The first interval that can be answered: the retained start, or once retention cut the
+        // changes, the oldest snapshot after which every change is kept.
+        var answerable = frontier.retainedFrom
+        if !nothingDropped {
+            answerable = max(answerable, snapshots.first { usable($0.0, $0.1) }?.0 ?? changesSealed.next)
+        }
+        // A snapshot at `t` itself needs no change.
+        let exact = snapshots.contains { $0.0 == t && $0.1.count == Int(partitions) }
+        guard t >= answerable || (t >= frontier.retainedFrom && exact) else {
+            throw StorageError.outsideRetention(location, retainedFrom: answerable)
+        }
+        guard let first = frontier.firstInterval, t >= first else {
+            throw StorageError.beforeStreamStart(location, firstInterval: frontier.firstInterval)
+        }
         var keyBytes: [UInt8]?
         var only: PartitionIndex?
         if let key {
@@ -91,126 +107,264 @@ package struct StateAsOf<Key: RecordCodable & Hashable, Value: RecordCodable>: S
             keyBytes = writer.bytes
             only = PartitionIndex(UInt32(writer.bytes.withUnsafeBytes { XXH64.hash($0) } % UInt64(partitions)))
         }
-        // Changes are readable after `s` when no interval in (s, t] was dropped.
-        let changesDroppedBefore = changesFrontier.retainedFrom
-        let nothingDropped = changesFrontier.firstInterval.map { changesDroppedBefore <= $0 } ?? true
         var damage: (any Error)?
-        let snapshots = try log.snapshotIntervals(of: descriptor.vertex)
-        for (s, rowPartitions) in snapshots.reversed() where s <= t {
-            guard rowPartitions.count == Int(partitions), s.rawValue &+ 1 >= changesDroppedBefore.rawValue || s == t
-            else { continue }
+        for (s, rows) in snapshots.reversed() where s <= t && (usable(s, rows) || (s == t && exact)) {
             do {
-                var state = try loadSnapshot(at: s, partition: only, keyBytes: keyBytes)
-                let replayed = try applyChanges(to: &state, after: s, through: t, partition: only, key: key)
-                return Result(entries: sorted(state), snapshot: s, replayedIntervals: replayed)
+                return try rebuild(from: s, through: t, key: key, keyBytes: keyBytes, partition: only)
             } catch let error as StorageError {
                 guard case .corrupt = error else { throw error }
                 if damage == nil { damage = error }
             }
         }
         guard nothingDropped else {
-            if let damage { throw damage }
-            // The first interval that can be answered: the oldest usable snapshot.
-            let answerable = snapshots.first { s, rows in
-                rows.count == Int(partitions) && s.rawValue &+ 1 >= changesDroppedBefore.rawValue
-            }?.0
-            throw StorageError.outsideRetention(location, retainedFrom: answerable ?? changesSealed.next)
+            throw damage ?? StorageError.outsideRetention(location, retainedFrom: answerable)
         }
-        var state: [Key: Value] = [:]
-        let replayed = try applyChanges(to: &state, after: nil, through: t, partition: only, key: key)
-        return Result(entries: sorted(state), snapshot: nil, replayedIntervals: replayed)
+        return try rebuild(from: nil, through: t, key: key, keyBytes: keyBytes, partition: only)
     }
 
-    /// The entries sorted by their keys' encoded bytes (unique, so a total order).
-    private func sorted(_ state: [Key: Value]) -> [KeyValue<Key, Value>] {
-        var keyed: [(bytes: [UInt8], entry: KeyValue<Key, Value>)] = []
-        keyed.reserveCapacity(state.count)
-        var writer = BinaryWriter(capacity: 64)
-        for (key, value) in state {  // order fixed by the sort below
-            writer.removeAll()
-            key.encode(to: &writer)
-            keyed.append((writer.bytes, KeyValue(key, value)))
+    /// The state from the snapshot at `s` (`nil`: the empty state) plus the changes through `t`.
+    private func rebuild(from s: Interval?, through t: Interval, key: Key?, keyBytes: [UInt8]?,
+                         partition only: PartitionIndex?) throws -> Result {
+        if let key, let keyBytes, let only {
+            var value: Value? = nil
+            if let s { value = try lookUpSnapshot(at: s, partition: only, keyBytes: keyBytes) }
+            let replayed = try forEachChange(after: s, through: t, partition: only, keyBytes: keyBytes) { _, _, v in
+                value = v
+            }
+            return Result(entries: value.map { [KeyValue(key, $0)] } ?? [], snapshot: s, replayedIntervals: replayed)
         }
-        keyed.sort { $0.bytes.lexicographicallyPrecedes($1.bytes) }
-        return keyed.map(\.entry)
+        var entries = Entries<Value>()
+        if let s { try loadSnapshot(at: s, into: &entries) }
+        // The changes, last one per key winning, with their keys' bytes for new keys.
+        var changes = Entries<Value?>()
+        var changeSlot: [Key: Int] = [:]  // lookup only
+        let replayed = try forEachChange(after: s, through: t, partition: nil, keyBytes: nil) { bytes, key, value in
+            if let index = changeSlot[key] {
+                changes.values[index] = value
+            } else {
+                changeSlot[key] = changes.count
+                changes.append(bytes, key, value)
+            }
+        }
+        if changes.count > 0 {
+            var consumed = [Bool](repeating: false, count: changes.count)
+            var removed = [Bool](repeating: false, count: entries.count)
+            var anyRemoved = false
+            for index in 0..<entries.count {
+                guard let change = changeSlot[entries.keys[index]] else { continue }
+                consumed[change] = true
+                if let value = changes.values[change] {
+                    entries.values[index] = value
+                } else {
+                    removed[index] = true
+                    anyRemoved = true
+                }
+            }
+            if anyRemoved { entries.remove(where: removed) }
+            for index in 0..<changes.count where !consumed[index] {
+                guard let value = changes.values[index] else { continue }
+                changes.withKeyBytes(index) { entries.append($0, changes.keys[index], value) }
+            }
+        }
+        return Result(entries: entries.sortedByKeyBytes(), snapshot: s, replayedIntervals: replayed)
     }
 
-    /// The snapshot's state at `s`: every partition, or only `partition` and in it only the
-    /// entry whose key encodes as `keyBytes`.
-    private func loadSnapshot(at s: Interval, partition only: PartitionIndex?, keyBytes: [UInt8]?) throws
-        -> [Key: Value]
-    {
-        var state: [Key: Value] = [:]
+    /// Appends every entry of every partition of the snapshot at `s`.
+    private func loadSnapshot(at s: Interval, into entries: inout Entries<Value>) throws {
         var codec = BlockCodec()
-        let partitions = only.map { [$0] } ?? (0..<changes.partitions).map { PartitionIndex($0) }
         let kind = descriptor.kind, vertex = descriptor.vertex
-        for partition in partitions {
+        for q in 0..<changes.partitions {
+            let partition = PartitionIndex(q)
             let location = LogStore.snapshotLocation(vertex, s, partition)
             try log.withSnapshot(SnapshotKey(vertex: vertex, interval: s, partition: partition), codec: &codec) {
                 payload in
                 guard let payload else { throw StorageError.corrupt(location, .missingBlock(chunk: 0)) }
                 do throws(RecordDecodingError) {
-                    try Self.decode(payload, kind: kind, keyBytes: keyBytes, into: &state)
+                    var reader = BinaryReader(payload)
+                    let count = try readCount(from: &reader)
+                    entries.reserve(count, keyBytes: payload.count)
+                    for _ in 0..<count {
+                        let start = reader.offset
+                        let key: Key = try reader.read()
+                        let keyBytes = UnsafeRawBufferPointer(rebasing: payload[start..<reader.offset])
+                        entries.append(keyBytes, key, try reader.read(Value.self))
+                        if kind == .keyedState { _ = try reader.readRaw(count: 8) }  // last active interval
+                    }
+                    guard reader.remaining == 0 else { throw .trailingBytes(offset: reader.offset) }
                 } catch {
                     throw StorageError.corrupt(location, .undecodableRecord(index: 0, error))
                 }
             }
         }
-        return state
     }
 
-    /// Decodes a snapshot payload (layouts: `StateDescriptor.Kind`, docs/format.md) into `state`;
-    /// with `keyBytes`, only that key's entry, stopping once it is found (or, for a sorted
-    /// `runningReduce` payload, passed).
-    static func decode(_ payload: UnsafeRawBufferPointer, kind: StateDescriptor.Kind, keyBytes: [UInt8]?,
-                       into state: inout [Key: Value]) throws(RecordDecodingError) {
-        var reader = BinaryReader(payload)
-        let count = try readCount(from: &reader)
-        if keyBytes == nil { state.reserveCapacity(state.count + count) }
-        for _ in 0..<count {
-            let start = reader.offset
-            let key: Key = try reader.read()
-            if let keyBytes {
-                let found = UnsafeRawBufferPointer(rebasing: payload[start..<reader.offset])
-                if found.elementsEqual(keyBytes) {
-                    state[key] = try reader.read(Value.self)
-                    return
+    /// The value of the key encoded as `keyBytes` in one partition of the snapshot at `s`, or
+    /// `nil`: scans the entries by their bytes, decoding only the value found.
+    private func lookUpSnapshot(at s: Interval, partition: PartitionIndex, keyBytes: [UInt8]) throws -> Value? {
+        var codec = BlockCodec()
+        let kind = descriptor.kind, vertex = descriptor.vertex
+        let location = LogStore.snapshotLocation(vertex, s, partition)
+        let skipKey = FieldSkip.of(Key.self), skipValue = FieldSkip.of(Value.self)
+        return try log.withSnapshot(SnapshotKey(vertex: vertex, interval: s, partition: partition), codec: &codec) {
+            payload -> Value? in
+            guard let payload else { throw StorageError.corrupt(location, .missingBlock(chunk: 0)) }
+            do throws(RecordDecodingError) {
+                var reader = BinaryReader(payload)
+                let count = try readCount(from: &reader)
+                for _ in 0..<count {
+                    let start = reader.offset
+                    try skipKey.skip(Key.self, &reader)
+                    let found = UnsafeRawBufferPointer(rebasing: payload[start..<reader.offset])
+                    if found.elementsEqual(keyBytes) { return try reader.read(Value.self) }
+                    // Sorted by encoded key: past the key, it is not there.
+                    if kind == .runningReduce, keyBytes.lexicographicallyPrecedes(found) { return nil }
+                    try skipValue.skip(Value.self, &reader)
+                    if kind == .keyedState { _ = try reader.readRaw(count: 8) }
                 }
-                if kind == .runningReduce, keyBytes.lexicographicallyPrecedes(found) { return }
-                _ = try reader.read(Value.self)
-            } else {
-                state[key] = try reader.read(Value.self)
+                return nil
+            } catch {
+                throw StorageError.corrupt(location, .undecodableRecord(index: 0, error))
             }
-            if kind == .keyedState { _ = try reader.read(UInt64.self) }  // last active interval
         }
-        guard reader.remaining == 0 else { throw .trailingBytes(offset: reader.offset) }
     }
 
-    /// Applies the changes of the sealed intervals in (`s`, `t`] (from the first with `s` nil),
-    /// of every partition or only `partition` and `key`; returns how many intervals had any.
-    private func applyChanges(to state: inout [Key: Value], after s: Interval?, through t: Interval,
-                              partition only: PartitionIndex?, key: Key?) throws -> Int {
+    /// Calls `body` with each change (key bytes, key, new value or `nil` for a removal) of the
+    /// sealed intervals in (`s`, `t`] (from the first with `s` nil), in interval, partition and
+    /// record order: of every partition, or of `partition` only and the key encoded as
+    /// `keyBytes` (whose records are found by their leading bytes: a `KeyValue`'s key encoding
+    /// ends where its decoder stops, so no other key's record starts with them).
+    ///
+    /// - Returns: How many intervals had changes to read.
+    private func forEachChange(after s: Interval?, through t: Interval, partition only: PartitionIndex?,
+                               keyBytes: [UInt8]?,
+                               _ body: (UnsafeRawBufferPointer, Key, Value?) throws -> Void) throws -> Int {
         let start = s.map { $0.next } ?? Interval(0)
         guard start <= t else { return 0 }
         var codec = BlockCodec()
         var replayed = 0
+        let kind = descriptor.kind, changes = self.changes
         for (interval, seal) in try log.sealRecords(of: changes, in: start...t) {
             if let only, seal.chunks[Int(only.rawValue)] == 0 { continue }
             replayed += 1
-            let partitions = only.map { [$0] } ?? (0..<changes.partitions).map { PartitionIndex($0) }
-            for partition in partitions {
-                switch descriptor.kind {
-                case .runningReduce:
-                    let records: ContiguousArray<KeyValue<Key, Value>> =
-                        try PartitionReader.read(log, changes, interval, partition, codec: &codec)
-                    for record in records where key == nil || record.key == key { state[record.key] = record.value }
-                case .keyedState:
-                    let records: ContiguousArray<KeyValue<Key, Value?>> =
-                        try PartitionReader.read(log, changes, interval, partition, codec: &codec)
-                    for record in records where key == nil || record.key == key { state[record.key] = record.value }
+            let location = StoreLocation(stream: changes.name, interval: interval, partition: only)
+            do {
+                try log.withSealedBlocks(of: changes, interval: interval, partition: only) { _, _, block in
+                    try codec.withVerifiedPayload(block) { header, payload in
+                        var frames = RecordFrames(payload: payload, expectedCount: header.recordCount)
+                        while let frame = try frames.next() {
+                            if let keyBytes, !frame.starts(with: keyBytes) { continue }
+                            var reader = BinaryReader(frame)
+                            let key: Key, value: Value?
+                            do throws(RecordDecodingError) {
+                                key = try reader.read()
+                                let keyEnd = reader.offset
+                                value = switch kind {
+                                case .runningReduce: try reader.read(Value.self)
+                                case .keyedState: try reader.read(Value?.self)
+                                }
+                                if reader.remaining != 0 { throw .trailingBytes(offset: reader.offset) }
+                                reader.offset = keyEnd
+                            } catch {
+                                throw Corruption.undecodableRecord(index: frames.index - 1, error)
+                            }
+                            try body(UnsafeRawBufferPointer(rebasing: frame[0..<reader.offset]), key, value)
+                        }
+                    }
                 }
+            } catch let corruption as Corruption {
+                throw StorageError.corrupt(location, corruption)
             }
         }
         return replayed
+    }
+}
+
+extension StateAsOf {
+    /// State entries with their keys' encoded bytes kept in one buffer, to sort by them without
+    /// an allocation per key.
+    struct Entries<Stored: RecordCodable> {
+        var keyBytes: [UInt8] = []
+        /// Per entry, the start of its key's bytes in `keyBytes`; it ends where the next begins.
+        var starts: [Int] = []
+        var keys: [Key] = []
+        var values: [Stored] = []
+
+        var count: Int { keys.count }
+
+        mutating func reserve(_ more: Int, keyBytes bytes: Int) {
+            keyBytes.reserveCapacity(keyBytes.count + bytes)
+            starts.reserveCapacity(starts.count + more)
+            keys.reserveCapacity(keys.count + more)
+            values.reserveCapacity(values.count + more)
+        }
+
+        mutating func append(_ bytes: UnsafeRawBufferPointer, _ key: Key, _ value: Stored) {
+            starts.append(keyBytes.count)
+            keyBytes.append(contentsOf: bytes)
+            keys.append(key)
+            values.append(value)
+        }
+
+        func withKeyBytes<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            let end = index + 1 < starts.count ? starts[index + 1] : keyBytes.count
+            return try keyBytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[starts[index]..<end])) }
+        }
+
+        /// Drops the entries flagged in `removed`.
+        mutating func remove(where removed: [Bool]) {
+            var kept = Entries()
+            kept.reserve(count, keyBytes: keyBytes.count)
+            for index in 0..<count where !removed[index] {
+                withKeyBytes(index) { kept.append($0, keys[index], values[index]) }
+            }
+            self = kept
+        }
+
+        /// The entries sorted by their keys' encoded bytes (unique keys: a total order).
+        func sortedByKeyBytes() -> [KeyValue<Key, Stored>] {
+            var order = Array(0..<count)
+            keyBytes.withUnsafeBytes { bytes in
+                let starts = self.starts, total = bytes.count
+                order.sort { a, b in
+                    let aStart = starts[a], aEnd = a + 1 < starts.count ? starts[a + 1] : total
+                    let bStart = starts[b], bEnd = b + 1 < starts.count ? starts[b + 1] : total
+                    let aCount = aEnd - aStart, bCount = bEnd - bStart
+                    let common = min(aCount, bCount)
+                    if common > 0, let base = bytes.baseAddress {
+                        let c = memcmp(base + aStart, base + bStart, common)
+                        if c != 0 { return c < 0 }
+                    }
+                    return aCount < bCount
+                }
+            }
+            return order.map { KeyValue(keys[$0], values[$0]) }
+        }
+    }
+}
+
+/// How to step over one field of a snapshot entry without decoding it: the standard types'
+/// encodings have their length in front or a fixed width (`docs/format.md`); other types are decoded.
+enum FieldSkip {
+    case lengthPrefixed
+    case fixed(Int)
+    case decode
+
+    static func of<T: RecordCodable>(_ type: T.Type) -> FieldSkip {
+        if type == String.self || type == Bytes.self { return .lengthPrefixed }
+        if type == Int64.self || type == UInt64.self || type == Int.self || type == UInt.self || type == Double.self {
+            return .fixed(8)
+        }
+        if type == Int32.self || type == UInt32.self || type == Float.self { return .fixed(4) }
+        if type == Int16.self || type == UInt16.self { return .fixed(2) }
+        if type == Int8.self || type == UInt8.self { return .fixed(1) }
+        return .decode
+    }
+
+    func skip<T: RecordCodable>(_ type: T.Type, _ reader: inout BinaryReader) throws(RecordDecodingError) {
+        switch self {
+        case .lengthPrefixed: _ = try reader.readLengthPrefixed()
+        case .fixed(let width): _ = try reader.readRaw(count: width)
+        case .decode: _ = try reader.read(T.self)
+        }
     }
 }
