@@ -124,6 +124,29 @@ import Testing
         for t in 2..<Self.intervals { #expect(active[t] == [Int64(expected[t].count)], "live keys at \(t)") }
     }
 
+    /// A damaged snapshot is skipped for an older one (or a replay from the beginning), as in recovery.
+    @Test func aDamagedSnapshotIsSkipped() throws {
+        let fixture = try EngineFixtureB()
+        let input = Self.input(seed: 13)
+        _ = try fixture.input("events", input, partitions: 2)
+        let events = try fixture.store.stream(named: "events", of: PairB.self)
+        try Program(name: "dm", store: fixture.store, snapshotEvery: 10) { p in
+            p.read(events).runningReduce(+).save(as: "totals")
+        }.runUntilCaughtUp()
+        let snapshots = try fixture.store.log.snapshotIntervals(of: "dm.v1").map(\.0)
+        #expect(snapshots.count >= 3)
+        let damaged = snapshots[snapshots.count - 2]
+        for partition in 0..<2 {
+            try fixture.store.log.unsafeDamageSnapshot(
+                SnapshotKey(vertex: "dm.v1", interval: damaged, partition: PartitionIndex(UInt32(partition))),
+                byteOffset: 40)
+        }
+        let t = Int(damaged.rawValue) + 1
+        let found = try fixture.store.state(of: "totals", asOf: Interval(UInt64(t)), as: Int64.self, Int64.self)
+        #expect(found.snapshot == snapshots[snapshots.count - 3])
+        try Self.expectStates(fixture.store, "totals", Self.runningSums(input), from: t - 3, through: t + 3)
+    }
+
     @Test func errorsOutsideTheAnswerableIntervals() throws {
         let fixture = try EngineFixtureB()
         let input = Self.input(seed: 3)
