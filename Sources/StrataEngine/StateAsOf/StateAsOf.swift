@@ -133,12 +133,27 @@ package struct StateAsOf<Key: RecordCodable & Hashable, Value: RecordCodable>: S
             }
             return Result(entries: value.map { [KeyValue(key, $0)] } ?? [], snapshot: s, replayedIntervals: replayed)
         }
+        // Partitions are independent (a key lives in one): rebuilt in parallel, then merged.
+        let parts = try forEachPartition(Int(changes.partitions)) { partition in
+            try self.rebuild(from: s, through: t, partition: partition)
+        }
         var entries = Entries<Value>()
-        if let s { try loadSnapshot(at: s, into: &entries) }
-        // The changes, last one per key winning, with their keys' bytes for new keys.
+        entries.reserve(parts.reduce(0) { $0 + $1.count }, keyBytes: parts.reduce(0) { $0 + $1.keyBytes.count })
+        for part in parts { entries.append(contentsOf: part) }
+        let start = s.map { $0.next } ?? Interval(0)
+        let replayed = start <= t ? try log.sealRecords(of: changes, in: start...t).count : 0
+        return Result(entries: entries.sortedByKeyBytes(), snapshot: s, replayedIntervals: replayed)
+    }
+
+    /// One partition of the state: its snapshot entries (none with `s` nil) with the changes
+    /// through `t` applied, the last change of a key winning.
+    private func rebuild(from s: Interval?, through t: Interval, partition: PartitionIndex) throws -> Entries<Value> {
+        var entries = Entries<Value>()
+        if let s { try loadSnapshot(at: s, partition: partition, into: &entries) }
+        // The changes, with their keys' bytes for new keys.
         var changes = Entries<Value?>()
         var changeSlot: [Key: Int] = [:]  // lookup only
-        let replayed = try forEachChange(after: s, through: t, partition: nil, keyBytes: nil) { bytes, key, value in
+        _ = try forEachChange(after: s, through: t, partition: partition, keyBytes: nil) { bytes, key, value in
             if let index = changeSlot[key] {
                 changes.values[index] = value
             } else {
@@ -146,35 +161,33 @@ package struct StateAsOf<Key: RecordCodable & Hashable, Value: RecordCodable>: S
                 changes.append(bytes, key, value)
             }
         }
-        if changes.count > 0 {
-            var consumed = [Bool](repeating: false, count: changes.count)
-            var removed = [Bool](repeating: false, count: entries.count)
-            var anyRemoved = false
-            for index in 0..<entries.count {
-                guard let change = changeSlot[entries.keys[index]] else { continue }
-                consumed[change] = true
-                if let value = changes.values[change] {
-                    entries.values[index] = value
-                } else {
-                    removed[index] = true
-                    anyRemoved = true
-                }
-            }
-            if anyRemoved { entries.remove(where: removed) }
-            for index in 0..<changes.count where !consumed[index] {
-                guard let value = changes.values[index] else { continue }
-                changes.withKeyBytes(index) { entries.append($0, changes.keys[index], value) }
+        guard changes.count > 0 else { return entries }
+        var consumed = [Bool](repeating: false, count: changes.count)
+        var removed = [Bool](repeating: false, count: entries.count)
+        var anyRemoved = false
+        for index in 0..<entries.count {
+            guard let change = changeSlot[entries.keys[index]] else { continue }
+            consumed[change] = true
+            if let value = changes.values[change] {
+                entries.values[index] = value
+            } else {
+                removed[index] = true
+                anyRemoved = true
             }
         }
-        return Result(entries: entries.sortedByKeyBytes(), snapshot: s, replayedIntervals: replayed)
+        if anyRemoved { entries.remove(where: removed) }
+        for index in 0..<changes.count where !consumed[index] {
+            guard let value = changes.values[index] else { continue }
+            changes.withKeyBytes(index) { entries.append($0, changes.keys[index], value) }
+        }
+        return entries
     }
 
-    /// Appends every entry of every partition of the snapshot at `s`.
-    private func loadSnapshot(at s: Interval, into entries: inout Entries<Value>) throws {
+    /// Appends every entry of one partition of the snapshot at `s`.
+    private func loadSnapshot(at s: Interval, partition: PartitionIndex, into entries: inout Entries<Value>) throws {
         var codec = BlockCodec()
         let kind = descriptor.kind, vertex = descriptor.vertex
-        for q in 0..<changes.partitions {
-            let partition = PartitionIndex(q)
+        do {
             let location = LogStore.snapshotLocation(vertex, s, partition)
             try log.withSnapshot(SnapshotKey(vertex: vertex, interval: s, partition: partition), codec: &codec) {
                 payload in
@@ -296,6 +309,14 @@ extension StateAsOf {
             starts.reserveCapacity(starts.count + more)
             keys.reserveCapacity(keys.count + more)
             values.reserveCapacity(values.count + more)
+        }
+
+        mutating func append(contentsOf other: Entries) {
+            let shift = keyBytes.count
+            keyBytes.append(contentsOf: other.keyBytes)
+            starts.append(contentsOf: other.starts.lazy.map { $0 + shift })
+            keys.append(contentsOf: other.keys)
+            values.append(contentsOf: other.values)
         }
 
         mutating func append(_ bytes: UnsafeRawBufferPointer, _ key: Key, _ value: Stored) {
