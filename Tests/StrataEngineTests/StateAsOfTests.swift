@@ -147,6 +147,32 @@ import Testing
         try Self.expectStates(fixture.store, "totals", Self.runningSums(input), from: t - 3, through: t + 3)
     }
 
+    /// A one-key lookup reads only its key's partition: damage in another partition of the
+    /// snapshot does not reach it, while the whole state must step back to an older snapshot.
+    @Test func oneKeyReadsOnlyItsPartition() throws {
+        let fixture = try EngineFixtureB()
+        let input = Self.input(seed: 17)
+        _ = try fixture.input("events", input, partitions: 3)
+        let events = try fixture.store.stream(named: "events", of: PairB.self)
+        try Program(name: "pk", store: fixture.store, snapshotEvery: 10) { p in
+            p.read(events).runningReduce(+).save(as: "totals")
+        }.runUntilCaughtUp()
+        let snapshots = try fixture.store.log.snapshotIntervals(of: "pk.v1").map(\.0)
+        let newest = try #require(snapshots.last), older = snapshots[snapshots.count - 2]
+        let key = Int64(4)
+        let keyPartition = UInt32(encodedB(key).withUnsafeBytes { XXH64.hash($0) } % 3)
+        let other = (keyPartition + 1) % 3
+        try fixture.store.log.unsafeDamageSnapshot(
+            SnapshotKey(vertex: "pk.v1", interval: newest, partition: PartitionIndex(other)), byteOffset: 40)
+        let expected = Self.runningSums(input)[Int(newest.rawValue)]
+        let one = try fixture.store.state(of: "totals", asOf: newest, key: key, as: Int64.self, Int64.self)
+        #expect(one.snapshot == newest)
+        #expect(one.entries.map(\.value) == (expected[key].map { [$0] } ?? []))
+        let whole = try fixture.store.state(of: "totals", asOf: newest, as: Int64.self, Int64.self)
+        #expect(whole.snapshot == older)
+        #expect(Dictionary(uniqueKeysWithValues: whole.entries.map { ($0.key, $0.value) }) == expected)
+    }
+
     @Test func errorsOutsideTheAnswerableIntervals() throws {
         let fixture = try EngineFixtureB()
         let input = Self.input(seed: 3)

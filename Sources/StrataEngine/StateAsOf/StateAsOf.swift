@@ -6,9 +6,11 @@ import StrataStorage
 /// intervals after it (see `StateDescriptor` and docs/state-as-of.md).
 ///
 /// A one-key lookup reads only the partition the key hashes to (`XXH64(encoded key) mod P`,
-/// the engine's routing): one snapshot row, decoded entry by entry until the key is found (a
-/// `runningReduce` snapshot is sorted by encoded key, so the scan also stops at the first
-/// larger key), then that partition of the change intervals.
+/// the engine's routing): one snapshot row, scanned entry by entry by its bytes until the key is
+/// found (a `runningReduce` snapshot is sorted by encoded key, so the scan also stops at the first
+/// larger key), then that partition of the change intervals, whose records are matched by their
+/// leading key bytes; only the key's value is decoded. The whole state is rebuilt partition by
+/// partition in parallel.
 ///
 /// `StateAsOf` is `Sendable`: every call reads the store in its own short read transactions.
 package struct StateAsOf<Key: RecordCodable & Hashable, Value: RecordCodable>: Sendable {
