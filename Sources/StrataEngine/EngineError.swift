@@ -8,6 +8,9 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
     case closureFailed(String, vertex: String, interval: Interval, partition: PartitionIndex?)
     /// The program was defined or used against its contract.
     case misuse(String)
+    /// A stream asked for its state (`StateAsOf`) is not written by a stateful vertex that
+    /// registered its state, or holds other types than the ones asked for.
+    case noState(stream: String, reason: String)
 
     public var description: String {
         switch self {
@@ -16,6 +19,7 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         case .closureFailed(let message, let vertex, let interval, let partition):
             "vertex \(vertex) interval \(interval)\(partition.map { " partition \($0)" } ?? ""): \(message)"
         case .misuse(let what): "misuse: \(what)"
+        case .noState(let stream, let reason): "stream \(stream): \(reason)"
         }
     }
 }

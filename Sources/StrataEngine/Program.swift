@@ -47,6 +47,23 @@ public final class Program: Sendable {
         let builder = ProgramBuilder(programName: name, log: log)
         try define(builder)
         vertices = try builder.finish()
+        try registerStates()
+    }
+
+    /// Stores a `StateDescriptor` row for each stateful output (and each named copy of it), so
+    /// that the state as of a past interval can be found from the stream's name alone.
+    private func registerStates() throws {
+        var rows: [StateDescriptor] = []
+        for vertex in vertices {
+            guard let layout = vertex.stateVertex?.stateLayout else { continue }
+            let names = [layout.output.name] + vertex.copies.filter { $0.source.id == layout.output.id }.map(\.copy.name)
+            for stream in names {
+                rows.append(StateDescriptor(stream: stream, vertex: vertex.name, kind: layout.kind,
+                                            keyType: layout.keyType, valueType: layout.valueType,
+                                            changes: layout.changes.name))
+            }
+        }
+        do { try log.registerStates(rows) } catch { throw EngineError.storage(error, vertex: name, interval: nil) }
     }
 
     /// What one pass did.

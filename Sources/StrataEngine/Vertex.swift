@@ -26,6 +26,13 @@ protocol VertexRunner: AnyObject, Sendable {
     func process(_ interval: Interval) throws -> [PendingBlock]
     /// The vertex whose state is snapshotted (see `SnapshottingVertex`), `nil` for none.
     var stateVertex: (any SnapshottingVertex)? { get }
+    /// The named streams the vertex also writes as block-for-block copies of its outputs
+    /// (`MirroringVertex`), in `save` order.
+    var copies: [(source: StreamDescriptor, copy: StreamDescriptor)] { get }
+}
+
+extension VertexRunner {
+    var copies: [(source: StreamDescriptor, copy: StreamDescriptor)] { [] }
 }
 
 /// Per-partition state of a stateful vertex. `@unchecked Sendable`: partition `p`'s state is

@@ -12,7 +12,8 @@ struct StrataBench: ParsableCommand {
         commandName: "strata-bench",
         abstract: "Benchmarks for Strata: generate page views, ingest, scan, LZ4 reference.",
         subcommands: [Generate.self, Ingest.self, Scan.self, LZ4Reference.self, Stages.self,
-                      RunningCount.self, WindowCount.self, Sessions.self, Latency.self, HTTPLoad.self, SliceScan.self])
+                      RunningCount.self, WindowCount.self, Sessions.self, Latency.self, HTTPLoad.self, SliceScan.self,
+                      StateAsOfBench.self])
 }
 
 // MARK: Shared options

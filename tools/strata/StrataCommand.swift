@@ -17,7 +17,8 @@ struct StrataCommand: ParsableCommand {
             1 different, 2 error.
             """,
         subcommands: [Ingest.self, Streams.self, Describe.self, Cat.self, Verify.self, Stats.self, Status.self,
-                      Serve.self, SliceCommand.self, Diff.self, Tail.self, Replay.self, Retain.self, Compact.self])
+                      Serve.self, SliceCommand.self, Diff.self, Tail.self, Replay.self, State.self, Retain.self,
+                      Compact.self])
 
     /// Runs the command line, accepting the global `--store PATH` before the subcommand too
     /// (`strata --store S streams`), as well as after it.

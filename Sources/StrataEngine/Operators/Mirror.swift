@@ -25,6 +25,8 @@ final class MirroringVertex: VertexRunner {
 
     var stateVertex: (any SnapshottingVertex)? { inner.stateVertex }
 
+    var copies: [(source: StreamDescriptor, copy: StreamDescriptor)] { mirrors }
+
     func restore(through: Interval?) throws { try inner.restore(through: through) }
 
     func process(_ interval: Interval) throws -> [PendingBlock] {

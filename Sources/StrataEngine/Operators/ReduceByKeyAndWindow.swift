@@ -323,6 +323,10 @@ extension WindowedReduceVertex: SnapshottingVertex {
         states.withState(partition) { $0 = window }
     }
 
+    /// Not registered: a window's state is its contents, and its output at slide 1 already is
+    /// that (docs/state-as-of.md).
+    var stateLayout: StateLayout? { nil }
+
     func resetState() { states.reset(to: Window()) }
 
     func replay(_ interval: Interval) throws { _ = try apply(interval, emit: false) }

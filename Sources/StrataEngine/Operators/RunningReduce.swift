@@ -159,6 +159,13 @@ extension RunningReduceVertex: SnapshottingVertex {
 
     func resetState() { states.reset(to: [:]) }
 
+    /// The output is the changes: each interval's updated keys with their new values (a running
+    /// reduce never removes a key).
+    var stateLayout: StateLayout? {
+        StateLayout(kind: .runningReduce, keyType: Key.recordTypeName, valueType: Value.recordTypeName,
+                    output: outputs[0], changes: outputs[0])
+    }
+
     func replay(_ interval: Interval) throws { _ = try apply(interval, emit: false) }
 
     func isStateCurrent(through: Interval?) -> Bool { stateThrough.withLock { $0.built && $0.through == through } }

@@ -8,7 +8,11 @@ import StrataStorage
 /// Output 0 gets, per interval, the keys that received input in it and still have a state, with
 /// that state, in the order of their first value in the interval. Output 1, when present, gets per
 /// partition one `Int64`: the number of live keys after the interval, from the first interval with
-/// input on.
+/// input on. The last output, `PROGRAM.vN.changes`, gets per interval every change of the state as
+/// `KeyValue<Key, Optional<State>>`: the keys that received input, with their new state or `nil`
+/// when `update` dropped them (in order of their first value), then the keys that timed out, with
+/// `nil` (in the table's descending order); so that the state as of any interval is a snapshot
+/// plus these changes, without the program's closures (`StateAsOf`).
 final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>: VertexRunner {
     typealias Table = KeyedStateTable<Key, State>
     typealias Entry = Table.Entry
@@ -27,6 +31,8 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
         @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
     private let kernel: KeyedStateKernel<Key, Value, State>
     private let timeout: UInt64?
+    /// The stream of the state's changes, `PROGRAM.vN.changes`.
+    let changes: StreamDescriptor
     private let states: PartitionStates<Table>
     /// Whether the state was built in this process, and through which interval.
     private let stateThrough = Mutex<(built: Bool, through: Interval?)>((false, nil))
@@ -35,15 +41,18 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
     ///   - kind: The operator's name, for the fingerprint.
     ///   - exchanged: The input, partitioned by key.
     ///   - liveCounts: The stream of live-key counts per partition, if wanted.
+    ///   - changes: The stream of the state's changes (`KeyValue<Key, Optional<State>>`).
     init(kind: String, name: String, log: LogStore, exchanged: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
-         liveCounts: StreamDescriptor?, timeout: UInt64?, kernel: KeyedStateKernel<Key, Value, State>) {
+         liveCounts: StreamDescriptor?, changes: StreamDescriptor, timeout: UInt64?,
+         kernel: KeyedStateKernel<Key, Value, State>) {
         self.name = name
         self.log = log
         inputs = exchanged.inputs
         // Timeouts and live counts change in intervals without input.
         needsEveryInterval = timeout != nil || liveCounts != nil || exchanged.needsEveryInterval
         partitionCount = exchanged.partitionCount
-        outputs = [output] + (liveCounts.map { [$0] } ?? [])
+        outputs = [output] + (liveCounts.map { [$0] } ?? []) + [changes]
+        self.changes = changes
         produce = exchanged.produce
         self.kernel = kernel
         self.timeout = timeout
@@ -68,7 +77,7 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
     }
 
     private func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
-        let output = outputs[0], liveCounts = outputs.count > 1 ? outputs[1] : nil
+        let output = outputs[0], liveCounts = outputs.count > 2 ? outputs[1] : nil, changes = self.changes
         let name = self.name, produce = self.produce, kernel = self.kernel, timeout = self.timeout, states = self.states
         stateThrough.withLock { $0.built = false }
         let first: Interval?
@@ -84,17 +93,18 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
             var countWriter = liveCounts.map {
                 PartitionWriter(descriptor: $0, interval: interval, partition: partition)
             }
+            var changeWriter = PartitionWriter(descriptor: changes, interval: interval, partition: partition)
             try userClosure(name, interval, partition) {
                 let pairs = try produce(interval, partition, &codec)
                 try states.withState(partition) { table in
-                    try kernel.apply(&table, pairs, t, timeout, emit, &writer)
+                    try kernel.apply(&table, pairs, t, timeout, emit, &writer, &changeWriter)
                     if emit { countWriter?.append(Int64(table.entries.count)) }
                 }
             }
-            return (writer.finish(), countWriter?.finish() ?? [])
+            return (writer.finish(), countWriter?.finish() ?? [], changeWriter.finish())
         }
         // Order: output, then partition.
-        return perPartition.flatMap(\.0) + perPartition.flatMap(\.1)
+        return perPartition.flatMap(\.0) + perPartition.flatMap(\.1) + perPartition.flatMap(\.2)
     }
 }
 
@@ -142,13 +152,17 @@ struct KeyedStateTable<Key: Hashable, State> {
         }
     }
 
-    /// Drops the keys whose last input is `timeout` or more intervals before `interval`.
+    /// Drops the keys whose last input is `timeout` or more intervals before `interval`, calling
+    /// `removed` with each, in descending table order.
     @inlinable
-    mutating func expire(at interval: UInt64, timeout: UInt64) {
+    mutating func expire(at interval: UInt64, timeout: UInt64, removed: (Key) -> Void = { _ in }) {
         // Descending, so that a swap-removal moves an already checked entry.
         var index = entries.count - 1
         while index >= 0 {
-            if interval - entries[index].lastActive >= timeout { remove(at: index) }
+            if interval - entries[index].lastActive >= timeout {
+                removed(entries[index].key)
+                remove(at: index)
+            }
             index -= 1
         }
     }
@@ -172,14 +186,17 @@ struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, Sta
     /// Applies one interval's pairs to a partition's table: per key (in order of first appearance)
     /// its values in order and its previous state give the new state (`nil` drops the key), `emit`
     /// gets (when asked) each key that still has a state; then keys idle for `timeout`
-    /// intervals are dropped.
+    /// intervals are dropped. `changes` gets (when asked) every change as
+    /// `KeyValue<Key, Optional<State>>`: the keys updated or dropped by `update`, then those
+    /// dropped by the timeout.
     @usableFromInline let apply: @Sendable (inout KeyedStateTable<Key, State>, ContiguousArray<KeyValue<Key, Value>>,
                                             _ interval: UInt64, _ timeout: UInt64?, _ emit: Bool,
-                                            _ output: inout PartitionWriter) throws -> Void
+                                            _ output: inout PartitionWriter, _ changes: inout PartitionWriter)
+        throws -> Void
 
     @inlinable
     init(step: @escaping @Sendable (Key, [Value], State?) throws -> State?) {
-        apply = { table, pairs, t, timeout, emit, output in
+        apply = { table, pairs, t, timeout, emit, output, changes in
             // Group the interval's values by key, keys in order of first appearance.
             var groupSlot: [Key: Int] = [:]  // lookup only
             groupSlot.reserveCapacity(pairs.count)
@@ -197,9 +214,16 @@ struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, Sta
                 let index = table.slot[group.key]
                 let updated = try step(group.key, group.values, index.map { table.entries[$0].state })
                 table.set(group.key, at: index, to: updated, interval: t)
-                if emit, let state = updated { output.append(KeyValue(group.key, state)) }
+                if emit {
+                    if let state = updated { output.append(KeyValue(group.key, state)) }
+                    if updated != nil || index != nil { changes.append(KeyValue(group.key, updated)) }
+                }
             }
-            if let timeout { table.expire(at: t, timeout: timeout) }
+            if let timeout {
+                table.expire(at: t, timeout: timeout) { key in
+                    if emit { changes.append(KeyValue(key, State?.none)) }
+                }
+            }
         }
     }
 
@@ -208,7 +232,7 @@ struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, Sta
     @inlinable
     init(initialize: @escaping @Sendable (Key, Value) throws -> State,
          update: @escaping @Sendable (Key, State, Value) throws -> State?) {
-        apply = { table, pairs, t, timeout, emit, output in
+        apply = { table, pairs, t, timeout, emit, output, changes in
             // Per key of the interval, in order of first event: its running state. The table
             // changes only once every event is folded.
             var groupSlot: [Key: Int] = [:]  // lookup only
@@ -228,10 +252,18 @@ struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, Sta
                 }
             }
             for group in groups {
-                table.set(group.key, at: table.slot[group.key], to: group.state, interval: t)
-                if emit, let state = group.state { output.append(KeyValue(group.key, state)) }
+                let index = table.slot[group.key]
+                table.set(group.key, at: index, to: group.state, interval: t)
+                if emit {
+                    if let state = group.state { output.append(KeyValue(group.key, state)) }
+                    if group.state != nil || index != nil { changes.append(KeyValue(group.key, group.state)) }
+                }
             }
-            if let timeout { table.expire(at: t, timeout: timeout) }
+            if let timeout {
+                table.expire(at: t, timeout: timeout) { key in
+                    if emit { changes.append(KeyValue(key, State?.none)) }
+                }
+            }
         }
     }
 }
@@ -301,8 +333,13 @@ extension DStream {
             else { return (invalid, nil) }
             counts = stream
         }
+        // After `.live`, so that the streams created before keep their IDs.
+        guard let changes = builder.outputStream(name + ".changes", of: KeyValue<Key, State?>.self,
+                                                 partitions: exchanged.partitionCount, like: exchanged.input) else {
+            return (invalid, nil)
+        }
         builder.add(KeyedStateVertex(kind: kind, name: name, log: builder.log, exchanged: exchanged, output: output,
-                                     liveCounts: counts, timeout: limit, kernel: kernel))
+                                     liveCounts: counts, changes: changes, timeout: limit, kernel: kernel))
         let updates = DStream<KeyValue<Key, State>>(builder: builder, reading: output, chain: "\(kind)(\(output.name))")
         return (updates, counts.map { DStream<Int64>(builder: builder, reading: $0, chain: "liveCounts(\($0.name))") })
     }
@@ -337,6 +374,11 @@ extension KeyedStateVertex: SnapshottingVertex {
     }
 
     func resetState() { states.reset(to: Table()) }
+
+    var stateLayout: StateLayout? {
+        StateLayout(kind: .keyedState, keyType: Key.recordTypeName, valueType: State.recordTypeName,
+                    output: outputs[0], changes: changes)
+    }
 
     func replay(_ interval: Interval) throws { _ = try apply(interval, emit: false) }
 

@@ -25,6 +25,23 @@ protocol SnapshottingVertex: VertexRunner {
     /// Records that the in-memory state, if built, also reflects `through`: the intervals since
     /// the last one processed had no input records.
     func advanceState(through: Interval)
+    /// How the state can be rebuilt as of a past interval without the program (`StateAsOf`), or
+    /// `nil` when it cannot.
+    var stateLayout: StateLayout? { get }
+}
+
+/// What a stateful vertex registers so that its state as of a past interval can be rebuilt from
+/// its snapshots and a stream of changes alone (`StateDescriptor` rows, `StateAsOf`).
+struct StateLayout {
+    /// The snapshot payload and changes layout.
+    var kind: StateDescriptor.Kind
+    /// The catalog names of the key and value (state) types.
+    var keyType: String
+    var valueType: String
+    /// The vertex's output of updated keys (the stream users name; `save(as:)` copies it).
+    var output: StreamDescriptor
+    /// The stream of the state's changes.
+    var changes: StreamDescriptor
 }
 
 extension SnapshottingVertex {

@@ -29,6 +29,8 @@ package final class LogStore: Sendable {
     let snapshots: Database
     /// Per-vertex counters and inputs: vertex name → stats row (`LogStore+Snapshots.swift`).
     let vertexStatsRows: Database
+    /// Stateful outputs: stream name → state row (`LogStore+States.swift`).
+    let stateRows: Database
     /// Bumped on every commit that seals; subscriptions in this process wait on it.
     package let sealSignal = SealSignal()
     /// The committer thread's block encoder; uncontended (one committer), a `Mutex` for `Sendable`.
@@ -132,7 +134,7 @@ package final class LogStore: Sendable {
         environment = try Environment(path: path, sizeLimit: options.sizeLimit, maxDatabases: 16,
                                       sync: options.durability == .noSync ? .none : .full)
         let dbs = try environment.openDatabases(["meta", "catalog", "frontiers", "seals", "blocks", "progress",
-                                                      "snapshots", "vertex-stats"])
+                                                      "snapshots", "vertex-stats", "states"])
         meta = dbs[0]
         catalog = dbs[1]
         frontiers = dbs[2]
@@ -141,6 +143,7 @@ package final class LogStore: Sendable {
         progressMarks = dbs[5]
         snapshots = dbs[6]
         vertexStatsRows = dbs[7]
+        stateRows = dbs[8]
         committer = Committer(environment: environment, durability: options.durability)
         dataFileID = FileID.of(path + "/data.mdb")
         try checkFormat()
