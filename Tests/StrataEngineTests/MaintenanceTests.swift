@@ -19,7 +19,7 @@ import Testing
         let program = try RestartFixture.makeProgram(at: path)
         let running = Task { try await program.run(pollInterval: .milliseconds(5)) }
         // Stop once the run has begun (a stop before it would reach no run).
-        while !program.isRunning { try await Task.sleep(for: .milliseconds(1)) }
+        for _ in 0..<5_000 where !program.isRunning { try await Task.sleep(for: .milliseconds(1)) }
         try await Task.sleep(for: .milliseconds(20))
         program.stop()
         try await running.value
