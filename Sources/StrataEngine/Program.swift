@@ -44,7 +44,7 @@ public final class Program: Sendable {
         }
         self.name = name
         self.log = log
-        let builder = ProgramBuilder(programName: name, log: log)
+        let builder = ProgramBuilder(programName: name, log: log, snapshotEvery: options.snapshotEvery)
         try define(builder)
         vertices = try builder.finish()
         try registerStates()

@@ -12,14 +12,21 @@ public final class ProgramBuilder: Sendable {
     private struct State {
         var vertices: [any VertexRunner] = []
         var firstError: (any Error)?
+        /// For each change stream (lookup only), the retention it extends: what streams computed
+        /// from it get.
+        var baseRetention: [String: Retention] = [:]
         /// Per vertex index, the (output, copy) pairs the vertex also writes, in `save` order.
         var mirrors: [Int: [(source: StreamDescriptor, copy: StreamDescriptor)]] = [:]
     }
     private let state = Mutex(State())
 
-    init(programName: String, log: LogStore) {
+    /// The program's snapshot period (`nil`: never), for the retention of state change streams.
+    let snapshotEvery: Int?
+
+    init(programName: String, log: LogStore, snapshotEvery: Int? = nil) {
         self.programName = programName
         self.log = log
+        self.snapshotEvery = snapshotEvery
     }
 
     /// A stream of the records of a durable stream, read as `Record`.
@@ -55,16 +62,39 @@ public final class ProgramBuilder: Sendable {
     /// Records the first definition error; `Program.init` throws it.
     func fail(_ error: any Error) { state.withLock { if $0.firstError == nil { $0.firstError = error } } }
 
-    /// Creates (or opens) an output stream of the program.
+    /// Creates (or opens) an output stream of the program, with the input's retention or, for a
+    /// stream of state changes (`keepsChanges`), that retention plus one snapshot period: the
+    /// state as of the first retained interval is the newest snapshot before it plus the changes
+    /// after that snapshot, which must still be there.
     func outputStream<Record: RecordCodable>(_ name: String, of type: Record.Type, partitions: UInt32,
-                                             like input: StreamDescriptor) -> StreamDescriptor? {
+                                             like input: StreamDescriptor, keepsChanges: Bool = false)
+        -> StreamDescriptor?
+    {
+        // A stream computed from a change stream keeps the retention the change stream extends.
+        let base = state.withLock { $0.baseRetention[input.name] } ?? input.retention
+        let retention = keepsChanges ? changeRetention(base, intervalLength: input.intervalLength) : base
+        if keepsChanges { state.withLock { $0.baseRetention[name] = base } }
         do {
-            return try log.createOrOpenStream(LogStore.StreamSpec(
+            let stream = try log.createOrOpenStream(LogStore.StreamSpec(
                 name: name, recordType: Record.recordTypeName, intervalLength: input.intervalLength,
-                partitions: partitions, retention: input.retention))
+                partitions: partitions, retention: retention))
+            // An internal change stream follows the program's settings (a named output keeps the
+            // retention its owner gave it).
+            if keepsChanges && stream.retention != retention { return try log.setRetention(retention, of: name) }
+            return stream
         } catch {
             fail(error)
             return nil
+        }
+    }
+
+    /// A retention extended by one snapshot period.
+    private func changeRetention(_ base: Retention, intervalLength: IntervalLength) -> Retention {
+        guard let every = snapshotEvery.map({ UInt64($0) }) else { return base }
+        switch base {
+        case .forever: return .forever
+        case .intervals(let n): return .intervals(n &+ every)
+        case .nanoseconds(let d): return .nanoseconds(d &+ every &* intervalLength.rawValue)
         }
     }
 

@@ -26,18 +26,19 @@ import Testing
         #expect(try restarted.recover() == 3)
         try SnapshotFixture.continueRun(restarted, at: stopped)
 
+        // The same snapshot period: it also sets how long the state change streams are kept.
         let reference = directory.appending("reference")
-        try SnapshotFixture.makeReference(reference, snapshotEvery: nil)
+        try SnapshotFixture.makeReference(reference, snapshotEvery: 4)
 
         try LogImage(ofStoreAt: stopped, program: "sn").expectIdentical(to: try LogImage(ofStoreAt: reference, program: "sn"))
 
-        // Every stateful vertex recovered once and snapshotted at the end; the reference has none.
+        // Every stateful vertex recovered once and snapshotted at the end; the reference never recovered.
         let status = try Store.open(at: stopped).programStatus(program: "sn")
         let stateful = status.filter { $0.lastSnapshot != nil }
         #expect(stateful.count == 3)
         #expect(stateful.allSatisfy { $0.recoveries == 1 && $0.lastSnapshot == Interval(19) && $0.lag == 0 })
         #expect(status.filter { $0.lastSnapshot == nil }.allSatisfy { $0.recoveries == 0 })
-        #expect(try Store.open(at: reference).programStatus(program: "sn").allSatisfy { $0.lastSnapshot == nil })
+        #expect(try Store.open(at: reference).programStatus(program: "sn").allSatisfy { $0.recoveries == 0 })
     }
 
     /// Without snapshots, the same restart needs input that retention dropped: a typed error.
@@ -56,7 +57,8 @@ import Testing
         }
     }
 
-    /// Snapshots kept: the latest, plus those still within the inputs' retention.
+    /// Snapshots kept: the latest, those still within the inputs' retention, and the newest one
+    /// before it (the state as of the first retained interval starts there).
     @Test func oldSnapshotsArePruned() throws {
         let directory = try TemporaryDirectory(prefix: "strata-snap")
         let path = directory.appending("store")
@@ -73,7 +75,7 @@ import Testing
             guard let latest = snapshots.last else { continue }
             snapshotted += 1
             #expect(latest.0 == Interval(19), "\(vertex)")
-            #expect(snapshots.allSatisfy { $0.0 >= retainedFrom }, "\(vertex): \(snapshots.map(\.0))")
+            #expect(snapshots.filter { $0.0 < retainedFrom }.map(\.0) == [Interval(11)], "\(vertex): \(snapshots.map(\.0))")
             #expect(snapshots.count >= 2, "\(vertex): \(snapshots.map(\.0))")
             #expect(snapshots.allSatisfy { $0.1.count == 3 }, "\(vertex): one row per partition")
         }
@@ -148,8 +150,15 @@ import Testing
         #expect(SnapshotPolicy.crosses(from: Interval(3), to: Interval(6), every: 4) == false)
         #expect(SnapshotPolicy.crosses(from: Interval(6), to: Interval(9), every: 4))  // skipped 7: sparse vertex
         #expect(SnapshotPolicy.crosses(from: Interval(9), to: Interval(10), every: 1))
-        #expect(SnapshotPolicy.pruneBefore(latest: Interval(19), inputsRetainedFrom: Interval(12)) == Interval(12))
-        #expect(SnapshotPolicy.pruneBefore(latest: Interval(19), inputsRetainedFrom: Interval(0)) == Interval(0))
+        let existing = [3, 7, 11, 15].map { Interval(UInt64($0)) }
+        // The newest snapshot before the retention start is kept too.
+        #expect(SnapshotPolicy.pruneBefore(latest: Interval(19), inputsRetainedFrom: Interval(12), existing: existing)
+                == Interval(11))
+        #expect(SnapshotPolicy.pruneBefore(latest: Interval(19), inputsRetainedFrom: Interval(12), existing: []) == Interval(12))
+        #expect(SnapshotPolicy.pruneBefore(latest: Interval(19), inputsRetainedFrom: Interval(0), existing: existing)
+                == Interval(0))
+        #expect(SnapshotPolicy.pruneBefore(latest: Interval(9), inputsRetainedFrom: Interval(12), existing: existing)
+                == Interval(9))
     }
 
     @Test func aSnapshotPeriodBelowOneIsRefused() throws {

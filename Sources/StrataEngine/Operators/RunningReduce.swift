@@ -114,8 +114,10 @@ extension DStream {
     ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
         let reduced = self
         let name = builder.nextVertexName
+        // The output is also the state's change stream (state as of): it keeps a snapshot period more.
         guard let output = builder.outputStream(name + ".out", of: KeyValue<Key, Value>.self,
-                                                partitions: reduced.partitionCount, like: reduced.input) else {
+                                                partitions: reduced.partitionCount, like: reduced.input,
+                                                keepsChanges: true) else {
             return reduced
         }
         builder.add(RunningReduceVertex(name: name, log: builder.log, stream: reduced, output: output, kernel: kernel))

@@ -335,7 +335,8 @@ extension DStream {
         }
         // After `.live`, so that the streams created before keep their IDs.
         guard let changes = builder.outputStream(name + ".changes", of: KeyValue<Key, State?>.self,
-                                                 partitions: exchanged.partitionCount, like: exchanged.input) else {
+                                                 partitions: exchanged.partitionCount, like: exchanged.input,
+                                                 keepsChanges: true) else {
             return (invalid, nil)
         }
         builder.add(KeyedStateVertex(kind: kind, name: name, log: builder.log, exchanged: exchanged, output: output,

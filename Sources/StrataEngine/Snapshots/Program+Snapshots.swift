@@ -19,13 +19,16 @@ enum SnapshotPolicy {
     }
 
     /// The pruning policy: a new snapshot at `latest` deletes the vertex's snapshots before the
-    /// returned interval. Kept: the latest, plus any whose interval is still within the retention
-    /// of the vertex's inputs (`inputsRetainedFrom`, the smallest `retainedFrom` of its inputs), so
-    /// that the state as of any retained interval is the nearest snapshot plus a replay.
+    /// returned interval. Kept: the latest, any whose interval is still within the retention of
+    /// the vertex's inputs (`inputsRetainedFrom`, the smallest `retainedFrom` of its inputs), and
+    /// the newest one before that (from `existing`, the vertex's snapshot intervals), so that the
+    /// state as of every retained interval is a snapshot at or before it plus the changes after
+    /// it (change streams keep one snapshot period more than the input, `ProgramBuilder`).
     ///
     /// To keep only the latest snapshot, return `latest`.
-    static func pruneBefore(latest: Interval, inputsRetainedFrom: Interval) -> Interval {
-        min(latest, inputsRetainedFrom)
+    static func pruneBefore(latest: Interval, inputsRetainedFrom: Interval, existing: [Interval]) -> Interval {
+        let anchor = existing.last { $0 <= inputsRetainedFrom } ?? inputsRetainedFrom
+        return min(latest, anchor)
     }
 }
 
@@ -37,6 +40,8 @@ struct SnapshotPlan {
     let snapshotting: (any SnapshottingVertex)?
     let every: Int?
     let inputsRetainedFrom: Interval
+    /// The vertex's snapshot intervals, in order (for pruning).
+    var snapshotIntervals: [Interval] = []
     /// The vertex's newest snapshot.
     var previous: Interval?
     /// Stats for the next commit, sent once.
@@ -48,7 +53,8 @@ struct SnapshotPlan {
         snapshotting = vertex.isStateful ? vertex.stateVertex : nil
         every = program.snapshotEvery
         inputsRetainedFrom = frontiers.map(\.retainedFrom).min() ?? Interval(0)
-        previous = try program.log.latestSnapshotInterval(of: vertex.name)
+        snapshotIntervals = snapshotting == nil ? [] : try program.log.snapshotIntervals(of: vertex.name).map(\.0)
+        previous = snapshotIntervals.last
         var update = VertexStatsUpdate(inputs: vertex.inputs.map(\.name))
         let restoredEarlier = program.takeRecovery(of: vertex.name)
         if let snapshotting, let stored, restoredEarlier || !snapshotting.isStateCurrent(through: stored.interval) {
@@ -76,7 +82,9 @@ struct SnapshotPlan {
         previous = through
         batch.snapshots.rows += try snapshotting.snapshotRows(at: through)
         batch.snapshots.pruneBefore.append(
-            (vertex.name, SnapshotPolicy.pruneBefore(latest: through, inputsRetainedFrom: inputsRetainedFrom)))
+            (vertex.name, SnapshotPolicy.pruneBefore(latest: through, inputsRetainedFrom: inputsRetainedFrom,
+                                                     existing: snapshotIntervals)))
+        snapshotIntervals.append(through)
     }
 }
 
