@@ -272,7 +272,8 @@ struct WorkloadOptions: ParsableArguments {
         print("  CPU: process \(fixed(cpu.cpu)) s (\(fixed(cpu.cpu / cpu.wall, 2)) cores busy), peak RSS \(fixed(peakRSSMegabytes(), 1)) MiB")
         return WorkloadRun(events: events, intervals: intervals, seconds: cpu.wall, cpu: cpu.cpu,
                            partitions: Int(input.descriptor.partitions), inputKind: input.kind.label, first: input.first,
-                           snapshotEvery: snapshotEvery.description, resumed: input.resuming, recoverySeconds: recovery)
+                           snapshotEvery: snapshotEvery.description, resumed: input.resuming, recoverySeconds: recovery,
+                           speculativeLaunches: program.taskStatistics().reduce(0) { $0 + $1.speculativeLaunches })
     }
 }
 
@@ -311,6 +312,8 @@ struct WorkloadRun {
     var snapshotEvery = "never"
     var resumed = false
     var recoverySeconds: Double?
+    /// Speculative copies of straggling tasks launched during the run.
+    var speculativeLaunches = 0
 
     func printResult(workload: String, extra: KeyValuePairs<String, String>) {
         var fields: [(String, String)] = [
@@ -319,6 +322,7 @@ struct WorkloadRun {
             ("snapshot_every", snapshotEvery), ("resumed", resumed ? "1" : "0"),
         ]
         if let recoverySeconds { fields.append(("recovery_s", fixed(recoverySeconds, 3))) }
+        fields.append(("speculative_launches", String(speculativeLaunches)))
         for (key, value) in extra { fields.append((key, value)) }
         var line = "RESULT workload=\(workload) events=\(events) seconds=\(fixed(seconds, 3))"
         line += " events_per_s=\(seconds > 0 ? String(Int((Double(events) / seconds).rounded())) : "inf")"

@@ -169,7 +169,8 @@ private let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 private final class PartitionTaskRun<T: Sendable>: Sendable {
     private struct Slot {
         var result: Result<T, any Error>?
-        /// Monotonic start of the first attempt, ns.
+        /// Monotonic time the current (non-speculative) attempt began to run, ns; 0 while it
+        /// waits for a thread — queued time does not make a straggler.
         var started: UInt64 = 0
         /// Attempts launched so far (the first, retries, speculative copies).
         var launched = 0
@@ -195,8 +196,7 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
     }
 
     func run() throws -> [T] {
-        let now = DispatchTime.now().uptimeNanoseconds
-        for p in 0..<count { launch(p, at: now) }
+        for p in 0..<count { launch(p) }
         while true {
             let (finished, deadline) = checkStragglers()
             if finished { break }
@@ -217,10 +217,10 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
     }
 
     /// Starts one more attempt of partition `p`.
-    private func launch(_ p: Int, at now: UInt64, speculative: Bool = false) {
+    private func launch(_ p: Int, speculative: Bool = false) {
         let attempt = tasks.withLock { tasks -> Int in
-            // A retry starts the straggler clock afresh; a speculative copy leaves it.
-            if !speculative { tasks[p].started = now }
+            // A retry starts the straggler clock afresh (when it begins); a speculative copy leaves it.
+            if !speculative { tasks[p].started = 0 }
             tasks[p].launched += 1
             tasks[p].running += 1
             return tasks[p].launched - 1
@@ -229,6 +229,11 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
         DispatchQueue.global().async { [self] in
             let partition = PartitionIndex(UInt32(p))
             let began = DispatchTime.now().uptimeNanoseconds
+            if !speculative {
+                self.tasks.withLock { if $0[p].started == 0 { $0[p].started = began } }
+                // The coordinator now has a deadline to watch for this task.
+                self.progress.signal()
+            }
             let result = Result { () throws -> T in
                 try injectFaults(context, partition, attempt: attempt)
                 // Another copy already won: do not spend a core on this one.
@@ -261,7 +266,7 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
         }
         if retry {
             context.counters.addRetry(context.vertex)
-            launch(p, at: end)
+            launch(p)
         }
         progress.signal()
     }
@@ -287,7 +292,8 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
             let median = durations[(durations.count - 1) / 2]
             let limit = max(minimum, UInt64(Double(median) * multiplier))
             var next: UInt64?
-            for p in tasks.indices where tasks[p].result == nil && !tasks[p].speculated && tasks[p].running > 0 {
+            for p in tasks.indices where tasks[p].result == nil && !tasks[p].speculated && tasks[p].running > 0
+                && tasks[p].started > 0 {
                 let due = tasks[p].started + limit
                 if now >= due {
                     guard runningAttempts < cores else { continue }
@@ -302,7 +308,7 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
         }
         for p in toSpeculate {
             context.counters.addSpeculative(context.vertex)
-            launch(p, at: now, speculative: true)
+            launch(p, speculative: true)
         }
         return state
     }
