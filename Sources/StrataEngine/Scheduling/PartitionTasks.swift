@@ -172,6 +172,8 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
         /// Monotonic time the current (non-speculative) attempt began to run, ns; 0 while it
         /// waits for a thread — queued time does not make a straggler.
         var started: UInt64 = 0
+        /// Monotonic time the current (non-speculative) attempt was queued, ns.
+        var queuedAt: UInt64 = 0
         /// Attempts launched so far (the first, retries, speculative copies).
         var launched = 0
         /// Attempts still running.
@@ -226,7 +228,12 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
             return tasks[p].launched - 1
         }
         let context = self.context, body = self.body
-        DispatchQueue.global().async { [self] in
+        // A speculative copy gets a thread of its own: the straggler (and the committer, in an
+        // fsync) may hold the pool's workers, and a copy that waits for one helps nobody.
+        let start: (@escaping @Sendable () -> Void) -> Void = speculative
+            ? { EngineThread.detach($0) } : { DispatchQueue.global().async(execute: $0) }
+        if !speculative { tasks.withLock { $0[p].queuedAt = DispatchTime.now().uptimeNanoseconds } }
+        start { [self] in
             let partition = PartitionIndex(UInt32(p))
             let began = DispatchTime.now().uptimeNanoseconds
             if !speculative {
@@ -283,12 +290,35 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
             let durations = tasks.compactMap(\.duration).sorted()
             if durations.count == tasks.count { return (true, nil) }
             if tasks.allSatisfy({ $0.result != nil }) { return (true, nil) }
-            // Speculate once at least half of the siblings have finished.
-            guard let multiplier = policy.speculationMultiplier, tasks.count > 1,
-                  durations.count * 2 >= tasks.count else { return (false, nil) }
+            guard let multiplier = policy.speculationMultiplier, tasks.count > 1 else { return (false, nil) }
+            // A task still queued long after it was launched waits for a worker that a stalled
+            // sibling (or other work) holds: start a copy of it on a thread of its own.
+            let queueLimit = 2 * max(minimum, durations.isEmpty ? 0 : UInt64(Double(durations[(durations.count - 1) / 2]) * multiplier))
+            var nextQueued: UInt64?
+            // Only while a sibling has been running for that long too: a stall, not a busy pool.
+            let stalled = tasks.contains { $0.result == nil && $0.started > 0 && now >= $0.started + queueLimit }
+            for p in tasks.indices where stalled && tasks[p].result == nil && !tasks[p].speculated && tasks[p].started == 0
+                && tasks[p].running > 0 {
+                let due = tasks[p].queuedAt + queueLimit
+                if now >= due {
+                    tasks[p].speculated = true
+                    toSpeculate.append(p)
+                } else {
+                    nextQueued = min(nextQueued ?? due, due)
+                }
+            }
+            // Look again when a running task would count as stalled.
+            for task in tasks where task.result == nil && task.started > 0 && now < task.started + queueLimit {
+                nextQueued = min(nextQueued ?? task.started + queueLimit, task.started + queueLimit)
+            }
+            // Speculate on running tasks once at least half of the siblings have finished.
+            guard durations.count * 2 >= tasks.count else { return (false, nextQueued) }
             // Only onto an idle core: a copy competing with running tasks for the CPU would slow
             // them rather than finish first.
-            var runningAttempts = tasks.reduce(0) { $0 + $1.running }
+            // (Attempts of finished tasks still queued will skip their work: not counted.)
+            var runningAttempts = tasks.reduce(0) { count, task in
+                task.result == nil ? count + (task.started > 0 ? 1 : 0) + (task.speculated ? 1 : 0) : count
+            }
             let median = durations[(durations.count - 1) / 2]
             let limit = max(minimum, UInt64(Double(median) * multiplier))
             var next: UInt64?
@@ -304,6 +334,7 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
                     next = min(next ?? due, due)
                 }
             }
+            if let nextQueued { next = min(next ?? nextQueued, nextQueued) }
             return (false, next)
         }
         for p in toSpeculate {

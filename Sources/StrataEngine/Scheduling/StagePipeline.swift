@@ -150,4 +150,11 @@ final class EngineThread: @unchecked Sendable {
     func join() {
         if handle != pthread_t() { pthread_join(handle, nil) }
     }
+
+    /// Starts `body` on a new thread nobody joins: for work that must not wait for a worker of
+    /// Dispatch's pool (a speculative copy, when a straggler may be holding one of them).
+    static func detach(_ body: @escaping @Sendable () -> Void) {
+        let thread = EngineThread(body)
+        if thread.handle != pthread_t() { pthread_detach(thread.handle) }
+    }
 }
