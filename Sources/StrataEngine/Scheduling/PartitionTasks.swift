@@ -69,6 +69,14 @@ final class TaskCounters: Sendable {
 
     private let reported = Mutex<[String: (retries: Int, speculative: Int)]>([:])
 
+    private let typical = Mutex<[String: UInt64]>([:])
+
+    /// The median task duration of the vertex's latest interval (ns), `nil` before its first.
+    func typicalDuration(_ vertex: String) -> UInt64? { typical.withLock { $0[vertex] } }
+
+    /// Records the median task duration of an interval of the vertex.
+    func noteDuration(_ vertex: String, _ nanos: UInt64) { typical.withLock { $0[vertex] = nanos } }
+
     /// Retries and speculative launches of a vertex so far.
     func counts(_ vertex: String) -> (retries: Int, speculative: Int) { state.withLock { $0[vertex] ?? (0, 0) } }
 
@@ -209,6 +217,8 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
             }
         }
         let done = tasks.withLock { $0 }
+        let durations = done.compactMap(\.duration).sorted()
+        if !durations.isEmpty { context.counters.noteDuration(context.vertex, durations[(durations.count - 1) / 2]) }
         var results: [T] = []
         results.reserveCapacity(count)
         for (p, task) in done.enumerated() {
@@ -293,13 +303,17 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
             guard let multiplier = policy.speculationMultiplier, tasks.count > 1 else { return (false, nil) }
             // A task still queued long after it was launched waits for a worker that a stalled
             // sibling (or other work) holds: start a copy of it on a thread of its own.
-            let queueLimit = 2 * max(minimum, durations.isEmpty ? 0 : UInt64(Double(durations[(durations.count - 1) / 2]) * multiplier))
+            // The yardstick: this interval's finished tasks, else the vertex's previous interval;
+            // with neither there is no evidence of a stall.
+            let typical = durations.isEmpty ? context.counters.typicalDuration(context.vertex)
+                : durations[(durations.count - 1) / 2]
+            let queueLimit = typical.map { 2 * max(minimum, UInt64(Double($0) * multiplier)) } ?? UInt64.max / 2
             var nextQueued: UInt64?
             // Only while a sibling has been running for that long too: a stall, not a busy pool.
-            let stalled = tasks.contains { $0.result == nil && $0.started > 0 && now >= $0.started + queueLimit }
+            let stalled = tasks.contains { $0.result == nil && $0.started > 0 && now >= $0.started &+ queueLimit }
             for p in tasks.indices where stalled && tasks[p].result == nil && !tasks[p].speculated && tasks[p].started == 0
                 && tasks[p].running > 0 {
-                let due = tasks[p].queuedAt + queueLimit
+                let due = tasks[p].queuedAt &+ queueLimit
                 if now >= due {
                     tasks[p].speculated = true
                     toSpeculate.append(p)
@@ -308,8 +322,10 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
                 }
             }
             // Look again when a running task would count as stalled.
-            for task in tasks where task.result == nil && task.started > 0 && now < task.started + queueLimit {
-                nextQueued = min(nextQueued ?? task.started + queueLimit, task.started + queueLimit)
+            if typical != nil {
+                for task in tasks where task.result == nil && task.started > 0 && now < task.started + queueLimit {
+                    nextQueued = min(nextQueued ?? task.started + queueLimit, task.started + queueLimit)
+                }
             }
             // Speculate on running tasks once at least half of the siblings have finished.
             guard durations.count * 2 >= tasks.count else { return (false, nextQueued) }
