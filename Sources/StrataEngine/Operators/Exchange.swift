@@ -42,13 +42,11 @@ final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRun
     func process(_ interval: Interval) throws -> [PendingBlock] {
         let output = outputs[0]
         let name = self.name, produce = self.produce, prepare = self.prepare, route = self.route
-        let perInput = try forEachPartition(Int(partitionCount)) { partition in
+        return try ExchangeBlocks.collect(inputPartitions: partitionCount, output: output, interval: interval) {
+            partition, writers in
             var codec = BlockCodec()
             let prepared = try userClosure(name, interval, partition) {
                 try prepare(try produce(interval, partition, &codec))
-            }
-            var writers = (0..<output.partitions).map {
-                PartitionWriter(descriptor: output, interval: interval, partition: PartitionIndex($0))
             }
             var scratch = BinaryWriter(capacity: 64)
             for (position, record) in prepared.enumerated() {
@@ -58,16 +56,7 @@ final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRun
                 #endif
                 writers[Int(target)].append(record)
             }
-            return writers.map { writer in
-                var writer = writer
-                return writer.finish()
-            }
         }
-        var blocks: [PendingBlock] = []
-        for q in 0..<Int(output.partitions) {
-            for fromInput in perInput { blocks.append(contentsOf: fromInput[q]) }
-        }
-        return blocks
     }
 }
 

@@ -34,23 +34,12 @@ final class KeyExchangeVertex<Key: RecordCodable, Value: RecordCodable>: VertexR
     func process(_ interval: Interval) throws -> [PendingBlock] {
         let output = outputs[0]
         let name = self.name, produce = self.produce, route = self.route
-        let perInput = try forEachPartition(Int(partitionCount)) { partition in
+        return try ExchangeBlocks.collect(inputPartitions: partitionCount, output: output, interval: interval) {
+            partition, writers in
             var codec = BlockCodec()
             let pairs = try userClosure(name, interval, partition) { try produce(interval, partition, &codec) }
-            var writers = (0..<output.partitions).map {
-                PartitionWriter(descriptor: output, interval: interval, partition: PartitionIndex($0))
-            }
             route.route(pairs, &writers)
-            return writers.map { writer in
-                var writer = writer
-                return writer.finish()
-            }
         }
-        var blocks: [PendingBlock] = []
-        for q in 0..<Int(output.partitions) {
-            for fromInput in perInput { blocks.append(contentsOf: fromInput[q]) }
-        }
-        return blocks
     }
 }
 

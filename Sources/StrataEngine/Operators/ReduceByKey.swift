@@ -29,26 +29,14 @@ final class ShuffleVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: 
     func process(_ interval: Interval) throws -> [PendingBlock] {
         let output = outputs[0]
         let name = self.name, produce = self.produce, kernels = self.kernels
-        let perInput = try forEachPartition(Int(partitionCount)) { partition in
+        return try ExchangeBlocks.collect(inputPartitions: partitionCount, output: output, interval: interval) {
+            partition, writers in
             var codec = BlockCodec()
             let combined = try userClosure(name, interval, partition) {
                 try kernels.combine(try produce(interval, partition, &codec))
             }
-            var writers = (0..<output.partitions).map {
-                PartitionWriter(descriptor: output, interval: interval, partition: PartitionIndex($0))
-            }
             kernels.route(combined, &writers)
-            return writers.map { writer in
-                var writer = writer
-                return writer.finish()
-            }
         }
-        // Order: output partition, then input partition: each (interval, q)'s chunks follow the input order.
-        var blocks: [PendingBlock] = []
-        for q in 0..<Int(output.partitions) {
-            for fromInput in perInput { blocks.append(contentsOf: fromInput[q]) }
-        }
-        return blocks
     }
 }
 
