@@ -49,15 +49,17 @@ public struct Dataset<Element: Sendable>: Sendable {
 
     /// A dataset of `partitionCount` partitions, each produced by `source`.
     ///
-    /// - Precondition: `partitionCount >= 1`.
+    /// - Throws: `.invalidPartitionCount` when `partitionCount` is below 1.
     @inlinable
-    public init(partitionCount: Int, source: @escaping Source) {
+    public init(partitionCount: Int, source: @escaping Source) throws(TimeTravelError) {
+        guard partitionCount >= 1 else { throw .invalidPartitionCount(partitionCount) }
         self.init(partitionCount: partitionCount, splits: 1) { p, _, sink in try source(p, sink) }
     }
 
     /// A dataset of `partitionCount` partitions of `splits` splits each, produced by `source`.
     ///
-    /// - Precondition: `partitionCount >= 1`, `splits >= 1`.
+    /// - Precondition: `partitionCount >= 1`, `splits >= 1` (internal callers derive both from a
+    ///   stream's partitions or a non-empty list; the public initializers check or clamp).
     @inlinable
     init(partitionCount: Int, splits: Int, source: @escaping SplitSource) {
         precondition(partitionCount >= 1 && splits >= 1, "a dataset has at least one partition and one split")

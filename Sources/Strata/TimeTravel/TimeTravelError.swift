@@ -14,6 +14,8 @@ public enum TimeTravelError: Error, Sendable, Equatable, CustomStringConvertible
     /// A bare time of day needs a day, and the stream has no sealed interval to take it from
     /// (give one with `on:`).
     case noDayForTimeOfDay(stream: String)
+    /// A dataset was asked for fewer than one partition.
+    case invalidPartitionCount(Int)
     /// A storage error: the stream is unknown, the range is not sealed, outside retention or
     /// before the stream began, a block is corrupt…
     case storage(StorageError)
@@ -25,6 +27,7 @@ public enum TimeTravelError: Error, Sendable, Equatable, CustomStringConvertible
         case .emptyRange(let from, let to): "the range \(from)–\(to) is empty: it ends before it begins"
         case .noDayForTimeOfDay(let stream):
             "stream \(stream) has no sealed interval to take the day of a bare time from; give the day (on: / --on YYYY-MM-DD)"
+        case .invalidPartitionCount(let count): "a dataset has at least one partition, not \(count)"
         case .storage(let error): error.description
         }
     }
