@@ -26,8 +26,8 @@ final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCod
         @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
     private let kernel: SlidingWindowKernel<Key, Value>
     private let states: PartitionStates<Window>
-    /// Whether the state was built in this process, and through which interval.
-    private let stateThrough = Mutex<(built: Bool, through: Interval?)>((false, nil))
+    /// Whether the in-memory state is built, and through which interval.
+    let stateProgress = StateProgress()
 
     init(name: String, log: LogStore, reduced: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
          shape: WindowShape, kernel: SlidingWindowKernel<Key, Value>) {
@@ -45,25 +45,10 @@ final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCod
             "reduceByKeyAndWindow|\(reduced.chain)|\(output.name)|\(shape.description)|inverse\(filtered)".utf8))
     }
 
-    func restore(through: Interval?) throws {
-        let current = stateThrough.withLock { $0 }
-        if current.built && current.through == through { return }
-        // The newest snapshot at or before `through`, then a replay of the input after it
-        // (Snapshots/SnapshottingVertex.swift).
-        try restoreState(through: through)
-        stateThrough.withLock { $0 = (true, through) }
-    }
-
-    func process(_ interval: Interval) throws -> [PendingBlock] {
-        let blocks = try apply(interval, emit: true)
-        stateThrough.withLock { $0 = (true, interval) }
-        return blocks
-    }
-
-    private func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
+    func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
         let output = outputs[0]
         let name = self.name, produce = self.produce, kernel = self.kernel, states = self.states, shape = self.shape
-        stateThrough.withLock { $0.built = false }
+        stateProgress.markChanging()
         let first: Interval?
         do { first = try firstRecordInterval(log, inputs) } catch let error as StorageError {
             throw EngineError.storage(error, vertex: name, interval: interval)
@@ -329,11 +314,4 @@ extension WindowedReduceVertex: SnapshottingVertex {
 
     func resetState() { states.reset(to: Window()) }
 
-    func replay(_ interval: Interval) throws { _ = try apply(interval, emit: false) }
-
-    func isStateCurrent(through: Interval?) -> Bool { stateThrough.withLock { $0.built && $0.through == through } }
-
-    func advanceState(through: Interval) {
-        stateThrough.withLock { if $0.built, ($0.through ?? through) <= through { $0.through = through } }
-    }
 }

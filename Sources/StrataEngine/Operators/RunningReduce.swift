@@ -16,8 +16,8 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
     private let kernel: RunningReduceKernel<Key, Value>
     /// The state of each partition: lookup only, never iterated for output.
     private let states: PartitionStates<[Key: Value]>
-    /// Whether the state was built in this process, and through which interval.
-    private let stateThrough = Mutex<(built: Bool, through: Interval?)>((false, nil))
+    /// Whether the in-memory state is built, and through which interval.
+    let stateProgress = StateProgress()
 
     init(name: String, log: LogStore, stream: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
          kernel: RunningReduceKernel<Key, Value>) {
@@ -33,26 +33,11 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
         fingerprint = XXH64.hash(Array("runningReduce|\(stream.chain)|\(output.name)".utf8))
     }
 
-    func restore(through: Interval?) throws {
-        let current = stateThrough.withLock { $0 }
-        if current.built && current.through == through { return }
-        // The newest snapshot at or before `through`, then a replay of the input after it
-        // (Snapshots/SnapshottingVertex.swift).
-        try restoreState(through: through)
-        stateThrough.withLock { $0 = (true, through) }
-    }
-
-    func process(_ interval: Interval) throws -> [PendingBlock] {
-        let blocks = try apply(interval, emit: true)
-        stateThrough.withLock { $0 = (true, interval) }
-        return blocks
-    }
-
-    private func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
+    func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
         let output = outputs[0]
         let name = self.name, produce = self.produce, kernel = self.kernel, states = self.states
         // Mark the state unknown while it changes: a failure part-way forces a rebuild.
-        stateThrough.withLock { $0.built = false }
+        stateProgress.markChanging()
         return try forEachPartition(Int(partitionCount)) { partition in
             var codec = BlockCodec()
             let pairs = try userClosure(name, interval, partition) { try produce(interval, partition, &codec) }
@@ -168,11 +153,4 @@ extension RunningReduceVertex: SnapshottingVertex {
                     output: outputs[0], changes: outputs[0])
     }
 
-    func replay(_ interval: Interval) throws { _ = try apply(interval, emit: false) }
-
-    func isStateCurrent(through: Interval?) -> Bool { stateThrough.withLock { $0.built && $0.through == through } }
-
-    func advanceState(through: Interval) {
-        stateThrough.withLock { if $0.built, ($0.through ?? through) <= through { $0.through = through } }
-    }
 }

@@ -34,8 +34,8 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
     /// The stream of the state's changes, `PROGRAM.vN.changes`.
     let changes: StreamDescriptor
     private let states: PartitionStates<Table>
-    /// Whether the state was built in this process, and through which interval.
-    private let stateThrough = Mutex<(built: Bool, through: Interval?)>((false, nil))
+    /// Whether the in-memory state is built, and through which interval.
+    let stateProgress = StateProgress()
 
     /// - Parameters:
     ///   - kind: The operator's name, for the fingerprint.
@@ -61,25 +61,10 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
             "\(kind)|\(exchanged.chain)|\(outputs.map(\.name))|timeout \(timeout.map(String.init) ?? "none")".utf8))
     }
 
-    func restore(through: Interval?) throws {
-        let current = stateThrough.withLock { $0 }
-        if current.built && current.through == through { return }
-        // The newest snapshot at or before `through`, then a replay of the input after it
-        // (Snapshots/SnapshottingVertex.swift).
-        try restoreState(through: through)
-        stateThrough.withLock { $0 = (true, through) }
-    }
-
-    func process(_ interval: Interval) throws -> [PendingBlock] {
-        let blocks = try apply(interval, emit: true)
-        stateThrough.withLock { $0 = (true, interval) }
-        return blocks
-    }
-
-    private func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
+    func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
         let output = outputs[0], liveCounts = outputs.count > 2 ? outputs[1] : nil, changes = self.changes
         let name = self.name, produce = self.produce, kernel = self.kernel, timeout = self.timeout, states = self.states
-        stateThrough.withLock { $0.built = false }
+        stateProgress.markChanging()
         let first: Interval?
         do { first = try firstRecordInterval(log, inputs) } catch let error as StorageError {
             throw EngineError.storage(error, vertex: name, interval: interval)
@@ -381,11 +366,4 @@ extension KeyedStateVertex: SnapshottingVertex {
                     output: outputs[0], changes: changes)
     }
 
-    func replay(_ interval: Interval) throws { _ = try apply(interval, emit: false) }
-
-    func isStateCurrent(through: Interval?) -> Bool { stateThrough.withLock { $0.built && $0.through == through } }
-
-    func advanceState(through: Interval) {
-        stateThrough.withLock { if $0.built, ($0.through ?? through) <= through { $0.through = through } }
-    }
 }

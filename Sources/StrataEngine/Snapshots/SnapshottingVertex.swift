@@ -1,3 +1,4 @@
+import Synchronization
 import StrataStorage
 
 /// A stateful vertex whose per-partition state can be written to a snapshot and read back.
@@ -18,16 +19,62 @@ protocol SnapshottingVertex: VertexRunner {
     func decodeState(_ partition: PartitionIndex, from reader: inout BinaryReader) throws(RecordDecodingError)
     /// Empties every partition's state.
     func resetState()
-    /// Applies one interval's input to the state without producing output (replay).
-    func replay(_ interval: Interval) throws
-    /// Whether the in-memory state already reflects exactly the input through `through`.
-    func isStateCurrent(through: Interval?) -> Bool
-    /// Records that the in-memory state, if built, also reflects `through`: the intervals since
-    /// the last one processed had no input records.
-    func advanceState(through: Interval)
+    /// Whether the in-memory state is built, and through which interval.
+    var stateProgress: StateProgress { get }
+    /// Applies one interval's input to the state, producing its output blocks when `emit`.
+    func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock]
     /// How the state can be rebuilt as of a past interval without the program (`StateAsOf`), or
     /// `nil` when it cannot.
     var stateLayout: StateLayout? { get }
+}
+
+/// Whether a stateful vertex's in-memory state is built, and through which interval: a state
+/// marked changing (an interval part-way applied, or a failure) is rebuilt before use.
+/// `Sendable`: behind a lock.
+final class StateProgress: Sendable {
+    private let state = Mutex<(built: Bool, through: Interval?)>((false, nil))
+
+    /// Whether the state reflects exactly the input through `through`.
+    func isCurrent(through: Interval?) -> Bool { state.withLock { $0.built && $0.through == through } }
+
+    /// The state is about to change: it counts as unknown until `markBuilt`.
+    func markChanging() { state.withLock { $0.built = false } }
+
+    /// The state reflects the input through `through`.
+    func markBuilt(through: Interval?) { state.withLock { $0 = (true, through) } }
+
+    /// The intervals after the last one applied, through `through`, had no input: a built state
+    /// reflects them too.
+    func advance(through: Interval) {
+        state.withLock { if $0.built, ($0.through ?? through) <= through { $0.through = through } }
+    }
+}
+
+extension SnapshottingVertex {
+    /// Makes the state reflect the input through `through`: the newest snapshot at or before it,
+    /// then a replay of the input after it, unless it already does.
+    func restore(through: Interval?) throws {
+        if stateProgress.isCurrent(through: through) { return }
+        try restoreState(through: through)
+        stateProgress.markBuilt(through: through)
+    }
+
+    /// Computes one interval, its state then reflecting the input through it.
+    func process(_ interval: Interval) throws -> [PendingBlock] {
+        let blocks = try apply(interval, emit: true)
+        stateProgress.markBuilt(through: interval)
+        return blocks
+    }
+
+    /// Applies one interval's input to the state without producing output (replay).
+    func replay(_ interval: Interval) throws { _ = try apply(interval, emit: false) }
+
+    /// Whether the in-memory state already reflects exactly the input through `through`.
+    func isStateCurrent(through: Interval?) -> Bool { stateProgress.isCurrent(through: through) }
+
+    /// Records that the in-memory state, if built, also reflects `through`: the intervals since
+    /// the last one processed had no input records.
+    func advanceState(through: Interval) { stateProgress.advance(through: through) }
 }
 
 /// What a stateful vertex registers so that its state as of a past interval can be rebuilt from
