@@ -87,4 +87,35 @@ import Testing
         child.signal(SIGTERM)
         #expect(try await child.waitForExit() == .exited(0))
     }
+
+    @Test func theReadAPISeesSealsAnotherProcessMakes() async throws {
+        let directory = try TemporaryDirectory(prefix: "strata-serve-other")
+        let path = directory.appending("store")
+        let store = try Store(at: path)
+        let stream = try store.jsonStream("events", interval: .seconds(1), partitions: 1)
+        let child = try ServeProcess(["serve", "--store", path, "--port", "0"], in: directory)
+        let port = try await child.listeningPort()
+        #expect(try await exchange(port: port, "GET", "/api/streams/events").json()["sealedThrough"] is NSNull)
+        // This process writes and seals; the server (another process) reads the store.
+        try await offPool {
+            let appender = try stream.appender(timing: .explicit)
+            try appender.append(JSONRecord(bytes: Array(#"{"n":1}"#.utf8)), interval: Interval(5))
+            try appender.seal(through: Interval(5))
+        }
+        #expect(try await eventually(within: 60) {
+            let response = try exchangeNow(port: port, "GET", "/api/streams/events")
+            return (try response.json())["sealedThrough"] as? Int == 5
+        })
+        let lines = try await Curl.lines("http://127.0.0.1:\(port)/api/streams/events/records?interval=5")
+        #expect(lines.count == 1 && (lines.first?["record"] as? [String: Any])?["n"] as? Int == 1)
+        child.signal(SIGTERM)
+        #expect(try await child.waitForExit() == .exited(0))
+    }
+}
+
+/// One request, blocking the calling thread (for `eventually`'s condition, off the pool).
+private func exchangeNow(port: Int, _ method: String, _ target: String) throws -> HTTPResult {
+    let connection = try RawHTTPConnection(port: port)
+    try connection.sendNow(httpRequest(method, target))
+    return try connection.readResponseBlocking()
 }

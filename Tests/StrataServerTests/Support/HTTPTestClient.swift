@@ -82,6 +82,9 @@ final class RawHTTPConnection: @unchecked Sendable {
         try await offPool { try self.readResponseNow() }
     }
 
+    /// Reads one response, blocking the calling thread (not for the cooperative pool).
+    func readResponseBlocking() throws -> HTTPResult { try readResponseNow() }
+
     /// Whether the server has sent anything (or closed), without waiting.
     func hasData() -> Bool {
         if !pending.isEmpty { return true }
