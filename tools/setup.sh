@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Strata needs on Debian/Ubuntu: the LMDB and LZ4 headers and
-# pkg-config; for the web console and its browser tests, Chart.js (libjs-chart.js), Chromium and curl.
+# pkg-config; for the web console and its tests, Chart.js (libjs-chart.js), Chromium, curl and openssl.
 # Does nothing when they are already there. Sourced by tools/demo.sh and tools/test.sh.
 set -euo pipefail
 packages=()
@@ -8,6 +8,7 @@ pkg-config --exists lmdb liblz4 2>/dev/null || packages+=(liblmdb-dev liblz4-dev
 [ -f /usr/share/javascript/chart.js/chart.min.js ] || packages+=(libjs-chart.js)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 if [ ${#packages[@]} -eq 0 ]; then
     exit 0
 fi

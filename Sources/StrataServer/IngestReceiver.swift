@@ -2,6 +2,7 @@ import Dispatch
 import Glibc
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import Prometheus
@@ -131,10 +132,27 @@ public final class IngestReceiver: Sendable {
         var group: ServiceGroup?
         if configuration.servesHTTP {
             let maxBodyBytes = configuration.maxBodyBytes
+            let http1 = HTTPServerBuilder.http1(configuration: HTTP1Channel.Configuration(
+                additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBodyBytes)]))
+            let server: HTTPServerBuilder
+            do {
+                server = try Self.serverBuilder(http1, configuration: configuration)
+            } catch {
+                // As if it had run: nothing listens, and whoever waits for the port learns why.
+                let waiters = lifecycle.withLock { state -> [CheckedContinuation<Int, any Error>] in
+                    state.phase = .finished
+                    state.portFailure = error
+                    defer { state.portWaiters = [] }
+                    return state.portWaiters
+                }
+                for waiter in waiters { waiter.resume(throwing: error) }
+                for source in signals { source.cancel() }
+                if !signals.isEmpty { for number in [SIGTERM, SIGINT] { signal(number, SIG_DFL) } }
+                throw error
+            }
             let app = Application(
                 responder: ReceiverResponder(core: core),
-                server: .http1(configuration: HTTP1Channel.Configuration(
-                    additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBodyBytes)])),
+                server: server,
                 configuration: ApplicationConfiguration(
                     address: .hostname(configuration.host, port: configuration.port),
                     serverName: nil,
@@ -237,6 +255,38 @@ public final class IngestReceiver: Sendable {
             return state.portWaiters
         }
         for waiter in waiters { waiter.resume(returning: port ?? configuration.port) }
+    }
+
+    /// Plain HTTP, or HTTPS when the configuration names a certificate chain and key.
+    ///
+    /// - Throws: `ReceiverError.invalidArgument` naming the file that cannot be read.
+    static func serverBuilder(_ http1: HTTPServerBuilder, configuration: ReceiverConfiguration) throws(ReceiverError)
+        -> HTTPServerBuilder
+    {
+        guard let certificatePath = configuration.tlsCertificatePath, let keyPath = configuration.tlsKeyPath else {
+            return http1
+        }
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
+        } catch {
+            throw .invalidArgument("\(certificatePath): not a readable PEM certificate chain (\(error))")
+        }
+        guard !chain.isEmpty else { throw .invalidArgument("\(certificatePath): holds no certificate") }
+        do {
+            key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+        } catch {
+            throw .invalidArgument("\(keyPath): not a readable PEM private key (\(error))")
+        }
+        var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) },
+                                                           privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv12
+        do {
+            return try .tls(http1, tlsConfiguration: tls)
+        } catch {
+            throw .invalidArgument("\(certificatePath), \(keyPath): not a usable certificate and key (\(error))")
+        }
     }
 
     /// Why binding failed, in plain words for the common system errors instead of NIO's text.

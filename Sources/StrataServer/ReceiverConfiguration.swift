@@ -36,6 +36,10 @@ public struct ReceiverConfiguration: Sendable {
     public var maxRejectionsListed: Int = 10
     /// Whether to serve HTTP at all; `false` runs only the directory sources.
     public var servesHTTP = true
+    /// The PEM file of the certificate chain to serve HTTPS with (with `tlsKeyPath`); `nil`: plain HTTP.
+    public var tlsCertificatePath: String?
+    /// The PEM file of the private key of `tlsCertificatePath`.
+    public var tlsKeyPath: String?
     /// Whether to serve the web console at `/` (`docs/console.md`). The read API under `/api/` is
     /// served either way.
     public var servesConsole = false
@@ -80,6 +84,9 @@ public struct ReceiverConfiguration: Sendable {
             throw .invalidArgument("the rejections listed must not be negative, not \(maxRejectionsListed)")
         }
         if let token, token.isEmpty { throw .invalidArgument("the token must not be empty") }
+        if (tlsCertificatePath == nil) != (tlsKeyPath == nil) {
+            throw .invalidArgument("TLS needs both a certificate chain and its private key (--tls-cert and --tls-key)")
+        }
         guard shutdownGracePeriod > .zero else { throw .invalidArgument("the shutdown grace period must be positive") }
     }
 }

@@ -183,7 +183,7 @@ enum Curl {
         try await offPool { try runNow(arguments) }
     }
 
-    private static func runNow(_ arguments: [String]) throws -> Data {
+    private static func runNow(_ arguments: [String], allowFailure: Bool = false) throws -> Data {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         process.arguments = ["--silent", "--show-error", "--max-time", "120"] + arguments
@@ -192,7 +192,7 @@ enum Curl {
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestFailure("curl \(arguments) exited \(process.terminationStatus)") }
+        guard process.terminationStatus == 0 || allowFailure else { throw TestFailure("curl \(arguments) exited \(process.terminationStatus)") }
         return data
     }
 
@@ -213,8 +213,11 @@ enum Curl {
         }
     }
 
-    /// The response's status.
-    static func status(_ url: String) async throws -> Int {
-        Int(String(decoding: try await run(["--output", "/dev/null", "--write-out", "%{http_code}", url]), as: UTF8.self)) ?? 0
+    /// The response's status (0 when there was no HTTP response).
+    static func status(_ url: String, _ options: [String] = []) async throws -> Int {
+        let data = try await offPool { () throws -> Data in
+            try runNow(options + ["--output", "/dev/null", "--write-out", "%{http_code}", url], allowFailure: true)
+        }
+        return Int(String(decoding: data, as: UTF8.self)) ?? 0
     }
 }

@@ -89,6 +89,13 @@ struct Serve: ParsableCommand {
     @Flag(help: "Print each commit of the watched directory on standard error.")
     var progress = false
 
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp(
+        "Serve HTTPS with this PEM certificate chain (with --tls-key).", valueName: "file"))
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp("The PEM private key of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
     @Flag(inversion: .prefixedNo, help: ArgumentHelp(
         "Serve the web console at / (default: on when listening on loopback only)."))
     var console: Bool?
@@ -111,6 +118,7 @@ struct Serve: ParsableCommand {
         }
         if timeUnit != nil && timeField == nil { throw ValidationError("--time-unit needs --time-field") }
         if let token, token.isEmpty { throw ValidationError("--token must not be empty") }
+        if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
     }
 
     func run() throws {
@@ -128,6 +136,8 @@ struct Serve: ParsableCommand {
         configuration.allowedLateness = lateness.duration
         configuration.servesHTTP = !(once || noHTTP)
         configuration.servesConsole = console ?? Self.isLoopback(host)
+        configuration.tlsCertificatePath = tlsCertificate
+        configuration.tlsKeyPath = tlsKey
         configuration.shutsDownOnTerminationSignals = true
         try configuration.validate()
 
@@ -147,13 +157,15 @@ struct Serve: ParsableCommand {
 
         let receiver = IngestReceiver(store: store, configuration: configuration, sources: sources,
                                       metricsRegistry: registry)
-        if configuration.servesHTTP && !Self.isLoopback(host) && configuration.token == nil {
-            printError("warning: serving \(host) beyond loopback without a token: anyone who reaches it can read and "
-                       + "write every stream; give --token (and TLS)")
+        if configuration.servesHTTP && !Self.isLoopback(host) && (configuration.token == nil || tlsCertificate == nil) {
+            let missing = configuration.token == nil ? (tlsCertificate == nil ? "TLS or a token" : "a token") : "TLS"
+            printError("warning: serving \(host) beyond loopback without \(missing): anyone on the network can "
+                       + (configuration.token == nil ? "read and write every stream" : "read the token and the data")
+                       + "; give --token and --tls-cert/--tls-key")
         }
         if configuration.servesHTTP {
-            Task { [host] in
-                if let port = try? await receiver.listeningPort() { printError("listening on http://\(host):\(port)") }
+            Task { [host, scheme = tlsCertificate == nil ? "http" : "https"] in
+                if let port = try? await receiver.listeningPort() { printError("listening on \(scheme)://\(host):\(port)") }
             }
         }
         try runToEnd { try await receiver.run() }
