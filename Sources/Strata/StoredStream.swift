@@ -228,9 +228,12 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
     /// Yields each interval as it is sealed, starting at `start` (default: the interval after the
     /// newest sealed one now), in order, with none skipped.
     ///
-    /// Seals made in this process wake the subscription at once; seals made by other processes
-    /// are seen within `pollInterval`. Ends with an error if an interval cannot be read (for
-    /// example when retention dropped it before it was yielded).
+    /// Seals made in this process wake the subscription at once. Seals made by other processes
+    /// wake it within milliseconds: the store watches its data file with inotify, and any
+    /// commit by another process is a wake-up (`SealSignal`). Where inotify is not available
+    /// (its per-user limits reached, a network file system), they are seen within `pollInterval`.
+    /// Ends with an error if an interval cannot be read (for example when retention dropped it
+    /// before it was yielded).
     public func sealedIntervals(from start: Interval? = nil, pollInterval: Duration = .milliseconds(50))
         -> AsyncThrowingStream<IntervalBatch<Record>, any Error>
     {
