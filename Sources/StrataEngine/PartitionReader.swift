@@ -4,7 +4,8 @@ import StrataStorage
 enum PartitionReader {
     /// The records of (interval, partition), in (chunk, sequence) order.
     ///
-    /// - Throws: `StorageError` (including `.corrupt` naming where).
+    /// - Throws: `StorageError` (including `.corrupt` naming where, and `.recordRejected` for a
+    ///   record that `Record` does not accept).
     static func read<Record: RecordCodable>(_ log: LogStore, _ descriptor: StreamDescriptor, _ interval: Interval,
                                             _ partition: PartitionIndex, codec: inout BlockCodec)
         throws -> ContiguousArray<Record>
@@ -13,6 +14,7 @@ enum PartitionReader {
         let location = StoreLocation(stream: descriptor.name, interval: interval, partition: partition)
         do {
             try log.withSealedBlocks(of: descriptor, interval: interval, partition: partition) { _, _, block in
+                let decodedBefore = records.count
                 try codec.withVerifiedPayload(block) { header, payload in
                     // Decoded straight into the block's own array through its buffer: in this
                     // generic (unspecialized) code, `append` per record looked up the array's
@@ -34,7 +36,8 @@ enum PartitionReader {
                                 (base + initialized).initialize(to: record)
                                 initialized += 1
                             } catch {
-                                throw Corruption.undecodableRecord(index: frames.index - 1, error)
+                                throw StorageError.recordRejected(location, record: decodedBefore + frames.index - 1,
+                                                                  recordType: Record.recordTypeName, error)
                             }
                         }
                     }
