@@ -12,7 +12,7 @@ import Testing
     /// Runs `body` in an unstructured task and reports whether it finished within `deadline`. A
     /// hung body cannot be cancelled out of a lost wake-up, so it is left behind (and the test fails)
     /// instead of hanging the suite.
-    private func finishes(within deadline: Duration, _ body: @escaping @Sendable () async -> Void) async -> Bool {
+    func finishes(within deadline: Duration, _ body: @escaping @Sendable () async -> Void) async -> Bool {
         await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let once = Once()
             Task.detached {
@@ -135,6 +135,34 @@ import Testing
         try handle.close()
         let finished = await finishes(within: .seconds(60)) { await waiting.value }
         #expect(finished)
+    }
+}
+
+extension SealSignalTests {
+    @Test func issue10_item8_manyStoresShareOneInotifyInstance() async throws {
+        // More watched data files than the default per-user limit of inotify instances (128):
+        // every one of them still wakes its waiter.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strata-seal-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var signals: [SealSignal] = []
+        for index in 0..<200 {
+            let file = directory + "/data-\(index).mdb"
+            #expect(FileManager.default.createFile(atPath: file, contents: Data([0])))
+            let signal = SealSignal(watching: file)
+            await signal.wait(after: signal.current, timeout: .seconds(3600))  // starts the watch
+            signals.append(signal)
+        }
+        for index in [0, 127, 128, 199] {
+            let signal = signals[index]
+            let generation = signal.current
+            let waiting = Task { await signal.wait(after: generation, timeout: .seconds(3600)) }
+            let handle = try #require(FileHandle(forWritingAtPath: directory + "/data-\(index).mdb"))
+            handle.write(Data([1]))
+            try handle.close()
+            let finished = await finishes(within: .seconds(60)) { await waiting.value }
+            #expect(finished, "the waiter of file \(index) was not woken")
+        }
     }
 }
 

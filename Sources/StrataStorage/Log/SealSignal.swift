@@ -17,8 +17,9 @@ import Synchronization
 ///
 /// **Commits of other processes.** LMDB writes every commit into `data.mdb` with `pwrite` (stores
 /// never use `MDB_WRITEMAP`), the meta page that makes the commit visible last. With the first
-/// wait, the signal starts watching the data file with inotify (`IN_MODIFY`), read by a Dispatch
-/// source; any write by any process bumps the generation, so waiters look again within
+/// wait, the signal starts watching the data file with inotify (`IN_MODIFY`; one inotify
+/// instance per process, `DataFileWatcher`, read by a Dispatch source, since the per-user limit on
+/// instances is small); any write by any process bumps the generation, so waiters look again within
 /// milliseconds of another process's commit (the kernel's event delivery plus one Dispatch hop; a
 /// wake-up by a write before the meta page is followed by another one for the meta page). A
 /// waiter may so be woken by commits that seal nothing: it looks again and waits again. Where
@@ -47,14 +48,8 @@ package final class SealSignal: Sendable {
         case notStarted
         /// Being set up, or not available (no inotify, or no data file to watch).
         case none
-        case watching(WatchSource)
-    }
-
-    /// The Dispatch source reading the inotify descriptor. `@unchecked Sendable`: a Dispatch
-    /// source may be resumed and cancelled from any thread, and the reference never changes.
-    private final class WatchSource: @unchecked Sendable {
-        let source: any DispatchSourceRead
-        init(_ source: any DispatchSourceRead) { self.source = source }
+        /// The inotify watch descriptor of the data file in `DataFileWatcher.shared`.
+        case watching(Int32)
     }
 
     private struct State {
@@ -69,16 +64,15 @@ package final class SealSignal: Sendable {
     /// The data file whose changes count as commits of other processes; `nil`: none are watched.
     private let dataFile: String?
 
-    /// The queue that reads the inotify events of every signal (its handlers only drain and bump).
-    private static let watchQueue = DispatchQueue(label: "strata.seal-watch")
-
     /// Creates a signal; with `dataFile`, writes to that file by any process also wake waiters.
     package init(watching dataFile: String? = nil) {
         self.dataFile = dataFile
     }
 
     deinit {
-        if case .watching(let watch) = state.withLock({ $0.watch }) { watch.source.cancel() }
+        if case .watching(let descriptor) = state.withLock({ $0.watch }) {
+            DataFileWatcher.shared.unwatch(descriptor, for: ObjectIdentifier(self))
+        }
     }
 
     /// The number of wake-ups so far: sealing commits of this process, and changes of the data file.
@@ -170,31 +164,99 @@ package final class SealSignal: Sendable {
             state.watch = .none
             return true
         }
-        guard start else { return }
-        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        guard fd >= 0 else { return }  // limits reached: waits end at their timeout
-        guard inotify_add_watch(fd, dataFile, UInt32(IN_MODIFY)) >= 0 else {
-            close(fd)
-            return
-        }
-        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: Self.watchQueue)
-        source.setEventHandler { [weak self] in
-            Self.drain(fd)
-            self?.bump()
-        }
-        source.setCancelHandler { close(fd) }
-        let watch = WatchSource(source)
-        state.withLock { $0.watch = .watching(watch) }
-        source.resume()
+        guard start, let descriptor = DataFileWatcher.shared.watch(dataFile, for: self) else { return }
+        state.withLock { $0.watch = .watching(descriptor) }
         // A commit between the caller's look at the store and the watch's start left no event:
         // waiters look once more.
         bump()
     }
+}
 
-    /// Reads every pending inotify event (their content does not matter: any write is a wake-up).
-    private static func drain(_ fd: Int32) {
-        withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 8) { buffer in
-            while read(fd, buffer.baseAddress, buffer.count) > 0 {}
+/// The process's one inotify instance, watching the data files of the stores whose signals wait,
+/// and bumping those signals on every write to their file.
+///
+/// One instance for all stores: the per-user limit on inotify instances is small (128 by
+/// default, shared with every other process of the user), the limit on watches large. Events are
+/// read by a Dispatch source on a serial queue of their own; its handler only parses and bumps.
+/// `@unchecked Sendable`: the descriptor and the source never change after `init`, a Dispatch
+/// source may be used from any thread, and the table of signals is behind a `Mutex`.
+final class DataFileWatcher: @unchecked Sendable {
+    /// The instance, made with the first watch.
+    static let shared = DataFileWatcher()
+
+    private final class WeakSignal: Sendable {
+        nonisolated(unsafe) weak var signal: SealSignal?
+        let id: ObjectIdentifier
+        init(_ signal: SealSignal) {
+            self.signal = signal
+            id = ObjectIdentifier(signal)
         }
+    }
+
+    /// The inotify descriptor, or -1 when inotify is not available.
+    private let descriptor: Int32
+    private let source: (any DispatchSourceRead)?
+    /// The signals to bump per watch descriptor (lookup only).
+    private let signals = Mutex<[Int32: [WeakSignal]]>([:])
+
+    private init() {
+        descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard descriptor >= 0 else {
+            source = nil
+            return
+        }
+        let source = DispatchSource.makeReadSource(fileDescriptor: descriptor,
+                                                   queue: DispatchQueue(label: "strata.data-file-watch"))
+        self.source = source
+        let fd = descriptor
+        source.setEventHandler { [weak self] in self?.readEvents(fd) }
+        source.resume()
+    }
+
+    /// Watches `path` for writes that bump `signal`; the watch descriptor, or `nil` when inotify
+    /// is not available (then waits end at their timeouts only).
+    func watch(_ path: String, for signal: SealSignal) -> Int32? {
+        guard descriptor >= 0 else { return nil }
+        let wd = inotify_add_watch(descriptor, path, UInt32(IN_MODIFY))
+        guard wd >= 0 else { return nil }
+        // The same file watched again gives the same descriptor: one entry per signal. A signal's
+        // entry goes in its deinit (`unwatch`); weak references are not loaded here, as a strong
+        // reference released inside the lock could run that deinit inside it.
+        signals.withLock { $0[wd, default: []].append(WeakSignal(signal)) }
+        return wd
+    }
+
+    /// Stops bumping the signal `id` for watch `wd`; removes the watch when no signal is left.
+    func unwatch(_ wd: Int32, for id: ObjectIdentifier) {
+        let last = signals.withLock { table -> Bool in
+            table[wd]?.removeAll { $0.id == id }
+            guard table[wd]?.isEmpty ?? false else { return false }
+            table[wd] = nil
+            return true
+        }
+        if last { inotify_rm_watch(descriptor, wd) }
+    }
+
+    /// Reads the pending events and bumps the signals of every watch that saw a write.
+    private func readEvents(_ fd: Int32) {
+        var written: [Int32] = []
+        withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 8) { buffer in
+            while true {
+                let n = read(fd, buffer.baseAddress, buffer.count)
+                guard n > 0 else { break }
+                // struct inotify_event: wd i32, mask u32, cookie u32, len u32, then len name bytes.
+                var offset = 0
+                while offset + 16 <= n {
+                    let wd = buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self)
+                    let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
+                    if !written.contains(wd) { written.append(wd) }
+                    offset += 16 + length
+                }
+            }
+        }
+        // Strong references are taken inside the lock and released outside it: a signal's deinit
+        // (which unwatches, taking the lock) may run here.
+        let toBump = signals.withLock { table in written.flatMap { table[$0] ?? [] }.compactMap(\.signal) }
+        for signal in toBump { signal.bump() }
     }
 }
