@@ -94,9 +94,10 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
 }
 
 /// The live keys of one partition of a keyed state: entries in a deterministic order (a function
-/// of the input only) and a lookup table that is never iterated.
+/// of the input only) and a lookup table of their encoded keys (keys are equal when their
+/// encodings are, `EncodedKeyTable`), entry `i` being key `i` of the table.
 @usableFromInline
-struct KeyedStateTable<Key: Hashable, State> {
+struct KeyedStateTable<Key: RecordCodable, State> {
     /// One live key.
     @usableFromInline
     struct Entry {
@@ -114,10 +115,26 @@ struct KeyedStateTable<Key: Hashable, State> {
     }
 
     @usableFromInline var entries = ContiguousArray<Entry>()
-    @usableFromInline var slot: [Key: Int] = [:]
+    @usableFromInline var keys = EncodedKeyTable(routing: false)
+    @usableFromInline var scratch = BinaryWriter(capacity: 64)
 
     @inlinable
     init() {}
+
+    /// The index of `key`'s entry, `nil` when it has no state.
+    @inlinable
+    mutating func index(of key: Key) -> Int? { keys.find(key, scratch: &scratch) }
+
+    /// Appends an entry for `key`, which has none.
+    @inlinable
+    mutating func append(_ entry: Entry) {
+        let (_, inserted) = keys.index(of: entry.key, scratch: &scratch)
+        #if STRATA_INTERNAL_CHECKS
+        precondition(inserted, "keyed state: a key appended twice")
+        #endif
+        _ = inserted
+        entries.append(entry)
+    }
 
     /// Sets the state of `key` (at entry `index`, `nil` when absent) after interval `interval`:
     /// `nil` removes the key.
@@ -128,8 +145,7 @@ struct KeyedStateTable<Key: Hashable, State> {
             entries[index].state = state
             entries[index].lastActive = interval
         case (nil, let state?):
-            slot[key] = entries.count
-            entries.append(Entry(key: key, state: state, lastActive: interval))
+            append(Entry(key: key, state: state, lastActive: interval))
         case (let index?, nil):
             remove(at: index)
         case (nil, nil):
@@ -155,19 +171,16 @@ struct KeyedStateTable<Key: Hashable, State> {
     /// Removes entry `index`, moving the last entry into its place.
     @inlinable
     mutating func remove(at index: Int) {
-        slot[entries[index].key] = nil
+        keys.remove(at: index)
         let last = entries.removeLast()
-        if index < entries.count {
-            entries[index] = last
-            slot[last.key] = index
-        }
+        if index < entries.count { entries[index] = last }
     }
 }
 
 /// The per-batch kernel of a keyed state (`updateStateByKey`, `track`), built by the `@inlinable`
 /// entry points so that it is specialized for the program's key, value and state types.
 @usableFromInline
-struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>: Sendable {
+struct KeyedStateKernel<Key: RecordCodable, Value: RecordCodable, State: RecordCodable>: Sendable {
     /// Applies one interval's pairs to a partition's table: per key (in order of first appearance)
     /// its values in order and its previous state give the new state (`nil` drops the key), `emit`
     /// gets (when asked) each key that still has a state; then keys idle for `timeout`
@@ -183,20 +196,19 @@ struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, Sta
     init(step: @escaping @Sendable (Key, [Value], State?) throws -> State?) {
         apply = { table, pairs, t, timeout, emit, output, changes in
             // Group the interval's values by key, keys in order of first appearance.
-            var groupSlot: [Key: Int] = [:]  // lookup only
-            groupSlot.reserveCapacity(pairs.count)
+            var groupKeys = EncodedKeyTable(routing: false, capacity: min(pairs.count, 1 << 16))
+            var scratch = BinaryWriter(capacity: 64)
             var groups = ContiguousArray<(key: Key, values: [Value])>()
             for pair in pairs {
-                let next = groups.count
-                let index = slotIndex(&groupSlot[pair.key, default: next])
-                if index == next {
+                let (index, inserted) = groupKeys.index(of: pair.key, scratch: &scratch)
+                if inserted {
                     groups.append((pair.key, [pair.value]))
                 } else {
                     groups[index].values.append(pair.value)
                 }
             }
             for group in groups {
-                let index = table.slot[group.key]
+                let index = table.index(of: group.key)
                 let updated = try step(group.key, group.values, index.map { table.entries[$0].state })
                 table.set(group.key, at: index, to: updated, interval: t)
                 if emit {
@@ -220,14 +232,13 @@ struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, Sta
         apply = { table, pairs, t, timeout, emit, output, changes in
             // Per key of the interval, in order of first event: its running state. The table
             // changes only once every event is folded.
-            var groupSlot: [Key: Int] = [:]  // lookup only
-            groupSlot.reserveCapacity(pairs.count)
+            var groupKeys = EncodedKeyTable(routing: false, capacity: min(pairs.count, 1 << 16))
+            var scratch = BinaryWriter(capacity: 64)
             var groups = ContiguousArray<(key: Key, state: State?)>()
             for pair in pairs {
-                let next = groups.count
-                let group = slotIndex(&groupSlot[pair.key, default: next])
-                if group == next {
-                    let state = try table.slot[pair.key].map { try update(pair.key, table.entries[$0].state, pair.value) }
+                let (group, inserted) = groupKeys.index(of: pair.key, scratch: &scratch)
+                if inserted {
+                    let state = try table.index(of: pair.key).map { try update(pair.key, table.entries[$0].state, pair.value) }
                         ?? initialize(pair.key, pair.value)
                     groups.append((pair.key, state))
                 } else if let current = groups[group].state {
@@ -237,7 +248,7 @@ struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, Sta
                 }
             }
             for group in groups {
-                let index = table.slot[group.key]
+                let index = table.index(of: group.key)
                 table.set(group.key, at: index, to: group.state, interval: t)
                 if emit {
                     if let state = group.state { output.append(KeyValue(group.key, state)) }
@@ -352,9 +363,10 @@ extension KeyedStateVertex: SnapshottingVertex {
         for _ in 0..<count {
             let key: Key = try reader.read()
             let state: State = try reader.read()
+            let at = reader.offset
             let lastActive: UInt64 = try reader.read()
-            table.slot[key] = table.entries.count
-            table.entries.append(Entry(key: key, state: state, lastActive: lastActive))
+            guard table.index(of: key) == nil else { throw .invalidValue(offset: at, what: "keyed state key repeated") }
+            table.append(Entry(key: key, state: state, lastActive: lastActive))
         }
         states.withState(partition) { $0 = table }
     }
