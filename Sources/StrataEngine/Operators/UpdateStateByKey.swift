@@ -34,6 +34,10 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
     /// The stream of the state's changes, `PROGRAM.vN.changes`.
     let changes: StreamDescriptor
     private let states: PartitionStates<Table>
+    /// The initial state of each partition, put into the table at the first interval with input.
+    private let initial: [ContiguousArray<KeyValue<Key, State>>]
+    /// Whether the vertex runs every interval because the kernel calls `update` for every key.
+    private let everyKey: Bool
     /// Whether the in-memory state is built, and through which interval.
     let stateProgress = StateProgress()
 
@@ -42,14 +46,19 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
     ///   - exchanged: The input, partitioned by key.
     ///   - liveCounts: The stream of live-key counts per partition, if wanted.
     ///   - changes: The stream of the state's changes (`KeyValue<Key, Optional<State>>`).
+    ///   - initial: Per partition, the initial state (keys routed like the input's).
+    ///   - everyKey: Whether the kernel calls `update` for every live key each interval.
     init(kind: String, name: String, log: LogStore, exchanged: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
          liveCounts: StreamDescriptor?, changes: StreamDescriptor, timeout: UInt64?,
+         initial: [ContiguousArray<KeyValue<Key, State>>] = [], everyKey: Bool = false,
          kernel: KeyedStateKernel<Key, Value, State>) {
         self.name = name
         self.log = log
         inputs = exchanged.inputs
         // Timeouts and live counts change in intervals without input.
-        needsEveryInterval = timeout != nil || liveCounts != nil || exchanged.needsEveryInterval
+        needsEveryInterval = timeout != nil || liveCounts != nil || everyKey || exchanged.needsEveryInterval
+        self.initial = initial
+        self.everyKey = everyKey
         partitionCount = exchanged.partitionCount
         outputs = [output] + (liveCounts.map { [$0] } ?? []) + [changes]
         self.changes = changes
@@ -57,13 +66,19 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
         self.kernel = kernel
         self.timeout = timeout
         states = PartitionStates(count: Int(exchanged.partitionCount), initial: Table())
+        var initialBytes = BinaryWriter(capacity: 64)
+        for part in initial { for pair in part { pair.encode(to: &initialBytes) } }
+        let extras = initial.allSatisfy(\.isEmpty) && !everyKey
+            ? "" : "|initial \(XXH64.hash(initialBytes.bytes))|everyKey \(everyKey)"
         fingerprint = XXH64.hash(Array(
-            "\(kind)|\(exchanged.chain)|\(outputs.map(\.name))|timeout \(timeout.map(String.init) ?? "none")".utf8))
+            "\(kind)|\(exchanged.chain)|\(outputs.map(\.name))|timeout \(timeout.map(String.init) ?? "none")\(extras)"
+                .utf8))
     }
 
     func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
         let output = outputs[0], liveCounts = outputs.count > 2 ? outputs[1] : nil, changes = self.changes
         let name = self.name, produce = self.produce, kernel = self.kernel, timeout = self.timeout, states = self.states
+        let initial = self.initial
         stateProgress.markChanging()
         let first: Interval?
         do { first = try firstRecordInterval(log, inputs) } catch let error as StorageError {
@@ -82,6 +97,14 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
             try userClosure(name, interval, partition) {
                 let pairs = try produce(interval, partition, &codec)
                 try states.withState(partition) { table in
+                    // The initial state enters at the first interval with input, as if its keys
+                    // had received values then (once per state built: a snapshot after it has them).
+                    if interval == first, Int(partition.rawValue) < initial.count {
+                        for pair in initial[Int(partition.rawValue)] {
+                            table.set(pair.key, at: table.index(of: pair.key), to: pair.value, interval: t)
+                            if emit { changeWriter.append(KeyValue(pair.key, Optional(pair.value))) }
+                        }
+                    }
                     try kernel.apply(&table, pairs, t, timeout, emit, &writer, &changeWriter)
                     if emit { countWriter?.append(Int64(table.entries.count)) }
                 }
@@ -193,7 +216,7 @@ struct KeyedStateKernel<Key: RecordCodable, Value: RecordCodable, State: RecordC
         throws -> Void
 
     @inlinable
-    init(step: @escaping @Sendable (Key, [Value], State?) throws -> State?) {
+    init(everyKey: Bool = false, step: @escaping @Sendable (Interval, Key, [Value], State?) throws -> State?) {
         apply = { table, pairs, t, timeout, emit, output, changes in
             // Group the interval's values by key, keys in order of first appearance.
             var groupKeys = EncodedKeyTable(routing: false, capacity: min(pairs.count, 1 << 16))
@@ -209,7 +232,7 @@ struct KeyedStateKernel<Key: RecordCodable, Value: RecordCodable, State: RecordC
             }
             for group in groups {
                 let index = table.index(of: group.key)
-                let updated = try step(group.key, group.values, index.map { table.entries[$0].state })
+                let updated = try step(Interval(t), group.key, group.values, index.map { table.entries[$0].state })
                 table.set(group.key, at: index, to: updated, interval: t)
                 if emit {
                     if let state = updated { output.append(KeyValue(group.key, state)) }
@@ -220,6 +243,22 @@ struct KeyedStateKernel<Key: RecordCodable, Value: RecordCodable, State: RecordC
                 table.expire(at: t, timeout: timeout) { key in
                     if emit { changes.append(KeyValue(key, State?.none)) }
                 }
+            }
+            guard everyKey else { return }
+            // Every other live key, with no values, in descending table order (a swap-removal
+            // then moves an entry already called); its last-input interval stays.
+            var index = table.entries.count - 1
+            while index >= 0 {
+                let key = table.entries[index].key
+                if groupKeys.find(key, scratch: &scratch) == nil {
+                    let updated = try step(Interval(t), key, [], table.entries[index].state)
+                    table.set(key, at: index, to: updated, interval: table.entries[index].lastActive)
+                    if emit {
+                        if let state = updated { output.append(KeyValue(key, state)) }
+                        changes.append(KeyValue(key, updated))
+                    }
+                }
+                index -= 1
             }
         }
     }
@@ -270,14 +309,16 @@ extension DStream {
     ///
     /// Per interval and key with values, `update(key, values, previous)` gives the new state
     /// (`previous` is `nil` for a key without state); returning `nil` drops the key, and nothing is
-    /// emitted for it. Keys without values are not updated (unlike Spark, `update` is not called
-    /// for them); with a `timeout`, a key whose last values came at interval `a` is dropped at the
-    /// end of interval `a + timeout`, silently, and the stream is processed at every interval.
+    /// emitted for it. Keys without values are not updated (unlike Spark; see the form taking the
+    /// interval, with `everyKey`); with a `timeout`, a key whose last values came at interval `a`
+    /// is dropped at the end of interval `a + timeout`, silently, and the stream is processed at
+    /// every interval.
     ///
     /// Pairs are routed by key through a durable exchange stream with `partitions` partitions
     /// (default: this stream's). A key's values come in input-partition order, then in each input
-    /// partition's order; the emitted keys in order of their first value in the interval. The
-    /// state lives in memory and is rebuilt from the retained input after a restart.
+    /// partition's order; the emitted keys in order of their first value in the interval. Keys are
+    /// equal when their encodings are. The state lives in memory, is snapshotted, and is rebuilt
+    /// from the retained input after a restart.
     ///
     /// ```swift
     /// p.read(purchases).updateStateByKey { (user: String, amounts: [Int64], total: Int64?) in
@@ -288,15 +329,57 @@ extension DStream {
     /// - Parameters:
     ///   - timeout: Intervals without values after which a key is dropped (`nil`: never), at least 1.
     ///   - partitions: Partitions of the state and of the result.
+    ///   - initialState: The state before the first interval with input (Spark's `initialRDD`):
+    ///     its keys enter the state at that interval as if they had received values in it (for the
+    ///     timeout), without being emitted; a key given twice keeps its last state.
     ///   - update: The new state of a key from its values in the interval and its previous state.
     /// - Complexity: O(records) per interval, plus O(live keys) per interval with a timeout.
     @inlinable
     public func updateStateByKey<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>(
-        timeout: Int? = nil, partitions: Int? = nil,
+        timeout: Int? = nil, partitions: Int? = nil, initialState: [KeyValue<Key, State>] = [],
         _ update: @escaping @Sendable (Key, [Value], State?) throws -> State?
     ) -> DStream<KeyValue<Key, State>> where Record == KeyValue<Key, Value> {
         keyedState(kind: "updateStateByKey", timeout: timeout, partitions: partitions, liveCounts: false,
-                   kernel: KeyedStateKernel(step: update), route: RouteKernel()).updates
+                   initialState: initialState,
+                   kernel: KeyedStateKernel(step: { _, key, values, state in try update(key, values, state) }),
+                   route: RouteKernel()).updates
+    }
+
+    /// `updateStateByKey` whose `update` also gets the interval, and that can call it for every
+    /// live key each interval, as Spark does (for state that decays without input).
+    ///
+    /// With `everyKey`, after the keys with values (in order of their first value) and the
+    /// timeouts, `update(interval, key, [], state)` is called for every other live key, in a fixed
+    /// order (descending position in the partition's state table, a function of the input only);
+    /// `nil` drops the key. Every key that still has a state is then emitted each interval, and
+    /// the stream is processed at every interval from the first with input. A call without values
+    /// does not count as input for the timeout.
+    ///
+    /// ```swift
+    /// // A score that halves every interval without clicks and is dropped below 1.
+    /// clicks.updateStateByKey(everyKey: true) { (_: Interval, _: String, clicks: [Int64], score: Int64?) in
+    ///     let next = clicks.isEmpty ? (score ?? 0) / 2 : (score ?? 0) + clicks.reduce(0, +)
+    ///     return next >= 1 ? next : nil
+    /// }
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - timeout: Intervals without values after which a key is dropped (`nil`: never), at least 1.
+    ///   - partitions: Partitions of the state and of the result.
+    ///   - initialState: The state before the first interval with input (see the other form).
+    ///   - everyKey: Call `update` for every live key each interval, not only for keys with values.
+    ///   - update: The new state from the interval, the key, its values in the interval (empty
+    ///     for a key called without values) and its previous state.
+    /// - Complexity: O(records) per interval, plus O(live keys) with `everyKey` or a timeout.
+    @inlinable
+    public func updateStateByKey<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>(
+        timeout: Int? = nil, partitions: Int? = nil, initialState: [KeyValue<Key, State>] = [],
+        everyKey: Bool = false,
+        _ update: @escaping @Sendable (Interval, Key, [Value], State?) throws -> State?
+    ) -> DStream<KeyValue<Key, State>> where Record == KeyValue<Key, Value> {
+        keyedState(kind: "updateStateByKey", timeout: timeout,
+                   partitions: partitions, liveCounts: false, initialState: initialState, everyKey: everyKey,
+                   kernel: KeyedStateKernel(everyKey: everyKey, step: update), route: RouteKernel()).updates
     }
 
     /// Builds a `KeyedStateVertex`; returns the stream of updates and, if asked, of live-key counts
@@ -304,6 +387,7 @@ extension DStream {
     @usableFromInline
     func keyedState<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>(
         kind: String, timeout: Int?, partitions: Int?, liveCounts: Bool,
+        initialState: [KeyValue<Key, State>] = [], everyKey: Bool = false,
         kernel: KeyedStateKernel<Key, Value, State>, route: RouteKernel<Key, Value>
     ) -> (updates: DStream<KeyValue<Key, State>>, liveCounts: DStream<Int64>?) where Record == KeyValue<Key, Value> {
         let invalid = DStream<KeyValue<Key, State>>(builder: builder, inputs: inputs, partitionCount: partitionCount,
@@ -336,9 +420,26 @@ extension DStream {
             return (invalid, nil)
         }
         builder.add(KeyedStateVertex(kind: kind, name: name, log: builder.log, exchanged: exchanged, output: output,
-                                     liveCounts: counts, changes: changes, timeout: limit, kernel: kernel))
+                                     liveCounts: counts, changes: changes, timeout: limit,
+                                     initial: Self.routed(initialState, among: exchanged.partitionCount),
+                                     everyKey: everyKey, kernel: kernel))
         let updates = DStream<KeyValue<Key, State>>(builder: builder, reading: output, chain: "\(kind)(\(output.name))")
         return (updates, counts.map { DStream<Int64>(builder: builder, reading: $0, chain: "liveCounts(\($0.name))") })
+    }
+}
+
+extension DStream {
+    /// Splits key/state pairs among `count` partitions as the exchange routes keys (XXH64 of the
+    /// encoded key), a key given twice keeping its last state at its first position.
+    static func routed<Key: RecordCodable, State: RecordCodable>(_ pairs: [KeyValue<Key, State>], among count: UInt32)
+        -> [ContiguousArray<KeyValue<Key, State>>]
+    {
+        guard !pairs.isEmpty else { return [] }
+        var parts = [ContiguousArray<KeyValue<Key, State>>](repeating: [], count: Int(count))
+        let unique = combineInPlace(ContiguousArray(pairs), create: { $0 }, merge: { state, later in state = later })
+        var scratch = BinaryWriter(capacity: 64)
+        for pair in unique { parts[Int(stablePartition(of: pair.key, among: count, scratch: &scratch))].append(pair) }
+        return parts
     }
 }
 
