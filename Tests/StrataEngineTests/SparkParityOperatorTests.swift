@@ -1,5 +1,5 @@
 import PropertyBased
-import StrataEngine
+@testable import StrataEngine
 import StrataStorage
 import StrataTestSupport
 import Testing
@@ -131,5 +131,73 @@ import Testing
         // Keys 1, 2 and 7 were active at interval 1 and time out at the end of interval 3; key 3 at 5.
         let active = try fixture.read("active", of: Int64.self, intervals: 6).map { Array($0.joined()) }
         #expect(active == [[], [3], [3], [1], [1], [0]])
+    }
+
+    /// `mapWithState` against a model: one call per record in order, a state handle that updates
+    /// and removes, timeout calls at the end of interval `last + timeout`, an initial state, and
+    /// state snapshots every 2 intervals.
+    @Test func mapWithStateMatchesAModel() async {
+        let initial = [KV(3, 5), KV(6, 1)]
+        let settings = zip(Gen.int(in: 1...3), EngineGenA.partitions, EngineGenA.partitions)
+        await propertyCheck(count: 12, input: EngineGenA.keyedIntervals, settings) { intervals, setting in
+            let (timeout, p, q) = setting
+            let padded = intervals + Array(repeating: [], count: timeout + 1)  // room for the timeouts
+            let fixture = try EngineFixtureA()
+            let (stream, layout) = try fixture.input("in", padded, partitions: p)
+            let function: @Sendable (Interval, Int64, Int64?, inout KeyState<Int64>) throws -> KV? = { _, key, value, state in
+                guard let value else {
+                    #expect(state.isTimingOut)
+                    return KV(key, -1000 - (state.get() ?? 0))
+                }
+                #expect(!state.isTimingOut)
+                let next = (state.get() ?? 0) + value
+                if next > 30 {
+                    try state.remove()
+                    return KV(key, 999)
+                }
+                if value == 0 { return nil }
+                try state.update(next)
+                return KV(key, next)
+            }
+            try fixture.run { b in
+                let streams = b.read(stream).mapWithState(timeout: timeout, partitions: q, initialState: initial,
+                                                          stateSnapshotsEvery: 2, function)
+                streams.mapped.save(as: "mapped")
+                streams.stateSnapshots().save(as: "snapshots")
+            }
+            let mapped = try fixture.read("mapped", of: KV.self, intervals: padded.count)
+            let snapshots = try fixture.read("snapshots", of: KV.self, intervals: padded.count)
+            let first = padded.firstIndex { !$0.isEmpty } ?? padded.count
+            var state: [Int64: (value: Int64, last: Int)] = [:]
+            for t in padded.indices where t >= first {
+                if t == first { for pair in initial { state[pair.key] = (pair.value, t) } }
+                var expected: [KV] = []
+                for partition in layout[t] {
+                    for pair in partition {
+                        var handle = KeyState<Int64>(state[pair.key]?.value, isTimingOut: false)
+                        if let out = try function(Interval(UInt64(t)), pair.key, pair.value, &handle) { expected.append(out) }
+                        if let value = handle.current { state[pair.key] = (value, t) } else { state[pair.key] = nil }
+                    }
+                }
+                for (key, entry) in state where t - entry.last >= timeout {
+                    expected.append(KV(key, -1000 - entry.value))
+                    state[key] = nil
+                }
+                #expect(multiset(mapped[t].joined()) == multiset(expected), "interval \(t)")
+                let snapshot = (t + 1) % 2 == 0 ? state.map { KV($0.key, $0.value.value) } : []
+                #expect(multiset(snapshots[t].joined()) == multiset(snapshot), "snapshot \(t)")
+            }
+        }
+    }
+
+    @Test func stateSnapshotsWithoutAPeriodFailTheDefinition() throws {
+        let fixture = try EngineFixtureA()
+        let (stream, _) = try fixture.input("in", [[KV(1, 1)]], partitions: 1)
+        #expect(throws: EngineError.self) {
+            try fixture.run { b in
+                b.read(stream).mapWithState { (_: Interval, k: Int64, v: Int64?, _: inout KeyState<Int64>) in v.map { KV(k, $0) } }
+                    .stateSnapshots().save(as: "snapshots")
+            }
+        }
     }
 }

@@ -60,17 +60,17 @@ extension DStream {
         timeout: Int?, partitions: Int?, initialState: [KeyValue<Key, State>] = [],
         kernel: KeyedStateKernel<Key, Event, State>, route: RouteKernel<Key, Event>
     ) -> TrackedStream<Key, State> where Record == KeyValue<Key, Event> {
-        let streams = keyedState(kind: "track", timeout: timeout, partitions: partitions, liveCounts: true,
-                                 initialState: initialState,
+        let streams = keyedState(kind: "track", as: KeyValue<Key, State>.self, timeout: timeout,
+                                 partitions: partitions, extra: .liveCounts, initialState: initialState,
                                  kernel: kernel, route: route)
-        guard let liveCounts = streams.liveCounts else {
+        guard let counts = streams.extra else {
             let none = DStream<Int64>(builder: builder, inputs: inputs, partitionCount: 1, chain: chain + ".invalid") {
                 _, _, _ in []
             }
             return TrackedStream(updates: streams.updates, activeCount: none)
         }
         // Sum the per-partition counts in partition order: one record per interval.
-        let log = builder.log, counts = liveCounts.input
+        let log = builder.log
         let total = DStream<Int64>(builder: builder, inputs: [counts], partitionCount: 1,
                                    chain: "activeCount(\(counts.name))") { interval, _, codec in
             // Before the first counts (no event yet) there is nothing to read, and nothing to emit.

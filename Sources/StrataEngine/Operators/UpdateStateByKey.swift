@@ -38,18 +38,22 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
     private let initial: [ContiguousArray<KeyValue<Key, State>>]
     /// Whether the vertex runs every interval because the kernel calls `update` for every key.
     private let everyKey: Bool
+    /// The period of the state written to the second output, when it gets the state.
+    private let snapshotsEvery: UInt64?
     /// Whether the in-memory state is built, and through which interval.
     let stateProgress = StateProgress()
 
     /// - Parameters:
     ///   - kind: The operator's name, for the fingerprint.
     ///   - exchanged: The input, partitioned by key.
-    ///   - liveCounts: The stream of live-key counts per partition, if wanted.
+    ///   - liveCounts: The stream of live-key counts per partition (`track`), or of the whole state
+    ///     every `snapshotsEvery` intervals (`mapWithState`'s `stateSnapshots()`), if wanted.
+    ///   - snapshotsEvery: When set, the second output gets the state, not the live count.
     ///   - changes: The stream of the state's changes (`KeyValue<Key, Optional<State>>`).
     ///   - initial: Per partition, the initial state (keys routed like the input's).
     ///   - everyKey: Whether the kernel calls `update` for every live key each interval.
     init(kind: String, name: String, log: LogStore, exchanged: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
-         liveCounts: StreamDescriptor?, changes: StreamDescriptor, timeout: UInt64?,
+         liveCounts: StreamDescriptor?, snapshotsEvery: UInt64? = nil, changes: StreamDescriptor, timeout: UInt64?,
          initial: [ContiguousArray<KeyValue<Key, State>>] = [], everyKey: Bool = false,
          kernel: KeyedStateKernel<Key, Value, State>) {
         self.name = name
@@ -59,6 +63,7 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
         needsEveryInterval = timeout != nil || liveCounts != nil || everyKey || exchanged.needsEveryInterval
         self.initial = initial
         self.everyKey = everyKey
+        self.snapshotsEvery = snapshotsEvery
         partitionCount = exchanged.partitionCount
         outputs = [output] + (liveCounts.map { [$0] } ?? []) + [changes]
         self.changes = changes
@@ -68,8 +73,9 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
         states = PartitionStates(count: Int(exchanged.partitionCount), initial: Table())
         var initialBytes = BinaryWriter(capacity: 64)
         for part in initial { for pair in part { pair.encode(to: &initialBytes) } }
-        let extras = initial.allSatisfy(\.isEmpty) && !everyKey
+        var extras = initial.allSatisfy(\.isEmpty) && !everyKey
             ? "" : "|initial \(XXH64.hash(initialBytes.bytes))|everyKey \(everyKey)"
+        if let snapshotsEvery { extras += "|snapshots \(snapshotsEvery)" }
         fingerprint = XXH64.hash(Array(
             "\(kind)|\(exchanged.chain)|\(outputs.map(\.name))|timeout \(timeout.map(String.init) ?? "none")\(extras)"
                 .utf8))
@@ -78,7 +84,7 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
     func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
         let output = outputs[0], liveCounts = outputs.count > 2 ? outputs[1] : nil, changes = self.changes
         let name = self.name, produce = self.produce, kernel = self.kernel, timeout = self.timeout, states = self.states
-        let initial = self.initial
+        let initial = self.initial, snapshotsEvery = self.snapshotsEvery
         stateProgress.markChanging()
         let first: Interval?
         do { first = try firstRecordInterval(log, inputs) } catch let error as StorageError {
@@ -106,7 +112,15 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
                         }
                     }
                     try kernel.apply(&table, pairs, t, timeout, emit, &writer, &changeWriter)
-                    if emit { countWriter?.append(Int64(table.entries.count)) }
+                    guard emit else { return }
+                    if let every = snapshotsEvery {
+                        // The whole state, in the table's order (a function of the input only).
+                        if (t &+ 1) % every == 0 {
+                            for entry in table.entries { countWriter?.append(KeyValue(entry.key, entry.state)) }
+                        }
+                    } else {
+                        countWriter?.append(Int64(table.entries.count))
+                    }
                 }
             }
             return (writer.finish(), countWriter?.finish() ?? [], changeWriter.finish())
@@ -339,7 +353,7 @@ extension DStream {
         timeout: Int? = nil, partitions: Int? = nil, initialState: [KeyValue<Key, State>] = [],
         _ update: @escaping @Sendable (Key, [Value], State?) throws -> State?
     ) -> DStream<KeyValue<Key, State>> where Record == KeyValue<Key, Value> {
-        keyedState(kind: "updateStateByKey", timeout: timeout, partitions: partitions, liveCounts: false,
+        keyedState(kind: "updateStateByKey", as: KeyValue<Key, State>.self, timeout: timeout, partitions: partitions,
                    initialState: initialState,
                    kernel: KeyedStateKernel(step: { _, key, values, state in try update(key, values, state) }),
                    route: RouteKernel()).updates
@@ -377,21 +391,21 @@ extension DStream {
         everyKey: Bool = false,
         _ update: @escaping @Sendable (Interval, Key, [Value], State?) throws -> State?
     ) -> DStream<KeyValue<Key, State>> where Record == KeyValue<Key, Value> {
-        keyedState(kind: "updateStateByKey", timeout: timeout,
-                   partitions: partitions, liveCounts: false, initialState: initialState, everyKey: everyKey,
+        keyedState(kind: "updateStateByKey", as: KeyValue<Key, State>.self, timeout: timeout,
+                   partitions: partitions, initialState: initialState, everyKey: everyKey,
                    kernel: KeyedStateKernel(everyKey: everyKey, step: update), route: RouteKernel()).updates
     }
 
     /// Builds a `KeyedStateVertex`; returns the stream of updates and, if asked, of live-key counts
     /// per partition.
     @usableFromInline
-    func keyedState<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>(
-        kind: String, timeout: Int?, partitions: Int?, liveCounts: Bool,
+    func keyedState<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable, Out: RecordCodable>(
+        kind: String, as outputType: Out.Type, timeout: Int?, partitions: Int?, extra: KeyedStateExtra? = nil,
         initialState: [KeyValue<Key, State>] = [], everyKey: Bool = false,
         kernel: KeyedStateKernel<Key, Value, State>, route: RouteKernel<Key, Value>
-    ) -> (updates: DStream<KeyValue<Key, State>>, liveCounts: DStream<Int64>?) where Record == KeyValue<Key, Value> {
-        let invalid = DStream<KeyValue<Key, State>>(builder: builder, inputs: inputs, partitionCount: partitionCount,
-                                                    chain: chain + ".invalid") { _, _, _ in [] }
+    ) -> (updates: DStream<Out>, extra: StreamDescriptor?) where Record == KeyValue<Key, Value> {
+        let invalid = DStream<Out>(builder: builder, inputs: inputs, partitionCount: partitionCount,
+                                   chain: chain + ".invalid") { _, _, _ in [] }
         var limit: UInt64?
         if let timeout {
             guard timeout >= 1, let value = UInt64(exactly: timeout) else {
@@ -402,16 +416,25 @@ extension DStream {
         }
         guard let exchanged = exchangeByKey(partitions: partitions, route: route) else { return (invalid, nil) }
         let name = builder.nextVertexName
-        guard let output = builder.outputStream(name + ".out", of: KeyValue<Key, State>.self,
+        guard let output = builder.outputStream(name + ".out", of: Out.self,
                                                 partitions: exchanged.partitionCount, like: exchanged.input) else {
             return (invalid, nil)
         }
         var counts: StreamDescriptor?
-        if liveCounts {
+        var snapshotsEvery: UInt64?
+        switch extra {
+        case nil: break
+        case .liveCounts:
             guard let stream = builder.outputStream(name + ".live", of: Int64.self,
                                                     partitions: exchanged.partitionCount, like: exchanged.input)
             else { return (invalid, nil) }
             counts = stream
+        case .stateSnapshots(let every):
+            guard let stream = builder.outputStream(name + ".snapshots", of: KeyValue<Key, State>.self,
+                                                    partitions: exchanged.partitionCount, like: exchanged.input)
+            else { return (invalid, nil) }
+            counts = stream
+            snapshotsEvery = every
         }
         // After `.live`, so that the streams created before keep their IDs.
         guard let changes = builder.outputStream(name + ".changes", of: KeyValue<Key, State?>.self,
@@ -420,12 +443,21 @@ extension DStream {
             return (invalid, nil)
         }
         builder.add(KeyedStateVertex(kind: kind, name: name, log: builder.log, exchanged: exchanged, output: output,
-                                     liveCounts: counts, changes: changes, timeout: limit,
+                                     liveCounts: counts, snapshotsEvery: snapshotsEvery, changes: changes,
+                                     timeout: limit,
                                      initial: Self.routed(initialState, among: exchanged.partitionCount),
                                      everyKey: everyKey, kernel: kernel))
-        let updates = DStream<KeyValue<Key, State>>(builder: builder, reading: output, chain: "\(kind)(\(output.name))")
-        return (updates, counts.map { DStream<Int64>(builder: builder, reading: $0, chain: "liveCounts(\($0.name))") })
+        return (DStream<Out>(builder: builder, reading: output, chain: "\(kind)(\(output.name))"), counts)
     }
+}
+
+/// The second output of a keyed state vertex.
+@usableFromInline
+enum KeyedStateExtra: Sendable {
+    /// Per partition and interval, the number of live keys (`track`'s `activeCount`).
+    case liveCounts
+    /// Every `every` intervals (where `(t + 1) % every == 0`), the whole state (`mapWithState`).
+    case stateSnapshots(every: UInt64)
 }
 
 extension DStream {
