@@ -73,14 +73,6 @@ final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRun
     }
 }
 
-/// The partition of `count` that a key goes to: `XXH64(encoded key) mod count`, the same hash
-/// `reduceByKey` and keyed appenders use. `scratch` is cleared and reused.
-func stablePartition<Key: RecordCodable>(of key: Key, among count: UInt32, scratch: inout BinaryWriter) -> UInt32 {
-    scratch.removeAll()
-    key.encode(to: &scratch)
-    return UInt32(scratch.bytes.withUnsafeBytes { XXH64.hash($0) } % UInt64(count))
-}
-
 extension DStream {
     /// Shuffles this stream through a new durable stream `PROGRAM.vN.shuffle` with `partitions`
     /// partitions (`nil`: this stream's count) and returns the vertex's output stream, or `nil`

@@ -57,21 +57,6 @@ struct ShuffleKernels<Key: RecordCodable & Hashable, Value: RecordCodable>: Send
     }
 }
 
-/// Appends each pair in order to the writer of its output partition, `XXH64(encoded key) mod
-/// writers.count`, the same in every process.
-@inlinable
-func routeByKey<Key: RecordCodable, Value: RecordCodable>(_ pairs: ContiguousArray<KeyValue<Key, Value>>,
-                                                         into writers: inout [PartitionWriter]) {
-    var key = BinaryWriter(capacity: 64)
-    let partitions = UInt64(writers.count)
-    for pair in pairs {
-        key.removeAll()
-        pair.key.encode(to: &key)
-        let target = key.bytes.withUnsafeBytes { XXH64.hash($0) } % partitions
-        writers[Int(target)].append(pair)
-    }
-}
-
 /// Combines pairs with equal keys (equal encoded bytes), keeping each key at its first
 /// position: `combineInPlace` with the first value as the combiner.
 @inlinable
