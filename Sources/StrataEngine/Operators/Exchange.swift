@@ -121,11 +121,16 @@ extension DStream {
     /// Shuffles key/value pairs by the stable hash of the encoded key, after `prepare` (for
     /// example a map-side combine) ran on each input partition's batch.
     func keyExchange<Key: RecordCodable, Value: RecordCodable, Out: RecordCodable>(
-        _ kind: String, partitions: Int?, as type: KeyValue<Key, Out>.Type,
+        _ kind: String, partitions: Int?, partitioner: KeyPartitioner<Key>? = nil, as type: KeyValue<Key, Out>.Type,
         prepare: @escaping @Sendable (ContiguousArray<Record>) throws -> ContiguousArray<KeyValue<Key, Out>>
     ) -> StreamDescriptor? where Record == KeyValue<Key, Value> {
-        exchange(kind, partitions: partitions, prepare: prepare) { pair, _, _, count, scratch in
-            stablePartition(of: pair.key, among: count, scratch: &scratch)
+        guard let partitioner else {
+            return exchange(kind, partitions: partitions, prepare: prepare) { pair, _, _, count, scratch in
+                stablePartition(of: pair.key, among: count, scratch: &scratch)
+            }
+        }
+        return exchange(kind + KeyPartitioner.suffix(partitioner), partitions: partitions, prepare: prepare) {
+            pair, _, _, count, _ in partitioner.partition(of: pair.key, among: count)
         }
     }
 

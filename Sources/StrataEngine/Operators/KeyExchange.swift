@@ -18,8 +18,10 @@ extension DStream {
         // The exchange vertex routing every pair, uncombined and in order, by its key: partition `q`
         // holds the pairs of input partition 0 that route to `q`, then those of 1, and so on, so
         // the values of a key reach a stateful vertex in the same order in every run.
+        let suffix = KeyPartitioner.suffix(route.partitioner)
         let route = route.route
-        builder.add(ExchangeVertex(name: name, definition: "exchange|\(chain)|\(exchange.name)|\(exchange.partitions)",
+        builder.add(ExchangeVertex(name: name,
+                                   definition: "exchange|\(chain)|\(exchange.name)|\(exchange.partitions)\(suffix)",
                                    log: builder.log, stream: self, output: exchange, prepare: { $0 },
                                    route: { pairs, _, writers in route(pairs, &writers) }))
         return DStream<KeyValue<Key, Value>>(builder: builder, reading: exchange, chain: "exchange(\(exchange.name))")
@@ -32,9 +34,16 @@ extension DStream {
 struct RouteKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
     /// Appends each pair in order to `writers[XXH64(encoded key) mod writers.count]`.
     @usableFromInline let route: @Sendable (ContiguousArray<KeyValue<Key, Value>>, inout [PartitionWriter]) -> Void
+    /// The user partition function, `nil` for the stable hash.
+    @usableFromInline let partitioner: KeyPartitioner<Key>?
 
     @inlinable
-    init() {
-        route = { pairs, writers in routeByKey(pairs, into: &writers) }
+    init(partitioner: KeyPartitioner<Key>? = nil) {
+        self.partitioner = partitioner
+        if let partitioner {
+            route = { pairs, writers in routeByKey(pairs, into: &writers, partitioner: partitioner) }
+        } else {
+            route = { pairs, writers in routeByKey(pairs, into: &writers) }
+        }
     }
 }

@@ -26,3 +26,54 @@ func routeByKey<Key: RecordCodable, Value: RecordCodable>(_ pairs: ContiguousArr
         writers[Int(target)].append(pair)
     }
 }
+
+/// A user partition function for keyed operators (Spark's `Partitioner`): key → partition, in
+/// place of `XXH64(encoded key) mod partitions`.
+///
+/// The function must be deterministic (no `Hasher`/`hashValue`, clock or randomness): the same key
+/// must go to the same partition in every run and process, or replay and recovery diverge. Its
+/// result is taken modulo the partition count (a negative result counts from the end), so any
+/// `Int` is valid. `name` identifies the function in the vertex fingerprint: give a changed
+/// function a new name (or a new program name), as for any changed definition.
+///
+/// ```swift
+/// let byRegion = KeyPartitioner<String>("regionPrefix") { key in key.hasPrefix("eu-") ? 0 : 1 }
+/// views.map { KeyValue($0.region, Int64(1)) }.reduceByKey(partitions: 2, partitioner: byRegion, +)
+/// ```
+///
+/// `KeyPartitioner` is `Sendable`.
+public struct KeyPartitioner<Key: RecordCodable>: Sendable {
+    /// The function's name, part of the fingerprint of the vertices that route with it.
+    public let name: String
+    @usableFromInline let function: @Sendable (Key) -> Int
+
+    /// A partitioner named `name` routing each key to `partition(key) mod partitions`.
+    public init(_ name: String, _ partition: @escaping @Sendable (Key) -> Int) {
+        self.name = name
+        function = partition
+    }
+
+    /// The partition of `count` that `key` goes to.
+    @inlinable
+    func partition(of key: Key, among count: UInt32) -> UInt32 {
+        let n = Int(count)
+        let p = function(key) % n
+        return UInt32(p < 0 ? p + n : p)
+    }
+
+    /// The fingerprint suffix of a vertex routing with `partitioner` (empty for the stable hash,
+    /// so that programs without one keep their fingerprints).
+    @usableFromInline
+    static func suffix(_ partitioner: KeyPartitioner?) -> String {
+        partitioner.map { "|partitioner \($0.name)" } ?? ""
+    }
+}
+
+/// Appends each pair in order to the writer of its output partition under `partitioner`.
+@inlinable
+func routeByKey<Key: RecordCodable, Value: RecordCodable>(_ pairs: ContiguousArray<KeyValue<Key, Value>>,
+                                                         into writers: inout [PartitionWriter],
+                                                         partitioner: KeyPartitioner<Key>) {
+    let count = UInt32(writers.count)
+    for pair in pairs { writers[Int(partitioner.partition(of: pair.key, among: count))].append(pair) }
+}

@@ -10,10 +10,18 @@ struct ShuffleKernels<Key: RecordCodable & Hashable, Value: RecordCodable>: Send
     /// Appends each pair in order to `writers[XXH64(encoded key) mod writers.count]`.
     @usableFromInline let route: @Sendable (ContiguousArray<KeyValue<Key, Value>>, inout [PartitionWriter]) -> Void
 
+    /// The user partition function's fingerprint suffix (empty for the stable hash).
+    @usableFromInline let partitionerSuffix: String
+
     @inlinable
-    init(combine: @escaping @Sendable (Value, Value) throws -> Value) {
+    init(combine: @escaping @Sendable (Value, Value) throws -> Value, partitioner: KeyPartitioner<Key>? = nil) {
         self.combine = { pairs in try combineByKey(pairs, combine) }
-        self.route = { pairs, writers in routeByKey(pairs, into: &writers) }
+        if let partitioner {
+            self.route = { pairs, writers in routeByKey(pairs, into: &writers, partitioner: partitioner) }
+        } else {
+            self.route = { pairs, writers in routeByKey(pairs, into: &writers) }
+        }
+        partitionerSuffix = KeyPartitioner.suffix(partitioner)
     }
 }
 
@@ -37,9 +45,10 @@ extension DStream {
     /// partitions (default: the input's), by a stable hash of the encoded key.
     @inlinable
     public func reduceByKey<Key: RecordCodable & Hashable, Value: RecordCodable>(
-        partitions: Int? = nil, _ combine: @escaping @Sendable (Value, Value) throws -> Value
+        partitions: Int? = nil, partitioner: KeyPartitioner<Key>? = nil,
+        _ combine: @escaping @Sendable (Value, Value) throws -> Value
     ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
-        let kernels = ShuffleKernels<Key, Value>(combine: combine)
+        let kernels = ShuffleKernels<Key, Value>(combine: combine, partitioner: partitioner)
         return shuffled(partitions: partitions, kernels: kernels)
     }
 
@@ -59,7 +68,7 @@ extension DStream {
         // The map side: an exchange vertex combining each input partition's pairs by key, then
         // routing each key to output partition `XXH64(encoded key) mod Q`.
         let combine = kernels.combine, route = kernels.route
-        builder.add(ExchangeVertex(name: name, definition: "shuffle|\(chain)|\(shuffle.name)|\(shuffle.partitions)",
+        builder.add(ExchangeVertex(name: name, definition: "shuffle|\(chain)|\(shuffle.name)|\(shuffle.partitions)\(kernels.partitionerSuffix)",
                                    log: builder.log, stream: self, output: shuffle, prepare: combine,
                                    route: { pairs, _, writers in route(pairs, &writers) }))
         let log = builder.log
