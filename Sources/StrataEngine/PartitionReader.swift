@@ -10,8 +10,8 @@ enum PartitionReader {
     /// what lets `count()` run before the first record and `union`, the joins and `cogroup`
     /// combine inputs whose first records come in different intervals (issue 11, bugs 1 and 2).
     ///
-    /// - Throws: `StorageError` (including `.corrupt` naming where); `.notSealed` and
-    ///   `.outsideRetention` stay errors.
+    /// - Throws: `StorageError` (including `.corrupt` naming where, and `.recordRejected` for a
+    ///   record that `Record` does not accept); `.notSealed` and `.outsideRetention` stay errors.
     static func read<Record: RecordCodable>(_ log: LogStore, _ descriptor: StreamDescriptor, _ interval: Interval,
                                             _ partition: PartitionIndex, codec: inout BlockCodec)
         throws -> ContiguousArray<Record>
@@ -20,6 +20,7 @@ enum PartitionReader {
         let location = StoreLocation(stream: descriptor.name, interval: interval, partition: partition)
         do {
             try log.withSealedBlocks(of: descriptor, interval: interval, partition: partition) { _, _, block in
+                let decodedBefore = records.count
                 try codec.withVerifiedPayload(block) { header, payload in
                     // Decoded straight into the block's own array through its buffer: in this
                     // generic (unspecialized) code, `append` per record looked up the array's
@@ -41,7 +42,8 @@ enum PartitionReader {
                                 (base + initialized).initialize(to: record)
                                 initialized += 1
                             } catch {
-                                throw Corruption.undecodableRecord(index: frames.index - 1, error)
+                                throw StorageError.recordRejected(location, record: decodedBefore + frames.index - 1,
+                                                                  recordType: Record.recordTypeName, error)
                             }
                         }
                     }

@@ -264,8 +264,12 @@ package struct StateAsOf<Key: RecordCodable & Hashable, Value: RecordCodable>: S
             replayed += 1
             let location = StoreLocation(stream: changes.name, interval: interval, partition: only)
             do {
-                try log.withSealedBlocks(of: changes, interval: interval, partition: only) { _, _, block in
+                var counted: (partition: PartitionIndex, records: Int)?  // records of earlier chunks
+                try log.withSealedBlocks(of: changes, interval: interval, partition: only) { p, _, block in
+                    if counted?.partition != p { counted = (p, 0) }
+                    let before = counted?.records ?? 0
                     try codec.withVerifiedPayload(block) { header, payload in
+                        counted = (p, before + header.recordCount)
                         var frames = RecordFrames(payload: payload, expectedCount: header.recordCount)
                         while let frame = try frames.next() {
                             if let keyBytes, !frame.starts(with: keyBytes) { continue }
@@ -281,7 +285,10 @@ package struct StateAsOf<Key: RecordCodable & Hashable, Value: RecordCodable>: S
                                 if reader.remaining != 0 { throw .trailingBytes(offset: reader.offset) }
                                 reader.offset = keyEnd
                             } catch {
-                                throw Corruption.undecodableRecord(index: frames.index - 1, error)
+                                // The block's checksum verified: the bytes are as written.
+                                throw StorageError.recordRejected(
+                                    StoreLocation(stream: changes.name, interval: interval, partition: p),
+                                    record: before + frames.index - 1, recordType: changes.recordType, error)
                             }
                             try body(UnsafeRawBufferPointer(rebasing: frame[0..<reader.offset]), key, value)
                         }
