@@ -200,4 +200,58 @@ import Testing
             }
         }
     }
+
+    /// A user partition function routes every keyed operator's keys (its result taken modulo the
+    /// partition count, negative counting from the end), and the results equal the hash-routed ones.
+    @Test func aUserPartitionFunctionRoutesEveryKeyedOperator() async {
+        await propertyCheck(count: 8, input: EngineGenA.keyedIntervals, EngineGenA.partitions, Gen.int(in: 1...4)) {
+            intervals, p, q in
+            let fixture = try EngineFixtureA()
+            let (stream, _) = try fixture.input("in", intervals, partitions: p)
+            let partitioner = KeyPartitioner<Int64>("negated") { -Int($0) }
+            try fixture.run { b in
+                let x = b.read(stream)
+                for (suffix, by) in [("custom", Optional(partitioner)), ("hash", nil)] {
+                    x.reduceByKey(partitions: q, partitioner: by, +).save(as: "reduce-" + suffix)
+                    x.groupByKey(partitions: q, partitioner: by).save(as: "group-" + suffix)
+                    x.join(x, partitions: q, partitioner: by).save(as: "join-" + suffix)
+                    x.updateStateByKey(partitions: q, partitioner: by, initialState: [KV(2, 1000)]) {
+                        (_: Int64, values: [Int64], state: Int64?) in (state ?? 0) + values.reduce(0, +)
+                    }.save(as: "state-" + suffix)
+                    x.mapWithState(partitions: q, partitioner: by) {
+                        (_: Interval, key: Int64, value: Int64?, state: inout KeyState<Int64>) -> KV? in
+                        try state.update((state.get() ?? 0) + (value ?? 0))
+                        return KV(key, state.get() ?? 0)
+                    }.mapped.save(as: "mapped-" + suffix)
+                }
+            }
+            func expected(_ key: Int64) -> Int { ((-Int(key)) % q + q) % q }
+            for name in ["reduce", "group", "join", "state", "mapped"] {
+                func keysAndMultisets<R: RecordCodable>(_ type: R.Type, _ key: (R) -> Int64) throws
+                    -> (custom: [[[R]]], hash: [[[R]]]) {
+                    (try fixture.read(name + "-custom", of: R.self, intervals: intervals.count),
+                     try fixture.read(name + "-hash", of: R.self, intervals: intervals.count))
+                }
+                let (custom, hash): ([[[String]]], [[[String]]])
+                switch name {
+                case "group":
+                    let r = try keysAndMultisets(KeyValue<Int64, [Int64]>.self, \.key)
+                    for t in r.custom.indices { for (partition, records) in r.custom[t].enumerated() {
+                        #expect(records.allSatisfy { expected($0.key) == partition }, "\(name) \(t)") } }
+                    (custom, hash) = (r.custom.map { $0.map { $0.map { "\($0)" } } }, r.hash.map { $0.map { $0.map { "\($0)" } } })
+                case "join":
+                    let r = try keysAndMultisets(KeyValue<Int64, Pair<Int64, Int64>>.self, \.key)
+                    for t in r.custom.indices { for (partition, records) in r.custom[t].enumerated() {
+                        #expect(records.allSatisfy { expected($0.key) == partition }, "\(name) \(t)") } }
+                    (custom, hash) = (r.custom.map { $0.map { $0.map { "\($0)" } } }, r.hash.map { $0.map { $0.map { "\($0)" } } })
+                default:
+                    let r = try keysAndMultisets(KV.self, \.key)
+                    for t in r.custom.indices { for (partition, records) in r.custom[t].enumerated() {
+                        #expect(records.allSatisfy { expected($0.key) == partition }, "\(name) \(t)") } }
+                    (custom, hash) = (r.custom.map { $0.map { $0.map { "\($0)" } } }, r.hash.map { $0.map { $0.map { "\($0)" } } })
+                }
+                #expect(custom.map { multiset($0.joined()) } == hash.map { multiset($0.joined()) }, "\(name)")
+            }
+        }
+    }
 }

@@ -34,11 +34,13 @@ extension DStream {
     /// input partition's pairs map-side (`create`/`mergeValue`), shuffles the combiners by the
     /// stable key hash, and merges them (`mergeCombiners`) in input-partition order.
     func combinedByKey<Key: RecordCodable, Value: RecordCodable, Combined: RecordCodable>(
-        _ kind: String, partitions: Int?, create: @escaping @Sendable (Value) throws -> Combined,
+        _ kind: String, partitions: Int?, partitioner: KeyPartitioner<Key>? = nil,
+        create: @escaping @Sendable (Value) throws -> Combined,
         mergeValue: @escaping @Sendable (inout Combined, Value) throws -> Void,
         mergeCombiners: @escaping @Sendable (inout Combined, Combined) throws -> Void
     ) -> DStream<KeyValue<Key, Combined>> where Record == KeyValue<Key, Value> {
-        let shuffle = keyExchange(kind, partitions: partitions, as: KeyValue<Key, Combined>.self) { batch in
+        let shuffle = keyExchange(kind, partitions: partitions, partitioner: partitioner,
+                                  as: KeyValue<Key, Combined>.self) { batch in
             try combineInPlace(batch, create: create, merge: mergeValue)
         }
         guard let shuffle else { return invalid(kind) }
@@ -62,11 +64,12 @@ extension DStream {
     ///
     /// - Complexity: O(records) per interval, plus one shuffle write and read of the combiners.
     public func combineByKey<Key: RecordCodable & Hashable, Value: RecordCodable, Combined: RecordCodable>(
-        partitions: Int? = nil, createCombiner: @escaping @Sendable (Value) throws -> Combined,
+        partitions: Int? = nil, partitioner: KeyPartitioner<Key>? = nil,
+        createCombiner: @escaping @Sendable (Value) throws -> Combined,
         mergeValue: @escaping @Sendable (Combined, Value) throws -> Combined,
         mergeCombiners: @escaping @Sendable (Combined, Combined) throws -> Combined
     ) -> DStream<KeyValue<Key, Combined>> where Record == KeyValue<Key, Value> {
-        combinedByKey("combineByKey", partitions: partitions, create: createCombiner,
+        combinedByKey("combineByKey", partitions: partitions, partitioner: partitioner, create: createCombiner,
                       mergeValue: { combined, value in combined = try mergeValue(combined, value) },
                       mergeCombiners: { combined, other in combined = try mergeCombiners(combined, other) })
     }

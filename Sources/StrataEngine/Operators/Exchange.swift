@@ -1,16 +1,27 @@
 import StrataStorage
 
-/// The map side of a general shuffle: prepares each input partition's batch of an interval (a
-/// map-side combine, a partial count, or nothing), then routes each prepared record to one
-/// partition of a durable exchange stream.
+/// The engine's one exchange vertex (Timely Dataflow's `exchange(route)`): prepares each input
+/// partition's batch of an interval with a `prepare` kernel (a map-side combine, a partial count,
+/// or nothing), then a `route` kernel appends each prepared record to the writer of its output
+/// partition of a durable exchange stream. Every shuffle is one: `reduceByKey`'s and
+/// `combineByKey`'s (combine, then route by key), the key exchanges of the joins and keyed state
+/// (route by key), `count` and `reduce` (a partial, to partition 0), `repartition` (round robin).
 ///
 /// Blocks come out in (output partition, input partition, chunk) order, so a reader of output
 /// partition `q` sees input partition 0's records first, then 1's, each in its prepared order:
 /// the same order in every run, whatever order the partition tasks finish in.
+///
+/// A vertex that processes every interval (its input does, or `count` asks) prepares nothing
+/// before its inputs' first interval with records.
 final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRunner {
     /// Chooses the output partition of the prepared record at `position` of input partition
     /// `partition`'s batch; `scratch` is a reusable buffer for encoding keys.
     typealias Route = @Sendable (Out, Int, PartitionIndex, UInt32, inout BinaryWriter) -> UInt32
+    /// Prepares one input partition's batch.
+    typealias Prepare = @Sendable (ContiguousArray<Record>) throws -> ContiguousArray<Out>
+    /// Appends a prepared batch of input partition `partition` to the writers of its records'
+    /// output partitions, in order.
+    typealias RouteBatch = @Sendable (ContiguousArray<Out>, PartitionIndex, inout [PartitionWriter]) -> Void
 
     let name: String
     let inputs: [StreamDescriptor]
@@ -21,13 +32,15 @@ final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRun
     let isStateful = false
     private let log: LogStore
     private let produce: @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<Record>
-    private let prepare: @Sendable (ContiguousArray<Record>) throws -> ContiguousArray<Out>
-    private let route: Route
+    private let prepare: Prepare
+    private let route: RouteBatch
 
-    init(name: String, kind: String, log: LogStore, stream: DStream<Record>, output: StreamDescriptor,
-         everyInterval: Bool = false,
-         prepare: @escaping @Sendable (ContiguousArray<Record>) throws -> ContiguousArray<Out>,
-         route: @escaping Route) {
+    /// - Parameters:
+    ///   - definition: What the fingerprint digests besides nothing else (kind, chain, output):
+    ///     each former exchange vertex's text, so that programs that ran keep their fingerprints.
+    ///   - everyInterval: Process every interval, not only those where some input has records.
+    init(name: String, definition: String, log: LogStore, stream: DStream<Record>, output: StreamDescriptor,
+         everyInterval: Bool = false, prepare: @escaping Prepare, route: @escaping RouteBatch) {
         self.name = name
         self.log = log
         inputs = stream.inputs
@@ -37,7 +50,21 @@ final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRun
         produce = stream.produce
         self.prepare = prepare
         self.route = route
-        fingerprint = XXH64.hash(Array("exchange|\(kind)|\(stream.chain)|\(output.name)|\(output.partitions)".utf8))
+        fingerprint = XXH64.hash(Array(definition.utf8))
+    }
+
+    /// The batch route of a per-record `route` (positions count from 0 in each prepared batch).
+    static func batchRoute(_ route: @escaping Route, among count: UInt32, vertex name: String) -> RouteBatch {
+        { prepared, partition, writers in
+            var scratch = BinaryWriter(capacity: 64)
+            for (position, record) in prepared.enumerated() {
+                let target = route(record, position, partition, count, &scratch)
+                #if STRATA_INTERNAL_CHECKS
+                precondition(target < count, "exchange \(name) routed to partition \(target)")
+                #endif
+                writers[Int(target)].append(record)
+            }
+        }
     }
 
     func restore(through: Interval?) throws {}
@@ -61,24 +88,9 @@ final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRun
             let prepared = try userClosure(name, interval, partition) {
                 try prepare(try produce(interval, partition, &codec))
             }
-            var scratch = BinaryWriter(capacity: 64)
-            for (position, record) in prepared.enumerated() {
-                let target = route(record, position, partition, output.partitions, &scratch)
-                #if STRATA_INTERNAL_CHECKS
-                precondition(target < output.partitions, "exchange \(name) routed to partition \(target)")
-                #endif
-                writers[Int(target)].append(record)
-            }
+            route(prepared, partition, &writers)
         }
     }
-}
-
-/// The partition of `count` that a key goes to: `XXH64(encoded key) mod count`, the same hash
-/// `reduceByKey` and keyed appenders use. `scratch` is cleared and reused.
-func stablePartition<Key: RecordCodable>(of key: Key, among count: UInt32, scratch: inout BinaryWriter) -> UInt32 {
-    scratch.removeAll()
-    key.encode(to: &scratch)
-    return UInt32(scratch.bytes.withUnsafeBytes { XXH64.hash($0) } % UInt64(count))
 }
 
 extension DStream {
@@ -99,19 +111,26 @@ extension DStream {
         guard let shuffle = builder.outputStream(name + ".shuffle", of: Out.self, partitions: count, like: input) else {
             return nil
         }
-        builder.add(ExchangeVertex(name: name, kind: kind, log: builder.log, stream: self, output: shuffle, everyInterval: everyInterval,
-                                   prepare: prepare, route: route))
+        let definition = "exchange|\(kind)|\(chain)|\(shuffle.name)|\(shuffle.partitions)"
+        builder.add(ExchangeVertex(name: name, definition: definition, log: builder.log, stream: self, output: shuffle,
+                                   everyInterval: everyInterval, prepare: prepare,
+                                   route: ExchangeVertex<Record, Out>.batchRoute(route, among: shuffle.partitions, vertex: name)))
         return shuffle
     }
 
     /// Shuffles key/value pairs by the stable hash of the encoded key, after `prepare` (for
     /// example a map-side combine) ran on each input partition's batch.
     func keyExchange<Key: RecordCodable, Value: RecordCodable, Out: RecordCodable>(
-        _ kind: String, partitions: Int?, as type: KeyValue<Key, Out>.Type,
+        _ kind: String, partitions: Int?, partitioner: KeyPartitioner<Key>? = nil, as type: KeyValue<Key, Out>.Type,
         prepare: @escaping @Sendable (ContiguousArray<Record>) throws -> ContiguousArray<KeyValue<Key, Out>>
     ) -> StreamDescriptor? where Record == KeyValue<Key, Value> {
-        exchange(kind, partitions: partitions, prepare: prepare) { pair, _, _, count, scratch in
-            stablePartition(of: pair.key, among: count, scratch: &scratch)
+        guard let partitioner else {
+            return exchange(kind, partitions: partitions, prepare: prepare) { pair, _, _, count, scratch in
+                stablePartition(of: pair.key, among: count, scratch: &scratch)
+            }
+        }
+        return exchange(kind + KeyPartitioner.suffix(partitioner), partitions: partitions, prepare: prepare) {
+            pair, _, _, count, _ in partitioner.partition(of: pair.key, among: count)
         }
     }
 

@@ -12,9 +12,9 @@ extension DStream {
     /// - Complexity: O(records) per interval; every value is shuffled (prefer `reduceByKey` or
     ///   `combineByKey` when a combination suffices).
     public func groupByKey<Key: RecordCodable & Hashable, Value: RecordCodable>(
-        partitions: Int? = nil
+        partitions: Int? = nil, partitioner: KeyPartitioner<Key>? = nil
     ) -> DStream<KeyValue<Key, [Value]>> where Record == KeyValue<Key, Value> {
-        combinedByKey("groupByKey", partitions: partitions, create: { [$0] },
+        combinedByKey("groupByKey", partitions: partitions, partitioner: partitioner, create: { [$0] },
                       mergeValue: { values, value in values.append(value) },
                       mergeCombiners: { values, more in values.append(contentsOf: more) })
     }

@@ -1,51 +1,8 @@
 import StrataStorage
 
-/// Routes every pair, uncombined, to output partition `XXH64(encoded key) mod Q` of a durable
-/// exchange stream (the partitioning `reduceByKey` uses), keeping their order.
-///
-/// Partition `q` of an interval holds, in order, the pairs of input partition 0 that route to `q`,
-/// then those of input partition 1, and so on, each in its input order: the values of a key reach
-/// a stateful vertex in the same order in every run.
-final class KeyExchangeVertex<Key: RecordCodable, Value: RecordCodable>: VertexRunner {
-    let name: String
-    let inputs: [StreamDescriptor]
-    let needsEveryInterval: Bool
-    let partitionCount: UInt32
-    let outputs: [StreamDescriptor]
-    let fingerprint: UInt64
-    let isStateful = false
-    private let produce:
-        @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
-    private let route: RouteKernel<Key, Value>
-
-    init(name: String, stream: DStream<KeyValue<Key, Value>>, output: StreamDescriptor, route: RouteKernel<Key, Value>) {
-        self.route = route
-        self.name = name
-        inputs = stream.inputs
-        needsEveryInterval = stream.needsEveryInterval
-        partitionCount = stream.partitionCount
-        outputs = [output]
-        produce = stream.produce
-        fingerprint = XXH64.hash(Array("exchange|\(stream.chain)|\(output.name)|\(output.partitions)".utf8))
-    }
-
-    func restore(through: Interval?) throws {}
-
-    func process(_ interval: Interval) throws -> [PendingBlock] {
-        let output = outputs[0]
-        let name = self.name, produce = self.produce, route = self.route
-        return try ExchangeBlocks.collect(inputPartitions: partitionCount, output: output, interval: interval) {
-            partition, writers in
-            var codec = BlockCodec()
-            let pairs = try userClosure(name, interval, partition) { try produce(interval, partition, &codec) }
-            route.route(pairs, &writers)
-        }
-    }
-}
-
 extension DStream {
     /// The pairs routed by key to `partitions` partitions through a durable exchange stream
-    /// `PROGRAM.vN.exchange`, uncombined and in a deterministic order (see `KeyExchangeVertex`).
+    /// `PROGRAM.vN.exchange`, uncombined and in a deterministic order (an `ExchangeVertex` routing by key).
     ///
     /// Returns `nil` after recording a definition error.
     func exchangeByKey<Key: RecordCodable, Value: RecordCodable>(partitions: Int?, route: RouteKernel<Key, Value>)
@@ -58,7 +15,15 @@ extension DStream {
         }
         guard let exchange = builder.outputStream(name + ".exchange", of: KeyValue<Key, Value>.self, partitions: count,
                                                   like: input) else { return nil }
-        builder.add(KeyExchangeVertex(name: name, stream: self, output: exchange, route: route))
+        // The exchange vertex routing every pair, uncombined and in order, by its key: partition `q`
+        // holds the pairs of input partition 0 that route to `q`, then those of 1, and so on, so
+        // the values of a key reach a stateful vertex in the same order in every run.
+        let suffix = KeyPartitioner.suffix(route.partitioner)
+        let route = route.route
+        builder.add(ExchangeVertex(name: name,
+                                   definition: "exchange|\(chain)|\(exchange.name)|\(exchange.partitions)\(suffix)",
+                                   log: builder.log, stream: self, output: exchange, prepare: { $0 },
+                                   route: { pairs, _, writers in route(pairs, &writers) }))
         return DStream<KeyValue<Key, Value>>(builder: builder, reading: exchange, chain: "exchange(\(exchange.name))")
     }
 }
@@ -69,9 +34,16 @@ extension DStream {
 struct RouteKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
     /// Appends each pair in order to `writers[XXH64(encoded key) mod writers.count]`.
     @usableFromInline let route: @Sendable (ContiguousArray<KeyValue<Key, Value>>, inout [PartitionWriter]) -> Void
+    /// The user partition function, `nil` for the stable hash.
+    @usableFromInline let partitioner: KeyPartitioner<Key>?
 
     @inlinable
-    init() {
-        route = { pairs, writers in routeByKey(pairs, into: &writers) }
+    init(partitioner: KeyPartitioner<Key>? = nil) {
+        self.partitioner = partitioner
+        if let partitioner {
+            route = { pairs, writers in routeByKey(pairs, into: &writers, partitioner: partitioner) }
+        } else {
+            route = { pairs, writers in routeByKey(pairs, into: &writers) }
+        }
     }
 }

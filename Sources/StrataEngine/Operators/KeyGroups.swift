@@ -91,7 +91,7 @@ extension DStream {
     /// The result's vertex processes an interval once both sides sealed it, if either side has
     /// records in it.
     func coPartitioned<Key: RecordCodable & Hashable, Value: RecordCodable, Other: RecordCodable, Out: RecordCodable>(
-        _ kind: String, _ other: DStream<KeyValue<Key, Other>>, partitions: Int?,
+        _ kind: String, _ other: DStream<KeyValue<Key, Other>>, partitions: Int?, partitioner: KeyPartitioner<Key>?,
         _ kernel: @escaping @Sendable (KeyGroups<Key, Value, Other>) throws -> ContiguousArray<Out>
     ) -> DStream<Out> where Record == KeyValue<Key, Value> {
         guard other.builder === builder, other.input.intervalLength == input.intervalLength else {
@@ -101,8 +101,10 @@ extension DStream {
             return invalid(kind)
         }
         let count = partitions ?? Int(max(partitionCount, other.partitionCount))
-        guard let left = keyExchange(kind + ".left", partitions: count, as: KeyValue<Key, Value>.self, prepare: { $0 }),
-              let right = other.keyExchange(kind + ".right", partitions: count, as: KeyValue<Key, Other>.self,
+        guard let left = keyExchange(kind + ".left", partitions: count, partitioner: partitioner,
+                                     as: KeyValue<Key, Value>.self, prepare: { $0 }),
+              let right = other.keyExchange(kind + ".right", partitions: count, partitioner: partitioner,
+                                            as: KeyValue<Key, Other>.self,
                                             prepare: { $0 })
         else { return invalid(kind) }
         let log = builder.log

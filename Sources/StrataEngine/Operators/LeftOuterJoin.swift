@@ -10,9 +10,10 @@ extension DStream {
     ///
     /// - Complexity: O(left + right + output) per interval.
     public func leftOuterJoin<Key: RecordCodable & Hashable, Value: RecordCodable, Other: RecordCodable>(
-        _ other: DStream<KeyValue<Key, Other>>, partitions: Int? = nil
+        _ other: DStream<KeyValue<Key, Other>>, partitions: Int? = nil,
+        partitioner: KeyPartitioner<Key>? = nil
     ) -> DStream<KeyValue<Key, Pair<Value, Other?>>> where Record == KeyValue<Key, Value> {
-        coPartitioned("leftOuterJoin", other, partitions: partitions) { groups in
+        coPartitioned("leftOuterJoin", other, partitions: partitions, partitioner: partitioner) { groups in
             var output = ContiguousArray<KeyValue<Key, Pair<Value, Other?>>>()
             for k in 0..<groups.leftKeyCount {
                 let key = groups.keys[k]

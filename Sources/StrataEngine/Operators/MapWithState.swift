@@ -166,12 +166,13 @@ extension DStream {
     @inlinable
     public func mapWithState<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable,
                              Mapped: RecordCodable>(
-        timeout: Int? = nil, partitions: Int? = nil, initialState: [KeyValue<Key, State>] = [],
-        stateSnapshotsEvery: Int? = nil,
+        timeout: Int? = nil, partitions: Int? = nil, partitioner: KeyPartitioner<Key>? = nil,
+        initialState: [KeyValue<Key, State>] = [], stateSnapshotsEvery: Int? = nil,
         _ function: @escaping @Sendable (Interval, Key, Value?, inout KeyState<State>) throws -> Mapped?
     ) -> MappedWithState<Key, State, Mapped> where Record == KeyValue<Key, Value> {
         mappedWithState(timeout: timeout, partitions: partitions, initialState: initialState,
-                        stateSnapshotsEvery: stateSnapshotsEvery, kernel: KeyedStateKernel(mapping: function))
+                        stateSnapshotsEvery: stateSnapshotsEvery, kernel: KeyedStateKernel(mapping: function),
+                        route: RouteKernel(partitioner: partitioner))
     }
 
     /// `mapWithState` with its kernel.
@@ -179,7 +180,7 @@ extension DStream {
     func mappedWithState<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable,
                          Mapped: RecordCodable>(
         timeout: Int?, partitions: Int?, initialState: [KeyValue<Key, State>], stateSnapshotsEvery: Int?,
-        kernel: KeyedStateKernel<Key, Value, State>
+        kernel: KeyedStateKernel<Key, Value, State>, route: RouteKernel<Key, Value>
     ) -> MappedWithState<Key, State, Mapped> where Record == KeyValue<Key, Value> {
         var extra: KeyedStateExtra?
         if let every = stateSnapshotsEvery {
@@ -191,7 +192,7 @@ extension DStream {
             extra = .stateSnapshots(every: period)
         }
         let streams = keyedState(kind: "mapWithState", as: Mapped.self, timeout: timeout, partitions: partitions,
-                                 extra: extra, initialState: initialState, kernel: kernel, route: RouteKernel())
+                                 extra: extra, initialState: initialState, kernel: kernel, route: route)
         let snapshots = streams.extra.map {
             DStream<KeyValue<Key, State>>(builder: builder, reading: $0, chain: "stateSnapshots(\($0.name))")
         }

@@ -11,9 +11,10 @@ extension DStream {
     ///
     /// - Complexity: O(left + right + output) per interval.
     public func rightOuterJoin<Key: RecordCodable & Hashable, Value: RecordCodable, Other: RecordCodable>(
-        _ other: DStream<KeyValue<Key, Other>>, partitions: Int? = nil
+        _ other: DStream<KeyValue<Key, Other>>, partitions: Int? = nil,
+        partitioner: KeyPartitioner<Key>? = nil
     ) -> DStream<KeyValue<Key, Pair<Value?, Other>>> where Record == KeyValue<Key, Value> {
-        coPartitioned("rightOuterJoin", other, partitions: partitions) { groups in
+        coPartitioned("rightOuterJoin", other, partitions: partitions, partitioner: partitioner) { groups in
             var output = ContiguousArray<KeyValue<Key, Pair<Value?, Other>>>()
             for k in groups.keys.indices where groups.hasRight(k) {
                 let key = groups.keys[k]

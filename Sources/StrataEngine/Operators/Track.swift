@@ -47,11 +47,12 @@ extension DStream {
     public func track<Key: RecordCodable & Hashable, Event: RecordCodable, State: RecordCodable>(
         initialize: @escaping @Sendable (Key, Event) throws -> State,
         update: @escaping @Sendable (Key, State, Event) throws -> State?,
-        timeout: Int?, partitions: Int? = nil, initialState: [KeyValue<Key, State>] = []
+        timeout: Int?, partitions: Int? = nil, partitioner: KeyPartitioner<Key>? = nil,
+        initialState: [KeyValue<Key, State>] = []
     ) -> TrackedStream<Key, State> where Record == KeyValue<Key, Event> {
         let kernel = KeyedStateKernel<Key, Event, State>(initialize: initialize, update: update)
         return tracked(timeout: timeout, partitions: partitions, initialState: initialState, kernel: kernel,
-                       route: RouteKernel())
+                       route: RouteKernel(partitioner: partitioner))
     }
 
     /// `track` with its kernels: the exchange, the keyed state and the sum of live counts.

@@ -350,13 +350,14 @@ extension DStream {
     /// - Complexity: O(records) per interval, plus O(live keys) per interval with a timeout.
     @inlinable
     public func updateStateByKey<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>(
-        timeout: Int? = nil, partitions: Int? = nil, initialState: [KeyValue<Key, State>] = [],
+        timeout: Int? = nil, partitions: Int? = nil, partitioner: KeyPartitioner<Key>? = nil,
+        initialState: [KeyValue<Key, State>] = [],
         _ update: @escaping @Sendable (Key, [Value], State?) throws -> State?
     ) -> DStream<KeyValue<Key, State>> where Record == KeyValue<Key, Value> {
         keyedState(kind: "updateStateByKey", as: KeyValue<Key, State>.self, timeout: timeout, partitions: partitions,
                    initialState: initialState,
                    kernel: KeyedStateKernel(step: { _, key, values, state in try update(key, values, state) }),
-                   route: RouteKernel()).updates
+                   route: RouteKernel(partitioner: partitioner)).updates
     }
 
     /// `updateStateByKey` whose `update` also gets the interval, and that can call it for every
@@ -387,13 +388,14 @@ extension DStream {
     /// - Complexity: O(records) per interval, plus O(live keys) with `everyKey` or a timeout.
     @inlinable
     public func updateStateByKey<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>(
-        timeout: Int? = nil, partitions: Int? = nil, initialState: [KeyValue<Key, State>] = [],
-        everyKey: Bool = false,
+        timeout: Int? = nil, partitions: Int? = nil, partitioner: KeyPartitioner<Key>? = nil,
+        initialState: [KeyValue<Key, State>] = [], everyKey: Bool = false,
         _ update: @escaping @Sendable (Interval, Key, [Value], State?) throws -> State?
     ) -> DStream<KeyValue<Key, State>> where Record == KeyValue<Key, Value> {
         keyedState(kind: "updateStateByKey", as: KeyValue<Key, State>.self, timeout: timeout,
                    partitions: partitions, initialState: initialState, everyKey: everyKey,
-                   kernel: KeyedStateKernel(everyKey: everyKey, step: update), route: RouteKernel()).updates
+                   kernel: KeyedStateKernel(everyKey: everyKey, step: update),
+                   route: RouteKernel(partitioner: partitioner)).updates
     }
 
     /// Builds a `KeyedStateVertex`; returns the stream of updates and, if asked, of live-key counts
@@ -445,7 +447,8 @@ extension DStream {
         builder.add(KeyedStateVertex(kind: kind, name: name, log: builder.log, exchanged: exchanged, output: output,
                                      liveCounts: counts, snapshotsEvery: snapshotsEvery, changes: changes,
                                      timeout: limit,
-                                     initial: Self.routed(initialState, among: exchanged.partitionCount),
+                                     initial: Self.routed(initialState, among: exchanged.partitionCount,
+                                                          partitioner: route.partitioner),
                                      everyKey: everyKey, kernel: kernel))
         return (DStream<Out>(builder: builder, reading: output, chain: "\(kind)(\(output.name))"), counts)
     }
@@ -463,14 +466,19 @@ enum KeyedStateExtra: Sendable {
 extension DStream {
     /// Splits key/state pairs among `count` partitions as the exchange routes keys (XXH64 of the
     /// encoded key), a key given twice keeping its last state at its first position.
-    static func routed<Key: RecordCodable, State: RecordCodable>(_ pairs: [KeyValue<Key, State>], among count: UInt32)
+    static func routed<Key: RecordCodable, State: RecordCodable>(_ pairs: [KeyValue<Key, State>], among count: UInt32,
+                                                                partitioner: KeyPartitioner<Key>?)
         -> [ContiguousArray<KeyValue<Key, State>>]
     {
         guard !pairs.isEmpty else { return [] }
         var parts = [ContiguousArray<KeyValue<Key, State>>](repeating: [], count: Int(count))
         let unique = combineInPlace(ContiguousArray(pairs), create: { $0 }, merge: { state, later in state = later })
         var scratch = BinaryWriter(capacity: 64)
-        for pair in unique { parts[Int(stablePartition(of: pair.key, among: count, scratch: &scratch))].append(pair) }
+        for pair in unique {
+            let target = partitioner?.partition(of: pair.key, among: count)
+                ?? stablePartition(of: pair.key, among: count, scratch: &scratch)
+            parts[Int(target)].append(pair)
+        }
         return parts
     }
 }

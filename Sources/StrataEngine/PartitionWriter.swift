@@ -1,0 +1,45 @@
+import StrataStorage
+
+/// Builds the blocks of one output partition of one interval, cutting a block every 256 KiB of
+/// raw payload, the same way in every run (deterministic chunking).
+@usableFromInline
+struct PartitionWriter {
+    /// Raw payload bytes per block.
+    @usableFromInline static let blockBytes = 256 << 10
+
+    let descriptor: StreamDescriptor
+    let interval: Interval
+    let partition: PartitionIndex
+    @usableFromInline var builder = PayloadBuilder(capacity: 0)
+    private(set) var blocks: [PendingBlock] = []
+
+    init(descriptor: StreamDescriptor, interval: Interval, partition: PartitionIndex) {
+        self.descriptor = descriptor
+        self.interval = interval
+        self.partition = partition
+    }
+
+    /// Frames one record into the current block. Inlinable, so that a kernel built in the
+    /// program's module encodes its records with code specialized for their type.
+    @inlinable
+    mutating func append<Record: RecordCodable>(_ record: Record) {
+        builder.append(record)
+        if builder.byteCount >= Self.blockBytes { cut() }
+    }
+
+    /// Ends the current block.
+    @usableFromInline
+    mutating func cut() {
+        guard builder.recordCount > 0 else { return }
+        let count = builder.recordCount
+        let payload = builder.takeBytes(replacingWith: [])
+        blocks.append(PendingBlock(stream: descriptor, interval: interval, partition: partition, payload: payload,
+                                   recordCount: count))
+    }
+
+    /// The partition's blocks, the last one cut from what remains.
+    mutating func finish() -> [PendingBlock] {
+        cut()
+        return blocks
+    }
+}
