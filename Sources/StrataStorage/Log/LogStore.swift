@@ -117,7 +117,8 @@ package final class LogStore: Sendable {
         let (store, found) = try registeredStore(id: id, dataFile: path + "/data.mdb") { () throws(StorageError) in
             try LogStore(path: path, options: options, directoryID: id)
         }
-        if found && (store.options.durability != options.durability || store.options.sizeLimit != options.sizeLimit) {
+        if found && (store.options.durability != options.durability || store.options.sizeLimit != options.sizeLimit
+                     || (store.options.readOnly && !options.readOnly)) {
             throw .misuse("store \(path) is already open in this process with other options")
         }
         return store
@@ -201,9 +202,9 @@ package final class LogStore: Sendable {
         self.directoryID = directoryID
         sealSignal = SealSignal(watching: path + "/data.mdb")
         environment = try Environment(path: path, sizeLimit: options.sizeLimit, maxDatabases: 16,
-                                      sync: options.durability == .noSync ? .none : .full)
-        let dbs = try environment.openDatabases(["meta", "catalog", "frontiers", "seals", "blocks", "progress",
-                                                      "snapshots", "vertex-stats", "states"])
+                                      sync: options.durability == .noSync ? .none : .full,
+                                      readOnly: options.readOnly, allowEmptyFile: options.createIfMissing)
+        let dbs = try environment.openDatabases(Self.databaseNames)
         meta = dbs[0]
         catalog = dbs[1]
         frontiers = dbs[2]
@@ -219,7 +220,7 @@ package final class LogStore: Sendable {
     }
 
     deinit {
-        if options.durability == .noSync { try? environment.sync() }
+        if options.durability == .noSync && !options.readOnly { try? environment.sync() }
         guard registered.load(ordering: .acquiring) else { return }
         let id = directoryID
         // Another store (of a recreated directory) may have taken the slot. While this one
@@ -239,6 +240,10 @@ package final class LogStore: Sendable {
         }
         slot.finish()
     }
+
+    /// The named LMDB databases of format version 1, in the order `init` keeps them.
+    package static let databaseNames = ["meta", "catalog", "frontiers", "seals", "blocks", "progress",
+                                        "snapshots", "vertex-stats", "states"]
 
     private static let formatKey = Array("format".utf8)
     private static let nextStreamKey = Array("next-stream-id".utf8)
@@ -262,6 +267,9 @@ package final class LogStore: Sendable {
             }
             return
         }
+        if options.readOnly {
+            throw .notAStore(path: path, reason: "it has no format record (a store whose creation never finished)")
+        }
         let metaDatabase = self.meta
         try committer.write { txn in
             let version = Self.formatVersion.bigEndian
@@ -283,13 +291,45 @@ package final class LogStore: Sendable {
     func descriptor(named name: String, in txn: borrowing Transaction) throws -> StreamDescriptor? {
         var nameBytes = name
         return try nameBytes.withUTF8 { utf8 in
-            try txn.withValue(catalog, key: UnsafeRawBufferPointer(utf8)) { row -> StreamDescriptor? in
+            let found = try txn.withValue(catalog, key: UnsafeRawBufferPointer(utf8)) { row -> StreamDescriptor? in
                 guard let row else { return nil }
                 do throws(Corruption) {
-                    return try StreamDescriptor(row: row)
+                    let descriptor = try StreamDescriptor(row: row)
+                    // The row's checksum does not cover its key: a damaged key moves the row.
+                    guard descriptor.name == name else { throw Corruption.badRow("catalog key (the row is stream \(descriptor.name))") }
+                    return descriptor
                 } catch {
                     throw StorageError.corrupt(StoreLocation(stream: name), error)
                 }
+            }
+            if found == nil { try checkCatalogKeys(in: txn) }
+            return found
+        }
+    }
+
+    /// Checks that every catalog row is stored under its own name (a damaged key hides a stream).
+    ///
+    /// Run when a stream is not found: the catalog is small, and "unknown stream" must not be the
+    /// answer for a stream whose key was damaged.
+    func checkCatalogKeys(in txn: borrowing Transaction) throws {
+        try txn.withCursor(catalog) { cursor in
+            var entry = try cursor.first()
+            var previous: [UInt8] = []
+            while let (key, row) = entry {
+                let keyName = String(decoding: key, as: UTF8.self)
+                guard previous.isEmpty || previous.lexicographicallyPrecedes(key) else {
+                    throw StorageError.corrupt(StoreLocation(stream: keyName), .badRow("catalog key order"))
+                }
+                previous = Array(key)
+                do throws(Corruption) {
+                    let descriptor = try StreamDescriptor(row: row)
+                    guard descriptor.name.utf8.elementsEqual(key) else {
+                        throw Corruption.badRow("catalog key (the row is stream \(descriptor.name))")
+                    }
+                } catch {
+                    throw StorageError.corrupt(StoreLocation(stream: keyName), error)
+                }
+                entry = try cursor.next()
             }
         }
     }
@@ -301,11 +341,22 @@ package final class LogStore: Sendable {
                 try txn.withCursor(catalog) { cursor in
                     var result: [StreamDescriptor] = []
                     var entry = try cursor.first()
+                    var previous: [UInt8] = []
                     while let (key, row) = entry {
+                        let keyName = String(decoding: key, as: UTF8.self)
+                        // Strictly rising keys keep the walk finite on a damaged tree.
+                        guard previous.isEmpty || previous.lexicographicallyPrecedes(key) else {
+                            throw StorageError.corrupt(StoreLocation(stream: keyName), .badRow("catalog key order"))
+                        }
+                        previous = Array(key)
                         do throws(Corruption) {
-                            result.append(try StreamDescriptor(row: row))
+                            let descriptor = try StreamDescriptor(row: row)
+                            guard descriptor.name.utf8.elementsEqual(key) else {
+                                throw Corruption.badRow("catalog key (the row is stream \(descriptor.name))")
+                            }
+                            result.append(descriptor)
                         } catch {
-                            throw StorageError.corrupt(StoreLocation(stream: String(decoding: key, as: UTF8.self)), error)
+                            throw StorageError.corrupt(StoreLocation(stream: keyName), error)
                         }
                         entry = try cursor.next()
                     }
@@ -438,7 +489,8 @@ package final class LogStore: Sendable {
     func frontier(of descriptor: StreamDescriptor, in txn: borrowing Transaction) throws -> StreamFrontier {
         try StreamKey(descriptor.id).withEncodedBytes { key in
             try txn.withValue(frontiers, key: key) { row -> StreamFrontier in
-                guard let row else { return StreamFrontier() }
+                // Every stream gets its frontier row in the transaction that creates it.
+                guard let row else { throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("frontier row (missing)")) }
                 do throws(Corruption) {
                     return try StreamFrontier(row: row)
                 } catch {
@@ -475,13 +527,43 @@ package final class LogStore: Sendable {
         }
         return try SealKey(stream: descriptor.id, interval: interval).withEncodedBytes { key in
             try txn.withValue(seals, key: key) { row -> SealRecord? in
-                guard let row else { return nil }
+                guard let row else {
+                    // Sealed and empty, unless blocks say otherwise: a damaged seal key hides the row.
+                    if let chunk = try firstBlock(of: descriptor, interval: interval, in: txn) {
+                        throw StorageError.corrupt(location, .orphanBlock(chunk: chunk))
+                    }
+                    return nil
+                }
                 do throws(Corruption) {
                     return try SealRecord(row: row, partitions: descriptor.partitions)
                 } catch {
                     throw StorageError.corrupt(location, error)
                 }
             }
+        }
+    }
+
+    /// Throws `.corrupt` when the entry after the cursor's does not sort after `key`.
+    static func checkOrder(after key: UnsafeRawBufferPointer, _ cursor: inout Cursor, stream: String) throws {
+        let ending = Array(key)
+        guard let (next, _) = try cursor.next() else { return }
+        guard ending.lexicographicallyPrecedes(next) else {
+            throw StorageError.corrupt(StoreLocation(stream: stream), .badRow("key order"))
+        }
+    }
+
+    /// The chunk index of the first block of `interval`, if the log holds any block of it.
+    func firstBlock(of descriptor: StreamDescriptor, interval: Interval, in txn: borrowing Transaction) throws -> UInt32? {
+        try txn.withCursor(blocks) { cursor in
+            let start = BlockKey(stream: descriptor.id, interval: interval, partition: PartitionIndex(0),
+                                 chunk: ChunkIndex(rawValue: 0))
+            guard let (keyBytes, _) = try start.withEncodedBytes({ try cursor.seek(atLeast: $0) }) else { return nil }
+            guard let key = BlockKey(decoding: keyBytes) else {
+                throw StorageError.corrupt(StoreLocation(stream: descriptor.name, interval: interval),
+                                           .badRow("block key of \(keyBytes.count) bytes"))
+            }
+            guard key.stream == descriptor.id, key.interval == interval else { return nil }
+            return key.chunk.rawValue
         }
     }
 
@@ -539,9 +621,23 @@ package final class LogStore: Sendable {
                     var entry = try SealKey(stream: descriptor.id, interval: range.lowerBound).withEncodedBytes {
                         try cursor.seek(atLeast: $0)
                     }
+                    var previous: Interval?
                     while let (keyBytes, row) = entry {
-                        guard let key = SealKey(decoding: keyBytes), key.stream == descriptor.id,
-                              key.interval <= range.upperBound else { break }
+                        guard let key = SealKey(decoding: keyBytes) else {
+                            throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("seal key of \(keyBytes.count) bytes"))
+                        }
+                        guard key.stream == descriptor.id, key.interval <= range.upperBound else {
+                            // The key that ends the walk must sort before its successor, or a damaged
+                            // key would end it early and hide the rows after it.
+                            try Self.checkOrder(after: keyBytes, &cursor, stream: descriptor.name)
+                            break
+                        }
+                        // Strictly rising keys keep the walk finite on a damaged tree.
+                        guard key.interval >= range.lowerBound, previous.map({ $0 < key.interval }) ?? true else {
+                            throw StorageError.corrupt(StoreLocation(stream: descriptor.name, interval: key.interval),
+                                                       .badRow("seal key order"))
+                        }
+                        previous = key.interval
                         do throws(Corruption) {
                             result.append((key.interval, try SealRecord(row: row, partitions: descriptor.partitions)))
                         } catch {
@@ -580,8 +676,21 @@ extension LogStore {
             try txn.withCursor(blocks) { cursor in
                 var entry = try BlockKey(stream: descriptor.id, interval: fromInterval, partition: PartitionIndex(0),
                                          chunk: ChunkIndex(rawValue: 0)).withEncodedBytes { try cursor.seek(atLeast: $0) }
+                var previous: BlockKey?
                 while let (keyBytes, value) = entry {
-                    guard let key = BlockKey(decoding: keyBytes), key.stream == descriptor.id else { return }
+                    guard let key = BlockKey(decoding: keyBytes) else {
+                        throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("block key of \(keyBytes.count) bytes"))
+                    }
+                    guard key.stream == descriptor.id else {
+                        try Self.checkOrder(after: keyBytes, &cursor, stream: descriptor.name)
+                        return
+                    }
+                    // Strictly rising keys keep the walk finite on a damaged tree.
+                    guard key.interval >= fromInterval, previous.map({ $0.isBefore(key) }) ?? true else {
+                        throw StorageError.corrupt(StoreLocation(stream: descriptor.name, interval: key.interval,
+                                                                 partition: key.partition), .badRow("block key order"))
+                    }
+                    previous = key
                     guard try body(key, value) else { return }
                     entry = try cursor.next()
                 }
@@ -618,9 +727,23 @@ extension LogStore {
                     var entry = try SealKey(stream: descriptor.id, interval: range.lowerBound).withEncodedBytes {
                         try cursor.seek(atLeast: $0)
                     }
+                    var previous: Interval?
                     while let (keyBytes, row) = entry {
-                        guard let key = SealKey(decoding: keyBytes), key.stream == descriptor.id,
-                              key.interval <= range.upperBound else { break }
+                        guard let key = SealKey(decoding: keyBytes) else {
+                            throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("seal key of \(keyBytes.count) bytes"))
+                        }
+                        guard key.stream == descriptor.id, key.interval <= range.upperBound else {
+                            // The key that ends the walk must sort before its successor, or a damaged
+                            // key would end it early and hide the rows after it.
+                            try Self.checkOrder(after: keyBytes, &cursor, stream: descriptor.name)
+                            break
+                        }
+                        // Strictly rising keys keep the walk finite on a damaged tree.
+                        guard key.interval >= range.lowerBound, previous.map({ $0 < key.interval }) ?? true else {
+                            throw StorageError.corrupt(StoreLocation(stream: descriptor.name, interval: key.interval),
+                                                       .badRow("seal key order"))
+                        }
+                        previous = key.interval
                         do throws(Corruption) {
                             result.append((key.interval, .success(try SealRecord(row: row, partitions: descriptor.partitions))))
                         } catch {
