@@ -39,6 +39,10 @@ build_module() {
 }
 
 build_target() {
+    # One build at a time: two runs started together would both compile the shared module.
+    mkdir -p "$out"
+    exec 9>"$out/build.lock"
+    flock 9
     local target=$1 source=$root/tools/fuzz/targets/$1.swift
     [[ -f $source ]] || { echo "fuzz: no target $target (tools/fuzz.sh list)" >&2; exit 64; }
     local binary=$out/bin/fuzz-$target
@@ -89,6 +93,7 @@ target=$1 seconds=$2
 shift 2
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "fuzz: SECONDS must be a whole number, not $seconds" >&2; exit 64; }
 build_target "$target"
+exec 9>&-  # the build lock
 mkdir -p "$out/corpus/$target" "$out/findings/$target"
 # Only one job: the machine is shared. -max_len bounds inputs to what a decoder sees in a small store.
 exec "$out/bin/fuzz-$target" -max_total_time="$seconds" -print_final_stats=1 -max_len=65536 \

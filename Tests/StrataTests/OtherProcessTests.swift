@@ -28,12 +28,12 @@ import StrataTestSupport
                 }
                 return intervals
             }
-            let child = try await onThread(within: .seconds(300)) {
+            let child = try await ThreadRun {
                 try runChild(["--store", path, "--stream", "shared", "--durability", "none",
                               "--intervals", "3", "--records-per-interval", "50", "--partitions", "2"])
-            }
+            }.value(within: .seconds(600))
             #expect(child?.status == 0, "the child failed: \(child?.stderr ?? "it did not end")")
-            let intervals = try await value(of: received, within: .seconds(60))
+            let intervals = try await value(of: received, within: .seconds(600))
             #expect(intervals == [Interval(0), Interval(1), Interval(2)])
         }
     }
@@ -51,7 +51,7 @@ import StrataTestSupport
             let intervals = 6, perInterval = 10_000
 
             // On a thread of its own: the outer read's body blocks while the child runs.
-            let nested = try await onThread(within: .seconds(300)) { () throws -> StreamFrontier? in
+            let nested = try await ThreadRun { () throws -> StreamFrontier? in
                 var inner: StreamFrontier?
                 try stream.forEach(in: Interval(0)...Interval(0)) { _, _, _ in
                     // Inside the outer read: another process grows the map, then a nested read.
@@ -62,7 +62,7 @@ import StrataTestSupport
                     inner = try stream.frontier()
                 }
                 return inner
-            }
+            }.value(within: .seconds(600))
             // The nested read shared the outer read's snapshot, taken before the child wrote.
             #expect(nested??.sealedThrough == Interval(0), "the nested read did not return (self-deadlock)")
             // A read afterwards adopts the grown map and sees everything the child sealed.
@@ -94,25 +94,26 @@ import StrataTestSupport
         var released = false
         defer { if !released { close(fd) } }
 
-        // Opens block their threads: each runs on a thread of its own, never on the cooperative pool.
-        let slow = Task { try await onThread(within: .seconds(300)) { try LogStore.open(path: slowPath, options: .testing) } }
-        let again = Task { try await onThread(within: .seconds(300)) { try LogStore.open(path: slowPath, options: .testing) } }
+        // Opens block their threads: each runs on a thread of its own, started at once (never
+        // from the cooperative pool, which a loaded run can starve for minutes).
+        let slow = ThreadRun { try LogStore.open(path: slowPath, options: .testing) }
+        let again = ThreadRun { try LogStore.open(path: slowPath, options: .testing) }
         // Wait until an open is blocked on the lock (the kernel lists it as a waiter).
         var info = stat()
         try #require(stat(lockFile, &info) == 0)
-        #expect(try await eventually(within: .seconds(60)) { Self.lockWaiters(inode: UInt64(info.st_ino)) > 0 })
+        #expect(try await eventually(within: .seconds(600)) { Self.lockWaiters(inode: UInt64(info.st_ino)) > 0 })
 
         // Meanwhile another store opens, reads and writes.
-        let other = try await onThread(within: .seconds(60)) { () throws -> Bool in
+        let other = try await ThreadRun { () throws -> Bool in
             let store = try LogStore.open(path: otherPath, options: .testing)
             return try store.descriptor(named: "s") != nil
-        }
+        }.value(within: .seconds(600))
         #expect(other == true, "the open of another store waited for the slow one")
 
         close(fd)
         released = true
-        let first = try await value(of: slow, within: .seconds(60)) ?? nil
-        let second = try await value(of: again, within: .seconds(60)) ?? nil
+        let first = try await slow.value(within: .seconds(600))
+        let second = try await again.value(within: .seconds(600))
         #expect(first != nil && first === second, "two opens of one directory gave two environments")
         #expect(try first?.descriptor(named: "s") != nil)
     }
@@ -183,16 +184,48 @@ final class Once: Sendable {
     func claim() -> Bool { !claimed.exchange(true, ordering: .acquiringAndReleasing) }
 }
 
-/// Runs blocking `body` on a thread of its own (never on the cooperative pool); `nil` when it has
-/// not returned within `deadline` (the thread is then left behind).
-func onThread<T: Sendable>(within deadline: Duration, _ body: @escaping @Sendable () throws -> T) async throws -> T? {
-    let task = Task<T, any Error> {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { continuation.resume(with: Result { try body() }) }
-            thread.start()
-        }
+/// Blocking work on a thread of its own, started at once: never on (nor started from) the
+/// cooperative pool, which a loaded test run can keep busy for minutes.
+final class ThreadRun<T: Sendable>: Sendable {
+    private struct State {
+        var result: Result<T, any Error>?
+        var waiter: CheckedContinuation<Result<T, any Error>?, Never>?
     }
-    return try await value(of: task, within: deadline)
+    private let state = Mutex(State())
+
+    init(_ body: @escaping @Sendable () throws -> T) {
+        let thread = Thread { [self] in
+            let result = Result { try body() }
+            let waiter = state.withLock { state -> CheckedContinuation<Result<T, any Error>?, Never>? in
+                state.result = result
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: result)
+        }
+        thread.start()
+    }
+
+    /// The body's result, or `nil` when it has not returned within `deadline` (the thread is then
+    /// left behind, so that a hang fails the test instead of hanging the suite). One waiter.
+    func value(within deadline: Duration) async throws -> T? {
+        let result: Result<T, any Error>? = await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> Result<T, any Error>? in
+                if let result = state.result { return result }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { return continuation.resume(returning: ready) }
+            DispatchQueue.global().asyncAfter(deadline: SealSignal.deadline(after: deadline)) { [self] in
+                let waiter = state.withLock { state -> CheckedContinuation<Result<T, any Error>?, Never>? in
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume(returning: nil)
+            }
+        }
+        return try result?.get()
+    }
 }
 
 /// Whether `condition` holds within `deadline`, checked every 10 ms.
