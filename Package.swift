@@ -8,6 +8,7 @@ let package = Package(
     name: "Strata",
     products: [
         .library(name: "Strata", targets: ["Strata"]),
+        .library(name: "StrataSQL", targets: ["StrataSQL"]),
         .executable(name: "strata", targets: ["StrataCLI"]),
         .executable(name: "strata-bench", targets: ["StrataBench"]),
         .executable(name: "strata-demo", targets: ["StrataDemo"]),
@@ -25,6 +26,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "StrataStorage", dependencies: ["CLMDB", "CLZ4"], swiftSettings: checks),
         .target(name: "StrataEngine", dependencies: ["StrataStorage"], swiftSettings: checks),
         .target(name: "Strata", dependencies: ["StrataEngine", "StrataStorage"], swiftSettings: checks),
@@ -39,11 +41,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: checks),
+        .target(name: "StrataSQL", dependencies: ["CSQLite", "Strata", "StrataEngine", "StrataStorage"], swiftSettings: checks),
         .target(name: "StrataTestSupport", dependencies: ["Strata", "StrataStorage"]),
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
-                "Strata", "StrataServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Strata", "StrataSQL", "StrataServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/strata"),
         .executableTarget(
@@ -69,6 +72,12 @@ let package = Package(
             name: "StrataTests",
             dependencies: [
                 "Strata", "StrataStorage", "StrataTestSupport", "StrataCrashChild",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        .testTarget(
+            name: "StrataSQLTests",
+            dependencies: [
+                "StrataSQL", "Strata", "StrataTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

@@ -1,0 +1,518 @@
+import CSQLite
+import Foundation
+import Strata
+import StrataStorage
+
+/// A stream as a table: `CREATE VIRTUAL TABLE temp."pageViews" USING strata_stream("pageViews")`
+/// (the connection creates it when a query first names the stream). Optional further module
+/// arguments declare a JSON stream's fields instead of inferring them.
+final class StreamTable: VirtualTable {
+    let context: SQLContext
+    let descriptor: StreamDescriptor
+    let layout: StreamLayout
+
+    init(context: SQLContext, arguments: [String]) throws {
+        self.context = context
+        guard let first = arguments.first else { throw SQLError.invalidArgument("strata_stream needs a stream name") }
+        let name = unquoteModuleArgument(first)
+        guard let descriptor = try context.log.descriptor(named: name) else {
+            throw SQLError.unknownStream(name, known: try context.userStreamNames())
+        }
+        self.descriptor = descriptor
+        layout = try context.layout(of: descriptor, declared: arguments.dropFirst().map(unquoteModuleArgument))
+    }
+
+    var schema: String {
+        var columns = [#""interval" INTEGER"#, #""time" TEXT"#, #""partition" INTEGER"#]
+        columns += layout.dataColumns.map(quoteIdentifier)
+        if layout.hasRecordColumn { columns.append(#""record" TEXT"#) }
+        // Rows have no integer identity that is unique in every stream; (interval, partition,
+        // seq) is. SQLite's OR plans use this key to merge their branches.
+        columns.append(#""seq" INTEGER HIDDEN"#)
+        return "CREATE TABLE x(" + columns.joined(separator: ", ") + #", PRIMARY KEY("interval", "partition", "seq")) WITHOUT ROWID"#
+    }
+
+    func bestIndex(_ info: inout sqlite3_index_info) -> Int32 {
+        planScan(&info, context: context, descriptor: descriptor, functionArguments: [:])
+    }
+
+    func makeCursor() -> any VirtualCursor {
+        StreamCursor(context: context, mode: .table(descriptor, layout))
+    }
+}
+
+/// `slice('pageViews', FROM, TO)`: a stream's records in a range written as `strata slice` takes it
+/// (interval indices inclusive, times half-open), with columns `interval`, `time`, `partition`,
+/// `record` (JSON text; for typed streams a JSON object of their columns).
+final class SliceFunction: VirtualTable {
+    let context: SQLContext
+    init(context: SQLContext) { self.context = context }
+
+    var schema: String {
+        #"CREATE TABLE x("interval" INTEGER, "time" TEXT, "partition" INTEGER, "record" TEXT, "#
+            + #""stream" HIDDEN, "from" HIDDEN, "to" HIDDEN, "seq" INTEGER HIDDEN, "#
+            + #"PRIMARY KEY("interval", "partition", "seq")) WITHOUT ROWID"#
+    }
+
+    func bestIndex(_ info: inout sqlite3_index_info) -> Int32 {
+        planScan(&info, context: context, descriptor: nil, functionArguments: [4: "s", 5: "f", 6: "o"])
+    }
+
+    func makeCursor() -> any VirtualCursor { StreamCursor(context: context, mode: .slice) }
+}
+
+/// Chooses a scan's plan: which constraints become bounds (`interval`, `time`, `partition`, and a
+/// table function's arguments), encoded in `idxStr` as two characters per argument
+/// (column code, operator code), after the used-column mask in hexadecimal and a `;`.
+func planScan(_ info: inout sqlite3_index_info, context: SQLContext, descriptor: StreamDescriptor?,
+              functionArguments: [Int32: Character]) -> Int32 {
+    var codes = ""
+    var argument: Int32 = 0
+    var cost = 1_000_000.0
+    var rows: Int64 = 1_000_000
+    var required = Set(functionArguments.keys)
+    for k in 0..<Int(info.nConstraint) {
+        let constraint = info.aConstraint[k]
+        guard constraint.usable != 0 else { continue }
+        let op: ScanBounds.Operator
+        switch Int32(constraint.op) {
+        case SQLITE_INDEX_CONSTRAINT_EQ: op = .equal
+        case SQLITE_INDEX_CONSTRAINT_GT: op = .greater
+        case SQLITE_INDEX_CONSTRAINT_GE: op = .greaterOrEqual
+        case SQLITE_INDEX_CONSTRAINT_LT: op = .less
+        case SQLITE_INDEX_CONSTRAINT_LE: op = .lessOrEqual
+        default: continue
+        }
+        let column = constraint.iColumn
+        let code: Character
+        var omit = false
+        if let function = functionArguments[column] {
+            guard op == .equal else { continue }
+            code = function
+            omit = true
+            required.remove(column)
+        } else {
+            switch column {
+            case 0: code = "i"
+            case 1: code = "t"; omit = true  // `time` compares as the time forms, not as text: we decide alone
+            case 2: code = "p"
+            default: continue
+            }
+            if code == "p" {
+                cost /= op == .equal ? Double(descriptor?.partitions ?? 4) : 2
+            } else {
+                cost /= op == .equal ? 1_000 : 4
+            }
+        }
+        argument += 1
+        info.aConstraintUsage[k].argvIndex = argument
+        info.aConstraintUsage[k].omit = omit ? 1 : 0
+        codes.append(code)
+        codes.append(op.rawValue)
+    }
+    // A table function without its arguments has no plan.
+    if !required.isEmpty { return SQLITE_CONSTRAINT }
+    rows = Int64(max(1, cost))
+    // Rows come in (interval, partition) order.
+    if info.nOrderBy >= 1, let order = info.aOrderBy {
+        let first = order[0]
+        if first.iColumn == 0 && first.desc == 0
+            && (info.nOrderBy == 1 || (info.nOrderBy == 2 && order[1].iColumn == 2 && order[1].desc == 0)) {
+            info.orderByConsumed = 1
+        }
+    }
+    let plan = String(info.colUsed, radix: 16) + ";" + codes
+    info.idxStr = sqliteMessage(plan)
+    info.needToFreeIdxStr = 1
+    info.estimatedCost = max(1, cost)
+    info.estimatedRows = rows
+    return SQLITE_OK
+}
+
+/// Reads a stream's records, one (interval, partition) at a time, for a stream table or `slice`.
+final class StreamCursor: VirtualCursor {
+    enum Mode {
+        case table(StreamDescriptor, StreamLayout)
+        case slice
+    }
+
+    let context: SQLContext
+    let mode: Mode
+    private var descriptor: StreamDescriptor?
+    private var layout: StreamLayout?
+    // The scan.
+    private var intervals: [Interval] = []
+    private var intervalPosition = 0
+    private var partitions: ClosedRange<UInt32> = 0...0
+    private var partition: UInt32 = 0
+    private var codec = BlockCodec()
+    // The current (interval, partition): its records' payloads and where each record lies.
+    private var payload: [UInt8] = []
+    private var frames: [(start: Int, count: Int)] = []
+    private var row = 0
+    private var currentInterval = Interval(0)
+    private var timeText: [CChar] = [0]
+    private var finished = true
+    private var rowCounter: Int64 = 0
+    // Decoded values of the current row.
+    private var fields = JSONFields(names: [])
+    private var slots: [JSONSlot] = []
+    private var wanted: [Bool] = []
+    private var wantedCount = 0
+    private var parsedRow = -1
+    private var values: [SQLValue] = []
+    private var scratch: [UInt8] = []
+    // A table function's arguments, shown in its hidden columns.
+    private var functionArguments: [SQLValue] = [.null, .null, .null]
+
+    init(context: SQLContext, mode: Mode) {
+        self.context = context
+        self.mode = mode
+        if case .table(let descriptor, let layout) = mode { use(descriptor, layout) }
+    }
+
+    private func use(_ descriptor: StreamDescriptor, _ layout: StreamLayout) {
+        self.descriptor = descriptor
+        self.layout = layout
+        if case .json(let names) = layout.source {
+            fields = JSONFields(names: names)
+            slots = [JSONSlot](repeating: JSONSlot(), count: names.count)
+            wanted = [Bool](repeating: false, count: names.count)
+        }
+    }
+
+    func filter(plan: Int32, planText: String, arguments: [OpaquePointer?]) throws {
+        let parts = planText.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)
+        let used = UInt64(parts.first ?? "", radix: 16) ?? .max
+        let codes = Array(parts.count > 1 ? parts[1] : "")
+        var bounds = ScanBounds()
+        var stream: String?, from: String?, to: String?
+        var timeConstraints: [(ScanBounds.Operator, String)] = []
+        for (k, argument) in arguments.enumerated() where 2 * k + 1 < codes.count {
+            let value = Self.value(argument)
+            guard let op = ScanBounds.Operator(rawValue: codes[2 * k + 1]) else { continue }
+            switch codes[2 * k] {
+            case "i": bounds.constrainInteger(op, value, partition: false)
+            case "p": bounds.constrainInteger(op, value, partition: true)
+            case "t":
+                guard let text = value.text else { bounds.empty = true; continue }  // time = NULL is never true
+                timeConstraints.append((op, text))
+            case "s": stream = value.text; functionArguments[0] = value.text.map(SQLValue.text) ?? .null
+            case "f": from = value.text; functionArguments[1] = value.text.map(SQLValue.text) ?? .null
+            case "o": to = value.text; functionArguments[2] = value.text.map(SQLValue.text) ?? .null
+            default: break
+            }
+        }
+        if case .slice = mode {
+            guard let stream, let from, let to else {
+                throw SQLError.invalidArgument("slice(stream, from, to) needs three non-NULL arguments")
+            }
+            guard let descriptor = try context.log.descriptor(named: stream) else {
+                throw SQLError.unknownStream(stream, known: try context.userStreamNames())
+            }
+            use(descriptor, try context.layout(of: descriptor, declared: []))
+            let frontier = try context.log.frontier(of: descriptor)
+            let range = try SliceRange(from: from, to: to).intervals(
+                length: descriptor.intervalLength, newestSealed: frontier.sealedThrough, stream: stream)
+            // Like `strata slice`: the whole range must be sealed and retained.
+            guard let sealed = frontier.sealedThrough, range.upperBound <= sealed else {
+                throw StorageError.notSealed(StoreLocation(stream: stream, interval: range.upperBound),
+                                             newestSealed: frontier.sealedThrough)
+            }
+            try context.log.withSealedBlocks(of: descriptor, interval: range.lowerBound) { _, _, _ in }
+            bounds.intersect(intervalsFrom: range.lowerBound.rawValue, through: range.upperBound.rawValue)
+        }
+        guard let descriptor, let layout else { throw SQLError.invalidArgument("no stream to scan") }
+        let frontier = try context.log.frontier(of: descriptor)
+        for (op, text) in timeConstraints {
+            let instant = try TimeForms.instant(text, length: descriptor.intervalLength,
+                                                newestSealed: frontier.sealedThrough, stream: descriptor.name)
+            bounds.constrainTime(op, instant: instant, length: descriptor.intervalLength)
+        }
+        // Which data columns the query reads.
+        wantedCount = 0
+        for index in wanted.indices {
+            let column = 3 + index
+            let bit = column >= 63 ? UInt64(1) << 63 : UInt64(1) << UInt64(column)
+            wanted[index] = used & bit != 0
+            if wanted[index] { wantedCount += 1 }
+        }
+        _ = layout
+        // The intervals to read: sealed, retained, with records, within the bounds.
+        intervals = []
+        intervalPosition = 0
+        finished = true
+        parsedRow = -1
+        guard !bounds.empty, let first = frontier.firstReadable, let last = frontier.sealedThrough else { return }
+        let low = max(first.rawValue, bounds.lower), high = min(last.rawValue, bounds.upper)
+        let lastPartition = min(descriptor.partitions - 1, bounds.lastPartition)
+        guard low <= high, bounds.firstPartition <= lastPartition else { return }
+        intervals = try context.log.sealRecords(of: descriptor, in: Interval(low)...Interval(high)).map(\.0)
+        partitions = bounds.firstPartition...lastPartition
+        partition = partitions.upperBound  // so that the first advance moves to the first interval
+        intervalPosition = -1
+        finished = false
+        frames = []
+        row = 0
+        try advanceUnit()
+    }
+
+    /// Loads the next (interval, partition) with records, or finishes.
+    private func advanceUnit() throws {
+        guard let descriptor else { finished = true; return }
+        while true {
+            if partition < partitions.upperBound {
+                partition += 1
+            } else {
+                intervalPosition += 1
+                guard intervalPosition < intervals.count else {
+                    finished = true
+                    return
+                }
+                partition = partitions.lowerBound
+                currentInterval = intervals[intervalPosition]
+                timeText = Array(TimeText.iso8601(descriptor.intervalLength.start(of: currentInterval)).utf8CString)
+                context.reportProgress(stream: descriptor.name, intervalsRead: intervalPosition, intervals: intervals.count)
+            }
+            payload.removeAll(keepingCapacity: true)
+            frames.removeAll(keepingCapacity: true)
+            row = 0
+            parsedRow = -1
+            let interval = currentInterval
+            try context.log.withSealedBlocks(of: descriptor, interval: interval,
+                                             partition: PartitionIndex(partition)) { p, _, block in
+                context.blocksRead += 1
+                try withPayload(block, codec: &codec, descriptor: descriptor, interval: interval, partition: p) {
+                    raw, count in
+                    let base = payload.count
+                    payload.append(contentsOf: raw)
+                    guard let origin = raw.baseAddress else { return }
+                    var records = RecordFrames(payload: raw, expectedCount: count)
+                    while let frame = try records.next() {
+                        let offset = frame.baseAddress.map { $0 - origin } ?? 0
+                        frames.append((base + offset, frame.count))
+                    }
+                }
+            }
+            if !frames.isEmpty { return }
+        }
+    }
+
+    func next() throws {
+        row += 1
+        rowCounter += 1
+        if row >= frames.count { try advanceUnit() }
+    }
+
+    var atEnd: Bool { finished }
+
+    var rowID: Int64 { rowCounter }
+
+    func column(_ index: Int32, into sqlContext: OpaquePointer?) throws {
+        guard let layout, !finished, row < frames.count else { sqlite3_result_null(sqlContext); return }
+        let column = Int(index)
+        switch column {
+        case 0: sqlite3_result_int64(sqlContext, sqlite3_int64(bitPattern: currentInterval.rawValue))
+        case 1: timeText.withUnsafeBufferPointer { sqlite3_result_text(sqlContext, $0.baseAddress, -1, strata_sqlite_transient()) }
+        case 2: sqlite3_result_int64(sqlContext, sqlite3_int64(partition))
+        default:
+            if case .slice = mode {
+                switch column {
+                case 3: try resultRecord(sqlContext, layout)
+                case 4...6: resultValue(sqlContext, functionArguments[column - 4])
+                case 7: sqlite3_result_int64(sqlContext, sqlite3_int64(row))
+                default: sqlite3_result_null(sqlContext)
+                }
+                return
+            }
+            let data = column - 3
+            if data < layout.dataColumns.count {
+                switch layout.source {
+                case .json: resultField(sqlContext, data)
+                case .typed(let reader):
+                    try decodeRow(reader)
+                    resultValue(sqlContext, data < values.count ? values[data] : .null)
+                }
+            } else if layout.hasRecordColumn && data == layout.dataColumns.count {
+                try resultRecord(sqlContext, layout)
+            } else {
+                sqlite3_result_int64(sqlContext, sqlite3_int64(row))  // seq
+            }
+        }
+    }
+
+    /// The whole record: JSON text as stored, or a JSON object of a typed record's columns.
+    private func resultRecord(_ sqlContext: OpaquePointer?, _ layout: StreamLayout) throws {
+        let frame = frames[row]
+        switch layout.source {
+        case .json:
+            payload.withUnsafeBufferPointer { bytes in
+                guard let base = bytes.baseAddress else { sqlite3_result_text(sqlContext, "", 0, strata_sqlite_transient()); return }
+                sqlite3_result_text(sqlContext, UnsafeRawPointer(base + frame.start).assumingMemoryBound(to: CChar.self),
+                                    Int32(frame.count), strata_sqlite_transient())
+            }
+        case .typed(let reader):
+            try decodeRow(reader)
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(0x7B)
+            for (k, name) in reader.columns.enumerated() where k < values.count {
+                if k > 0 { scratch.append(0x2C) }
+                appendJSONString(name, to: &scratch)
+                scratch.append(0x3A)
+                values[k].appendJSON(to: &scratch)
+            }
+            scratch.append(0x7D)
+            resultText(sqlContext, scratch)
+        }
+    }
+
+    private func decodeRow(_ reader: RecordTypeReader) throws {
+        guard parsedRow != row, let descriptor else { return }
+        values.removeAll(keepingCapacity: true)
+        let frame = frames[row]
+        var failure: RecordDecodingError?
+        payload.withUnsafeBytes { bytes in
+            do throws(RecordDecodingError) {
+                try reader.decode(UnsafeRawBufferPointer(rebasing: bytes[frame.start..<(frame.start + frame.count)]), &values)
+            } catch {
+                failure = error
+            }
+        }
+        if let error = failure {
+            throw StorageError.corrupt(StoreLocation(stream: descriptor.name, interval: currentInterval,
+                                                     partition: PartitionIndex(partition)),
+                                       .undecodableRecord(index: row, error))
+        }
+        parsedRow = row
+    }
+
+    /// A JSON field's value, as `json_extract` gives it.
+    private func resultField(_ sqlContext: OpaquePointer?, _ index: Int) {
+        let frame = frames[row]
+        payload.withUnsafeBufferPointer { bytes in
+            guard let base = bytes.baseAddress else { sqlite3_result_null(sqlContext); return }
+            if parsedRow != row {
+                for k in slots.indices { slots[k].kind = .absent }
+                fields.scan(UnsafeRawBufferPointer(start: base + frame.start, count: frame.count),
+                            wanted: wanted, wantedCount: max(1, wantedCount), into: &slots)
+                parsedRow = row
+            }
+            let slot = slots[index]
+            let start = base + frame.start + slot.start
+            switch slot.kind {
+            case .absent, .null: sqlite3_result_null(sqlContext)
+            case .string:
+                sqlite3_result_text(sqlContext, UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self),
+                                    Int32(slot.count), strata_sqlite_transient())
+            case .escapedString:
+                scratch.removeAll(keepingCapacity: true)
+                JSONFields.unescape(UnsafeBufferPointer(start: start, count: slot.count), into: &scratch)
+                resultText(sqlContext, scratch)
+            case .integer:
+                if let value = Self.parseInteger(UnsafeBufferPointer(start: start, count: slot.count)) {
+                    sqlite3_result_int64(sqlContext, sqlite3_int64(value))
+                } else if let value = Double(String(decoding: UnsafeBufferPointer(start: start, count: slot.count), as: UTF8.self)) {
+                    sqlite3_result_double(sqlContext, value)
+                } else {
+                    sqlite3_result_null(sqlContext)
+                }
+            case .real:
+                if let value = Double(String(decoding: UnsafeBufferPointer(start: start, count: slot.count), as: UTF8.self)) {
+                    sqlite3_result_double(sqlContext, value)
+                } else {
+                    sqlite3_result_null(sqlContext)
+                }
+            case .trueLiteral: sqlite3_result_int64(sqlContext, 1)
+            case .falseLiteral: sqlite3_result_int64(sqlContext, 0)
+            case .composite:
+                scratch.removeAll(keepingCapacity: true)
+                JSONFields.minify(UnsafeBufferPointer(start: start, count: slot.count), into: &scratch)
+                resultText(sqlContext, scratch)
+            }
+        }
+    }
+
+    /// Decimal digits with an optional minus sign as an `Int64`, or nil on overflow.
+    private static func parseInteger(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        var i = 0
+        let negative = bytes.first == 0x2D
+        if negative { i = 1 }
+        guard i < bytes.count else { return nil }
+        var value: Int64 = 0
+        while i < bytes.count {
+            let digit = Int64(bytes[i] &- 0x30)
+            guard digit >= 0 && digit <= 9 else { return nil }
+            let (times, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = negative ? times.subtractingReportingOverflow(digit) : times.addingReportingOverflow(digit)
+            guard !o1, !o2 else { return nil }
+            value = sum
+            i += 1
+        }
+        return value
+    }
+
+    /// A constraint or argument value as text and as a number.
+    static func value(_ value: OpaquePointer?) -> OpaquePointerValue {
+        var result = OpaquePointerValue()
+        switch sqlite3_value_type(value) {
+        case SQLITE_INTEGER:
+            let integer = Int64(sqlite3_value_int64(value))
+            result.integer = integer
+            result.number = Double(integer)
+            result.text = String(integer)
+        case SQLITE_FLOAT:
+            result.number = sqlite3_value_double(value)
+            result.text = sqlite3_value_text(value).map { String(cString: $0) }
+        case SQLITE_NULL: break
+        default:
+            let text = sqlite3_value_text(value).map { String(cString: $0) }
+            result.text = text
+            if let text, let number = Double(text.trimmingCharacters(in: .whitespaces)) { result.number = number }
+        }
+        return result
+    }
+}
+
+/// Sets a result from a value (text and blobs copied: `SQLITE_TRANSIENT`).
+func resultValue(_ sqlContext: OpaquePointer?, _ value: SQLValue) {
+    switch value {
+    case .null: sqlite3_result_null(sqlContext)
+    case .integer(let v): sqlite3_result_int64(sqlContext, sqlite3_int64(v))
+    case .real(let v): sqlite3_result_double(sqlContext, v)
+    case .text(let text):
+        var text = text
+        text.withUTF8 { bytes in
+            guard let base = bytes.baseAddress else { sqlite3_result_text(sqlContext, "", 0, strata_sqlite_transient()); return }
+            sqlite3_result_text(sqlContext, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self),
+                                Int32(bytes.count), strata_sqlite_transient())
+        }
+    case .blob(let bytes):
+        bytes.withUnsafeBytes { sqlite3_result_blob(sqlContext, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), strata_sqlite_transient()) }
+    }
+}
+
+/// Sets a text result from UTF-8 bytes (copied).
+func resultText(_ sqlContext: OpaquePointer?, _ bytes: [UInt8]) {
+    bytes.withUnsafeBufferPointer { buffer in
+        if let base = buffer.baseAddress {
+            sqlite3_result_text(sqlContext, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), Int32(buffer.count),
+                                strata_sqlite_transient())
+        } else {
+            sqlite3_result_text(sqlContext, "", 0, strata_sqlite_transient())
+        }
+    }
+}
+
+/// A module argument as written in `CREATE VIRTUAL TABLE … USING m(arg)`, without its quotes.
+func unquoteModuleArgument(_ text: String) -> String {
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    guard trimmed.count >= 2, let first = trimmed.first, first == "\"" || first == "'", trimmed.last == first else {
+        return trimmed
+    }
+    return String(trimmed.dropFirst().dropLast()).replacingOccurrences(of: String(first) + String(first), with: String(first))
+}
+
+/// `name` as a quoted SQL identifier.
+func quoteIdentifier(_ name: String) -> String {
+    "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}

@@ -1,0 +1,164 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Strata
+import StrataSQL
+
+/// `strata sql "QUERY"` (or `-f FILE`, or standard input): SQL over the store's streams, on SQLite.
+struct SQLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sql",
+        abstract: "Run SQL (SQLite) over the store's streams: each stream is a table.",
+        discussion: """
+            Tables: every stream, with columns interval, time (ISO 8601 UTC start of the interval), partition, \
+            then a column per top-level field and record (the JSON text) for JSON streams, or key and value for \
+            key/value streams. Constraints on interval, time (21:00, 2026-11-23T21:00:00Z, an interval index …) \
+            and partition limit what is read. Table functions: state('stream', AS_OF) and slice('stream', FROM, TO). \
+            Only sealed intervals are visible. The query comes from the argument, -f FILE, or standard input; \
+            several statements separated by ; run in order. Output: an aligned table, --json (one object per row, \
+            sorted keys) or --csv (as sqlite3 -csv -header). Progress goes to standard error on a terminal. \
+            Ctrl-C interrupts the query (exit 130). Errors (exit 1): SQLite's message with the line and column, \
+            an unknown stream, a range not sealed or outside retention.
+            """)
+
+    @OptionGroup var options: StoreOptions
+
+    @Argument(help: "The SQL to run (default: -f FILE, else standard input).")
+    var query: String?
+
+    @Option(name: .customShort("f"), help: ArgumentHelp("Read the SQL from this file.", valueName: "file"))
+    var file: String?
+
+    @Flag(help: "Print one JSON object per row (JSON lines, sorted keys).")
+    var json = false
+
+    @Flag(help: "Print CSV with a header row.")
+    var csv = false
+
+    @Flag(inversion: .prefixedNo, help: "Show scan progress on standard error (default: when it is a terminal).")
+    var progress: Bool?
+
+    mutating func validate() throws {
+        if json && csv { throw ValidationError("--json and --csv exclude each other") }
+        if query != nil && file != nil { throw ValidationError("give the SQL as an argument or with -f, not both") }
+    }
+
+    func run() throws {
+        let sql: String
+        if let query {
+            sql = query
+        } else if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ValidationError("cannot read the SQL file \(file)")
+            }
+            sql = String(decoding: data, as: UTF8.self)
+        } else {
+            sql = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        }
+        let store = try options.openStore()
+        let connection = try SQLConnection(store: store)
+        if progress ?? (isatty(2) != 0) { connection.progress = ProgressLine().update }
+
+        // Ctrl-C interrupts the query rather than killing the process: SQLite stops at its next check.
+        signal(SIGINT, SIG_IGN)
+        let interruption = connection.interruption
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { interruption.interrupt() }
+        source.resume()
+        defer {
+            source.cancel()
+            signal(SIGINT, SIG_DFL)
+        }
+
+        var out = OutputBuffer()
+        var table: Table?
+        var columns: [String] = []
+        let format: Format = json ? .json : (csv ? .csv : .table)
+        func finishTable() {
+            if let done = table {
+                out.append(done.text + "\n")
+                table = nil
+            }
+        }
+        do {
+            try connection.execute(sql, columns: { names in
+                finishTable()
+                columns = names
+                switch format {
+                case .table: table = Table(header: names)
+                case .csv:
+                    out.append(names.map(Self.csvField).joined(separator: ",") + "\n")
+                case .json: break
+                }
+            }, row: { row in
+                switch format {
+                case .table:
+                    table?.append((0..<row.count).map { row.text($0) ?? "NULL" })
+                case .csv:
+                    out.append((0..<row.count).map { row.text($0).map(Self.csvField) ?? "" }.joined(separator: ",") + "\n")
+                case .json:
+                    Self.appendJSON(row, columns: columns, to: &out.bytes)
+                }
+                try out.flushIfFull()
+            })
+            finishTable()
+            try out.flush()
+            ProgressLine.clear(if: connection.progress != nil)
+        } catch SQLError.interrupted {
+            finishTable()
+            try? out.flush()
+            ProgressLine.clear(if: connection.progress != nil)
+            printError("interrupted")
+            throw ExitCode(130)
+        } catch {
+            try? out.flush()
+            ProgressLine.clear(if: connection.progress != nil)
+            throw error
+        }
+    }
+
+    enum Format { case table, json, csv }
+
+    /// A CSV field quoted as `sqlite3 -csv` quotes it: when empty, or holding a space, control
+    /// character, quote, apostrophe, comma or non-ASCII byte.
+    static func csvField(_ text: String) -> String {
+        let needsQuotes = text.isEmpty || text.utf8.contains { $0 <= 0x20 || $0 == 0x22 || $0 == 0x27 || $0 == 0x2C || $0 >= 0x7F }
+        guard needsQuotes else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// One row as a JSON object with sorted keys; a repeated column name gets `:2`, `:3` … appended.
+    static func appendJSON(_ row: SQLRow, columns: [String], to out: inout [UInt8]) {
+        var names: [String] = []
+        var seen: [String: Int] = [:]
+        for column in columns {
+            let n = (seen[column] ?? 0) + 1
+            seen[column] = n
+            names.append(n == 1 ? column : "\(column):\(n)")
+        }
+        let order = names.indices.sorted { names[$0].utf8.lexicographicallyPrecedes(names[$1].utf8) }
+        out.append(0x7B)
+        for (k, index) in order.enumerated() {
+            if k > 0 { out.append(0x2C) }
+            SQLValue.text(names[index]).appendJSON(to: &out)
+            out.append(0x3A)
+            row[index].appendJSON(to: &out)
+        }
+        out.append(contentsOf: [0x7D, 0x0A])
+    }
+}
+
+/// A progress line on standard error, rewritten at most twice a second.
+final class ProgressLine {
+    private var last = DispatchTime.now()
+
+    func update(_ progress: SQLScanProgress) {
+        let now = DispatchTime.now()
+        guard now.uptimeNanoseconds - last.uptimeNanoseconds >= 500_000_000 else { return }
+        last = now
+        writeError("\r\(progress.stream): interval \(progress.intervalsRead + 1) of \(progress.intervals), "
+                   + "\(progress.blocksRead) blocks read\u{1B}[K")
+    }
+
+    static func clear(if shown: Bool) { if shown { writeError("\r\u{1B}[K") } }
+}
