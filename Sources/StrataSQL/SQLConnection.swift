@@ -158,6 +158,25 @@ public final class SQLConnection {
         }
     }
 
+    /// The streams the statements of `sql` read, in the order SQLite first needs them (prepared, not run).
+    ///
+    /// - Throws: what preparing throws: `.sqlite`, `.unknownStream`.
+    public func streamsNamed(by sql: String) throws -> [String] {
+        let text = Array(sql.utf8CString)
+        var offset = 0
+        var names: [String] = []
+        while offset < text.count - 1 {
+            context.pendingError = nil
+            let (statement, next) = try prepare(text, at: offset, sql: sql)
+            offset = next
+            sqlite3_finalize(statement)
+        }
+        // The stream tables the connection holds are the ones queries named so far.
+        let list = "SELECT name FROM temp.sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'"
+        try execute(list) { row in if let name = row.text(0) { names.append(name) } }
+        return names
+    }
+
     /// Runs `sql` and returns the last statement's columns and rows.
     ///
     /// - Throws: what ``execute(_:columns:row:)`` throws.

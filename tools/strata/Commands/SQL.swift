@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Strata
 import StrataSQL
+import Synchronization
 
 /// `strata sql "QUERY"` (or `-f FILE`, or standard input): SQL over the store's streams, on SQLite.
 struct SQLCommand: ParsableCommand {
@@ -18,7 +19,11 @@ struct SQLCommand: ParsableCommand {
             several statements separated by ; run in order. Output: an aligned table, --json (one object per row, \
             sorted keys) or --csv (as sqlite3 -csv -header). Progress goes to standard error on a terminal. \
             Ctrl-C interrupts the query (exit 130). Errors (exit 1): SQLite's message with the line and column, \
-            an unknown stream, a range not sealed or outside retention.
+            an unknown stream, a range not sealed or outside retention. \
+            With --continuous --into NAME the query runs over each interval of its one JSON stream as it is \
+            sealed (table input, or the stream's name; --window N: the last N intervals) and its rows go to the \
+            JSON stream NAME, deterministically, exactly once; it runs until Ctrl-C, or with --until-caught-up \
+            until every sealed interval is processed. Running it again resumes where it stopped.
             """)
 
     @OptionGroup var options: StoreOptions
@@ -38,7 +43,25 @@ struct SQLCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Show scan progress on standard error (default: when it is a terminal).")
     var progress: Bool?
 
+    @Flag(help: "Run the query over each sealed interval of its stream, continuously (needs --into).")
+    var continuous = false
+
+    @Option(help: ArgumentHelp("The JSON stream a continuous query writes its rows to.", valueName: "stream"))
+    var into: String?
+
+    @Flag(help: "Stop a continuous query once every sealed input interval is processed.")
+    var untilCaughtUp = false
+
+    @Option(help: ArgumentHelp("A continuous query's table holds the last N intervals.", valueName: "n"))
+    var window: Int?
+
     mutating func validate() throws {
+        if continuous && into == nil { throw ValidationError("--continuous needs --into STREAM") }
+        if !continuous && (into != nil || untilCaughtUp || window != nil) {
+            throw ValidationError("--into, --until-caught-up and --window go with --continuous")
+        }
+        if continuous && (json || csv) { throw ValidationError("a continuous query writes a stream, not --json or --csv") }
+        if let window, window < 1 { throw ValidationError("--window needs at least 1 interval") }
         if json && csv { throw ValidationError("--json and --csv exclude each other") }
         if query != nil && file != nil { throw ValidationError("give the SQL as an argument or with -f, not both") }
     }
@@ -56,6 +79,10 @@ struct SQLCommand: ParsableCommand {
             sql = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         }
         let store = try options.openStore()
+        if continuous, let into {
+            try runContinuously(sql, into: into, store: store)
+            return
+        }
         let connection = try SQLConnection(store: store)
         if progress ?? (isatty(2) != 0) { connection.progress = ProgressLine().update }
 
@@ -119,6 +146,41 @@ struct SQLCommand: ParsableCommand {
 
     enum Format { case table, json, csv }
 
+    /// Runs a continuous query until Ctrl-C (or until caught up), then reports what it did on standard error.
+    private func runContinuously(_ sql: String, into: String, store: Store) throws {
+        let program = try ContinuousQuery.program(store: store, query: sql, into: into, window: window)
+        if untilCaughtUp {
+            let summary = try program.runUntilCaughtUp()
+            let through = try program.progress().compactMap(\.through).min()
+            printError("\(program.name): caught up through interval \(through.map(\.description) ?? "-") "
+                       + "(\(summary.intervals) vertex interval(s) run)")
+            return
+        }
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let finished = DispatchSemaphore(value: 0)
+        let failure = FailureBox()
+        let task = Task {
+            do { try await program.run() } catch { failure.set(error) }
+            finished.signal()
+        }
+        var sources: [any DispatchSourceSignal] = []
+        for number in [SIGINT, SIGTERM] {
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                task.cancel()
+                program.stop()
+            }
+            source.resume()
+            sources.append(source)
+        }
+        finished.wait()
+        for source in sources { source.cancel() }
+        if let error = failure.error { throw error }
+        let through = try program.progress().compactMap(\.through).min()
+        printError("\(program.name): stopped; processed through interval \(through.map(\.description) ?? "-")")
+    }
+
     /// A CSV field quoted as `sqlite3 -csv` quotes it: when empty, or holding a space, control
     /// character, quote, apostrophe, comma or non-ASCII byte.
     static func csvField(_ text: String) -> String {
@@ -161,4 +223,11 @@ final class ProgressLine {
     }
 
     static func clear(if shown: Bool) { if shown { writeError("\r\u{1B}[K") } }
+}
+
+/// The error a background run ended with.
+final class FailureBox: Sendable {
+    private let value = Mutex<(any Error)?>(nil)
+    func set(_ error: any Error) { value.withLock { $0 = error } }
+    var error: (any Error)? { value.withLock { $0 } }
 }
