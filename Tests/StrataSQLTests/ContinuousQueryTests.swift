@@ -132,3 +132,30 @@ import Testing
         #expect(sum.stdout == "sum(n),sum(total),\"count(DISTINCT interval)\"\n\(events),\(events * (events - 1) / 2),\(intervals)\n")
     }
 }
+
+/// `strata serve --program FILE.sql` runs a continuous query beside ingest.
+@Suite struct ServeProgramTests {
+    @Test func serveRunsAContinuousQueryBesideIngest() throws {
+        let (directory, path) = try ContinuousQueryTests.makeStore(intervals: 5)
+        defer { _ = directory }
+        let watched = directory.appending("incoming")
+        try FileManager.default.createDirectory(atPath: watched, withIntermediateDirectories: true)
+        var more = ""
+        for t in 5..<12 { more += #"{"ts":\#(1_000 + t),"k":"k\#(t % 5)","v":\#(t)}"# + "\n" }
+        try more.write(toFile: watched + "/more.jsonl", atomically: true, encoding: .utf8)
+        let program = directory.appending("perKey.sql")
+        try "SELECT k, count(*) AS n FROM events GROUP BY k".write(toFile: program, atomically: true, encoding: .utf8)
+
+        let serve = try strata(["serve", "--store", path, "--watch", watched, "--watch-stream", "events", "--once",
+                                "--program", program])
+        #expect(serve.status == 0, "\(serve.stderr)")
+        let totals = try strata(["sql", "--csv", "--store", path,
+                                 "SELECT count(DISTINCT interval) AS intervals, sum(n) AS events FROM perKey"])
+        #expect(totals.stdout == "intervals,events\n12,22\n")
+
+        let missing = try strata(["serve", "--store", path, "--watch", watched, "--watch-stream", "events", "--once",
+                                  "--program", directory.appending("nosuch.sql")])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("cannot read the SQL program"))
+    }
+}

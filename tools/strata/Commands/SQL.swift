@@ -231,3 +231,36 @@ final class FailureBox: Sendable {
     func set(_ error: any Error) { value.withLock { $0 = error } }
     var error: (any Error)? { value.withLock { $0 } }
 }
+
+/// The continuous SQL programs of `strata serve --program FILE.sql`: each file holds one query,
+/// whose rows go to the JSON stream named after the file.
+func continuousPrograms(files: [String], store: Store) throws -> [Program] {
+    try files.map { file in
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ValidationError("cannot read the SQL program \(file)")
+        }
+        let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        guard !name.isEmpty else { throw ValidationError("the SQL program \(file) needs a file name to name its stream") }
+        return try ContinuousQuery.program(store: store, query: String(decoding: data, as: UTF8.self), into: name)
+    }
+}
+
+/// Runs `programs` (continuously) while `body` runs, then stops them and waits for them to commit;
+/// with `catchUp`, they then process every interval sealed by then (`serve --once`).
+func runBeside(_ programs: [Program], catchUp: Bool,
+               _ body: @escaping @Sendable () async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for program in programs { group.addTask { try await program.run() } }
+        do {
+            try await body()
+        } catch {
+            for program in programs { program.stop() }
+            group.cancelAll()
+            throw error
+        }
+        for program in programs { program.stop() }
+        group.cancelAll()
+        try await group.waitForAll()
+    }
+    if catchUp { for program in programs { _ = try program.runUntilCaughtUp() } }
+}

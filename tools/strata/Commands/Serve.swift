@@ -88,6 +88,11 @@ struct Serve: ParsableCommand {
     @Flag(help: "Print each commit of the watched directory on standard error.")
     var progress = false
 
+    @Option(name: .customLong("program"), help: ArgumentHelp(
+        "Run the continuous SQL query in this file beside ingest; its rows go to the JSON stream named after the "
+            + "file (urlCounts.sql → urlCounts). Its input stream must exist. Repeatable.", valueName: "file.sql"))
+    var programs: [String] = []
+
     mutating func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535, not \(port)") }
         if watch != nil && watchStream == nil { throw ValidationError("--watch needs --watch-stream STREAM") }
@@ -137,13 +142,14 @@ struct Serve: ParsableCommand {
             sources.append(try DirectorySource(store: store, configuration: watching, onCommit: report))
         }
 
+        let continuous = try continuousPrograms(files: programs, store: store)
         let receiver = IngestReceiver(store: store, configuration: configuration, sources: sources)
         if configuration.servesHTTP {
             Task { [host] in
                 if let port = try? await receiver.listeningPort() { printError("listening on http://\(host):\(port)") }
             }
         }
-        try runToEnd { try await receiver.run() }
+        try runToEnd { try await runBeside(continuous, catchUp: once) { try await receiver.run() } }
 
         let metrics = receiver.metrics
         var counts = "\(metrics.recordsAccepted) accepted, \(metrics.recordsRejected) rejected, \(metrics.recordsLate) late"
