@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# SQL benchmark (docs/benchmarks.md, "SQL"): N page views (default 10,000,000) as JSON lines,
+# ingested into a JSON stream, then the same top-10 query in strata sql, DuckDB (its Python
+# package, over the JSON lines file) and the sqlite3 shell (over a table imported from the file);
+# a query over 1 % of the intervals; a continuous per-interval count.
+#
+#   tools/sql-bench.sh [N] [WORKDIR]
+#
+# Needs a release build of strata (built here), python3, sqlite3, and `pip install duckdb`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-10000000}
+WORK=${2:-$(mktemp -d /tmp/strata-sql-bench.XXXXXX)}
+mkdir -p "$WORK"
+bash tools/setup.sh
+swift build -c release --product strata --scratch-path .build-release >&2
+STRATA=.build-release/release/strata
+python3 -c "import duckdb" 2>/dev/null || python3 -m pip install -q duckdb
+LINES="$WORK/pageviews.jsonl"
+STORE="$WORK/store"
+INTERVALS=1000
+
+seconds() { python3 -c "import time; print(time.time())"; }
+elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }
+
+echo "== generating $N page views in $INTERVALS one-second intervals" >&2
+python3 - "$N" "$INTERVALS" > "$LINES" <<'PY'
+import sys
+n, intervals = int(sys.argv[1]), int(sys.argv[2])
+base = 1795508400000  # 2026-11-24T08:20:00Z in ms
+per = max(1, n // intervals)
+out = sys.stdout
+buf = []
+for i in range(n):
+    # 1,000 urls, skewed: url k with weight ~ 1/(k+1) (deterministic, no randomness).
+    h = (i * 2654435761) & 0xFFFFFFFF
+    url = (h % 1000) * (h % 7 + 1) // 7
+    buf.append('{"time":%d,"url":"/page/%d","user":%d,"duration":%d}\n'
+               % (base + (i // per) * 1000 + (i % per) * 1000 // per, url, h % 100000, h % 5000))
+    if len(buf) == 100000:
+        out.write(''.join(buf)); buf = []
+out.write(''.join(buf))
+PY
+ls -l "$LINES" >&2
+
+rm -rf "$STORE"
+echo "== ingest" >&2
+"$STRATA" ingest pageViews --store "$STORE" --time-field time --key-field user --partitions 4 < "$LINES" >&2
+
+TOP="SELECT url, count(*) FROM pageViews GROUP BY url ORDER BY 2 DESC LIMIT 10"
+echo "== strata sql: $TOP" >&2
+t0=$(seconds); "$STRATA" sql --store "$STORE" --no-progress "$TOP" > "$WORK/strata-top.txt"; t1=$(seconds)
+STRATA_TOP=$(elapsed "$t0" "$t1")
+cat "$WORK/strata-top.txt" >&2
+
+echo "== duckdb (python) over the JSON lines file" >&2
+DUCK=$(python3 - "$LINES" <<'PY'
+import sys, time, duckdb
+path = sys.argv[1]
+con = duckdb.connect()
+t0 = time.time()
+rows = con.execute(f"SELECT url, count(*) FROM read_json_auto('{path}', format='newline_delimited') "
+                   "GROUP BY url ORDER BY 2 DESC LIMIT 10").fetchall()
+t1 = time.time()
+print(f"{t1 - t0:.3f}")
+print(rows[:3], file=sys.stderr)
+PY
+)
+
+echo "== sqlite3 over an imported table" >&2
+DB="$WORK/pageviews.sqlite"
+rm -f "$DB"
+t0=$(seconds)
+sqlite3 "$DB" <<SQL
+CREATE TABLE raw(j TEXT);
+.mode ascii
+.separator "\x1f" "\n"
+.import $LINES raw
+CREATE TABLE pageViews AS SELECT json_extract(j, '\$.url') AS url, json_extract(j, '\$.user') AS user,
+  json_extract(j, '\$.duration') AS duration, json_extract(j, '\$.time') AS time FROM raw;
+DROP TABLE raw;
+SQL
+t1=$(seconds)
+SQLITE_IMPORT=$(elapsed "$t0" "$t1")
+t0=$(seconds); sqlite3 "$DB" "$TOP" > "$WORK/sqlite-top.txt"; t1=$(seconds)
+SQLITE_TOP=$(elapsed "$t0" "$t1")
+
+FIRST=$("$STRATA" sql --store "$STORE" --csv "SELECT min(interval) FROM pageViews" | tail -1)
+LAST=$((FIRST + INTERVALS / 100 - 1))
+ONE="SELECT url, count(*) FROM pageViews WHERE interval BETWEEN $((FIRST + 500)) AND $((LAST + 500)) GROUP BY url ORDER BY 2 DESC LIMIT 10"
+echo "== strata sql, 1 % of the intervals: $ONE" >&2
+t0=$(seconds); "$STRATA" sql --store "$STORE" --no-progress "$ONE" > /dev/null; t1=$(seconds)
+STRATA_ONE=$(elapsed "$t0" "$t1")
+
+echo "== continuous per-interval count" >&2
+t0=$(seconds)
+"$STRATA" sql --store "$STORE" --continuous --into perInterval --until-caught-up "SELECT count(*) AS n FROM pageViews" >&2
+t1=$(seconds)
+CONTINUOUS=$(elapsed "$t0" "$t1")
+
+rate() { python3 -c "print(f'{$N / $1 / 1e6:.2f}')"; }
+echo
+echo "| what | time (s) | rows/s (M) |"
+echo "| --- | --- | --- |"
+echo "| strata sql, top 10 urls over $N rows | $STRATA_TOP | $(rate "$STRATA_TOP") |"
+echo "| DuckDB $(python3 -c 'import duckdb; print(duckdb.__version__)'), same query over the JSON lines file | $DUCK | $(rate "$DUCK") |"
+echo "| sqlite3 $(sqlite3 --version | cut -d' ' -f1), same query over an imported table (import: $SQLITE_IMPORT s) | $SQLITE_TOP | $(rate "$SQLITE_TOP") |"
+echo "| strata sql, 1 % of the intervals ($((INTERVALS / 100)) of $INTERVALS) | $STRATA_ONE | – |"
+echo "| strata sql --continuous, per-interval count, $INTERVALS intervals | $CONTINUOUS | $(rate "$CONTINUOUS") |"
+if diff -q "$WORK/strata-top.txt" /dev/null >/dev/null; then echo "strata printed nothing" >&2; exit 1; fi
