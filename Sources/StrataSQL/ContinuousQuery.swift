@@ -23,11 +23,14 @@ public enum ContinuousQuery {
     ///   - output: The JSON stream the result rows go to.
     ///   - stream: The input stream, when the query reads the table `input`.
     ///   - window: Each interval's table holds the records of this many intervals, ending with it.
+    ///   - running: Merge count/sum/min/max per group over all intervals so far (``RunningAggregates``);
+    ///     the running state is also saved as `OUTPUT.state` (`state('OUTPUT.state', t)`: the whole result as of t).
     /// - Throws: `SQLError.sqlite` for a query that does not prepare, `.invalidArgument` when the
     ///   query does not read exactly one stream or the stream is not JSON; the engine's errors
     ///   (for example a query changed since the program last ran).
     public static func program(store: Store, query: String, into output: String, stream: String? = nil,
-                               window: Int? = nil, options: ProgramOptions = ProgramOptions()) throws -> Program {
+                               window: Int? = nil, running: Bool = false,
+                               options: ProgramOptions = ProgramOptions()) throws -> Program {
         if let window, window < 1 { throw SQLError.invalidArgument("a window holds at least 1 interval, not \(window)") }
         let input: String
         if let stream {
@@ -47,9 +50,16 @@ public enum ContinuousQuery {
             throw SQLError.invalidArgument("continuous SQL reads JSON streams; \(input) holds \(info.descriptor.recordType)")
         }
         let checked = try IntervalQuery(query, streamName: input)
+        let merging = running ? try RunningAggregates(query: query) : nil
         let records = try store.stream(named: input, of: JSONRecord.self)
+        let length = info.descriptor.intervalLength
         return try Program(name: programName(into: output), store: store, options: options) { p in
-            p.read(records).sql(checked, window: window, intervalLength: info.descriptor.intervalLength).save(as: output)
+            if let merging {
+                p.read(records).sql(checked, running: merging, window: window, intervalLength: length,
+                                   stateName: output + ".state").save(as: output)
+            } else {
+                p.read(records).sql(checked, window: window, intervalLength: length).save(as: output)
+            }
         }
     }
 }

@@ -21,6 +21,8 @@ public struct IntervalQuery: Sendable {
     public let fields: [String]
     /// Whether the query orders its rows at the top level.
     public let ordered: Bool
+    /// The names of the query's result columns.
+    public let columnNames: [String]
 
     /// Checks the query (it must prepare against the input table) and finds the fields it names.
     ///
@@ -30,10 +32,11 @@ public struct IntervalQuery: Sendable {
         self.streamName = streamName
         ordered = Self.hasTopLevelOrderBy(sql)
         var fields: [String] = []
+        var names: [String] = []
         while true {
             let database = try IntervalDatabase(fields: fields, streamName: streamName)
             do {
-                try database.check(sql)
+                names = try database.check(sql)
                 break
             } catch let SQLError.sqlite(code, message, text, offset) {
                 let prefix = "no such column: "
@@ -49,6 +52,7 @@ public struct IntervalQuery: Sendable {
             }
         }
         self.fields = fields
+        columnNames = names
     }
 
     /// Runs the query over `records` of `interval` (interval length `length`) and returns its rows
@@ -68,10 +72,37 @@ public struct IntervalQuery: Sendable {
 
     /// Whether `sql` has `ORDER BY` outside parentheses, strings, identifiers and comments.
     static func hasTopLevelOrderBy(_ sql: String) -> Bool {
+        let words = SQLText.topLevelTokens(sql).map(\.text)
+        return zip(words, words.dropFirst()).contains { $0 == "ORDER" && $1 == "BY" }
+    }
+
+    /// Runs the query over `records` and returns its rows as values.
+    func runRows(interval: Interval, length: IntervalLength, records: some Collection<JSONRecord>) throws(SQLError)
+        -> (columns: [String], rows: [[SQLValue]])
+    {
+        let database = try IntervalDatabase(fields: fields, streamName: streamName)
+        try database.load(interval: interval, time: TimeText.iso8601(length.start(of: interval)), records: records,
+                          fields: fields)
+        return try database.values(sql)
+    }
+}
+
+/// Top-level tokens of SQL text: words (upper-cased) and commas outside parentheses, strings,
+/// quoted identifiers and comments, with their byte ranges.
+enum SQLText {
+    struct Token {
+        var text: String
+        var range: Range<Int>
+    }
+
+    static func topLevelTokens(_ sql: String) -> [Token] {
         let bytes = Array(sql.utf8)
         var depth = 0
         var i = 0
-        var words: [String] = []
+        var tokens: [Token] = []
+        func isWord(_ c: UInt8) -> Bool {
+            (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x5F || (c >= 0x30 && c <= 0x39)
+        }
         while i < bytes.count {
             let c = bytes[i]
             switch c {
@@ -94,21 +125,21 @@ public struct IntervalQuery: Sendable {
                 continue
             case 0x28: depth += 1
             case 0x29: depth -= 1
+            case 0x2C where depth == 0: tokens.append(Token(text: ",", range: i..<(i + 1)))
             default:
-                if depth == 0, (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) {
+                if isWord(c) {
                     var j = i
-                    while j < bytes.count, (bytes[j] >= 0x41 && bytes[j] <= 0x5A) || (bytes[j] >= 0x61 && bytes[j] <= 0x7A)
-                        || bytes[j] == 0x5F || (bytes[j] >= 0x30 && bytes[j] <= 0x39) { j += 1 }
-                    let word = String(decoding: bytes[i..<j], as: UTF8.self).uppercased()
-                    if word == "BY", words.last == "ORDER" { return true }
-                    words.append(word)
+                    while j < bytes.count, isWord(bytes[j]) { j += 1 }
+                    if depth == 0 {
+                        tokens.append(Token(text: String(decoding: bytes[i..<j], as: UTF8.self).uppercased(), range: i..<j))
+                    }
                     i = j
                     continue
                 }
             }
             i += 1
         }
-        return false
+        return tokens
     }
 }
 
@@ -140,8 +171,8 @@ final class IntervalDatabase {
         }
     }
 
-    /// Prepares `sql` without running it.
-    func check(_ sql: String) throws(SQLError) {
+    /// Prepares `sql` without running it; returns its column names.
+    func check(_ sql: String) throws(SQLError) -> [String] {
         var statement: OpaquePointer?
         let rc = sqlite3_prepare_v2(db, sql, -1, &statement, nil)
         defer { sqlite3_finalize(statement) }
@@ -150,7 +181,8 @@ final class IntervalDatabase {
             throw .sqlite(code: rc, message: String(cString: sqlite3_errmsg(db)), sql: sql,
                           offset: offset >= 0 ? Int(offset) : nil)
         }
-        guard statement != nil else { throw .invalidArgument("the continuous query is empty") }
+        guard let statement else { throw .invalidArgument("the continuous query is empty") }
+        return (0..<sqlite3_column_count(statement)).map { sqlite3_column_name(statement, $0).map { String(cString: $0) } ?? "" }
     }
 
     /// Inserts the records, their fields extracted as `json_extract` would.
@@ -202,6 +234,27 @@ final class IntervalDatabase {
         case .blob(let bytes):
             _ = bytes.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), strata_sqlite_transient()) }
         }
+    }
+
+    /// Runs the query and returns its column names and rows.
+    func values(_ sql: String) throws(SQLError) -> (columns: [String], rows: [[SQLValue]]) {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
+            throw .sqlite(code: sqlite3_errcode(db), message: String(cString: sqlite3_errmsg(db)), sql: sql, offset: nil)
+        }
+        defer { sqlite3_finalize(statement) }
+        let count = Int(sqlite3_column_count(statement))
+        let columns = (0..<count).map { sqlite3_column_name(statement, Int32($0)).map { String(cString: $0) } ?? "" }
+        var rows: [[SQLValue]] = []
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else {
+                throw .sqlite(code: rc, message: String(cString: sqlite3_errmsg(db)), sql: sql, offset: nil)
+            }
+            rows.append(SQLRow(statement: statement, count: count).values)
+        }
+        return (columns, rows)
     }
 
     /// Runs the query and returns each row as a JSON object's bytes, keys in column order.

@@ -56,6 +56,36 @@ import Testing
         #expect(total.rows == [[.integer(240)]])
     }
 
+    /// `--running`: interval t's rows are the groups seen in t, with aggregates over every interval through t.
+    @Test func runningAggregatesMergeEveryIntervalSoFar() throws {
+        let fixture = try SQLFixture(intervals: 8)
+        let store = fixture.store
+        let query = "SELECT url, kind, count(*) AS n, sum(ms) AS total, min(ms) AS low, max(user) AS top FROM pageViews GROUP BY url, kind"
+        _ = try ContinuousQuery.program(store: store, query: query, into: "running", running: true).runUntilCaughtUp()
+        let base = Int(SQLFixture.base)
+        for offset in 0..<8 {
+            let t = base + offset
+            let expected = try store.sql("""
+                SELECT url, kind, count(*) AS n, sum(ms) AS total, min(ms) AS low, max(user) AS top FROM pageViews
+                WHERE interval <= \(t) AND (url, kind IS NULL, ifnull(kind, '')) IN
+                  (SELECT url, kind IS NULL, ifnull(kind, '') FROM pageViews WHERE interval = \(t)) GROUP BY url, kind
+                """)
+            let sorted = { (rows: [String]) in rows.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } }
+            #expect(sorted(try Self.output(store, "running", Interval(UInt64(t)))) == sorted(Self.encoded(expected)),
+                    "interval \(offset)")
+            // The whole running result as of t is the output's state.
+            let groups = try store.sql("SELECT count(*) FROM (SELECT DISTINCT url, kind FROM pageViews WHERE interval <= \(t))")
+            #expect(try store.sql("SELECT count(*) FROM state('running.state', \(t))").rows == groups.rows)
+        }
+        for refused in ["SELECT url, avg(ms) FROM pageViews GROUP BY url",
+                        "SELECT url, count(*) FROM pageViews GROUP BY url HAVING count(*) > 1",
+                        "SELECT url FROM pageViews"] {
+            #expect(throws: SQLError.self, "\(refused)") {
+                try ContinuousQuery.program(store: store, query: refused, into: "refused", running: true)
+            }
+        }
+    }
+
     @Test func queriesThatCannotRunContinuouslyAreRefused() throws {
         let fixture = try SQLFixture(intervals: 2)
         #expect(throws: SQLError.self) {

@@ -55,10 +55,13 @@ struct SQLCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A continuous query's table holds the last N intervals.", valueName: "n"))
     var window: Int?
 
+    @Flag(help: "Merge a continuous query's count/sum/min/max per group over every interval so far.")
+    var running = false
+
     mutating func validate() throws {
         if continuous && into == nil { throw ValidationError("--continuous needs --into STREAM") }
-        if !continuous && (into != nil || untilCaughtUp || window != nil) {
-            throw ValidationError("--into, --until-caught-up and --window go with --continuous")
+        if !continuous && (into != nil || untilCaughtUp || window != nil || running) {
+            throw ValidationError("--into, --until-caught-up, --window and --running go with --continuous")
         }
         if continuous && (json || csv) { throw ValidationError("a continuous query writes a stream, not --json or --csv") }
         if let window, window < 1 { throw ValidationError("--window needs at least 1 interval") }
@@ -148,7 +151,7 @@ struct SQLCommand: ParsableCommand {
 
     /// Runs a continuous query until Ctrl-C (or until caught up), then reports what it did on standard error.
     private func runContinuously(_ sql: String, into: String, store: Store) throws {
-        let program = try ContinuousQuery.program(store: store, query: sql, into: into, window: window)
+        let program = try ContinuousQuery.program(store: store, query: sql, into: into, window: window, running: running)
         if untilCaughtUp {
             let summary = try program.runUntilCaughtUp()
             let through = try program.progress().compactMap(\.through).min()
