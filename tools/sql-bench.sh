@@ -23,6 +23,9 @@ INTERVALS=1000
 seconds() { python3 -c "import time; print(time.time())"; }
 elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 
+if [ -f "$LINES" ] && [ "$(wc -l < "$LINES")" -eq "$N" ]; then
+    echo "== reusing $LINES" >&2
+else
 echo "== generating $N page views in $INTERVALS one-second intervals" >&2
 python3 - "$N" "$INTERVALS" > "$LINES" <<'PY'
 import sys
@@ -41,6 +44,7 @@ for i in range(n):
         out.write(''.join(buf)); buf = []
 out.write(''.join(buf))
 PY
+fi
 ls -l "$LINES" >&2
 
 rm -rf "$STORE"

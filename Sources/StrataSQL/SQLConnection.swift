@@ -48,6 +48,7 @@ public final class SQLConnection {
         db = handle
         context = SQLContext(store: store)
         interruption = SQLInterrupt(db: handle)
+        context.interruption = interruption
         let modules: [(String, UnsafeMutablePointer<sqlite3_module>, VirtualTableModule.Factory)] = [
             ("strata_stream", Self.streamModule, { context, arguments in try StreamTable(context: context, arguments: arguments) }),
             ("slice", Self.functionModule, { context, _ in SliceFunction(context: context) }),
@@ -132,6 +133,7 @@ public final class SQLConnection {
                         row: (SQLRow) throws -> Void) throws {
         let text = Array(sql.utf8CString)
         var offset = 0
+        interruption.reset()
         while offset < text.count - 1 {
             context.pendingError = nil
             let (statement, next) = try prepare(text, at: offset, sql: sql)
@@ -264,6 +266,8 @@ public final class SQLInterrupt: Sendable {
     /// connection is open (sqlite3.h), and the mutex keeps it from racing with the close.
     private struct Handle: @unchecked Sendable { var db: OpaquePointer? }
     private let handle: Mutex<Handle>
+    /// Set by `interrupt()`, for scans that run inside one SQLite callback (grouping).
+    private let flag = Atomic<Bool>(false)
 
     init(db: OpaquePointer) { handle = Mutex(Handle(db: db)) }
 
@@ -271,8 +275,13 @@ public final class SQLInterrupt: Sendable {
     ///
     /// The corresponding SQLite call is `sqlite3_interrupt`.
     public func interrupt() {
+        flag.store(true, ordering: .relaxed)
         handle.withLock { if let db = $0.db { sqlite3_interrupt(db) } }
     }
+
+    var requested: Bool { flag.load(ordering: .relaxed) }
+
+    func reset() { flag.store(false, ordering: .relaxed) }
 
     func detach() { handle.withLock { $0.db = nil } }
 }

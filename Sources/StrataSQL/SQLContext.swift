@@ -16,6 +16,9 @@ final class SQLContext {
     var blocksRead = 0
     /// Called as scans move from interval to interval.
     var progress: ((SQLScanProgress) -> Void)?
+    /// The connection's interruption, checked by scans that run long inside one SQLite callback.
+    var interruption: SQLInterrupt?
+    var interruptRequested: Bool { interruption?.requested ?? false }
     /// Stream layouts by stream name (inferred once per connection).
     private var layouts: [String: StreamLayout] = [:]
 

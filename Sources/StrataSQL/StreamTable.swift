@@ -33,7 +33,8 @@ final class StreamTable: VirtualTable {
     }
 
     func bestIndex(_ info: inout sqlite3_index_info) -> Int32 {
-        planScan(&info, context: context, descriptor: descriptor, functionArguments: [:])
+        planScan(&info, context: context, descriptor: descriptor, functionArguments: [:],
+                 groupableColumns: 3 + layout.dataColumns.count + (layout.hasRecordColumn ? 1 : 0))
     }
 
     func makeCursor() -> any VirtualCursor {
@@ -64,8 +65,13 @@ final class SliceFunction: VirtualTable {
 /// Chooses a scan's plan: which constraints become bounds (`interval`, `time`, `partition`, and a
 /// table function's arguments), encoded in `idxStr` as two characters per argument
 /// (column code, operator code), after the used-column mask in hexadecimal and a `;`.
+///
+/// When SQLite only needs rows grouped (`GROUP BY`, `DISTINCT`: `sqlite3_vtab_distinct` 1 or 2) by
+/// columns that are all the query uses of the table, the plan (a third part `G` and the columns)
+/// groups the rows itself, in one pass with a hash table, and hands SQLite each group's rows
+/// together: SQLite then aggregates without sorting.
 func planScan(_ info: inout sqlite3_index_info, context: SQLContext, descriptor: StreamDescriptor?,
-              functionArguments: [Int32: Character]) -> Int32 {
+              functionArguments: [Int32: Character], groupableColumns: Int = 0) -> Int32 {
     var codes = ""
     var argument: Int32 = 0
     var cost = 1_000_000.0
@@ -113,15 +119,31 @@ func planScan(_ info: inout sqlite3_index_info, context: SQLContext, descriptor:
     // A table function without its arguments has no plan.
     if !required.isEmpty { return SQLITE_CONSTRAINT }
     rows = Int64(max(1, cost))
+    var grouping = ""
     // Rows come in (interval, partition) order.
     if info.nOrderBy >= 1, let order = info.aOrderBy {
         let first = order[0]
         if first.iColumn == 0 && first.desc == 0
             && (info.nOrderBy == 1 || (info.nOrderBy == 2 && order[1].iColumn == 2 && order[1].desc == 0)) {
             info.orderByConsumed = 1
+        } else {
+            // The groups come out sorted as asked, so any of the four modes is met.
+            let distinct = sqlite3_vtab_distinct(&info)
+            var columns: [String] = []
+            var mask: UInt64 = 0
+            for k in 0..<Int(info.nOrderBy) {
+                let column = order[k].iColumn
+                guard column >= 0, column < Int32(min(groupableColumns, 63)) else { columns = []; break }
+                columns.append("\(column)\(order[k].desc != 0 ? "d" : "a")")
+                mask |= UInt64(1) << UInt64(column)
+            }
+            if !columns.isEmpty, info.colUsed & ~mask == 0 {
+                info.orderByConsumed = 1
+                grouping = (distinct >= 2 ? "D" : "G") + columns.joined(separator: ",")
+            }
         }
     }
-    let plan = String(info.colUsed, radix: 16) + ";" + codes
+    let plan = String(info.colUsed, radix: 16) + ";" + codes + ";" + grouping
     info.idxStr = sqliteMessage(plan)
     info.needToFreeIdxStr = 1
     info.estimatedCost = max(1, cost)
@@ -182,9 +204,10 @@ final class StreamCursor: VirtualCursor {
     }
 
     func filter(plan: Int32, planText: String, arguments: [OpaquePointer?]) throws {
-        let parts = planText.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false)
+        let parts = planText.split(separator: ";", omittingEmptySubsequences: false)
         let used = UInt64(parts.first ?? "", radix: 16) ?? .max
         let codes = Array(parts.count > 1 ? parts[1] : "")
+        let grouping = parts.count > 2 ? parts[2] : ""
         var bounds = ScanBounds()
         var stream: String?, from: String?, to: String?
         var timeConstraints: [(ScanBounds.Operator, String)] = []
@@ -254,7 +277,164 @@ final class StreamCursor: VirtualCursor {
         finished = false
         frames = []
         row = 0
+        groups = nil
         try advanceUnit()
+        if let kind = grouping.first {
+            let terms = grouping.dropFirst().split(separator: ",")
+            let columns = terms.compactMap { Int($0.dropLast()) }
+            try group(by: columns, descending: terms.map { $0.last == "d" }, once: kind == "D")
+        }
+    }
+
+    // MARK: Grouping
+
+    /// Rows grouped by their values in the group columns, in first-seen order, with how many rows
+    /// each group has (emitted that many times, or once for DISTINCT).
+    private struct Groups {
+        var columns: [Int]
+        var values: [[SQLValue]] = []
+        var counts: [Int] = []
+        var current = 0
+        var remaining = 0
+    }
+    private var groups: Groups?
+
+    /// Reads the whole scan, grouping rows by the values of `columns` (SQLite's `IS` equality:
+    /// integers and integral reals are one value), sorts the groups as SQLite orders values
+    /// (`descending` per column), then positions on the first group.
+    private func group(by columns: [Int], descending: [Bool], once: Bool) throws {
+        var grouped = Groups(columns: columns)
+        var index: [[UInt8]: Int] = [:]  // lookup only; groups keep first-seen order
+        var key: [UInt8] = []
+        var scratch: [UInt8] = []
+        var rowValues = [SQLValue](repeating: .null, count: columns.count)
+        while !finished {
+            if context.interruptRequested { throw SQLError.interrupted }
+            let count = frames.count
+            while row < count {
+                key.removeAll(keepingCapacity: true)
+                for column in columns { appendGroupKey(column, to: &key, scratch: &scratch) }
+                if let found = index[key] {
+                    grouped.counts[found] += 1
+                } else {
+                    for (k, column) in columns.enumerated() { rowValues[k] = try value(column) }
+                    index[key] = grouped.values.count
+                    grouped.values.append(rowValues)
+                    grouped.counts.append(1)
+                }
+                row += 1
+            }
+            try advanceUnit()
+        }
+        if once { grouped.counts = grouped.counts.map { _ in 1 } }
+        // Sorted groups meet every mode of sqlite3_vtab_distinct, even plain ORDER BY. First-seen
+        // order breaks no ties: equal groups were merged.
+        let order = grouped.values.indices.sorted { a, b in
+            for (k, desc) in descending.enumerated() {
+                let x = grouped.values[a][k], y = grouped.values[b][k]
+                let c = compareSQLValues(x, y)
+                if c != 0 { return desc ? c > 0 : c < 0 }
+            }
+            return a < b
+        }
+        grouped.values = order.map { grouped.values[$0] }
+        grouped.counts = order.map { grouped.counts[$0] }
+        grouped.remaining = grouped.counts.first ?? 0
+        finished = grouped.values.isEmpty
+        groups = grouped
+    }
+
+    /// Appends the grouping identity of a column's value in the current row.
+    private func appendGroupKey(_ column: Int, to key: inout [UInt8], scratch: inout [UInt8]) {
+        if case .json = layout?.source, column >= 3, column - 3 < slots.count {
+            let frame = frames[row]
+            payload.withUnsafeBytes { bytes in
+                let record = UnsafeRawBufferPointer(rebasing: bytes[frame.start..<(frame.start + frame.count)])
+                if parsedRow != row {
+                    for k in slots.indices { slots[k].kind = .absent }
+                    fields.scan(record, wanted: wanted, wantedCount: max(1, wantedCount), into: &slots)
+                    parsedRow = row
+                }
+                let slot = slots[column - 3]
+                if slot.kind == .string {
+                    key.append(3)
+                    appendLength(slot.count, to: &key)
+                    key.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[slot.start..<(slot.start + slot.count)]))
+                } else {
+                    appendValueKey(fieldValue(slot, in: record, scratch: &scratch), to: &key)
+                }
+            }
+            return
+        }
+        appendValueKey((try? value(column)) ?? .null, to: &key)
+    }
+
+    private func appendLength(_ count: Int, to key: inout [UInt8]) {
+        var n = UInt64(count)
+        repeat {
+            key.append(UInt8(n & 0x7F) | (n > 0x7F ? 0x80 : 0))
+            n >>= 7
+        } while n > 0
+    }
+
+    private func appendValueKey(_ value: SQLValue, to key: inout [UInt8]) {
+        func integer(_ v: Int64) {
+            key.append(1)
+            withUnsafeBytes(of: v.bigEndian) { key.append(contentsOf: $0) }
+        }
+        switch value {
+        case .null: key.append(0)
+        case .integer(let v): integer(v)
+        case .real(let v):
+            if v == v.rounded(), abs(v) < 9.2e18, let exact = Int64(exactly: v) {
+                integer(exact)
+            } else {
+                key.append(2)
+                withUnsafeBytes(of: v.bitPattern.bigEndian) { key.append(contentsOf: $0) }
+            }
+        case .text(let text):
+            key.append(3)
+            appendLength(text.utf8.count, to: &key)
+            key.append(contentsOf: text.utf8)
+        case .blob(let bytes):
+            key.append(4)
+            appendLength(bytes.count, to: &key)
+            key.append(contentsOf: bytes)
+        }
+    }
+
+    /// A column's value in the current row.
+    private func value(_ column: Int) throws -> SQLValue {
+        guard let layout, let descriptor else { return .null }
+        switch column {
+        case 0: return .integer(Int64(bitPattern: currentInterval.rawValue))
+        case 1: return .text(TimeText.iso8601(descriptor.intervalLength.start(of: currentInterval)))
+        case 2: return .integer(Int64(partition))
+        default:
+            let data = column - 3
+            let frame = frames[row]
+            switch layout.source {
+            case .json:
+                if data < slots.count {
+                    var scratch: [UInt8] = []
+                    return payload.withUnsafeBytes { bytes in
+                        let record = UnsafeRawBufferPointer(rebasing: bytes[frame.start..<(frame.start + frame.count)])
+                        if parsedRow != row {
+                            for k in slots.indices { slots[k].kind = .absent }
+                            fields.scan(record, wanted: wanted, wantedCount: max(1, wantedCount), into: &slots)
+                            parsedRow = row
+                        }
+                        return fieldValue(slots[data], in: record, scratch: &scratch)
+                    }
+                }
+                return payload.withUnsafeBytes { bytes in
+                    .text(String(decoding: bytes[frame.start..<(frame.start + frame.count)], as: UTF8.self))
+                }
+            case .typed(let reader):
+                try decodeRow(reader)
+                return data < values.count ? values[data] : .null
+            }
+        }
     }
 
     /// Loads the next (interval, partition) with records, or finishes.
@@ -299,6 +479,20 @@ final class StreamCursor: VirtualCursor {
     }
 
     func next() throws {
+        if var grouped = groups {
+            grouped.remaining -= 1
+            rowCounter += 1
+            while grouped.remaining <= 0 {
+                grouped.current += 1
+                guard grouped.current < grouped.counts.count else {
+                    finished = true
+                    break
+                }
+                grouped.remaining = grouped.counts[grouped.current]
+            }
+            groups = grouped
+            return
+        }
         row += 1
         rowCounter += 1
         if row >= frames.count { try advanceUnit() }
@@ -309,6 +503,15 @@ final class StreamCursor: VirtualCursor {
     var rowID: Int64 { rowCounter }
 
     func column(_ index: Int32, into sqlContext: OpaquePointer?) throws {
+        if let grouped = groups {
+            guard !finished, grouped.current < grouped.values.count,
+                  let k = grouped.columns.firstIndex(of: Int(index)) else {
+                sqlite3_result_int64(sqlContext, sqlite3_int64(rowCounter))  // seq, or a column the plan does not read
+                return
+            }
+            resultValue(sqlContext, grouped.values[grouped.current][k])
+            return
+        }
         guard let layout, !finished, row < frames.count else { sqlite3_result_null(sqlContext); return }
         let column = Int(index)
         switch column {
@@ -515,4 +718,32 @@ func unquoteModuleArgument(_ text: String) -> String {
 /// `name` as a quoted SQL identifier.
 func quoteIdentifier(_ name: String) -> String {
     "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+/// SQLite's order of values (BINARY collation): NULL, then numbers by value, then text by bytes,
+/// then blobs by bytes. Negative, zero or positive.
+func compareSQLValues(_ x: SQLValue, _ y: SQLValue) -> Int {
+    func rank(_ v: SQLValue) -> Int {
+        switch v {
+        case .null: 0
+        case .integer, .real: 1
+        case .text: 2
+        case .blob: 3
+        }
+    }
+    let (rx, ry) = (rank(x), rank(y))
+    if rx != ry { return rx < ry ? -1 : 1 }
+    switch (x, y) {
+    case (.integer(let a), .integer(let b)): return a < b ? -1 : (a == b ? 0 : 1)
+    case (.integer(let a), .real(let b)): return Double(a) < b ? -1 : (Double(a) == b ? 0 : 1)
+    case (.real(let a), .integer(let b)): return a < Double(b) ? -1 : (a == Double(b) ? 0 : 1)
+    case (.real(let a), .real(let b)): return a < b ? -1 : (a == b ? 0 : 1)
+    case (.text(let a), .text(let b)):
+        if a.utf8.elementsEqual(b.utf8) { return 0 }
+        return a.utf8.lexicographicallyPrecedes(b.utf8) ? -1 : 1
+    case (.blob(let a), .blob(let b)):
+        if a == b { return 0 }
+        return a.lexicographicallyPrecedes(b) ? -1 : 1
+    default: return 0
+    }
 }

@@ -37,6 +37,13 @@ import Testing
             + "FROM (SELECT interval, url, count(*) AS n FROM pageViews GROUP BY 1, 2) ORDER BY interval, r",
         "SELECT user, ts, ms, lag(ms) OVER (PARTITION BY user ORDER BY ts, url) AS previous FROM pageViews "
             + "WHERE interval < \(b + 6) ORDER BY user, ts, url",
+        // Grouped by the table itself (every column the query uses is a group column): no sort in SQLite.
+        "SELECT url, count(*) FROM pageViews GROUP BY url ORDER BY 2 DESC, url",
+        "SELECT num, typeof(num), count(*) FROM pageViews GROUP BY num ORDER BY 3 DESC, 1",
+        "SELECT DISTINCT kind, ok FROM pageViews ORDER BY 1, 2",
+        "SELECT ref, score, count(*) FROM pageViews GROUP BY ref, score ORDER BY 3 DESC, 1, 2",
+        "SELECT count(*) FROM (SELECT DISTINCT num FROM pageViews)",
+        "SELECT p.user, count(*) FROM pageViews p JOIN (SELECT DISTINCT user FROM clicks) c USING (user) GROUP BY 1 ORDER BY 1",
         // The whole record.
         "SELECT record FROM pageViews WHERE interval = \(b + 1) ORDER BY partition, ts, record",
     ]
@@ -91,6 +98,23 @@ import Testing
             "SELECT count(*) FROM slice('pageViews', '\(Self.b + 3)', '\(Self.b + 6)') WHERE json_extract(record, '$.url') IS NOT NULL")
         #expect(byIndex.rows == [[.integer(4 * 24)]])
         #expect(throws: SQLError.self) { try fixture.store.sql("SELECT * FROM slice('pageViews', '\(Self.b)', '\(Self.b + 1000)')") }
+    }
+
+    /// A group-by over columns the query only groups by runs without SQLite's sorter.
+    @Test func groupingByTheTableSkipsTheSorter() throws {
+        let fixture = try Self.fixture()
+        let sql = try SQLConnection(store: fixture.store)
+        var plan: [String] = []
+        try sql.execute("EXPLAIN QUERY PLAN SELECT url, count(*) FROM pageViews GROUP BY url") { row in plan.append(row.text(3) ?? "") }
+        #expect(!plan.joined().contains("TEMP B-TREE"), "\(plan)")
+        #expect(plan.joined().contains(";G"), "\(plan)")
+        plan = []
+        try sql.execute("EXPLAIN QUERY PLAN SELECT url, sum(ms) FROM pageViews GROUP BY url") { row in plan.append(row.text(3) ?? "") }
+        #expect(plan.joined().contains("TEMP B-TREE"), "other used columns need SQLite's own grouping: \(plan)")
+        // Interruption reaches the grouping pass, which runs inside one SQLite callback.
+        let interruption = sql.interruption
+        sql.progress = { if $0.intervalsRead == 3 { interruption.interrupt() } }
+        #expect(throws: SQLError.self) { try sql.rows("SELECT url, count(*) FROM pageViews GROUP BY url") }
     }
 
     /// One fixture for the suite's tests (built once: the store and the reference database).

@@ -49,6 +49,8 @@ final class SQLFixture: Sendable {
                 if n % 5 == 0 { fields.append(#""score":\#(Double(n % 17) / 4)"#) }
                 if n % 6 == 0 { fields.append(#""ok":\#(n % 12 == 0)"#) }
                 if n % 10 == 0 { fields.append(#""ref": {"site": "s\#(n % 3)", "depth": [1, 2]}"#) }
+                // 2 and 2.0 are one value to SQLite's GROUP BY and DISTINCT.
+                fields.append(#""num":\#(n % 7 == 0 ? "2.0" : n % 7 == 1 ? "2" : n % 5 == 0 ? "\"2\"" : String(n % 3))"#)
                 lines.append("{" + fields.joined(separator: ", ") + "}")
             }
         }
@@ -79,7 +81,7 @@ final class SQLFixture: Sendable {
         let database = directory.appending("reference.sqlite")
         if FileManager.default.fileExists(atPath: database) { return database }
         var script = "BEGIN;\n"
-        for (name, fields) in [("pageViews", ["ts", "url", "user", "ms", "kind", "score", "ok", "ref"]),
+        for (name, fields) in [("pageViews", ["ts", "url", "user", "ms", "kind", "score", "ok", "ref", "num"]),
                                ("clicks", ["ts", "user", "button"])] {
             script += "CREATE TABLE raw_\(name)(interval INTEGER, time TEXT, partition INTEGER, record TEXT);\n"
             let stream = try store.stream(named: name, of: JSONRecord.self)
