@@ -20,8 +20,13 @@ LINES="$WORK/pageviews.jsonl"
 STORE="$WORK/store"
 INTERVALS=1000
 
-seconds() { python3 -c "import time; print(time.time())"; }
-elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }
+# Runs a command, its output to $OUT; sets WALL and CPU (user + system seconds) from /usr/bin/time.
+timed() {
+    /usr/bin/time -f "%e %U %S" -o "$WORK/time.txt" "$@" > "$OUT"
+    read -r wall user system < "$WORK/time.txt"
+    WALL=$wall
+    CPU=$(python3 -c "print(f'{$user + $system:.2f}')")
+}
 
 if [ -f "$LINES" ] && [ "$(wc -l < "$LINES")" -eq "$N" ]; then
     echo "== reusing $LINES" >&2
@@ -49,12 +54,13 @@ ls -l "$LINES" >&2
 
 rm -rf "$STORE"
 echo "== ingest" >&2
-"$STRATA" ingest pageViews --store "$STORE" --time-field time --key-field user --partitions 4 < "$LINES" >&2
+OUT=/dev/stderr timed "$STRATA" ingest pageViews --store "$STORE" --time-field time --key-field user --partitions 4 < "$LINES"
+INGEST_WALL=$WALL; INGEST_CPU=$CPU
 
 TOP="SELECT url, count(*) FROM pageViews GROUP BY url ORDER BY 2 DESC LIMIT 10"
 echo "== strata sql: $TOP" >&2
-t0=$(seconds); "$STRATA" sql --store "$STORE" --no-progress "$TOP" > "$WORK/strata-top.txt"; t1=$(seconds)
-STRATA_TOP=$(elapsed "$t0" "$t1")
+OUT="$WORK/strata-top.txt" timed "$STRATA" sql --store "$STORE" --no-progress "$TOP"
+STRATA_WALL=$WALL; STRATA_CPU=$CPU
 cat "$WORK/strata-top.txt" >&2
 
 echo "== duckdb (python) over the JSON lines file" >&2
@@ -62,11 +68,11 @@ DUCK=$(python3 - "$LINES" <<'PY'
 import sys, time, duckdb
 path = sys.argv[1]
 con = duckdb.connect()
-t0 = time.time()
+t0, c0 = time.time(), time.process_time()
 rows = con.execute(f"SELECT url, count(*) FROM read_json_auto('{path}', format='newline_delimited') "
                    "GROUP BY url ORDER BY 2 DESC LIMIT 10").fetchall()
-t1 = time.time()
-print(f"{t1 - t0:.3f}")
+t1, c1 = time.time(), time.process_time()
+print(f"{t1 - t0:.3f} {c1 - c0:.2f}")
 print(rows[:3], file=sys.stderr)
 PY
 )
@@ -74,41 +80,44 @@ PY
 echo "== sqlite3 over an imported table" >&2
 DB="$WORK/pageviews.sqlite"
 rm -f "$DB"
-t0=$(seconds)
-sqlite3 "$DB" <<SQL
+/usr/bin/time -f "%e %U %S" -o "$WORK/time.txt" sqlite3 "$DB" <<SQL
 CREATE TABLE raw(j TEXT);
 .mode ascii
-.separator "\x1f" "\n"
+.separator "$(printf '\037')" "\n"
 .import $LINES raw
 CREATE TABLE pageViews AS SELECT json_extract(j, '\$.url') AS url, json_extract(j, '\$.user') AS user,
   json_extract(j, '\$.duration') AS duration, json_extract(j, '\$.time') AS time FROM raw;
 DROP TABLE raw;
 SQL
-t1=$(seconds)
-SQLITE_IMPORT=$(elapsed "$t0" "$t1")
-t0=$(seconds); sqlite3 "$DB" "$TOP" > "$WORK/sqlite-top.txt"; t1=$(seconds)
-SQLITE_TOP=$(elapsed "$t0" "$t1")
+SQLITE_IMPORT=$(cut -d' ' -f1 "$WORK/time.txt")
+OUT="$WORK/sqlite-top.txt" timed sqlite3 "$DB" "$TOP"
+SQLITE_WALL=$WALL; SQLITE_CPU=$CPU
+cat "$WORK/sqlite-top.txt" >&2
 
 FIRST=$("$STRATA" sql --store "$STORE" --csv "SELECT min(interval) FROM pageViews" | tail -1)
 LAST=$((FIRST + INTERVALS / 100 - 1))
 ONE="SELECT url, count(*) FROM pageViews WHERE interval BETWEEN $((FIRST + 500)) AND $((LAST + 500)) GROUP BY url ORDER BY 2 DESC LIMIT 10"
 echo "== strata sql, 1 % of the intervals: $ONE" >&2
-t0=$(seconds); "$STRATA" sql --store "$STORE" --no-progress "$ONE" > /dev/null; t1=$(seconds)
-STRATA_ONE=$(elapsed "$t0" "$t1")
+OUT=/dev/null timed "$STRATA" sql --store "$STORE" --no-progress "$ONE"
+ONE_WALL=$WALL; ONE_CPU=$CPU
+OUT="$WORK/blocks.txt" timed "$STRATA" sql --store "$STORE" --csv "SELECT count(*) FROM pageViews WHERE interval BETWEEN $((FIRST + 500)) AND $((LAST + 500))"
 
 echo "== continuous per-interval count" >&2
-t0=$(seconds)
-"$STRATA" sql --store "$STORE" --continuous --into perInterval --until-caught-up "SELECT count(*) AS n FROM pageViews" >&2
-t1=$(seconds)
-CONTINUOUS=$(elapsed "$t0" "$t1")
+OUT=/dev/stderr timed "$STRATA" sql --store "$STORE" --continuous --into perInterval --until-caught-up \
+    "SELECT count(*) AS n FROM pageViews"
+CONT_WALL=$WALL; CONT_CPU=$CPU
+read -r DUCK_WALL DUCK_CPU <<< "$DUCK"
 
 rate() { python3 -c "print(f'{$N / $1 / 1e6:.2f}')"; }
 echo
-echo "| what | time (s) | rows/s (M) |"
-echo "| --- | --- | --- |"
-echo "| strata sql, top 10 urls over $N rows | $STRATA_TOP | $(rate "$STRATA_TOP") |"
-echo "| DuckDB $(python3 -c 'import duckdb; print(duckdb.__version__)'), same query over the JSON lines file | $DUCK | $(rate "$DUCK") |"
-echo "| sqlite3 $(sqlite3 --version | cut -d' ' -f1), same query over an imported table (import: $SQLITE_IMPORT s) | $SQLITE_TOP | $(rate "$SQLITE_TOP") |"
-echo "| strata sql, 1 % of the intervals ($((INTERVALS / 100)) of $INTERVALS) | $STRATA_ONE | – |"
-echo "| strata sql --continuous, per-interval count, $INTERVALS intervals | $CONTINUOUS | $(rate "$CONTINUOUS") |"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+echo
+echo "| what | wall (s) | CPU (s) | M rows/s of CPU |"
+echo "| --- | --- | --- | --- |"
+echo "| strata ingest, $N JSON lines, 4 partitions | $INGEST_WALL | $INGEST_CPU | $(rate "$INGEST_CPU") |"
+echo "| strata sql, top 10 urls over $N rows | $STRATA_WALL | $STRATA_CPU | $(rate "$STRATA_CPU") |"
+echo "| DuckDB $(python3 -c 'import duckdb; print(duckdb.__version__)'), same query over the JSON lines file | $DUCK_WALL | $DUCK_CPU | $(rate "$DUCK_CPU") |"
+echo "| sqlite3 $(sqlite3 --version | cut -d' ' -f1), same query over an imported table (import: $SQLITE_IMPORT s wall) | $SQLITE_WALL | $SQLITE_CPU | $(rate "$SQLITE_CPU") |"
+echo "| strata sql, top 10 over 1 % of the intervals ($((INTERVALS / 100)) of $INTERVALS, $(tail -1 "$WORK/blocks.txt") rows) | $ONE_WALL | $ONE_CPU | – |"
+echo "| strata sql --continuous, per-interval count, $INTERVALS intervals | $CONT_WALL | $CONT_CPU | $(rate "$CONT_CPU") |"
 if diff -q "$WORK/strata-top.txt" /dev/null >/dev/null; then echo "strata printed nothing" >&2; exit 1; fi

@@ -278,6 +278,7 @@ final class StreamCursor: VirtualCursor {
         frames = []
         row = 0
         groups = nil
+        emitsGroups = false
         try advanceUnit()
         if let kind = grouping.first {
             let terms = grouping.dropFirst().split(separator: ",")
@@ -296,8 +297,20 @@ final class StreamCursor: VirtualCursor {
         var counts: [Int] = []
         var current = 0
         var remaining = 0
+
+        /// Calls `body` with a group's value at a position, without copying the arrays.
+        func withValue(group: Int, position: Int, _ body: (SQLValue) -> Void) {
+            guard group < values.count, position < values[group].count else { return body(.null) }
+            body(values[group][position])
+        }
     }
     private var groups: Groups?
+    // The emission's position, outside `groups` so that stepping copies nothing.
+    private var emitsGroups = false
+    private var groupIndex = 0
+    private var groupRemaining = 0
+    /// For each column of the table, its position among the group columns (-1: none).
+    private var groupPosition: [Int] = []
 
     /// Reads the whole scan, grouping rows by the values of `columns` (SQLite's `IS` equality:
     /// integers and integral reals are one value), sorts the groups as SQLite orders values
@@ -341,7 +354,12 @@ final class StreamCursor: VirtualCursor {
         grouped.counts = order.map { grouped.counts[$0] }
         grouped.remaining = grouped.counts.first ?? 0
         finished = grouped.values.isEmpty
+        groupIndex = 0
+        groupRemaining = grouped.remaining
+        groupPosition = [Int](repeating: -1, count: (columns.max() ?? 0) + 1)
+        for (k, column) in columns.enumerated() { groupPosition[column] = k }
         groups = grouped
+        emitsGroups = true
     }
 
     /// Appends the grouping identity of a column's value in the current row.
@@ -479,18 +497,17 @@ final class StreamCursor: VirtualCursor {
     }
 
     func next() throws {
-        if var grouped = groups {
-            grouped.remaining -= 1
+        if emitsGroups {
+            groupRemaining -= 1
             rowCounter += 1
-            while grouped.remaining <= 0 {
-                grouped.current += 1
-                guard grouped.current < grouped.counts.count else {
+            while groupRemaining <= 0 {
+                groupIndex += 1
+                guard let counts = groups?.counts, groupIndex < counts.count else {
                     finished = true
                     break
                 }
-                grouped.remaining = grouped.counts[grouped.current]
+                groupRemaining = counts[groupIndex]
             }
-            groups = grouped
             return
         }
         row += 1
@@ -503,13 +520,13 @@ final class StreamCursor: VirtualCursor {
     var rowID: Int64 { rowCounter }
 
     func column(_ index: Int32, into sqlContext: OpaquePointer?) throws {
-        if let grouped = groups {
-            guard !finished, grouped.current < grouped.values.count,
-                  let k = grouped.columns.firstIndex(of: Int(index)) else {
+        if emitsGroups {
+            let column = Int(index)
+            guard !finished, column < groupPosition.count, groupPosition[column] >= 0 else {
                 sqlite3_result_int64(sqlContext, sqlite3_int64(rowCounter))  // seq, or a column the plan does not read
                 return
             }
-            resultValue(sqlContext, grouped.values[grouped.current][k])
+            groups?.withValue(group: groupIndex, position: groupPosition[column]) { resultValue(sqlContext, $0) }
             return
         }
         guard let layout, !finished, row < frames.count else { sqlite3_result_null(sqlContext); return }
