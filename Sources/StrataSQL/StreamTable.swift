@@ -245,7 +245,7 @@ final class StreamCursor: VirtualCursor {
             try context.log.withSealedBlocks(of: descriptor, interval: range.lowerBound) { _, _, _ in }
             bounds.intersect(intervalsFrom: range.lowerBound.rawValue, through: range.upperBound.rawValue)
         }
-        guard let descriptor, let layout else { throw SQLError.invalidArgument("no stream to scan") }
+        guard let descriptor, layout != nil else { throw SQLError.invalidArgument("no stream to scan") }
         let frontier = try context.log.frontier(of: descriptor)
         for (op, text) in timeConstraints {
             let instant = try TimeForms.instant(text, length: descriptor.intervalLength,
@@ -260,7 +260,6 @@ final class StreamCursor: VirtualCursor {
             wanted[index] = used & bit != 0
             if wanted[index] { wantedCount += 1 }
         }
-        _ = layout
         // The intervals to read: sealed, retained, with records, within the bounds.
         intervals = []
         intervalPosition = 0

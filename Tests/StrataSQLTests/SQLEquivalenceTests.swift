@@ -82,6 +82,16 @@ import Testing
             #expect(ours.status == 0, "\(ours.stderr)")
             #expect(ours.stdout == reference.stdout, "as of \(t)")
         }
+        // The running count's output is a KeyValue<String, Int64> stream: a table with key and value,
+        // holding each url's count as of every interval it changed in.
+        let emitted = try fixture.store.stream(named: "urlCounts", of: KeyValue<String, Int64>.self)
+            .read(Interval(UInt64(Self.b))...Interval(UInt64(Self.b + 29))).flatMap { $0.partitions.joined() }
+        let table = try fixture.store.sql("SELECT count(*), sum(value), max(interval) FROM urlCounts")
+        #expect(table.rows == [[.integer(Int64(emitted.count)), .integer(emitted.reduce(0) { $0 + $1.value }),
+                                .integer(Int64(Self.b + 29))]])
+        let last = try fixture.store.sql("SELECT key, max(value) FROM urlCounts GROUP BY key ORDER BY key")
+        let state = try fixture.store.sql("SELECT key, value FROM state('urlCounts', \(Self.b + 29)) ORDER BY key")
+        #expect(last.rows == state.rows)
         // A time form as the as-of: the interval containing it.
         let byTime = try fixture.store.sql("SELECT sum(value) FROM state('urlCounts', '\(SQLFixture.time(9))')")
         #expect(byTime.rows == [[.integer(10 * 24)]])
