@@ -8,6 +8,7 @@ let package = Package(
     name: "Strata",
     products: [
         .library(name: "Strata", targets: ["Strata"]),
+        .library(name: "StrataSQL", targets: ["StrataSQL"]),
         .executable(name: "strata", targets: ["StrataCLI"]),
         .executable(name: "strata-bench", targets: ["StrataBench"]),
         .executable(name: "strata-demo", targets: ["StrataDemo"]),
@@ -29,6 +30,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(
             name: "StrataStorage",
             dependencies: ["CLMDB", "CLZ4", .product(name: "CoreMetrics", package: "swift-metrics")],
@@ -57,11 +59,12 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: checks),
+        .target(name: "StrataSQL", dependencies: ["CSQLite", "Strata", "StrataEngine", "StrataStorage"], swiftSettings: checks),
         .target(name: "StrataTestSupport", dependencies: ["Strata", "StrataStorage"]),
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
-                "Strata", "StrataServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Strata", "StrataSQL", "StrataServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/strata"),
         .executableTarget(
@@ -87,6 +90,12 @@ let package = Package(
             name: "StrataTests",
             dependencies: [
                 "Strata", "StrataStorage", "StrataTestSupport", "StrataCrashChild",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        .testTarget(
+            name: "StrataSQLTests",
+            dependencies: [
+                "StrataSQL", "Strata", "StrataTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs what building and testing Strata needs on Debian/Ubuntu: the LMDB and LZ4 headers and
-# pkg-config; for the web console and its tests, Chart.js (libjs-chart.js), Chromium, curl and openssl.
+# Installs what building and testing Strata needs on Debian/Ubuntu: the LMDB, LZ4 and SQLite
+# headers and pkg-config; the sqlite3 shell (the SQL tests compare against it); for the web
+# console and its browser tests, Chart.js (libjs-chart.js), Chromium, curl and openssl.
 # Does nothing when they are already there. Sourced by tools/demo.sh and tools/test.sh.
 set -euo pipefail
 packages=()
 pkg-config --exists lmdb liblz4 2>/dev/null || packages+=(liblmdb-dev liblz4-dev lz4 pkg-config)
+pkg-config --exists sqlite3 2>/dev/null || packages+=(libsqlite3-dev pkg-config)
+command -v sqlite3 >/dev/null 2>&1 || packages+=(sqlite3)
 [ -f /usr/share/javascript/chart.js/chart.min.js ] || packages+=(libjs-chart.js)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
@@ -18,4 +21,4 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
-pkg-config --exists lmdb liblz4
+pkg-config --exists lmdb liblz4 sqlite3

@@ -100,6 +100,11 @@ struct Serve: ParsableCommand {
         "Serve the web console at / (default: on when listening on loopback only)."))
     var console: Bool?
 
+    @Option(name: .customLong("program"), help: ArgumentHelp(
+        "Run the continuous SQL query in this file beside ingest; its rows go to the JSON stream named after the "
+            + "file (urlCounts.sql → urlCounts). Its input stream must exist. Repeatable.", valueName: "file.sql"))
+    var programs: [String] = []
+
     mutating func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535, not \(port)") }
         if watch != nil && watchStream == nil { throw ValidationError("--watch needs --watch-stream STREAM") }
@@ -155,6 +160,7 @@ struct Serve: ParsableCommand {
             sources.append(try DirectorySource(store: store, configuration: watching, onCommit: report))
         }
 
+        let continuous = try continuousPrograms(files: programs, store: store)
         let receiver = IngestReceiver(store: store, configuration: configuration, sources: sources,
                                       metricsRegistry: registry)
         if configuration.servesHTTP && !Self.isLoopback(host) && (configuration.token == nil || tlsCertificate == nil) {
@@ -168,7 +174,7 @@ struct Serve: ParsableCommand {
                 if let port = try? await receiver.listeningPort() { printError("listening on \(scheme)://\(host):\(port)") }
             }
         }
-        try runToEnd { try await receiver.run() }
+        try runToEnd { try await runBeside(continuous, catchUp: once) { try await receiver.run() } }
 
         let metrics = receiver.metrics
         var counts = "\(metrics.recordsAccepted) accepted, \(metrics.recordsRejected) rejected, \(metrics.recordsLate) late"

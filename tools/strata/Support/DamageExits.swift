@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Strata
+import StrataSQL
 
 /// How `strata` ends when the store is damaged: a typed error and exit status 65, never a signal.
 ///
@@ -69,6 +70,8 @@ enum DamageExits {
         case let error as TimeTravelError:
             if case .storage(let inner) = error { inner } else { nil }
         case let error as IngestError:
+            if case .storage(let inner) = error { inner } else { nil }
+        case let error as SQLError:
             if case .storage(let inner) = error { inner } else { nil }
         default: nil
         }
