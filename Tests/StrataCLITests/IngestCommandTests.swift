@@ -83,17 +83,33 @@ import Testing
         for arguments in [["--partitions", "2", "--time-field", "ts", "--time-unit", "s", "--key-field", "user"],
                           ["--partitions", "1", "--interval", "2s", "--time-field", "ts", "--time-unit", "s",
                            "--key-field", "user"],
-                          ["--partitions", "1"]] {
+                          ["--key-field", "page"], ["--time-unit", "ms"]] {
             let run = try strata(["ingest", "views", "--store", store.path] + arguments, stdin: pageViews)
             #expect(run.status == 1)
             #expect(run.stderrLines.count == 1)
             #expect(run.stderr.hasPrefix("Error: stream views exists with other settings: "))
         }
+        let named = try strata(["ingest", "views", "--store", store.path, "--key-field", "page"], stdin: "")
+        #expect(named.stderr == "Error: stream views exists with other settings: --key-field is user, not page as given; "
+            + "omit --key-field to take the stream's\n")
         // The same settings append to the stream.
         let again = try strata(["ingest", "views", "--store", store.path, "--partitions", "1", "--time-field", "ts",
                                 "--time-unit", "s", "--key-field", "user"], stdin: #"{"ts":104,"user":"dan"}"#)
         #expect(again.status == 0)
         #expect(again.stderr.contains("sealed through 104"))
+    }
+
+    /// Issue 13 item 5: appending to an existing stream takes its settings; flags given must match.
+    @Test func ingestIntoAnExistingStreamTakesItsSettings() throws {
+        let store = try FixtureStore()
+        let run = try strata(["ingest", "views", "--store", store.path], stdin: #"{"ts":104,"user":"dan","page":"/e"}"# + "\n")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("sealed through 104"))
+        let partial = try strata(["ingest", "views", "--store", store.path, "--time-field", "ts", "--partitions", "1"],
+                                 stdin: #"{"ts":105,"user":"erin","page":"/f"}"# + "\n")
+        #expect(partial.status == 0, "\(partial.stderr)")
+        let cat = try strata(["cat", "views", "--store", store.path, "--interval", "105"])
+        #expect(cat.stdout == #"{"ts":105,"user":"erin","page":"/f"}"# + "\n")
     }
 
     @Test func storeFromTheEnvironment() throws {

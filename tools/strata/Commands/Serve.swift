@@ -110,6 +110,12 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let store = try Store(at: options.path, options: Strata.StoreOptions(durability: durability.durability))
+        // What an earlier writer (a stopped or killed server) left open and the clock has passed
+        // becomes readable now, not with the next record.
+        for sealed in try store.sealElapsedArrivalIntervals() {
+            printError("sealed \(sealed.stream) through \(sealed.sealedAfter.map(\.description) ?? "none") "
+                + "(intervals left open by an earlier writer)")
+        }
         var configuration = ReceiverConfiguration()
         configuration.host = host
         configuration.port = port
