@@ -545,6 +545,14 @@ public final class JSONLinesIngestor {
     private func waitForInput(_ fd: Int32, stop: () -> Bool) throws(IngestError) -> Bool {
         var idleSince = ContinuousClock.now
         var sealedWhileIdle = false
+        if options.source != nil && sinceCommit > 0 {
+            // The input paused: commit what was read rather than hold it while waiting.
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&poller, 1, 0) == 0 {
+                try commitPosition()
+                do { try waitForCommits() } catch { throw .storage(error) }
+            }
+        }
         while true {
             var timeout: Duration? = nil
             if let idle = options.idleSeal, !sealedWhileIdle, appender.newestUnsealedInterval != nil {

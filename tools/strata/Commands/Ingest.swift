@@ -249,6 +249,12 @@ private func installInterruptHandlers() {
     action.sa_flags = 0
     sigaction(SIGINT, &action, nil)
     sigaction(SIGTERM, &action, nil)
+    // A parent may have started this process with them blocked (the mask is inherited).
+    var unblock = sigset_t()
+    sigemptyset(&unblock)
+    sigaddset(&unblock, SIGINT)
+    sigaddset(&unblock, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
 }
 
 private func seconds(since start: ContinuousClock.Instant) -> Double {
