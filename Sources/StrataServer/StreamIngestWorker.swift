@@ -49,6 +49,10 @@ final class StreamIngestWorker: Sendable {
     private let rejectionsListed: Int
     /// Touched only on `queue` once `init` returns.
     private let timer: QueueConfined<any DispatchSourceTimer>
+    /// Seal everything open after this long without lines (`ReceiverConfiguration.idleSeal`).
+    private let idleSeal: Duration?
+    /// When lines last arrived, and whether the idle seal has run since; touched only on `queue`.
+    private let activity = QueueConfined((last: ContinuousClock.now, sealedSince: false))
 
     /// Opens the stream's ingest (creating its dead-letter stream when absent) and starts the
     /// timer that seals elapsed arrival-time intervals while no request comes.
@@ -63,6 +67,7 @@ final class StreamIngestWorker: Sendable {
         self.ingest = QueueConfined(Optional(ingest))
         self.counters = counters
         rejectionsListed = configuration.maxRejectionsListed
+        idleSeal = configuration.idleSeal
         budget = IngestBudget(capacity: configuration.maxQueuedBytesPerStream, counters: counters)
         queue = DispatchQueue(label: "strata.receiver.stream.\(stream.name)")
         let source = DispatchSource.makeTimerSource(queue: queue)
@@ -180,6 +185,7 @@ final class StreamIngestWorker: Sendable {
         defer { budget.release(batch.reduce(0) { $0 + $1.reservedBytes }) }
         if let failure = jobs.withLock({ $0.failure }) { return .failure(failure) }
         guard let ingest = ingest.value else { return .failure(.notRunnable("the receiver is shutting down")) }
+        activity.value = (ContinuousClock.now, false)
         var results: [LineCounts] = []
         results.reserveCapacity(batch.count)
         for job in batch {
@@ -241,6 +247,13 @@ final class StreamIngestWorker: Sendable {
     private func sealElapsedWhileIdle() {
         guard jobs.withLock({ $0.failure == nil && !$0.stopped }), let ingest = ingest.value else { return }
         do {
+            if let idleSeal, !activity.value.sealedSince, ContinuousClock.now - activity.value.last >= idleSeal,
+               ingest.hasUnsealedRecords {
+                try ingest.sealAll()
+                try ingest.commit()
+                activity.value.sealedSince = true
+                return
+            }
             if try ingest.sealElapsed() { try ingest.commit() }
         } catch {
             jobs.withLock { if $0.failure == nil { $0.failure = error } }

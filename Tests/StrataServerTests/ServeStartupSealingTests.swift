@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Strata
+import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -41,5 +42,19 @@ import Testing
         if readableBefore < 100 { #expect(messages.contains("sealed a through"), "\(messages)") }
         second.signal(SIGTERM)
         #expect(try await second.waitForExit() == .exited(0))
+    }
+
+    /// `--idle-seal`: a quiet event-time stream's open intervals are sealed without new data.
+    @Test func idleSealSealsAQuietEventTimeStream() async throws {
+        let server = try await ReceiverHarness.start { configuration in
+            configuration.allowedLateness = .seconds(3600)  // the watermark alone would seal nothing
+            configuration.idleSeal = .milliseconds(200)
+        }
+        let response = try await server.post("q", query: "time-field=ts&time-unit=s&partitions=2", numberedLines(250))
+        #expect(response.status == 200)
+        let store = server.store
+        let sealed = try await eventually(within: 60) { try readSealed("q", in: store).count == 250 }
+        #expect(sealed)
+        try await server.stop()
     }
 }

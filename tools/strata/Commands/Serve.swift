@@ -48,6 +48,11 @@ struct Serve: ParsableCommand {
             + "interval is sealed: 0, 500ms, 2s …", valueName: "duration"))
     var lateness = DurationArgument.zero
 
+    @Option(help: ArgumentHelp(
+        "Event-time streams: seal every open interval once no lines have arrived for this long (like Flink's "
+            + "idleness): 30s, 5m …", valueName: "duration"))
+    var idleSeal: DurationArgument?
+
     @Option(help: "What each commit survives (see docs/durability.md).")
     var durability: DurabilityArgument = .group
 
@@ -125,6 +130,7 @@ struct Serve: ParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.maxQueuedBytesPerStream = maxQueuedBytes
         configuration.allowedLateness = lateness.duration
+        configuration.idleSeal = idleSeal?.duration
         configuration.servesHTTP = !(once || noHTTP)
         configuration.shutsDownOnTerminationSignals = true
         try configuration.validate()
@@ -135,6 +141,7 @@ struct Serve: ParsableCommand {
             watching.settings = JSONStreamSettings(interval: interval?.length, partitions: partitions,
                                                    timeField: timeField, keyField: keyField, timeUnit: timeUnit?.unit)
             watching.allowedLateness = lateness.duration
+            watching.idleSeal = idleSeal?.duration
             watching.fileSuffix = suffix
             watching.commitBytes = commitBytes
             watching.maxRecordBytes = maxRecordBytes
