@@ -112,6 +112,32 @@ import Testing
         #expect(cat.stdout == #"{"ts":105,"user":"erin","page":"/f"}"# + "\n")
     }
 
+    /// Issue 10, item 3: late records of a re-ingest are readable when it ends, without new data.
+    @Test func lateRecordsOfAReingestAreReadableAtTheEnd() throws {
+        let store = try FixtureStore()
+        let run = try strata(["ingest", "views", "--store", store.path], stdin: #"{"ts":100,"user":"eve","page":"/z"}"# + "\n")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("1 accepted, 0 rejected, 1 late"))
+        let late = try strata(["cat", "views.late", "--store", store.path, "--interval", "104"])
+        #expect(late.status == 0, "\(late.stderr)")
+        #expect(late.stdout == #"{"ts":100,"user":"eve","page":"/z"}"# + "\n")
+    }
+
+    /// `tail --unsealed` prints committed records of open intervals after the sealed ones, marked.
+    @Test func tailUnsealedShowsOpenIntervalsMarked() throws {
+        let store = try FixtureStore()
+        let run = try strata(["ingest", "views", "--store", store.path, "--no-seal-at-end"],
+                             stdin: #"{"ts":105,"user":"fay","page":"/y"}"# + "\n")
+        #expect(run.status == 0, "\(run.stderr)")
+        let tail = try strata(["tail", "views", "--store", store.path, "--unsealed", "--json"])
+        #expect(tail.status == 0, "\(tail.stderr)")
+        // From the newest sealed interval (104, empty: the watermark of ts 105 sealed it) on.
+        #expect(tail.stdout == #"{"interval":105,"partition":0,"record":{"ts":105,"user":"fay","page":"/y"},"sealed":false}"# + "\n")
+        #expect(tail.stderr.contains("1 records of unsealed intervals"))
+        let follow = try strata(["tail", "-f", "views", "--store", store.path, "--unsealed"])
+        #expect(follow.status == 64)
+    }
+
     @Test func storeFromTheEnvironment() throws {
         let dir = try TemporaryDirectory(prefix: "strata-cli")
         let env = ["STRATA_STORE": dir.appending("store")]

@@ -513,20 +513,19 @@ public final class JSONLinesIngestor {
         sinceCommit = 0
         do {
             let acknowledgement = try appender.commit(position: position, finished: finished)
-            try waitForCommits(keepingLast: acknowledgement)
+            try waitForCommits()  // the previous one; this one stays in flight
             inFlight = (acknowledgement, position)
         } catch {
             throw .storage(error)
         }
     }
 
-    /// Waits for the commit in flight (unless it is `keepingLast`) and records its position as committed.
-    private func waitForCommits(keepingLast newest: CommitAcknowledgement? = nil) throws(StorageError) {
+    /// Waits for the commit in flight, if any, and records its position as committed.
+    private func waitForCommits() throws(StorageError) {
         guard let (acknowledgement, committed) = inFlight else { return }
         inFlight = nil
         try acknowledgement.wait()
         committedPosition = committed
-        _ = newest
     }
 
     /// Waits until `fd` has input to read (true) or `stop` says to stop (false), sealing while
