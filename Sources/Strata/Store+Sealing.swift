@@ -52,7 +52,8 @@ extension Store {
         var reports: [SealReport] = []
         for descriptor in try log.descriptors()
         where descriptor.recordType == JSONRecord.recordTypeName && descriptor.timeField == nil
-            && descriptor.lateRecordsOf == nil {
+            && descriptor.lateRecordsOf == nil && !descriptor.name.hasSuffix(".src") {
+            // (`NAME.src`, a directory source's positions, counts commits in its intervals, not time.)
             let stream = StoredStream<JSONRecord>(store: log, descriptor: descriptor)
             let before = try stream.frontier().sealedThrough
             do {
