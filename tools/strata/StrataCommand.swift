@@ -4,7 +4,7 @@ import ArgumentParser
 ///
 /// Every subcommand parses its arguments, calls one `Strata` API and formats the result; the
 /// logic lives in the library. Exit codes: 0 success, 1 error (or rejected input lines for
-/// `ingest`), 64 usage, 65 corrupt data found by `verify`.
+/// `ingest`), 64 usage, 65 damaged or corrupt store data (found by `verify`, or met by any command).
 @main
 struct StrataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,20 +13,26 @@ struct StrataCommand: ParsableCommand {
         discussion: """
             The store is given with --store PATH or the STRATA_STORE environment variable. \
             Results go to standard output, diagnostics and progress to standard error. \
-            Exit codes: 0 success, 1 error, 64 usage error, 65 corrupt data found; diff: 0 identical, \
+            Exit codes: 0 success, 1 error, 64 usage error, 65 damaged or corrupt store data; diff: 0 identical, \
             1 different, 2 error.
             """,
         subcommands: [Ingest.self, Streams.self, Describe.self, Cat.self, Verify.self, Stats.self, Status.self,
                       Serve.self, SliceCommand.self, Diff.self, Tail.self, Replay.self, State.self, Retain.self,
-                      Compact.self, Seal.self])
+                      Compact.self, TestBatch.self, Seal.self])
 
     /// Runs the command line, accepting the global `--store PATH` before the subcommand too
     /// (`strata --store S streams`), as well as after it.
     static func main() {
+        DamageExits.install()
         do {
             var command = try parseAsRoot(hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {
+            if let status = DamageExits.dataErrorExitStatus(for: error) {
+                // Damaged or unreadable store data: the error's own line, then exit 65.
+                printError("Error: \(error)")
+                exit(withError: ExitCode(status))
+            }
             exit(withError: error)
         }
     }
@@ -52,7 +58,7 @@ struct StrataCommand: ParsableCommand {
     }
 }
 
-/// Exit code 65 (`EX_DATAERR`): `verify` found corrupt data.
+/// Exit code 65 (`EX_DATAERR`): corrupt or damaged store data.
 extension ExitCode {
     static let corruptDataFound = ExitCode(65)
 }

@@ -55,7 +55,7 @@ struct Cat: ParsableCommand {
     }
 
     func run() throws {
-        let store = try options.openStore()
+        let store = try options.openStoreForReading()
         let descriptor = try store.info(of: stream).descriptor
         if descriptor.recordType == JSONRecord.recordTypeName {
             // Named directly so that the hot loop is specialized for JSON records.

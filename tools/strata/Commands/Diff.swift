@@ -32,7 +32,7 @@ struct Diff: ParsableCommand {
         var lastShown = ContinuousClock.now
         var progressShown = false
         do {
-            comparison = try options.openStore().compare(first, second) { soFar in
+            comparison = try options.openStoreForReading().compare(first, second) { soFar in
                 guard showProgress, ContinuousClock.now - lastShown >= .seconds(1) else { return }
                 lastShown = ContinuousClock.now
                 let text = "\(soFar.intervalsCompared) intervals compared"

@@ -17,7 +17,7 @@ struct Stats: ParsableCommand {
     var json = false
 
     func run() throws {
-        let store = try options.openStore()
+        let store = try options.openStoreForReading()
         let all = try store.stats(of: stream)
         var out = OutputBuffer()
         if json {

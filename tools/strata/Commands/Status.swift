@@ -21,7 +21,7 @@ struct Status: ParsableCommand {
     var json = false
 
     func run() throws {
-        let store = try options.openStore()
+        let store = try options.openStoreForReading()
         let all = try store.programStatus(program: program)
         if let program, all.isEmpty { throw UnknownProgram(name: program) }
         var out = OutputBuffer()

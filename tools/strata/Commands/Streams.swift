@@ -13,7 +13,7 @@ struct Streams: ParsableCommand {
     var json = false
 
     func run() throws {
-        let infos = try options.openStore().streams()
+        let infos = try options.openStoreForReading().streams()
         var out = OutputBuffer()
         if json {
             for info in infos {
