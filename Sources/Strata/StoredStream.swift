@@ -57,14 +57,52 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
         try makeAppender(timing: timing, limits: limits, keyEncoder: nil)
     }
 
+    /// Makes a **resumable** appender: it commits the records together with the position reached
+    /// in the input named `source` (`StreamAppender.flush(position:)`), and starts with the position
+    /// the last commit of that source left (`resumePosition`).
+    ///
+    /// ```swift
+    /// let appender = try views.appender(timing: .eventTime(allowedLateness: .zero), source: "clicks.log")
+    /// let input = try FileHandle(forReadingFrom: url)
+    /// try input.seek(toOffset: appender.resumePosition.bytes)   // skip what is already in the stream
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - timing: How records are put into intervals.
+    ///   - source: The input's name (1–200 characters of A–Z a–z 0–9 . _ -); one position per
+    ///     (stream, source).
+    ///   - partitionKey: The key whose encoded bytes choose a record's partition; round-robin when `nil`.
+    /// - Throws: `.misuse` for an invalid source name; `.streamBusy` when another writer holds the
+    ///   stream; `.corrupt` when the stored position does not verify.
+    public func appender<Key: RecordCodable>(
+        timing: TimeAssignment, source: String, limits: StreamAppender<Record>.Limits = .init(),
+        partitionKey: ((Record) -> Key)?
+    ) throws(StorageError) -> StreamAppender<Record> {
+        guard SourceRecord.isValidName(source) else {
+            throw .misuse("invalid source name \"\(source)\": use 1–200 characters of A–Z a–z 0–9 . _ -")
+        }
+        let encoder = partitionKey.map { key in { (record: Record, writer: inout BinaryWriter) in key(record).encode(to: &writer) } }
+        return try makeAppender(timing: timing, limits: limits, keyEncoder: encoder, source: source)
+    }
+
+    /// Makes a resumable appender that partitions records round-robin (see
+    /// `appender(timing:source:limits:partitionKey:)`).
+    public func appender(timing: TimeAssignment, source: String, limits: StreamAppender<Record>.Limits = .init())
+        throws(StorageError) -> StreamAppender<Record>
+    {
+        try appender(timing: timing, source: source, limits: limits, partitionKey: Optional<(Record) -> Int64>.none)
+    }
+
     func makeAppender(timing: TimeAssignment, limits: StreamAppender<Record>.Limits,
-                      keyEncoder: ((Record, inout BinaryWriter) -> Void)?) throws(StorageError) -> StreamAppender<Record> {
+                      keyEncoder: ((Record, inout BinaryWriter) -> Void)?, source: String? = nil)
+        throws(StorageError) -> StreamAppender<Record>
+    {
         guard descriptor.lateRecordsOf == nil else {
             throw .misuse("stream \(name) is a late side stream; it is written only by its stream's appenders")
         }
         let late = try store.descriptor(named: descriptor.lateStreamName)
         return try StreamAppender(store: store, descriptor: descriptor, lateDescriptor: late, timing: timing,
-                                  limits: limits, keyEncoder: keyEncoder)
+                                  limits: limits, keyEncoder: keyEncoder, source: source)
     }
 
     // MARK: Reading

@@ -1,3 +1,4 @@
+import Glibc
 import StrataStorage
 
 /// Appends records to one stream: assigns intervals and partitions, builds compressed blocks,
@@ -15,11 +16,32 @@ import StrataStorage
 /// try appender.flush()
 /// ```
 ///
+/// **One writer per stream.** An appender holds its stream's writer lock (a `flock` on
+/// `STORE/writers/stream-ID.lock`) from creation until it is released: creating a second
+/// appender of the stream, in this process or another, fails at once with
+/// `StorageError.streamBusy` naming the holder's pid. The kernel releases the lock of a process
+/// that dies, so a killed writer never blocks the next one.
+///
+/// **Resumable appending.** An appender made with a `source` name
+/// (`StoredStream.appender(timing:source:)`) commits only through `flush(position:)` /
+/// `commit(position:)`: each commit makes the records appended since the previous one durable
+/// together with the input's position, in one transaction. After any interruption (a kill, a
+/// full disk, an error), `resumePosition` says exactly where to continue reading the input: every
+/// record before it is in the stream once, none after it.
+///
+/// ```swift
+/// let appender = try views.appender(timing: .eventTime(allowedLateness: .seconds(2)), source: "views-topic")
+/// var offset = appender.resumePosition.bytes                  // where the last run's commit ended
+/// for message in queue.messages(from: offset) {
+///     try appender.append(message.view, eventTime: message.view.time)
+///     offset = message.nextOffset
+///     if message.isLastOfBatch { try appender.flush(position: InputPosition(bytes: offset)) }
+/// }
+/// ```
+///
 /// An appender is **not** `Sendable`: use it from one thread or task at a time. Its methods may
 /// block (back-pressure, `flush`, `seal`), so call them from a thread of your own rather than the
-/// cooperative pool, or use the `async` variants of `flush` and `seal`. Several appenders may
-/// write one stream; a record for an interval another appender sealed then fails with
-/// `StorageError.intervalSealed`.
+/// cooperative pool, or use the `async` variants of `flush` and `seal`.
 public final class StreamAppender<Record: RecordCodable> {
     /// Tuning knobs.
     public struct Limits: Sendable {
@@ -67,6 +89,20 @@ public final class StreamAppender<Record: RecordCodable> {
     @exclusivity(unchecked) private var batch = AppendBatch()
     @exclusivity(unchecked) private var batchBytes = 0
     private let chain = CommitChain()
+    /// This stream's writer lock, released when the appender's last commit is done.
+    private let writerLock: StreamWriterLock
+    /// The name of the input whose position commits carry (`""`: the unnamed input); `nil` for
+    /// an appender that is not resumable.
+    let source: String?
+    /// What the store held for `source` when this appender was made.
+    let resumeRecord: SourceRecord?
+    /// The newest interval this appender cut a block for.
+    @exclusivity(unchecked) private var newestBlockInterval: Interval?
+    /// Whether records were appended since the last commit with a position.
+    @exclusivity(unchecked) private var appendedSincePosition = false
+    /// The newest interval (of the stream or its late side stream) with blocks committed by an
+    /// earlier writer and not sealed when this appender was made.
+    private let unsealedOnDisk: Interval?
     /// The failure of a `flush(together:)` commit led by another appender.
     @exclusivity(unchecked) private var inheritedFailure: StorageError?
     @exclusivity(unchecked) private var lastTicket = CommitTicket.completed
@@ -77,13 +113,17 @@ public final class StreamAppender<Record: RecordCodable> {
     public private(set) var appendedRecords: UInt64 = 0
 
     init(store: LogStore, descriptor: StreamDescriptor, lateDescriptor: StreamDescriptor?, timing: TimeAssignment,
-         limits: Limits, keyEncoder: ((Record, inout BinaryWriter) -> Void)?) throws(StorageError) {
+         limits: Limits, keyEncoder: ((Record, inout BinaryWriter) -> Void)?, source: String? = nil) throws(StorageError) {
         self.store = store
         self.descriptor = descriptor
         self.lateDescriptor = lateDescriptor
         self.timing = timing
+        var limits = limits
+        if source != nil { limits.holdsCommitsUntilFlush = true }
         self.limits = limits
         self.keyEncoder = keyEncoder
+        self.source = source
+        writerLock = try store.writerLock(of: descriptor)
         partitionCount = descriptor.partitions
         lengthNanos = descriptor.intervalLength.rawValue
         if case .eventTime(let lateness) = timing {
@@ -92,6 +132,34 @@ public final class StreamAppender<Record: RecordCodable> {
             latenessNanos = 0
         }
         sealedThrough = try store.frontier(of: descriptor).sealedThrough
+        var unsealed = try store.newestUnsealedInterval(of: descriptor)
+        if let lateDescriptor, let late = try store.newestUnsealedInterval(of: lateDescriptor) {
+            unsealed = max(unsealed ?? late, late)
+        }
+        unsealedOnDisk = unsealed
+        if let source {
+            resumeRecord = try store.sourceRecord(of: descriptor, source: source)
+            if case .eventTime = timing, let time = resumeRecord?.maxEventTime { maxEventTime = time }
+        } else {
+            resumeRecord = nil
+        }
+        if case .arrival(let clock) = timing { try sealElapsedAtOpen(clock) }
+    }
+
+    /// Seals the arrival intervals an earlier writer committed blocks to and that have ended
+    /// since: after a shutdown or a kill, they become readable now rather than with new data.
+    private func sealElapsedAtOpen(_ clock: ArrivalClock) throws(StorageError) {
+        guard let unsealed = unsealedOnDisk else { return }
+        let now = clock.now()
+        guard now.rawValue >= 0 else { return }
+        let current = UInt64(now.rawValue) / lengthNanos
+        guard unsealed.rawValue < current else { return }
+        var seals = AppendBatch()
+        let through = Interval(current - 1)
+        seals.seals.append((descriptor, through))
+        if let lateDescriptor { seals.seals.append((lateDescriptor, through)) }
+        try store.submit(seals, chain: chain).wait()
+        sealedThrough = through
     }
 
     deinit {
@@ -99,6 +167,9 @@ public final class StreamAppender<Record: RecordCodable> {
         // An appender that holds commits until a flush drops it: committing part of it would break
         // the atomicity the caller asked for.
         if !limits.holdsCommitsUntilFlush { submitOpenBuffers() }
+        // Keep the writer lock (released with this object) until the commits handed over are
+        // done: the writer that starts next must see them, and may start as soon as this returns.
+        if lastTicket.result == nil { try? lastTicket.wait() }
     }
 
     /// The first commit failure of this appender's chain, or of a joint flush it took part in.
@@ -153,6 +224,7 @@ public final class StreamAppender<Record: RecordCodable> {
                 if late.isEmpty { late = [PayloadBuilder](repeating: PayloadBuilder(capacity: 0), count: Int(partitionCount)) }
                 late[p].append(encoded: bytes)
                 lateRecords &+= 1
+                appendedSincePosition = true
                 lateCountPending &+= 1
                 if late[p].byteCount >= limits.blockBytes { try cutLateBlocks() }
                 return
@@ -163,6 +235,7 @@ public final class StreamAppender<Record: RecordCodable> {
         let index = openIndex(interval)
         open[index].partitions[p].append(encoded: bytes)
         appendedRecords &+= 1
+        appendedSincePosition = true
         if open[index].partitions[p].byteCount >= limits.blockBytes { try cutBlock(openIndex: index, partition: p) }
         if let eventTime, eventTime.rawValue > maxEventTime {
             maxEventTime = eventTime.rawValue
@@ -247,6 +320,7 @@ public final class StreamAppender<Record: RecordCodable> {
         let full = try Self.appendRecord(record, to: &open[index].partitions[p], limit: limits.blockBytes,
                                          stream: descriptor.name)
         appendedRecords &+= 1
+        appendedSincePosition = true
         if full { try cutBlock(openIndex: index, partition: p) }
     }
 
@@ -258,6 +332,7 @@ public final class StreamAppender<Record: RecordCodable> {
         let p = partition(for: record)
         _ = try Self.appendRecord(record, to: &late[p], limit: .max, stream: descriptor.name)
         lateRecords &+= 1
+        appendedSincePosition = true
         lateCountPending &+= 1
         if late[p].byteCount >= limits.blockBytes { try cutLateBlocks() }
     }
@@ -282,6 +357,7 @@ public final class StreamAppender<Record: RecordCodable> {
         let interval = open[index].interval
         guard open[index].partitions[p].recordCount > 0 else { return }
         let count = open[index].partitions[p].recordCount
+        if newestBlockInterval.map({ interval > $0 }) ?? true { newestBlockInterval = interval }
         // The committer compresses the payload on its own thread; this thread goes on encoding
         // into a recycled buffer.
         let payload = open[index].partitions[p].takeBytes(replacingWith: store.takePayloadBuffer(capacity: limits.blockBytes))
@@ -411,6 +487,7 @@ public final class StreamAppender<Record: RecordCodable> {
     ///
     /// Blocks the calling thread; in `async` code the `async` overload is chosen.
     public func flush() throws(StorageError) {
+        try checkPositionless()
         submitOpenBuffers()
         if let failure = firstFailure { throw failure }
         try lastTicket.wait()
@@ -418,6 +495,7 @@ public final class StreamAppender<Record: RecordCodable> {
 
     /// Writes everything appended so far, suspending until it is durable.
     public func flush() async throws {
+        try checkPositionless()
         submitOpenBuffers()
         if let failure = firstFailure { throw failure }
         try await lastTicket.value()
@@ -491,6 +569,7 @@ public final class StreamAppender<Record: RecordCodable> {
             merged.blocks += taken.blocks
             merged.seals += taken.seals
             merged.lateCounts += taken.lateCounts
+            merged.sources += taken.sources
         }
         if !merged.isEmpty {
             let ticket = store.submit(merged, chain: chain)
@@ -513,10 +592,100 @@ public final class StreamAppender<Record: RecordCodable> {
         return taken
     }
 
-    /// Seals every interval holding buffered records, then flushes: use it at the end of a
-    /// finite input so that all of it becomes readable.
+    /// Seals every interval holding buffered records (and those an earlier writer left unsealed),
+    /// then flushes: use it at the end of a finite input so that all of it becomes readable.
+    ///
+    /// - Throws: `.misuse` for a resumable appender with records appended since its last
+    ///   positioned commit (use `sealWithoutWaiting(through:)` and `flush(position:)`).
     public func sealAll() throws(StorageError) {
-        if let last = open.last?.interval { try sealInternal(through: last) }
+        try checkPositionless()
+        if let last = newestUnsealedInterval { try sealInternal(through: last) }
         try flush()
     }
+
+    /// The newest interval holding records that are not sealed: buffered here, committed by this
+    /// appender, or committed by an earlier writer that stopped before sealing them. `nil` when
+    /// there is none. Sealing through it (`sealWithoutWaiting(through:)`) makes all of them readable.
+    public var newestUnsealedInterval: Interval? {
+        var newest = [open.last?.interval, unsealedOnDisk, newestBlockInterval].compactMap { $0 }.max()
+        if !late.isEmpty || lateCountPending > 0 {
+            let lateInterval = sealedThrough?.next ?? Interval(0)
+            newest = max(newest ?? lateInterval, lateInterval)
+        }
+        guard let newest else { return nil }
+        if let sealed = sealedThrough, newest <= sealed { return nil }
+        return newest
+    }
+
+    // MARK: Resumable appending
+
+    /// Where the input of this appender's `source` stands in the store: every record read before
+    /// it was committed by an earlier run, none after it. The start of the input (all zero) when
+    /// nothing was committed, or when the appender is not resumable.
+    public var resumePosition: InputPosition { resumeRecord?.position ?? InputPosition() }
+
+    /// Whether the earlier run of this appender's source read its input to the end
+    /// (`flush(position:finished: true)`).
+    public var resumedInputFinished: Bool { resumeRecord?.finished ?? false }
+
+    /// The process that committed the resume position, if any.
+    public var resumeProcessID: Int32? { resumeRecord?.processID }
+
+    /// Commits everything appended since the previous commit — blocks, seals, late records —
+    /// together with `position`, the input's position after the last record appended, in one
+    /// transaction, and returns once it is durable.
+    ///
+    /// After an interruption, the next appender of the same source reads `position` back as
+    /// `resumePosition`: the records before it are in the stream exactly once.
+    ///
+    /// ```swift
+    /// try appender.append(view, eventTime: view.time)
+    /// try appender.flush(position: InputPosition(lines: 1200, bytes: 98_811))
+    /// ```
+    ///
+    /// Blocks the calling thread.
+    ///
+    /// - Parameters:
+    ///   - position: The input's position after the last record appended.
+    ///   - finished: Whether the input ended there.
+    /// - Throws: `.misuse` when the appender is not resumable or the token is too long; a commit
+    ///   error (`.storeFull`, …), after which nothing of this commit is in the store and
+    ///   `resumePosition` of a new appender is the previous commit's position.
+    public func flush(position: InputPosition, finished: Bool = false) throws(StorageError) {
+        try commit(position: position, finished: finished).wait()
+    }
+
+    /// Hands everything appended since the previous commit to the committer together with
+    /// `position`, as `flush(position:finished:)` does, without waiting: wait on the
+    /// acknowledgement for durability; meanwhile go on appending. Commits land in order, and none
+    /// after one that failed.
+    ///
+    /// - Throws: `.misuse` when the appender is not resumable or the token is too long; the
+    ///   error of an earlier commit.
+    public func commit(position: InputPosition, finished: Bool = false) throws(StorageError) -> CommitAcknowledgement {
+        guard let source else {
+            throw .misuse("stream \(descriptor.name): commit(position:) needs an appender made with a source name")
+        }
+        guard position.token.count <= InputPosition.maxTokenBytes else {
+            throw .misuse("stream \(descriptor.name): a position token holds at most \(InputPosition.maxTokenBytes) bytes")
+        }
+        var batch = try takeBatch()
+        let record = SourceRecord(position: position, maxEventTime: maxEventTime == .min ? nil : maxEventTime,
+                                  finished: finished, processID: getpid())
+        batch.sources.append((descriptor.id, source, record))
+        lastTicket = store.submit(batch, chain: chain)
+        appendedSincePosition = false
+        return CommitAcknowledgement(ticket: lastTicket)
+    }
+
+    /// Throws when a resumable appender would commit records without their position.
+    private func checkPositionless() throws(StorageError) {
+        guard source != nil, appendedSincePosition else { return }
+        throw .misuse("stream \(descriptor.name): a resumable appender commits records only with their position; "
+            + "use flush(position:)")
+    }
 }
+
+
+/// How far an input has been appended to a stream (see `StrataStorage.InputPosition`).
+public typealias InputPosition = StrataStorage.InputPosition

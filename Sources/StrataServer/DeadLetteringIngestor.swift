@@ -129,15 +129,21 @@ final class DeadLetteringIngestor {
     /// waiting: at the end of a finite input, so that all of it becomes readable.
     func sealAll() throws(ReceiverError) {
         do {
-            if let last = ingestor.appender.openIntervals.last {
+            // Intervals an earlier writer committed records to and left open are sealed too.
+            if let last = ingestor.appender.newestUnsealedInterval {
                 try ingestor.appender.sealWithoutWaiting(through: last)
             }
-            if let last = deadLetters.appender.openIntervals.last {
+            if let last = deadLetters.appender.newestUnsealedInterval {
                 try deadLetters.appender.sealWithoutWaiting(through: last)
             }
         } catch {
             throw .storage(error, context: "stream \(descriptor.name): seal")
         }
+    }
+
+    /// Whether the stream or its dead letters hold records of intervals that are not sealed.
+    var hasUnsealedRecords: Bool {
+        ingestor.appender.newestUnsealedInterval != nil || deadLetters.appender.newestUnsealedInterval != nil
     }
 
     /// Hands everything appended, dead letters included, to the committer as one transaction and

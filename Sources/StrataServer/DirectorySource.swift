@@ -179,6 +179,9 @@ final class DirectoryIngest {
     private var uncommitted = false
     private var buffer: [UInt8]
     private var shrunk: Set<String> = []  // lookup only
+    /// When new lines were last read, and whether the idle seal ran since.
+    private var lastRead = ContinuousClock.now
+    private var idleSealed = false
     /// Rejections listed with reasons in each `SourceCommit`.
     static let rejectionsListed = 10
 
@@ -228,6 +231,13 @@ final class DirectoryIngest {
                 try ingest.sealAll()
                 try commit(nil, fileSize: nil)
                 return
+            }
+            if let idle = configuration.idleSeal, !idleSealed, ContinuousClock.now - lastRead >= idle,
+               ingest.hasUnsealedRecords {
+                // Quiet for long enough: what is open becomes readable (as Flink's idleness).
+                try ingest.sealAll()
+                try commit(nil, fileSize: nil)
+                idleSealed = true
             }
             if try ingest.sealElapsed() || uncommitted { try commit(nil, fileSize: nil) }
             source.waitForChanges()
@@ -284,6 +294,8 @@ final class DirectoryIngest {
         }
         guard size > position.offset else { return }
         shrunk.remove(name)
+        lastRead = ContinuousClock.now
+        idleSealed = false
         source.counters.filesRead.add(1, ordering: .relaxed)
         let origin = "file " + path
         let limit = configuration.maxRecordBytes

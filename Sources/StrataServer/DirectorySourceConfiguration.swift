@@ -21,6 +21,9 @@ public struct DirectorySourceConfiguration: Sendable {
     /// For a stream with a time field: how far event time may run behind the largest time seen
     /// before an interval is sealed.
     public var allowedLateness: Duration = .zero
+    /// For a stream with a time field: seal every interval holding records once no new line has
+    /// been read for this long (`strata serve --idle-seal`). `nil`: only the watermark seals.
+    public var idleSeal: Duration?
     /// When set, only files whose names end with it are read (`.jsonl`).
     public var fileSuffix: String?
     /// File bytes read between commits: each commit makes what was read durable together with

@@ -32,6 +32,10 @@ public struct ReceiverConfiguration: Sendable {
     /// For streams with a time field: how far event time may run behind the largest time seen
     /// before an interval is sealed (as `strata ingest --lateness`).
     public var allowedLateness: Duration = .zero
+    /// For streams with a time field: seal every interval holding records once no request has
+    /// brought lines for this long (as Flink's idleness; `strata serve --idle-seal`), so that a
+    /// quiet stream's last records become readable. `nil`: only the watermark seals.
+    public var idleSeal: Duration?
     /// Rejected lines listed with their reasons in a response (all are counted and dead-lettered).
     public var maxRejectionsListed: Int = 10
     /// Whether to serve HTTP at all; `false` runs only the directory sources.

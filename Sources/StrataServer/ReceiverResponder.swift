@@ -374,6 +374,7 @@ struct ReceiverResponder: HTTPResponder {
         case .notRunnable: return Self.error(.serviceUnavailable, error.description)
         case .storage(.storeFull, _): return Self.error(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), error.description)
         case .storage(.unknownStream, _): return Self.error(.notFound, error.description)
+        case .storage(.streamBusy, _): return Self.error(.conflict, error.description)
         default: return Self.error(.internalServerError, error.description)
         }
     }

@@ -42,12 +42,17 @@ final class StreamIngestWorker: Sendable {
     let budget: IngestBudget
     private let queue: DispatchQueue
     private let jobs = Mutex(Jobs())
-    /// Touched only on `queue`.
-    private let ingest: QueueConfined<DeadLetteringIngestor>
+    /// Touched only on `queue`; `nil` once the worker stopped or retired, which releases the
+    /// stream's writer lock for the next writer.
+    private let ingest: QueueConfined<DeadLetteringIngestor?>
     private let counters: MetricsCounters
     private let rejectionsListed: Int
     /// Touched only on `queue` once `init` returns.
     private let timer: QueueConfined<any DispatchSourceTimer>
+    /// Seal everything open after this long without lines (`ReceiverConfiguration.idleSeal`).
+    private let idleSeal: Duration?
+    /// When lines last arrived, and whether the idle seal has run since; touched only on `queue`.
+    private let activity = QueueConfined((last: ContinuousClock.now, sealedSince: false))
 
     /// Opens the stream's ingest (creating its dead-letter stream when absent) and starts the
     /// timer that seals elapsed arrival-time intervals while no request comes.
@@ -59,9 +64,10 @@ final class StreamIngestWorker: Sendable {
         let ingest = try DeadLetteringIngestor(
             stream: stream, store: store, maxRecordBytes: configuration.maxRecordBytes,
             allowedLateness: configuration.allowedLateness, holdsCommitsUntilFlush: true)
-        self.ingest = QueueConfined(ingest)
+        self.ingest = QueueConfined(Optional(ingest))
         self.counters = counters
         rejectionsListed = configuration.maxRejectionsListed
+        idleSeal = configuration.idleSeal
         budget = IngestBudget(capacity: configuration.maxQueuedBytesPerStream, counters: counters)
         queue = DispatchQueue(label: "strata.receiver.stream.\(stream.name)")
         let source = DispatchSource.makeTimerSource(queue: queue)
@@ -115,19 +121,23 @@ final class StreamIngestWorker: Sendable {
                     jobs.stopped = true
                     return jobs.failure != nil
                 }
-                if !broken {
-                    let ingest = self.ingest.value
+                if !broken, let ingest = self.ingest.value {
                     _ = try? ingest.sealElapsed()
                     try? ingest.commit()
                 }
+                self.ingest.value = nil
                 continuation.resume()
             }
         }
     }
 
-    /// Stops the timer of a broken worker that is being replaced.
+    /// Stops the timer of a broken worker that is being replaced, and releases its appenders (and
+    /// with them the stream's writer lock) before returning. Never call it on the worker's queue.
     func retire() {
-        queue.async { self.timer.value.cancel() }
+        queue.sync {
+            self.timer.value.cancel()
+            self.ingest.value = nil
+        }
     }
 
     // MARK: On the worker's queue
@@ -174,7 +184,8 @@ final class StreamIngestWorker: Sendable {
     private func append(_ batch: [Job]) -> Result<[LineCounts], ReceiverError> {
         defer { budget.release(batch.reduce(0) { $0 + $1.reservedBytes }) }
         if let failure = jobs.withLock({ $0.failure }) { return .failure(failure) }
-        let ingest = ingest.value
+        guard let ingest = ingest.value else { return .failure(.notRunnable("the receiver is shutting down")) }
+        activity.value = (ContinuousClock.now, false)
         var results: [LineCounts] = []
         results.reserveCapacity(batch.count)
         for job in batch {
@@ -197,7 +208,10 @@ final class StreamIngestWorker: Sendable {
 
     /// Hands a round's commit to the committer.
     private func startCommit(_ batch: [Job], _ results: [LineCounts]) -> Round? {
-        let ingest = ingest.value
+        guard let ingest = ingest.value else {
+            fail(batch, .notRunnable("the receiver is shutting down"))
+            return nil
+        }
         do {
             try ingest.sealElapsed()
             let acknowledgement = try ingest.startCommit()
@@ -231,9 +245,15 @@ final class StreamIngestWorker: Sendable {
 
     /// Seals arrival-time intervals the clock has left behind, when no round is running.
     private func sealElapsedWhileIdle() {
-        guard jobs.withLock({ $0.failure == nil && !$0.stopped }) else { return }
-        let ingest = ingest.value
+        guard jobs.withLock({ $0.failure == nil && !$0.stopped }), let ingest = ingest.value else { return }
         do {
+            if let idleSeal, !activity.value.sealedSince, ContinuousClock.now - activity.value.last >= idleSeal,
+               ingest.hasUnsealedRecords {
+                try ingest.sealAll()
+                try ingest.commit()
+                activity.value.sealedSince = true
+                return
+            }
             if try ingest.sealElapsed() { try ingest.commit() }
         } catch {
             jobs.withLock { if $0.failure == nil { $0.failure = error } }
@@ -267,6 +287,6 @@ func forEachLine(in bytes: UnsafeRawBufferPointer,
 /// `@unchecked Sendable` because the wrapped value is not `Sendable`: every access happens on the
 /// owner's serial queue, one at a time, which is what makes sharing the reference safe.
 final class QueueConfined<Value>: @unchecked Sendable {
-    let value: Value
+    var value: Value
     init(_ value: Value) { self.value = value }
 }

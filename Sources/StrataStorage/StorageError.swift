@@ -1,3 +1,5 @@
+import Glibc
+
 /// What was wrong with bytes read from disk.
 public enum Corruption: Error, Sendable, Equatable, CustomStringConvertible {
     /// Fewer bytes than the header or a length field promises.
@@ -120,6 +122,9 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Another process (`processID`, when the lock names it) has the store open, and the operation
     /// (compaction) needs it to itself.
     case storeInUse(path: String, processID: Int32?)
+    /// Another writer (`processID`, the process holding the stream's writer lock; this one when
+    /// it is another appender of this process) is appending to the stream: one writer per stream.
+    case streamBusy(stream: String, processID: Int32?)
 
     /// Whether the error reports damaged or unreadable store data: `.corrupt`, `.damaged`, and
     /// `.notAStore` for a data file that is not a valid store (empty, too short, not LMDB's); not for
@@ -160,6 +165,11 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .system(let call, let errno, let path): "\(path): \(call) failed: \(systemMessage(errno)) (errno \(errno))"
         case .storeInUse(let path, let pid?): "store \(path) is open in another process (pid \(pid)); close it first"
         case .storeInUse(let path, nil): "store \(path) is open in another process; close it first"
+        case .streamBusy(let stream, let pid?) where pid == getpid():
+            "stream \(stream) is being written by another appender in this process (pid \(pid)); one writer per stream"
+        case .streamBusy(let stream, let pid?):
+            "stream \(stream) is being written by process \(pid); one writer per stream: wait for it to end or stop it"
+        case .streamBusy(let stream, nil): "stream \(stream) is being written by another process; one writer per stream"
         }
     }
 }

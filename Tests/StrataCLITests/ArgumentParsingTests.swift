@@ -50,10 +50,12 @@ import Testing
 
     @Test func ingestDefaultsAndFlags() throws {
         let defaults = try #require(try StrataCommand.parseAsRoot(["ingest", "v", "--store", "/s"]) as? Ingest)
-        #expect(defaults.interval.length == .seconds(1))
-        #expect(defaults.partitions == 4)
+        // Omitted settings are nil: a new stream gets the defaults (1s, 4, ms), an existing one its own.
+        #expect(defaults.interval == nil)
+        #expect(defaults.partitions == nil)
         #expect(defaults.timeField == nil && defaults.keyField == nil)
-        #expect(defaults.timeUnit == .ms)
+        #expect(defaults.timeUnit == nil)
+        #expect(defaults.source == nil && defaults.idleSeal == nil)
         #expect(defaults.lateness.duration == .zero)
         #expect(defaults.format == .jsonl)
         #expect(!defaults.failFast)
@@ -64,11 +66,11 @@ import Testing
             "ingest", "v", "--store", "/s", "--interval", "100ms", "--partitions", "8", "--key-field", "k", "--time-unit", "us", "--lateness", "2s", "--format", "lines", "--fail-fast",
             "--no-seal-at-end", "--durability", "none",
         ]) as? Ingest)
-        #expect(set.interval.length == .milliseconds(100))
+        #expect(set.interval?.length == .milliseconds(100))
         #expect(set.partitions == 8)
         #expect(set.timeField == nil && set.keyField == "k")
         #expect(set.format == .lines)
-        #expect(set.timeUnit.unit == .microseconds)
+        #expect(set.timeUnit?.unit == .microseconds)
         #expect(set.lateness.duration == .seconds(2))
         #expect(set.failFast && !set.sealAtEnd)
         #expect(set.durability.durability == .noSync)

@@ -83,17 +83,59 @@ import Testing
         for arguments in [["--partitions", "2", "--time-field", "ts", "--time-unit", "s", "--key-field", "user"],
                           ["--partitions", "1", "--interval", "2s", "--time-field", "ts", "--time-unit", "s",
                            "--key-field", "user"],
-                          ["--partitions", "1"]] {
+                          ["--key-field", "page"], ["--time-unit", "ms"]] {
             let run = try strata(["ingest", "views", "--store", store.path] + arguments, stdin: pageViews)
             #expect(run.status == 1)
             #expect(run.stderrLines.count == 1)
             #expect(run.stderr.hasPrefix("Error: stream views exists with other settings: "))
         }
+        let named = try strata(["ingest", "views", "--store", store.path, "--key-field", "page"], stdin: "")
+        #expect(named.stderr == "Error: stream views exists with other settings: --key-field is user, not page as given; "
+            + "omit --key-field to take the stream's\n")
         // The same settings append to the stream.
         let again = try strata(["ingest", "views", "--store", store.path, "--partitions", "1", "--time-field", "ts",
                                 "--time-unit", "s", "--key-field", "user"], stdin: #"{"ts":104,"user":"dan"}"#)
         #expect(again.status == 0)
         #expect(again.stderr.contains("sealed through 104"))
+    }
+
+    /// Issue 13 item 5: appending to an existing stream takes its settings; flags given must match.
+    @Test func ingestIntoAnExistingStreamTakesItsSettings() throws {
+        let store = try FixtureStore()
+        let run = try strata(["ingest", "views", "--store", store.path], stdin: #"{"ts":104,"user":"dan","page":"/e"}"# + "\n")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("sealed through 104"))
+        let partial = try strata(["ingest", "views", "--store", store.path, "--time-field", "ts", "--partitions", "1"],
+                                 stdin: #"{"ts":105,"user":"erin","page":"/f"}"# + "\n")
+        #expect(partial.status == 0, "\(partial.stderr)")
+        let cat = try strata(["cat", "views", "--store", store.path, "--interval", "105"])
+        #expect(cat.stdout == #"{"ts":105,"user":"erin","page":"/f"}"# + "\n")
+    }
+
+    /// Issue 10, item 3: late records of a re-ingest are readable when it ends, without new data.
+    @Test func lateRecordsOfAReingestAreReadableAtTheEnd() throws {
+        let store = try FixtureStore()
+        let run = try strata(["ingest", "views", "--store", store.path], stdin: #"{"ts":100,"user":"eve","page":"/z"}"# + "\n")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("1 accepted, 0 rejected, 1 late"))
+        let late = try strata(["cat", "views.late", "--store", store.path, "--interval", "104"])
+        #expect(late.status == 0, "\(late.stderr)")
+        #expect(late.stdout == #"{"ts":100,"user":"eve","page":"/z"}"# + "\n")
+    }
+
+    /// `tail --unsealed` prints committed records of open intervals after the sealed ones, marked.
+    @Test func tailUnsealedShowsOpenIntervalsMarked() throws {
+        let store = try FixtureStore()
+        let run = try strata(["ingest", "views", "--store", store.path, "--no-seal-at-end"],
+                             stdin: #"{"ts":105,"user":"fay","page":"/y"}"# + "\n")
+        #expect(run.status == 0, "\(run.stderr)")
+        let tail = try strata(["tail", "views", "--store", store.path, "--unsealed", "--json"])
+        #expect(tail.status == 0, "\(tail.stderr)")
+        // From the newest sealed interval (104, empty: the watermark of ts 105 sealed it) on.
+        #expect(tail.stdout == #"{"interval":105,"partition":0,"record":{"ts":105,"user":"fay","page":"/y"},"sealed":false}"# + "\n")
+        #expect(tail.stderr.contains("1 records of unsealed intervals"))
+        let follow = try strata(["tail", "-f", "views", "--store", store.path, "--unsealed"])
+        #expect(follow.status == 64)
     }
 
     @Test func storeFromTheEnvironment() throws {

@@ -12,6 +12,8 @@ import Testing
         let server = try await ReceiverHarness.start {
             $0.token = token
             $0.servesConsole = console
+            // One writer per stream: the server's worker seals its stream (a quiet one at once).
+            $0.idleSeal = .milliseconds(100)
         }
         var body = ""
         for seq in 0..<90 { body += #"{"ts":\#(1000 + seq / 30),"url":"/\#(["a", "b", "c"][seq % 3])","seq":\#(seq)}"# + "\n" }
@@ -21,7 +23,8 @@ import Testing
         // Blocking work runs off the cooperative pool, which the server's handlers need.
         let store = server.store
         try await offPool {
-            _ = try sealAndRead("views", in: store, through: Interval(1002))
+            let sealed = try waitUntil { try store.info(of: "views").frontier.sealedThrough == Interval(1002) }
+            #expect(sealed)
             let pairs = try store.stream("pairs", of: KeyValue<String, Int64>.self, interval: .seconds(1), partitions: 2)
             let appender = try pairs.appender(timing: .explicit) { $0.key }
             for t in UInt64(10)...12 {
@@ -115,14 +118,11 @@ import Testing
         // From 1003, the interval after the newest sealed one: the tail waits for it.
         let url = "http://127.0.0.1:\(server.port)/api/streams/views/tail?from=1003&intervals=2"
         let tail = Task { try await Curl.run(["--fail-with-body", url]) }
-        let store = server.store
-        try await offPool {
-            let views = try store.stream(named: "views", of: JSONRecord.self)
-            let appender = try views.appender(timing: .explicit)
-            try appender.append(JSONRecord(bytes: Array(#"{"ts":1003,"url":"/a","seq":900}"#.utf8)), interval: Interval(1003))
-            try appender.append(JSONRecord(bytes: Array(#"{"ts":1004,"url":"/a","seq":901}"#.utf8)), interval: Interval(1004))
-            try appender.seal(through: Interval(1004))
-        }
+        // Appended through the server, the stream's one writer; its idle seal seals 1004.
+        let more = #"{"ts":1003,"url":"/a","seq":900}"# + "\n" + #"{"ts":1004,"url":"/a","seq":901}"# + "\n"
+        let posted = try await server.post("views", query: "time-field=ts&time-unit=s&key-field=url&partitions=2", more,
+                                           headers: [:])
+        #expect(posted.status == 200)
         let lines = try Curl.parse(try await tail.value)
         #expect(lines.compactMap { $0["interval"] as? Int } == [1003, 1004])
         try await server.stop()
@@ -220,4 +220,14 @@ enum Curl {
         }
         return Int(String(decoding: data, as: UTF8.self)) ?? 0
     }
+}
+
+/// Polls `condition` (blocking; off the cooperative pool) until it holds or 60 s pass.
+private func waitUntil(_ condition: () throws -> Bool) throws -> Bool {
+    let deadline = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        usleep(20_000)
+    }
+    return false
 }

@@ -45,9 +45,12 @@ import StrataTestSupport
         try await withStorePath(options: options) { path in
             let store = try Store(at: path, options: options)
             let stream = try store.stream("shared", of: ChildRecord.self, interval: .seconds(1), partitions: 2)
-            let appender = try stream.appender(timing: .explicit)
-            try appender.append(KeyValue(UInt64(1), Bytes([1])), interval: Interval(0))
-            try await appender.seal(through: Interval(0))
+            do {
+                // Released before the child writes: one writer per stream.
+                let appender = try stream.appender(timing: .explicit)
+                try appender.append(KeyValue(UInt64(1), Bytes([1])), interval: Interval(0))
+                try await appender.seal(through: Interval(0))
+            }
             let intervals = 6, perInterval = 10_000
 
             // On a thread of its own: the outer read's body blocks while the child runs.

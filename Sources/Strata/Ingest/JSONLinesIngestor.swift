@@ -18,8 +18,29 @@ public struct JSONIngestOptions: Sendable {
     /// The limits of the ingestor's appender: set `holdsCommitsUntilFlush` to commit what is
     /// ingested together with state of your own, through `appender.flush(together:)`.
     public var appenderLimits = StreamAppender<JSONRecord>.Limits()
+    /// The input whose position is committed with the records, for an exactly-once resume;
+    /// `nil`: none (the appender commits as its batches fill).
+    public var source: IngestSource?
+    /// With a `source`, the input bytes read between two commits (each commit carries the
+    /// position). Smaller means less to read again after an interruption, larger fewer commits.
+    public var commitBytes = 4 << 20
+    /// Seal every interval holding records once no line has arrived for this long (event time:
+    /// like Flink's idleness, so that a quiet input does not hold intervals open; arrival time
+    /// seals elapsed intervals without waiting for the next line anyway). `nil`: never.
+    public var idleSeal: Duration?
     /// Default options.
     public init() {}
+}
+
+/// The input an ingest reads, for committing its position with the records.
+public enum IngestSource: Sendable, Equatable {
+    /// A named input: its position is committed with the records under this name, and an ingest
+    /// of the same name skips what an earlier run committed (`JSONLinesIngestor.skipCommittedInput`).
+    case named(String)
+    /// An input without a name (`strata ingest` from standard input without `--source`): its
+    /// position is committed, so that after an interruption the store knows exactly what to
+    /// feed again, but nothing is skipped automatically.
+    case unnamed
 }
 
 /// One rejected input line.
@@ -47,6 +68,13 @@ public struct IngestSummary: Sendable, Equatable {
     public var rejections: [IngestRejection] = []
     /// Input bytes read.
     public var bytes = 0
+    /// Lines and bytes at the input's start skipped because an earlier run of the same source
+    /// committed them.
+    public var skipped = InputPosition()
+    /// Whether reading stopped before the input's end because `stop` said so.
+    public var interrupted = false
+    /// Commits made by idle sealing (`idleSeal`, or arrival intervals that ended).
+    public var idleSeals = 0
     /// The smallest and largest interval that received records.
     public var intervals: ClosedRange<Interval>?
     /// The newest sealed interval after the ingest.
@@ -61,12 +89,16 @@ public enum IngestError: Error, Sendable, CustomStringConvertible {
     case readFailed(errno: Int32)
     /// The store refused the records.
     case storage(StorageError)
+    /// The input is not the one whose position the source committed: it ends before that
+    /// position, or its lines do not end where the position says.
+    case inputMismatch(source: String, reason: String)
 
     public var description: String {
         switch self {
         case .malformedLine(let rejection): "malformed input at \(rejection)"
         case .readFailed(let code): "reading the input failed: \(String(cString: strerror(code))) (errno \(code))"
         case .storage(let error): error.description
+        case .inputMismatch(let source, let reason): "the input is not the one source \(source) committed: \(reason)"
         }
     }
 }
@@ -95,6 +127,15 @@ public final class JSONLinesIngestor {
     /// The interval that received the last line ingested; `nil` when that line was blank,
     /// rejected or late (filed in the late side stream).
     public private(set) var lastAcceptedInterval: Interval?
+    /// With a `source`: the input's position after the last line ingested (lines and bytes from
+    /// the input's start, skipped ones included).
+    public private(set) var position = InputPosition()
+    /// With a `source`: the position of the newest commit known to be durable. After an
+    /// interruption or a failed commit, the input from here on is what has to be fed again.
+    public private(set) var committedPosition = InputPosition()
+    /// The commit in flight and its position.
+    private var inFlight: (CommitAcknowledgement, InputPosition)?
+    private var sinceCommit = 0
 
     /// Prepares to ingest into `stream`, using its catalog's time and key fields.
     ///
@@ -115,7 +156,27 @@ public final class JSONLinesIngestor {
         if let k = d.keyField { fields.append(k) }
         scanner = JSONLineScanner(fields: fields)
         let timing: TimeAssignment = d.timeField == nil ? .arrival : .eventTime(allowedLateness: options.allowedLateness)
-        appender = try stream.appender(timing: timing, limits: options.appenderLimits)
+        switch options.source {
+        case nil:
+            appender = try stream.appender(timing: timing, limits: options.appenderLimits)
+        case .named(let name):
+            guard SourceRecord.isValidName(name) else {
+                throw .misuse("invalid source name \"\(name)\": use 1–200 characters of A–Z a–z 0–9 . _ -")
+            }
+            appender = try stream.makeAppender(timing: timing, limits: options.appenderLimits, keyEncoder: nil, source: name)
+        case .unnamed:
+            appender = try stream.makeAppender(timing: timing, limits: options.appenderLimits, keyEncoder: nil, source: "")
+        }
+        if case .named = options.source { committedPosition = appender.resumePosition }
+    }
+
+    /// What an earlier ingest of the unnamed input (`IngestSource.unnamed`) into this stream left
+    /// when it was interrupted before its input's end: the position it had committed and its
+    /// pid. Its input from that position on is not in the stream. `nil` when it finished, or
+    /// when the source is not `.unnamed`.
+    public var interruptedUnnamedRun: (position: InputPosition, processID: Int32?)? {
+        guard options.source == .unnamed, appender.resumeRecord != nil, !appender.resumedInputFinished else { return nil }
+        return (appender.resumePosition, appender.resumeProcessID)
     }
 
     /// Ingests one line (without its newline); returns the rejection when it is malformed.
@@ -123,6 +184,27 @@ public final class JSONLinesIngestor {
     /// - Throws: `IngestError.malformedLine` with `failFast`; `.storage` when the store fails.
     @discardableResult
     public func ingest(line rawLine: UnsafeRawBufferPointer) throws(IngestError) -> IngestRejection? {
+        try ingest(line: rawLine, inputBytes: rawLine.count + 1)
+    }
+
+    /// Ingests one record line that stands for `inputBytes` bytes of the input (its line and
+    /// newline as read, when the record was made from it); returns the rejection when it is
+    /// malformed. With a `source`, commits with the position every `commitBytes`.
+    ///
+    /// - Throws: `IngestError.malformedLine` with `failFast` (the line is not counted in the
+    ///   position); `.storage` when the store fails.
+    @discardableResult
+    public func ingest(line rawLine: UnsafeRawBufferPointer, inputBytes: Int) throws(IngestError) -> IngestRejection? {
+        let rejection = try ingestLine(rawLine)
+        guard options.source != nil else { return rejection }
+        position.lines += 1
+        position.bytes += UInt64(inputBytes)
+        sinceCommit += inputBytes
+        if sinceCommit >= options.commitBytes { try commitPosition() }
+        return rejection
+    }
+
+    private func ingestLine(_ rawLine: UnsafeRawBufferPointer) throws(IngestError) -> IngestRejection? {
         lastAcceptedInterval = nil
         summary.lines += 1
         summary.bytes += rawLine.count + 1
@@ -182,7 +264,7 @@ public final class JSONLinesIngestor {
     }
 
     private func reject(_ reason: String) throws(IngestError) -> IngestRejection {
-        let rejection = IngestRejection(line: summary.lines, reason: reason)
+        let rejection = IngestRejection(line: Int(summary.skipped.lines) + summary.lines, reason: reason)
         summary.rejected += 1
         if summary.rejections.count < options.maxRejectionsKept { summary.rejections.append(rejection) }
         if options.failFast { throw .malformedLine(rejection) }
@@ -218,6 +300,20 @@ public final class JSONLinesIngestor {
     /// - Throws: `IngestError`. Records appended before the error stay in the appender's buffers;
     ///   call `finish()` to seal and flush them (the CLI does, after `--fail-fast`).
     public func ingest(fileDescriptor fd: Int32, progress: (IngestSummary) -> Void = { _ in }) throws(IngestError) {
+        try ingest(fileDescriptor: fd, stop: { false }, progress: progress)
+    }
+
+    /// Reads `fd` to its end or until `stop` returns true, ingesting each line; calls `progress`
+    /// about every 2^20 lines.
+    ///
+    /// `stop` is asked whenever a read is interrupted by a signal (install handlers without
+    /// `SA_RESTART`) and between reads; when it says so, reading ends with `summary.interrupted`
+    /// set and the lines read so far ingested. Call `stop()` (not `finish()`) then, to commit
+    /// without sealing. While waiting for input, `idleSeal` seals what is open.
+    ///
+    /// - Throws: `IngestError`, as `ingest(fileDescriptor:progress:)`.
+    public func ingest(fileDescriptor fd: Int32, stop: () -> Bool,
+                       progress: (IngestSummary) -> Void = { _ in }) throws(IngestError) {
         // The most an unfinished line may take before it is known to be over the limit: the
         // line, a carriage return, and one byte more.
         let (maxPending, overflow) = max(0, options.maxLineBytes).addingReportingOverflow(2)
@@ -238,6 +334,14 @@ public final class JSONLinesIngestor {
                     carried = 0
                 }
             }
+            if stop() {
+                summary.interrupted = true
+                return
+            }
+            guard try waitForInput(fd, stop: stop) else {
+                summary.interrupted = true
+                return
+            }
             let n = buffer.withUnsafeMutableBytes { raw -> Int in
                 guard let base = raw.baseAddress else { return 0 }
                 return read(fd, base + carried, raw.count - carried)
@@ -248,11 +352,12 @@ public final class JSONLinesIngestor {
             }
             if n == 0 {
                 if let length = skipped {
-                    try rejectOverlong(length: length + carried)
+                    try rejectOverlong(length: length + carried, newline: false)
                 } else if carried > 0 {
                     try Self.typed {
                         try buffer.withUnsafeBytes { raw in
-                            _ = try ingest(line: UnsafeRawBufferPointer(rebasing: raw[0..<carried]))
+                            // The last line has no newline: it stands for its own bytes only.
+                            _ = try ingest(line: UnsafeRawBufferPointer(rebasing: raw[0..<carried]), inputBytes: carried)
                         }
                     }
                 }
@@ -295,11 +400,16 @@ public final class JSONLinesIngestor {
     static let chunkSize = 4 << 20
 
     /// Counts and rejects a line of `length` bytes (without its newline) that was too long to hold.
-    private func rejectOverlong(length: Int) throws(IngestError) {
+    private func rejectOverlong(length: Int, newline: Bool = true) throws(IngestError) {
         lastAcceptedInterval = nil
         summary.lines += 1
         summary.bytes += length + 1  // and its newline, as `ingest(line:)` counts
         _ = try reject("line of \(length) bytes exceeds the limit of \(options.maxLineBytes)")
+        guard options.source != nil else { return }
+        position.lines += 1
+        position.bytes += UInt64(length + (newline ? 1 : 0))
+        sinceCommit += length + 1
+        if sinceCommit >= options.commitBytes { try commitPosition() }
     }
 
     /// Runs `body`, which throws only `IngestError`s, with typed throws.
@@ -314,17 +424,216 @@ public final class JSONLinesIngestor {
     }
 
     /// Ends the ingest: seals what `sealAtEnd` asks for and waits until everything is durable.
+    /// With a `source`, the last commit carries the input's final position, marked finished.
     public func finish() throws(IngestError) -> IngestSummary {
         do {
-            if options.sealAtEnd {
+            if options.source != nil {
+                if options.sealAtEnd, let last = appender.newestUnsealedInterval {
+                    try appender.sealWithoutWaiting(through: last)
+                }
+                try commitPosition(finished: true)
+                try waitForCommits()
+            } else if options.sealAtEnd {
                 try appender.sealAll()
             } else {
                 try appender.flush()
             }
             summary.sealedThrough = try stream.frontier().sealedThrough
+        } catch let error as IngestError {
+            throw error
+        } catch {
+            throw .storage(StorageError(wrapping: error))
+        }
+        return summary
+    }
+
+    /// Ends an interrupted ingest: commits the lines read so far (with their position, given a
+    /// `source`) without sealing anything, since the input has not ended, and waits until it is
+    /// durable. Afterwards `committedPosition` is where to feed the input again.
+    public func stop() throws(IngestError) -> IngestSummary {
+        do {
+            if options.source != nil {
+                try commitPosition()
+                try waitForCommits()
+            } else {
+                try appender.flush()
+            }
+            summary.sealedThrough = try stream.frontier().sealedThrough
+        } catch let error as IngestError {
+            throw error
+        } catch {
+            throw .storage(StorageError(wrapping: error))
+        }
+        return summary
+    }
+
+    // MARK: Resuming
+
+    /// Reads and drops the start of `fd` that the earlier runs of this named source committed,
+    /// checking that its lines end where the committed position says; returns that position.
+    ///
+    /// Call it before `ingest(fileDescriptor:)` with the same input as the earlier run (or that
+    /// input with more appended): the records continue exactly after the last committed one.
+    ///
+    /// - Throws: `.inputMismatch` when the input ends before the position, or holds another
+    ///   number of lines up to it; `.readFailed`.
+    @discardableResult
+    public func skipCommittedInput(fileDescriptor fd: Int32) throws(IngestError) -> InputPosition {
+        guard case .named(let name) = options.source else { return InputPosition() }
+        let target = appender.resumePosition
+        guard target.bytes > 0 || target.lines > 0 else { return target }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var remaining = target.bytes
+        var newlines: UInt64 = 0
+        var lastByte: UInt8 = 0x0A
+        while remaining > 0 {
+            let want = Int(min(UInt64(buffer.count), remaining))
+            let n = buffer.withUnsafeMutableBytes { raw in read(fd, raw.baseAddress, want) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .readFailed(errno: errno)
+            }
+            if n == 0 {
+                throw .inputMismatch(source: name, reason: "it ends after \(target.bytes - remaining) bytes, but "
+                    + "\(target.lines) lines (\(target.bytes) bytes) of it are already committed")
+            }
+            for byte in buffer[0..<n] where byte == 0x0A { newlines += 1 }
+            lastByte = buffer[n - 1]
+            remaining -= UInt64(n)
+        }
+        // A last line without a newline counts only when the earlier run's input ended there.
+        let lines = lastByte == 0x0A ? newlines : newlines + 1
+        guard lines == target.lines else {
+            throw .inputMismatch(source: name, reason: "its first \(target.bytes) bytes hold \(lines) lines, "
+                + "but the committed position is line \(target.lines) at byte \(target.bytes)")
+        }
+        if lastByte != 0x0A {
+            // The earlier run ended at an input's end without a newline; this input goes on, so
+            // the rest of that line would be a new record: refuse rather than split a line.
+            var next: UInt8 = 0
+            let n = read(fd, &next, 1)
+            if n == 1 && next != 0x0A {
+                throw .inputMismatch(source: name, reason: "the committed position ends inside line \(target.lines)")
+            }
+            if n == 1 {
+                position.bytes += 1
+            }
+        }
+        position.lines += target.lines
+        position.bytes += target.bytes
+        summary.skipped = InputPosition(lines: position.lines, bytes: position.bytes)
+        committedPosition = InputPosition(lines: position.lines, bytes: position.bytes)
+        return summary.skipped
+    }
+
+    /// Commits what was ingested since the last commit together with `position`; waits for the
+    /// commit before it (one in flight while the next is read).
+    private func commitPosition(finished: Bool = false) throws(IngestError) {
+        sinceCommit = 0
+        do {
+            let acknowledgement = try appender.commit(position: position, finished: finished)
+            try waitForCommits()  // the previous one; this one stays in flight
+            inFlight = (acknowledgement, position)
         } catch {
             throw .storage(error)
         }
-        return summary
+    }
+
+    /// Waits for the commit in flight, if any, and records its position as committed.
+    private func waitForCommits() throws(StorageError) {
+        guard let (acknowledgement, committed) = inFlight else { return }
+        inFlight = nil
+        try acknowledgement.wait()
+        committedPosition = committed
+    }
+
+    /// Waits until `fd` has input to read (true) or `stop` says to stop (false), sealing while
+    /// the input is quiet as `idleSeal` and arrival time ask. For a reading loop of your own
+    /// (`ingest(fileDescriptor:stop:progress:)` calls it before each read).
+    ///
+    /// - Throws: `.storage` when a seal's commit fails.
+    public func waitForInput(fileDescriptor fd: Int32, stop: () -> Bool) throws(IngestError) -> Bool {
+        try waitForInput(fd, stop: stop)
+    }
+
+    /// Notes that a reading loop of the caller's own stopped before the input's end
+    /// (`summary.interrupted`): `stop()` then commits without sealing.
+    public func markInterrupted() { summary.interrupted = true }
+
+    private func waitForInput(_ fd: Int32, stop: () -> Bool) throws(IngestError) -> Bool {
+        var idleSince = ContinuousClock.now
+        var sealedWhileIdle = false
+        if options.source != nil && sinceCommit > 0 {
+            // The input paused: commit what was read rather than hold it while waiting.
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&poller, 1, 0) == 0 {
+                try commitPosition()
+                do { try waitForCommits() } catch { throw .storage(error) }
+            }
+        }
+        while true {
+            var timeout: Duration? = nil
+            if let idle = options.idleSeal, !sealedWhileIdle, appender.newestUnsealedInterval != nil {
+                timeout = idle - (ContinuousClock.now - idleSince)
+            }
+            if let untilNext = arrivalIntervalEnd() { timeout = min(timeout ?? untilNext, untilNext) }
+            guard let wait = timeout else { return true }  // a blocking read() follows
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(clamping: max(0, wait.components.seconds * 1000
+                + Int64(wait.components.attoseconds / 1_000_000_000_000_000) + 1))
+            let ready = poll(&poller, 1, milliseconds)
+            if ready > 0 { return true }
+            if ready < 0 {
+                guard errno == EINTR else { return true }  // let read() report it
+                if stop() { return false }
+                continue
+            }
+            if stop() { return false }
+            if let idle = options.idleSeal, !sealedWhileIdle, ContinuousClock.now - idleSince >= idle,
+               let last = appender.newestUnsealedInterval {
+                try sealIdle(through: last)
+                sealedWhileIdle = true
+                idleSince = ContinuousClock.now
+            } else if case .arrival = appender.timing, let through = elapsedArrivalInterval(),
+                      let last = appender.newestUnsealedInterval, last <= through {
+                try sealIdle(through: through)
+            }
+        }
+    }
+
+    /// With arrival time and an open interval, how long until the current interval ends.
+    private func arrivalIntervalEnd() -> Duration? {
+        guard case .arrival(let clock) = appender.timing, appender.newestUnsealedInterval != nil else { return nil }
+        let now = clock.now().rawValue
+        guard now >= 0 else { return nil }
+        let length = Int64(clamping: lengthNanos)
+        let rest = length - now % length
+        return .nanoseconds(rest)
+    }
+
+    /// With arrival time, the newest interval that has ended.
+    private func elapsedArrivalInterval() -> Interval? {
+        guard case .arrival(let clock) = appender.timing else { return nil }
+        let now = clock.now().rawValue
+        guard now >= 0, UInt64(now) / lengthNanos > 0 else { return nil }
+        return Interval(UInt64(now) / lengthNanos - 1)
+    }
+
+    /// Seals through `through` while the input is quiet, and commits.
+    private func sealIdle(through: Interval) throws(IngestError) {
+        do {
+            try appender.sealWithoutWaiting(through: through)
+            if options.source != nil {
+                try commitPosition()
+                try waitForCommits()
+            } else {
+                try appender.flush()
+            }
+        } catch let error as IngestError {
+            throw error
+        } catch {
+            throw .storage(StorageError(wrapping: error))
+        }
+        summary.idleSeals += 1
     }
 }

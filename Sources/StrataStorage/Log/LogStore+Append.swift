@@ -42,13 +42,16 @@ package struct AppendBatch: Sendable {
     package var snapshots = SnapshotWrites()
     /// Per-vertex counters to add to (`LogStore+Snapshots.swift`).
     package var vertexStats: [(String, VertexStatsUpdate)] = []
+    /// Source positions to put (stream, source name, record), in the same transaction as the
+    /// blocks they account for (`InputPosition.swift`).
+    package var sources: [(StreamID, String, SourceRecord)] = []
 
     package init() {}
 
     /// Whether the batch writes nothing.
     package var isEmpty: Bool {
         blocks.isEmpty && seals.isEmpty && lateCounts.isEmpty && progress.isEmpty && snapshots.isEmpty
-            && vertexStats.isEmpty
+            && vertexStats.isEmpty && sources.isEmpty
     }
     /// The bytes of its blocks.
     package var byteCount: Int { blocks.reduce(0) { $0 + $1.bytes.count } }
@@ -155,6 +158,7 @@ extension LogStore {
             }
         }
         for (name, mark) in batch.progress { try putProgress(mark, named: name, txn) }
+        for (stream, source, record) in batch.sources { try putSourceRecord(record, stream: stream, source: source, txn) }
         try applySnapshots(batch.snapshots, vertexStats: batch.vertexStats, in: txn)
     }
 

@@ -31,6 +31,9 @@ struct Cat: ParsableCommand {
     @Flag(help: #"Print each record as {"interval":T,"partition":P,"record":R}."#)
     var json = false
 
+    @Flag(help: ArgumentHelp(#"Also print the committed records of intervals of the range that are not sealed (JSON: "sealed":false)."#))
+    var unsealed = false
+
     mutating func validate() throws {
         switch (interval, from, to) {
         case (.some, nil, nil): break
@@ -67,6 +70,57 @@ struct Cat: ParsableCommand {
     private func print<Record: JSONPrintable>(_ type: Record.Type, from store: Store) throws {
         let stored = try store.stream(named: stream, of: Record.self)
         var out = OutputBuffer()
+        if unsealed {
+            // The sealed part as usual, then what is committed after the frontier.
+            let sealed = try stored.newestSealedInterval()
+            if let sealed, range.lowerBound <= sealed {
+                try print(stored, range.lowerBound...min(sealed, range.upperBound), to: &out)
+            }
+            try printUnsealed(stored, range, to: &out)
+            try out.flush()
+            return
+        }
+        try print(stored, range, to: &out)
+        try out.flush()
+    }
+
+    /// Prints the committed records of the unsealed intervals of `range`, marked as such.
+    private func printUnsealed<Record: JSONPrintable>(_ stored: StoredStream<Record>, _ range: ClosedRange<Interval>,
+                                                      to out: inout OutputBuffer) throws {
+        var count = 0
+        var intervals: [Interval] = []
+        var prefix: [UInt8] = []
+        var current: (Interval, PartitionIndex)?
+        try stored.forEachUnsealed(in: range, partition: partition?.partition) { interval, partition, record in
+            if intervals.last != interval { intervals.append(interval) }
+            count += 1
+            if json {
+                if current?.0 != interval || current?.1 != partition {
+                    current = (interval, partition)
+                    prefix = Array(#"{"interval":"#.utf8)
+                    appendDecimal(interval.rawValue, to: &prefix)
+                    prefix.append(contentsOf: #","partition":"#.utf8)
+                    appendDecimal(UInt64(partition.rawValue), to: &prefix)
+                    prefix.append(contentsOf: #","record":"#.utf8)
+                }
+                out.bytes.append(contentsOf: prefix)
+                record.appendJSON(to: &out.bytes)
+                out.bytes.append(contentsOf: #","sealed":false}"#.utf8)
+            } else {
+                record.appendJSON(to: &out.bytes)
+            }
+            out.bytes.append(0x0A)
+            try out.flushIfFull()
+        }
+        if count > 0 {
+            let list = intervals.count == 1 ? "interval \(intervals[0]) is" : "intervals \(intervals.map(\.description).joined(separator: ", ")) are"
+            try out.flush()
+            printError("\(count) records of unsealed intervals: \(list) not sealed yet and may still change")
+        }
+    }
+
+    private func print<Record: JSONPrintable>(_ stored: StoredStream<Record>, _ range: ClosedRange<Interval>,
+                                              to out: inout OutputBuffer) throws {
         if json {
             var current: (Interval, PartitionIndex)?
             var prefix: [UInt8] = []
@@ -92,7 +146,6 @@ struct Cat: ParsableCommand {
                 try out.flushIfFull()
             }
         }
-        try out.flush()
     }
 }
 

@@ -49,6 +49,11 @@ struct Serve: ParsableCommand {
             + "interval is sealed: 0, 500ms, 2s …", valueName: "duration"))
     var lateness = DurationArgument.zero
 
+    @Option(help: ArgumentHelp(
+        "Event-time streams: seal every open interval once no lines have arrived for this long (like Flink's "
+            + "idleness): 30s, 5m …", valueName: "duration"))
+    var idleSeal: DurationArgument?
+
     @Option(help: "What each commit survives (see docs/durability.md).")
     var durability: DurabilityArgument = .group
 
@@ -130,6 +135,12 @@ struct Serve: ParsableCommand {
         // Before the store opens: storage and engine metrics are made with the store.
         let registry = StrataMetrics.bootstrapPrometheus()
         let store = try Store(at: options.path, options: Strata.StoreOptions(durability: durability.durability))
+        // What an earlier writer (a stopped or killed server) left open and the clock has passed
+        // becomes readable now, not with the next record.
+        for sealed in try store.sealElapsedArrivalIntervals() {
+            printError("sealed \(sealed.stream) through \(sealed.sealedAfter.map(\.description) ?? "none") "
+                + "(intervals left open by an earlier writer)")
+        }
         var configuration = ReceiverConfiguration()
         configuration.host = host
         configuration.port = port
@@ -139,6 +150,7 @@ struct Serve: ParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.maxQueuedBytesPerStream = maxQueuedBytes
         configuration.allowedLateness = lateness.duration
+        configuration.idleSeal = idleSeal?.duration
         configuration.servesHTTP = !(once || noHTTP)
         configuration.servesConsole = console ?? Self.isLoopback(host)
         configuration.tlsCertificatePath = tlsCertificate
@@ -152,6 +164,7 @@ struct Serve: ParsableCommand {
             watching.settings = JSONStreamSettings(interval: interval?.length, partitions: partitions,
                                                    timeField: timeField, keyField: keyField, timeUnit: timeUnit?.unit)
             watching.allowedLateness = lateness.duration
+            watching.idleSeal = idleSeal?.duration
             watching.fileSuffix = suffix
             watching.commitBytes = commitBytes
             watching.maxRecordBytes = maxRecordBytes

@@ -32,6 +32,9 @@ struct Tail: ParsableCommand {
     @Flag(help: #"Print each record as {"interval":T,"partition":P,"record":R}."#)
     var json = false
 
+    @Flag(help: ArgumentHelp(#"After the sealed intervals, print the committed records of unsealed ones (JSON: "sealed":false)."#))
+    var unsealed = false
+
     mutating func validate() throws {
         if let speed {
             guard pace else { throw ValidationError("--speed goes with --pace") }
@@ -41,6 +44,9 @@ struct Tail: ParsableCommand {
         }
         if range.to != nil && follow { throw ValidationError("--to and --follow exclude each other") }
         if range.to != nil && range.from == nil { throw ValidationError("--to needs --from") }
+        if unsealed && follow {
+            throw ValidationError("--unsealed shows what open intervals hold now; it does not go with --follow")
+        }
     }
 
     func run() throws {
@@ -67,11 +73,40 @@ struct Tail: ParsableCommand {
             }
         } else if let newest = try stored.newestSealedInterval() {
             start = newest
+        } else if unsealed {
+            try printUnsealed(stored, from: Interval(0), through: nil)
+            return
         } else {
             guard follow else { throw TimeTravelError.storage(.beforeStreamStart(StoreLocation(stream: stream), firstInterval: nil)) }
             start = Interval(0)
         }
         try emit(stored, from: start, through: through)
+        if unsealed { try printUnsealed(stored, from: start, through: through) }
+    }
+
+    /// Prints the committed records of the unsealed intervals from `start` on, marked as such.
+    private func printUnsealed<Record: JSONPrintable>(_ stored: StoredStream<Record>, from start: Interval,
+                                                      through: Interval?) throws {
+        var out = OutputBuffer()
+        var count = 0
+        try stored.forEachUnsealed(in: start...(through ?? Interval(UInt64.max))) { interval, partition, record in
+            count += 1
+            if json {
+                out.bytes.append(contentsOf: #"{"interval":"#.utf8)
+                appendDecimal(interval.rawValue, to: &out.bytes)
+                out.bytes.append(contentsOf: #","partition":"#.utf8)
+                appendDecimal(UInt64(partition.rawValue), to: &out.bytes)
+                out.bytes.append(contentsOf: #","record":"#.utf8)
+                record.appendJSON(to: &out.bytes)
+                out.bytes.append(contentsOf: #","sealed":false}"#.utf8)
+            } else {
+                record.appendJSON(to: &out.bytes)
+            }
+            out.bytes.append(0x0A)
+            try out.flushIfFull()
+        }
+        try out.flush()
+        if count > 0 { printError("\(count) records of unsealed intervals: not sealed yet, they may still change") }
     }
 
     private func emit<Record: JSONPrintable>(_ stored: StoredStream<Record>, from start: Interval, through: Interval?) throws {

@@ -1,0 +1,70 @@
+import StrataStorage
+
+/// What `Store.seal(_:through:)` did to one stream.
+///
+/// `SealReport` is `Sendable`; it is a plain value.
+public struct SealReport: Sendable, Equatable {
+    /// The stream sealed.
+    public var stream: String
+    /// The newest sealed interval before (`nil`: none).
+    public var sealedBefore: Interval?
+    /// The newest sealed interval after (`nil`: none).
+    public var sealedAfter: Interval?
+
+    /// Whether the seal changed anything.
+    public var changed: Bool { sealedBefore != sealedAfter }
+}
+
+extension Store {
+    /// Seals a stream through `through`, or through the newest interval holding committed records
+    /// when `nil`, and returns once the seal is durable: the committed records of those intervals
+    /// (left unsealed by an ingest that was stopped or killed, or by a quiet event-time input)
+    /// become readable, and later records for them go to the late side stream.
+    ///
+    /// ```swift
+    /// let report = try store.seal("views")          // everything committed becomes readable
+    /// print(report.sealedAfter as Any)
+    /// ```
+    ///
+    /// Takes the stream's writer lock for the moment of the seal.
+    ///
+    /// - Throws: `.unknownStream`; `.misuse` for a late side stream; `.streamBusy` naming the
+    ///   process that is writing the stream; a commit error (`.storeFull`, …).
+    public func seal(_ name: String, through: Interval? = nil) throws(StorageError) -> SealReport {
+        guard let descriptor = try log.descriptor(named: name) else { throw .unknownStream(name) }
+        let stream = StoredStream<Bytes>(store: log, descriptor: descriptor)
+        let before = try stream.frontier().sealedThrough
+        let appender = try stream.makeAppender(timing: .explicit, limits: .init(), keyEncoder: nil)
+        if let target = through ?? appender.newestUnsealedInterval {
+            try appender.seal(through: target)
+        }
+        return SealReport(stream: name, sealedBefore: before, sealedAfter: try stream.frontier().sealedThrough)
+    }
+
+    /// Seals, in every JSON stream with arrival time, the intervals that ended before now and hold
+    /// committed records: what a writer left open when it was stopped or killed becomes readable
+    /// without waiting for new data (`strata serve` does this at startup). Streams another
+    /// writer holds are left to it.
+    ///
+    /// - Returns: The streams whose frontier moved.
+    /// - Throws: a storage error other than `.streamBusy`.
+    public func sealElapsedArrivalIntervals() throws(StorageError) -> [SealReport] {
+        var reports: [SealReport] = []
+        for descriptor in try log.descriptors()
+        where descriptor.recordType == JSONRecord.recordTypeName && descriptor.timeField == nil
+            && descriptor.lateRecordsOf == nil && !descriptor.name.hasSuffix(".src") {
+            // (`NAME.src`, a directory source's positions, counts commits in its intervals, not time.)
+            let stream = StoredStream<JSONRecord>(store: log, descriptor: descriptor)
+            let before = try stream.frontier().sealedThrough
+            do {
+                // An arrival appender seals the elapsed intervals when it opens.
+                _ = try stream.makeAppender(timing: .arrival, limits: .init(), keyEncoder: nil)
+            } catch .streamBusy {
+                continue
+            }
+            let after = try stream.frontier().sealedThrough
+            if after != before { reports.append(SealReport(stream: descriptor.name, sealedBefore: before, sealedAfter: after)) }
+        }
+        return reports
+    }
+}
