@@ -31,7 +31,7 @@ extension Store {
                        progress: ((Interval, ReplaySummary) -> Void)? = nil) throws(StorageError) -> ReplaySummary {
         guard let descriptor = try log.descriptor(named: source) else { throw .unknownStream(source) }
         if try log.descriptor(named: target) != nil {
-            throw .misuse("stream \(target) exists: replay writes a new stream (choose another name)")
+            throw .streamExists(target)
         }
         if let pace, !(pace > 0) { throw .misuse("the replay pace must be positive, not \(pace)") }
         let frontier = try log.frontier(of: descriptor)

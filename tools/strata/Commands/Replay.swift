@@ -8,7 +8,7 @@ struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Replay sealed intervals of a stream into a new stream, at full speed or at the original pace.",
         discussion: """
-            Copies intervals T1…T2 of STREAM, block by block (each verified), into the new stream NEW with the \
+            Copies intervals T1…T2 of STREAM (default: all it retains; times as in docs/cli.md, "Times"), block by block (each verified), into the new stream NEW with the \
             same record type, interval length, partitions and retention, sealing each interval in its own commit \
             at the same interval index. Programs and subscribers following NEW see the intervals arrive as if \
             live; a program run over NEW under a new name gives a new version of its outputs, which \
@@ -18,14 +18,10 @@ struct Replay: ParsableCommand {
 
     @OptionGroup var options: StoreOptions
 
-    @Argument(help: "The stream to replay.")
+    @Argument(help: "The stream to replay.", completion: .custom(completeStreamNames))
     var stream: String
 
-    @Option(help: ArgumentHelp("The first interval to replay.", valueName: "T1"))
-    var from: IntervalArgument
-
-    @Option(help: ArgumentHelp("The last interval to replay, included.", valueName: "T2"))
-    var to: IntervalArgument
+    @OptionGroup var range: RangeOptions
 
     @Option(help: ArgumentHelp("The new stream to write (must not exist).", valueName: "NEW"))
     var into: String
@@ -40,18 +36,19 @@ struct Replay: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard from.interval <= to.interval else { throw ValidationError("--from must not be after --to") }
         guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be a positive number") }
         if speed != 1 && !pace { throw ValidationError("--speed goes with --pace") }
     }
 
     func run() throws {
         let store = try options.openStore()
-        let total = to.interval.rawValue - from.interval.rawValue + 1
+        let intervals = try range.intervals(in: try store.info(of: stream))
+        let from = intervals.lowerBound, to = intervals.upperBound
+        let total = to.rawValue - from.rawValue + 1
         let started = Date()
-        let summary = try store.replay(stream, range: from.interval...to.interval, into: into,
+        let summary = try store.replay(stream, range: intervals, into: into,
                                        pace: pace ? speed : nil) { interval, sofar in
-            if pace || sofar.intervals % 100 == 0 || interval == to.interval {
+            if pace || sofar.intervals % 100 == 0 || interval == to {
                 FileHandle.standardError.write(Data("replay: interval \(interval) (\(sofar.intervals)/\(total)), \(sofar.records) records\n".utf8))
             }
         }
@@ -60,12 +57,12 @@ struct Replay: ParsableCommand {
         if json {
             out.append(JSONValue.object([
                 "stream": .string(stream), "into": .string(into),
-                "from": .unsigned(from.interval.rawValue), "to": .unsigned(to.interval.rawValue),
+                "from": .unsigned(from.rawValue), "to": .unsigned(to.rawValue),
                 "intervals": .unsigned(UInt64(summary.intervals)), "blocks": .unsigned(UInt64(summary.blocks)),
                 "records": .unsigned(summary.records), "seconds": .double(seconds),
             ]).text + "\n")
         } else {
-            out.append("replayed \(stream) intervals \(from.interval.rawValue)–\(to.interval.rawValue) into \(into): "
+            out.append("replayed \(stream) intervals \(from)–\(to) into \(into): "
                        + "\(summary.intervals) intervals, \(summary.blocks) blocks, \(summary.records) records in "
                        + String(format: "%.2f s", seconds) + "\n")
         }
