@@ -80,7 +80,7 @@ import Testing
         #expect(json.stdout.hasPrefix(#"{"interval":7,"partition":0,"record":{"key":"a\"b","value":3},"time":"1970-01-01T00:00:07Z"}"#))
 
         let streams = try strata(["streams", "--store", path, "--json"])
-        #expect(streams.stdout.contains(#""type":"StrataStorage.KeyValue<Swift.String, Swift.Int>""#))
+        #expect(streams.stdout.contains(#""type":"KeyValue<String, Int>""#))
     }
 
     @Test func unknownRecordTypeIsAClearError() throws {

@@ -45,7 +45,6 @@ struct StrataCommand: ParsableCommand {
         let arguments = hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst()))
         if let error = unknownSubcommand(in: arguments) {
             printError("Error: \(error)")
-            printError(helpMessage())
             exit(withError: ExitCode(64))
         }
         do {
@@ -53,7 +52,7 @@ struct StrataCommand: ParsableCommand {
             try command.run()
         } catch let usage as CommandUsageError {
             printError("Error: \(usage.message)")
-            printError(usageString(for: usage.command))
+            printError("Usage: " + usageString(for: usage.command))
             printError("  See 'strata help \(usage.command._commandName)' for more information.")
             exit(withError: ExitCode(64))
         } catch {
@@ -117,16 +116,19 @@ struct StrataCommand: ParsableCommand {
 /// The candidate nearest to `word` by edit distance, when it is near enough to be a typo
 /// (at most a third of the word's length, and at least one edit).
 func closest(to word: String, among candidates: [String]) -> String? {
+    // Optimal string alignment: insertions, deletions, substitutions and swaps of neighbours ("cta").
     func distance(_ a: [Character], _ b: [Character]) -> Int {
-        var previous = Array(0...b.count)
-        for (i, x) in a.enumerated() {
-            var current = [i + 1]
-            for (j, y) in b.enumerated() {
-                current.append(min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)))
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
+        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
+        for i in 1...a.count {
+            for j in 1...b.count {
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
             }
-            previous = current
         }
-        return previous[b.count]
+        return d[a.count][b.count]
     }
     let w = Array(word)
     let scored = candidates.map { ($0, distance(w, Array($0))) }.sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }

@@ -11,7 +11,8 @@ import StrataStorage
 ///   21:00:00 … 21:04:59.
 /// - A time of day (`21:00`) is on `day` (`YYYY-MM-DD`) when given, else on the day, in `zone`, of
 ///   the start of the stream's newest sealed interval. When both ends are times of day and `to`
-///   is not after `from`, `to` is on the next day (`23:55`–`00:05` spans midnight).
+///   is before `from`, `to` is on the next day (`23:55`–`00:05` spans midnight); equal ones make
+///   an empty range, an error.
 /// - `now` and relative times (`-5m`) are read against `now` when given, else against the system's
 ///   real-time clock when the range is resolved: the edge of the system, never inside a vertex.
 /// - Times without an offset are read in `zone` (default `UTC`, so that a range means the same on
@@ -183,7 +184,7 @@ public struct SliceRange: Sendable, Equatable {
         switch try resolve(to, text: toText) {
         case .index(let index): last = index
         case .time(var toInstant):
-            if case .timeOfDay = from, case .timeOfDay = to, let fromInstant, toInstant <= fromInstant,
+            if case .timeOfDay = from, case .timeOfDay = to, let fromInstant, toInstant < fromInstant,
                case .time(let nextDay) = try resolve(to, text: toText, dayOffset: 1) {
                 toInstant = nextDay  // spans midnight
             }

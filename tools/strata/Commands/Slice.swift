@@ -70,7 +70,7 @@ struct SliceCommand: ParsableCommand {
         if let top {
             guard let rankable = Record.self as? any RankablePair.Type else {
                 throw CommandUsageError(SliceCommand.self, "--top needs a stream of KeyValue records with ordered keys and values; "
-                                      + "stream \(stream) holds \(stored.descriptor.recordType)")
+                                      + "stream \(stream) holds \(stored.descriptor.readableRecordType)")
             }
             try rankable.printTop(top, by: by, combine: combine, of: stored.name, in: intervals, store: store, json: json)
             return

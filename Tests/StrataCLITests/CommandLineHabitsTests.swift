@@ -1,0 +1,163 @@
+import Foundation
+import Strata
+import StrataTestSupport
+import Testing
+
+@testable import StrataCLI
+
+/// Issue 13: what operators expect of the command line (times, whole streams, keys, waiting,
+/// every difference, drop and rename, typos, version).
+@Suite struct CommandLineHabitsTests {
+    @Test func everyIntervalOptionTakesTheOneTimeGrammar() throws {
+        let store = try FixtureStore()
+        // Interval 101 is 1970-01-01T00:01:41Z.
+        for point in ["101", "00:01:41", "00:01:41.500", "1970-01-01T00:01:41Z", "1970-01-01T01:01:41+01:00"] {
+            let run = try strata(["cat", "views", "--store", store.path, "--interval", point])
+            #expect(run.stdout == #"{"ts":101,"user":"alice","page":"/c"}"# + "\n", "\(point)")
+        }
+        let ends = try strata(["cat", "views", "--store", store.path, "--from", "beginning", "--to", "end"])
+        #expect(ends.stdout == pageViews)
+        let whole = try strata(["cat", "views", "--store", store.path])
+        #expect(whole.stdout == pageViews)
+        // Relative times: the fixture is from 1970, so the last hour holds nothing readable.
+        let recent = try strata(["cat", "views", "--store", store.path, "--from", "-1h"])
+        #expect(recent.status == 1)
+        let empty = try strata(["cat", "views", "--store", store.path, "--from", "00:01:41", "--to", "00:01:41"])
+        #expect(empty.status == 1)
+        #expect(empty.stderr.contains("excludes its end"))
+        let asOf = try strata(["replay", "views", "--store", store.path, "--from", "00:01:40", "--to", "end",
+                               "--into", "copy"])
+        #expect(asOf.status == 0)
+        #expect(asOf.stdout.hasPrefix("replayed views intervals 100–103 into copy"))
+    }
+
+    @Test func keyFilterReadsOneKeyOnCatSliceAndTail() throws {
+        let store = try FixtureStore(partitions: 3)
+        let alice = #"{"ts":100,"user":"alice","page":"/a"}"# + "\n" + #"{"ts":101,"user":"alice","page":"/c"}"# + "\n"
+        #expect(try strata(["cat", "views", "--store", store.path, "--key", "alice"]).stdout == alice)
+        #expect(try strata(["slice", "views", "--store", store.path, "--key", "alice", "--to", "101"]).stdout == alice)
+        #expect(try strata(["tail", "views", "--store", store.path, "--key", "alice", "--from", "100"]).stdout == alice)
+        #expect(try strata(["cat", "views", "--store", store.path, "--key", "nobody"]).stdout == "")
+    }
+
+    @Test func statsPerIntervalCountsRecordsAndBytes() throws {
+        let store = try FixtureStore()
+        let run = try strata(["stats", "views", "--per-interval", "--store", store.path])
+        #expect(run.status == 0)
+        let rows = run.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
+        #expect(rows.map { $0.prefix(3) } == [["INTERVAL", "TIME", "RECORDS"], ["100", "1970-01-01T00:01:40Z", "2"],
+                                              ["101", "1970-01-01T00:01:41Z", "1"], ["103", "1970-01-01T00:01:43Z", "1"]])
+        let json = try strata(["stats", "views", "--per-interval", "--from", "101", "--json", "--store", store.path])
+        #expect(json.stdout.split(separator: "\n").count == 2)
+        #expect(try jsonObject(json.stdout.split(separator: "\n")[0])["time"] as? String == "1970-01-01T00:01:41Z")
+    }
+
+    @Test func diffListsEveryDifferingIntervalWithinARange() throws {
+        let store = try FixtureStore()
+        let changed = pageViews.replacingOccurrences(of: "/a", with: "/x").replacingOccurrences(of: "/d", with: "/y")
+        _ = try strata(["ingest", "changed", "--store", store.path, "--time-field", "ts", "--time-unit", "s",
+                        "--key-field", "user", "--partitions", "1"], stdin: changed)
+        let all = try strata(["diff", "views", "changed", "--records", "--store", store.path])
+        #expect(all.status == 1)
+        #expect(all.stdout.hasPrefix("""
+            interval 100 (1970-01-01T00:01:40Z) partition 0: records differ
+            - {"ts":100,"user":"alice","page":"/a"}
+            + {"ts":100,"user":"alice","page":"/x"}
+            interval 103 (1970-01-01T00:01:43Z) partition 0: records differ
+            - {"ts":103,"user":"carol","page":"/d"}
+            + {"ts":103,"user":"carol","page":"/y"}
+            different: 2 of 3 intervals with records differ
+
+            """))
+        let inRange = try strata(["diff", "views", "changed", "--from", "101", "--to", "102", "--store", store.path])
+        #expect(inRange.status == 0)
+        #expect(inRange.stdout.hasPrefix("identical: 1 intervals with records compared\n"))
+    }
+
+    @Test func tailFollowWaitsForTheStreamAndItsFirstSeal() async throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli-wait")
+        let path = directory.appending("store")
+        _ = try strata(["ingest", "other", "--store", path], stdin: "{}\n")
+        // Gives up when told to: nothing is created.
+        let gaveUp = try strata(["tail", "-f", "late", "--store", path, "--timeout", "200ms"])
+        #expect(gaveUp.status == 1)
+        #expect(gaveUp.stderr.contains("gave up waiting for the stream to be created"))
+        // A follower started before the stream exists prints its first intervals once sealed.
+        let outPath = directory.appending("out")
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: builtProductsDirectory() + "/strata")
+        follower.arguments = ["tail", "-f", "live", "--store", path, "--timeout", "120s"]
+        follower.standardOutput = output
+        let errPath = directory.appending("err")
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        follower.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        try follower.run()
+        defer { if follower.isRunning { kill(follower.processIdentifier, SIGKILL) } }
+        let ingest = try strata(["ingest", "live", "--store", path, "--time-field", "ts", "--time-unit", "s"],
+                                stdin: #"{"ts":5,"n":1}"# + "\n")
+        #expect(ingest.status == 0)
+        let deadline = ContinuousClock.now + .seconds(60)
+        var seen = ""
+        while ContinuousClock.now < deadline {
+            seen = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data(), as: UTF8.self)
+            if seen.contains("\n") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let errors = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data(), as: UTF8.self)
+        #expect(seen == #"{"ts":5,"n":1}"# + "\n", "stderr: \(errors)")
+        #expect(follower.isRunning, "stderr: \(errors)")
+    }
+
+    @Test func dropAndRenameRefuseWhatProgramsUseAndExistingNames() throws {
+        let store = try FixtureStore()
+        _ = try strata(["replay", "views", "--into", "copy", "--store", store.path])
+        let taken = try strata(["rename", "copy", "views", "--store", store.path])
+        #expect(taken.status == 1)
+        #expect(taken.stderr == "Error: stream views already exists; choose another name (or drop it first: strata drop views)\n")
+        #expect(try strata(["rename", "copy", "copy2", "--store", store.path]).stdout == "renamed copy to copy2\n")
+        #expect(try strata(["cat", "copy2", "--store", store.path]).stdout == pageViews)
+        let late = try strata(["drop", "copy2.late", "--store", store.path])
+        #expect(late.status == 1 && late.stderr.contains("goes with it: drop copy2"))
+        let dropped = try strata(["drop", "copy2", "--store", store.path])
+        #expect(dropped.stdout == "dropped copy2 and copy2.late: 3 blocks\n")
+        #expect(try strata(["cat", "copy2", "--store", store.path]).stderr == "Error: unknown stream copy2\n")
+        #expect(try strata(["verify", "--store", store.path]).status == 0)
+    }
+
+    @Test func dropRefusesProgramStreamsUnlessForced() throws {
+        let (directory, path) = try StatusCommandTests.makeStore()
+        defer { _ = directory }
+        for stream in ["events", "urlCounts", "seeds.v0.shuffle"] {
+            let refused = try strata(["drop", stream, "--store", path])
+            #expect(refused.status == 1, "\(stream)")
+            #expect(refused.stderr.contains("is used by program seeds"), "\(stream)")
+        }
+        let forced = try strata(["drop", "urlCounts", "--force", "--store", path])
+        #expect(forced.status == 0)
+        #expect(forced.stdout.contains("(used by program seeds)"))
+    }
+
+    @Test func typosGetSuggestionsAndVersionPrints() throws {
+        let typo = try strata(["cta", "views"])
+        #expect(typo.status == 64)
+        #expect(typo.stderr == "Error: unknown command 'cta'; did you mean 'cat'? (strata --help lists the commands)\n")
+        let option = try strata(["cat", "views", "--kye", "x", "--store", "/nonexistent"])
+        #expect(option.status == 64 && option.stderr.contains("Did you mean '--key'?"))
+        let version = try strata(["--version"])
+        #expect(version.stdout == "strata \(Store.libraryVersion) (store format \(Store.formatVersion))\n")
+        let store = try FixtureStore()
+        let top = try strata(["slice", "views", "--store", store.path, "--top", "2"])
+        #expect(top.status == 64)
+        #expect(top.stderr.contains("Usage: strata slice"))
+    }
+
+    @Test func systemErrorsReadAsPlainWords() {
+        struct NIOLike: Error, CustomStringConvertible {
+            var description: String { "bind(descriptor:ptr:bytes:): Address already in use) (errno: 98)" }
+        }
+        #expect(describeError(NIOLike()) == "bind failed: address already in use")
+        #expect(describeError(StorageError.misuse("stream x is used by program p")) == "stream x is used by program p")
+    }
+}
