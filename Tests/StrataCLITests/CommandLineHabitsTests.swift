@@ -153,6 +153,37 @@ import Testing
         #expect(top.stderr.contains("Usage: strata slice"))
     }
 
+    @Test func aWatchedFileThatIsNotJSONLinesIsNamed() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli-watch")
+        let incoming = directory.appending("incoming")
+        try FileManager.default.createDirectory(atPath: incoming, withIntermediateDirectories: true)
+        try Data("MANIFEST v1\n".utf8).write(to: URL(fileURLWithPath: incoming + "/_MANIFEST.txt"))
+        let run = try strata(["serve", "--store", directory.appending("store"), "--watch", incoming,
+                              "--watch-stream", "files", "--once"])
+        #expect(run.status == 1)
+        #expect(run.stderrLines.contains { $0.hasPrefix("_MANIFEST.txt line 1: ") }, "\(run.stderr)")
+    }
+
+    @Test func streamNamesCompleteFromTheStoreOnTheLine() throws {
+        let store = try FixtureStore()
+        _ = try strata(["replay", "views", "--into", "visits", "--store", store.path])
+        #expect(completeStreamNames(["strata", "cat", "--store", store.path, ""], 4, "") == ["views", "visits"])
+        #expect(completeStreamNames(["strata", "cat", "--store=\(store.path)", "vis"], 3, "vis") == ["visits"])
+        #expect(completeStreamNames(["strata", "cat", "--store", "/nonexistent", ""], 4, "") == [])
+        let script = try strata(["--generate-completion-script", "bash"])
+        #expect(script.status == 0 && script.stdout.contains("strata"))
+    }
+
+    @Test func docHarnessMatchesElisionsAndReadsContinuedCommands() {
+        #expect(DocTests.matches(["a", "…", "d"], ["a", "b", "c", "d"]))
+        #expect(DocTests.matches(["a", "…"], ["a"]))
+        #expect(!DocTests.matches(["a", "…", "d"], ["a", "b"]))
+        let examples = DocTests.examples(in: "text\n```console\n$ printf x \\\n  | strata cat v\nout\n```\n")
+        #expect(examples.count == 1)
+        #expect(examples.first?.command == "printf x \\\n  | strata cat v")
+        #expect(examples.first?.expected == ["out"])
+    }
+
     @Test func systemErrorsReadAsPlainWords() {
         struct NIOLike: Error, CustomStringConvertible {
             var description: String { "bind(descriptor:ptr:bytes:): Address already in use) (errno: 98)" }

@@ -36,7 +36,7 @@ import Testing
 
     static let declared: [DocPage] = [
         DocPage(path: "docs/cli.md", skipped: [
-            ("strata serve", "a server in the background: StrataServerTests run it"),
+            ("strata serve --store events.strata --port", "a server in the background: StrataServerTests run it"),
             ("curl", "needs the server above"),
             ("kill", "needs the server above"),
         ], normalizations: [
