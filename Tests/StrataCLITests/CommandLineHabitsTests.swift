@@ -145,6 +145,8 @@ import Testing
         #expect(typo.stderr == "Error: unknown command 'cta'; did you mean 'cat'? (strata --help lists the commands)\n")
         let option = try strata(["cat", "views", "--kye", "x", "--store", "/nonexistent"])
         #expect(option.status == 64 && option.stderr.contains("Did you mean '--key'?"))
+        let noCommand = try strata(["--store", "/nonexistent"])
+        #expect(noCommand.status == 64 && noCommand.stderr.hasPrefix("Error: --store PATH needs a command after it"))
         let version = try strata(["--version"])
         #expect(version.stdout == "strata \(Store.libraryVersion) (store format \(Store.formatVersion))\n")
         let store = try FixtureStore()

@@ -87,6 +87,22 @@ struct StrataCommand: ParsableCommand {
         let takers = configuration.subcommands.filter { command in
             command.helpMessage().contains("--store")
         }.map { $0._commandName }
+        // The words left once the store options are taken out: none means no command was given.
+        var words: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--store" {
+                index += 2
+                continue
+            }
+            if !argument.hasPrefix("-") { words.append(argument) }
+            index += 1
+        }
+        if words.isEmpty {
+            return "--store PATH needs a command after it: strata --store PATH COMMAND "
+                + "(commands: \(takers.joined(separator: ", ")))"
+        }
         return "--store is not an option of this command; it goes with a command that reads a store, "
             + "before or after the command's name: strata --store PATH COMMAND, or strata COMMAND --store PATH "
             + "(commands: \(takers.joined(separator: ", ")))"
