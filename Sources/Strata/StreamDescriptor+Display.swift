@@ -19,8 +19,9 @@ extension StreamDescriptor {
     /// `StrataStorage.KeyValue<Swift.String, Swift.Int64>` reads `KeyValue<String, Int64>`.
     public var readableRecordType: String { Self.readableTypeName(recordType) }
 
-    /// `name` without the module prefixes of its (possibly generic) type names.
-    static func readableTypeName(_ name: String) -> String {
+    /// `name`, a catalog type name, without the module prefixes of its (possibly generic) type
+    /// names: `Swift.UInt64` reads `UInt64`.
+    public static func readableTypeName(_ name: String) -> String {
         var result = ""
         var word = ""
         func flush() {

@@ -40,6 +40,21 @@ import Testing
         #expect(try strata(["cat", "views", "--store", store.path, "--key", "nobody"]).stdout == "")
     }
 
+    @Test func keyFilterSelectsTheRecordsOfAKeyValueStream() throws {
+        let (directory, path) = try StatusCommandTests.makeStore()
+        defer { _ = directory }
+        let run = try strata(["cat", "urlCounts", "--key", "/p1", "--from", "5", "--to", "7", "--store", path])
+        #expect(run.stdout == #"{"key":"/p1","value":8}"# + "\n" + #"{"key":"/p1","value":14}"# + "\n"
+                + #"{"key":"/p1","value":20}"# + "\n")
+        let slice = try strata(["slice", "urlCounts", "--key", "/p1", "--from", "5", "--to", "7", "--store", path])
+        #expect(slice.stdout == run.stdout)
+        let tail = try strata(["tail", "sessionUpdates", "--key", "2", "--from", "6", "--store", path])
+        #expect(tail.status == 0 && tail.stdout.split(separator: "\n").allSatisfy { $0.hasPrefix(#"{"key":2,"#) })
+        let notAKey = try strata(["cat", "sessionUpdates", "--key", "x", "--store", path])
+        #expect(notAKey.status == 64)
+        #expect(notAKey.stderr.hasPrefix("Error: --key x is not a UInt64, the key type of the stream\nUsage: strata cat"))
+    }
+
     @Test func statsPerIntervalCountsRecordsAndBytes() throws {
         let store = try FixtureStore()
         let run = try strata(["stats", "views", "--per-interval", "--store", store.path])

@@ -66,3 +66,25 @@ extension StoredStream where Record == JSONRecord {
         }
     }
 }
+
+extension StoredStream {
+    /// Calls `body` with every `KeyValue` record of `range` whose key equals `key`, in (interval,
+    /// partition, chunk, sequence) order.
+    ///
+    /// Every partition is read: a key/value stream may have been written round-robin, so no
+    /// partition can be skipped without knowing how it was written.
+    ///
+    /// ```swift
+    /// try counts.forEach(in: first...last, key: "/home") { interval, partition, record in … }
+    /// ```
+    ///
+    /// - Throws: the errors of ``forEach(in:partition:_:)``.
+    /// - Complexity: O(bytes of `range`).
+    public func forEach<Key: RecordCodable & Equatable, Value: RecordCodable>(
+        in range: ClosedRange<Interval>, key: Key, _ body: (Interval, PartitionIndex, Record) throws -> Void
+    ) throws where Record == KeyValue<Key, Value> {
+        try forEach(in: range, partition: nil) { interval, partition, record in
+            if record.key == key { try body(interval, partition, record) }
+        }
+    }
+}

@@ -29,7 +29,7 @@ struct Cat: ParsableCommand {
     var partition: PartitionArgument?
 
     @Option(help: ArgumentHelp(
-        "Only the records whose key field (--key-field at ingest) has this value; reads only its partition.",
+        "Only the records with this key: a JSON stream's key field (--key-field at ingest; reads only its partition), or a KeyValue stream's key.",
         valueName: "K"))
     var key: String?
 
@@ -67,10 +67,8 @@ struct Cat: ParsableCommand {
                 try stored.forEach(in: intervals, key: key) { try printer.print($0, $1, $2) }
                 try printer.finish()
             } else {
-                try print(stored, intervals)
+                try print(stored, intervals, store: store)
             }
-        } else if key != nil {
-            throw CommandUsageError(Cat.self, "--key needs a JSON stream with a key field; stream \(stream) holds \(descriptor.recordType)")
         } else if let type = PrintableRecordTypes.type(named: descriptor.recordType) {
             try print(type, store: store, intervals)
         } else {
@@ -79,12 +77,22 @@ struct Cat: ParsableCommand {
     }
 
     private func print<Record: JSONPrintable>(_ type: Record.Type, store: Store, _ range: ClosedRange<Interval>) throws {
-        try print(try store.stream(named: stream, of: Record.self), range)
+        try print(try store.stream(named: stream, of: Record.self), range, store: store)
     }
 
-    private func print<Record: JSONPrintable>(_ stored: StoredStream<Record>, _ range: ClosedRange<Interval>) throws {
+    private func print<Record: JSONPrintable>(_ stored: StoredStream<Record>, _ range: ClosedRange<Interval>,
+                                              store: Store) throws {
         var printer = RecordLinePrinter(json: json, display: display, length: stored.descriptor.intervalLength)
-        try stored.forEach(in: range, partition: partition?.partition) { try printer.print($0, $1, $2) }
+        if let key {
+            guard let selectable = Record.self as? any KeySelectable.Type else {
+                throw CommandUsageError(Cat.self, "--key needs a JSON stream with a key field or a KeyValue stream; "
+                                        + "stream \(stream) holds \(stored.descriptor.readableRecordType)")
+            }
+            try selectable.printRecords(of: stream, in: store, range: range, key: key, command: Cat.self,
+                                        printer: &printer)
+        } else {
+            try stored.forEach(in: range, partition: partition?.partition) { try printer.print($0, $1, $2) }
+        }
         try printer.finish()
     }
 }

@@ -75,8 +75,18 @@ struct SliceCommand: ParsableCommand {
             try rankable.printTop(top, by: by, combine: combine, of: stored.name, in: intervals, store: store, json: json)
             return
         }
-        var filter = try key.map { key throws in try JSONKeyFilter(key: key, stream: stored.descriptor) }
         var printer = RecordLinePrinter(json: json, display: display, length: stored.descriptor.intervalLength)
+        if let key, Record.self != JSONRecord.self {
+            guard let selectable = Record.self as? any KeySelectable.Type else {
+                throw CommandUsageError(SliceCommand.self, "--key needs a JSON stream with a key field or a KeyValue "
+                                        + "stream; stream \(stream) holds \(stored.descriptor.readableRecordType)")
+            }
+            try selectable.printRecords(of: stream, in: store, range: intervals, key: key, command: SliceCommand.self,
+                                        printer: &printer)
+            try printer.finish()
+            return
+        }
+        var filter = try key.map { key throws in try JSONKeyFilter(key: key, stream: stored.descriptor) }
         var current: Interval?
         let showProgress = progress || standardErrorIsTerminal
         var lastShown = ContinuousClock.now

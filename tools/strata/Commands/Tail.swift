@@ -66,9 +66,6 @@ struct Tail: ParsableCommand {
             return info
         }()
         let descriptor = info.descriptor
-        if key != nil && descriptor.recordType != JSONRecord.recordTypeName {
-            throw CommandUsageError(Tail.self, "--key needs a JSON stream with a key field; stream \(stream) holds \(descriptor.readableRecordType)")
-        }
         guard let type = PrintableRecordTypes.type(named: descriptor.recordType) else {
             throw UnprintableRecordType(stream: stream, recordType: descriptor.recordType)
         }
@@ -101,12 +98,23 @@ struct Tail: ParsableCommand {
         } else {
             throw TimeTravelError.nothingReadable(stream: stream, bound: "the newest sealed interval")
         }
-        let filter = try key.map { key throws in try JSONKeyFilter(key: key, stream: stored.descriptor) }
-        try emit(stored, from: start, through: through, filter: filter)
+        var filter: JSONKeyFilter?
+        var keyTest: (@Sendable (Any) -> Bool)?
+        if let key {
+            if Record.self == JSONRecord.self {
+                filter = try JSONKeyFilter(key: key, stream: stored.descriptor)
+            } else if let selectable = Record.self as? any KeySelectable.Type {
+                keyTest = try selectable.keyTest(key, command: Tail.self)
+            } else {
+                throw CommandUsageError(Tail.self, "--key needs a JSON stream with a key field or a KeyValue stream; "
+                                        + "stream \(stream) holds \(stored.descriptor.readableRecordType)")
+            }
+        }
+        try emit(stored, from: start, through: through, filter: filter, keyTest: keyTest)
     }
 
     private func emit<Record: JSONPrintable>(_ stored: StoredStream<Record>, from start: Interval, through: Interval?,
-                                              filter: JSONKeyFilter?) throws {
+                                              filter: JSONKeyFilter?, keyTest: (@Sendable (Any) -> Bool)?) throws {
         let pace: ReEmitPace = self.pace ? .original(speed: speed ?? 1) : .fullSpeed
         let follow = self.follow, json = self.json, display = self.display
         let length = stored.descriptor.intervalLength
@@ -119,6 +127,7 @@ struct Tail: ParsableCommand {
                     if let filter, filter.partition != partition { continue }
                     for record in records {
                         if filter != nil, let json = record as? JSONRecord, !(filter?.matches(json) ?? true) { continue }
+                        if let keyTest, !keyTest(record) { continue }
                         try printer.print(batch.interval, partition, record)
                     }
                 }
