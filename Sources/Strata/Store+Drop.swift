@@ -100,7 +100,14 @@ extension Store {
         // No lock file: no store, which opening reports in its own words.
         guard access(path + "/lock.mdb", F_OK) == 0 else { return }
         // The probe takes LMDB's lock-file write lock and lets it go at once (compaction's lock).
-        _ = try ExclusiveStoreLock(directory: path)
+        do throws(StorageError) {
+            _ = try ExclusiveStoreLock(directory: path)
+        } catch {
+            if case .misuse = error {
+                throw .misuse("store \(path) is open in this process: call drop(_:force:) or rename(_:to:) on that Store")
+            }
+            throw error
+        }
     }
 
     /// The programs whose vertices read `stream` or write it, by name order.
