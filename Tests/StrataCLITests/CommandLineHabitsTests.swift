@@ -28,7 +28,7 @@ import Testing
         let asOf = try strata(["replay", "views", "--store", store.path, "--from", "00:01:40", "--to", "end",
                                "--into", "copy"])
         #expect(asOf.status == 0)
-        #expect(asOf.stdout.hasPrefix("replayed views intervals 100–103 into copy"))
+        #expect(asOf.stdout.hasPrefix("replayed views intervals 100–103 (1970-01-01T00:01:40Z–1970-01-01T00:01:43Z) into copy"))
     }
 
     @Test func keyFilterReadsOneKeyOnCatSliceAndTail() throws {

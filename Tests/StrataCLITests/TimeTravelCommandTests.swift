@@ -72,7 +72,7 @@ import Testing
         let store = try FixtureStore()
         let retain = try strata(["retain", "views", "--store", store.path, "--last", "2"])
         #expect(retain.status == 0)
-        #expect(retain.stdout == "views: retention last 2 intervals; dropped the intervals before 102\n")
+        #expect(retain.stdout == "views: retention last 2 intervals; dropped the intervals before 102 (1970-01-01T00:01:42Z)\n")
         let outside = try strata(["slice", "views", "--store", store.path, "--from", "101", "--to", "103"])
         #expect(outside.status == 1)
         #expect(outside.stderrLines == ["Error: stream views interval 101 is outside retention (kept from interval 102)"])

@@ -35,6 +35,8 @@ struct Replay: ParsableCommand {
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
 
+    @OptionGroup var display: TimeDisplayOptions
+
     func validate() throws {
         guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be a positive number") }
         if speed != 1 && !pace { throw ValidationError("--speed goes with --pace") }
@@ -42,7 +44,9 @@ struct Replay: ParsableCommand {
 
     func run() throws {
         let store = try options.openStore()
-        let intervals = try range.intervals(in: try store.info(of: stream))
+        let info = try store.info(of: stream)
+        let intervals = try range.intervals(in: info)
+        let length = info.descriptor.intervalLength
         let from = intervals.lowerBound, to = intervals.upperBound
         let total = to.rawValue - from.rawValue + 1
         let started = Date()
@@ -58,11 +62,14 @@ struct Replay: ParsableCommand {
             out.append(JSONValue.object([
                 "stream": .string(stream), "into": .string(into),
                 "from": .unsigned(from.rawValue), "to": .unsigned(to.rawValue),
+                "fromTime": .string(display.time(of: from, length: length)),
+                "toTime": .string(display.time(of: to, length: length)),
                 "intervals": .unsigned(UInt64(summary.intervals)), "blocks": .unsigned(UInt64(summary.blocks)),
                 "records": .unsigned(summary.records), "seconds": .double(seconds),
             ]).text + "\n")
         } else {
-            out.append("replayed \(stream) intervals \(from)–\(to) into \(into): "
+            out.append("replayed \(stream) intervals \(from)–\(to) (\(display.time(of: from, length: length))–"
+                       + "\(display.time(of: to, length: length))) into \(into): "
                        + "\(summary.intervals) intervals, \(summary.blocks) blocks, \(summary.records) records in "
                        + String(format: "%.2f s", seconds) + "\n")
         }
