@@ -22,6 +22,7 @@ import Testing
         // Relative times: the fixture is from 1970, so the last hour holds nothing readable.
         let recent = try strata(["cat", "views", "--store", store.path, "--from", "-1h"])
         #expect(recent.status == 1)
+        #expect(recent.stderr.contains("is not sealed (newest sealed: 103)"), "\(recent.stderr)")
         let empty = try strata(["cat", "views", "--store", store.path, "--from", "00:01:41", "--to", "00:01:41"])
         #expect(empty.status == 1)
         #expect(empty.stderr.contains("excludes its end"))

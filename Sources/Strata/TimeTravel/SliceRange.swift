@@ -192,7 +192,11 @@ public struct SliceRange: Sendable, Equatable {
             guard toInstant > 0 else { throw .invalidTime(toText, reason: "before the Unix epoch") }
             last = try interval(at: toInstant - 1, text: toText)
         }
-        guard first <= last else { throw .emptyRange(from: fromText, to: toText) }
+        guard first <= last else {
+            // From a time after the newest sealed interval to `end`: say what is sealed.
+            if case .end = to { throw .storage(.notSealed(StoreLocation(stream: stream, interval: first), newestSealed: last)) }
+            throw .emptyRange(from: fromText, to: toText)
+        }
         return first...last
     }
 
