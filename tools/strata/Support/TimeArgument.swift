@@ -25,7 +25,7 @@ struct TimeArgument: ExpressibleByArgument, Sendable {
         if case .failure(let error) = parsed { throw ValidationError("\(option) \(text): \(error)") }
     }
 
-    /// Shows the grammar in `--help`'s value name.
+    /// Completes the named times of the grammar.
     static var defaultCompletionKind: CompletionKind {
         .list(["now", "beginning", "end", "-1m", "-5m", "-1h", "-1d"])
     }
