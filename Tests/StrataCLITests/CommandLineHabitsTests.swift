@@ -90,6 +90,40 @@ import Testing
         #expect(inRange.stdout.hasPrefix("identical: 1 intervals with records compared\n"))
     }
 
+    /// A `strata tail -f STREAM` child whose standard output and error go to files.
+    struct Follower {
+        let process = Process()
+        let outPath: String
+        let errPath: String
+
+        init(_ stream: String, store: String, in directory: TemporaryDirectory) throws {
+            outPath = directory.appending(stream + ".out")
+            errPath = directory.appending(stream + ".err")
+            _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+            process.executableURL = URL(fileURLWithPath: builtProductsDirectory() + "/strata")
+            process.arguments = ["tail", "-f", stream, "--store", store, "--timeout", "120s"]
+            process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+            try process.run()
+        }
+
+        func read(_ path: String) -> String {
+            String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data(), as: UTF8.self)
+        }
+
+        /// Standard output once it contains `text`, or after 60 s.
+        func output(containing text: String) async throws -> String {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline, !read(outPath).contains(text), process.isRunning {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return read(outPath)
+        }
+
+        func stop() { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    }
+
     @Test func tailFollowWaitsForTheStreamAndItsFirstSeal() async throws {
         let directory = try TemporaryDirectory(prefix: "strata-cli-wait")
         let path = directory.appending("store")
@@ -98,32 +132,30 @@ import Testing
         let gaveUp = try strata(["tail", "-f", "late", "--store", path, "--timeout", "200ms"])
         #expect(gaveUp.status == 1)
         #expect(gaveUp.stderr.contains("gave up waiting for the stream to be created"))
-        // A follower started before the stream exists prints its first intervals once sealed.
-        let outPath = directory.appending("out")
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        let follower = Process()
-        follower.executableURL = URL(fileURLWithPath: builtProductsDirectory() + "/strata")
-        follower.arguments = ["tail", "-f", "live", "--store", path, "--timeout", "120s"]
-        follower.standardOutput = output
-        let errPath = directory.appending("err")
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        follower.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        try follower.run()
-        defer { if follower.isRunning { kill(follower.processIdentifier, SIGKILL) } }
-        let ingest = try strata(["ingest", "live", "--store", path, "--time-field", "ts", "--time-unit", "s"],
-                                stdin: #"{"ts":5,"n":1}"# + "\n")
-        #expect(ingest.status == 0)
-        let deadline = ContinuousClock.now + .seconds(60)
-        var seen = ""
-        while ContinuousClock.now < deadline {
-            seen = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data(), as: UTF8.self)
-            if seen.contains("\n") { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let errors = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data(), as: UTF8.self)
-        #expect(seen == #"{"ts":5,"n":1}"# + "\n", "stderr: \(errors)")
-        #expect(follower.isRunning, "stderr: \(errors)")
+
+        // A follower started before its stream exists prints it once sealed.
+        let early = try Follower("early", store: path, in: directory)
+        defer { early.stop() }
+        let made = try strata(["ingest", "early", "--store", path, "--time-field", "ts", "--time-unit", "s"],
+                              stdin: #"{"ts":5,"n":1}"# + "\n")
+        #expect(made.status == 0)
+        let earlyOutput = try await early.output(containing: #""n":1"#)
+        #expect(earlyOutput == #"{"ts":5,"n":1}"# + "\n", "stderr: \(early.read(early.errPath))")
+        #expect(early.process.isRunning)
+
+        // A stream whose only sealed intervals are empty (the watermark at 5 s sealed 0…4; the input's
+        // own interval stays open) has nothing readable: the follower waits for its first records.
+        let open = try strata(["ingest", "live", "--store", path, "--time-field", "ts", "--time-unit", "s",
+                               "--no-seal-at-end"], stdin: #"{"ts":5,"n":0}"# + "\n")
+        #expect(open.status == 0)
+        let live = try Follower("live", store: path, in: directory)
+        defer { live.stop() }
+        let sealed = try strata(["ingest", "live", "--store", path, "--time-field", "ts", "--time-unit", "s"],
+                                stdin: #"{"ts":6,"n":1}"# + "\n")
+        #expect(sealed.status == 0)
+        let liveOutput = try await live.output(containing: #""n":1"#)
+        #expect(liveOutput.hasSuffix(#"{"ts":6,"n":1}"# + "\n"), "stderr: \(live.read(live.errPath))")
+        #expect(live.read(live.errPath).isEmpty && live.process.isRunning)
     }
 
     @Test func dropAndRenameRefuseWhatProgramsUseAndExistingNames() throws {

@@ -34,24 +34,30 @@ extension Store {
 }
 
 extension StoredStream {
-    /// Waits until the stream has a sealed interval and returns the newest one.
+    /// Waits until the stream has a readable interval, and returns the first one.
+    ///
+    /// An interval is readable once it is sealed and the stream has records from it on: an
+    /// event-time stream may seal empty intervals before its first record (its watermark passed
+    /// them), and those are not readable, so this waits past them.
     ///
     /// Seals made in this process wake the wait at once; seals made by other processes are seen
-    /// within `pollInterval`.
+    /// within `pollInterval`. This is for followers at the edge (`strata tail -f`), never for a vertex.
     ///
     /// - Parameter timeout: How long to wait; `nil` waits until the task is cancelled.
     /// - Throws: `TimeTravelError.timedOut`, `.storage`, `CancellationError`.
-    public func waitForSeal(timeout: Duration? = nil, pollInterval: Duration = .milliseconds(50)) async throws -> Interval {
+    public func waitForReadableInterval(timeout: Duration? = nil, pollInterval: Duration = .milliseconds(50))
+        async throws -> Interval
+    {
         let deadline = timeout.map { ContinuousClock.now + $0 }
         while true {
             try Task.checkCancellation()
             let generation = store.sealSignal.current
-            if let sealed = try frontier().sealedThrough { return sealed }
+            if let first = try frontier().firstReadable { return first }
             var wait = pollInterval
             if let deadline {
                 let left = deadline - ContinuousClock.now
                 if left <= .zero {
-                    throw TimeTravelError.timedOut(stream: name, waitingFor: "its first sealed interval", after: timeout ?? .zero)
+                    throw TimeTravelError.timedOut(stream: name, waitingFor: "its first sealed records", after: timeout ?? .zero)
                 }
                 wait = min(wait, left)
             }

@@ -75,8 +75,8 @@ struct Tail: ParsableCommand {
     private func run<Record: JSONPrintable>(_ type: Record.Type, store: Store, timeout: Duration?) throws {
         let stored = try store.stream(named: stream, of: Record.self)
         var waited = false
-        if follow, try stored.frontier().sealedThrough == nil {
-            try runToCompletion { _ = try await stored.waitForSeal(timeout: timeout) }
+        if follow, try stored.frontier().firstReadable == nil {
+            try runToCompletion { _ = try await stored.waitForReadableInterval(timeout: timeout) }
             waited = true
         }
         let info = try store.info(of: stream)
