@@ -165,10 +165,20 @@ extension Store {
                     }
                     return true
                 }
+            } catch StorageError.corrupt(let location, let corruption) {
+                report.problems.append(VerifyProblem(location: location, corruption: corruption))
+                break
             } catch {
                 throw StorageError(wrapping: error)
             }
             guard let interval = found else { break }
+            // The walk only moves forward: a key sorting before the one sought is damage, and
+            // stopping there keeps the loop bounded by the keys that exist.
+            guard interval >= (cursorInterval ?? interval) else {
+                report.problems.append(VerifyProblem(location: StoreLocation(stream: descriptor.name, interval: interval),
+                                                     corruption: .badRow("block key order")))
+                break
+            }
             report.blocks += blocks
             report.records += records
             report.unsealedBlocks += unsealed

@@ -79,10 +79,20 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case storeFull(context: String)
     /// Bytes read from the store failed validation. Never skipped silently.
     case corrupt(StoreLocation, Corruption)
+    /// A record's bytes are intact (its block's checksum verified) but the reader's record type
+    /// does not accept them: a field value outside what the type allows (an enum case it does not
+    /// know), or another type's layout. The store is not damaged, and `verify` finds nothing; the
+    /// type reading the stream differs from the one that wrote it. `record` is the record's index
+    /// in its partition of the interval (from 0), `recordType` the reading type's catalog name.
+    case recordRejected(StoreLocation, record: Int, recordType: String, RecordDecodingError)
     /// No store exists at the path.
     case storeNotFound(path: String)
     /// The path exists but is not a store this build can open.
     case notAStore(path: String, reason: String)
+    /// The store's LMDB file is damaged below the level of streams (its meta pages, B-tree pages or
+    /// page references), so what it holds cannot be located; `what` says what was found.
+    /// `strata verify` reports the damage and `strata salvage` copies out what still verifies.
+    case damaged(path: String, what: String)
     /// No stream of this name exists.
     case unknownStream(String)
     /// A stream name is empty, too long, or has characters outside `[A-Za-z0-9._-]`.
@@ -113,14 +123,29 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     /// (compaction) needs it to itself.
     case storeInUse(path: String, processID: Int32?)
 
+    /// Whether the error reports damaged or unreadable store data: `.corrupt`, `.damaged`, and
+    /// `.notAStore` for a data file that is not a valid store (empty, too short, not LMDB's); not for
+    /// a path that is no directory at all. The CLI exits 65 for these.
+    public var isDataError: Bool {
+        switch self {
+        case .corrupt, .damaged: true
+        case .notAStore(_, let reason): reason.hasPrefix("data.mdb")
+        default: false
+        }
+    }
+
     public var description: String {
         switch self {
         case .lmdb(let code, let call, let context):
             "\(context.isEmpty ? "" : context + ": ")\(call) failed: \(LMDBCode.message(for: code)) (\(code))"
         case .storeFull(let context): "store full: \(context); nothing committed was lost"
         case .corrupt(let location, let what): "\(location): corrupt: \(what)"
+        case .recordRejected(let location, let record, let type, let why):
+            "\(location): record \(record) is intact but does not decode as \(type): \(why) "
+                + "(the store is not damaged: the reading type does not accept what was written)"
         case .storeNotFound(let path): "no store at \(path)"
         case .notAStore(let path, let reason): "\(path) is not a Strata store: \(reason)"
+        case .damaged(let path, let what): "\(path.isEmpty ? "the store" : "store " + path) is damaged: \(what)"
         case .unknownStream(let name): "unknown stream \(name)"
         case .invalidStreamName(let name): "invalid stream name \"\(name)\": use 1–195 characters of A–Z a–z 0–9 . _ -, not ending in .late"
         case .streamMismatch(let stream, let reason): "stream \(stream) exists with other settings: \(reason)"

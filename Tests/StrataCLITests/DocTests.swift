@@ -45,6 +45,7 @@ import Testing
             // The bytes LMDB's file uses depend on when freed pages are reused.
             ("stats", #"store: \d+ bytes used"#, "store: N bytes used"),
             ("stats", #""storeUsedBytes":\d+"#, #""storeUsedBytes":N"#),
+            ("verify", #""pages":\d+"#, #""pages":N"#),
         ]),
         DocPage(path: "docs/time-travel.md", normalizations: [
             // The bytes LMDB's file uses depend on when freed pages are reused.

@@ -57,9 +57,9 @@ import Testing
         #expect(problems.first?["interval"] as? Int == 100)
         #expect(problems.first?["partition"] as? Int == 0)
 
-        // Reading the damaged interval is an error naming it; the intact one still reads.
+        // Reading the damaged interval is an error naming it (exit 65); the intact one still reads.
         let cat = try strata(["cat", "s", "--store", store, "--interval", "100"])
-        #expect(cat.status == 1)
+        #expect(cat.status == 65)
         #expect(cat.stderrLines == [cat.stderrLines.first ?? ""])
         #expect(cat.stderr.hasPrefix("Error: stream s interval 100 partition 0: corrupt: "))
         #expect(!cat.crashed)

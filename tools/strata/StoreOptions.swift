@@ -29,4 +29,19 @@ struct StoreOptions: ParsableArguments {
     func openStore() throws -> Store {
         try Store.open(at: path)
     }
+
+    /// Opens the existing store for reading only (LMDB's `MDB_RDONLY`); never creates or writes.
+    ///
+    /// A store whose lock file cannot be written (a read-only mount, no write permission) is opened
+    /// without it, and a warning on standard error says that a concurrent writer is not excluded.
+    ///
+    /// - Throws: `StorageError.storeNotFound` when there is no store at the path.
+    func openStoreForReading() throws -> Store {
+        let store = try Store.openForReading(at: path)
+        if store.isLockless {
+            printError("warning: store \(path) is not writable (read-only file system or permissions): opened "
+                       + "without LMDB's lock; a process writing to it at the same time could change what is read")
+        }
+        return store
+    }
 }

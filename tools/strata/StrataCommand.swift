@@ -5,7 +5,7 @@ import Strata
 ///
 /// Every subcommand parses its arguments, calls one `Strata` API and formats the result; the
 /// logic lives in the library. Exit codes: 0 success, 1 error (or rejected input lines for
-/// `ingest`), 64 usage, 65 corrupt data found by `verify`.
+/// `ingest`), 64 usage, 65 damaged or corrupt store data (found by `verify`, or met by any command).
 @main
 struct StrataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,7 +14,7 @@ struct StrataCommand: ParsableCommand {
         discussion: """
             The store is given with --store PATH or the STRATA_STORE environment variable. \
             Results go to standard output, diagnostics and progress to standard error. \
-            Exit codes: 0 success, 1 error, 64 usage error, 65 corrupt data found; diff: 0 identical, \
+            Exit codes: 0 success, 1 error, 64 usage error, 65 damaged or corrupt store data; diff: 0 identical, \
             1 different, 2 error.
             """,
         version: "strata \(Store.libraryVersion) (store format \(Store.formatVersion))",
@@ -37,11 +37,13 @@ struct StrataCommand: ParsableCommand {
             Compact.self,
             Drop.self,
             Rename.self,
+            TestBatch.self,
         ])
 
     /// Runs the command line, accepting the global `--store PATH` before the subcommand too
     /// (`strata --store S streams`), as well as after it.
     static func main() {
+        DamageExits.install()
         let arguments = hoistingGlobalOptions(Array(CommandLine.arguments.dropFirst()))
         if let error = unknownSubcommand(in: arguments) {
             printError("Error: \(error)")
@@ -56,6 +58,11 @@ struct StrataCommand: ParsableCommand {
             printError("  See 'strata help \(usage.command._commandName)' for more information.")
             exit(withError: ExitCode(64))
         } catch {
+            if let status = DamageExits.dataErrorExitStatus(for: error) {
+                // Damaged or unreadable store data: the error's own line, then exit 65.
+                printError("Error: \(error)")
+                exit(withError: ExitCode(status))
+            }
             if let misplaced = misplacedStoreOption(error, arguments: arguments) {
                 printError("Error: \(misplaced)")
                 exit(withError: ExitCode(64))
@@ -152,7 +159,7 @@ func closest(to word: String, among candidates: [String]) -> String? {
     return best.0
 }
 
-/// Exit code 65 (`EX_DATAERR`): `verify` found corrupt data.
+/// Exit code 65 (`EX_DATAERR`): corrupt or damaged store data.
 extension ExitCode {
     static let corruptDataFound = ExitCode(65)
 }

@@ -35,6 +35,12 @@ package struct BlockKey: Hashable, Sendable, CustomStringConvertible {
     }
 
     package var description: String { "stream \(stream) interval \(interval) partition \(partition) chunk \(chunk)" }
+
+    /// Whether this key sorts before `other`, as their encodings do.
+    package func isBefore(_ other: BlockKey) -> Bool {
+        (stream.rawValue, interval.rawValue, partition.rawValue, chunk.rawValue)
+            < (other.stream.rawValue, other.interval.rawValue, other.partition.rawValue, other.chunk.rawValue)
+    }
 }
 
 /// The LMDB key of one seal record: `(stream u32, interval u64)`, 12 bytes big-endian.

@@ -31,37 +31,58 @@ package final class Environment: @unchecked Sendable {
     private let gate: UnsafeMutablePointer<pthread_rwlock_t>
     private let mapSize: Mutex<Int>
     private let closed = Atomic<Bool>(false)
+    /// Opened with `MDB_RDONLY`: every write is refused.
+    package let readOnly: Bool
+    /// Opened with `MDB_NOLOCK` because the lock file could not be written (read-only only).
+    package let lockless: Bool
+    /// The page size (`mdb_env_stat`).
+    let pageSize: Int
 
     /// Opens (and with `create`, creates) the environment in directory `path`.
     ///
     /// The environment is opened with `MDB_NOTLS` (Swift tasks move between threads) and, for
     /// `sync == .none`, `MDB_NOSYNC`. Stale reader slots left by crashed processes are cleared
-    /// (`mdb_reader_check`).
-    package init(path: String, sizeLimit: Int, maxDatabases: UInt32, sync: SyncMode) throws(StorageError) {
+    /// (`mdb_reader_check`). Before LMDB maps the data file, its meta pages are checked
+    /// (`StoreFileCheck`), and LMDB's internal assertions are routed to `LMDBAssertion`.
+    ///
+    /// - Parameters:
+    ///   - readOnly: open with `MDB_RDONLY`: no write transaction can begin. When the lock file cannot
+    ///     be created or opened for writing (a read-only mount, no write permission), the environment
+    ///     is opened with `MDB_NOLOCK` as well, and `lockless` is true: nothing then protects this
+    ///     process's reads from a concurrent writer in another process.
+    ///   - allowEmptyFile: whether a 0-byte `data.mdb` may be initialized as a new environment.
+    package init(path: String, sizeLimit: Int, maxDatabases: UInt32, sync: SyncMode, readOnly: Bool = false,
+                 allowEmptyFile: Bool = true) throws(StorageError) {
         self.path = path
         self.sizeLimit = sizeLimit
-        var env: OpaquePointer?
-        try check(mdb_env_create(&env), "mdb_env_create", path)
-        guard let env else { throw .lmdb(code: -1, call: "mdb_env_create", context: path) }
-        // From here on `env` must be closed on every error path.
+        self.readOnly = readOnly
+        try StoreFileCheck.check(directory: path, allowEmpty: allowEmptyFile && !readOnly)
+        var flags = UInt32(MDB_NOTLS)
+        if sync == .none { flags |= UInt32(MDB_NOSYNC) }
+        if readOnly { flags |= UInt32(MDB_RDONLY) }
         var dataFileSize = 0
         var info = stat()
         if stat(path + "/data.mdb", &info) == 0 { dataFileSize = Int(info.st_size) }
         let initial = min(sizeLimit, max(64 << 20, Self.roundUp(dataFileSize * 2)))
-        var flags = UInt32(MDB_NOTLS)
-        if sync == .none { flags |= UInt32(MDB_NOSYNC) }
-        do {
-            try check(mdb_env_set_maxdbs(env, maxDatabases), "mdb_env_set_maxdbs", path)
-            try check(mdb_env_set_mapsize(env, initial), "mdb_env_set_mapsize", path)
-            try check(mdb_env_open(env, path, flags, 0o644), "mdb_env_open", path)
-        } catch {
-            mdb_env_close(env)
-            throw error
+        var env = try Self.open(path, flags: flags, mapSize: initial, maxDatabases: maxDatabases)
+        var lockless = false
+        if env == nil {
+            // lmdb.h: MDB_NOLOCK leaves locking to the caller; read-only, it only loses the reader
+            // table, i.e. protection from a writer reusing pages we read. Documented in docs/cli.md.
+            lockless = true
+            env = try Self.open(path, flags: flags | UInt32(MDB_NOLOCK), mapSize: initial, maxDatabases: maxDatabases)
         }
-        var dead: Int32 = 0
-        _ = mdb_reader_check(env, &dead)
+        guard let env else { throw .lmdb(code: EACCES, call: "mdb_env_open", context: path) }
+        self.lockless = lockless
+        if !lockless {
+            var dead: Int32 = 0
+            _ = mdb_reader_check(env, &dead)
+        }
         var envInfo = MDB_envinfo()
         mdb_env_info(env, &envInfo)
+        var envStat = MDB_stat()
+        mdb_env_stat(env, &envStat)
+        pageSize = Int(envStat.ms_psize)
         handle = env
         mapSize = Mutex(max(initial, envInfo.me_mapsize))
         gate = .allocate(capacity: 1)
@@ -72,6 +93,33 @@ package final class Environment: @unchecked Sendable {
         pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_READER_NP))
         pthread_rwlock_init(gate, &attributes)
         pthread_rwlockattr_destroy(&attributes)
+    }
+
+    /// Creates and opens one `MDB_env`; `nil` when a read-only open failed only for want of a
+    /// writable lock file (the caller retries with `MDB_NOLOCK`).
+    private static func open(_ path: String, flags: UInt32, mapSize: Int,
+                             maxDatabases: UInt32) throws(StorageError) -> OpaquePointer? {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env), "mdb_env_create", path)
+        guard let env else { throw .lmdb(code: -1, call: "mdb_env_create", context: path) }
+        // From here on `env` must be closed on every error path.
+        LMDBAssertion.install(on: env)
+        do {
+            try check(mdb_env_set_maxdbs(env, maxDatabases), "mdb_env_set_maxdbs", path)
+            try check(mdb_env_set_mapsize(env, mapSize), "mdb_env_set_mapsize", path)
+            let rc = mdb_env_open(env, path, flags, 0o644)
+            let lockRefused = rc == EACCES || rc == EROFS || rc == EPERM
+            if lockRefused, flags & UInt32(MDB_RDONLY) != 0, flags & UInt32(MDB_NOLOCK) == 0,
+               access(path + "/data.mdb", R_OK) == 0 {
+                mdb_env_close(env)
+                return nil
+            }
+            try check(rc, "mdb_env_open", path)
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        return env
     }
 
     deinit {
@@ -102,14 +150,24 @@ package final class Environment: @unchecked Sendable {
     /// Opens or creates the named databases, all in one write transaction.
     ///
     /// lmdb.h: `mdb_dbi_open` must not be called from concurrent transactions; we call it once, at open.
+    /// Read-only, the databases must exist: a store that predates one must be opened writable once.
     package func openDatabases(_ names: [String]) throws(StorageError) -> [Database] {
         try withGate { () throws(StorageError) -> [Database] in
             var txn: OpaquePointer?
-            try check(mdb_txn_begin(handle, nil, 0, &txn), "mdb_txn_begin", path)
+            try check(mdb_txn_begin(handle, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn), "mdb_txn_begin", path)
             var databases: [Database] = []
             for name in names {
                 var dbi: MDB_dbi = 0
-                let rc = mdb_dbi_open(txn, name, UInt32(MDB_CREATE), &dbi)
+                let rc = mdb_dbi_open(txn, name, readOnly ? 0 : UInt32(MDB_CREATE), &dbi)
+                if rc == MDB_NOTFOUND && readOnly {
+                    mdb_txn_abort(txn)
+                    throw .notAStore(path: path, reason: "it has no database \(name); a store written by an older "
+                                     + "build must be opened for writing once before it can be read read-only")
+                }
+                if rc == MDB_INCOMPATIBLE {
+                    mdb_txn_abort(txn)
+                    throw .damaged(path: path, what: "the main database's entry for database \(name) is not a database")
+                }
                 if rc != 0 {
                     mdb_txn_abort(txn)
                     try check(rc, "mdb_dbi_open", "\(path) database \(name)")
@@ -124,17 +182,40 @@ package final class Environment: @unchecked Sendable {
     /// Runs `body` inside a read-only transaction.
     ///
     /// Keep read transactions short: a long one pins old pages and makes the file grow.
+    ///
+    /// Reads may nest (`body` may read again, on the same thread: it is synchronous). When
+    /// another process has grown the map beyond this process's, a new transaction cannot begin
+    /// until the map is adopted, which lmdb.h allows only with no transaction of this process
+    /// open. An outermost read adopts it (waiting for other threads' reads to end); a nested read
+    /// cannot (its own thread holds the outer read open), so it shares the outermost read
+    /// transaction of its thread instead: a consistent snapshot, taken when that read began.
     package func read<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
-        try withGate {
+        let holds = GateHolds.ofCurrentThread()
+        let id = ObjectIdentifier(self)
+        let nested = holds.holdsGate(of: id)
+        return try withGate {
             var txn: OpaquePointer?
             var rc = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
             if rc == MDB_MAP_RESIZED {
-                try adoptGrownMap()
-                rc = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
+                if nested {
+                    if let outer = holds.outermostRead(of: id) {
+                        holds.push(id, read: outer)
+                        defer { holds.pop() }
+                        return try body(Transaction(handle: outer, environment: handle, writable: false,
+                                                    bounds: mappedBounds(), owned: false))
+                    }
+                    // Nested in a write of this thread: it excludes other writers, so the map
+                    // cannot have grown under it; report LMDB's code as it is.
+                } else {
+                    try adoptGrownMap()
+                    rc = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
+                }
             }
             try check(rc, "mdb_txn_begin", path)
             guard let txn else { throw StorageError.lmdb(code: -1, call: "mdb_txn_begin", context: path) }
-            let transaction = Transaction(handle: txn, environment: handle, writable: false)
+            holds.push(id, read: txn)
+            defer { holds.pop() }
+            let transaction = Transaction(handle: txn, environment: handle, writable: false, bounds: mappedBounds())
             return try body(transaction)
         }
     }
@@ -147,6 +228,7 @@ package final class Environment: @unchecked Sendable {
     /// - Precondition: called only from the committer's thread, never with a transaction of this
     ///   thread open (lmdb.h: a write transaction belongs to the thread that began it).
     package func write<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
+        if readOnly { throw StorageError.misuse("store \(path) is open read-only; it cannot be written") }
         while true {
             do {
                 return try withGate {
@@ -158,7 +240,11 @@ package final class Environment: @unchecked Sendable {
                     }
                     try check(rc, "mdb_txn_begin", path)
                     guard let txn else { throw StorageError.lmdb(code: -1, call: "mdb_txn_begin", context: path) }
-                    let transaction = Transaction(handle: txn, environment: handle, writable: true)
+                    let holds = GateHolds.ofCurrentThread()
+                    holds.push(ObjectIdentifier(self), read: nil)
+                    defer { holds.pop() }
+                    let transaction = Transaction(handle: txn, environment: handle, writable: true,
+                                                  bounds: mappedBounds())
                     let result = try body(transaction)
                     try transaction.commit()
                     return result
@@ -193,6 +279,20 @@ package final class Environment: @unchecked Sendable {
         return nil
     }
 
+    /// Where the map is and how much of it the data file backs, for `Transaction` to check every
+    /// value and key LMDB hands back before anyone reads it.
+    ///
+    /// A damaged node size makes `mdb_get` return a value running past the end of the file; reading
+    /// it faults (SIGBUS). Every page up to the newest meta page's last page is in the file (checked
+    /// at open, and LMDB writes pages before the meta page that counts them).
+    private func mappedBounds() -> MappedBounds {
+        var envInfo = MDB_envinfo()
+        mdb_env_info(handle, &envInfo)
+        let start = UInt(bitPattern: envInfo.me_mapaddr)
+        let used = UInt(envInfo.me_last_pgno &+ 1) &* UInt(pageSize)
+        return MappedBounds(start: start, mapEnd: start &+ UInt(envInfo.me_mapsize), fileEnd: start &+ used)
+    }
+
     /// Thrown inside `write` to abort, grow the map and retry.
     struct MapFullSignal: Error {}
 
@@ -216,6 +316,9 @@ package final class Environment: @unchecked Sendable {
     }
 
     /// Another process grew the map: adopt its size (`mdb_env_set_mapsize(env, 0)`).
+    ///
+    /// - Precondition: the calling thread holds the gate shared exactly once (an outermost
+    ///   `read` or `write`, never a nested one): the upgrade waits for every other hold to end.
     private func adoptGrownMap() throws(StorageError) {
         // Called with the gate held shared; upgrade by releasing and taking it exclusively.
         pthread_rwlock_unlock(gate)
@@ -247,4 +350,45 @@ package final class Environment: @unchecked Sendable {
     package func copyCompacted(to destination: String) throws(StorageError) {
         try check(mdb_env_copy2(handle, destination, UInt32(MDB_CP_COMPACT)), "mdb_env_copy2", destination)
     }
+}
+
+/// The gate holds of one thread, innermost last: which environments' transactions the thread
+/// has open, and the read transactions among them.
+///
+/// A read's body is synchronous, so a nested read runs on the thread of the read around it;
+/// this is how `Environment.read` knows that it is nested. Not `Sendable`: each thread has its
+/// own, in thread-specific storage, released when the thread exits.
+final class GateHolds {
+    private var holds: [(environment: ObjectIdentifier, read: OpaquePointer?)] = []
+
+    /// The current thread's holds.
+    static func ofCurrentThread() -> GateHolds {
+        if let raw = pthread_getspecific(key) { return Unmanaged<GateHolds>.fromOpaque(raw).takeUnretainedValue() }
+        let holds = GateHolds()
+        pthread_setspecific(key, Unmanaged.passRetained(holds).toOpaque())
+        return holds
+    }
+
+    /// Whether the thread has a transaction of `environment` open.
+    func holdsGate(of environment: ObjectIdentifier) -> Bool {
+        holds.contains { $0.environment == environment }
+    }
+
+    /// The thread's outermost open read transaction of `environment`, if any.
+    func outermostRead(of environment: ObjectIdentifier) -> OpaquePointer? {
+        holds.first { $0.environment == environment && $0.read != nil }?.read
+    }
+
+    func push(_ environment: ObjectIdentifier, read: OpaquePointer?) { holds.append((environment, read)) }
+
+    func pop() { holds.removeLast() }
+
+    /// The thread-specific storage key; its destructor releases a thread's holds when it exits.
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { raw in
+            if let raw { Unmanaged<GateHolds>.fromOpaque(raw).release() }
+        }
+        return key
+    }()
 }

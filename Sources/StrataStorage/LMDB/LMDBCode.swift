@@ -12,6 +12,19 @@ package enum LMDBCode {
     /// `MDB_MAP_RESIZED`.
     package static let mapResized = MDB_MAP_RESIZED
 
+    /// The C name of an LMDB return code that means damage, else the number.
+    package static func name(of code: Int32) -> String {
+        switch code {
+        case MDB_CORRUPTED: "MDB_CORRUPTED"
+        case MDB_PAGE_NOTFOUND: "MDB_PAGE_NOTFOUND"
+        case MDB_PANIC: "MDB_PANIC"
+        case MDB_INVALID: "MDB_INVALID"
+        case MDB_VERSION_MISMATCH: "MDB_VERSION_MISMATCH"
+        case MDB_BAD_TXN: "MDB_BAD_TXN"
+        default: "error \(code)"
+        }
+    }
+
     /// LMDB's text for a return code (`mdb_strerror`).
     package static func message(for code: Int32) -> String {
         guard let text = mdb_strerror(code) else { return "error \(code)" }
@@ -35,6 +48,10 @@ package func check(_ rc: Int32, _ call: StaticString, _ context: @autoclosure ()
         throw .storeFull(context: "\(context().isEmpty ? "" : context() + ": ")\(systemMessage(rc))")
     case MDB_MAP_FULL:
         throw .storeFull(context: "\(context().isEmpty ? "" : context() + ": ")the store reached its size limit (MDB_MAP_FULL)")
+    case MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_PANIC, MDB_INVALID, MDB_VERSION_MISMATCH, MDB_BAD_TXN:
+        // LMDB found its own pages inconsistent (MDB_BAD_TXN: a read failed that way earlier in the
+        // transaction). The data file is damaged: a data error, not an operational failure.
+        throw .damaged(path: context(), what: "LMDB's \(call) reports \(LMDBCode.name(of: rc)): \(LMDBCode.message(for: rc))")
     default: throw .lmdb(code: rc, call: "\(call)", context: context())
     }
 }

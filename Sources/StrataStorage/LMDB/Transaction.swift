@@ -8,11 +8,19 @@ package struct Transaction: ~Copyable {
     let handle: OpaquePointer
     let environment: OpaquePointer
     package let writable: Bool
+    /// Whether this value owns the handle (and aborts it when it goes away). A read nested in
+    /// another read of its thread may share the outer one's handle without owning it
+    /// (`Environment.read`).
+    let owned: Bool
+    /// The mapped range values may lie in.
+    let bounds: MappedBounds
 
-    init(handle: OpaquePointer, environment: OpaquePointer, writable: Bool) {
+    init(handle: OpaquePointer, environment: OpaquePointer, writable: Bool, bounds: MappedBounds, owned: Bool = true) {
         self.handle = handle
         self.environment = environment
         self.writable = writable
+        self.bounds = bounds
+        self.owned = owned
     }
 
     /// Runs `body` in a nested transaction: its changes are kept only if it returns normally.
@@ -23,7 +31,7 @@ package struct Transaction: ~Copyable {
         var child: OpaquePointer?
         try check(mdb_txn_begin(environment, handle, 0, &child), "mdb_txn_begin")
         guard let child else { throw StorageError.lmdb(code: -1, call: "mdb_txn_begin", context: "nested") }
-        let transaction = Transaction(handle: child, environment: environment, writable: true)
+        let transaction = Transaction(handle: child, environment: environment, writable: true, bounds: bounds)
         let result = try body(transaction)
         try transaction.commit()
         return result
@@ -39,7 +47,7 @@ package struct Transaction: ~Copyable {
         try check(rc, "mdb_txn_commit")
     }
 
-    deinit { mdb_txn_abort(handle) }
+    deinit { if owned { mdb_txn_abort(handle) } }
 
     /// Calls `body` with the value stored under `key`, or `nil` when there is none.
     package func withValue<R>(_ db: Database, key: UnsafeRawBufferPointer,
@@ -49,7 +57,7 @@ package struct Transaction: ~Copyable {
         let rc = mdb_get(handle, db.dbi, &k, &v)
         if rc == MDB_NOTFOUND { return try body(nil) }
         try check(rc, "mdb_get")
-        return try body(UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+        return try body(try bounds.checked(v, "mdb_get"))
     }
 
     /// Stores `value` under `key`, replacing any value there.
@@ -82,7 +90,7 @@ package struct Transaction: ~Copyable {
         var cursorHandle: OpaquePointer?
         try check(mdb_cursor_open(handle, db.dbi, &cursorHandle), "mdb_cursor_open")
         guard let cursorHandle else { throw StorageError.lmdb(code: -1, call: "mdb_cursor_open", context: "") }
-        var cursor = Cursor(handle: cursorHandle)
+        var cursor = Cursor(handle: cursorHandle, bounds: bounds)
         return try body(&cursor)
     }
 }
@@ -92,6 +100,7 @@ package struct Transaction: ~Copyable {
 /// Keys and values it returns are valid until the cursor moves or its transaction ends.
 package struct Cursor: ~Copyable {
     let handle: OpaquePointer
+    let bounds: MappedBounds
 
     deinit { mdb_cursor_close(handle) }
 
@@ -105,8 +114,7 @@ package struct Cursor: ~Copyable {
         let rc = mdb_cursor_get(handle, &k, &v, op)
         if rc == MDB_NOTFOUND { return nil }
         try check(rc, "mdb_cursor_get")
-        return (UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size),
-                UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+        return (try bounds.checked(k, "mdb_cursor_get"), try bounds.checked(v, "mdb_cursor_get"))
     }
 
     /// Moves to the first entry whose key is `>= key` (`MDB_SET_RANGE`).
@@ -127,5 +135,32 @@ package struct Cursor: ~Copyable {
         let rc = mdb_cursor_del(handle, 0)
         if rc == MDB_MAP_FULL { throw Environment.MapFullSignal() }
         try check(rc, "mdb_cursor_del")
+    }
+}
+
+/// The part of the address space LMDB's map covers, and the part of it the data file backs.
+///
+/// A key or value inside the map must end inside the file: past it, reading faults (SIGBUS). A key
+/// or value outside the map is a page this write transaction copied into memory (a dirty page).
+struct MappedBounds: Sendable {
+    let start: UInt
+    let mapEnd: UInt
+    let fileEnd: UInt
+
+    /// `value` as a buffer, once it is known to be readable.
+    ///
+    /// - Throws: `.damaged` naming the call when the value runs past the end of the data file.
+    @inline(__always)
+    func checked(_ value: MDB_val, _ call: StaticString) throws(StorageError) -> UnsafeRawBufferPointer {
+        let address = UInt(bitPattern: value.mv_data)
+        if address >= start && address < mapEnd {
+            let (end, overflow) = address.addingReportingOverflow(UInt(value.mv_size))
+            if overflow || end > fileEnd {
+                throw .damaged(path: "", what: "\(call) returned \(value.mv_size) bytes at file offset "
+                               + "\(address - start), past the end of the pages in use (\(fileEnd - start) bytes): "
+                               + "a B-tree node's size is damaged")
+            }
+        }
+        return UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size)
     }
 }

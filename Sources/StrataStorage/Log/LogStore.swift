@@ -31,8 +31,9 @@ package final class LogStore: Sendable {
     let vertexStatsRows: Database
     /// Stateful outputs: stream name → state row (`LogStore+States.swift`).
     let stateRows: Database
-    /// Bumped on every commit that seals; subscriptions in this process wait on it.
-    package let sealSignal = SealSignal()
+    /// Bumped on every commit of this process that seals, and when another process writes the
+    /// data file; subscriptions wait on it.
+    package let sealSignal: SealSignal
     /// The committer thread's block encoder; uncontended (one committer), a `Mutex` for `Sendable`.
     let committerCodec = Mutex(BlockCodec())
     /// Raw payload buffers handed back after compression, reused by appenders.
@@ -57,13 +58,37 @@ package final class LogStore: Sendable {
 
     private final class WeakStore: Sendable {
         nonisolated(unsafe) weak var store: LogStore?
-        init(_ store: LogStore) { self.store = store }
+        /// The store's identity, to recognize its own slot without loading the weak reference
+        /// (a strong reference released inside the lock could run another store's deinit there).
+        let id: ObjectIdentifier
+        init(_ store: LogStore) {
+            self.store = store
+            id = ObjectIdentifier(store)
+        }
+    }
+
+    /// A directory whose store is being opened or closed by some thread; others wait for it.
+    private final class BusySlot: Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        /// Lets every waiter through.
+        func finish() { done.signal() }
+        /// Blocks until `finish()`, then lets the next waiter through.
+        func wait() {
+            done.wait()
+            done.signal()
+        }
+    }
+
+    private enum RegistrySlot {
+        case open(WeakStore)
+        case busy(BusySlot)
     }
 
     /// Open stores by directory identity: lmdb.h forbids opening one environment twice in a
-    /// process. A store closes its environment while holding this lock, so that a new open of the
-    /// same directory never overlaps the old close.
-    private static let registry = Mutex<[FileID: WeakStore]>([:])
+    /// process. Opening and closing happen outside this lock (they do I/O, and an open may wait
+    /// for another process's lock): the directory's slot is marked busy meanwhile, so that an
+    /// open of the same directory waits for them, and opens of other directories do not.
+    private static let registry = Mutex<[FileID: RegistrySlot]>([:])
 
     /// The directory's identity when opened.
     private let directoryID: FileID
@@ -89,30 +114,74 @@ package final class LogStore: Sendable {
         guard info.st_mode & S_IFMT == S_IFDIR else { throw .notAStore(path: path, reason: "not a directory") }
         if !options.createIfMissing, access(path + "/data.mdb", F_OK) != 0 { throw .storeNotFound(path: path) }
         let id = FileID(info)
-        let dataFile = path + "/data.mdb"
-        // Strong references taken inside the lock are always carried out of it: if one were the
-        // last reference, the store's deinit (which takes the lock) would run inside it.
-        var found: LogStore?
-        var replaced: LogStore?
-        let store = try registry.withLock { registry throws(StorageError) -> LogStore in
-            if let existing = registry[id]?.store {
-                if existing.dataFileID == FileID.of(dataFile) {
-                    found = existing
-                    return existing
-                }
-                // The directory was deleted and its inode reused: a different store.
-                replaced = existing
-            }
-            let store = try LogStore(path: path, options: options, directoryID: id)
-            registry[id] = WeakStore(store)
-            store.registered.store(true, ordering: .releasing)
-            return store
+        let (store, found) = try registeredStore(id: id, dataFile: path + "/data.mdb") { () throws(StorageError) in
+            try LogStore(path: path, options: options, directoryID: id)
         }
-        _ = replaced
-        if found != nil && (store.options.durability != options.durability || store.options.sizeLimit != options.sizeLimit) {
+        if found && (store.options.durability != options.durability || store.options.sizeLimit != options.sizeLimit
+                     || (store.options.readOnly && !options.readOnly)) {
             throw .misuse("store \(path) is already open in this process with other options")
         }
         return store
+    }
+
+    /// The store open in this process for directory `id`, or a new one from `open`, which runs
+    /// outside the registry's lock (it does LMDB I/O, and may wait for another process, such as
+    /// one compacting the store) while the directory's slot is marked busy: concurrent opens of
+    /// the same directory wait for it and then share its store; opens of other directories go on.
+    ///
+    /// - Returns: The store, and whether it was already open.
+    private static func registeredStore(id: FileID, dataFile: String, open: () throws(StorageError) -> LogStore)
+        throws(StorageError) -> (LogStore, found: Bool)
+    {
+        enum Step {
+            case found(LogStore)
+            case wait(BusySlot)
+            case open(BusySlot)
+        }
+        while true {
+            let dataFileID = FileID.of(dataFile)
+            // Strong references taken inside the lock are always carried out of it: if one were
+            // the last reference, the store's deinit (which takes the lock) would run inside it.
+            var replaced: LogStore?
+            let step = registry.withLock { registry -> Step in
+                switch registry[id] {
+                case .busy(let slot):
+                    return .wait(slot)
+                case .open(let entry):
+                    if let existing = entry.store {
+                        if existing.dataFileID == dataFileID { return .found(existing) }
+                        // The directory was deleted and its inode reused: a different store.
+                        replaced = existing
+                    }
+                case nil:
+                    break
+                }
+                let slot = BusySlot()
+                registry[id] = .busy(slot)
+                return .open(slot)
+            }
+            _ = replaced
+            switch step {
+            case .found(let store):
+                return (store, true)
+            case .wait(let slot):
+                slot.wait()
+            case .open(let slot):
+                defer { slot.finish() }
+                let store: LogStore
+                do {
+                    store = try open()
+                } catch {
+                    registry.withLock { registry in
+                        if case .busy(let current) = registry[id], current === slot { registry[id] = nil }
+                    }
+                    throw error
+                }
+                registry.withLock { registry in registry[id] = .open(WeakStore(store)) }
+                store.registered.store(true, ordering: .releasing)
+                return (store, false)
+            }
+        }
     }
 
     /// Creates `path` and any missing parent directories (`mkdir -p`).
@@ -131,10 +200,11 @@ package final class LogStore: Sendable {
         self.path = path
         self.options = options
         self.directoryID = directoryID
+        sealSignal = SealSignal(watching: path + "/data.mdb")
         environment = try Environment(path: path, sizeLimit: options.sizeLimit, maxDatabases: 16,
-                                      sync: options.durability == .noSync ? .none : .full)
-        let dbs = try environment.openDatabases(["meta", "catalog", "frontiers", "seals", "blocks", "progress",
-                                                      "snapshots", "vertex-stats", "states"])
+                                      sync: options.durability == .noSync ? .none : .full,
+                                      readOnly: options.readOnly, allowEmptyFile: options.createIfMissing)
+        let dbs = try environment.openDatabases(Self.databaseNames)
         meta = dbs[0]
         catalog = dbs[1]
         frontiers = dbs[2]
@@ -150,16 +220,30 @@ package final class LogStore: Sendable {
     }
 
     deinit {
-        if options.durability == .noSync { try? environment.sync() }
+        if options.durability == .noSync && !options.readOnly { try? environment.sync() }
         guard registered.load(ordering: .acquiring) else { return }
         let id = directoryID
-        let environment = self.environment
-        Self.registry.withLock { registry in
-            // The weak reference to this store reads nil by now; another store may have taken the slot.
-            if let entry = registry[id], entry.store == nil { registry[id] = nil }
-            environment.close()
+        // Another store (of a recreated directory) may have taken the slot. While this one
+        // closes, outside the lock, its slot is busy: a new open of the same directory waits, so
+        // it never overlaps the close.
+        let slot = BusySlot()
+        let me = ObjectIdentifier(self)
+        let ours = Self.registry.withLock { registry -> Bool in
+            guard case .open(let entry) = registry[id], entry.id == me else { return false }
+            registry[id] = .busy(slot)
+            return true
         }
+        environment.close()
+        guard ours else { return }
+        Self.registry.withLock { registry in
+            if case .busy(let current) = registry[id], current === slot { registry[id] = nil }
+        }
+        slot.finish()
     }
+
+    /// The named LMDB databases of format version 1, in the order `init` keeps them.
+    package static let databaseNames = ["meta", "catalog", "frontiers", "seals", "blocks", "progress",
+                                        "snapshots", "vertex-stats", "states"]
 
     private static let formatKey = Array("format".utf8)
     private static let nextStreamKey = Array("next-stream-id".utf8)
@@ -183,6 +267,9 @@ package final class LogStore: Sendable {
             }
             return
         }
+        if options.readOnly {
+            throw .notAStore(path: path, reason: "it has no format record (a store whose creation never finished)")
+        }
         let metaDatabase = self.meta
         try committer.write { txn in
             let version = Self.formatVersion.bigEndian
@@ -204,13 +291,45 @@ package final class LogStore: Sendable {
     func descriptor(named name: String, in txn: borrowing Transaction) throws -> StreamDescriptor? {
         var nameBytes = name
         return try nameBytes.withUTF8 { utf8 in
-            try txn.withValue(catalog, key: UnsafeRawBufferPointer(utf8)) { row -> StreamDescriptor? in
+            let found = try txn.withValue(catalog, key: UnsafeRawBufferPointer(utf8)) { row -> StreamDescriptor? in
                 guard let row else { return nil }
                 do throws(Corruption) {
-                    return try StreamDescriptor(row: row)
+                    let descriptor = try StreamDescriptor(row: row)
+                    // The row's checksum does not cover its key: a damaged key moves the row.
+                    guard descriptor.name == name else { throw Corruption.badRow("catalog key (the row is stream \(descriptor.name))") }
+                    return descriptor
                 } catch {
                     throw StorageError.corrupt(StoreLocation(stream: name), error)
                 }
+            }
+            if found == nil { try checkCatalogKeys(in: txn) }
+            return found
+        }
+    }
+
+    /// Checks that every catalog row is stored under its own name (a damaged key hides a stream).
+    ///
+    /// Run when a stream is not found: the catalog is small, and "unknown stream" must not be the
+    /// answer for a stream whose key was damaged.
+    func checkCatalogKeys(in txn: borrowing Transaction) throws {
+        try txn.withCursor(catalog) { cursor in
+            var entry = try cursor.first()
+            var previous: [UInt8] = []
+            while let (key, row) = entry {
+                let keyName = String(decoding: key, as: UTF8.self)
+                guard previous.isEmpty || previous.lexicographicallyPrecedes(key) else {
+                    throw StorageError.corrupt(StoreLocation(stream: keyName), .badRow("catalog key order"))
+                }
+                previous = Array(key)
+                do throws(Corruption) {
+                    let descriptor = try StreamDescriptor(row: row)
+                    guard descriptor.name.utf8.elementsEqual(key) else {
+                        throw Corruption.badRow("catalog key (the row is stream \(descriptor.name))")
+                    }
+                } catch {
+                    throw StorageError.corrupt(StoreLocation(stream: keyName), error)
+                }
+                entry = try cursor.next()
             }
         }
     }
@@ -222,11 +341,22 @@ package final class LogStore: Sendable {
                 try txn.withCursor(catalog) { cursor in
                     var result: [StreamDescriptor] = []
                     var entry = try cursor.first()
+                    var previous: [UInt8] = []
                     while let (key, row) = entry {
+                        let keyName = String(decoding: key, as: UTF8.self)
+                        // Strictly rising keys keep the walk finite on a damaged tree.
+                        guard previous.isEmpty || previous.lexicographicallyPrecedes(key) else {
+                            throw StorageError.corrupt(StoreLocation(stream: keyName), .badRow("catalog key order"))
+                        }
+                        previous = Array(key)
                         do throws(Corruption) {
-                            result.append(try StreamDescriptor(row: row))
+                            let descriptor = try StreamDescriptor(row: row)
+                            guard descriptor.name.utf8.elementsEqual(key) else {
+                                throw Corruption.badRow("catalog key (the row is stream \(descriptor.name))")
+                            }
+                            result.append(descriptor)
                         } catch {
-                            throw StorageError.corrupt(StoreLocation(stream: String(decoding: key, as: UTF8.self)), error)
+                            throw StorageError.corrupt(StoreLocation(stream: keyName), error)
                         }
                         entry = try cursor.next()
                     }
@@ -359,7 +489,8 @@ package final class LogStore: Sendable {
     func frontier(of descriptor: StreamDescriptor, in txn: borrowing Transaction) throws -> StreamFrontier {
         try StreamKey(descriptor.id).withEncodedBytes { key in
             try txn.withValue(frontiers, key: key) { row -> StreamFrontier in
-                guard let row else { return StreamFrontier() }
+                // Every stream gets its frontier row in the transaction that creates it.
+                guard let row else { throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("frontier row (missing)")) }
                 do throws(Corruption) {
                     return try StreamFrontier(row: row)
                 } catch {
@@ -396,13 +527,43 @@ package final class LogStore: Sendable {
         }
         return try SealKey(stream: descriptor.id, interval: interval).withEncodedBytes { key in
             try txn.withValue(seals, key: key) { row -> SealRecord? in
-                guard let row else { return nil }
+                guard let row else {
+                    // Sealed and empty, unless blocks say otherwise: a damaged seal key hides the row.
+                    if let chunk = try firstBlock(of: descriptor, interval: interval, in: txn) {
+                        throw StorageError.corrupt(location, .orphanBlock(chunk: chunk))
+                    }
+                    return nil
+                }
                 do throws(Corruption) {
                     return try SealRecord(row: row, partitions: descriptor.partitions)
                 } catch {
                     throw StorageError.corrupt(location, error)
                 }
             }
+        }
+    }
+
+    /// Throws `.corrupt` when the entry after the cursor's does not sort after `key`.
+    static func checkOrder(after key: UnsafeRawBufferPointer, _ cursor: inout Cursor, stream: String) throws {
+        let ending = Array(key)
+        guard let (next, _) = try cursor.next() else { return }
+        guard ending.lexicographicallyPrecedes(next) else {
+            throw StorageError.corrupt(StoreLocation(stream: stream), .badRow("key order"))
+        }
+    }
+
+    /// The chunk index of the first block of `interval`, if the log holds any block of it.
+    func firstBlock(of descriptor: StreamDescriptor, interval: Interval, in txn: borrowing Transaction) throws -> UInt32? {
+        try txn.withCursor(blocks) { cursor in
+            let start = BlockKey(stream: descriptor.id, interval: interval, partition: PartitionIndex(0),
+                                 chunk: ChunkIndex(rawValue: 0))
+            guard let (keyBytes, _) = try start.withEncodedBytes({ try cursor.seek(atLeast: $0) }) else { return nil }
+            guard let key = BlockKey(decoding: keyBytes) else {
+                throw StorageError.corrupt(StoreLocation(stream: descriptor.name, interval: interval),
+                                           .badRow("block key of \(keyBytes.count) bytes"))
+            }
+            guard key.stream == descriptor.id, key.interval == interval else { return nil }
+            return key.chunk.rawValue
         }
     }
 
@@ -460,9 +621,23 @@ package final class LogStore: Sendable {
                     var entry = try SealKey(stream: descriptor.id, interval: range.lowerBound).withEncodedBytes {
                         try cursor.seek(atLeast: $0)
                     }
+                    var previous: Interval?
                     while let (keyBytes, row) = entry {
-                        guard let key = SealKey(decoding: keyBytes), key.stream == descriptor.id,
-                              key.interval <= range.upperBound else { break }
+                        guard let key = SealKey(decoding: keyBytes) else {
+                            throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("seal key of \(keyBytes.count) bytes"))
+                        }
+                        guard key.stream == descriptor.id, key.interval <= range.upperBound else {
+                            // The key that ends the walk must sort before its successor, or a damaged
+                            // key would end it early and hide the rows after it.
+                            try Self.checkOrder(after: keyBytes, &cursor, stream: descriptor.name)
+                            break
+                        }
+                        // Strictly rising keys keep the walk finite on a damaged tree.
+                        guard key.interval >= range.lowerBound, previous.map({ $0 < key.interval }) ?? true else {
+                            throw StorageError.corrupt(StoreLocation(stream: descriptor.name, interval: key.interval),
+                                                       .badRow("seal key order"))
+                        }
+                        previous = key.interval
                         do throws(Corruption) {
                             result.append((key.interval, try SealRecord(row: row, partitions: descriptor.partitions)))
                         } catch {
@@ -492,88 +667,6 @@ package final class LogStore: Sendable {
     }
 }
 
-/// Wakes waiters in this process whenever a commit seals an interval.
-///
-/// `SealSignal` is `Sendable`. Waiters are kept by ticket for lookup only; they are all woken at
-/// once, so their order never matters.
-package final class SealSignal: Sendable {
-    private struct State {
-        var generation: UInt64 = 0
-        var nextTicket: UInt64 = 0
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-        /// Threads blocked in `waitBlocking`, by ticket (lookup only).
-        var blocked: [UInt64: DispatchSemaphore] = [:]
-    }
-
-    private let state = Mutex(State())
-
-    /// The number of sealing commits so far in this process.
-    package var current: UInt64 { state.withLock { $0.generation } }
-
-    /// Called after a sealing commit: wakes every waiter.
-    package func bump() {
-        let toWake = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.generation &+= 1
-            let all = Array(state.waiters.values)
-            state.waiters.removeAll()
-            for semaphore in state.blocked.values { semaphore.signal() }
-            state.blocked.removeAll()
-            return all
-        }
-        for waiter in toWake { waiter.resume() }
-    }
-
-    /// Blocks the calling thread until a seal after `generation` or until `timeout` passes,
-    /// whichever is first. For engine threads, which never run on the cooperative pool.
-    package func waitBlocking(after generation: UInt64, timeout: Duration) {
-        let semaphore = DispatchSemaphore(value: 0)
-        let ticket = state.withLock { state -> UInt64? in
-            if state.generation != generation { return nil }
-            state.nextTicket &+= 1
-            state.blocked[state.nextTicket] = semaphore
-            return state.nextTicket
-        }
-        guard let ticket else { return }
-        let (seconds, attoseconds) = timeout.components
-        let nanoseconds = max(0, Int(clamping: seconds) &* 1_000_000_000 &+ Int(attoseconds / 1_000_000_000))
-        if semaphore.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .timedOut {
-            state.withLock { _ = $0.blocked.removeValue(forKey: ticket) }
-        }
-    }
-
-    /// Suspends until a seal after `generation` or until `timeout` passes, whichever is first.
-    package func wait(after generation: UInt64, timeout: Duration) async {
-        let ticket = state.withLock { state -> UInt64 in
-            state.nextTicket &+= 1
-            return state.nextTicket
-        }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let resumeNow = self.state.withLock { state -> Bool in
-                        if state.generation != generation { return true }
-                        state.waiters[ticket] = continuation
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                self.release(ticket)
-            }
-            await group.next()
-            group.cancelAll()
-            self.release(ticket)
-        }
-    }
-
-    private func release(_ ticket: UInt64) {
-        let waiter = state.withLock { $0.waiters.removeValue(forKey: ticket) }
-        waiter?.resume()
-    }
-}
-
 extension LogStore {
     /// Calls `body` with each block of a stream from `fromInterval` on, in key order, inside one
     /// read transaction, until `body` returns false or the stream's blocks end.
@@ -583,8 +676,21 @@ extension LogStore {
             try txn.withCursor(blocks) { cursor in
                 var entry = try BlockKey(stream: descriptor.id, interval: fromInterval, partition: PartitionIndex(0),
                                          chunk: ChunkIndex(rawValue: 0)).withEncodedBytes { try cursor.seek(atLeast: $0) }
+                var previous: BlockKey?
                 while let (keyBytes, value) = entry {
-                    guard let key = BlockKey(decoding: keyBytes), key.stream == descriptor.id else { return }
+                    guard let key = BlockKey(decoding: keyBytes) else {
+                        throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("block key of \(keyBytes.count) bytes"))
+                    }
+                    guard key.stream == descriptor.id else {
+                        try Self.checkOrder(after: keyBytes, &cursor, stream: descriptor.name)
+                        return
+                    }
+                    // Strictly rising keys keep the walk finite on a damaged tree.
+                    guard key.interval >= fromInterval, previous.map({ $0.isBefore(key) }) ?? true else {
+                        throw StorageError.corrupt(StoreLocation(stream: descriptor.name, interval: key.interval,
+                                                                 partition: key.partition), .badRow("block key order"))
+                    }
+                    previous = key
                     guard try body(key, value) else { return }
                     entry = try cursor.next()
                 }
@@ -621,9 +727,23 @@ extension LogStore {
                     var entry = try SealKey(stream: descriptor.id, interval: range.lowerBound).withEncodedBytes {
                         try cursor.seek(atLeast: $0)
                     }
+                    var previous: Interval?
                     while let (keyBytes, row) = entry {
-                        guard let key = SealKey(decoding: keyBytes), key.stream == descriptor.id,
-                              key.interval <= range.upperBound else { break }
+                        guard let key = SealKey(decoding: keyBytes) else {
+                            throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("seal key of \(keyBytes.count) bytes"))
+                        }
+                        guard key.stream == descriptor.id, key.interval <= range.upperBound else {
+                            // The key that ends the walk must sort before its successor, or a damaged
+                            // key would end it early and hide the rows after it.
+                            try Self.checkOrder(after: keyBytes, &cursor, stream: descriptor.name)
+                            break
+                        }
+                        // Strictly rising keys keep the walk finite on a damaged tree.
+                        guard key.interval >= range.lowerBound, previous.map({ $0 < key.interval }) ?? true else {
+                            throw StorageError.corrupt(StoreLocation(stream: descriptor.name, interval: key.interval),
+                                                       .badRow("seal key order"))
+                        }
+                        previous = key.interval
                         do throws(Corruption) {
                             result.append((key.interval, .success(try SealRecord(row: row, partitions: descriptor.partitions))))
                         } catch {

@@ -23,11 +23,18 @@ public struct StoreOptions: Sendable, Equatable {
     public var sizeLimit: Int
     /// Whether opening creates the store when the directory holds none.
     public var createIfMissing: Bool
+    /// Whether the store is opened for reading only (LMDB's `MDB_RDONLY`): nothing is written, not
+    /// even the lock file when it cannot be (a read-only mount, no write permission). In that case
+    /// the store is opened without LMDB's lock (`MDB_NOLOCK`): a process writing to it at the same
+    /// time could change pages this one is reading. Implies `createIfMissing == false`.
+    public var readOnly: Bool
 
-    /// Default options: group commit, a 1 TiB size limit, create when missing.
-    public init(durability: Durability = .groupCommit, sizeLimit: Int = 1 << 40, createIfMissing: Bool = true) {
+    /// Default options: group commit, a 1 TiB size limit, create when missing, read-write.
+    public init(durability: Durability = .groupCommit, sizeLimit: Int = 1 << 40, createIfMissing: Bool = true,
+                readOnly: Bool = false) {
         self.durability = durability
         self.sizeLimit = sizeLimit
-        self.createIfMissing = createIfMissing
+        self.createIfMissing = createIfMissing && !readOnly
+        self.readOnly = readOnly
     }
 }

@@ -47,7 +47,7 @@ struct Cat: ParsableCommand {
     }
 
     func run() throws {
-        let store = try options.openStore()
+        let store = try options.openStoreForReading()
         let info = try store.info(of: stream)
         let intervals: ClosedRange<Interval>
         if let interval {

@@ -18,7 +18,7 @@ struct Describe: ParsableCommand {
     @OptionGroup var display: TimeDisplayOptions
 
     func run() throws {
-        let store = try options.openStore()
+        let store = try options.openStoreForReading()
         let info = try store.info(of: stream)
         let stats = try store.stats(of: stream).first
         let d = info.descriptor, f = info.frontier

@@ -48,7 +48,7 @@ struct Diff: ParsableCommand {
     }
 
     private func compare() throws {
-        let store = try options.openStore()
+        let store = try options.openStoreForReading()
         let info = try store.info(of: first)
         var limit: ClosedRange<Interval>?
         if range.from != nil || range.to != nil {

@@ -38,7 +38,9 @@ struct Replay: ParsableCommand {
     @OptionGroup var display: TimeDisplayOptions
 
     func validate() throws {
-        guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be a positive number") }
+        guard ReEmitPace.speeds.contains(speed) else {
+            throw ValidationError("--speed must be a number from 0.001 to 1000000, not \(speed)")
+        }
         if speed != 1 && !pace { throw ValidationError("--speed goes with --pace") }
     }
 

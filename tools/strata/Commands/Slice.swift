@@ -54,7 +54,7 @@ struct SliceCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try options.openStore()
+        let store = try options.openStoreForReading()
         let descriptor = try store.info(of: stream).descriptor
         guard let type = PrintableRecordTypes.type(named: descriptor.recordType) else {
             throw UnprintableRecordType(stream: stream, recordType: descriptor.recordType)

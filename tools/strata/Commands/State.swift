@@ -40,7 +40,7 @@ struct State: ParsableCommand {
     }
 
     func run() throws {
-        let store = try options.openStore()
+        let store = try options.openStoreForReading()
         guard let descriptor = try store.stateDescriptor(of: name) else {
             // The store's own error for an unknown stream, or "not stateful".
             _ = try store.info(of: name)

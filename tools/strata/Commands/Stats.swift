@@ -39,7 +39,7 @@ struct Stats: ParsableCommand {
     }
 
     func run() throws {
-        let store = try options.openStore()
+        let store = try options.openStoreForReading()
         if perInterval, let stream {
             try printIntervals(of: stream, store)
             return

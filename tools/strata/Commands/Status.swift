@@ -26,7 +26,7 @@ struct Status: ParsableCommand {
     @OptionGroup var display: TimeDisplayOptions
 
     func run() throws {
-        let store = try options.openStore()
+        let store = try options.openStoreForReading()
         let all = try store.programStatus(program: program)
         if let program, all.isEmpty { throw UnknownProgram(name: program) }
         var out = OutputBuffer()

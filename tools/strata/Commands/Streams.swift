@@ -21,7 +21,7 @@ struct Streams: ParsableCommand {
     @OptionGroup var display: TimeDisplayOptions
 
     func run() throws {
-        let infos = try options.openStore().streams().filter { all || !$0.descriptor.isInternal }
+        let infos = try options.openStoreForReading().streams().filter { all || !$0.descriptor.isInternal }
         var out = OutputBuffer()
         if json {
             for info in infos {

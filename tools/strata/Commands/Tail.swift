@@ -47,7 +47,9 @@ struct Tail: ParsableCommand {
     mutating func validate() throws {
         if let speed {
             guard pace else { throw ValidationError("--speed goes with --pace") }
-            guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be a positive number") }
+            guard ReEmitPace.speeds.contains(speed) else {
+                throw ValidationError("--speed must be a number from 0.001 to 1000000, not \(speed)")
+            }
         }
         if range.to != nil && follow { throw ValidationError("--to and --follow exclude each other") }
         if range.to != nil && range.from == nil { throw ValidationError("--to needs --from") }
@@ -55,7 +57,7 @@ struct Tail: ParsableCommand {
     }
 
     func run() throws {
-        let store = try options.openStore()
+        let store = try options.openStoreForReading()
         let stream = self.stream, follow = self.follow, timeout = timeout?.duration
         // A follower waits for the stream to exist and to have a sealed interval, as `tail -F` waits for a file.
         let info: StreamInfo = try { () throws -> StreamInfo in

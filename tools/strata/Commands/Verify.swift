@@ -1,13 +1,20 @@
 import ArgumentParser
 import Strata
 
-/// `strata verify [STREAM]`: checks every block, seal and frontier; exit status 65 on problems.
+/// `strata verify [STREAM]`: walks the store's LMDB structure, then checks every block, seal and
+/// frontier; exit status 65 on problems.
+///
+/// The checks run in a child process (this binary again, with `--in-child`): on a damaged file
+/// liblmdb can fault (SIGBUS) or abort, and the parent then reports that as damage, exit 65.
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check every block of every sealed interval, and every seal and frontier.",
+        abstract: "Check the store's structure, every block of every sealed interval, and every seal and frontier.",
         discussion: """
-            Each block's checksum, decompression and record framing are checked, and every block a seal lists \
-            must exist. Each problem prints as 'stream S interval T partition P: corrupt: WHAT'. \
+            First every LMDB database is walked (key order, entry counts, every value read, every page \
+            accounted for); each problem prints as 'store: database D: WHAT'. Then each block's checksum, \
+            decompression and record framing are checked, and every block a seal lists must exist; each \
+            problem prints as 'stream S interval T partition P: corrupt: WHAT'. The checks run in a child \
+            process: when damage makes it fail with a signal, that is reported as damage too. \
             Exit status 65 when anything is wrong.
             """)
 
@@ -22,8 +29,18 @@ struct Verify: ParsableCommand {
     @Flag(help: "Show progress on standard error even when it is not a terminal.")
     var progress = false
 
+    @Flag(name: .customLong("in-child"), help: .hidden)
+    var inChild = false
+
     func run() throws {
-        let store = try options.openStore()
+        guard inChild else { return try runChild() }
+        let store = try options.openStoreForReading()
+        let structure = stream == nil ? try store.checkStructure() : StructureReport()
+        if !json && !structure.isClean {
+            var out = OutputBuffer()
+            for problem in structure.problems { out.append("store: \(problem)\n") }
+            try out.flush()
+        }
         let showProgress = progress || standardErrorIsTerminal
         var lastShown = ContinuousClock.now
         var progressShown = false
@@ -51,14 +68,24 @@ struct Verify: ParsableCommand {
                     "message": .string(Self.message(problem)),
                 ])
             }
+            let structureProblems: [JSONValue] = structure.problems.map { problem -> JSONValue in
+                JSONValue.object(["database": JSONValue.string(problem.database), "problem": JSONValue.string(problem.what)])
+            }
+            let structureJSON: JSONValue = .object([
+                "databases": .unsigned(UInt64(structure.databases)),
+                "entries": .unsigned(UInt64(structure.entries)),
+                "pages": .unsigned(structure.pages),
+                "problems": .array(structureProblems),
+            ])
             let object: JSONValue = .object([
                 "streams": .unsigned(UInt64(report.streams)),
                 "intervals": .unsigned(report.intervals),
                 "blocks": .unsigned(report.blocks),
                 "records": .unsigned(report.records),
                 "unsealedBlocks": .unsigned(report.unsealedBlocks),
-                "clean": .bool(report.isClean),
+                "clean": .bool(report.isClean && structure.isClean),
                 "problems": .array(problems),
+                "structure": structureJSON,
             ])
             out.append(object.text + "\n")
         } else {
@@ -66,12 +93,26 @@ struct Verify: ParsableCommand {
             var line = "verified \(report.streams) streams: \(report.intervals) sealed intervals, "
                 + "\(report.blocks) blocks, \(report.records) records"
             if report.unsealedBlocks > 0 { line += " (\(report.unsealedBlocks) blocks not sealed yet)" }
-            line += report.isClean ? "; no problems"
-                : report.problems.count == 1 ? "; 1 problem" : "; \(report.problems.count) problems"
+            let count = report.problems.count + structure.problems.count
+            line += count == 0 ? "; no problems" : count == 1 ? "; 1 problem" : "; \(count) problems"
             out.append(line + "\n")
         }
         try out.flush()
-        if !report.isClean { throw ExitCode.corruptDataFound }
+        if !report.isClean || !structure.isClean { throw ExitCode.corruptDataFound }
+    }
+
+    /// Runs the checks in a child process and reports its death by a signal as damage.
+    private func runChild() throws {
+        let arguments = Array(CommandLine.arguments.dropFirst()) + ["--in-child"]
+        switch try ChildProcess.run(arguments) {
+        case .exited(0): return
+        case .exited(let status): throw ExitCode(status)
+        case .signaled(let signal):
+            printError("Error: store \(options.path) is damaged: checking it ended with \(ChildProcess.name(of: signal)) "
+                       + "(liblmdb read through a damaged page or past the end of the file); what was found "
+                       + "before is above. 'strata salvage' copies what still verifies.")
+            throw ExitCode.corruptDataFound
+        }
     }
 
     /// `stream S interval T partition P: corrupt: WHAT`, as the storage layer words it.
