@@ -214,3 +214,42 @@ extension Store {
         }
     }
 }
+
+/// The totals of one sealed interval that holds records, from its seal record.
+///
+/// `IntervalStats` is `Sendable`; it is a plain value.
+public struct IntervalStats: Sendable, Equatable {
+    /// The interval.
+    public var interval: Interval
+    /// Records in it.
+    public var records: UInt64
+    /// Raw (uncompressed, framed) bytes of those records.
+    public var rawBytes: UInt64
+    /// Bytes stored for them: block headers plus payloads.
+    public var storedBytes: UInt64
+
+    /// Raw bytes per stored byte (1 when nothing is stored).
+    public var compressionRatio: Double { storedBytes == 0 ? 1 : Double(rawBytes) / Double(storedBytes) }
+}
+
+extension Store {
+    /// Per-interval totals of a stream's readable sealed intervals that hold records, in interval
+    /// order, from the seal records (no block is read). Intervals without records are not listed.
+    ///
+    /// ```swift
+    /// for s in try store.intervalStats(of: "views") { print(s.interval, s.records) }
+    /// ```
+    ///
+    /// - Parameter range: Only these intervals (`nil`: every readable one).
+    /// - Throws: `.unknownStream`, `.corrupt` for a damaged seal row.
+    /// - Complexity: O(intervals with records in the range).
+    public func intervalStats(of name: String, in range: ClosedRange<Interval>? = nil) throws(StorageError)
+        -> [IntervalStats]
+    {
+        let info = try info(of: name)
+        guard let readable = Self.clamp(Self.readableRange(info.frontier), to: range) else { return [] }
+        return try log.sealRecords(of: info.descriptor, in: readable).map { interval, seal in
+            IntervalStats(interval: interval, records: seal.records, rawBytes: seal.rawBytes, storedBytes: seal.storedBytes)
+        }
+    }
+}

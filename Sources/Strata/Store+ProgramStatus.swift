@@ -13,10 +13,17 @@ public struct VertexStatus: Sendable, Equatable {
     public var vertex: String
     /// The last interval whose outputs and state are committed.
     public var progress: Interval
-    /// Sealed input intervals not yet processed: the newest interval sealed in all of the
-    /// vertex's inputs minus `progress` (0 when caught up); `nil` when the inputs are unknown
-    /// (a vertex that has not committed since stats were introduced).
+    /// Sealed intervals of the program's inputs not yet processed by this vertex: the newest
+    /// interval sealed in all of the program's inputs minus `progress` (0 when caught up).
+    ///
+    /// The program's inputs are its vertices' inputs that are not its own internal streams
+    /// (`PROGRAM.vN…`), so a vertex behind an upstream vertex shows the whole distance to the
+    /// input, not the distance to what its upstream has sealed. `nil` when no vertex of the
+    /// program recorded its inputs (one that has not committed since stats were introduced).
     public var lag: UInt64?
+    /// The interval length of the program's inputs (`nil` when unknown): how to print `progress`
+    /// and `lastSnapshot` as times.
+    public var intervalLength: IntervalLength?
     /// The newest interval with a snapshot of the vertex's state (`nil`: none, or stateless).
     public var lastSnapshot: Interval?
     /// Restarts that restored the vertex's state (snapshot plus replay).
@@ -40,22 +47,37 @@ extension Store {
     /// - Throws: `StorageError.corrupt` for a damaged progress or stats row.
     public func programStatus(program: String? = nil) throws(StorageError) -> [VertexStatus] {
         let marks = try log.progressMarks(prefix: program.map { $0 + ".v" } ?? "")
+        // Each program's inputs: its vertices' inputs that are not its own streams.
+        var stats: [String: VertexStats] = [:]
+        var programInputs: [String: Set<String>] = [:]
+        for (vertex, _) in marks {
+            guard let (name, _) = Self.splitVertexName(vertex), program == nil || name == program else { continue }
+            let row = try log.vertexStats(named: vertex)
+            stats[vertex] = row
+            for input in row?.inputs ?? [] where !input.hasPrefix(name + ".v") {
+                programInputs[name, default: []].insert(input)
+            }
+        }
+        // Per program: the newest interval sealed in all its inputs, and their interval length.
+        var ready: [String: (Interval, IntervalLength)] = [:]
+        for (name, inputs) in programInputs {
+            var newest: Interval?
+            var length: IntervalLength?
+            for input in inputs.sorted() {
+                guard let descriptor = try log.descriptor(named: input) else { continue }
+                let sealed = try log.frontier(of: descriptor).sealedThrough ?? Interval(0)
+                newest = min(newest ?? sealed, sealed)
+                length = length ?? descriptor.intervalLength
+            }
+            if let newest, let length { ready[name] = (newest, length) }
+        }
         var result: [(order: (String, Int), status: VertexStatus)] = []
         for (vertex, mark) in marks {
             guard let (name, number) = Self.splitVertexName(vertex), program == nil || name == program else { continue }
-            let stats = try log.vertexStats(named: vertex)
-            var lag: UInt64?
-            if let inputs = stats?.inputs, !inputs.isEmpty {
-                var ready: Interval?
-                for input in inputs {
-                    guard let descriptor = try log.descriptor(named: input) else { continue }
-                    let sealed = try log.frontier(of: descriptor).sealedThrough ?? Interval(0)
-                    ready = min(ready ?? sealed, sealed)
-                }
-                if let ready { lag = ready > mark.interval ? ready.rawValue - mark.interval.rawValue : 0 }
-            }
+            let stats = stats[vertex] ?? nil
+            let lag = ready[name].map { r in r.0 > mark.interval ? r.0.rawValue - mark.interval.rawValue : 0 }
             let status = VertexStatus(
-                program: name, vertex: vertex, progress: mark.interval, lag: lag,
+                program: name, vertex: vertex, progress: mark.interval, lag: lag, intervalLength: ready[name]?.1,
                 lastSnapshot: try log.latestSnapshotInterval(of: vertex), recoveries: stats?.recoveries ?? 0,
                 speculativeLaunches: stats?.speculativeLaunches ?? 0, retries: stats?.retries ?? 0)
             result.append(((name, number), status))

@@ -33,7 +33,7 @@ extension Store {
                        progress: ((Interval, ReplaySummary) -> Void)? = nil) throws(StorageError) -> ReplaySummary {
         guard let descriptor = try log.descriptor(named: source) else { throw .unknownStream(source) }
         if try log.descriptor(named: target) != nil {
-            throw .misuse("stream \(target) exists: replay writes a new stream (choose another name)")
+            throw .streamExists(target)
         }
         if let pace, !ReEmitPace.speeds.contains(pace) {
             throw .misuse("the replay pace must be within \(ReEmitPace.speeds.lowerBound)…\(Int(ReEmitPace.speeds.upperBound)), not \(pace)")

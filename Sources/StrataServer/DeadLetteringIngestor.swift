@@ -65,7 +65,8 @@ final class DeadLetteringIngestor {
         if let rejection {
             counts.rejected += 1
             if counts.rejections.count < listing {
-                counts.rejections.append(LineRejection(line: number, reason: rejection.reason))
+                counts.rejections.append(LineRejection(line: number, reason: rejection.reason,
+                                                       file: Self.file(of: origin, offset: offset)))
             }
             try deadLetters.write(reason: rejection.reason, origin: origin, lineNumber: number, offset: offset,
                                   request: request, line: line)
@@ -80,13 +81,23 @@ final class DeadLetteringIngestor {
         }
     }
 
+    /// The file name of a line that came from a watched file (it has an offset; its origin is
+    /// `file DIR/NAME`), as the directory source's progress names it; else `nil`.
+    static func file(of origin: String, offset: UInt64?) -> String? {
+        guard offset != nil else { return nil }
+        let path = origin.hasPrefix("file ") ? origin.dropFirst(5) : Substring(origin)
+        return path.split(separator: "/").last.map(String.init) ?? String(path)
+    }
+
     /// Dead-letters a line too long to hold whole, given its start.
     func rejectLongLine(start: UnsafeRawBufferPointer, length: Int, limit: Int, number: Int, offset: UInt64?,
                         origin: String, into counts: inout LineCounts, listing: Int) throws(ReceiverError) {
         let reason = "line of \(length) bytes exceeds the limit of \(limit)"
         counts.lines += 1
         counts.rejected += 1
-        if counts.rejections.count < listing { counts.rejections.append(LineRejection(line: number, reason: reason)) }
+        if counts.rejections.count < listing {
+            counts.rejections.append(LineRejection(line: number, reason: reason, file: Self.file(of: origin, offset: offset)))
+        }
         try deadLetters.write(reason: reason, origin: origin, lineNumber: number, offset: offset, request: nil,
                               line: start, length: length)
     }

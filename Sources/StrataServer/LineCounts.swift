@@ -57,12 +57,17 @@ public struct LineRejection: Sendable, Equatable, CustomStringConvertible {
     public var line: Int
     /// Why it was rejected.
     public var reason: String
+    /// The file the line is in, for a watched directory's files (`nil` for a request body).
+    public var file: String?
 
-    /// A rejection of `line` for `reason`.
-    public init(line: Int, reason: String) {
+    /// A rejection of `line` (of `file`, when it came from one) for `reason`.
+    public init(line: Int, reason: String, file: String? = nil) {
         self.line = line
         self.reason = reason
+        self.file = file
     }
 
-    public var description: String { "line \(line): \(reason)" }
+    /// `FILE line N: reason` for a file's line (so that a rejected `_MANIFEST.txt` says so), else
+    /// `line N: reason`.
+    public var description: String { (file.map { "\($0) " } ?? "") + "line \(line): \(reason)" }
 }

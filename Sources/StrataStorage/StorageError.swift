@@ -115,6 +115,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case timeOutOfRange(stream: String, time: Timestamp)
     /// A single record or block is larger than the format allows.
     case recordTooLarge(stream: String, bytes: Int)
+    /// A stream of this name exists already, where a new one was to be made (replay, rename).
+    case streamExists(String)
     /// The API was used against its documented contract.
     case misuse(String)
     /// An operating-system call failed.
@@ -161,6 +163,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .partitionOutOfRange(let location, let partitions): "\(location): the stream has \(partitions) partitions"
         case .timeOutOfRange(let stream, let time): "stream \(stream): time \(time.rawValue) ns is out of range"
         case .recordTooLarge(let stream, let bytes): "stream \(stream): record of \(bytes) bytes exceeds the limit"
+        case .streamExists(let name): "stream \(name) already exists; choose another name (or drop it first: strata drop \(name))"
         case .misuse(let what): "misuse: \(what)"
         case .system(let call, let errno, let path): "\(path): \(call) failed: \(systemMessage(errno)) (errno \(errno))"
         case .storeInUse(let path, let pid?): "store \(path) is open in another process (pid \(pid)); close it first"

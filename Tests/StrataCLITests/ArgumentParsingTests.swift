@@ -9,22 +9,28 @@ import Testing
             ["cat", "views", "--store", "/s", "--interval", "7", "--partition", "2", "--json"]) as? Cat)
         #expect(one.stream == "views")
         #expect(one.options.path == "/s")
-        #expect(one.range.lowerBound.rawValue == 7 && one.range.upperBound.rawValue == 7)
+        #expect(one.interval?.text == "7" && one.range.from == nil && one.range.to == nil)
         #expect(one.partition?.partition.rawValue == 2)
         #expect(one.json)
 
         let range = try #require(try StrataCommand.parseAsRoot(
             ["cat", "views", "--store", "/s", "--from", "3", "--to", "9"]) as? Cat)
-        #expect(range.range.lowerBound.rawValue == 3 && range.range.upperBound.rawValue == 9)
+        #expect(range.range.from?.text == "3" && range.range.to?.text == "9")
+
+        // Every option that takes an interval takes the one time grammar, relative times included.
+        let relative = try #require(try StrataCommand.parseAsRoot(
+            ["cat", "views", "--store", "/s", "--from", "-5m", "--to", "now"]) as? Cat)
+        #expect(relative.range.from?.text == "-5m" && relative.range.to?.text == "now")
+        let whole = try #require(try StrataCommand.parseAsRoot(["cat", "views", "--store", "/s"]) as? Cat)
+        #expect(whole.interval == nil && whole.range.from == nil && whole.range.to == nil)
     }
 
     @Test(arguments: [
-        ["cat", "v", "--store", "/s"],
         ["cat", "v", "--store", "/s", "--interval", "1", "--from", "1", "--to", "2"],
-        ["cat", "v", "--store", "/s", "--from", "1"],
-        ["cat", "v", "--store", "/s", "--to", "1"],
-        ["cat", "v", "--store", "/s", "--from", "5", "--to", "3"],
         ["cat", "v", "--store", "/s", "--interval", "-1"],
+        ["cat", "v", "--store", "/s", "--from", "9pm"],
+        ["state", "v", "--store", "/s", "--as-of", "yesterday"],
+        ["cat", "v", "--store", "/s", "--key", "k", "--partition", "1"],
         ["cat", "v", "--store", "/s", "--interval", "1", "--partition", "x"],
         ["cat", "--store", "/s", "--interval", "1"],
         ["ingest", "v", "--store", "/s", "--interval", "abc"],

@@ -8,23 +8,33 @@ import Testing
         let run = try strata(["streams", "--store", store.path])
         #expect(run.status == 0)
         #expect(run.stdout == """
-            NAME        TYPE  INTERVAL  PARTITIONS  SEALED THROUGH  FIRST READABLE  RETENTION
-            views       json  1s        1           103             100             forever
-            views.late  json  1s        1           103             -               forever
+            NAME   TYPE  INTERVAL  PARTITIONS  SEALED THROUGH        FIRST READABLE        RETENTION
+            views  json  1s        1           1970-01-01T00:01:43Z  1970-01-01T00:01:40Z  forever
 
             """)
         #expect(run.stderr == "")
+        let all = try strata(["streams", "--all", "--store", store.path])
+        #expect(all.stdout == """
+            NAME        TYPE  INTERVAL  PARTITIONS  SEALED THROUGH        FIRST READABLE        RETENTION
+            views       json  1s        1           1970-01-01T00:01:43Z  1970-01-01T00:01:40Z  forever
+            views.late  json  1s        1           1970-01-01T00:01:43Z  -                     forever
+
+            """)
+        let local = try strata(["streams", "--local", "--store", store.path], environment: ["TZ": "Europe/Paris"])
+        #expect(local.stdout.contains("1970-01-01T01:01:43+01:00  1970-01-01T01:01:40+01:00"))
     }
 
     @Test func streamsJSONIsOneObjectPerLineWithSortedKeys() throws {
         let store = try FixtureStore()
-        let run = try strata(["streams", "--store", store.path, "--json"])
+        let run = try strata(["streams", "--all", "--store", store.path, "--json"])
         #expect(run.status == 0)
         #expect(run.stdout == """
-            {"firstReadable":100,"interval":"1s","intervalNanoseconds":1000000000,"name":"views","partitions":1,\
-            "retention":{"kind":"forever"},"sealedThrough":103,"type":"json"}
-            {"firstReadable":null,"interval":"1s","intervalNanoseconds":1000000000,"name":"views.late","partitions":1,\
-            "retention":{"kind":"forever"},"sealedThrough":103,"type":"json"}
+            {"firstReadable":100,"firstReadableTime":"1970-01-01T00:01:40Z","internal":false,"interval":"1s",\
+            "intervalNanoseconds":1000000000,"name":"views","partitions":1,"retention":{"kind":"forever"},\
+            "sealedThrough":103,"sealedThroughTime":"1970-01-01T00:01:43Z","type":"json"}
+            {"firstReadable":null,"firstReadableTime":null,"internal":true,"interval":"1s",\
+            "intervalNanoseconds":1000000000,"name":"views.late","partitions":1,"retention":{"kind":"forever"},\
+            "sealedThrough":103,"sealedThroughTime":"1970-01-01T00:01:43Z","type":"json"}
 
             """)
     }
@@ -46,7 +56,7 @@ import Testing
             "sealed through  103 (ends 1970-01-01T00:01:44Z)",
             "first interval  100 (starts 1970-01-01T00:01:40Z)",
             "first readable  100 (starts 1970-01-01T00:01:40Z)",
-            "retained from   0",
+            "retained        100–103 (4 intervals)",
             "late records    0",
         ])
         #expect(lines.contains("intervals       4 (3 with records)"))
@@ -62,7 +72,7 @@ import Testing
 
     @Test func statsShowsTotalsPerStreamAndTheStoreSize() throws {
         let store = try FixtureStore()
-        let run = try strata(["stats", "--store", store.path])
+        let run = try strata(["stats", "--all", "--store", store.path])
         #expect(run.status == 0)
         let rows = run.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true) }
         #expect(rows.count == 4)

@@ -32,11 +32,12 @@ import Testing
         let run = try strata(["status", "--store", path])
         #expect(run.status == 0)
         #expect(run.stderr == "")
-        var expected = ["PROGRAM  VERTEX    PROGRESS  LAG  SNAPSHOT  RECOVERIES  SPECULATIVE  RETRIES"]
+        // Intervals print as their start times: interval 11 of 1 s intervals is 00:00:11 on 1970-01-01.
+        var expected = ["PROGRAM  VERTEX    PROGRESS              LAG  SNAPSHOT              RECOVERIES  SPECULATIVE  RETRIES"]
         for v in 0..<9 {
             let stateful = [1, 5, 7].contains(v)
-            let vertex = "seeds.v\(v)".padding(toLength: 8, withPad: " ", startingAt: 0)
-            expected.append("seeds    \(vertex)  11        0    \(stateful ? "11" : "- ")        \(stateful ? 1 : 0)"
+            let snapshot = stateful ? "1970-01-01T00:00:11Z" : "-                   "
+            expected.append("seeds    seeds.v\(v)  1970-01-01T00:00:11Z  0    \(snapshot)  \(stateful ? 1 : 0)"
                             + "           0            0")
         }
         #expect(run.stdout == expected.joined(separator: "\n") + "\n")
@@ -49,7 +50,8 @@ import Testing
         #expect(run.status == 0)
         let lines = run.stdout.split(separator: "\n")
         #expect(lines.count == 9)
-        #expect(lines.first.map(String.init) == #"{"lag":0,"lastSnapshot":null,"program":"seeds","progress":11,"recoveries":0,"#
+        #expect(lines.first.map(String.init) == #"{"lag":0,"lastSnapshot":null,"lastSnapshotTime":null,"program":"seeds","#
+                + #""progress":11,"progressTime":"1970-01-01T00:00:11Z","recoveries":0,"#
                 + #""retries":0,"speculativeLaunches":0,"vertex":"seeds.v0"}"#)
         let window = try jsonObject(lines[5])
         #expect(window["vertex"] as? String == "seeds.v5")

@@ -86,6 +86,8 @@ import Testing
         let status = try store.programStatus(program: "sn")
         let readers = status.filter { $0.vertex == "sn.v0" || $0.vertex == "sn.v2" }
         #expect(readers.count == 2 && readers.allSatisfy { $0.lag == 2 && $0.progress == Interval(19) }, "\(status)")
+        // Issue 13: lag is against the program's inputs, so the vertices downstream lag by 2 too.
+        #expect(status.count > 2 && status.allSatisfy { $0.lag == 2 && $0.intervalLength != nil }, "\(status)")
     }
 
     /// A damaged newest snapshot is skipped: the older one plus a longer replay gives the same

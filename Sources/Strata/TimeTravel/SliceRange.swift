@@ -3,27 +3,44 @@ import StrataStorage
 
 /// A range of a stream's intervals as the user wrote it, and how it becomes interval indices.
 ///
-/// Rules (also in `docs/time-travel.md`):
-/// - An interval index bound is inclusive at both ends: `from: "100", to: "104"` is 5 intervals.
+/// Rules (also in `docs/cli.md`, "Times", and `docs/time-travel.md`):
+/// - An interval index bound is inclusive at both ends: `from: "100", to: "104"` is 5 intervals;
+///   so are `beginning` (the first readable interval) and `end` (the newest sealed one).
 /// - A time bound is a half-open time range `[from, to)`: the slice holds every interval that
 ///   overlaps it, so `"21:00"`–`"21:05"` on a 1 s stream is the 300 intervals starting
 ///   21:00:00 … 21:04:59.
 /// - A time of day (`21:00`) is on `day` (`YYYY-MM-DD`) when given, else on the day, in `zone`, of
 ///   the start of the stream's newest sealed interval. When both ends are times of day and `to`
-///   is not after `from`, `to` is on the next day (`23:55`–`00:05` spans midnight).
+///   is before `from`, `to` is on the next day (`23:55`–`00:05` spans midnight); equal ones make
+///   an empty range, an error.
+/// - `now` and relative times (`-5m`) are read against `now` when given, else against the system's
+///   real-time clock when the range is resolved: the edge of the system, never inside a vertex.
 /// - Times without an offset are read in `zone` (default `UTC`, so that a range means the same on
 ///   every machine); the zone is used only to turn this text into instants, never stored.
+///
+/// A single point (`--interval T`, `--as-of T`) is ``point(_:zone:on:now:)``: an index names its
+/// interval, a time the interval that contains it.
+///
+/// ```swift
+/// let lastHour = try SliceRange(from: "-1h", to: "end")
+/// let range = try views.intervals(of: lastHour)       // ClosedRange<Interval>
+/// ```
 ///
 /// `SliceRange` is `Sendable`; it is a plain value.
 public struct SliceRange: Sendable, Equatable {
     /// The first bound.
     public var from: SliceBound
-    /// The last bound (inclusive for an interval index, exclusive for a time).
+    /// The last bound (inclusive for an interval index, `beginning` or `end`; exclusive for a time).
     public var to: SliceBound
     /// The zone that times without an offset are read in.
     public var zone: String
     /// The day of bare times of day, `YYYY-MM-DD`; `nil`: the day of the newest sealed interval.
     public var day: String?
+    /// The present, for `now` and relative bounds; `nil`: the system's real-time clock, read when
+    /// the range is resolved.
+    public var now: Timestamp?
+    /// Whether this is one point: both bounds name the interval that contains `from`.
+    public private(set) var isPoint = false
 
     /// Text of the bounds as given, for messages.
     var fromText: String
@@ -32,15 +49,43 @@ public struct SliceRange: Sendable, Equatable {
     /// Parses a range.
     ///
     /// - Throws: `.invalidTime` for a bound or day that does not parse, `.unknownTimeZone`.
-    public init(from: String, to: String, zone: String = "UTC", on day: String? = nil) throws(TimeTravelError) {
-        self.from = try SliceBound(parsing: from)
-        self.to = try SliceBound(parsing: to)
+    public init(from: String, to: String, zone: String = "UTC", on day: String? = nil, now: Timestamp? = nil)
+        throws(TimeTravelError)
+    {
+        try self.init(from: try SliceBound(parsing: from), to: try SliceBound(parsing: to), zone: zone, on: day,
+                      now: now, fromText: from, toText: to)
+    }
+
+    /// A range of two parsed bounds.
+    ///
+    /// - Throws: `.invalidTime` for a day that does not parse, `.unknownTimeZone`.
+    public init(from: SliceBound, to: SliceBound, zone: String = "UTC", on day: String? = nil, now: Timestamp? = nil,
+                fromText: String? = nil, toText: String? = nil) throws(TimeTravelError)
+    {
+        self.from = from
+        self.to = to
         self.zone = zone
         self.day = day
-        fromText = from
-        toText = to
+        self.now = now
+        self.fromText = fromText ?? from.description
+        self.toText = toText ?? to.description
         _ = try Self.timeZone(zone)
         if let day { _ = try Self.dayComponents(day) }
+    }
+
+    /// One point in a stream's time: an interval index, or the interval that contains a time.
+    ///
+    /// ```swift
+    /// let asOf = try views.intervals(of: .point("21:00")).lowerBound
+    /// ```
+    ///
+    /// - Throws: `.invalidTime` for text that does not parse, `.unknownTimeZone`.
+    public static func point(_ text: String, zone: String = "UTC", on day: String? = nil, now: Timestamp? = nil)
+        throws(TimeTravelError) -> SliceRange
+    {
+        var range = try SliceRange(from: text, to: text, zone: zone, on: day, now: now)
+        range.isPoint = true
+        return range
     }
 
     /// A range of interval indices, both included.
@@ -49,6 +94,7 @@ public struct SliceRange: Sendable, Equatable {
         to = .interval(range.upperBound)
         zone = "UTC"
         day = nil
+        now = nil
         fromText = range.lowerBound.description
         toText = range.upperBound.description
     }
@@ -56,12 +102,14 @@ public struct SliceRange: Sendable, Equatable {
     /// The intervals of a stream of interval length `length` that the range covers.
     ///
     /// - Parameters:
-    ///   - newestSealed: The stream's newest sealed interval, which gives bare times of day their
+    ///   - newestSealed: The stream's newest sealed interval: `end`, and the day of bare times of
     ///     day when `day` is `nil`.
+    ///   - firstReadable: The stream's first readable interval: `beginning`.
     ///   - stream: The stream's name, for messages.
-    /// - Throws: `.emptyRange`, `.noDayForTimeOfDay`, `.invalidTime` for a time before the Unix epoch.
-    public func intervals(length: IntervalLength, newestSealed: Interval?, stream: String) throws(TimeTravelError)
-        -> ClosedRange<Interval>
+    /// - Throws: `.emptyRange`, `.noDayForTimeOfDay`, `.nothingReadable` for `beginning`/`end` on a
+    ///   stream with nothing readable, `.invalidTime` for a time before the Unix epoch.
+    public func intervals(length: IntervalLength, newestSealed: Interval?, firstReadable: Interval? = nil,
+                          stream: String) throws(TimeTravelError) -> ClosedRange<Interval>
     {
         let zone = try Self.timeZone(zone)
         var calendar = Calendar(identifier: .gregorian)
@@ -83,16 +131,36 @@ public struct SliceRange: Sendable, Equatable {
             referenceDay = found
             return found
         }
-        func instant(_ bound: SliceBound, text: String, dayOffset: Int = 0) throws(TimeTravelError) -> Int64? {
+        // The present, read once per resolution so that both ends agree.
+        var present: Int64?
+        func presentNanoseconds() -> Int64 {
+            if let present { return present }
+            let value = (now ?? ArrivalClock.system.now()).rawValue
+            present = value
+            return value
+        }
+        enum Resolved { case index(Interval), time(Int64) }
+        func resolve(_ bound: SliceBound, text: String, dayOffset: Int = 0) throws(TimeTravelError) -> Resolved {
             switch bound {
-            case .interval: return nil
-            case .instant(let time): return time.rawValue
+            case .interval(let index): return .index(index)
+            case .beginning:
+                guard let firstReadable else { throw .nothingReadable(stream: stream, bound: text) }
+                return .index(firstReadable)
+            case .end:
+                guard let newestSealed else { throw .nothingReadable(stream: stream, bound: text) }
+                return .index(newestSealed)
+            case .instant(let time): return .time(time.rawValue)
+            case .relative(let offset):
+                let (sum, overflow) = presentNanoseconds().addingReportingOverflow(offset)
+                guard !overflow else { throw .invalidTime(text, reason: "out of range") }
+                return .time(sum)
             case .localDateTime(let y, let m, let d, let n):
-                return try Self.instant(year: y, month: m, day: d + dayOffset, nanosecondOfDay: n, calendar: calendar, text: text)
+                return .time(try Self.instant(year: y, month: m, day: d + dayOffset, nanosecondOfDay: n,
+                                              calendar: calendar, text: text))
             case .timeOfDay(let n):
                 let day = try dayOfTimes()
-                return try Self.instant(year: day.year, month: day.month, day: day.day + dayOffset, nanosecondOfDay: n,
-                                        calendar: calendar, text: text)
+                return .time(try Self.instant(year: day.year, month: day.month, day: day.day + dayOffset,
+                                              nanosecondOfDay: n, calendar: calendar, text: text))
             }
         }
         func interval(at nanos: Int64, text: String) throws(TimeTravelError) -> Interval {
@@ -103,35 +171,45 @@ public struct SliceRange: Sendable, Equatable {
         }
 
         let first: Interval
-        let fromInstant = try instant(from, text: fromText)
-        if case .interval(let index) = from { first = index } else { first = try interval(at: fromInstant ?? 0, text: fromText) }
+        var fromInstant: Int64?
+        switch try resolve(from, text: fromText) {
+        case .index(let index): first = index
+        case .time(let nanos):
+            fromInstant = nanos
+            first = try interval(at: nanos, text: fromText)
+        }
+        if isPoint { return first...first }
 
         let last: Interval
-        if case .interval(let index) = to {
-            last = index
-        } else {
-            var toInstant = try instant(to, text: toText) ?? 0
-            if case .timeOfDay = from, case .timeOfDay = to, let fromInstant, toInstant <= fromInstant {
-                toInstant = try instant(to, text: toText, dayOffset: 1) ?? 0  // spans midnight
+        switch try resolve(to, text: toText) {
+        case .index(let index): last = index
+        case .time(var toInstant):
+            if case .timeOfDay = from, case .timeOfDay = to, let fromInstant, toInstant < fromInstant,
+               case .time(let nextDay) = try resolve(to, text: toText, dayOffset: 1) {
+                toInstant = nextDay  // spans midnight
             }
             if let fromInstant, toInstant <= fromInstant { throw .emptyRange(from: fromText, to: toText) }
             guard toInstant > 0 else { throw .invalidTime(toText, reason: "before the Unix epoch") }
             last = try interval(at: toInstant - 1, text: toText)
         }
-        guard first <= last else { throw .emptyRange(from: fromText, to: toText) }
+        guard first <= last else {
+            // From a time after the newest sealed interval to `end`: say what is sealed.
+            if case .end = to { throw .storage(.notSealed(StoreLocation(stream: stream, interval: first), newestSealed: last)) }
+            throw .emptyRange(from: fromText, to: toText)
+        }
         return first...last
     }
 
     /// The first interval the range covers, whatever its end: where a re-emission from `from` starts.
     ///
-    /// - Throws: as ``intervals(length:newestSealed:stream:)``.
-    public func firstInterval(length: IntervalLength, newestSealed: Interval?, stream: String) throws(TimeTravelError)
-        -> Interval
+    /// - Throws: as ``intervals(length:newestSealed:firstReadable:stream:)``.
+    public func firstInterval(length: IntervalLength, newestSealed: Interval?, firstReadable: Interval? = nil,
+                              stream: String) throws(TimeTravelError) -> Interval
     {
         var open = self
-        open.to = .instant(Timestamp(rawValue: .max))
-        open.toText = "the end of time"
-        return try open.intervals(length: length, newestSealed: newestSealed, stream: stream).lowerBound
+        open.isPoint = true
+        return try open.intervals(length: length, newestSealed: newestSealed, firstReadable: firstReadable,
+                                  stream: stream).lowerBound
     }
 
     /// The instant of a wall-clock date and time in `calendar`'s zone, in nanoseconds.

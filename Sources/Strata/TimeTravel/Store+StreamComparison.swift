@@ -1,6 +1,6 @@
 import StrataStorage
 
-/// Where two streams first differ.
+/// Where two streams differ: one interval (and partition), or their settings.
 ///
 /// `StreamDifference` is `Sendable`; it is a plain value.
 public struct StreamDifference: Sendable, Equatable, CustomStringConvertible {
@@ -42,18 +42,24 @@ public struct StreamComparison: Sendable, Equatable {
     public var firstRecords: UInt64
     /// Records in the second stream's readable intervals.
     public var secondRecords: UInt64
-    /// Intervals with records in either stream that were compared (up to the first difference).
+    /// Intervals with records in either stream that were compared.
     public var intervalsCompared: UInt64
+    /// Every interval where the streams differ, in interval order (one entry per interval, naming
+    /// its first differing partition), or one entry without an interval when their settings differ.
+    public var differences: [StreamDifference] = []
+    /// The intervals compared: the range asked for, else both streams' readable intervals.
+    public var range: ClosedRange<Interval>?
+
     /// Where the streams first differ, `nil` when they hold the same records.
-    public var firstDifference: StreamDifference?
+    public var firstDifference: StreamDifference? { differences.first }
 
     /// Whether both streams hold the same records in the same intervals and partitions, in the same order.
-    public var isIdentical: Bool { firstDifference == nil }
+    public var isIdentical: Bool { differences.isEmpty }
 }
 
 extension Store {
     /// Compares two streams interval by interval: the decoded-record bytes of every partition of
-    /// every interval that holds records in either, up to the first difference.
+    /// every interval that holds records in either, listing every interval that differs.
     ///
     /// Records are compared as stored (their encoded bytes, across however many blocks they were
     /// written in), so two streams are identical when they hold the same records in the same
@@ -67,29 +73,36 @@ extension Store {
     /// if let difference = result.firstDifference { print(difference) }
     /// ```
     ///
-    /// - Parameter progress: Called after each interval compared, with the comparison so far
-    ///   (for progress output; runs on the caller's thread).
+    /// Comparing a replayed range with its source: pass the range, so that the intervals outside
+    /// it, which only the source holds, are not differences.
+    ///
+    /// - Parameters:
+    ///   - range: Only these intervals (`nil`: every readable interval of either stream). Record
+    ///     counts and readable ranges are those of the range.
+    ///   - progress: Called after each interval compared, with the comparison so far
+    ///     (for progress output; runs on the caller's thread).
     /// - Throws: `.unknownStream`, `.corrupt` for a damaged block.
     /// - Complexity: O(bytes of the intervals compared).
-    public func compare(_ first: String, _ second: String, progress: (StreamComparison) -> Void = { _ in })
-        throws(StorageError) -> StreamComparison
+    public func compare(_ first: String, _ second: String, in range: ClosedRange<Interval>? = nil,
+                        progress: (StreamComparison) -> Void = { _ in }) throws(StorageError) -> StreamComparison
     {
         let a = try info(of: first), b = try info(of: second)
-        let rangeA = Self.readableRange(a.frontier), rangeB = Self.readableRange(b.frontier)
+        let rangeA = Self.clamp(Self.readableRange(a.frontier), to: range)
+        let rangeB = Self.clamp(Self.readableRange(b.frontier), to: range)
         let sealsA = try rangeA.map { range throws(StorageError) in try log.sealRecords(of: a.descriptor, in: range) } ?? []
         let sealsB = try rangeB.map { range throws(StorageError) in try log.sealRecords(of: b.descriptor, in: range) } ?? []
         var result = StreamComparison(
             first: first, second: second, firstRange: rangeA, secondRange: rangeB,
             firstRecords: sealsA.reduce(0) { $0 + $1.1.records }, secondRecords: sealsB.reduce(0) { $0 + $1.1.records },
-            intervalsCompared: 0, firstDifference: nil)
+            intervalsCompared: 0, range: range ?? Self.union(rangeA, rangeB))
         if a.descriptor.recordType != b.descriptor.recordType {
-            result.firstDifference = StreamDifference(interval: nil, partition: nil, reason:
-                "record types differ: \(a.descriptor.recordType) and \(b.descriptor.recordType)")
+            result.differences.append(StreamDifference(interval: nil, partition: nil, reason:
+                "record types differ: \(a.descriptor.recordType) and \(b.descriptor.recordType)"))
             return result
         }
         if a.descriptor.intervalLength != b.descriptor.intervalLength {
-            result.firstDifference = StreamDifference(interval: nil, partition: nil, reason:
-                "interval lengths differ: \(a.descriptor.intervalLength) and \(b.descriptor.intervalLength)")
+            result.differences.append(StreamDifference(interval: nil, partition: nil, reason:
+                "interval lengths differ: \(a.descriptor.intervalLength) and \(b.descriptor.intervalLength)"))
             return result
         }
         // Every interval with records in either stream, in order, with each side's seal.
@@ -110,8 +123,7 @@ extension Store {
             }
             result.intervalsCompared += 1
             if let difference = try difference(in: interval, a.descriptor, sealA, b.descriptor, sealB) {
-                result.firstDifference = difference
-                return result
+                result.differences.append(difference)
             }
             progress(result)
         }
@@ -175,6 +187,24 @@ extension Store {
             throw StorageError(wrapping: error)
         }
         return bytes
+    }
+
+    /// `range` cut to `limit`, or `nil` when nothing is left.
+    static func clamp(_ range: ClosedRange<Interval>?, to limit: ClosedRange<Interval>?) -> ClosedRange<Interval>? {
+        guard let range else { return nil }
+        guard let limit else { return range }
+        let low = max(range.lowerBound, limit.lowerBound), high = min(range.upperBound, limit.upperBound)
+        return low <= high ? low...high : nil
+    }
+
+    /// The smallest range holding both, or `nil`.
+    static func union(_ a: ClosedRange<Interval>?, _ b: ClosedRange<Interval>?) -> ClosedRange<Interval>? {
+        switch (a, b) {
+        case (nil, nil): nil
+        case (let a?, nil): a
+        case (nil, let b?): b
+        case (let a?, let b?): min(a.lowerBound, b.lowerBound)...max(a.upperBound, b.upperBound)
+        }
     }
 
     /// The readable intervals of a frontier, or `nil`.

@@ -64,13 +64,14 @@ extension StoredStream {
     }
 
     /// The interval indices `range` covers on this stream (the newest sealed interval gives bare
-    /// times of day their day).
+    /// times of day their day and is `end`; the first readable interval is `beginning`).
     ///
-    /// - Throws: the parsing and range errors of ``SliceRange/intervals(length:newestSealed:stream:)``.
+    /// - Throws: the parsing and range errors of ``SliceRange/intervals(length:newestSealed:firstReadable:stream:)``.
     public func intervals(of range: SliceRange) throws(TimeTravelError) -> ClosedRange<Interval> {
-        let newest: Interval?
-        do throws(StorageError) { newest = try frontier().sealedThrough } catch { throw .storage(error) }
-        return try range.intervals(length: descriptor.intervalLength, newestSealed: newest, stream: name)
+        let frontier: StreamFrontier
+        do throws(StorageError) { frontier = try self.frontier() } catch { throw .storage(error) }
+        return try range.intervals(length: descriptor.intervalLength, newestSealed: frontier.sealedThrough,
+                                   firstReadable: frontier.firstReadable, stream: name)
     }
 
     /// Throws unless every interval of `range` can be read: sealed, retained, not before the start.

@@ -14,6 +14,10 @@ public enum TimeTravelError: Error, Sendable, Equatable, CustomStringConvertible
     /// A bare time of day needs a day, and the stream has no sealed interval to take it from
     /// (give one with `on:`).
     case noDayForTimeOfDay(stream: String)
+    /// `beginning` or `end` (as given in `bound`) on a stream with no readable interval yet.
+    case nothingReadable(stream: String, bound: String)
+    /// A wait for a stream (`waitingFor`, in words) gave up after `after`.
+    case timedOut(stream: String, waitingFor: String, after: Duration)
     /// A dataset was asked for fewer than one partition.
     case invalidPartitionCount(Int)
     /// A storage error: the stream is unknown, the range is not sealed, outside retention or
@@ -24,9 +28,13 @@ public enum TimeTravelError: Error, Sendable, Equatable, CustomStringConvertible
         switch self {
         case .invalidTime(let text, let reason): "invalid time \"\(text)\": \(reason)"
         case .unknownTimeZone(let name): "unknown time zone \"\(name)\": use an IANA name (Europe/Paris), UTC, or an offset (+02:00)"
+        case .emptyRange(let from, let to) where from == to:
+            "the range \(from)–\(to) is empty: a time range [T1, T2) excludes its end; give a later end, or one interval with --interval \(from)"
         case .emptyRange(let from, let to): "the range \(from)–\(to) is empty: it ends before it begins"
+        case .nothingReadable(let stream, let bound): "stream \(stream) has no readable interval yet, so \"\(bound)\" names none"
         case .noDayForTimeOfDay(let stream):
             "stream \(stream) has no sealed interval to take the day of a bare time from; give the day (on: / --on YYYY-MM-DD)"
+        case .timedOut(let stream, let what, let after): "gave up waiting for \(what) (stream \(stream)) after \(after)"
         case .invalidPartitionCount(let count): "a dataset has at least one partition, not \(count)"
         case .storage(let error): error.description
         }

@@ -9,11 +9,13 @@ struct Describe: ParsableCommand {
 
     @OptionGroup var options: StoreOptions
 
-    @Argument(help: "The stream's name.")
+    @Argument(help: "The stream's name.", completion: .custom(completeStreamNames))
     var stream: String
 
     @Flag(help: "Print one JSON object.")
     var json = false
+
+    @OptionGroup var display: TimeDisplayOptions
 
     func run() throws {
         let store = try options.openStoreForReading()
@@ -25,7 +27,7 @@ struct Describe: ParsableCommand {
             var object: [String: JSONValue] = [
                 "name": .string(d.name),
                 "id": .unsigned(UInt64(d.id.rawValue)),
-                "type": .string(d.recordType),
+                "type": .string(d.readableRecordType),
                 "interval": .string(d.intervalLength.description),
                 "intervalNanoseconds": .unsigned(d.intervalLength.rawValue),
                 "partitions": .unsigned(UInt64(d.partitions)),
@@ -38,6 +40,8 @@ struct Describe: ParsableCommand {
                 "firstInterval": .interval(f.firstInterval),
                 "firstReadable": .interval(f.firstReadable),
                 "retainedFrom": .unsigned(f.retainedFrom.rawValue),
+                "sealedThroughTime": display.json(f.sealedThrough, length: d.intervalLength),
+                "firstReadableTime": display.json(f.firstReadable, length: d.intervalLength),
                 "lateRecords": .unsigned(f.lateRecords),
             ]
             if let stats { object["stats"] = Stats.object(stats) }
@@ -46,7 +50,7 @@ struct Describe: ParsableCommand {
             var rows: [(String, String)] = [
                 ("stream", d.name),
                 ("id", d.id.description),
-                ("type", d.recordType),
+                ("type", d.readableRecordType),
                 ("interval", d.intervalLength.description),
                 ("partitions", String(d.partitions)),
                 ("retention", d.retention.description),
@@ -57,10 +61,10 @@ struct Describe: ParsableCommand {
             }
             if let of = d.lateRecordsOf { rows.append(("late records of", of)) }
             rows += [
-                ("sealed through", Self.describe(f.sealedThrough, d, end: true)),
-                ("first interval", Self.describe(f.firstInterval, d, end: false)),
-                ("first readable", Self.describe(f.firstReadable, d, end: false)),
-                ("retained from", f.retainedFrom.description),
+                ("sealed through", describe(f.sealedThrough, d, end: true)),
+                ("first interval", describe(f.firstInterval, d, end: false)),
+                ("first readable", describe(f.firstReadable, d, end: false)),
+                ("retained", Self.retained(f, d)),
                 ("late records", String(f.lateRecords)),
             ]
             if let stats {
@@ -80,16 +84,18 @@ struct Describe: ParsableCommand {
         try out.flush()
     }
 
-    /// An interval with the UTC time it starts (or, with `end`, ends), e.g.
+    /// The readable range: `1763899200–1763899203 (4 intervals)`, or `nothing sealed yet`.
+    private static func retained(_ f: StreamFrontier, _ d: StreamDescriptor) -> String {
+        guard let first = f.firstReadable, let last = f.sealedThrough else { return "nothing sealed yet" }
+        let count = last.rawValue - first.rawValue + 1
+        return "\(first)–\(last) (\(count) interval\(count == 1 ? "" : "s"))"
+    }
+
+    /// An interval with the time it starts (or, with `end`, ends), e.g.
     /// `1763900002 (ends 2025-11-23T12:13:23Z)`; `-` for none.
-    private static func describe(_ interval: Interval?, _ d: StreamDescriptor, end: Bool) -> String {
+    private func describe(_ interval: Interval?, _ d: StreamDescriptor, end: Bool) -> String {
         guard let interval else { return "-" }
-        let instant = d.intervalLength.start(of: end ? interval.next : interval)
-        let date = Date(timeIntervalSince1970: Double(instant.rawValue) / 1e9)
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        var time = formatter.string(from: date)
-        time = time.replacingOccurrences(of: ".000Z", with: "Z")
+        let time = display.time(of: end ? interval.next : interval, length: d.intervalLength)
         return "\(interval) (\(end ? "ends" : "starts") \(time))"
     }
 }

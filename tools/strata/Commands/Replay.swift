@@ -8,7 +8,7 @@ struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Replay sealed intervals of a stream into a new stream, at full speed or at the original pace.",
         discussion: """
-            Copies intervals T1…T2 of STREAM, block by block (each verified), into the new stream NEW with the \
+            Copies intervals T1…T2 of STREAM (default: all it retains; times as in docs/cli.md, "Times"), block by block (each verified), into the new stream NEW with the \
             same record type, interval length, partitions and retention, sealing each interval in its own commit \
             at the same interval index. Programs and subscribers following NEW see the intervals arrive as if \
             live; a program run over NEW under a new name gives a new version of its outputs, which \
@@ -18,14 +18,10 @@ struct Replay: ParsableCommand {
 
     @OptionGroup var options: StoreOptions
 
-    @Argument(help: "The stream to replay.")
+    @Argument(help: "The stream to replay.", completion: .custom(completeStreamNames))
     var stream: String
 
-    @Option(help: ArgumentHelp("The first interval to replay.", valueName: "T1"))
-    var from: IntervalArgument
-
-    @Option(help: ArgumentHelp("The last interval to replay, included.", valueName: "T2"))
-    var to: IntervalArgument
+    @OptionGroup var range: RangeOptions
 
     @Option(help: ArgumentHelp("The new stream to write (must not exist).", valueName: "NEW"))
     var into: String
@@ -39,8 +35,9 @@ struct Replay: ParsableCommand {
     @Flag(help: "Print the summary as one JSON object.")
     var json = false
 
+    @OptionGroup var display: TimeDisplayOptions
+
     func validate() throws {
-        guard from.interval <= to.interval else { throw ValidationError("--from must not be after --to") }
         guard ReEmitPace.speeds.contains(speed) else {
             throw ValidationError("--speed must be a number from 0.001 to 1000000, not \(speed)")
         }
@@ -49,11 +46,15 @@ struct Replay: ParsableCommand {
 
     func run() throws {
         let store = try options.openStore()
-        let total = to.interval.rawValue - from.interval.rawValue + 1
+        let info = try store.info(of: stream)
+        let intervals = try range.intervals(in: info)
+        let length = info.descriptor.intervalLength
+        let from = intervals.lowerBound, to = intervals.upperBound
+        let total = to.rawValue - from.rawValue + 1
         let started = Date()
-        let summary = try store.replay(stream, range: from.interval...to.interval, into: into,
+        let summary = try store.replay(stream, range: intervals, into: into,
                                        pace: pace ? speed : nil) { interval, sofar in
-            if pace || sofar.intervals % 100 == 0 || interval == to.interval {
+            if pace || sofar.intervals % 100 == 0 || interval == to {
                 FileHandle.standardError.write(Data("replay: interval \(interval) (\(sofar.intervals)/\(total)), \(sofar.records) records\n".utf8))
             }
         }
@@ -62,12 +63,15 @@ struct Replay: ParsableCommand {
         if json {
             out.append(JSONValue.object([
                 "stream": .string(stream), "into": .string(into),
-                "from": .unsigned(from.interval.rawValue), "to": .unsigned(to.interval.rawValue),
+                "from": .unsigned(from.rawValue), "to": .unsigned(to.rawValue),
+                "fromTime": .string(display.time(of: from, length: length)),
+                "toTime": .string(display.time(of: to, length: length)),
                 "intervals": .unsigned(UInt64(summary.intervals)), "blocks": .unsigned(UInt64(summary.blocks)),
                 "records": .unsigned(summary.records), "seconds": .double(seconds),
             ]).text + "\n")
         } else {
-            out.append("replayed \(stream) intervals \(from.interval.rawValue)–\(to.interval.rawValue) into \(into): "
+            out.append("replayed \(stream) intervals \(from)–\(to) (\(display.time(of: from, length: length))–"
+                       + "\(display.time(of: to, length: length))) into \(into): "
                        + "\(summary.intervals) intervals, \(summary.blocks) blocks, \(summary.records) records in "
                        + String(format: "%.2f s", seconds) + "\n")
         }

@@ -29,6 +29,8 @@ struct Retain: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @OptionGroup var display: TimeDisplayOptions
+
     mutating func validate() throws {
         let given = (last != nil ? 1 : 0) + (duration != nil ? 1 : 0) + (forever ? 1 : 0)
         guard given == 1 else { throw ValidationError("give exactly one of --last N, --for DURATION, --forever") }
@@ -46,6 +48,7 @@ struct Retain: ParsableCommand {
     func run() throws {
         let store = try options.openStore()
         let change = try store.retain(retention, of: stream)
+        let length = try store.info(of: stream).descriptor.intervalLength
         var out = OutputBuffer()
         if json {
             out.append(JSONValue.object([
@@ -53,12 +56,14 @@ struct Retain: ParsableCommand {
                 "retention": Streams.retention(change.retention),
                 "retainedFromBefore": .unsigned(change.retainedFromBefore.rawValue),
                 "retainedFrom": .unsigned(change.retainedFromAfter.rawValue),
+                "retainedFromTime": .string(display.time(of: change.retainedFromAfter, length: length)),
                 "droppedIntervals": .unsigned(change.droppedIntervals),
             ]).text + "\n")
         } else {
             var line = "\(stream): retention \(change.retention)"
             if change.droppedIntervals > 0 {
-                line += "; dropped the intervals before \(change.retainedFromAfter)"
+                line += "; dropped the intervals before \(change.retainedFromAfter) "
+                    + "(\(display.time(of: change.retainedFromAfter, length: length)))"
             } else {
                 line += "; nothing to drop"
             }

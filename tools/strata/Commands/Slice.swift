@@ -7,9 +7,9 @@ struct SliceCommand: ParsableCommand {
         commandName: "slice",
         abstract: "Print the records of a range of sealed intervals, or the top K of a key/value stream.",
         discussion: """
-            --from and --to are interval indices (both included) or times (the half-open range [T1, T2)): \
-            21:00 on the day of the newest sealed interval (or --on YYYY-MM-DD), or ISO 8601. Times without an \
-            offset are read in --zone (default UTC). Records print as strata cat prints them; with --top K, the K \
+            --from and --to are read as described in docs/cli.md ("Times"): interval indices, beginning and end \
+            are included, times make the half-open range [T1, T2); a missing --from is beginning, a missing --to \
+            is end. Records print as strata cat prints them; with --top K, the K \
             key/value records with the largest values (ties: smallest key first), or with --by key the largest \
             keys, as a table, or with --json as {"key":K,"value":V} lines; --combine sum|max|min|last first \
             combines each key's values over the range (last: the value of its latest record). A range outside retention or before the \
@@ -18,7 +18,7 @@ struct SliceCommand: ParsableCommand {
 
     @OptionGroup var options: StoreOptions
 
-    @Argument(help: "The stream's name.")
+    @Argument(help: "The stream's name.", completion: .custom(completeStreamNames))
     var stream: String
 
     @OptionGroup var range: RangeOptions
@@ -34,14 +34,21 @@ struct SliceCommand: ParsableCommand {
         valueName: "how"))
     var combine: CombineArgument?
 
-    @Flag(help: #"JSON lines: {"interval":T,"partition":P,"record":R}, or {"key":K,"value":V} with --top."#)
+    @Option(help: ArgumentHelp(
+        "Only the records whose key field (--key-field at ingest) has this value; reads only its partition.",
+        valueName: "K"))
+    var key: String?
+
+    @Flag(help: #"JSON lines: {"interval":T,"partition":P,"record":R,"time":"START"}, or {"key":K,"value":V} with --top."#)
     var json = false
+
+    @OptionGroup var display: TimeDisplayOptions
 
     @Flag(help: "Show progress (the interval being printed) on standard error even when it is not a terminal.")
     var progress = false
 
     mutating func validate() throws {
-        guard range.from != nil, range.to != nil else { throw ValidationError("give the range: --from T1 --to T2") }
+        if key != nil && top != nil { throw ValidationError("--key and --top exclude each other") }
         if let top, top < 1 { throw ValidationError("--top must be at least 1") }
         if combine != nil && top == nil { throw ValidationError("--combine goes with --top") }
     }
@@ -57,27 +64,36 @@ struct SliceCommand: ParsableCommand {
 
     private func run<Record: JSONPrintable>(_ type: Record.Type, store: Store) throws {
         let stored = try store.stream(named: stream, of: Record.self)
-        let sliceRange = try SliceRange(from: range.from ?? "", to: range.to ?? "", zone: range.zone, on: range.on)
-        let intervals = try stored.intervals(of: sliceRange)
+        let intervals = try range.intervals(in: try store.info(of: stream))
         // Checks the range now: sealed, not before the stream began, retained.
         _ = try stored.slice(from: intervals.lowerBound, through: intervals.upperBound)
         if let top {
             guard let rankable = Record.self as? any RankablePair.Type else {
-                throw ValidationError("--top needs a stream of KeyValue records with ordered keys and values; "
-                                      + "stream \(stream) holds \(stored.descriptor.recordType)")
+                throw CommandUsageError(SliceCommand.self, "--top needs a stream of KeyValue records with ordered keys and values; "
+                                      + "stream \(stream) holds \(stored.descriptor.readableRecordType)")
             }
             try rankable.printTop(top, by: by, combine: combine, of: stored.name, in: intervals, store: store, json: json)
             return
         }
-        var out = OutputBuffer()
-        var current: (Interval, PartitionIndex)?
-        var prefix: [UInt8] = []
+        var printer = RecordLinePrinter(json: json, display: display, length: stored.descriptor.intervalLength)
+        if let key, Record.self != JSONRecord.self {
+            guard let selectable = Record.self as? any KeySelectable.Type else {
+                throw CommandUsageError(SliceCommand.self, "--key needs a JSON stream with a key field or a KeyValue "
+                                        + "stream; stream \(stream) holds \(stored.descriptor.readableRecordType)")
+            }
+            try selectable.printRecords(of: stream, in: store, range: intervals, key: key, command: SliceCommand.self,
+                                        printer: &printer)
+            try printer.finish()
+            return
+        }
+        var filter = try key.map { key throws in try JSONKeyFilter(key: key, stream: stored.descriptor) }
+        var current: Interval?
         let showProgress = progress || standardErrorIsTerminal
         var lastShown = ContinuousClock.now
         var progressShown = false
         // In (interval, partition, …) order, as `cat` prints: one partition at a time would reorder.
-        try stored.forEach(in: intervals) { interval, partition, record in
-            if showProgress, current?.0 != interval, ContinuousClock.now - lastShown >= .seconds(1) {
+        try stored.forEach(in: intervals, partition: filter?.partition) { interval, partition, record in
+            if showProgress, current != interval, ContinuousClock.now - lastShown >= .seconds(1) {
                 lastShown = ContinuousClock.now
                 let text = "interval \(interval) of \(intervals.lowerBound)–\(intervals.upperBound)"
                 if standardErrorIsTerminal {
@@ -87,27 +103,12 @@ struct SliceCommand: ParsableCommand {
                     printError(text)
                 }
             }
-            if json {
-                if current?.0 != interval || current?.1 != partition {
-                    current = (interval, partition)
-                    prefix = Array(#"{"interval":"#.utf8)
-                    appendDecimal(interval.rawValue, to: &prefix)
-                    prefix.append(contentsOf: #","partition":"#.utf8)
-                    appendDecimal(UInt64(partition.rawValue), to: &prefix)
-                    prefix.append(contentsOf: #","record":"#.utf8)
-                }
-                out.bytes.append(contentsOf: prefix)
-                record.appendJSON(to: &out.bytes)
-                out.bytes.append(0x7D)
-            } else {
-                current = (interval, partition)
-                record.appendJSON(to: &out.bytes)
-            }
-            out.bytes.append(0x0A)
-            try out.flushIfFull()
+            current = interval
+            if filter != nil, let json = record as? JSONRecord, !(filter?.matches(json) ?? true) { return }
+            try printer.print(interval, partition, record)
         }
         if progressShown { printError("") }
-        try out.flush()
+        try printer.finish()
     }
 }
 
@@ -155,7 +156,7 @@ extension KeyValue: RankablePair where Key: JSONPrintable & Comparable & Hashabl
         case .last: dataset = try dataset.reduceByKey { _, later in later }
         case .sum:
             guard Value.self is any SummableValue.Type else {
-                throw ValidationError("--combine sum needs numeric values; stream \(stream) holds \(Self.recordTypeName)")
+                throw CommandUsageError(SliceCommand.self, "--combine sum needs numeric values; stream \(stream) holds \(Self.recordTypeName)")
             }
             dataset = try dataset.reduceByKey { a, b in
                 guard let summable = a as? any SummableValue, let total = sum(summable, b) as? Value else { return a }

@@ -18,11 +18,15 @@ struct State: ParsableCommand {
 
     @OptionGroup var options: StoreOptions
 
-    @Argument(help: "The stateful output's stream name.")
+    @Argument(help: "The stateful output's stream name.", completion: .custom(completeStreamNames))
     var name: String
 
-    @Option(name: .customLong("as-of"), help: ArgumentHelp("The interval (its index).", valueName: "T"))
-    var asOf: IntervalArgument
+    @Option(name: .customLong("as-of"), parsing: .unconditional, help: ArgumentHelp(
+        "The interval: an index, or a time it contains (21:00:05, -1m, end …; docs/cli.md, \"Times\").",
+        valueName: "T"))
+    var asOf: TimeArgument
+
+    @OptionGroup var reading: TimeReadingOptions
 
     @Option(help: ArgumentHelp("Only this key (text for String keys, a decimal number for integer keys).",
                                valueName: "K"))
@@ -30,6 +34,10 @@ struct State: ParsableCommand {
 
     @Flag(help: #"Print one {"key":K,"value":V} per line."#)
     var json = false
+
+    func validate() throws {
+        try asOf.validate("--as-of")
+    }
 
     func run() throws {
         let store = try options.openStoreForReading()
@@ -50,7 +58,7 @@ struct State: ParsableCommand {
         var parsed: Key?
         if let key {
             guard let value = Key(stateKey: key) else {
-                throw ValidationError("--key \(key) is not a \(Key.recordTypeName), the key type of \(name)'s state")
+                throw CommandUsageError(State.self, "--key \(key) is not a \(StreamDescriptor.readableTypeName(Key.recordTypeName)), the key type of \(name)'s state")
             }
             parsed = value
         }
@@ -60,7 +68,8 @@ struct State: ParsableCommand {
     private func show<Key: StateKey, Value: JSONPrintable>(_: Key.Type, _: Value.Type, _ key: Key?, _ store: Store)
         throws
     {
-        let result = try store.state(of: name, asOf: asOf.interval, key: key, as: Key.self, Value.self)
+        let interval = try reading.interval(asOf, in: try store.info(of: name))
+        let result = try store.state(of: name, asOf: interval, key: key, as: Key.self, Value.self)
         var out = OutputBuffer()
         if json {
             for entry in result.entries {

@@ -5,27 +5,36 @@ import Strata
 struct Streams: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the store's streams with their settings and what is sealed.",
-        discussion: "Late side streams (NAME.late), which keep a stream's late records, are listed too.")
+        discussion: """
+            Lists the user's streams; --all adds the internal ones: late side streams (NAME.late), directory \
+            positions (NAME.src) and programs' streams (PROGRAM.vN…). Intervals print as their start times.
+            """)
 
     @OptionGroup var options: StoreOptions
+
+    @Flag(help: "List the internal streams too.")
+    var all = false
 
     @Flag(help: "Print one JSON object per stream.")
     var json = false
 
+    @OptionGroup var display: TimeDisplayOptions
+
     func run() throws {
-        let infos = try options.openStoreForReading().streams()
+        let infos = try options.openStoreForReading().streams().filter { all || !$0.descriptor.isInternal }
         var out = OutputBuffer()
         if json {
             for info in infos {
-                out.append(Self.object(info).text + "\n")
+                out.append(Self.object(info, display).text + "\n")
             }
         } else {
             var table = Table(header: ["NAME", "TYPE", "INTERVAL", "PARTITIONS", "SEALED THROUGH", "FIRST READABLE",
                                        "RETENTION"])
             for info in infos {
                 let d = info.descriptor
-                table.append([d.name, d.recordType, d.intervalLength.description, String(d.partitions),
-                              text(info.frontier.sealedThrough), text(info.frontier.firstReadable),
+                table.append([d.name, d.readableRecordType, d.intervalLength.description, String(d.partitions),
+                              display.time(of: info.frontier.sealedThrough, length: d.intervalLength),
+                              display.time(of: info.frontier.firstReadable, length: d.intervalLength),
                               d.retention.description])
             }
             out.append(table.text + "\n")
@@ -34,11 +43,14 @@ struct Streams: ParsableCommand {
     }
 
     /// The `--json` object of one stream.
-    static func object(_ info: StreamInfo) -> JSONValue {
+    static func object(_ info: StreamInfo, _ display: TimeDisplayOptions) -> JSONValue {
         let d = info.descriptor
         return .object([
             "name": .string(d.name),
-            "type": .string(d.recordType),
+            "type": .string(d.readableRecordType),
+            "internal": .bool(d.isInternal),
+            "sealedThroughTime": display.json(info.frontier.sealedThrough, length: d.intervalLength),
+            "firstReadableTime": display.json(info.frontier.firstReadable, length: d.intervalLength),
             "interval": .string(d.intervalLength.description),
             "intervalNanoseconds": .unsigned(d.intervalLength.rawValue),
             "partitions": .unsigned(UInt64(d.partitions)),

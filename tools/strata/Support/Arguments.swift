@@ -48,16 +48,6 @@ struct DurationArgument: ExpressibleByArgument {
     var defaultValueDescription: String { text }
 }
 
-/// An interval index argument: a non-negative integer.
-struct IntervalArgument: ExpressibleByArgument {
-    var interval: Interval
-
-    init?(argument: String) {
-        guard let value = UInt64(argument) else { return nil }
-        interval = Interval(value)
-    }
-}
-
 /// A partition index argument: a non-negative integer (the stream decides the upper bound).
 struct PartitionArgument: ExpressibleByArgument {
     var partition: PartitionIndex

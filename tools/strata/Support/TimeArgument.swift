@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import Strata
+
+/// A point in a stream's time as written on the command line, in the one grammar of
+/// `SliceBound` (docs/cli.md, "Times"): an interval index, `HH:MM[:SS]`, ISO 8601, `now`,
+/// `-5m`, `beginning` or `end`.
+///
+/// Every option that takes an interval uses this type. Parsing never fails here, so that a bad
+/// time is reported with the library's reason (`expected …`) by ``validate(_:)`` from the
+/// command's `validate()`, as a usage error (exit 64).
+struct TimeArgument: ExpressibleByArgument, Sendable {
+    /// The text as given.
+    var text: String
+    /// The parsed bound, or why it does not parse.
+    var parsed: Result<SliceBound, TimeTravelError>
+
+    init(argument: String) {
+        text = argument
+        parsed = Result { () throws(TimeTravelError) in try SliceBound(parsing: argument) }
+    }
+
+    /// Throws a usage error naming the option when the text is not a time.
+    func validate(_ option: String) throws {
+        if case .failure(let error) = parsed { throw ValidationError("\(option) \(text): \(error)") }
+    }
+
+    /// Completes the named times of the grammar.
+    static var defaultCompletionKind: CompletionKind {
+        .list(["now", "beginning", "end", "-1m", "-5m", "-1h", "-1d"])
+    }
+}
+
+/// `--zone` and `--on`: how times without an offset or a day are read.
+struct TimeReadingOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "The time zone of times without an offset: UTC, Europe/Paris, +02:00 …", valueName: "zone"))
+    var zone = "UTC"
+
+    @Option(help: ArgumentHelp(
+        "The day of bare times of day (default: the day of the newest sealed interval).", valueName: "YYYY-MM-DD"))
+    var on: String?
+
+    /// One point: the interval `time` names on the stream described by `info`.
+    func interval(_ time: TimeArgument, in info: StreamInfo) throws -> Interval {
+        let range = try SliceRange.point(time.text, zone: zone, on: on)
+        return try range.intervals(length: info.descriptor.intervalLength, newestSealed: info.frontier.sealedThrough,
+                                   firstReadable: info.frontier.firstReadable, stream: info.descriptor.name).lowerBound
+    }
+
+    /// A range from `from` (default `beginning`) to `to` (default `end`) on the stream described by `info`.
+    func intervals(from: TimeArgument?, to: TimeArgument?, in info: StreamInfo) throws -> ClosedRange<Interval> {
+        let range = try SliceRange(from: from?.text ?? "beginning", to: to?.text ?? "end", zone: zone, on: on)
+        return try range.intervals(length: info.descriptor.intervalLength, newestSealed: info.frontier.sealedThrough,
+                                   firstReadable: info.frontier.firstReadable, stream: info.descriptor.name)
+    }
+}
+
+/// `--utc` / `--local`: the zone interval start times print in.
+enum DisplayZone: String, EnumerableFlag, Sendable {
+    case utc, local
+
+    static func help(for value: DisplayZone) -> ArgumentHelp? {
+        switch value {
+        case .utc: "Print times in UTC (the default)."
+        case .local: "Print times in this machine's time zone ($TZ)."
+        }
+    }
+}
+
+/// The `--utc/--local` flag of every command that prints times.
+struct TimeDisplayOptions: ParsableArguments {
+    @Flag var displayZone: DisplayZone = .utc
+
+    /// The start time of `interval` on a stream of interval length `length`, as ISO 8601 text:
+    /// `2025-11-23T12:00:03Z` (`.250` added when the length is not whole seconds), or with
+    /// `--local` the local time and its offset, `2025-11-23T13:00:03+01:00`.
+    func time(of interval: Interval, length: IntervalLength) -> String {
+        formatTime(length.start(of: interval), fractional: length.rawValue % 1_000_000_000 != 0, zone: displayZone)
+    }
+
+    /// `time(of:length:)` for an optional interval, `-` for none.
+    func time(of interval: Interval?, length: IntervalLength) -> String {
+        interval.map { time(of: $0, length: length) } ?? "-"
+    }
+
+    /// A JSON time, or `null`.
+    func json(_ interval: Interval?, length: IntervalLength) -> JSONValue {
+        interval.map { .string(time(of: $0, length: length)) } ?? .null
+    }
+}
+
+/// An instant as ISO 8601 text in UTC (`Z`) or the local zone (`±HH:MM`); milliseconds when `fractional`.
+func formatTime(_ instant: Timestamp, fractional: Bool, zone: DisplayZone) -> String {
+    let nanos = instant.rawValue
+    var seconds = nanos >= 0 ? nanos / 1_000_000_000 : (nanos - 999_999_999) / 1_000_000_000
+    let millis = (nanos - seconds * 1_000_000_000) / 1_000_000
+    var offset = 0
+    if zone == .local {
+        offset = TimeZone.current.secondsFromGMT(for: Date(timeIntervalSince1970: Double(seconds)))
+        seconds += Int64(offset)
+    }
+    // Days since the epoch to a civil date (Howard Hinnant's days_from_civil, inverted).
+    let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+    let secondOfDay = seconds - days * 86_400
+    let z = days + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let doe = z - era * 146_097
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    let mp = (5 * doy + 2) / 153
+    let day = doy - (153 * mp + 2) / 5 + 1
+    let month = mp < 10 ? mp + 3 : mp - 9
+    let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+    func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+    var text = "\(year)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
+    if fractional { text += "." + String(String(millis + 1000).dropFirst()) }
+    if zone == .utc {
+        text += "Z"
+    } else {
+        let sign = offset < 0 ? "-" : "+"
+        let magnitude = Int64(abs(offset))
+        text += "\(sign)\(two(magnitude / 3600)):\(two(magnitude / 60 % 60))"
+    }
+    return text
+}
