@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import Strata
 
 /// `strata seal STREAM [--through T]`: seals a stream's committed, unsealed intervals.
@@ -18,14 +19,40 @@ struct Seal: ParsableCommand {
     @Argument(help: "The stream's name.")
     var stream: String
 
-    @Option(help: ArgumentHelp("The last interval to seal (its index).", valueName: "T"))
-    var through: IntervalArgument?
+    @Option(help: ArgumentHelp(
+        "The last interval to seal: an index, end, or a time it contains (ISO 8601, -5m, now).", valueName: "T"))
+    var through: TimeArgument?
+
+    mutating func validate() throws {
+        try through?.validate("--through")
+        if case .success(let bound) = through?.parsed {
+            switch bound {
+            case .timeOfDay, .localDateTime, .beginning:
+                throw ValidationError("--through takes an interval index, end, an ISO 8601 time with its offset or a relative time (-5m, now)")
+            default: break
+            }
+        }
+    }
 
     func run() throws {
         let store = try options.openStore()
-        let report = try store.seal(stream, through: through?.interval)
-        let before = report.sealedBefore.map(\.description) ?? "none"
-        let after = report.sealedAfter.map(\.description) ?? "none"
+        let length = try store.info(of: stream).descriptor.intervalLength
+        var last: Interval?
+        if case .success(let bound) = through?.parsed {
+            switch bound {
+            case .interval(let interval): last = interval
+            case .instant(let time): last = length.interval(containing: time)
+            case .relative(let nanoseconds):
+                var now = timespec()
+                clock_gettime(CLOCK_REALTIME, &now)
+                let (sum, overflow) = (Int64(now.tv_sec) &* 1_000_000_000 &+ Int64(now.tv_nsec)).addingReportingOverflow(nanoseconds)
+                last = overflow ? nil : length.interval(containing: Timestamp(nanoseconds: sum))
+            default: last = nil
+            }
+        }
+        let report = try store.seal(stream, through: last)
+        let before = report.sealedBefore.map { (interval: Interval) in interval.description } ?? "none"
+        let after = report.sealedAfter.map { (interval: Interval) in interval.description } ?? "none"
         if report.changed {
             print("sealed \(stream) through \(after) (was \(before))")
         } else {
