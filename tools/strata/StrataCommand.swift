@@ -18,7 +18,7 @@ struct StrataCommand: ParsableCommand {
             """,
         subcommands: [Ingest.self, Streams.self, Describe.self, Cat.self, Verify.self, Stats.self, Status.self,
                       Serve.self, SliceCommand.self, Diff.self, Tail.self, Replay.self, State.self, Retain.self,
-                      Compact.self, TestBatch.self])
+                      Compact.self, Salvage.self, TestBatch.self])
 
     /// Runs the command line, accepting the global `--store PATH` before the subcommand too
     /// (`strata --store S streams`), as well as after it.
