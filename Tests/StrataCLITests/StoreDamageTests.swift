@@ -167,7 +167,8 @@ import Testing
                 if run.status == 65 && message.contains("LMDB's internal check failed") {
                     ends["LMDB assertion", default: 0] += 1
                 } else if run.status == 65 && message.contains("strata stopped on SIG") {
-                    ends[String(message.dropFirst("Error: strata stopped on ".count).prefix(7)), default: 0] += 1
+                    let signal = message.dropFirst("Error: strata stopped on ".count).prefix { $0 != ":" }
+                    ends["last-resort handler, \(signal)", default: 0] += 1
                 } else {
                     failures.append(Failure(damage: damage, command: command,
                                             what: "the process ended with status \(run.status): \(message.prefix(300))"
