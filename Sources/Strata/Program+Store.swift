@@ -15,6 +15,10 @@ public typealias ProgramOptions = StrataEngine.ProgramOptions
 public typealias TaskPolicy = StrataEngine.TaskPolicy
 /// Faults injected into a program's tasks (tests, benchmarks).
 public typealias TaskFaults = StrataEngine.TaskFaults
+/// The state of one key inside a `mapWithState` function.
+public typealias KeyState = StrataEngine.KeyState
+/// The streams of a `mapWithState`: the mapped records and the state snapshots.
+public typealias MappedWithState = StrataEngine.MappedWithState
 /// A vertex's committed progress.
 public typealias ProgressMark = StrataStorage.ProgressMark
 

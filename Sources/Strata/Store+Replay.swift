@@ -19,11 +19,13 @@ extension Store {
     /// arrive as if live.
     ///
     /// With `pace`, the intervals are sealed at the original pace: one interval length (divided
-    /// by `pace`, so 2 is twice as fast) after the previous one; without, at full speed.
+    /// by `pace`, so 2 is twice as fast, within `ReEmitPace.speeds`) after the previous one;
+    /// without, at full speed.
     ///
     /// - Parameters:
     ///   - progress: Called after each interval is durable in the target.
-    /// - Throws: `.unknownStream`; `.misuse` when `target` exists; `.beforeStreamStart`,
+    /// - Throws: `.unknownStream`; `.misuse` when `target` exists or `pace` is outside
+    ///   `ReEmitPace.speeds`; `.beforeStreamStart`,
     ///   `.outsideRetention` or `.notSealed` for a range not wholly readable in `source`;
     ///   `.corrupt` naming the first damaged block (nothing of its interval is written).
     @discardableResult
@@ -33,7 +35,9 @@ extension Store {
         if try log.descriptor(named: target) != nil {
             throw .misuse("stream \(target) exists: replay writes a new stream (choose another name)")
         }
-        if let pace, !(pace > 0) { throw .misuse("the replay pace must be positive, not \(pace)") }
+        if let pace, !ReEmitPace.speeds.contains(pace) {
+            throw .misuse("the replay pace must be within \(ReEmitPace.speeds.lowerBound)…\(Int(ReEmitPace.speeds.upperBound)), not \(pace)")
+        }
         let frontier = try log.frontier(of: descriptor)
         let first = StoreLocation(stream: source, interval: range.lowerBound)
         guard let sealed = frontier.sealedThrough, let start = frontier.firstInterval else {
@@ -74,6 +78,8 @@ extension Store {
                 throw StorageError(wrapping: error)
             }
             if pace != nil {
+                // Saturating: the pause is at most an interval length times 1000 (the slowest
+                // pace), and each sleep at most an hour, so no conversion can trap.
                 let now = Double(monotonicNanos())
                 if next > now { usleep(useconds_t(min((next - now) / 1000, 3_600_000_000))) }
                 next = max(next, now) + pauseNanos

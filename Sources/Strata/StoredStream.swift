@@ -79,9 +79,10 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
         var partitions = [[Record]](repeating: [], count: Int(descriptor.partitions))
         do {
             try forEachPayload(of: interval, partition: partition) { p, payload, count in
+                let decoded = partitions[Int(p.rawValue)].count
                 Self.reserve(&partitions[Int(p.rawValue)], adding: count)
-                try Self.decodeRecords(payload, count: count, location: StoreLocation(stream: descriptor.name,
-                                       interval: interval, partition: p)) { partitions[Int(p.rawValue)].append($0) }
+                try Self.decodeRecords(payload, count: count, firstIndex: decoded, location: StoreLocation(
+                    stream: descriptor.name, interval: interval, partition: p)) { partitions[Int(p.rawValue)].append($0) }
             }
         } catch {
             throw StorageError(wrapping: error)
@@ -98,11 +99,19 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
     @inlinable
     public func forEach(in range: ClosedRange<Interval>, partition: PartitionIndex? = nil,
                         _ body: (Interval, PartitionIndex, Record) throws -> Void) throws {
+        // Blocks come in (interval, partition, chunk) order: count each partition's records.
+        var current: (Interval, PartitionIndex)?
+        var decoded = 0
         try forEachPayload(in: range, partition: partition) { interval, p, payload, count in
-            try Self.decodeRecords(payload, count: count,
+            if current.map({ $0 != (interval, p) }) ?? true {
+                current = (interval, p)
+                decoded = 0
+            }
+            try Self.decodeRecords(payload, count: count, firstIndex: decoded,
                                    location: StoreLocation(stream: descriptor.name, interval: interval, partition: p)) {
                 try body(interval, p, $0)
             }
+            decoded += count
         }
     }
 
@@ -134,8 +143,9 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
                     slots[p] = .success([])
                     do {
                         try stream.forEachPayload(of: current, partition: partition) { _, payload, recordCount in
+                            let decoded = records.count
                             Self.reserve(&records, adding: recordCount)
-                            try Self.decodeRecords(payload, count: recordCount, location: StoreLocation(
+                            try Self.decodeRecords(payload, count: recordCount, firstIndex: decoded, location: StoreLocation(
                                 stream: stream.descriptor.name, interval: current, partition: partition)) { records.append($0) }
                         }
                         slots[p] = .success(records)
@@ -228,9 +238,12 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
     /// Yields each interval as it is sealed, starting at `start` (default: the interval after the
     /// newest sealed one now), in order, with none skipped.
     ///
-    /// Seals made in this process wake the subscription at once; seals made by other processes
-    /// are seen within `pollInterval`. Ends with an error if an interval cannot be read (for
-    /// example when retention dropped it before it was yielded).
+    /// Seals made in this process wake the subscription at once. Seals made by other processes
+    /// wake it within milliseconds: the store watches its data file with inotify, and any
+    /// commit by another process is a wake-up (`SealSignal`). Where inotify is not available
+    /// (its per-user limits reached, a network file system), they are seen within `pollInterval`.
+    /// Ends with an error if an interval cannot be read (for example when retention dropped it
+    /// before it was yielded).
     public func sealedIntervals(from start: Interval? = nil, pollInterval: Duration = .milliseconds(50))
         -> AsyncThrowingStream<IntervalBatch<Record>, any Error>
     {
@@ -288,9 +301,13 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
         if needed > records.capacity { records.reserveCapacity(max(needed, records.capacity * 2)) }
     }
 
-    /// Decodes the framed records of a payload in order; damage is `.corrupt` at `location`.
+    /// Decodes the framed records of a payload in order; damage is `.corrupt` at `location`, a
+    /// record the type does not accept `.recordRejected` (the payload's checksum is verified, so
+    /// its bytes are as written). `firstIndex` is the index of the payload's first record in its
+    /// partition of the interval.
     @inlinable
-    static func decodeRecords(_ payload: UnsafeRawBufferPointer, count: Int, location: @autoclosure () -> StoreLocation,
+    static func decodeRecords(_ payload: UnsafeRawBufferPointer, count: Int, firstIndex: Int = 0,
+                              location: @autoclosure () -> StoreLocation,
                               _ body: (Record) throws -> Void) throws {
         var frames = RecordFrames(payload: payload, expectedCount: count)
         while true {
@@ -307,7 +324,8 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
                 record = try Record(from: &reader)
                 if reader.remaining != 0 { throw .trailingBytes(offset: reader.offset) }
             } catch {
-                throw StorageError.corrupt(location(), .undecodableRecord(index: frames.index - 1, error))
+                throw StorageError.recordRejected(location(), record: firstIndex + frames.index - 1,
+                                                  recordType: Record.recordTypeName, error)
             }
             try body(record)
         }

@@ -4,8 +4,14 @@ import StrataStorage
 public enum EngineError: Error, Sendable, CustomStringConvertible {
     /// The store failed while the vertex read or wrote.
     case storage(StorageError, vertex: String, interval: Interval?)
-    /// A user closure threw; nothing of that interval was committed.
-    case closureFailed(String, vertex: String, interval: Interval, partition: PartitionIndex?)
+    /// A user closure threw `underlying` (the user's own error, to catch with `as`); nothing of
+    /// that interval was committed.
+    ///
+    /// ```swift
+    /// do { try program.runUntilCaughtUp() }
+    /// catch EngineError.closureFailed(let error as MyParseError, let vertex, let interval, _) { … }
+    /// ```
+    case closureFailed(underlying: any Error, vertex: String, interval: Interval, partition: PartitionIndex?)
     /// The program was defined or used against its contract.
     case misuse(String)
     /// A stream asked for its state (`StateAsOf`) is not written by a stateful vertex that
@@ -16,8 +22,8 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .storage(let error, let vertex, let interval):
             "vertex \(vertex)\(interval.map { " interval \($0)" } ?? ""): \(error)"
-        case .closureFailed(let message, let vertex, let interval, let partition):
-            "vertex \(vertex) interval \(interval)\(partition.map { " partition \($0)" } ?? ""): \(message)"
+        case .closureFailed(let underlying, let vertex, let interval, let partition):
+            "vertex \(vertex) interval \(interval)\(partition.map { " partition \($0)" } ?? ""): \(underlying)"
         case .misuse(let what): "misuse: \(what)"
         case .noState(let stream, let reason): "stream \(stream): \(reason)"
         }

@@ -4,7 +4,14 @@ import StrataStorage
 enum PartitionReader {
     /// The records of (interval, partition), in (chunk, sequence) order.
     ///
-    /// - Throws: `StorageError` (including `.corrupt` naming where).
+    /// A sealed interval before the stream's first interval with records (or of a stream that has
+    /// sealed intervals but no records yet) is empty: the vertex reading it processes an interval
+    /// once every input sealed it, and an input that has not begun has nothing in it. This is
+    /// what lets `count()` run before the first record and `union`, the joins and `cogroup`
+    /// combine inputs whose first records come in different intervals (issue 11, bugs 1 and 2).
+    ///
+    /// - Throws: `StorageError` (including `.corrupt` naming where, and `.recordRejected` for a
+    ///   record that `Record` does not accept); `.notSealed` and `.outsideRetention` stay errors.
     static func read<Record: RecordCodable>(_ log: LogStore, _ descriptor: StreamDescriptor, _ interval: Interval,
                                             _ partition: PartitionIndex, codec: inout BlockCodec)
         throws -> ContiguousArray<Record>
@@ -13,6 +20,7 @@ enum PartitionReader {
         let location = StoreLocation(stream: descriptor.name, interval: interval, partition: partition)
         do {
             try log.withSealedBlocks(of: descriptor, interval: interval, partition: partition) { _, _, block in
+                let decodedBefore = records.count
                 try codec.withVerifiedPayload(block) { header, payload in
                     // Decoded straight into the block's own array through its buffer: in this
                     // generic (unspecialized) code, `append` per record looked up the array's
@@ -34,7 +42,8 @@ enum PartitionReader {
                                 (base + initialized).initialize(to: record)
                                 initialized += 1
                             } catch {
-                                throw Corruption.undecodableRecord(index: frames.index - 1, error)
+                                throw StorageError.recordRejected(location, record: decodedBefore + frames.index - 1,
+                                                                  recordType: Record.recordTypeName, error)
                             }
                         }
                     }
@@ -47,6 +56,9 @@ enum PartitionReader {
             }
         } catch let corruption as Corruption {
             throw StorageError.corrupt(location, corruption)
+        } catch StorageError.beforeStreamStart {
+            // Thrown only for a sealed interval (`sealRecord` checks the seal first): empty.
+            return []
         } catch {
             throw StorageError(wrapping: error)
         }

@@ -1,4 +1,5 @@
 import Dispatch
+import Logging
 import StrataStorage
 import Synchronization
 
@@ -20,6 +21,8 @@ public final class Program: Sendable {
     public let options: ProgramOptions
     /// What the task scheduler did in this process.
     let counters = TaskCounters()
+    /// Per-vertex metrics (swift-metrics), recorded at each interval's commit.
+    let metrics = EngineMetrics()
     /// Stateful vertices write a snapshot every this many intervals (`nil`: never); see
     /// `SnapshotPolicy` and docs/durability.md.
     public var snapshotEvery: Int? { options.snapshotEvery }
@@ -219,6 +222,8 @@ public final class Program: Sendable {
         var stateThrough = start
         var committedThrough = stored?.interval
         var processedCount = 0
+        let measured = metrics.vertex(vertex.name)
+        let passBegan = DispatchTime.now().uptimeNanoseconds
         for interval in intervals {
             if stopping.load(ordering: .relaxed) {
                 try wait(last, vertex, interval)
@@ -227,7 +232,10 @@ public final class Program: Sendable {
             // A failed commit fails every later one of the chain: stop computing at once.
             if let failure = chain.firstFailure { throw EngineError.storage(failure, vertex: vertex.name, interval: interval) }
             processedCount += 1
+            let began = DispatchTime.now().uptimeNanoseconds
+            measured.schedulingDelay.recordNanoseconds(Int64(clamping: began &- passBegan))
             let blocks = try process(vertex, interval, after: stateThrough, pending: last)
+            measured.processing.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- began))
             var batch = AppendBatch()
             if let startAt, interval < startAt {
                 batch.blocks = blocks.filter { isInternal($0.stream) }
@@ -241,7 +249,13 @@ public final class Program: Sendable {
             let tasks = counters.takeUnreported(vertex.name)
             if tasks != (0, 0) {
                 batch.bumpVertexStats(vertex: vertex.name, speculativeLaunches: tasks.speculative, retries: tasks.retries)
+                measured.speculative.increment(by: Int64(clamping: tasks.speculative))
+                measured.retries.increment(by: Int64(clamping: tasks.retries))
             }
+            measured.intervals.increment()
+            measured.progress.record(Int64(clamping: interval.rawValue))
+            measured.lag.record(Int64(clamping: ready.rawValue &- interval.rawValue))
+            if !batch.snapshots.rows.isEmpty { measured.snapshots.increment() }
             // Back-pressure: bounded memory however far behind the input is.
             if log.committer.pendingBytes.load(ordering: .relaxed) > 64 << 20 { try wait(last, vertex, interval) }
             last = log.submit(batch, chain: chain)
@@ -255,6 +269,8 @@ public final class Program: Sendable {
             batch.progress = [(vertex.name, ProgressMark(interval: ready, fingerprint: vertex.fingerprint))]
             try plan.annotate(&batch, through: ready, processed: false)
             last = log.submit(batch, chain: chain)
+            measured.progress.record(Int64(clamping: ready.rawValue))
+            measured.lag.record(0)
         }
         try wait(last, vertex, ready)
         return (intervals.count, ready)
@@ -280,6 +296,9 @@ public final class Program: Sendable {
                 guard vertex.isStateful, case .closureFailed = error, failures < options.tasks.retries else { throw error }
                 failures += 1
                 counters.addRetry(vertex.name)
+                options.logger.warning("retrying a failed task", metadata: [
+                    "vertex": "\(vertex.name)", "interval": "\(interval.rawValue)", "attempt": "\(failures + 1)",
+                    "error": "\(error)"])
                 // The pass's own snapshots and prunes must be visible to the rebuild.
                 try? pending.wait()
                 try vertex.restore(through: previous)
@@ -375,6 +394,8 @@ public struct ProgramOptions: Sendable {
     public var through: Interval?
     /// What to do when a vertex's definition differs from the one that committed its progress.
     public var changedDefinition: ChangedDefinition = .refuse
+    /// Where the program logs recoveries, task retries and failures (swift-log); by default nowhere.
+    public var logger = Logger(label: "strata.program", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// The choice for a vertex defined differently from when it last ran (its fingerprint
     /// — kind, streams, settings and the chain of operators before it — changed).

@@ -56,6 +56,6 @@ func userClosure<R>(_ vertex: String, _ interval: Interval, _ partition: Partiti
     } catch let error as StorageError {
         throw EngineError.storage(error, vertex: vertex, interval: interval)
     } catch {
-        throw EngineError.closureFailed(String(describing: error), vertex: vertex, interval: interval, partition: partition)
+        throw EngineError.closureFailed(underlying: error, vertex: vertex, interval: interval, partition: partition)
     }
 }

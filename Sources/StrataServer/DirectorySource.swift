@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Logging
 import Strata
 import Synchronization
 
@@ -44,18 +45,26 @@ public final class DirectorySource: Sendable {
     private let control = Mutex(Control())
     private let summary = Mutex(LineCounts())
     let counters = MetricsCounters()
+    /// Where the source logs its commits (debug), shrunk files (warning) and failures.
+    let logger: Logger
 
     /// The most rejections `totals` lists with reasons.
     static let rejectionsKept = 1000
 
     /// Prepares a source; nothing is read or created before `run()`.
     ///
-    /// - Parameter onCommit: Called on the source's thread after each commit, with the position
-    ///   reached and what became of the lines since the previous commit.
+    /// - Parameters:
+    ///   - onCommit: Called on the source's thread after each commit, with the position reached
+    ///     and what became of the lines since the previous commit.
+    ///   - logger: Where the source logs (swift-log); by default nowhere.
     /// - Throws: `ReceiverError.invalidArgument` for a bad setting; `.system` when the directory
     ///   cannot be resolved or is not a directory.
     public init(store: Store, configuration: DirectorySourceConfiguration,
-                onCommit: (@Sendable (SourceCommit) -> Void)? = nil) throws(ReceiverError) {
+                onCommit: (@Sendable (SourceCommit) -> Void)? = nil,
+                logger: Logger = Logger(label: "strata.source", factory: { _ in SwiftLogNoOpLogHandler() }))
+        throws(ReceiverError)
+    {
+        self.logger = logger
         try configuration.validate()
         guard let resolved = realpath(configuration.directory, nil) else {
             throw .system(call: "realpath", errno: errno, path: configuration.directory)
@@ -128,6 +137,10 @@ public final class DirectorySource: Sendable {
     func committed(_ commit: SourceCommit) {
         counters.commits.add(1, ordering: .relaxed)
         counters.count(commit.counts)
+        logger.debug("committed", metadata: [
+            "directory": "\(directory)", "file": "\(commit.position?.file ?? "-")",
+            "offset": "\(commit.position?.offset ?? 0)", "accepted": "\(commit.counts.accepted)",
+            "rejected": "\(commit.counts.rejected)"])
         summary.withLock { $0.add(commit.counts, keepingRejections: Self.rejectionsKept) }
         onCommit?(commit)
     }
@@ -262,7 +275,11 @@ final class DirectoryIngest {
         let size = UInt64(clamping: info.st_size)
         var position = positions[name] ?? SourcePosition(file: name, offset: 0, line: 0)
         if size < position.offset {
-            if shrunk.insert(name).inserted { source.counters.filesShrunk.add(1, ordering: .relaxed) }
+            if shrunk.insert(name).inserted {
+                source.counters.filesShrunk.add(1, ordering: .relaxed)
+                source.logger.warning("a file is shorter than its recorded position; skipped", metadata: [
+                    "file": "\(path)", "size": "\(size)", "position": "\(position.offset)"])
+            }
             return
         }
         guard size > position.offset else { return }

@@ -3,6 +3,8 @@ import Glibc
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOCore
+import Prometheus
 import ServiceLifecycle
 import Strata
 import Synchronization
@@ -68,17 +70,27 @@ public final class IngestReceiver: Sendable {
     public let sources: [DirectorySource]
     private let core: ReceiverCore
     private let lifecycle = Mutex(Lifecycle())
+    /// Where the receiver logs (listening, shutdown, source failures, and Hummingbird's warnings).
+    private let logger: Logger
 
     /// A receiver for `store`; nothing listens before `run()`.
     ///
-    /// - Parameter sources: Directory sources to run, and stop, with the receiver. A stream a
-    ///   source writes cannot be written over HTTP (409).
+    /// - Parameters:
+    ///   - sources: Directory sources to run, and stop, with the receiver. A stream a source
+    ///     writes cannot be written over HTTP (409).
+    ///   - metricsRegistry: The registry `GET /metrics` exports: the one behind the process's
+    ///     swift-metrics backend (`StrataMetrics.bootstrapPrometheus()`), so that storage and
+    ///     engine metrics are exported too. `nil`: a registry of the receiver's own metrics only.
+    ///   - logger: Where the receiver logs (swift-log); default: warnings and errors on standard error.
     public init(store: Store, configuration: ReceiverConfiguration = ReceiverConfiguration(),
-                sources: [DirectorySource] = []) {
+                sources: [DirectorySource] = [], metricsRegistry: PrometheusCollectorRegistry? = nil,
+                logger: Logger? = nil) {
+        self.logger = logger ?? Self.defaultLogger
         self.store = store
         self.configuration = configuration
         self.sources = sources
-        core = ReceiverCore(store: store, configuration: configuration, sources: sources)
+        core = ReceiverCore(store: store, configuration: configuration, sources: sources,
+                            metricsRegistry: metricsRegistry ?? PrometheusCollectorRegistry())
     }
 
     /// What the receiver and its sources have done since they started.
@@ -92,6 +104,21 @@ public final class IngestReceiver: Sendable {
     ///   address cannot be bound, `.notRunnable` when called twice, or the first error of a
     ///   source (the others are then shut down too).
     public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await runUntilStopped()
+        } onGracefulShutdown: { [self] in
+            Task { await self.shutdown() }
+        }
+    }
+
+    /// Warnings and errors on standard error.
+    private static var defaultLogger: Logger {
+        var logger = Logger(label: "strata.receiver", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = .warning
+        return logger
+    }
+
+    private func runUntilStopped() async throws {
         try configuration.validate()
         let started = lifecycle.withLock { state -> Bool in
             guard state.phase == .idle else { return false }
@@ -100,12 +127,14 @@ public final class IngestReceiver: Sendable {
         }
         guard started else { throw ReceiverError.notRunnable("a receiver runs only once") }
         let signals = configuration.shutsDownOnTerminationSignals ? installSignalHandlers() : []
-        var logger = Logger(label: "strata.receiver", factory: { StreamLogHandler.standardError(label: $0) })
-        logger.logLevel = .warning
+        let logger = self.logger
         var group: ServiceGroup?
         if configuration.servesHTTP {
+            let maxBodyBytes = configuration.maxBodyBytes
             let app = Application(
                 responder: ReceiverResponder(core: core),
+                server: .http1(configuration: HTTP1Channel.Configuration(
+                    additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: maxBodyBytes)])),
                 configuration: ApplicationConfiguration(
                     address: .hostname(configuration.host, port: configuration.port),
                     serverName: nil,
@@ -131,7 +160,7 @@ public final class IngestReceiver: Sendable {
                         let bound = lifecycle.withLock { $0.port != nil }
                         if bound { return ReceiverError.notRunnable("the HTTP server stopped: \(error)") }
                         return ReceiverError.bindFailed(host: configuration.host, port: configuration.port,
-                                                        reason: String(describing: error))
+                                                        reason: Self.bindFailureReason(error))
                     }
                 }
             }
@@ -147,6 +176,7 @@ public final class IngestReceiver: Sendable {
             }
             for await error in tasks {
                 guard let error, firstError == nil else { continue }
+                logger.notice("stopping: \(error)")
                 firstError = error
                 await shutdown()
             }
@@ -194,17 +224,41 @@ public final class IngestReceiver: Sendable {
             state.shutdownRequested = true
             return state.group
         }
+        core.stopping.set()
         for source in sources { source.shutdown() }
         await group?.triggerGracefulShutdown()
     }
 
     private func listening(port: Int?) {
+        logger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(port ?? configuration.port)"])
         let waiters = lifecycle.withLock { state -> [CheckedContinuation<Int, any Error>] in
             state.port = port ?? configuration.port
             defer { state.portWaiters = [] }
             return state.portWaiters
         }
         for waiter in waiters { waiter.resume(returning: port ?? configuration.port) }
+    }
+
+    /// Why binding failed, in plain words for the common system errors instead of NIO's text.
+    static func bindFailureReason(_ error: any Error) -> String {
+        var code: Int32?
+        if let error = error as? IOError {
+            code = error.errnoCode
+        } else {
+            // Wrapped (a service group's error): find the errno NIO's text names.
+            let text = String(describing: error)
+            for (needle, value) in [("errno: 98", EADDRINUSE), ("errno: 13", EACCES), ("errno: 99", EADDRNOTAVAIL)]
+            where text.contains(needle) {
+                code = value
+            }
+        }
+        switch code {
+        case EADDRINUSE?: return "the address is already in use (another server listens there; pick another --port)"
+        case EACCES?: return "permission denied (ports below 1024 need privileges)"
+        case EADDRNOTAVAIL?: return "the address is not one of this machine's"
+        case let code?: return "\(String(cString: strerror(code))) (errno \(code))"
+        case nil: return String(describing: error)
+        }
     }
 
     /// Makes SIGTERM and SIGINT shut the receiver down instead of ending the process.
@@ -219,3 +273,8 @@ public final class IngestReceiver: Sendable {
         }
     }
 }
+
+/// A receiver is a swift-service-lifecycle `Service`: run it in a `ServiceGroup` beside the
+/// program's other services; the group's graceful shutdown (or a signal it handles) stops it as
+/// `shutdown()` does.
+extension IngestReceiver: Service {}

@@ -52,6 +52,20 @@ struct JSONText {
         needsComma = true
     }
 
+    /// Writes a value that is already JSON text, as it is.
+    mutating func raw(_ json: [UInt8]) {
+        separate()
+        bytes.append(contentsOf: json)
+        needsComma = true
+    }
+
+    /// Writes a number; JSON has no infinities or NaN, so those are `null`.
+    mutating func number(_ value: Double) {
+        separate()
+        bytes.append(contentsOf: (value.isFinite ? value.description : "null").utf8)
+        needsComma = true
+    }
+
     /// Writes raw bytes as a string value (invalid UTF-8 becomes U+FFFD).
     mutating func string(bytes value: UnsafeRawBufferPointer) {
         separate()

@@ -36,6 +36,12 @@ public struct ReceiverConfiguration: Sendable {
     public var maxRejectionsListed: Int = 10
     /// Whether to serve HTTP at all; `false` runs only the directory sources.
     public var servesHTTP = true
+    /// Whether to serve the web console at `/` (`docs/console.md`). The read API under `/api/` is
+    /// served either way.
+    public var servesConsole = false
+    /// The Chart.js file the console's charts use (Debian's `libjs-chart.js`), served as
+    /// `/console/chart.js`; when it is missing the console works without charts.
+    public var chartLibraryPath = "/usr/share/javascript/chart.js/chart.min.js"
     /// How long a graceful shutdown waits for requests still being read (a client sending its body
     /// slowly); then they are cancelled, unanswered, and nothing of them is stored.
     public var shutdownGracePeriod: Duration = .seconds(30)

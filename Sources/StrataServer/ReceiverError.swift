@@ -32,6 +32,9 @@ public enum ReceiverError: Error, Sendable, CustomStringConvertible {
         case .streamConflict(let stream, let reason):
             return "stream \(stream): \(reason)"
         case .bindFailed(let host, let port, let reason):
+            if reason.hasPrefix("the address is already in use") {
+                return "address \(host):\(port) is already in use: another server listens there; pick another --port"
+            }
             return "cannot listen on \(host):\(port): \(reason)"
         case .system(let call, let code, let path):
             return "\(path): \(call) failed: \(String(cString: strerror(code))) (errno \(code))"

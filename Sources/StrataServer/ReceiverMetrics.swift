@@ -1,11 +1,13 @@
+import CoreMetrics
 import Synchronization
 
 /// What a receiver, or a directory source, has done since it started: counters, read with
-/// `IngestReceiver.metrics` or `DirectorySource.metrics`, and served as `GET /metrics`.
+/// `IngestReceiver.metrics` or `DirectorySource.metrics`; `GET /metrics` exports them through
+/// swift-metrics and swift-prometheus (`docs/metrics.md`).
 ///
 /// `ReceiverMetrics` is `Sendable`; it is a snapshot, a plain value.
 public struct ReceiverMetrics: Sendable, Equatable {
-    /// HTTP responses sent, by status code (lookup only; `prometheusText` lists them in order).
+    /// HTTP responses sent, by status code (lookup only).
     public var responses: [Int: Int] = [:]
     /// Request body bytes read from sockets.
     public var bodyBytes = 0
@@ -35,32 +37,6 @@ public struct ReceiverMetrics: Sendable, Equatable {
     /// An empty snapshot.
     public init() {}
 
-    /// The counters in the Prometheus text exposition format (version 0.0.4), names prefixed `strata_`.
-    public var prometheusText: String {
-        var out = ""
-        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, Int)]) {
-            out += "# HELP strata_\(name) \(help)\n# TYPE strata_\(name) \(type)\n"
-            for (labels, value) in samples { out += "strata_\(name)\(labels) \(value)\n" }
-        }
-        metric("http_responses_total", "counter", "HTTP responses sent, by status code.",
-               responses.keys.sorted().map { ("{code=\"\($0)\"}", responses[$0] ?? 0) })
-        metric("http_body_bytes_total", "counter", "Request body bytes read.", [("", bodyBytes)])
-        metric("backpressure_waits_total", "counter", "Times a request stopped reading because its stream's queue was full.",
-               [("", backpressureWaits)])
-        metric("queued_bytes", "gauge", "Body bytes read and not yet appended.", [("", queuedBytes)])
-        metric("records_total", "counter", "Records by outcome: accepted (late included), late, rejected.",
-               [("{outcome=\"accepted\"}", recordsAccepted), ("{outcome=\"late\"}", recordsLate),
-                ("{outcome=\"rejected\"}", recordsRejected)])
-        metric("blank_lines_total", "counter", "Blank lines skipped.", [("", blankLines)])
-        metric("dead_letters_total", "counter", "Records written to dead-letter streams.", [("", deadLetters)])
-        metric("commits_total", "counter", "Commits that acknowledged records.", [("", commits)])
-        metric("source_files_read_total", "counter", "Directory sources: files whose lines were read.", [("", filesRead)])
-        metric("source_bytes_total", "counter", "Directory sources: file bytes read.", [("", fileBytes)])
-        metric("source_files_shrunk_total", "counter", "Directory sources: files shorter than their recorded position.",
-               [("", filesShrunk)])
-        return out
-    }
-
     /// Adds another snapshot's counters to this one.
     mutating func add(_ other: ReceiverMetrics) {
         for (status, count) in other.responses { responses[status, default: 0] += count }
@@ -79,25 +55,50 @@ public struct ReceiverMetrics: Sendable, Equatable {
     }
 }
 
-/// The live counters behind `ReceiverMetrics`: updated once per request, commit or file, never per record.
+/// The live counters behind `ReceiverMetrics`: updated once per request, commit or file, never per
+/// record. Each is also reported through swift-metrics (to `factory`), which `GET /metrics`
+/// exports in the Prometheus format; names in `docs/metrics.md`.
 final class MetricsCounters: Sendable {
+    private let factory: any MetricsFactory
+    let bodyBytes: MirroredCounter
+    let backpressureWaits: MirroredCounter
+    let queuedBytes: MirroredGauge
+    let recordsAccepted: MirroredCounter
+    let recordsLate: MirroredCounter
+    let recordsRejected: MirroredCounter
+    let blankLines: MirroredCounter
+    let deadLetters: MirroredCounter
+    let commits: MirroredCounter
+    let filesRead: MirroredCounter
+    let fileBytes: MirroredCounter
+    let filesShrunk: MirroredCounter
     private let responses = Mutex<[Int: Int]>([:])
-    let bodyBytes = Atomic<Int>(0)
-    let backpressureWaits = Atomic<Int>(0)
-    let queuedBytes = Atomic<Int>(0)
-    let recordsAccepted = Atomic<Int>(0)
-    let recordsLate = Atomic<Int>(0)
-    let recordsRejected = Atomic<Int>(0)
-    let blankLines = Atomic<Int>(0)
-    let deadLetters = Atomic<Int>(0)
-    let commits = Atomic<Int>(0)
-    let filesRead = Atomic<Int>(0)
-    let fileBytes = Atomic<Int>(0)
-    let filesShrunk = Atomic<Int>(0)
+
+    /// Counters reporting to `factory` (by default the process's bootstrapped backend).
+    init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.factory = factory
+        func counter(_ label: String, _ dimensions: [(String, String)] = []) -> MirroredCounter {
+            MirroredCounter(Counter(label: label, dimensions: dimensions, factory: factory))
+        }
+        bodyBytes = counter("strata_http_body_bytes_total")
+        backpressureWaits = counter("strata_backpressure_waits_total")
+        queuedBytes = MirroredGauge(Gauge(label: "strata_queued_bytes", factory: factory))
+        recordsAccepted = counter("strata_records_total", [("outcome", "accepted")])
+        recordsLate = counter("strata_records_total", [("outcome", "late")])
+        recordsRejected = counter("strata_records_total", [("outcome", "rejected")])
+        blankLines = counter("strata_blank_lines_total")
+        deadLetters = counter("strata_dead_letters_total")
+        commits = counter("strata_commits_total")
+        filesRead = counter("strata_source_files_read_total")
+        fileBytes = counter("strata_source_bytes_total")
+        filesShrunk = counter("strata_source_files_shrunk_total")
+    }
 
     /// Counts one response with `status`.
     func countResponse(_ status: Int) {
         responses.withLock { $0[status, default: 0] += 1 }
+        Counter(label: "strata_http_responses_total", dimensions: [("code", String(status))], factory: factory)
+            .increment()
     }
 
     /// Counts the lines of one request or one stretch of a file.
@@ -127,4 +128,44 @@ final class MetricsCounters: Sendable {
         m.filesShrunk = filesShrunk.load(ordering: .relaxed)
         return m
     }
+}
+
+/// A count kept in an atomic (for `ReceiverMetrics`) and reported to a swift-metrics counter.
+/// The atomic is relaxed: a count orders nothing (`ordering` is taken for `Atomic`'s call shape).
+final class MirroredCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    private let counter: Counter
+
+    init(_ counter: Counter) { self.counter = counter }
+
+    /// Adds `amount` (not negative).
+    func add(_ amount: Int, ordering: AtomicUpdateOrdering) {
+        guard amount > 0 else { return }
+        value.add(amount, ordering: .relaxed)
+        counter.increment(by: amount)
+    }
+
+    /// The count.
+    func load(ordering: AtomicLoadOrdering) -> Int { value.load(ordering: .relaxed) }
+}
+
+/// A level kept in an atomic and reported to a swift-metrics gauge after each change (relaxed).
+final class MirroredGauge: Sendable {
+    private let value = Atomic<Int>(0)
+    private let gauge: Gauge
+
+    init(_ gauge: Gauge) { self.gauge = gauge }
+
+    /// Raises the level by `amount`.
+    func add(_ amount: Int, ordering: AtomicUpdateOrdering) {
+        gauge.record(value.add(amount, ordering: .relaxed).newValue)
+    }
+
+    /// Lowers the level by `amount`.
+    func subtract(_ amount: Int, ordering: AtomicUpdateOrdering) {
+        gauge.record(value.subtract(amount, ordering: .relaxed).newValue)
+    }
+
+    /// The level.
+    func load(ordering: AtomicLoadOrdering) -> Int { value.load(ordering: .relaxed) }
 }

@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import Hummingbird
+import Prometheus
 import Strata
 import Synchronization
 
@@ -18,12 +19,19 @@ final class ReceiverCore: Sendable {
     let reads = DispatchQueue(label: "strata.receiver.reads", attributes: .concurrent)
     /// The directory sources run with the receiver, for their metrics.
     let sources: [DirectorySource]
+    /// Set when the receiver shuts down: live tails end.
+    let stopping = StopFlag()
 
-    init(store: Store, configuration: ReceiverConfiguration, sources: [DirectorySource]) {
+    /// Where `GET /metrics` reads the metrics it exports.
+    let metricsRegistry: PrometheusCollectorRegistry
+
+    init(store: Store, configuration: ReceiverConfiguration, sources: [DirectorySource],
+         metricsRegistry: PrometheusCollectorRegistry) {
         self.store = store
         self.configuration = configuration
         self.sources = sources
-        counters = MetricsCounters()
+        self.metricsRegistry = metricsRegistry
+        counters = MetricsCounters(factory: StrataMetrics.prometheusFactory(registry: metricsRegistry))
         var sourceStreams: [String: String] = [:]
         for source in sources { sourceStreams[source.configuration.stream] = source.directory }
         registry = WorkerRegistry(store: store, configuration: configuration, counters: counters,
@@ -45,7 +53,9 @@ final class ReceiverCore: Sendable {
 /// | `POST /streams/NAME[?interval=…&partitions=…&time-field=…&key-field=…&time-unit=…]` | appends the body's JSON lines; 200 with a summary once durable |
 /// | `GET /streams` | every stream with its settings and frontier |
 /// | `GET /streams/NAME` | one stream, with its totals |
-/// | `GET /metrics` | the counters, in the Prometheus text format |
+/// | `GET /metrics` | the metrics (swift-metrics, exported by swift-prometheus) |
+/// | `GET /api/…` | the read API (`ReadAPI`, `docs/http.md`) |
+/// | `GET /`, `/console/…` | the web console (`ConsoleAssets`), when `servesConsole` |
 ///
 /// Errors are `{"error":"…"}` with 400, 401, 404, 405, 409, 413, 500, 503 or 507 (see `docs/ingest.md`).
 struct ReceiverResponder: HTTPResponder {
@@ -60,6 +70,11 @@ struct ReceiverResponder: HTTPResponder {
     }
 
     private func handle(_ request: Request, context: Context) async -> Response {
+        // The console's page and scripts hold no data: they load without the token, and the page
+        // sends the token (asked of the user) with its API requests.
+        if core.configuration.servesConsole, let asset = ConsoleAssets.response(for: request, configuration: core.configuration) {
+            return asset
+        }
         if let token = core.configuration.token, !Self.isAuthorized(request.headers[.authorization], token: token) {
             var response = Self.error(.unauthorized, "missing or wrong bearer token: send Authorization: Bearer TOKEN")
             response.headers[.wwwAuthenticate] = "Bearer realm=\"strata\""
@@ -76,14 +91,16 @@ struct ReceiverResponder: HTTPResponder {
             }
         case ("streams", 1):
             return request.method == .get ? await listStreams() : Self.methodNotAllowed(allow: "GET")
+        case ("api", _):
+            return await ReadAPI(core: core).respond(to: request, path: path.dropFirst())
         case ("metrics", 1):
             guard request.method == .get else { return Self.methodNotAllowed(allow: "GET") }
-            var response = Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: core.metrics.prometheusText)))
+            var response = Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(bytes: core.metricsRegistry.emitToBuffer())))
             response.headers[.contentType] = "text/plain; version=0.0.4"
             return response
         default:
             return Self.error(.notFound, "no resource \(request.uri.path): use POST /streams/NAME, GET /streams, "
-                              + "GET /streams/NAME or GET /metrics")
+                              + "GET /streams/NAME, GET /api/… (docs/http.md) or GET /metrics")
         }
     }
 
@@ -391,4 +408,13 @@ struct LineLengthCheck {
         }
         return nil
     }
+}
+
+/// A flag set once, read from any thread.
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    /// Whether the flag is set.
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    /// Sets the flag.
+    func set() { value.store(true, ordering: .releasing) }
 }

@@ -79,6 +79,12 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case storeFull(context: String)
     /// Bytes read from the store failed validation. Never skipped silently.
     case corrupt(StoreLocation, Corruption)
+    /// A record's bytes are intact (its block's checksum verified) but the reader's record type
+    /// does not accept them: a field value outside what the type allows (an enum case it does not
+    /// know), or another type's layout. The store is not damaged, and `verify` finds nothing; the
+    /// type reading the stream differs from the one that wrote it. `record` is the record's index
+    /// in its partition of the interval (from 0), `recordType` the reading type's catalog name.
+    case recordRejected(StoreLocation, record: Int, recordType: String, RecordDecodingError)
     /// No store exists at the path.
     case storeNotFound(path: String)
     /// The path exists but is not a store this build can open.
@@ -132,6 +138,9 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(context.isEmpty ? "" : context + ": ")\(call) failed: \(LMDBCode.message(for: code)) (\(code))"
         case .storeFull(let context): "store full: \(context); nothing committed was lost"
         case .corrupt(let location, let what): "\(location): corrupt: \(what)"
+        case .recordRejected(let location, let record, let type, let why):
+            "\(location): record \(record) is intact but does not decode as \(type): \(why) "
+                + "(the store is not damaged: the reading type does not accept what was written)"
         case .storeNotFound(let path): "no store at \(path)"
         case .notAStore(let path, let reason): "\(path) is not a Strata store: \(reason)"
         case .damaged(let path, let what): "\(path.isEmpty ? "the store" : "store " + path) is damaged: \(what)"

@@ -18,8 +18,11 @@ import Testing
 
         let program = try RestartFixture.makeProgram(at: path)
         let running = Task { try await program.run(pollInterval: .milliseconds(5)) }
-        // Stop once the run has begun (a stop before it would reach no run).
-        for _ in 0..<5_000 where !program.isRunning { try await Task.sleep(for: .milliseconds(1)) }
+        // Stop once the run has begun (a stop before it would reach no run): wait for that with a
+        // generous deadline, not a count of short sleeps (a loaded machine starts it late).
+        let deadline = ContinuousClock.now + .seconds(120)
+        while !program.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+        // Any moment of the run is a valid stop point; this one lets it do some work first.
         try await Task.sleep(for: .milliseconds(20))
         program.stop()
         try await running.value

@@ -69,14 +69,14 @@ import Testing
         })
         let program = try Self.program(at: faulty, options: options)
         let error = try #require(throws: EngineError.self) { try program.runUntilCaughtUp() }
-        guard case .closureFailed(let message, let vertex, let interval, let partition) = error else {
+        guard case .closureFailed(let underlying, let vertex, let interval, let partition) = error else {
             Issue.record("expected closureFailed, got \(error)")
             return
         }
         #expect(vertex == failing)
         #expect(interval == Interval(4))
         #expect(partition == PartitionIndex(0))
-        #expect(message.contains("injected fault"))
+        #expect((underlying as? InjectedFault)?.attempt == 3)
         #expect(program.taskStatistics().first { $0.vertex == failing }?.retries == 3)
         // Nothing of interval 4 is committed; the other vertex still caught up: `totals` ends at 3.
         let totals = try Store.open(at: faulty).stream(named: "totals", of: KeyValue<String, Int64>.self)

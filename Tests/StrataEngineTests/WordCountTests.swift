@@ -54,7 +54,8 @@ import Testing
             do {
                 try program.runUntilCaughtUp()
                 Issue.record("the program did not fail")
-            } catch let EngineError.closureFailed(_, vertex, interval, partition) {
+            } catch let EngineError.closureFailed(underlying, vertex, interval, partition) {
+                #expect(underlying is Boom)  // the user's own error, kept (issue 11)
                 #expect(vertex == "failing.v0")
                 #expect(interval == Interval(2))
                 #expect(partition == PartitionIndex(UInt32(failing)))

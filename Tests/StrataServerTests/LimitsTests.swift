@@ -175,7 +175,7 @@ import Testing
         } catch let error as ReceiverError {
             guard case .bindFailed(let host, let port, _) = error else { throw error }
             #expect(host == "127.0.0.1" && port == server.port)
-            #expect(error.description.hasPrefix("cannot listen on 127.0.0.1:\(server.port): "))
+            #expect(error.description.hasPrefix("address 127.0.0.1:\(server.port) is already in use"))
         }
         await #expect(throws: ReceiverError.self) { _ = try await second.listeningPort() }
         try await server.stop()

@@ -124,16 +124,19 @@ private func fill(_ stream: StoredStream<Int64>, _ intervals: [UInt64], sealThro
         }
     }
 
-    @Test func recordsThatDoNotDecodeAreCorruptionWithTheirLocation() throws {
+    /// Intact records the reading type rejects are `.recordRejected`, not corruption (issue 10, item 11).
+    @Test func recordsThatDoNotDecodeAreRejectedWithTheirLocationAndType() throws {
         try withStore { store in
             let stream = try store.stream("r", of: Int64.self, interval: .seconds(1), partitions: 2)
             try fill(stream, [3], sealThrough: 3)
             let narrow = try store.stream(named: "r", of: FourBytes.self)
-            #expect(throws: StorageError.corrupt(location("r", 3, 0), .undecodableRecord(index: 0, .trailingBytes(offset: 4)))) {
+            #expect(throws: StorageError.recordRejected(location("r", 3, 0), record: 0, recordType: FourBytes.recordTypeName,
+                                                       .trailingBytes(offset: 4))) {
                 try narrow.read(Interval(3))
             }
             let picky = try store.stream(named: "r", of: Picky.self)
-            #expect(throws: StorageError.corrupt(location("r", 3, 1), .undecodableRecord(index: 0, .invalidValue(offset: 0, what: "Picky")))) {
+            #expect(throws: StorageError.recordRejected(location("r", 3, 1), record: 0, recordType: Picky.recordTypeName,
+                                                       .invalidValue(offset: 0, what: "Picky"))) {
                 try picky.read(Interval(3), partition: PartitionIndex(1))
             }
             // The stream's own type still reads it.

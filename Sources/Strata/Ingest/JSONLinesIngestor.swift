@@ -9,7 +9,9 @@ public struct JSONIngestOptions: Sendable {
     public var failFast = false
     /// At the end of input, seal every interval that received records, so all of it is readable.
     public var sealAtEnd = true
-    /// The longest line accepted, in bytes; longer lines are rejected.
+    /// The longest line accepted, in bytes (without its newline); longer lines are rejected with
+    /// a reason naming this limit. `ingest(fileDescriptor:)` grows its read buffer as far as a
+    /// line of this length needs, so any value holds, also above its 4 MiB read size.
     public var maxLineBytes = 1 << 20
     /// How many rejected lines are kept with their reasons (all are counted).
     public var maxRejectionsKept = 1000
@@ -208,55 +210,65 @@ public final class JSONLinesIngestor {
 
     /// Reads `fd` to its end, ingesting each line; calls `progress` about every 2^20 lines.
     ///
+    /// Reads in chunks of 4 MiB; a line longer than the buffer grows it, up to what a line of
+    /// `maxLineBytes` (plus a carriage return) needs, so any line within the limit is ingested
+    /// whole. A longer line is rejected, naming its length and the configured limit, and skipped
+    /// to its newline without being held in memory.
+    ///
     /// - Throws: `IngestError`. Records appended before the error stay in the appender's buffers;
     ///   call `finish()` to seal and flush them (the CLI does, after `--fail-fast`).
     public func ingest(fileDescriptor fd: Int32, progress: (IngestSummary) -> Void = { _ in }) throws(IngestError) {
-        let chunkSize = 4 << 20
-        var buffer = [UInt8](repeating: 0, count: chunkSize)
+        // The most an unfinished line may take before it is known to be over the limit: the
+        // line, a carriage return, and one byte more.
+        let (maxPending, overflow) = max(0, options.maxLineBytes).addingReportingOverflow(2)
+        let largest = overflow ? Int.max : maxPending
+        var buffer = [UInt8](repeating: 0, count: min(Self.chunkSize, largest))
         var carried = 0  // bytes of an unfinished line at the start of `buffer`
-        var skippingLongLine = false
+        var skipped: Int?  // bytes of an overlong line skipped so far, while skipping it
         var nextProgress = 1 << 20
         while true {
             if carried == buffer.count {
-                // A line longer than the buffer: reject it and skip to its end.
-                if !skippingLongLine {
-                    summary.lines += 1
-                    _ = try reject("line exceeds the limit of \(options.maxLineBytes) bytes")
-                    summary.lines -= 1  // counted again when its end is found
+                if buffer.count < largest {
+                    // A line longer than the buffer but perhaps within the limit: grow geometrically.
+                    let grown = buffer.count > largest / 2 ? largest : max(buffer.count * 2, 1)
+                    buffer.append(contentsOf: repeatElement(0, count: grown - buffer.count))
+                } else {
+                    // Longer than any line within the limit: skip to its end, then reject it.
+                    skipped = (skipped ?? 0) + carried
+                    carried = 0
                 }
-                skippingLongLine = true
-                carried = 0
             }
-            let n = buffer.withUnsafeMutableBytes { raw in
-                read(fd, raw.baseAddress! + carried, raw.count - carried)
+            let n = buffer.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return read(fd, base + carried, raw.count - carried)
             }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw .readFailed(errno: errno)
             }
             if n == 0 {
-                if carried > 0 && !skippingLongLine {
+                if let length = skipped {
+                    try rejectOverlong(length: length + carried)
+                } else if carried > 0 {
                     try Self.typed {
                         try buffer.withUnsafeBytes { raw in
                             _ = try ingest(line: UnsafeRawBufferPointer(rebasing: raw[0..<carried]))
                         }
                     }
-                } else if skippingLongLine {
-                    summary.lines += 1
                 }
                 break
             }
             let filled = carried + n
             var lineStart = 0
             try Self.typed { try buffer.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress else { return }
                 var i = carried
                 while i < filled {
-                    guard let newline = memchr(raw.baseAddress! + i, 0x0a, filled - i) else { break }
-                    let end = raw.baseAddress!.distance(to: UnsafeRawPointer(newline))
-                    if skippingLongLine {
-                        summary.lines += 1
-                        summary.bytes += end - lineStart + 1
-                        skippingLongLine = false
+                    guard let newline = memchr(base + i, 0x0a, filled - i) else { break }
+                    let end = base.distance(to: UnsafeRawPointer(newline))
+                    if let length = skipped {
+                        try rejectOverlong(length: length + end - lineStart)
+                        skipped = nil
                     } else {
                         _ = try ingest(line: UnsafeRawBufferPointer(rebasing: raw[lineStart..<end]))
                     }
@@ -272,10 +284,22 @@ public final class JSONLinesIngestor {
             carried = filled - lineStart
             if carried > 0 && lineStart > 0 {
                 buffer.withUnsafeMutableBytes { raw in
-                    raw.baseAddress!.copyMemory(from: raw.baseAddress! + lineStart, byteCount: carried)
+                    guard let base = raw.baseAddress else { return }
+                    base.copyMemory(from: base + lineStart, byteCount: carried)
                 }
             }
         }
+    }
+
+    /// The read size of `ingest(fileDescriptor:)`, and its buffer's size unless a line needs more.
+    static let chunkSize = 4 << 20
+
+    /// Counts and rejects a line of `length` bytes (without its newline) that was too long to hold.
+    private func rejectOverlong(length: Int) throws(IngestError) {
+        lastAcceptedInterval = nil
+        summary.lines += 1
+        summary.bytes += length + 1  // and its newline, as `ingest(line:)` counts
+        _ = try reject("line of \(length) bytes exceeds the limit of \(options.maxLineBytes)")
     }
 
     /// Runs `body`, which throws only `IngestError`s, with typed throws.

@@ -8,8 +8,14 @@ public enum ReEmitPace: Sendable, Equatable {
     case fullSpeed
     /// At the pace they were made: one interval length between intervals, divided by `speed`
     /// (`2` is twice as fast, `0.5` half as fast). Interval `from + i` is due `i × length / speed`
-    /// after the first, so slow reads do not add up to drift.
+    /// after the first, so slow reads do not add up to drift. `speed` must be within
+    /// `ReEmitPace.speeds`.
     case original(speed: Double)
+
+    /// The speed factors a paced re-emission or replay accepts: from a thousand times slower than
+    /// the original to a million times faster. Outside them a pace is not a pace (one interval in
+    /// centuries, or faster than a read), and the arithmetic of due times loses its meaning.
+    public static let speeds: ClosedRange<Double> = 0.001...1_000_000
 }
 
 extension StoredStream {
@@ -31,7 +37,8 @@ extension StoredStream {
     ///   - pace: `.fullSpeed` or the original pace scaled by a speed factor.
     ///   - follow: Keep going as new intervals are sealed (ignored with `through`).
     /// - Returns: A sequence that ends with `TimeTravelError.storage(…)` when an interval cannot be
-    ///   read: outside retention, before the stream began, or not sealed when `through` asks for it.
+    ///   read: outside retention, before the stream began, or not sealed when `through` asks for it;
+    ///   with `TimeTravelError.storage(.misuse(…))` at once for a speed outside `ReEmitPace.speeds`.
     public func reEmit(from: Interval, through: Interval? = nil, pace: ReEmitPace = .fullSpeed, follow: Bool = false)
         -> AsyncThrowingStream<IntervalBatch<Record>, any Error>
     {
@@ -44,9 +51,12 @@ extension StoredStream {
                     let start = clock.now
                     var emitted: Int64 = 0
                     func waitForTurn() async throws {
-                        guard case .original(let speed) = pace, speed > 0, speed.isFinite else { return }
-                        let due = start + .nanoseconds(Int64(Double(length) * Double(emitted) / speed))
-                        try await clock.sleep(until: due)
+                        guard case .original(let speed) = pace else { return }
+                        try await clock.sleep(until: start + Self.dueOffset(length: length, emitted: emitted, speed: speed))
+                    }
+                    if case .original(let speed) = pace, !ReEmitPace.speeds.contains(speed) {
+                        throw StorageError.misuse("the re-emission speed must be within \(ReEmitPace.speeds.lowerBound)"
+                                                  + "…\(Int(ReEmitPace.speeds.upperBound)), not \(speed)")
                     }
                     if let through {
                         try stream.checkSliceable(from...through)
@@ -89,5 +99,13 @@ extension StoredStream {
             }
             continuation.onTermination = { _ in task.cancel() }
         }
+    }
+
+    /// When interval `emitted` (counted from 0) is due after the first, at `speed`: saturating at
+    /// `Int64.max` nanoseconds (about 292 years) instead of trapping on a huge quotient.
+    static func dueOffset(length: UInt64, emitted: Int64, speed: Double) -> Duration {
+        let nanoseconds = Double(length) * Double(emitted) / speed
+        guard nanoseconds.isFinite, nanoseconds < 9.2e18 else { return .nanoseconds(Int64.max) }
+        return .nanoseconds(Int64(max(0, nanoseconds)))
     }
 }

@@ -1,22 +1,29 @@
 import StrataStorage
 
-/// Combines pairs with equal keys into one combiner per key, each key at its first position:
-/// the result is in first-seen key order, the same in every process (the dictionary is for
-/// lookup only, never iterated).
+/// The one combine kernel of the engine: combines pairs with equal keys (equal encoded bytes,
+/// see `EncodedKeyTable`) into one combiner per key, each key at its first position. The result
+/// is in first-seen key order, the same in every process, whatever the partition count.
 ///
-/// - Complexity: O(pairs) dictionary lookups, one `create` or `merge` call per pair.
-func combineInPlace<Key: RecordCodable & Hashable, Value: RecordCodable, Combined: RecordCodable>(
+/// `combineByKey`, `reduceByKey` (`create` the identity), `groupByKey` and `countByValue` use it
+/// on both sides of their shuffle.
+///
+/// - Complexity: O(pairs) table lookups (O(encoded key length) each), one `create` or `merge`
+///   call per pair.
+@inlinable
+func combineInPlace<Key: RecordCodable, Value: RecordCodable, Combined: RecordCodable>(
     _ pairs: ContiguousArray<KeyValue<Key, Value>>, create: (Value) throws -> Combined,
     merge: (inout Combined, Value) throws -> Void
 ) rethrows -> ContiguousArray<KeyValue<Key, Combined>> {
-    var slot: [Key: Int] = [:]  // lookup only
+    // Room for every key up front (bounded): growing re-places each key several times.
+    var table = EncodedKeyTable(routing: false, capacity: min(pairs.count, 1 << 16))
+    var scratch = BinaryWriter(capacity: 64)
     var output = ContiguousArray<KeyValue<Key, Combined>>()
     for pair in pairs {
-        if let index = slot[pair.key] {
-            try merge(&output[index].value, pair.value)
-        } else {
-            slot[pair.key] = output.count
+        let (index, inserted) = table.index(of: pair.key, scratch: &scratch)
+        if inserted {
             output.append(KeyValue(pair.key, try create(pair.value)))
+        } else {
+            try merge(&output[index].value, pair.value)
         }
     }
     return output
@@ -26,7 +33,7 @@ extension DStream {
     /// The keyed shuffle behind `combineByKey`, `groupByKey` and `countByValue`: combines each
     /// input partition's pairs map-side (`create`/`mergeValue`), shuffles the combiners by the
     /// stable key hash, and merges them (`mergeCombiners`) in input-partition order.
-    func combinedByKey<Key: RecordCodable & Hashable, Value: RecordCodable, Combined: RecordCodable>(
+    func combinedByKey<Key: RecordCodable, Value: RecordCodable, Combined: RecordCodable>(
         _ kind: String, partitions: Int?, create: @escaping @Sendable (Value) throws -> Combined,
         mergeValue: @escaping @Sendable (inout Combined, Value) throws -> Void,
         mergeCombiners: @escaping @Sendable (inout Combined, Combined) throws -> Void

@@ -19,14 +19,17 @@ final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRun
     let outputs: [StreamDescriptor]
     let fingerprint: UInt64
     let isStateful = false
+    private let log: LogStore
     private let produce: @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<Record>
     private let prepare: @Sendable (ContiguousArray<Record>) throws -> ContiguousArray<Out>
     private let route: Route
 
-    init(name: String, kind: String, stream: DStream<Record>, output: StreamDescriptor, everyInterval: Bool = false,
+    init(name: String, kind: String, log: LogStore, stream: DStream<Record>, output: StreamDescriptor,
+         everyInterval: Bool = false,
          prepare: @escaping @Sendable (ContiguousArray<Record>) throws -> ContiguousArray<Out>,
          route: @escaping Route) {
         self.name = name
+        self.log = log
         inputs = stream.inputs
         needsEveryInterval = stream.needsEveryInterval || everyInterval
         partitionCount = stream.partitionCount
@@ -42,6 +45,16 @@ final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRun
     func process(_ interval: Interval) throws -> [PendingBlock] {
         let output = outputs[0]
         let name = self.name, produce = self.produce, prepare = self.prepare, route = self.route
+        if needsEveryInterval {
+            // Before the first interval with input records nothing is prepared (no `count()` of
+            // 0 before the first record), as windows and keyed state skip those intervals; the
+            // vertex then starts at the same interval whenever the program first ran.
+            let first: Interval?
+            do { first = try firstRecordInterval(log, inputs) } catch let error as StorageError {
+                throw EngineError.storage(error, vertex: name, interval: interval)
+            }
+            guard let first, interval >= first else { return [] }
+        }
         return try ExchangeBlocks.collect(inputPartitions: partitionCount, output: output, interval: interval) {
             partition, writers in
             var codec = BlockCodec()
@@ -86,7 +99,7 @@ extension DStream {
         guard let shuffle = builder.outputStream(name + ".shuffle", of: Out.self, partitions: count, like: input) else {
             return nil
         }
-        builder.add(ExchangeVertex(name: name, kind: kind, stream: self, output: shuffle, everyInterval: everyInterval,
+        builder.add(ExchangeVertex(name: name, kind: kind, log: builder.log, stream: self, output: shuffle, everyInterval: everyInterval,
                                    prepare: prepare, route: route))
         return shuffle
     }

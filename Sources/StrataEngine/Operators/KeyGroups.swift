@@ -4,8 +4,8 @@ import StrataStorage
 /// without copying: for each key, the positions of its left and right pairs as linked lists.
 ///
 /// Key order: the left side's keys in first-seen order, then the keys found only on the right
-/// in first-seen order. A key's values keep their order on each side. The dictionary is for
-/// lookup only, never iterated.
+/// in first-seen order. A key's values keep their order on each side. Keys are equal when their
+/// encodings are (`EncodedKeyTable`), as they are routed.
 struct KeyGroups<Key: RecordCodable & Hashable, Left: RecordCodable, Right: RecordCodable> {
     let left: ContiguousArray<KeyValue<Key, Left>>
     let right: ContiguousArray<KeyValue<Key, Right>>
@@ -16,19 +16,20 @@ struct KeyGroups<Key: RecordCodable & Hashable, Left: RecordCodable, Right: Reco
     private var leftFirst = ContiguousArray<Int>(), leftLast = ContiguousArray<Int>(), leftNext: ContiguousArray<Int>
     private var rightFirst = ContiguousArray<Int>(), rightLast = ContiguousArray<Int>(), rightNext: ContiguousArray<Int>
 
-    /// Groups both sides. - Complexity: O(left + right) dictionary operations.
+    /// Groups both sides. - Complexity: O(left + right) table lookups.
     init(_ left: ContiguousArray<KeyValue<Key, Left>>, _ right: ContiguousArray<KeyValue<Key, Right>>) {
         self.left = left
         self.right = right
         leftNext = ContiguousArray(repeating: -1, count: left.count)
         rightNext = ContiguousArray(repeating: -1, count: right.count)
-        var slot: [Key: Int] = [:]  // lookup only
+        var table = EncodedKeyTable(routing: false)
+        var scratch = BinaryWriter(capacity: 64)
         for index in left.indices {
-            if let k = slot[left[index].key] {
+            let (k, inserted) = table.index(of: left[index].key, scratch: &scratch)
+            if !inserted {
                 leftNext[leftLast[k]] = index
                 leftLast[k] = index
             } else {
-                slot[left[index].key] = keys.count
                 keys.append(left[index].key)
                 leftFirst.append(index)
                 leftLast.append(index)
@@ -38,11 +39,11 @@ struct KeyGroups<Key: RecordCodable & Hashable, Left: RecordCodable, Right: Reco
         }
         leftKeyCount = keys.count
         for index in right.indices {
-            if let k = slot[right[index].key] {
+            let (k, inserted) = table.index(of: right[index].key, scratch: &scratch)
+            if !inserted {
                 if rightLast[k] < 0 { rightFirst[k] = index } else { rightNext[rightLast[k]] = index }
                 rightLast[k] = index
             } else {
-                slot[right[index].key] = keys.count
                 keys.append(right[index].key)
                 leftFirst.append(-1)
                 leftLast.append(-1)

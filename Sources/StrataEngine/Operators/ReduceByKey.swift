@@ -72,35 +72,16 @@ func routeByKey<Key: RecordCodable, Value: RecordCodable>(_ pairs: ContiguousArr
     }
 }
 
-/// Combines pairs with equal keys, keeping each key at its first position: the result's order
-/// is the input's, the same in every process (the dictionary is for lookup only).
-///
-/// One dictionary access per pair: `slot[key, default: next]` inserts `next` for a new key.
+/// Combines pairs with equal keys (equal encoded bytes), keeping each key at its first
+/// position: `combineInPlace` with the first value as the combiner.
 @inlinable
-func combineByKey<Key: Hashable, Value>(_ pairs: ContiguousArray<KeyValue<Key, Value>>,
-                                        _ combine: (Value, Value) throws -> Value) rethrows
+func combineByKey<Key: RecordCodable, Value: RecordCodable>(_ pairs: ContiguousArray<KeyValue<Key, Value>>,
+                                                           _ combine: (Value, Value) throws -> Value) rethrows
     -> ContiguousArray<KeyValue<Key, Value>>
 {
-    var slot: [Key: Int] = [:]
-    // Room for every key up front (bounded): growing rehashes each key several times.
-    slot.reserveCapacity(min(pairs.count, 1 << 16))
-    var output = ContiguousArray<KeyValue<Key, Value>>()
-    for pair in pairs {
-        let next = output.count
-        let index = slotIndex(&slot[pair.key, default: next])
-        if index == next {
-            output.append(pair)
-        } else {
-            output[index].value = try combine(output[index].value, pair.value)
-        }
-    }
-    return output
+    try combineInPlace(pairs, create: { $0 }, merge: { combined, value in combined = try combine(combined, value) })
 }
 
-/// The value of a dictionary slot reached through `subscript(_:default:)`'s in-place access,
-/// which inserts the default for a new key in the same lookup.
-@inlinable
-func slotIndex(_ slot: inout Int) -> Int { slot }
 
 extension DStream {
     /// Combines, per interval, the values of equal keys with `combine`, which must be associative

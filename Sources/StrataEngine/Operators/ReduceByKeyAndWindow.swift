@@ -73,9 +73,10 @@ final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCod
 }
 
 /// The current window of one partition of an incremental `reduceByKeyAndWindow`: entries in a
-/// deterministic order (a function of the input only) and a lookup table that is never iterated.
+/// deterministic order (a function of the input only) and a lookup table of their encoded keys
+/// (`EncodedKeyTable`: keys are equal when their encodings are), entry `i` being key `i`.
 @usableFromInline
-struct SlidingWindowTable<Key: Hashable, Value> {
+struct SlidingWindowTable<Key: RecordCodable, Value> {
     /// One key of the current window.
     @usableFromInline
     struct Entry {
@@ -96,7 +97,7 @@ struct SlidingWindowTable<Key: Hashable, Value> {
     }
 
     @usableFromInline var entries = ContiguousArray<Entry>()
-    @usableFromInline var slot: [Key: Int] = [:]
+    @usableFromInline var keys = EncodedKeyTable(routing: false)
 
     @inlinable
     init() {}
@@ -104,19 +105,16 @@ struct SlidingWindowTable<Key: Hashable, Value> {
     /// Removes entry `index`, moving the last entry into its place.
     @inlinable
     mutating func remove(at index: Int) {
-        slot[entries[index].key] = nil
+        keys.remove(at: index)
         let last = entries.removeLast()
-        if index < entries.count {
-            entries[index] = last
-            slot[last.key] = index
-        }
+        if index < entries.count { entries[index] = last }
     }
 }
 
 /// The per-interval kernel of an incremental `reduceByKeyAndWindow`, built by the `@inlinable`
 /// entry point so that it is specialized for the program's key and value types.
 @usableFromInline
-struct SlidingWindowKernel<Key: RecordCodable & Hashable, Value: RecordCodable>: Sendable {
+struct SlidingWindowKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
     /// Subtracts the leaving interval's pairs, adds the entering one's and, at a window end,
     /// appends the window's pairs that pass the filter, sorted by encoded key, to `output`.
     @usableFromInline let apply: @Sendable (inout SlidingWindowTable<Key, Value>, _ leaving: ContiguousArray<KeyValue<Key, Value>>,
@@ -131,8 +129,9 @@ struct SlidingWindowKernel<Key: RecordCodable & Hashable, Value: RecordCodable>:
          filter: (@Sendable (Key, Value) throws -> Bool)?) {
         filtered = filter != nil
         apply = { window, old, new, emits, name, interval, output in
+            var scratch = BinaryWriter(capacity: 64)
             for pair in old {
-                guard let index = window.slot[pair.key] else {
+                guard let index = window.keys.find(pair.key, scratch: &scratch) else {
                     throw EngineError.misuse("vertex \(name): a key leaving the window at interval \(interval) "
                                              + "was never in it")
                 }
@@ -143,11 +142,9 @@ struct SlidingWindowKernel<Key: RecordCodable & Hashable, Value: RecordCodable>:
                     window.entries[index].value = try inverse(window.entries[index].value, pair.value)
                 }
             }
-            var scratch = BinaryWriter(capacity: 64)
             for pair in new {
-                let next = window.entries.count
-                let index = slotIndex(&window.slot[pair.key, default: next])
-                if index == next {
+                let (index, inserted) = window.keys.index(of: pair.key, scratch: &scratch)
+                if inserted {
                     scratch.removeAll()
                     pair.key.encode(to: &scratch)
                     window.entries.append(SlidingWindowTable<Key, Value>.Entry(
@@ -294,6 +291,7 @@ extension WindowedReduceVertex: SnapshottingVertex {
         let count = try readCount(from: &reader)
         var window = Window()
         window.entries.reserveCapacity(count)
+        var scratch = BinaryWriter(capacity: 64)
         for _ in 0..<count {
             let start = reader.offset
             let key: Key = try reader.read()
@@ -302,7 +300,9 @@ extension WindowedReduceVertex: SnapshottingVertex {
             let at = reader.offset
             let contributions: Int = try reader.read()
             guard contributions >= 1 else { throw .invalidValue(offset: at, what: "window contribution count") }
-            window.slot[key] = window.entries.count
+            guard window.keys.index(of: key, scratch: &scratch).inserted else {
+                throw .invalidValue(offset: start, what: "window key repeated")
+            }
             window.entries.append(Entry(key: key, keyBytes: keyBytes, value: value, count: contributions))
         }
         states.withState(partition) { $0 = window }

@@ -14,8 +14,8 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
     let log: LogStore
     private let produce: @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
     private let kernel: RunningReduceKernel<Key, Value>
-    /// The state of each partition: lookup only, never iterated for output.
-    private let states: PartitionStates<[Key: Value]>
+    /// The state of each partition.
+    private let states: PartitionStates<RunningTable<Key, Value>>
     /// Whether the in-memory state is built, and through which interval.
     let stateProgress = StateProgress()
 
@@ -29,7 +29,7 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
         outputs = [output]
         produce = stream.produce
         self.kernel = kernel
-        states = PartitionStates(count: Int(stream.partitionCount), initial: [:])
+        states = PartitionStates(count: Int(stream.partitionCount), initial: RunningTable())
         fingerprint = XXH64.hash(Array("runningReduce|\(stream.chain)|\(output.name)".utf8))
     }
 
@@ -50,27 +50,39 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
     }
 }
 
+/// The running values of one partition of `runningReduce`: one entry per key, keys equal when
+/// their encodings are (`EncodedKeyTable`). The entries' order is never an output order.
+@usableFromInline
+struct RunningTable<Key: RecordCodable, Value: RecordCodable> {
+    @usableFromInline var keys = EncodedKeyTable(routing: false)
+    @usableFromInline var entries = ContiguousArray<KeyValue<Key, Value>>()
+
+    @inlinable
+    init() {}
+}
+
 /// The per-batch kernel of `runningReduce`, built by the `@inlinable` entry point so that it is
 /// specialized for the program's key and value types in the program's module.
 @usableFromInline
 struct RunningReduceKernel<Key: RecordCodable & Hashable, Value: RecordCodable>: Sendable {
     /// Folds a batch's pairs into the state in order, appending (when asked) each
     /// pair's key and new value to `output`; `combine`'s errors are reported as the user closure's.
-    @usableFromInline let apply: @Sendable (inout [Key: Value], ContiguousArray<KeyValue<Key, Value>>, String, Interval,
+    @usableFromInline let apply: @Sendable (inout RunningTable<Key, Value>, ContiguousArray<KeyValue<Key, Value>>, String, Interval,
                                             PartitionIndex, Bool, _ output: inout PartitionWriter) throws -> Void
 
     @inlinable
     init(combine: @escaping @Sendable (Value, Value) throws -> Value) {
         apply = { state, pairs, name, interval, partition, emit, output in
+            var scratch = BinaryWriter(capacity: 64)
             for pair in pairs {
                 let updated: Value
-                // One lookup for a known key (its value is replaced through the index), two for a new one.
-                if let index = state.index(forKey: pair.key) {
-                    updated = try userClosure(name, interval, partition) { try combine(state.values[index], pair.value) }
-                    state.values[index] = updated
-                } else {
+                let (index, inserted) = state.keys.index(of: pair.key, scratch: &scratch)
+                if inserted {
                     updated = pair.value
-                    state[pair.key] = updated
+                    state.entries.append(pair)
+                } else {
+                    updated = try userClosure(name, interval, partition) { try combine(state.entries[index].value, pair.value) }
+                    state.entries[index].value = updated
                 }
                 if emit { output.append(KeyValue(pair.key, updated)) }
             }
@@ -112,15 +124,15 @@ extension DStream {
 
 extension RunningReduceVertex: SnapshottingVertex {
     /// Payload: a LEB128 entry count, then per key `key · value`, sorted by the key's encoded
-    /// bytes (the dictionary's own order differs from process to process).
+    /// bytes (so that the same state always has the same snapshot, whatever order built it).
     func encodeState(_ partition: PartitionIndex, into writer: inout BinaryWriter) {
         states.withState(partition) { state in
-            var keyed: [(bytes: [UInt8], index: Dictionary<Key, Value>.Index)] = []
-            keyed.reserveCapacity(state.count)
+            var keyed: [(bytes: [UInt8], index: Int)] = []
+            keyed.reserveCapacity(state.entries.count)
             var scratch = BinaryWriter(capacity: 64)
-            for index in state.indices {
+            for index in state.entries.indices {
                 scratch.removeAll()
-                state.keys[index].encode(to: &scratch)
+                state.entries[index].key.encode(to: &scratch)
                 keyed.append((scratch.bytes, index))
             }
             // Keys are unique, so their encodings are too: a total order.
@@ -128,23 +140,27 @@ extension RunningReduceVertex: SnapshottingVertex {
             writeCount(keyed.count, to: &writer)
             for entry in keyed {
                 entry.bytes.withUnsafeBytes { writer.write(raw: $0) }
-                state.values[entry.index].encode(to: &writer)
+                state.entries[entry.index].value.encode(to: &writer)
             }
         }
     }
 
     func decodeState(_ partition: PartitionIndex, from reader: inout BinaryReader) throws(RecordDecodingError) {
         let count = try readCount(from: &reader)
-        var state: [Key: Value] = [:]
-        state.reserveCapacity(count)
+        var state = RunningTable<Key, Value>()
+        state.entries.reserveCapacity(count)
+        var scratch = BinaryWriter(capacity: 64)
         for _ in 0..<count {
+            let start = reader.offset
             let key: Key = try reader.read()
-            state[key] = try reader.read(Value.self)
+            let (_, inserted) = state.keys.index(of: key, scratch: &scratch)
+            guard inserted else { throw .invalidValue(offset: start, what: "running reduce key repeated") }
+            state.entries.append(KeyValue(key, try reader.read(Value.self)))
         }
         states.withState(partition) { $0 = state }
     }
 
-    func resetState() { states.reset(to: [:]) }
+    func resetState() { states.reset(to: RunningTable()) }
 
     /// The output is the changes: each interval's updated keys with their new values (a running
     /// reduce never removes a key).

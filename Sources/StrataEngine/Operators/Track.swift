@@ -39,32 +39,38 @@ extension DStream {
     ///   - update: The next state from the current one and an event; `nil` ends the key.
     ///   - timeout: Intervals without events after which a key is dropped (`nil`: never), at least 1.
     ///   - partitions: Partitions of the state and of `updates`.
+    ///   - initialState: The state before the first interval with events: its keys enter at that
+    ///     interval as if they had received an event in it (for the timeout), without being
+    ///     emitted; a key given twice keeps its last state.
     /// - Complexity: O(events + live keys) per interval.
     @inlinable
     public func track<Key: RecordCodable & Hashable, Event: RecordCodable, State: RecordCodable>(
         initialize: @escaping @Sendable (Key, Event) throws -> State,
         update: @escaping @Sendable (Key, State, Event) throws -> State?,
-        timeout: Int?, partitions: Int? = nil
+        timeout: Int?, partitions: Int? = nil, initialState: [KeyValue<Key, State>] = []
     ) -> TrackedStream<Key, State> where Record == KeyValue<Key, Event> {
         let kernel = KeyedStateKernel<Key, Event, State>(initialize: initialize, update: update)
-        return tracked(timeout: timeout, partitions: partitions, kernel: kernel, route: RouteKernel())
+        return tracked(timeout: timeout, partitions: partitions, initialState: initialState, kernel: kernel,
+                       route: RouteKernel())
     }
 
     /// `track` with its kernels: the exchange, the keyed state and the sum of live counts.
     @usableFromInline
     func tracked<Key: RecordCodable & Hashable, Event: RecordCodable, State: RecordCodable>(
-        timeout: Int?, partitions: Int?, kernel: KeyedStateKernel<Key, Event, State>, route: RouteKernel<Key, Event>
+        timeout: Int?, partitions: Int?, initialState: [KeyValue<Key, State>] = [],
+        kernel: KeyedStateKernel<Key, Event, State>, route: RouteKernel<Key, Event>
     ) -> TrackedStream<Key, State> where Record == KeyValue<Key, Event> {
-        let streams = keyedState(kind: "track", timeout: timeout, partitions: partitions, liveCounts: true,
+        let streams = keyedState(kind: "track", as: KeyValue<Key, State>.self, timeout: timeout,
+                                 partitions: partitions, extra: .liveCounts, initialState: initialState,
                                  kernel: kernel, route: route)
-        guard let liveCounts = streams.liveCounts else {
+        guard let counts = streams.extra else {
             let none = DStream<Int64>(builder: builder, inputs: inputs, partitionCount: 1, chain: chain + ".invalid") {
                 _, _, _ in []
             }
             return TrackedStream(updates: streams.updates, activeCount: none)
         }
         // Sum the per-partition counts in partition order: one record per interval.
-        let log = builder.log, counts = liveCounts.input
+        let log = builder.log
         let total = DStream<Int64>(builder: builder, inputs: [counts], partitionCount: 1,
                                    chain: "activeCount(\(counts.name))") { interval, _, codec in
             // Before the first counts (no event yet) there is nothing to read, and nothing to emit.

@@ -34,22 +34,36 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
     /// The stream of the state's changes, `PROGRAM.vN.changes`.
     let changes: StreamDescriptor
     private let states: PartitionStates<Table>
+    /// The initial state of each partition, put into the table at the first interval with input.
+    private let initial: [ContiguousArray<KeyValue<Key, State>>]
+    /// Whether the vertex runs every interval because the kernel calls `update` for every key.
+    private let everyKey: Bool
+    /// The period of the state written to the second output, when it gets the state.
+    private let snapshotsEvery: UInt64?
     /// Whether the in-memory state is built, and through which interval.
     let stateProgress = StateProgress()
 
     /// - Parameters:
     ///   - kind: The operator's name, for the fingerprint.
     ///   - exchanged: The input, partitioned by key.
-    ///   - liveCounts: The stream of live-key counts per partition, if wanted.
+    ///   - liveCounts: The stream of live-key counts per partition (`track`), or of the whole state
+    ///     every `snapshotsEvery` intervals (`mapWithState`'s `stateSnapshots()`), if wanted.
+    ///   - snapshotsEvery: When set, the second output gets the state, not the live count.
     ///   - changes: The stream of the state's changes (`KeyValue<Key, Optional<State>>`).
+    ///   - initial: Per partition, the initial state (keys routed like the input's).
+    ///   - everyKey: Whether the kernel calls `update` for every live key each interval.
     init(kind: String, name: String, log: LogStore, exchanged: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
-         liveCounts: StreamDescriptor?, changes: StreamDescriptor, timeout: UInt64?,
+         liveCounts: StreamDescriptor?, snapshotsEvery: UInt64? = nil, changes: StreamDescriptor, timeout: UInt64?,
+         initial: [ContiguousArray<KeyValue<Key, State>>] = [], everyKey: Bool = false,
          kernel: KeyedStateKernel<Key, Value, State>) {
         self.name = name
         self.log = log
         inputs = exchanged.inputs
         // Timeouts and live counts change in intervals without input.
-        needsEveryInterval = timeout != nil || liveCounts != nil || exchanged.needsEveryInterval
+        needsEveryInterval = timeout != nil || liveCounts != nil || everyKey || exchanged.needsEveryInterval
+        self.initial = initial
+        self.everyKey = everyKey
+        self.snapshotsEvery = snapshotsEvery
         partitionCount = exchanged.partitionCount
         outputs = [output] + (liveCounts.map { [$0] } ?? []) + [changes]
         self.changes = changes
@@ -57,13 +71,20 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
         self.kernel = kernel
         self.timeout = timeout
         states = PartitionStates(count: Int(exchanged.partitionCount), initial: Table())
+        var initialBytes = BinaryWriter(capacity: 64)
+        for part in initial { for pair in part { pair.encode(to: &initialBytes) } }
+        var extras = initial.allSatisfy(\.isEmpty) && !everyKey
+            ? "" : "|initial \(XXH64.hash(initialBytes.bytes))|everyKey \(everyKey)"
+        if let snapshotsEvery { extras += "|snapshots \(snapshotsEvery)" }
         fingerprint = XXH64.hash(Array(
-            "\(kind)|\(exchanged.chain)|\(outputs.map(\.name))|timeout \(timeout.map(String.init) ?? "none")".utf8))
+            "\(kind)|\(exchanged.chain)|\(outputs.map(\.name))|timeout \(timeout.map(String.init) ?? "none")\(extras)"
+                .utf8))
     }
 
     func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
         let output = outputs[0], liveCounts = outputs.count > 2 ? outputs[1] : nil, changes = self.changes
         let name = self.name, produce = self.produce, kernel = self.kernel, timeout = self.timeout, states = self.states
+        let initial = self.initial, snapshotsEvery = self.snapshotsEvery
         stateProgress.markChanging()
         let first: Interval?
         do { first = try firstRecordInterval(log, inputs) } catch let error as StorageError {
@@ -82,8 +103,24 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
             try userClosure(name, interval, partition) {
                 let pairs = try produce(interval, partition, &codec)
                 try states.withState(partition) { table in
+                    // The initial state enters at the first interval with input, as if its keys
+                    // had received values then (once per state built: a snapshot after it has them).
+                    if interval == first, Int(partition.rawValue) < initial.count {
+                        for pair in initial[Int(partition.rawValue)] {
+                            table.set(pair.key, at: table.index(of: pair.key), to: pair.value, interval: t)
+                            if emit { changeWriter.append(KeyValue(pair.key, Optional(pair.value))) }
+                        }
+                    }
                     try kernel.apply(&table, pairs, t, timeout, emit, &writer, &changeWriter)
-                    if emit { countWriter?.append(Int64(table.entries.count)) }
+                    guard emit else { return }
+                    if let every = snapshotsEvery {
+                        // The whole state, in the table's order (a function of the input only).
+                        if (t &+ 1) % every == 0 {
+                            for entry in table.entries { countWriter?.append(KeyValue(entry.key, entry.state)) }
+                        }
+                    } else {
+                        countWriter?.append(Int64(table.entries.count))
+                    }
                 }
             }
             return (writer.finish(), countWriter?.finish() ?? [], changeWriter.finish())
@@ -94,9 +131,10 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
 }
 
 /// The live keys of one partition of a keyed state: entries in a deterministic order (a function
-/// of the input only) and a lookup table that is never iterated.
+/// of the input only) and a lookup table of their encoded keys (keys are equal when their
+/// encodings are, `EncodedKeyTable`), entry `i` being key `i` of the table.
 @usableFromInline
-struct KeyedStateTable<Key: Hashable, State> {
+struct KeyedStateTable<Key: RecordCodable, State> {
     /// One live key.
     @usableFromInline
     struct Entry {
@@ -114,10 +152,26 @@ struct KeyedStateTable<Key: Hashable, State> {
     }
 
     @usableFromInline var entries = ContiguousArray<Entry>()
-    @usableFromInline var slot: [Key: Int] = [:]
+    @usableFromInline var keys = EncodedKeyTable(routing: false)
+    @usableFromInline var scratch = BinaryWriter(capacity: 64)
 
     @inlinable
     init() {}
+
+    /// The index of `key`'s entry, `nil` when it has no state.
+    @inlinable
+    mutating func index(of key: Key) -> Int? { keys.find(key, scratch: &scratch) }
+
+    /// Appends an entry for `key`, which has none.
+    @inlinable
+    mutating func append(_ entry: Entry) {
+        let (_, inserted) = keys.index(of: entry.key, scratch: &scratch)
+        #if STRATA_INTERNAL_CHECKS
+        precondition(inserted, "keyed state: a key appended twice")
+        #endif
+        _ = inserted
+        entries.append(entry)
+    }
 
     /// Sets the state of `key` (at entry `index`, `nil` when absent) after interval `interval`:
     /// `nil` removes the key.
@@ -128,8 +182,7 @@ struct KeyedStateTable<Key: Hashable, State> {
             entries[index].state = state
             entries[index].lastActive = interval
         case (nil, let state?):
-            slot[key] = entries.count
-            entries.append(Entry(key: key, state: state, lastActive: interval))
+            append(Entry(key: key, state: state, lastActive: interval))
         case (let index?, nil):
             remove(at: index)
         case (nil, nil):
@@ -155,19 +208,16 @@ struct KeyedStateTable<Key: Hashable, State> {
     /// Removes entry `index`, moving the last entry into its place.
     @inlinable
     mutating func remove(at index: Int) {
-        slot[entries[index].key] = nil
+        keys.remove(at: index)
         let last = entries.removeLast()
-        if index < entries.count {
-            entries[index] = last
-            slot[last.key] = index
-        }
+        if index < entries.count { entries[index] = last }
     }
 }
 
 /// The per-batch kernel of a keyed state (`updateStateByKey`, `track`), built by the `@inlinable`
 /// entry points so that it is specialized for the program's key, value and state types.
 @usableFromInline
-struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>: Sendable {
+struct KeyedStateKernel<Key: RecordCodable, Value: RecordCodable, State: RecordCodable>: Sendable {
     /// Applies one interval's pairs to a partition's table: per key (in order of first appearance)
     /// its values in order and its previous state give the new state (`nil` drops the key), `emit`
     /// gets (when asked) each key that still has a state; then keys idle for `timeout`
@@ -180,24 +230,23 @@ struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, Sta
         throws -> Void
 
     @inlinable
-    init(step: @escaping @Sendable (Key, [Value], State?) throws -> State?) {
+    init(everyKey: Bool = false, step: @escaping @Sendable (Interval, Key, [Value], State?) throws -> State?) {
         apply = { table, pairs, t, timeout, emit, output, changes in
             // Group the interval's values by key, keys in order of first appearance.
-            var groupSlot: [Key: Int] = [:]  // lookup only
-            groupSlot.reserveCapacity(pairs.count)
+            var groupKeys = EncodedKeyTable(routing: false, capacity: min(pairs.count, 1 << 16))
+            var scratch = BinaryWriter(capacity: 64)
             var groups = ContiguousArray<(key: Key, values: [Value])>()
             for pair in pairs {
-                let next = groups.count
-                let index = slotIndex(&groupSlot[pair.key, default: next])
-                if index == next {
+                let (index, inserted) = groupKeys.index(of: pair.key, scratch: &scratch)
+                if inserted {
                     groups.append((pair.key, [pair.value]))
                 } else {
                     groups[index].values.append(pair.value)
                 }
             }
             for group in groups {
-                let index = table.slot[group.key]
-                let updated = try step(group.key, group.values, index.map { table.entries[$0].state })
+                let index = table.index(of: group.key)
+                let updated = try step(Interval(t), group.key, group.values, index.map { table.entries[$0].state })
                 table.set(group.key, at: index, to: updated, interval: t)
                 if emit {
                     if let state = updated { output.append(KeyValue(group.key, state)) }
@@ -208,6 +257,22 @@ struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, Sta
                 table.expire(at: t, timeout: timeout) { key in
                     if emit { changes.append(KeyValue(key, State?.none)) }
                 }
+            }
+            guard everyKey else { return }
+            // Every other live key, with no values, in descending table order (a swap-removal
+            // then moves an entry already called); its last-input interval stays.
+            var index = table.entries.count - 1
+            while index >= 0 {
+                let key = table.entries[index].key
+                if groupKeys.find(key, scratch: &scratch) == nil {
+                    let updated = try step(Interval(t), key, [], table.entries[index].state)
+                    table.set(key, at: index, to: updated, interval: table.entries[index].lastActive)
+                    if emit {
+                        if let state = updated { output.append(KeyValue(key, state)) }
+                        changes.append(KeyValue(key, updated))
+                    }
+                }
+                index -= 1
             }
         }
     }
@@ -220,14 +285,13 @@ struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, Sta
         apply = { table, pairs, t, timeout, emit, output, changes in
             // Per key of the interval, in order of first event: its running state. The table
             // changes only once every event is folded.
-            var groupSlot: [Key: Int] = [:]  // lookup only
-            groupSlot.reserveCapacity(pairs.count)
+            var groupKeys = EncodedKeyTable(routing: false, capacity: min(pairs.count, 1 << 16))
+            var scratch = BinaryWriter(capacity: 64)
             var groups = ContiguousArray<(key: Key, state: State?)>()
             for pair in pairs {
-                let next = groups.count
-                let group = slotIndex(&groupSlot[pair.key, default: next])
-                if group == next {
-                    let state = try table.slot[pair.key].map { try update(pair.key, table.entries[$0].state, pair.value) }
+                let (group, inserted) = groupKeys.index(of: pair.key, scratch: &scratch)
+                if inserted {
+                    let state = try table.index(of: pair.key).map { try update(pair.key, table.entries[$0].state, pair.value) }
                         ?? initialize(pair.key, pair.value)
                     groups.append((pair.key, state))
                 } else if let current = groups[group].state {
@@ -237,7 +301,7 @@ struct KeyedStateKernel<Key: RecordCodable & Hashable, Value: RecordCodable, Sta
                 }
             }
             for group in groups {
-                let index = table.slot[group.key]
+                let index = table.index(of: group.key)
                 table.set(group.key, at: index, to: group.state, interval: t)
                 if emit {
                     if let state = group.state { output.append(KeyValue(group.key, state)) }
@@ -259,14 +323,16 @@ extension DStream {
     ///
     /// Per interval and key with values, `update(key, values, previous)` gives the new state
     /// (`previous` is `nil` for a key without state); returning `nil` drops the key, and nothing is
-    /// emitted for it. Keys without values are not updated (unlike Spark, `update` is not called
-    /// for them); with a `timeout`, a key whose last values came at interval `a` is dropped at the
-    /// end of interval `a + timeout`, silently, and the stream is processed at every interval.
+    /// emitted for it. Keys without values are not updated (unlike Spark; see the form taking the
+    /// interval, with `everyKey`); with a `timeout`, a key whose last values came at interval `a`
+    /// is dropped at the end of interval `a + timeout`, silently, and the stream is processed at
+    /// every interval.
     ///
     /// Pairs are routed by key through a durable exchange stream with `partitions` partitions
     /// (default: this stream's). A key's values come in input-partition order, then in each input
-    /// partition's order; the emitted keys in order of their first value in the interval. The
-    /// state lives in memory and is rebuilt from the retained input after a restart.
+    /// partition's order; the emitted keys in order of their first value in the interval. Keys are
+    /// equal when their encodings are. The state lives in memory, is snapshotted, and is rebuilt
+    /// from the retained input after a restart.
     ///
     /// ```swift
     /// p.read(purchases).updateStateByKey { (user: String, amounts: [Int64], total: Int64?) in
@@ -277,26 +343,69 @@ extension DStream {
     /// - Parameters:
     ///   - timeout: Intervals without values after which a key is dropped (`nil`: never), at least 1.
     ///   - partitions: Partitions of the state and of the result.
+    ///   - initialState: The state before the first interval with input (Spark's `initialRDD`):
+    ///     its keys enter the state at that interval as if they had received values in it (for the
+    ///     timeout), without being emitted; a key given twice keeps its last state.
     ///   - update: The new state of a key from its values in the interval and its previous state.
     /// - Complexity: O(records) per interval, plus O(live keys) per interval with a timeout.
     @inlinable
     public func updateStateByKey<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>(
-        timeout: Int? = nil, partitions: Int? = nil,
+        timeout: Int? = nil, partitions: Int? = nil, initialState: [KeyValue<Key, State>] = [],
         _ update: @escaping @Sendable (Key, [Value], State?) throws -> State?
     ) -> DStream<KeyValue<Key, State>> where Record == KeyValue<Key, Value> {
-        keyedState(kind: "updateStateByKey", timeout: timeout, partitions: partitions, liveCounts: false,
-                   kernel: KeyedStateKernel(step: update), route: RouteKernel()).updates
+        keyedState(kind: "updateStateByKey", as: KeyValue<Key, State>.self, timeout: timeout, partitions: partitions,
+                   initialState: initialState,
+                   kernel: KeyedStateKernel(step: { _, key, values, state in try update(key, values, state) }),
+                   route: RouteKernel()).updates
+    }
+
+    /// `updateStateByKey` whose `update` also gets the interval, and that can call it for every
+    /// live key each interval, as Spark does (for state that decays without input).
+    ///
+    /// With `everyKey`, after the keys with values (in order of their first value) and the
+    /// timeouts, `update(interval, key, [], state)` is called for every other live key, in a fixed
+    /// order (descending position in the partition's state table, a function of the input only);
+    /// `nil` drops the key. Every key that still has a state is then emitted each interval, and
+    /// the stream is processed at every interval from the first with input. A call without values
+    /// does not count as input for the timeout.
+    ///
+    /// ```swift
+    /// // A score that halves every interval without clicks and is dropped below 1.
+    /// clicks.updateStateByKey(everyKey: true) { (_: Interval, _: String, clicks: [Int64], score: Int64?) in
+    ///     let next = clicks.isEmpty ? (score ?? 0) / 2 : (score ?? 0) + clicks.reduce(0, +)
+    ///     return next >= 1 ? next : nil
+    /// }
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - timeout: Intervals without values after which a key is dropped (`nil`: never), at least 1.
+    ///   - partitions: Partitions of the state and of the result.
+    ///   - initialState: The state before the first interval with input (see the other form).
+    ///   - everyKey: Call `update` for every live key each interval, not only for keys with values.
+    ///   - update: The new state from the interval, the key, its values in the interval (empty
+    ///     for a key called without values) and its previous state.
+    /// - Complexity: O(records) per interval, plus O(live keys) with `everyKey` or a timeout.
+    @inlinable
+    public func updateStateByKey<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>(
+        timeout: Int? = nil, partitions: Int? = nil, initialState: [KeyValue<Key, State>] = [],
+        everyKey: Bool = false,
+        _ update: @escaping @Sendable (Interval, Key, [Value], State?) throws -> State?
+    ) -> DStream<KeyValue<Key, State>> where Record == KeyValue<Key, Value> {
+        keyedState(kind: "updateStateByKey", as: KeyValue<Key, State>.self, timeout: timeout,
+                   partitions: partitions, initialState: initialState, everyKey: everyKey,
+                   kernel: KeyedStateKernel(everyKey: everyKey, step: update), route: RouteKernel()).updates
     }
 
     /// Builds a `KeyedStateVertex`; returns the stream of updates and, if asked, of live-key counts
     /// per partition.
     @usableFromInline
-    func keyedState<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable>(
-        kind: String, timeout: Int?, partitions: Int?, liveCounts: Bool,
+    func keyedState<Key: RecordCodable & Hashable, Value: RecordCodable, State: RecordCodable, Out: RecordCodable>(
+        kind: String, as outputType: Out.Type, timeout: Int?, partitions: Int?, extra: KeyedStateExtra? = nil,
+        initialState: [KeyValue<Key, State>] = [], everyKey: Bool = false,
         kernel: KeyedStateKernel<Key, Value, State>, route: RouteKernel<Key, Value>
-    ) -> (updates: DStream<KeyValue<Key, State>>, liveCounts: DStream<Int64>?) where Record == KeyValue<Key, Value> {
-        let invalid = DStream<KeyValue<Key, State>>(builder: builder, inputs: inputs, partitionCount: partitionCount,
-                                                    chain: chain + ".invalid") { _, _, _ in [] }
+    ) -> (updates: DStream<Out>, extra: StreamDescriptor?) where Record == KeyValue<Key, Value> {
+        let invalid = DStream<Out>(builder: builder, inputs: inputs, partitionCount: partitionCount,
+                                   chain: chain + ".invalid") { _, _, _ in [] }
         var limit: UInt64?
         if let timeout {
             guard timeout >= 1, let value = UInt64(exactly: timeout) else {
@@ -307,16 +416,25 @@ extension DStream {
         }
         guard let exchanged = exchangeByKey(partitions: partitions, route: route) else { return (invalid, nil) }
         let name = builder.nextVertexName
-        guard let output = builder.outputStream(name + ".out", of: KeyValue<Key, State>.self,
+        guard let output = builder.outputStream(name + ".out", of: Out.self,
                                                 partitions: exchanged.partitionCount, like: exchanged.input) else {
             return (invalid, nil)
         }
         var counts: StreamDescriptor?
-        if liveCounts {
+        var snapshotsEvery: UInt64?
+        switch extra {
+        case nil: break
+        case .liveCounts:
             guard let stream = builder.outputStream(name + ".live", of: Int64.self,
                                                     partitions: exchanged.partitionCount, like: exchanged.input)
             else { return (invalid, nil) }
             counts = stream
+        case .stateSnapshots(let every):
+            guard let stream = builder.outputStream(name + ".snapshots", of: KeyValue<Key, State>.self,
+                                                    partitions: exchanged.partitionCount, like: exchanged.input)
+            else { return (invalid, nil) }
+            counts = stream
+            snapshotsEvery = every
         }
         // After `.live`, so that the streams created before keep their IDs.
         guard let changes = builder.outputStream(name + ".changes", of: KeyValue<Key, State?>.self,
@@ -325,9 +443,35 @@ extension DStream {
             return (invalid, nil)
         }
         builder.add(KeyedStateVertex(kind: kind, name: name, log: builder.log, exchanged: exchanged, output: output,
-                                     liveCounts: counts, changes: changes, timeout: limit, kernel: kernel))
-        let updates = DStream<KeyValue<Key, State>>(builder: builder, reading: output, chain: "\(kind)(\(output.name))")
-        return (updates, counts.map { DStream<Int64>(builder: builder, reading: $0, chain: "liveCounts(\($0.name))") })
+                                     liveCounts: counts, snapshotsEvery: snapshotsEvery, changes: changes,
+                                     timeout: limit,
+                                     initial: Self.routed(initialState, among: exchanged.partitionCount),
+                                     everyKey: everyKey, kernel: kernel))
+        return (DStream<Out>(builder: builder, reading: output, chain: "\(kind)(\(output.name))"), counts)
+    }
+}
+
+/// The second output of a keyed state vertex.
+@usableFromInline
+enum KeyedStateExtra: Sendable {
+    /// Per partition and interval, the number of live keys (`track`'s `activeCount`).
+    case liveCounts
+    /// Every `every` intervals (where `(t + 1) % every == 0`), the whole state (`mapWithState`).
+    case stateSnapshots(every: UInt64)
+}
+
+extension DStream {
+    /// Splits key/state pairs among `count` partitions as the exchange routes keys (XXH64 of the
+    /// encoded key), a key given twice keeping its last state at its first position.
+    static func routed<Key: RecordCodable, State: RecordCodable>(_ pairs: [KeyValue<Key, State>], among count: UInt32)
+        -> [ContiguousArray<KeyValue<Key, State>>]
+    {
+        guard !pairs.isEmpty else { return [] }
+        var parts = [ContiguousArray<KeyValue<Key, State>>](repeating: [], count: Int(count))
+        let unique = combineInPlace(ContiguousArray(pairs), create: { $0 }, merge: { state, later in state = later })
+        var scratch = BinaryWriter(capacity: 64)
+        for pair in unique { parts[Int(stablePartition(of: pair.key, among: count, scratch: &scratch))].append(pair) }
+        return parts
     }
 }
 
@@ -352,9 +496,10 @@ extension KeyedStateVertex: SnapshottingVertex {
         for _ in 0..<count {
             let key: Key = try reader.read()
             let state: State = try reader.read()
+            let at = reader.offset
             let lastActive: UInt64 = try reader.read()
-            table.slot[key] = table.entries.count
-            table.entries.append(Entry(key: key, state: state, lastActive: lastActive))
+            guard table.index(of: key) == nil else { throw .invalidValue(offset: at, what: "keyed state key repeated") }
+            table.append(Entry(key: key, state: state, lastActive: lastActive))
         }
         states.withState(partition) { $0 = table }
     }

@@ -136,7 +136,7 @@ private func injectFaults(_ context: TaskContext, _ partition: PartitionIndex, a
         if micros > 0 { usleep(useconds_t(clamping: micros)) }
     }
     if faults.failure(context.vertex, context.interval, partition, attempt) {
-        throw EngineError.closureFailed(InjectedFault(attempt: attempt).description, vertex: context.vertex,
+        throw EngineError.closureFailed(underlying: InjectedFault(attempt: attempt), vertex: context.vertex,
                                         interval: context.interval, partition: partition)
     }
 }

@@ -1,3 +1,4 @@
+import Logging
 import StrataStorage
 
 /// When vertices write snapshots and which ones they keep.
@@ -55,10 +56,17 @@ struct SnapshotPlan {
         inputsRetainedFrom = frontiers.map(\.retainedFrom).min() ?? Interval(0)
         snapshotIntervals = snapshotting == nil ? [] : try program.log.snapshotIntervals(of: vertex.name).map(\.0)
         previous = snapshotIntervals.last
-        var update = VertexStatsUpdate(inputs: vertex.inputs.map(\.name))
+        var outputs: [String] = []
+        for name in vertex.outputs.map(\.name) + vertex.copies.map(\.copy.name) where !outputs.contains(name) {
+            outputs.append(name)
+        }
+        var update = VertexStatsUpdate(inputs: vertex.inputs.map(\.name), outputs: outputs)
         let restoredEarlier = program.takeRecovery(of: vertex.name)
         if let snapshotting, let stored, restoredEarlier || !snapshotting.isStateCurrent(through: stored.interval) {
             update.recoveries = 1
+            program.metrics.vertex(vertex.name).recoveries.increment()
+            program.options.logger.info("recovering a vertex's state from its snapshot and input", metadata: [
+                "vertex": "\(vertex.name)", "progress": "\(stored.interval.rawValue)"])
         }
         stats = update
     }

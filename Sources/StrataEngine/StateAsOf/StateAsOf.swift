@@ -154,13 +154,14 @@ package struct StateAsOf<Key: RecordCodable & Hashable, Value: RecordCodable>: S
         if let s { try loadSnapshot(at: s, partition: partition, into: &entries) }
         // The changes, with their keys' bytes for new keys.
         var changes = Entries<Value?>()
-        var changeSlot: [Key: Int] = [:]  // lookup only
+        // Keys are equal when their encodings are (`EncodedKeyTable`); change `i` is entry `i`.
+        var changeKeys = EncodedKeyTable(routing: false)
         _ = try forEachChange(after: s, through: t, partition: partition, keyBytes: nil) { bytes, key, value in
-            if let index = changeSlot[key] {
-                changes.values[index] = value
-            } else {
-                changeSlot[key] = changes.count
+            let (index, inserted) = changeKeys.index(ofEncoded: bytes)
+            if inserted {
                 changes.append(bytes, key, value)
+            } else {
+                changes.values[index] = value
             }
         }
         guard changes.count > 0 else { return entries }
@@ -168,7 +169,7 @@ package struct StateAsOf<Key: RecordCodable & Hashable, Value: RecordCodable>: S
         var removed = [Bool](repeating: false, count: entries.count)
         var anyRemoved = false
         for index in 0..<entries.count {
-            guard let change = changeSlot[entries.keys[index]] else { continue }
+            guard let change = entries.withKeyBytes(index, { changeKeys.find(bytes: $0) }) else { continue }
             consumed[change] = true
             if let value = changes.values[change] {
                 entries.values[index] = value
@@ -263,8 +264,12 @@ package struct StateAsOf<Key: RecordCodable & Hashable, Value: RecordCodable>: S
             replayed += 1
             let location = StoreLocation(stream: changes.name, interval: interval, partition: only)
             do {
-                try log.withSealedBlocks(of: changes, interval: interval, partition: only) { _, _, block in
+                var counted: (partition: PartitionIndex, records: Int)?  // records of earlier chunks
+                try log.withSealedBlocks(of: changes, interval: interval, partition: only) { p, _, block in
+                    if counted?.partition != p { counted = (p, 0) }
+                    let before = counted?.records ?? 0
                     try codec.withVerifiedPayload(block) { header, payload in
+                        counted = (p, before + header.recordCount)
                         var frames = RecordFrames(payload: payload, expectedCount: header.recordCount)
                         while let frame = try frames.next() {
                             if let keyBytes, !frame.starts(with: keyBytes) { continue }
@@ -280,7 +285,10 @@ package struct StateAsOf<Key: RecordCodable & Hashable, Value: RecordCodable>: S
                                 if reader.remaining != 0 { throw .trailingBytes(offset: reader.offset) }
                                 reader.offset = keyEnd
                             } catch {
-                                throw Corruption.undecodableRecord(index: frames.index - 1, error)
+                                // The block's checksum verified: the bytes are as written.
+                                throw StorageError.recordRejected(
+                                    StoreLocation(stream: changes.name, interval: interval, partition: p),
+                                    record: before + frames.index - 1, recordType: changes.recordType, error)
                             }
                             try body(UnsafeRawBufferPointer(rebasing: frame[0..<reader.offset]), key, value)
                         }

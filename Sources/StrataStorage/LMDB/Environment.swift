@@ -182,16 +182,39 @@ package final class Environment: @unchecked Sendable {
     /// Runs `body` inside a read-only transaction.
     ///
     /// Keep read transactions short: a long one pins old pages and makes the file grow.
+    ///
+    /// Reads may nest (`body` may read again, on the same thread: it is synchronous). When
+    /// another process has grown the map beyond this process's, a new transaction cannot begin
+    /// until the map is adopted, which lmdb.h allows only with no transaction of this process
+    /// open. An outermost read adopts it (waiting for other threads' reads to end); a nested read
+    /// cannot (its own thread holds the outer read open), so it shares the outermost read
+    /// transaction of its thread instead: a consistent snapshot, taken when that read began.
     package func read<R>(_ body: (borrowing Transaction) throws -> R) throws -> R {
-        try withGate {
+        let holds = GateHolds.ofCurrentThread()
+        let id = ObjectIdentifier(self)
+        let nested = holds.holdsGate(of: id)
+        return try withGate {
             var txn: OpaquePointer?
             var rc = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
             if rc == MDB_MAP_RESIZED {
-                try adoptGrownMap()
-                rc = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
+                if nested {
+                    if let outer = holds.outermostRead(of: id) {
+                        holds.push(id, read: outer)
+                        defer { holds.pop() }
+                        return try body(Transaction(handle: outer, environment: handle, writable: false,
+                                                    bounds: mappedBounds(), owned: false))
+                    }
+                    // Nested in a write of this thread: it excludes other writers, so the map
+                    // cannot have grown under it; report LMDB's code as it is.
+                } else {
+                    try adoptGrownMap()
+                    rc = mdb_txn_begin(handle, nil, UInt32(MDB_RDONLY), &txn)
+                }
             }
             try check(rc, "mdb_txn_begin", path)
             guard let txn else { throw StorageError.lmdb(code: -1, call: "mdb_txn_begin", context: path) }
+            holds.push(id, read: txn)
+            defer { holds.pop() }
             let transaction = Transaction(handle: txn, environment: handle, writable: false, bounds: mappedBounds())
             return try body(transaction)
         }
@@ -217,6 +240,9 @@ package final class Environment: @unchecked Sendable {
                     }
                     try check(rc, "mdb_txn_begin", path)
                     guard let txn else { throw StorageError.lmdb(code: -1, call: "mdb_txn_begin", context: path) }
+                    let holds = GateHolds.ofCurrentThread()
+                    holds.push(ObjectIdentifier(self), read: nil)
+                    defer { holds.pop() }
                     let transaction = Transaction(handle: txn, environment: handle, writable: true,
                                                   bounds: mappedBounds())
                     let result = try body(transaction)
@@ -290,6 +316,9 @@ package final class Environment: @unchecked Sendable {
     }
 
     /// Another process grew the map: adopt its size (`mdb_env_set_mapsize(env, 0)`).
+    ///
+    /// - Precondition: the calling thread holds the gate shared exactly once (an outermost
+    ///   `read` or `write`, never a nested one): the upgrade waits for every other hold to end.
     private func adoptGrownMap() throws(StorageError) {
         // Called with the gate held shared; upgrade by releasing and taking it exclusively.
         pthread_rwlock_unlock(gate)
@@ -321,4 +350,45 @@ package final class Environment: @unchecked Sendable {
     package func copyCompacted(to destination: String) throws(StorageError) {
         try check(mdb_env_copy2(handle, destination, UInt32(MDB_CP_COMPACT)), "mdb_env_copy2", destination)
     }
+}
+
+/// The gate holds of one thread, innermost last: which environments' transactions the thread
+/// has open, and the read transactions among them.
+///
+/// A read's body is synchronous, so a nested read runs on the thread of the read around it;
+/// this is how `Environment.read` knows that it is nested. Not `Sendable`: each thread has its
+/// own, in thread-specific storage, released when the thread exits.
+final class GateHolds {
+    private var holds: [(environment: ObjectIdentifier, read: OpaquePointer?)] = []
+
+    /// The current thread's holds.
+    static func ofCurrentThread() -> GateHolds {
+        if let raw = pthread_getspecific(key) { return Unmanaged<GateHolds>.fromOpaque(raw).takeUnretainedValue() }
+        let holds = GateHolds()
+        pthread_setspecific(key, Unmanaged.passRetained(holds).toOpaque())
+        return holds
+    }
+
+    /// Whether the thread has a transaction of `environment` open.
+    func holdsGate(of environment: ObjectIdentifier) -> Bool {
+        holds.contains { $0.environment == environment }
+    }
+
+    /// The thread's outermost open read transaction of `environment`, if any.
+    func outermostRead(of environment: ObjectIdentifier) -> OpaquePointer? {
+        holds.first { $0.environment == environment && $0.read != nil }?.read
+    }
+
+    func push(_ environment: ObjectIdentifier, read: OpaquePointer?) { holds.append((environment, read)) }
+
+    func pop() { holds.removeLast() }
+
+    /// The thread-specific storage key; its destructor releases a thread's holds when it exits.
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { raw in
+            if let raw { Unmanaged<GateHolds>.fromOpaque(raw).release() }
+        }
+        return key
+    }()
 }

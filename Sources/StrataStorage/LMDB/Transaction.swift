@@ -8,14 +8,19 @@ package struct Transaction: ~Copyable {
     let handle: OpaquePointer
     let environment: OpaquePointer
     package let writable: Bool
+    /// Whether this value owns the handle (and aborts it when it goes away). A read nested in
+    /// another read of its thread may share the outer one's handle without owning it
+    /// (`Environment.read`).
+    let owned: Bool
     /// The mapped range values may lie in.
     let bounds: MappedBounds
 
-    init(handle: OpaquePointer, environment: OpaquePointer, writable: Bool, bounds: MappedBounds) {
+    init(handle: OpaquePointer, environment: OpaquePointer, writable: Bool, bounds: MappedBounds, owned: Bool = true) {
         self.handle = handle
         self.environment = environment
         self.writable = writable
         self.bounds = bounds
+        self.owned = owned
     }
 
     /// Runs `body` in a nested transaction: its changes are kept only if it returns normally.
@@ -42,7 +47,7 @@ package struct Transaction: ~Copyable {
         try check(rc, "mdb_txn_commit")
     }
 
-    deinit { mdb_txn_abort(handle) }
+    deinit { if owned { mdb_txn_abort(handle) } }
 
     /// Calls `body` with the value stored under `key`, or `nil` when there is none.
     package func withValue<R>(_ db: Database, key: UnsafeRawBufferPointer,

@@ -31,6 +31,8 @@ package final class Committer: Sendable {
     private let pending = Mutex<[Request]>([])
     /// Bytes submitted and not yet committed, for backpressure.
     package let pendingBytes = Atomic<Int>(0)
+    /// Commits, their latency and bytes, for swift-metrics.
+    package let metrics = StorageMetrics()
 
     init(environment: Environment, durability: Durability) {
         self.environment = environment
@@ -95,6 +97,7 @@ package final class Committer: Sendable {
     }
 
     private func commit(_ batch: [Request]) {
+        let began = DispatchTime.now().uptimeNanoseconds
         var outcomes = [Result<Void, StorageError>?](repeating: nil, count: batch.count)
         // Prepare outside the transaction: the writer lock is held only for puts.
         var works = [Work?](repeating: nil, count: batch.count)
@@ -145,11 +148,34 @@ package final class Committer: Sendable {
                 batch[index].chain?.fail(storageError)
             }
         }
+        recordMetrics(batch, outcomes, began: began)
         for (request, outcome) in zip(batch, outcomes) {
             pendingBytes.subtract(request.bytes, ordering: .relaxed)
             if case .success = outcome { request.afterCommit?() }
             request.ticket.complete(outcome ?? .failure(.misuse("commit produced no outcome")))
         }
+    }
+}
+
+extension Committer {
+    /// One commit's metrics: count, latency, requests, bytes, map size.
+    private func recordMetrics(_ batch: [Request], _ outcomes: [Result<Void, StorageError>?], began: UInt64) {
+        var committed = 0
+        var bytes = 0
+        for (request, outcome) in zip(batch, outcomes) {
+            guard case .success = outcome else { continue }
+            committed += 1
+            bytes += request.bytes
+        }
+        if committed == 0 {
+            metrics.failures.increment()
+            return
+        }
+        metrics.commits.increment()
+        metrics.commitDuration.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- began))
+        metrics.requestsPerCommit.record(committed)
+        metrics.bytesWritten.increment(by: bytes)
+        metrics.mapSize.record(environment.currentMapSize)
     }
 }
 

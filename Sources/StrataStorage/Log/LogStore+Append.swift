@@ -59,7 +59,13 @@ extension LogStore {
     package func submit(_ batch: AppendBatch, chain: CommitChain?) -> CommitTicket {
         let signal = sealSignal
         var afterCommit: (@Sendable () -> Void)? = nil
-        if !batch.seals.isEmpty { afterCommit = { @Sendable in signal.bump() } }
+        if !batch.seals.isEmpty {
+            let seals = committer.metrics.seals
+            afterCommit = { @Sendable in
+                signal.bump()
+                seals.increment()
+            }
+        }
         return committer.submit(bytes: batch.byteCount, chain: chain, afterCommit: afterCommit) { [self] in
             let encoded = try encodeRawBlocks(batch)
             return { [self] txn in try apply(encoded, in: txn) }

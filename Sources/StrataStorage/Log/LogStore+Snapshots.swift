@@ -60,6 +60,8 @@ package struct SnapshotWrites: Sendable {
 package struct VertexStatsUpdate: Sendable, Equatable {
     /// The vertex's input streams, when known (replaces the stored list).
     package var inputs: [String]?
+    /// The vertex's output streams, when known (replaces the stored list).
+    package var outputs: [String]?
     /// Restarts that restored the vertex's state from its snapshot and input.
     package var recoveries: UInt64 = 0
     /// Speculative copies of the vertex's tasks launched.
@@ -68,8 +70,10 @@ package struct VertexStatsUpdate: Sendable, Equatable {
     package var retries: UInt64 = 0
 
     /// Creates an update.
-    package init(inputs: [String]? = nil, recoveries: UInt64 = 0, speculativeLaunches: UInt64 = 0, retries: UInt64 = 0) {
+    package init(inputs: [String]? = nil, outputs: [String]? = nil, recoveries: UInt64 = 0,
+                 speculativeLaunches: UInt64 = 0, retries: UInt64 = 0) {
         self.inputs = inputs
+        self.outputs = outputs
         self.recoveries = recoveries
         self.speculativeLaunches = speculativeLaunches
         self.retries = retries
@@ -78,8 +82,9 @@ package struct VertexStatsUpdate: Sendable, Equatable {
 
 /// A vertex's stats row: its inputs and counters, committed with its progress.
 ///
-/// Row (`vertex-stats` database, key: the vertex name): version `01`; inputs `Array<String>`;
-/// recoveries, speculative launches, retries, each u64; checksum (`docs/format.md`).
+/// Row (`vertex-stats` database, key: the vertex name): version `02`; inputs `Array<String>`;
+/// recoveries, speculative launches, retries, each u64; outputs `Array<String>`; checksum
+/// (`docs/format.md`). Version `01` rows (no outputs) are still read.
 public struct VertexStats: Sendable, Equatable {
     /// The names of the vertex's input streams.
     public var inputs: [String] = []
@@ -89,11 +94,13 @@ public struct VertexStats: Sendable, Equatable {
     public var speculativeLaunches: UInt64 = 0
     /// Tasks of the vertex retried after a failure.
     public var retries: UInt64 = 0
+    /// The names of the streams the vertex writes (empty in rows written before outputs were kept).
+    public var outputs: [String] = []
 
     /// Empty stats.
     public init() {}
 
-    static let rowVersion: UInt8 = 1
+    static let rowVersion: UInt8 = 2
 
     /// The stats row.
     package func encodedRow() -> [UInt8] {
@@ -103,6 +110,7 @@ public struct VertexStats: Sendable, Equatable {
         w.write(recoveries)
         w.write(speculativeLaunches)
         w.write(retries)
+        w.write(outputs)
         return RowChecksum.seal(w.bytes)
     }
 
@@ -111,11 +119,13 @@ public struct VertexStats: Sendable, Equatable {
         let body = try RowChecksum.verified(row, what: "vertex stats row")
         var r = BinaryReader(body)
         do {
-            guard try r.readByte() == Self.rowVersion else { throw Corruption.badRow("vertex stats row version") }
+            let version = try r.readByte()
+            guard version == 1 || version == Self.rowVersion else { throw Corruption.badRow("vertex stats row version") }
             inputs = try r.read()
             recoveries = try r.read()
             speculativeLaunches = try r.read()
             retries = try r.read()
+            if version >= 2 { outputs = try r.read() }
             guard r.remaining == 0 else { throw Corruption.badRow("vertex stats row") }
         } catch let error as Corruption {
             throw error
@@ -127,6 +137,7 @@ public struct VertexStats: Sendable, Equatable {
     /// Adds an update's counters (and takes its inputs, when given).
     mutating func apply(_ update: VertexStatsUpdate) {
         if let names = update.inputs { inputs = names }
+        if let names = update.outputs { outputs = names }
         recoveries &+= update.recoveries
         speculativeLaunches &+= update.speculativeLaunches
         retries &+= update.retries

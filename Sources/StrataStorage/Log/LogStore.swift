@@ -31,8 +31,9 @@ package final class LogStore: Sendable {
     let vertexStatsRows: Database
     /// Stateful outputs: stream name → state row (`LogStore+States.swift`).
     let stateRows: Database
-    /// Bumped on every commit that seals; subscriptions in this process wait on it.
-    package let sealSignal = SealSignal()
+    /// Bumped on every commit of this process that seals, and when another process writes the
+    /// data file; subscriptions wait on it.
+    package let sealSignal: SealSignal
     /// The committer thread's block encoder; uncontended (one committer), a `Mutex` for `Sendable`.
     let committerCodec = Mutex(BlockCodec())
     /// Raw payload buffers handed back after compression, reused by appenders.
@@ -57,13 +58,37 @@ package final class LogStore: Sendable {
 
     private final class WeakStore: Sendable {
         nonisolated(unsafe) weak var store: LogStore?
-        init(_ store: LogStore) { self.store = store }
+        /// The store's identity, to recognize its own slot without loading the weak reference
+        /// (a strong reference released inside the lock could run another store's deinit there).
+        let id: ObjectIdentifier
+        init(_ store: LogStore) {
+            self.store = store
+            id = ObjectIdentifier(store)
+        }
+    }
+
+    /// A directory whose store is being opened or closed by some thread; others wait for it.
+    private final class BusySlot: Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        /// Lets every waiter through.
+        func finish() { done.signal() }
+        /// Blocks until `finish()`, then lets the next waiter through.
+        func wait() {
+            done.wait()
+            done.signal()
+        }
+    }
+
+    private enum RegistrySlot {
+        case open(WeakStore)
+        case busy(BusySlot)
     }
 
     /// Open stores by directory identity: lmdb.h forbids opening one environment twice in a
-    /// process. A store closes its environment while holding this lock, so that a new open of the
-    /// same directory never overlaps the old close.
-    private static let registry = Mutex<[FileID: WeakStore]>([:])
+    /// process. Opening and closing happen outside this lock (they do I/O, and an open may wait
+    /// for another process's lock): the directory's slot is marked busy meanwhile, so that an
+    /// open of the same directory waits for them, and opens of other directories do not.
+    private static let registry = Mutex<[FileID: RegistrySlot]>([:])
 
     /// The directory's identity when opened.
     private let directoryID: FileID
@@ -89,31 +114,74 @@ package final class LogStore: Sendable {
         guard info.st_mode & S_IFMT == S_IFDIR else { throw .notAStore(path: path, reason: "not a directory") }
         if !options.createIfMissing, access(path + "/data.mdb", F_OK) != 0 { throw .storeNotFound(path: path) }
         let id = FileID(info)
-        let dataFile = path + "/data.mdb"
-        // Strong references taken inside the lock are always carried out of it: if one were the
-        // last reference, the store's deinit (which takes the lock) would run inside it.
-        var found: LogStore?
-        var replaced: LogStore?
-        let store = try registry.withLock { registry throws(StorageError) -> LogStore in
-            if let existing = registry[id]?.store {
-                if existing.dataFileID == FileID.of(dataFile) {
-                    found = existing
-                    return existing
-                }
-                // The directory was deleted and its inode reused: a different store.
-                replaced = existing
-            }
-            let store = try LogStore(path: path, options: options, directoryID: id)
-            registry[id] = WeakStore(store)
-            store.registered.store(true, ordering: .releasing)
-            return store
+        let (store, found) = try registeredStore(id: id, dataFile: path + "/data.mdb") { () throws(StorageError) in
+            try LogStore(path: path, options: options, directoryID: id)
         }
-        _ = replaced
-        if found != nil && (store.options.durability != options.durability || store.options.sizeLimit != options.sizeLimit
-                            || (store.options.readOnly && !options.readOnly)) {
+        if found && (store.options.durability != options.durability || store.options.sizeLimit != options.sizeLimit
+                     || (store.options.readOnly && !options.readOnly)) {
             throw .misuse("store \(path) is already open in this process with other options")
         }
         return store
+    }
+
+    /// The store open in this process for directory `id`, or a new one from `open`, which runs
+    /// outside the registry's lock (it does LMDB I/O, and may wait for another process, such as
+    /// one compacting the store) while the directory's slot is marked busy: concurrent opens of
+    /// the same directory wait for it and then share its store; opens of other directories go on.
+    ///
+    /// - Returns: The store, and whether it was already open.
+    private static func registeredStore(id: FileID, dataFile: String, open: () throws(StorageError) -> LogStore)
+        throws(StorageError) -> (LogStore, found: Bool)
+    {
+        enum Step {
+            case found(LogStore)
+            case wait(BusySlot)
+            case open(BusySlot)
+        }
+        while true {
+            let dataFileID = FileID.of(dataFile)
+            // Strong references taken inside the lock are always carried out of it: if one were
+            // the last reference, the store's deinit (which takes the lock) would run inside it.
+            var replaced: LogStore?
+            let step = registry.withLock { registry -> Step in
+                switch registry[id] {
+                case .busy(let slot):
+                    return .wait(slot)
+                case .open(let entry):
+                    if let existing = entry.store {
+                        if existing.dataFileID == dataFileID { return .found(existing) }
+                        // The directory was deleted and its inode reused: a different store.
+                        replaced = existing
+                    }
+                case nil:
+                    break
+                }
+                let slot = BusySlot()
+                registry[id] = .busy(slot)
+                return .open(slot)
+            }
+            _ = replaced
+            switch step {
+            case .found(let store):
+                return (store, true)
+            case .wait(let slot):
+                slot.wait()
+            case .open(let slot):
+                defer { slot.finish() }
+                let store: LogStore
+                do {
+                    store = try open()
+                } catch {
+                    registry.withLock { registry in
+                        if case .busy(let current) = registry[id], current === slot { registry[id] = nil }
+                    }
+                    throw error
+                }
+                registry.withLock { registry in registry[id] = .open(WeakStore(store)) }
+                store.registered.store(true, ordering: .releasing)
+                return (store, false)
+            }
+        }
     }
 
     /// Creates `path` and any missing parent directories (`mkdir -p`).
@@ -132,6 +200,7 @@ package final class LogStore: Sendable {
         self.path = path
         self.options = options
         self.directoryID = directoryID
+        sealSignal = SealSignal(watching: path + "/data.mdb")
         environment = try Environment(path: path, sizeLimit: options.sizeLimit, maxDatabases: 16,
                                       sync: options.durability == .noSync ? .none : .full,
                                       readOnly: options.readOnly, allowEmptyFile: options.createIfMissing)
@@ -154,12 +223,22 @@ package final class LogStore: Sendable {
         if options.durability == .noSync && !options.readOnly { try? environment.sync() }
         guard registered.load(ordering: .acquiring) else { return }
         let id = directoryID
-        let environment = self.environment
-        Self.registry.withLock { registry in
-            // The weak reference to this store reads nil by now; another store may have taken the slot.
-            if let entry = registry[id], entry.store == nil { registry[id] = nil }
-            environment.close()
+        // Another store (of a recreated directory) may have taken the slot. While this one
+        // closes, outside the lock, its slot is busy: a new open of the same directory waits, so
+        // it never overlaps the close.
+        let slot = BusySlot()
+        let me = ObjectIdentifier(self)
+        let ours = Self.registry.withLock { registry -> Bool in
+            guard case .open(let entry) = registry[id], entry.id == me else { return false }
+            registry[id] = .busy(slot)
+            return true
         }
+        environment.close()
+        guard ours else { return }
+        Self.registry.withLock { registry in
+            if case .busy(let current) = registry[id], current === slot { registry[id] = nil }
+        }
+        slot.finish()
     }
 
     /// The named LMDB databases of format version 1, in the order `init` keeps them.
@@ -585,88 +664,6 @@ package final class LogStore: Sendable {
         } catch {
             throw StorageError(wrapping: error)
         }
-    }
-}
-
-/// Wakes waiters in this process whenever a commit seals an interval.
-///
-/// `SealSignal` is `Sendable`. Waiters are kept by ticket for lookup only; they are all woken at
-/// once, so their order never matters.
-package final class SealSignal: Sendable {
-    private struct State {
-        var generation: UInt64 = 0
-        var nextTicket: UInt64 = 0
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-        /// Threads blocked in `waitBlocking`, by ticket (lookup only).
-        var blocked: [UInt64: DispatchSemaphore] = [:]
-    }
-
-    private let state = Mutex(State())
-
-    /// The number of sealing commits so far in this process.
-    package var current: UInt64 { state.withLock { $0.generation } }
-
-    /// Called after a sealing commit: wakes every waiter.
-    package func bump() {
-        let toWake = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.generation &+= 1
-            let all = Array(state.waiters.values)
-            state.waiters.removeAll()
-            for semaphore in state.blocked.values { semaphore.signal() }
-            state.blocked.removeAll()
-            return all
-        }
-        for waiter in toWake { waiter.resume() }
-    }
-
-    /// Blocks the calling thread until a seal after `generation` or until `timeout` passes,
-    /// whichever is first. For engine threads, which never run on the cooperative pool.
-    package func waitBlocking(after generation: UInt64, timeout: Duration) {
-        let semaphore = DispatchSemaphore(value: 0)
-        let ticket = state.withLock { state -> UInt64? in
-            if state.generation != generation { return nil }
-            state.nextTicket &+= 1
-            state.blocked[state.nextTicket] = semaphore
-            return state.nextTicket
-        }
-        guard let ticket else { return }
-        let (seconds, attoseconds) = timeout.components
-        let nanoseconds = max(0, Int(clamping: seconds) &* 1_000_000_000 &+ Int(attoseconds / 1_000_000_000))
-        if semaphore.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .timedOut {
-            state.withLock { _ = $0.blocked.removeValue(forKey: ticket) }
-        }
-    }
-
-    /// Suspends until a seal after `generation` or until `timeout` passes, whichever is first.
-    package func wait(after generation: UInt64, timeout: Duration) async {
-        let ticket = state.withLock { state -> UInt64 in
-            state.nextTicket &+= 1
-            return state.nextTicket
-        }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let resumeNow = self.state.withLock { state -> Bool in
-                        if state.generation != generation { return true }
-                        state.waiters[ticket] = continuation
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
-                }
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                self.release(ticket)
-            }
-            await group.next()
-            group.cancelAll()
-            self.release(ticket)
-        }
-    }
-
-    private func release(_ ticket: UInt64) {
-        let waiter = state.withLock { $0.waiters.removeValue(forKey: ticket) }
-        waiter?.resume()
     }
 }
 

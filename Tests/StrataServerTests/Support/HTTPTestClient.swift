@@ -176,7 +176,7 @@ func exchange(port: Int, _ method: String, _ target: String, body: String? = nil
 }
 
 /// Polls `condition` until it holds or `seconds` pass; for waiting on other processes and threads.
-func eventually(within seconds: Double = 30, _ condition: @Sendable () throws -> Bool) async throws -> Bool {
+func eventually(within seconds: Double = 120, _ condition: @Sendable () throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     while ContinuousClock.now < deadline {
         if try condition() { return true }

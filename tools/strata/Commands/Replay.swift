@@ -41,7 +41,9 @@ struct Replay: ParsableCommand {
 
     func validate() throws {
         guard from.interval <= to.interval else { throw ValidationError("--from must not be after --to") }
-        guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be a positive number") }
+        guard ReEmitPace.speeds.contains(speed) else {
+            throw ValidationError("--speed must be a number from 0.001 to 1000000, not \(speed)")
+        }
         if speed != 1 && !pace { throw ValidationError("--speed goes with --pace") }
     }
 

@@ -13,7 +13,8 @@ struct Serve: ParsableCommand {
             POST /streams/NAME with a body of JSON lines appends them to the JSON stream NAME (created from the \
             query parameters interval, partitions, time-field, key-field, time-unit when absent) and answers \
             with a JSON summary once they are durable. GET /streams and GET /streams/NAME describe streams; \
-            GET /metrics serves counters. Malformed lines go to the stream NAME.dead. With --watch DIR, files of \
+            GET /metrics serves metrics (Prometheus); GET /api/… is the read API (docs/http.md) and / the web \
+            console (docs/console.md), on by default on loopback. Malformed lines go to the stream NAME.dead. With --watch DIR, files of \
             JSON lines in DIR are ingested into --watch-stream exactly once, across restarts. SIGTERM or SIGINT \
             stops accepting, acknowledges what was read, and exits. Creates the store when it does not exist.
             """)
@@ -88,6 +89,10 @@ struct Serve: ParsableCommand {
     @Flag(help: "Print each commit of the watched directory on standard error.")
     var progress = false
 
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "Serve the web console at / (default: on when listening on loopback only)."))
+    var console: Bool?
+
     mutating func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535, not \(port)") }
         if watch != nil && watchStream == nil { throw ValidationError("--watch needs --watch-stream STREAM") }
@@ -109,6 +114,8 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
+        // Before the store opens: storage and engine metrics are made with the store.
+        let registry = StrataMetrics.bootstrapPrometheus()
         let store = try Store(at: options.path, options: Strata.StoreOptions(durability: durability.durability))
         var configuration = ReceiverConfiguration()
         configuration.host = host
@@ -120,6 +127,7 @@ struct Serve: ParsableCommand {
         configuration.maxQueuedBytesPerStream = maxQueuedBytes
         configuration.allowedLateness = lateness.duration
         configuration.servesHTTP = !(once || noHTTP)
+        configuration.servesConsole = console ?? Self.isLoopback(host)
         configuration.shutsDownOnTerminationSignals = true
         try configuration.validate()
 
@@ -137,7 +145,12 @@ struct Serve: ParsableCommand {
             sources.append(try DirectorySource(store: store, configuration: watching, onCommit: report))
         }
 
-        let receiver = IngestReceiver(store: store, configuration: configuration, sources: sources)
+        let receiver = IngestReceiver(store: store, configuration: configuration, sources: sources,
+                                      metricsRegistry: registry)
+        if configuration.servesHTTP && !Self.isLoopback(host) && configuration.token == nil {
+            printError("warning: serving \(host) beyond loopback without a token: anyone who reaches it can read and "
+                       + "write every stream; give --token (and TLS)")
+        }
         if configuration.servesHTTP {
             Task { [host] in
                 if let port = try? await receiver.listeningPort() { printError("listening on http://\(host):\(port)") }
@@ -160,6 +173,11 @@ struct Serve: ParsableCommand {
             for rejection in totals.rejections { printError(rejection.description) }
             if totals.rejected > 0 { throw ExitCode.failure }
         }
+    }
+
+    /// Whether `host` is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
     }
 
     /// One line about a commit of the watched directory.

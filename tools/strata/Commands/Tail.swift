@@ -35,7 +35,9 @@ struct Tail: ParsableCommand {
     mutating func validate() throws {
         if let speed {
             guard pace else { throw ValidationError("--speed goes with --pace") }
-            guard speed > 0, speed.isFinite else { throw ValidationError("--speed must be a positive number") }
+            guard ReEmitPace.speeds.contains(speed) else {
+                throw ValidationError("--speed must be a number from 0.001 to 1000000, not \(speed)")
+            }
         }
         if range.to != nil && follow { throw ValidationError("--to and --follow exclude each other") }
         if range.to != nil && range.from == nil { throw ValidationError("--to needs --from") }

@@ -1,7 +1,8 @@
 import PropertyBased
 import Testing
 
-@testable import Strata
+@testable import StrataEngine
+import Strata
 
 /// `EncodedKeyTable` against a dictionary of byte arrays: same indices, first-seen order, across growth.
 @Suite struct EncodedKeyTableTests {
@@ -49,5 +50,35 @@ import Testing
         for word in words { model[word, default: 0] += 1 }
         #expect(counts.count == model.count)
         #expect(counts.allSatisfy { model[$0.key] == $0.value })
+    }
+
+    /// Removal (the keyed state tables' swap-remove) against an array of byte arrays: after any
+    /// mix of inserts and removals, every key is found at the model's index and removed keys are
+    /// absent, through tombstone reuse, rebuilds and arena compaction.
+    @Test func removalsKeepIndicesLikeASwapRemovingArray() async {
+        let ops = zip(Gen.uint8(in: 0...2).array(of: 0...40), Gen.bool).array(of: 0...600)
+        await propertyCheck(count: 30, input: ops) { ops in
+            var table = EncodedKeyTable()
+            var model: [[UInt8]] = []
+            for (key, isRemoval) in ops {
+                if isRemoval, let at = model.firstIndex(of: key) {
+                    #expect(key.withUnsafeBytes { table.find(bytes: $0) } == at)
+                    table.remove(at: at)
+                    model.swapAt(at, model.count - 1)
+                    model.removeLast()
+                } else {
+                    let (index, inserted) = key.withUnsafeBytes { table.index(ofEncoded: $0) }
+                    #expect(inserted == !model.contains(key))
+                    if inserted { model.append(key) }
+                    #expect(index == model.firstIndex(of: key))
+                }
+            }
+            #expect(table.count == model.count)
+            for (index, key) in model.enumerated() {
+                #expect(key.withUnsafeBytes { table.find(bytes: $0) } == index)
+                #expect(table.hash(of: index) == XXH64.hash(key))
+                #expect(table.withBytes(of: index) { Array($0) } == key)
+            }
+        }
     }
 }
