@@ -21,8 +21,10 @@ struct StrataRun {
 /// Runs the built `strata` binary with `arguments`, feeding it `stdin`.
 ///
 /// Output goes to files, not pipes, so a large output cannot block the child. `STRATA_STORE` is
-/// removed from the inherited environment unless `environment` sets it.
-func strata(_ arguments: [String], stdin: String = "", environment: [String: String] = [:]) throws -> StrataRun {
+/// removed from the inherited environment unless `environment` sets it. `executable` runs another
+/// program instead (a wrapper such as `setpriv` that runs `strata` itself).
+func strata(_ arguments: [String], stdin: String = "", environment: [String: String] = [:],
+            executable: String? = nil) throws -> StrataRun {
     let scratch = try TemporaryDirectory(prefix: "strata-cli-run")
     let inPath = scratch.appending("stdin"), outPath = scratch.appending("stdout"), errPath = scratch.appending("stderr")
     try Data(stdin.utf8).write(to: URL(fileURLWithPath: inPath))
@@ -38,7 +40,7 @@ func strata(_ arguments: [String], stdin: String = "", environment: [String: Str
     }
 
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: builtProductsDirectory() + "/strata")
+    process.executableURL = URL(fileURLWithPath: executable ?? builtProductsDirectory() + "/strata")
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env["STRATA_STORE"] = nil

@@ -22,9 +22,12 @@ enum DamageExits {
     }
 
     /// Installs the LMDB assertion policy and the last-resort signal handlers.
+    ///
+    /// A child of `verify` or `salvage` (`STRATA_NO_SIGNAL_HANDLERS=1`) keeps LMDB's `abort()` after
+    /// the assertion's message, so that its parent sees the signal and can tell it from a finding.
     static func install() {
-        Store.exitOnStorageAssertion(status: dataErrorStatus)
         guard !signalHandlersDisabled else { return }
+        Store.exitOnStorageAssertion(status: dataErrorStatus)
         // An alternate stack, so that the handler runs even when the fault is a stack overflow.
         let size = 64 << 10
         var stack = stack_t()

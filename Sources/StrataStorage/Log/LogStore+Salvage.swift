@@ -1,0 +1,219 @@
+extension LogStore {
+    /// The streams the catalog still lists, each decoded on its own; damaged rows are returned as
+    /// the key's text and the corruption.
+    package func salvageCatalog() -> (streams: [StreamDescriptor], damaged: [(String, String)]) {
+        var streams: [StreamDescriptor] = []
+        var damaged: [(String, String)] = []
+        do {
+            try environment.read { txn in
+                try txn.withCursor(catalog) { cursor in
+                    var entry = try cursor.first()
+                    var previous: [UInt8] = []
+                    while let (key, row) = entry {
+                        let name = String(decoding: key, as: UTF8.self)
+                        guard previous.isEmpty || previous.lexicographicallyPrecedes(key) else {
+                            damaged.append((name, "catalog key out of order; the catalog walk stopped there"))
+                            return
+                        }
+                        previous = Array(key)
+                        do throws(Corruption) {
+                            let descriptor = try StreamDescriptor(row: row)
+                            if descriptor.name.utf8.elementsEqual(key) {
+                                streams.append(descriptor)
+                            } else {
+                                damaged.append((name, "catalog row stored under another name (\(descriptor.name))"))
+                            }
+                        } catch {
+                            damaged.append((name, error.description))
+                        }
+                        entry = try cursor.next()
+                    }
+                }
+            }
+        } catch {
+            damaged.append(("catalog", "the catalog walk stopped: \(error)"))
+        }
+        return (streams, damaged)
+    }
+
+    /// The frontier of a stream for salvage: the stored one, or one rebuilt from its seal keys when
+    /// the row is damaged (a note says so).
+    package func salvageFrontier(of descriptor: StreamDescriptor, notes: inout [String]) -> StreamFrontier? {
+        do {
+            return try frontier(of: descriptor)
+        } catch {
+            notes.append("frontier row unreadable (\(error)); rebuilt from the seal rows")
+        }
+        do {
+            return try environment.read { txn in
+                try txn.withCursor(seals) { cursor in
+                    var first: Interval?
+                    var last: Interval?
+                    var entry = try SealKey(stream: descriptor.id, interval: Interval(0)).withEncodedBytes {
+                        try cursor.seek(atLeast: $0)
+                    }
+                    while let (keyBytes, _) = entry, let key = SealKey(decoding: keyBytes), key.stream == descriptor.id {
+                        if let last, key.interval <= last { break }
+                        if first == nil { first = key.interval }
+                        last = key.interval
+                        entry = try cursor.next()
+                    }
+                    return StreamFrontier(sealedThrough: last, firstInterval: first)
+                }
+            }
+        } catch {
+            notes.append("the seal rows cannot be walked either: \(error)")
+            return nil
+        }
+    }
+
+    /// The intervals of a stream that have a seal row, in order, from `from` on: by a cursor walk,
+    /// or, where the walk fails, by looking up each interval up to `through` (at most `lookupLimit`).
+    ///
+    /// - Returns: the intervals with a seal row, and those whose seal row could not be looked up.
+    package func salvageSealedIntervals(of descriptor: StreamDescriptor, from: Interval, through: Interval,
+                                        notes: inout [String]) -> (sealed: [Interval], unreadable: [Interval]) {
+        var found: [Interval] = []
+        var resumeAt = from
+        do {
+            try environment.read { txn in
+                try txn.withCursor(seals) { cursor in
+                    var entry = try SealKey(stream: descriptor.id, interval: from).withEncodedBytes {
+                        try cursor.seek(atLeast: $0)
+                    }
+                    while let (keyBytes, _) = entry {
+                        guard let key = SealKey(decoding: keyBytes) else {
+                            throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("seal key"))
+                        }
+                        guard key.stream == descriptor.id, key.interval <= through else { return }
+                        guard key.interval >= resumeAt else {
+                            throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("seal key order"))
+                        }
+                        found.append(key.interval)
+                        guard key.interval.rawValue < UInt64.max else { return }
+                        resumeAt = key.interval.next
+                        entry = try cursor.next()
+                    }
+                }
+            }
+            return (found, [])
+        } catch {
+            notes.append("the seal rows walk stopped at interval \(resumeAt) (\(error)); looked up one by one from there")
+        }
+        // Per-key lookups resume past the damaged part of the tree.
+        let lookupLimit: UInt64 = 1_000_000
+        guard through.rawValue >= resumeAt.rawValue, through.rawValue - resumeAt.rawValue < lookupLimit else {
+            notes.append("too many intervals to look up one by one; intervals from \(resumeAt) on are not copied")
+            return (found, [])
+        }
+        var unreadable: [Interval] = []
+        var interval = resumeAt
+        while interval <= through {
+            do {
+                let present = try environment.read { txn in
+                    try SealKey(stream: descriptor.id, interval: interval).withEncodedBytes { key in
+                        try txn.withValue(seals, key: key) { $0 != nil }
+                    }
+                }
+                if present { found.append(interval) }
+            } catch {
+                unreadable.append(interval)
+            }
+            guard interval.rawValue < UInt64.max else { break }
+            interval = interval.next
+        }
+        return (found, unreadable)
+    }
+
+    /// Reads one sealed interval for salvage: its seal, and for each partition the blocks that
+    /// verify, in chunk order (missing or damaged ones are counted in `lostPerPartition`).
+    ///
+    /// - Throws: the seal row's corruption, or an LMDB error.
+    package func salvageInterval(of descriptor: StreamDescriptor, interval: Interval)
+        throws -> (seal: SealRecord, blocks: [[[UInt8]]], lostPerPartition: [UInt32])
+    {
+        try environment.read { txn in
+            let seal = try SealKey(stream: descriptor.id, interval: interval).withEncodedBytes { key in
+                try txn.withValue(seals, key: key) { row -> SealRecord in
+                    guard let row else {
+                        throw StorageError.corrupt(StoreLocation(stream: descriptor.name, interval: interval),
+                                                   .badRow("seal row (missing)"))
+                    }
+                    do throws(Corruption) {
+                        return try SealRecord(row: row, partitions: descriptor.partitions)
+                    } catch {
+                        throw StorageError.corrupt(StoreLocation(stream: descriptor.name, interval: interval), error)
+                    }
+                }
+            }
+            var codec = BlockCodec()
+            var kept: [[[UInt8]]] = []
+            var lost: [UInt32] = []
+            for p in 0..<descriptor.partitions {
+                var partitionBlocks: [[UInt8]] = []
+                var partitionLost: UInt32 = 0
+                for c in 0..<seal.chunks[Int(p)] {
+                    let key = BlockKey(stream: descriptor.id, interval: interval, partition: PartitionIndex(p),
+                                       chunk: ChunkIndex(rawValue: c))
+                    let block: [UInt8]? = try? key.withEncodedBytes { keyBytes in
+                        try txn.withValue(blocks, key: keyBytes) { value -> [UInt8]? in
+                            guard let value else { return nil }
+                            do throws(Corruption) {
+                                try codec.verify(value)
+                                return Array(value)
+                            } catch {
+                                return nil
+                            }
+                        }
+                    }
+                    if let block { partitionBlocks.append(block) } else { partitionLost += 1 }
+                }
+                kept.append(partitionBlocks)
+                lost.append(partitionLost)
+            }
+            return (seal, kept, lost)
+        }
+    }
+
+    /// Writes one salvaged interval into this (new) store: its blocks as chunks `0..<n` of each
+    /// partition, its seal with the totals of what was kept, and the frontier through it.
+    package func putSalvagedInterval(_ descriptor: StreamDescriptor, interval: Interval, blocks kept: [[[UInt8]]],
+                                     frontier: StreamFrontier) throws(StorageError) {
+        var records: UInt64 = 0, raw: UInt64 = 0, stored: UInt64 = 0
+        for partition in kept {
+            for block in partition {
+                // Every block kept was verified when it was read; a header that does not parse is a misuse.
+                guard let header = block.withUnsafeBytes({ try? BlockHeader(parsing: $0) }) else {
+                    throw StorageError.misuse("salvage: an unverified block of stream \(descriptor.name) interval \(interval)")
+                }
+                records += UInt64(header.recordCount)
+                raw += UInt64(header.rawLength)
+                stored += UInt64(block.count)
+            }
+        }
+        let seal = SealRecord(chunks: kept.map { UInt32($0.count) }, records: records, rawBytes: raw, storedBytes: stored)
+        let hasRecords = records > 0
+        let blocksDB = blocks, sealsDB = seals
+        try committer.write { [self] txn in
+            for (p, partition) in kept.enumerated() {
+                for (c, block) in partition.enumerated() {
+                    let key = BlockKey(stream: descriptor.id, interval: interval, partition: PartitionIndex(UInt32(p)),
+                                       chunk: ChunkIndex(rawValue: UInt32(c)))
+                    try key.withEncodedBytes { k in try block.withUnsafeBytes { try txn.put(blocksDB, key: k, value: $0) } }
+                }
+            }
+            if hasRecords {
+                let row = seal.encodedRow()
+                try SealKey(stream: descriptor.id, interval: interval).withEncodedBytes { k in
+                    try row.withUnsafeBytes { try txn.put(sealsDB, key: k, value: $0) }
+                }
+            }
+            try putFrontier(frontier, of: descriptor.id, txn)
+        }
+    }
+
+    /// Sets a salvaged stream's frontier.
+    package func putSalvagedFrontier(_ frontier: StreamFrontier, of descriptor: StreamDescriptor) throws(StorageError) {
+        try committer.write { [self] txn in try putFrontier(frontier, of: descriptor.id, txn) }
+    }
+}
