@@ -132,7 +132,7 @@ import Testing
         let tail = try strata(["tail", "views", "--store", store.path, "--unsealed", "--json"])
         #expect(tail.status == 0, "\(tail.stderr)")
         // From the newest sealed interval (104, empty: the watermark of ts 105 sealed it) on.
-        #expect(tail.stdout == #"{"interval":105,"partition":0,"record":{"ts":105,"user":"fay","page":"/y"},"sealed":false}"# + "\n")
+        #expect(tail.stdout == #"{"interval":105,"partition":0,"record":{"ts":105,"user":"fay","page":"/y"},"time":"1970-01-01T00:01:45Z","sealed":false}"# + "\n")
         #expect(tail.stderr.contains("1 records of unsealed intervals"))
         let follow = try strata(["tail", "-f", "views", "--store", store.path, "--unsealed"])
         #expect(follow.status == 64)

@@ -35,6 +35,7 @@ struct StrataCommand: ParsableCommand {
             State.self,
             Retain.self,
             Compact.self,
+            Salvage.self,
             Drop.self,
             Rename.self,
             TestBatch.self,

@@ -147,6 +147,10 @@ package final class Environment: @unchecked Sendable {
     /// The current map size in bytes.
     package var currentMapSize: Int { mapSize.withLock { $0 } }
 
+    /// The named databases every store of format version 1 has had from its first open (later
+    /// builds added others, created empty when such a store is next opened for writing).
+    static let databasesOfEveryStore: Set<String> = ["meta", "catalog", "frontiers", "seals", "blocks"]
+
     /// Opens or creates the named databases, all in one write transaction.
     ///
     /// lmdb.h: `mdb_dbi_open` must not be called from concurrent transactions; we call it once, at open.
@@ -159,6 +163,12 @@ package final class Environment: @unchecked Sendable {
             for name in names {
                 var dbi: MDB_dbi = 0
                 let rc = mdb_dbi_open(txn, name, readOnly ? 0 : UInt32(MDB_CREATE), &dbi)
+                if rc == MDB_NOTFOUND && readOnly && Self.databasesOfEveryStore.contains(name) {
+                    // Every store of format version 1 has had these since its first open: their
+                    // entry missing from the main database is damage, not an older build.
+                    mdb_txn_abort(txn)
+                    throw .damaged(path: path, what: "the main database has no entry for database \(name), which every store has")
+                }
                 if rc == MDB_NOTFOUND && readOnly {
                     mdb_txn_abort(txn)
                     throw .notAStore(path: path, reason: "it has no database \(name); a store written by an older "
