@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// The claim of one writer on one stream, across processes and within one: an exclusive `flock`
 /// on `STORE/writers/stream-ID.lock`.
@@ -29,14 +30,32 @@ package final class StreamWriterLock: Sendable {
         path = directory + "/stream-\(stream.id.rawValue).lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .system(call: "open", errno: errno, path: path) }
+        var lingering = 0
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             if code == EINTR { continue }
-            defer { close(fd) }
-            guard code == EWOULDBLOCK else { throw .system(call: "flock", errno: code, path: path) }
-            throw .streamBusy(stream: stream.name, processID: Self.recordedProcessID(fd))
+            guard code == EWOULDBLOCK else {
+                close(fd)
+                throw .system(call: "flock", errno: code, path: path)
+            }
+            // Held, by this process's pid, while no live claim of this process holds it: a child
+            // being spawned by another thread inherited the released lock's file descriptor
+            // between fork and exec (O_CLOEXEC closes it only at exec). Wait for that exec
+            // (bounded) instead of refusing a writer nobody is ahead of.
+            let path = self.path
+            if Self.recordedProcessID(fd) == getpid(), lingering < 5_000,
+               !Self.heldHere.withLock({ $0.contains(path) }) {
+                lingering += 1
+                usleep(1_000)
+                continue
+            }
+            let holder = Self.recordedProcessID(fd)
+            close(fd)
+            throw .streamBusy(stream: stream.name, processID: holder)
         }
         descriptor = fd
+        let held = path
+        Self.heldHere.withLock { _ = $0.insert(held) }
         // Name this process as the holder (for the message a refused writer prints).
         let text = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
@@ -52,7 +71,14 @@ package final class StreamWriterLock: Sendable {
         return Int32(text).flatMap { $0 > 0 ? $0 : nil }
     }
 
-    deinit { close(descriptor) }
+    /// The lock files this process's live claims hold (lookup only, never iterated).
+    private static let heldHere = Mutex<Set<String>>([])
+
+    deinit {
+        let held = path
+        Self.heldHere.withLock { _ = $0.remove(held) }
+        close(descriptor)
+    }
 }
 
 extension LogStore {
