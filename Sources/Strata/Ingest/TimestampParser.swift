@@ -252,3 +252,36 @@ func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
     let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear  // [0, 146096]
     return era * 146_097 + dayOfEra - 719_468
 }
+
+/// A UTC calendar date and time of day, to the second (proleptic Gregorian).
+package struct CivilTime: Sendable, Equatable {
+    package var year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64
+
+    /// The date and time of day `secondsSinceEpoch` seconds after 1970-01-01T00:00:00Z (Howard
+    /// Hinnant's `civil_from_days`, the inverse of `daysFromCivil`); negative counts go back.
+    package init(secondsSinceEpoch seconds: Int64) {
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        day = dayOfYear - (153 * mp + 2) / 5 + 1
+        month = mp < 10 ? mp + 3 : mp - 9
+        year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        hour = secondOfDay / 3600
+        minute = secondOfDay / 60 % 60
+        second = secondOfDay % 60
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS` (ISO 8601 without fraction or offset).
+    package var text: String {
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let digits = String(value)
+            return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))"
+    }
+}

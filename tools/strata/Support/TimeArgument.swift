@@ -100,20 +100,8 @@ func formatTime(_ instant: Timestamp, fractional: Bool, zone: DisplayZone) -> St
         offset = TimeZone.current.secondsFromGMT(for: Date(timeIntervalSince1970: Double(seconds)))
         seconds += Int64(offset)
     }
-    // Days since the epoch to a civil date (Howard Hinnant's days_from_civil, inverted).
-    let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
-    let secondOfDay = seconds - days * 86_400
-    let z = days + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let doe = z - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let day = doy - (153 * mp + 2) / 5 + 1
-    let month = mp < 10 ? mp + 3 : mp - 9
-    let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
     func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
-    var text = "\(year)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay / 60 % 60)):\(two(secondOfDay % 60))"
+    var text = CivilTime(secondsSinceEpoch: seconds).text
     if fractional { text += "." + String(String(millis + 1000).dropFirst()) }
     if zone == .utc {
         text += "Z"
