@@ -9,10 +9,14 @@ let package = Package(
     products: [
         .library(name: "Strata", targets: ["Strata"]),
         .library(name: "StrataSQL", targets: ["StrataSQL"]),
+        .library(name: "StrataCluster", targets: ["StrataCluster"]),
+        // The HTTP receiver and directory source that docs/ingest.md embeds (`import StrataServer`).
+        .library(name: "StrataServer", targets: ["StrataServer"]),
         .executable(name: "strata", targets: ["StrataCLI"]),
         .executable(name: "strata-bench", targets: ["StrataBench"]),
         .executable(name: "strata-demo", targets: ["StrataDemo"]),
         .executable(name: "strata-crash-child", targets: ["StrataCrashChild"]),
+        .executable(name: "strata-node", targets: ["StrataNode"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
@@ -26,11 +30,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // `swift package generate-documentation` (tools/docs.sh); no target depends on it.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // The NATS C client: only StrataCluster imports it, so single-node users never link it.
+        .systemLibrary(name: "CNATS", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
         .target(
             name: "StrataStorage",
             dependencies: ["CLMDB", "CLZ4", .product(name: "CoreMetrics", package: "swift-metrics")],
@@ -46,7 +54,7 @@ let package = Package(
         .target(
             name: "StrataServer",
             dependencies: [
-                "Strata",
+                "Strata", "StrataStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -60,11 +68,17 @@ let package = Package(
             ],
             swiftSettings: checks),
         .target(name: "StrataSQL", dependencies: ["CSQLite", "Strata", "StrataEngine", "StrataStorage"], swiftSettings: checks),
+        .target(
+            name: "StrataCluster",
+            dependencies: ["CNATS", "Strata", "StrataEngine", "StrataStorage", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: checks),
         .target(name: "StrataTestSupport", dependencies: ["Strata", "StrataStorage"]),
+        .target(name: "StrataClusterTestSupport", dependencies: ["StrataCluster", "StrataTestSupport"]),
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
-                "Strata", "StrataSQL", "StrataServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Strata", "StrataSQL", "StrataServer", "StrataCluster", "StrataStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "tools/strata"),
         .executableTarget(
@@ -73,7 +87,11 @@ let package = Package(
                            .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "tools/bench"),
         .executableTarget(name: "StrataDemo", dependencies: ["Strata"], path: "tools/demo"),
-        .executableTarget(name: "StrataCrashChild", dependencies: ["Strata"], path: "tools/crash"),
+        .executableTarget(name: "StrataCrashChild", dependencies: ["Strata", "StrataStorage"], path: "tools/crash"),
+        .executableTarget(
+            name: "StrataNode",
+            dependencies: ["Strata", "StrataCluster", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "tools/node"),
         .testTarget(
             name: "StrataStorageTests",
             dependencies: [
@@ -102,8 +120,14 @@ let package = Package(
             name: "StrataServerTests",
             dependencies: ["StrataServer", "StrataTestSupport", "StrataCLI"]),
         .testTarget(
+            name: "StrataClusterTests",
+            dependencies: [
+                "StrataCluster", "Strata", "StrataStorage", "StrataTestSupport", "StrataClusterTestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]),
+        .testTarget(
             name: "StrataCLITests",
-            dependencies: ["StrataCLI", "StrataTestSupport", "StrataBench"]),
+            dependencies: ["StrataCLI", "StrataTestSupport", "StrataClusterTestSupport", "StrataBench"]),
     ],
     swiftLanguageModes: [.v6]
 )

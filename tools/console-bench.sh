@@ -28,7 +28,10 @@ poller() {  # the console's requests (Streams page, a stream page, Programs, Ing
         curl -s -o /dev/null "$u/api/streams"
         curl -s -o /dev/null "$u/api/streams/pageViews/intervals"
         curl -s -o /dev/null "$u/api/streams/pageViews"
-        curl -s -o /dev/null "$u/api/programs"
+        # The Programs page also fetches each program's per-interval timings (read from the store).
+        for p in $(curl -s "$u/api/programs" | grep -o '"name":"[^"]*"' | grep -v '\.v[0-9]' | cut -d'"' -f4); do
+            curl -s -o /dev/null "$u/api/programs/$p/timings?last=120"
+        done
         curl -s -o /dev/null "$u/api/ingest"
         sleep "$POLL"
     done

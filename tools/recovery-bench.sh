@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Kill-and-rerun recovery measurement for a strata-bench workload (docs/benchmarks.md, "Recovery").
 #
-#   tools/recovery-bench.sh WORKLOAD [SNAPSHOT_EVERY=30] [KILL_PAST=45] [INTERVALS=90]
+#   tools/recovery-bench.sh WORKLOAD [SNAPSHOT_EVERY=30] [KILL_PAST=45] [INTERVALS=90] [-- OPTION…]
+#
+# Options after `--` go to every strata-bench run of the workload as they are (for example
+# `-- --timeout 30` for sessions, `-- --length 5 --slide 1 --no-inverse` for window-count,
+# `-- --durability none`).
 #
 # WORKLOAD is running-count, window-count or sessions. On a copy of a page-view store of
 # INTERVALS 1 s intervals at 100 000 events each (made once, cached in $WORK), it starts the
@@ -12,10 +16,16 @@
 # finishes. A third run must find nothing to do. BIN (default .build/release) holds strata-bench;
 # STRATA is the strata CLI (default $BIN/strata).
 set -euo pipefail
-WORKLOAD=${1:?usage: tools/recovery-bench.sh running-count|window-count|sessions [SNAPSHOT_EVERY] [KILL_PAST] [INTERVALS]}
-EVERY=${2:-30}
-KILL_PAST=${3:-45}
-INTERVALS=${4:-90}
+usage="usage: tools/recovery-bench.sh running-count|window-count|sessions [SNAPSHOT_EVERY] [KILL_PAST] [INTERVALS] [-- OPTION…]"
+positional=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do positional+=("$1"); shift; done
+[ $# -gt 0 ] && shift   # the `--`
+extra=("$@")
+if [ ${#positional[@]} -lt 1 ] || [ ${#positional[@]} -gt 4 ]; then echo "$usage" >&2; exit 64; fi
+WORKLOAD=${positional[0]}
+EVERY=${positional[1]:-30}
+KILL_PAST=${positional[2]:-45}
+INTERVALS=${positional[3]:-90}
 BIN=${BIN:-.build/release}
 STRATA=${STRATA:-$BIN/strata}   # only polls and prints status: a debug build will do
 W=${WORK:-/tmp/strata-recovery}
@@ -30,7 +40,7 @@ rm -rf "$store"
 cp -r "$base" "$store"
 first=$("$STRATA" streams --store "$store" --json | grep '"name":"pageViews"' | sed 's/.*"firstReadable":\([0-9]*\).*/\1/')
 target=$((first + KILL_PAST))
-command=("$BIN/strata-bench" "$WORKLOAD" --store "$store" --snapshot-every "$EVERY")
+command=("$BIN/strata-bench" "$WORKLOAD" --store "$store" --snapshot-every "$EVERY" ${extra[@]+"${extra[@]}"})
 echo "# ${command[*]}   (kill -9 once ${WORKLOAD} program .v1 is past interval $target = first + $KILL_PAST)"
 "${command[@]}" > "$W/run1.out" 2> "$W/run1.err" &
 pid=$!

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Strata needs on Debian/Ubuntu: the LMDB, LZ4 and SQLite
 # headers and pkg-config; the sqlite3 shell (the SQL tests compare against it); for the web
-# console and its browser tests, Chart.js (libjs-chart.js), Chromium, curl and openssl.
+# console and its browser tests, Chart.js (libjs-chart.js), Chromium, curl and openssl; for the
+# cluster module (StrataCluster) and its tests, the NATS C client (libnats-dev) and nats-server.
 # Does nothing when they are already there. Sourced by tools/demo.sh and tools/test.sh.
 set -euo pipefail
 packages=()
@@ -12,6 +13,8 @@ command -v sqlite3 >/dev/null 2>&1 || packages+=(sqlite3)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 command -v curl >/dev/null 2>&1 || packages+=(curl)
 command -v openssl >/dev/null 2>&1 || packages+=(openssl)
+pkg-config --exists libnats 2>/dev/null || packages+=(libnats-dev pkg-config)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || packages+=(nats-server)
 if [ ${#packages[@]} -eq 0 ]; then
     exit 0
 fi
@@ -21,4 +24,4 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
-pkg-config --exists lmdb liblz4 sqlite3
+pkg-config --exists lmdb liblz4 sqlite3 libnats

@@ -5,7 +5,7 @@ import StrataStorage
 /// setting.
 ///
 /// ```swift
-/// let acknowledgement = try appender.commit()
+/// let acknowledgement = try appender.commit(together: [deadLetters])
 /// try await acknowledgement.value()
 /// ```
 ///

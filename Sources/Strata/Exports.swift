@@ -30,10 +30,14 @@ public typealias Bytes = StrataStorage.Bytes
 public typealias JSONRecord = StrataStorage.JSONRecord
 /// Every error the storage layer throws.
 public typealias StorageError = StrataStorage.StorageError
+/// An error that may carry a storage error (see `StrataStorage.StorageErrorCarrying`).
+public typealias StorageErrorCarrying = StrataStorage.StorageErrorCarrying
 /// What was wrong with bytes read from disk.
 public typealias Corruption = StrataStorage.Corruption
 /// Where in a store something is.
 public typealias StoreLocation = StrataStorage.StoreLocation
+/// How a numeric time field of a JSON stream is read.
+public typealias TimeUnit = StrataStorage.TimeUnit
 /// How a store is opened.
 public typealias StoreOptions = StrataStorage.StoreOptions
 /// What a commit survives.
@@ -44,7 +48,5 @@ public typealias Retention = StrataStorage.Retention
 public typealias StreamDescriptor = StrataStorage.StreamDescriptor
 /// Where a stream's log stands.
 public typealias StreamFrontier = StrataStorage.StreamFrontier
-/// The seal of one interval that holds records.
-public typealias SealRecord = StrataStorage.SealRecord
 /// The XXH64 hash used for partitioning and checksums.
 public typealias XXH64 = StrataStorage.XXH64

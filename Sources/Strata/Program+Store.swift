@@ -19,8 +19,6 @@ public typealias TaskFaults = StrataEngine.TaskFaults
 public typealias KeyState = StrataEngine.KeyState
 /// The streams of a `mapWithState`: the mapped records and the state snapshots.
 public typealias MappedWithState = StrataEngine.MappedWithState
-/// A vertex's committed progress.
-public typealias ProgressMark = StrataStorage.ProgressMark
 
 extension Program {
     /// Defines a program named `name` over `store`.
@@ -63,3 +61,7 @@ extension ProgramBuilder {
 public typealias TrackedStream = StrataEngine.TrackedStream
 /// Two values joined by key; a missing side of an outer join is `nil`.
 public typealias Pair = StrataEngine.Pair
+/// A named function that routes each key to a partition, for the `partitioner:` of keyed operators.
+public typealias KeyPartitioner = StrataEngine.KeyPartitioner
+/// The error a task fails with when `TaskFaults` injects a failure.
+public typealias InjectedFault = StrataEngine.InjectedFault

@@ -1,4 +1,3 @@
-import Glibc
 import StrataStorage
 
 /// What ``Store/drop(_:force:)`` removed.
@@ -28,6 +27,13 @@ extension Store {
     /// of a stateless vertex that no vertex reads is not recorded as the program's, so it is not
     /// refused. Late side streams (`S.late`) go with their stream and are not dropped alone.
     ///
+    /// Refuses while a writer holds the stream's writer lock (`STORE/writers/stream-ID.lock`: an
+    /// appender, `strata ingest`, `strata serve` ingesting into it, in this process or another),
+    /// and holds that lock itself for the moment of the drop, so no writer can start in between.
+    /// Readers are not refused: a read already in progress finishes on the version of the store
+    /// it began with (an LMDB read transaction), and the next read of the dropped stream throws
+    /// `.unknownStream` (a `tail -f` following it ends with that error).
+    ///
     /// The space is reused by the store; `Store.compact(at:)` returns it to the file system.
     ///
     /// ```swift
@@ -35,7 +41,8 @@ extension Store {
     /// ```
     ///
     /// - Throws: `.unknownStream`; `.misuse` for a late side stream or a stream a program uses
-    ///   (naming the programs) without `force`; `.lmdb`/`.storeFull` when the commit fails.
+    ///   (naming the programs) without `force`; `.streamBusy` naming the process that writes the
+    ///   stream; `.lmdb`/`.storeFull` when the commit fails.
     @discardableResult
     public func drop(_ name: String, force: Bool = false) throws(StorageError) -> DropReport {
         guard let descriptor = try log.descriptor(named: name) else { throw .unknownStream(name) }
@@ -47,33 +54,41 @@ extension Store {
             throw .misuse("stream \(name) is used by program \(programs.joined(separator: ", ")); "
                           + "dropping it breaks the program's next run (give --force / force: true to drop it anyway)")
         }
-        let blocks = try log.dropStream(named: name)
+        let lock = try log.writerLock(of: descriptor)
+        let blocks = try withExtendedLifetime(lock) { () throws(StorageError) -> Int in
+            // Dropped or renamed by another process before the lock was ours: report it by name.
+            guard try log.descriptor(named: name)?.id == descriptor.id else { throw .unknownStream(name) }
+            return try log.dropStream(named: name)
+        }
         return DropReport(stream: name, blocks: blocks, programs: programs)
     }
 
-    /// Deletes a stream like ``drop(_:force:)``, first checking that no other process has the store
-    /// open, since one might be writing the stream (an ingest, `strata serve`, a program).
+    /// Opens the store at `path` and deletes a stream like ``drop(_:force:)``: refused while a
+    /// writer in any process holds the stream's writer lock; other processes may have the store
+    /// open and read it.
     ///
-    /// - Throws: `.storeInUse` naming the other process; the errors of ``drop(_:force:)``.
+    /// - Throws: the errors of ``Store/open(at:durability:)`` and ``drop(_:force:)``.
     @discardableResult
     public static func drop(_ name: String, inStoreAt path: String, force: Bool = false) throws(StorageError)
         -> DropReport
     {
-        try checkNoOtherProcess(path)
-        return try Store.open(at: path).drop(name, force: force)
+        try Store.open(at: path).drop(name, force: force)
     }
 
     /// Renames a stream and its late side stream (`S.late` → `NEW.late`), in one commit; no data moves.
     ///
     /// Refuses a stream a program reads or writes (see ``drop(_:force:)``): the program keeps
-    /// its streams by name.
+    /// its streams by name. Refuses while a writer holds the stream's writer lock, and holds it
+    /// for the moment of the rename. Readers that hold the stream (a `StoredStream`, a `tail -f`)
+    /// keep reading it: blocks are keyed by the stream's ID, which does not change.
     ///
     /// ```swift
     /// try store.rename("views.v2", to: "views.replayed")
     /// ```
     ///
     /// - Throws: `.unknownStream`, `.invalidStreamName`, `.streamExists`, `.misuse` for a late
-    ///   side stream or a stream a program uses; `.lmdb`/`.storeFull` when the commit fails.
+    ///   side stream or a stream a program uses; `.streamBusy` naming the process that writes the
+    ///   stream; `.lmdb`/`.storeFull` when the commit fails.
     public func rename(_ name: String, to newName: String) throws(StorageError) {
         guard let descriptor = try log.descriptor(named: name) else { throw .unknownStream(name) }
         if let main = descriptor.lateRecordsOf {
@@ -84,30 +99,18 @@ extension Store {
             throw .misuse("stream \(name) is used by program \(programs.joined(separator: ", ")), which finds it by name: "
                           + "it cannot be renamed")
         }
-        try log.renameStream(name, to: newName)
-    }
-
-    /// Renames a stream like ``rename(_:to:)``, first checking that no other process has the store open.
-    ///
-    /// - Throws: `.storeInUse` naming the other process; the errors of ``rename(_:to:)``.
-    public static func rename(_ name: String, to newName: String, inStoreAt path: String) throws(StorageError) {
-        try checkNoOtherProcess(path)
-        try Store.open(at: path).rename(name, to: newName)
-    }
-
-    /// Throws `.storeInUse` when another process has the store at `path` open.
-    private static func checkNoOtherProcess(_ path: String) throws(StorageError) {
-        // No lock file: no store, which opening reports in its own words.
-        guard access(path + "/lock.mdb", F_OK) == 0 else { return }
-        // The probe takes LMDB's lock-file write lock and lets it go at once (compaction's lock).
-        do throws(StorageError) {
-            _ = try ExclusiveStoreLock(directory: path)
-        } catch {
-            if case .misuse = error {
-                throw .misuse("store \(path) is open in this process: call drop(_:force:) or rename(_:to:) on that Store")
-            }
-            throw error
+        let lock = try log.writerLock(of: descriptor)
+        try withExtendedLifetime(lock) { () throws(StorageError) in
+            guard try log.descriptor(named: name)?.id == descriptor.id else { throw .unknownStream(name) }
+            try log.renameStream(name, to: newName)
         }
+    }
+
+    /// Opens the store at `path` and renames a stream like ``rename(_:to:)``.
+    ///
+    /// - Throws: the errors of ``Store/open(at:durability:)`` and ``rename(_:to:)``.
+    public static func rename(_ name: String, to newName: String, inStoreAt path: String) throws(StorageError) {
+        try Store.open(at: path).rename(name, to: newName)
     }
 
     /// The programs whose vertices read `stream` or write it, by name order.

@@ -240,7 +240,9 @@ extension Store {
     /// for s in try store.intervalStats(of: "views") { print(s.interval, s.records) }
     /// ```
     ///
-    /// - Parameter range: Only these intervals (`nil`: every readable one).
+    /// - Parameters:
+    ///   - name: The stream's name.
+    ///   - range: Only these intervals (`nil`: every readable one).
     /// - Throws: `.unknownStream`, `.corrupt` for a damaged seal row.
     /// - Complexity: O(intervals with records in the range).
     public func intervalStats(of name: String, in range: ClosedRange<Interval>? = nil) throws(StorageError)

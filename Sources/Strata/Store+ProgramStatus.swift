@@ -3,7 +3,8 @@ import StrataStorage
 /// Per-vertex counters kept with a vertex's progress (see `Store.programStatus`).
 public typealias VertexStats = StrataStorage.VertexStats
 
-/// Where one vertex of a program stands: progress, lag, snapshots, recoveries.
+/// Where one vertex of a program stands: progress, lag, snapshots, how its runs began (resumes
+/// and crash recoveries), speculative copies and retries.
 ///
 /// `VertexStatus` is `Sendable`; it is a plain value read from one consistent moment per vertex.
 public struct VertexStatus: Sendable, Equatable {
@@ -26,10 +27,34 @@ public struct VertexStatus: Sendable, Equatable {
     public var intervalLength: IntervalLength?
     /// The newest interval with a snapshot of the vertex's state (`nil`: none, or stateless).
     public var lastSnapshot: Interval?
-    /// Restarts that restored the vertex's state (snapshot plus replay).
+    /// Crash recoveries: runs that began while the run before was still marked running (its
+    /// process died). A rerun after a clean stop is a resume, not a recovery.
     public var recoveries: UInt64
-    /// Speculative copies of the vertex's tasks launched.
+    /// Runs that began after the previous run stopped cleanly.
+    public var resumes: UInt64
+    /// Runs that began after a run that ended with an error.
+    public var restartsAfterFailure: UInt64
+    /// Runs that restored the vertex's state from a snapshot and its input (resumes in a new
+    /// process included: the state lives in memory only while a run lasts).
+    public var stateRestores: UInt64
+    /// Snapshots of the vertex's state written, all runs (older ones are pruned: see `lastSnapshot`).
+    public var snapshotsWritten: UInt64
+    /// The run state the stats row records now (`running` also after a crash, until the next run).
+    public var runState: VertexRunState
+    /// How the latest run began.
+    public var lastStart: VertexStart
+    /// The vertex's progress when the latest run began (`nil`: none or not recorded).
+    public var lastStartProgress: Interval?
+    /// Speculative copies of the vertex's tasks launched (each copy, whether it won or not).
     public var speculativeLaunches: UInt64
+    /// Speculative copies whose output was the one committed (they finished before the task
+    /// they copied).
+    public var speculativeWins: UInt64
+    /// Speculative copies launched per 100 of the vertex's recent processed intervals (those with
+    /// a timing row, at most `VertexTiming.slots`); `nil` when it has none.
+    public var speculativePer100Intervals: Double?
+    /// The processed intervals `speculativePer100Intervals` is measured over.
+    public var recentIntervals: Int
     /// Tasks of the vertex retried.
     public var retries: UInt64
 }
@@ -76,10 +101,17 @@ extension Store {
             guard let (name, number) = Self.splitVertexName(vertex), program == nil || name == program else { continue }
             let stats = stats[vertex] ?? nil
             let lag = ready[name].map { r in r.0 > mark.interval ? r.0.rawValue - mark.interval.rawValue : 0 }
+            let timings = try log.vertexTimings(of: vertex)
+            let recentLaunches = timings.reduce(0) { $0 + UInt64($1.speculativeLaunches) }
             let status = VertexStatus(
                 program: name, vertex: vertex, progress: mark.interval, lag: lag, intervalLength: ready[name]?.1,
-                lastSnapshot: try log.latestSnapshotInterval(of: vertex), recoveries: stats?.recoveries ?? 0,
-                speculativeLaunches: stats?.speculativeLaunches ?? 0, retries: stats?.retries ?? 0)
+                lastSnapshot: try log.latestSnapshotInterval(of: vertex), recoveries: stats?.crashRecoveries ?? 0,
+                resumes: stats?.resumes ?? 0, restartsAfterFailure: stats?.restartsAfterFailure ?? 0,
+                stateRestores: stats?.recoveries ?? 0, snapshotsWritten: stats?.snapshotsWritten ?? 0, runState: stats?.runState ?? .unknown,
+                lastStart: stats?.lastStart ?? .unknown, lastStartProgress: stats?.lastStartProgress,
+                speculativeLaunches: stats?.speculativeLaunches ?? 0, speculativeWins: stats?.speculativeWins ?? 0,
+                speculativePer100Intervals: timings.isEmpty ? nil : Double(recentLaunches) * 100 / Double(timings.count),
+                recentIntervals: timings.count, retries: stats?.retries ?? 0)
             result.append(((name, number), status))
         }
         return result.sorted { $0.order.0 != $1.order.0 ? $0.order.0 < $1.order.0 : $0.order.1 < $1.order.1 }

@@ -23,6 +23,10 @@ extension Store {
     /// without, at full speed.
     ///
     /// - Parameters:
+    ///   - source: The stream to read.
+    ///   - range: The intervals to copy; all must be sealed and retained in `source`.
+    ///   - target: The new stream to write (it must not exist); same record type and settings.
+    ///   - pace: The speed factor of the original pace (`nil`: full speed).
     ///   - progress: Called after each interval is durable in the target.
     /// - Throws: `.unknownStream`; `.misuse` when `target` exists or `pace` is outside
     ///   `ReEmitPace.speeds`; `.beforeStreamStart`,
@@ -65,12 +69,12 @@ extension Store {
                     do {
                         let records = try codec.withVerifiedPayload(block) { header, _ in header.recordCount }
                         summary.records += UInt64(records)
+                        batch.blocks.append(try PendingBlock(stream: copy, interval: interval, partition: partition,
+                                                             block: Array(block)))
                     } catch let corruption as Corruption {
                         throw StorageError.corrupt(StoreLocation(stream: source, interval: interval, partition: partition),
                                                    corruption)
                     }
-                    batch.blocks.append(PendingBlock(stream: copy, interval: interval, partition: partition,
-                                                     bytes: Array(block)))
                 }
             } catch let error as StorageError {
                 throw error

@@ -36,6 +36,7 @@ extension Store {
     /// ```
     ///
     /// - Parameters:
+    ///   - destination: The store the readable intervals are copied into.
     ///   - skipping: `(stream, interval)` pairs not to read, reported as lost.
     ///   - event: Called with each step, in order.
     /// - Throws: a storage error of the destination (it is full, it holds other streams).

@@ -34,7 +34,7 @@ extension Store {
         guard let descriptor = try log.descriptor(named: name) else { throw .unknownStream(name) }
         let stream = StoredStream<Bytes>(store: log, descriptor: descriptor)
         let before = try stream.frontier().sealedThrough
-        let appender = try stream.makeAppender(timing: .explicit, limits: .init(), keyEncoder: nil)
+        let appender = try stream.explicitAppender()
         if let target = through ?? appender.newestUnsealedInterval {
             try appender.seal(through: target)
         }
@@ -58,7 +58,7 @@ extension Store {
             let before = try stream.frontier().sealedThrough
             do {
                 // An arrival appender seals the elapsed intervals when it opens.
-                _ = try stream.makeAppender(timing: .arrival, limits: .init(), keyEncoder: nil)
+                _ = try stream.arrivalAppender()
             } catch .streamBusy {
                 continue
             }

@@ -5,7 +5,7 @@ import StrataStorage
 /// ```swift
 /// let store = try Store(at: "pageviews.strata")
 /// let views = try store.stream("pageViews", of: PageView.self, interval: .seconds(1), partitions: 4)
-/// let appender = try views.appender(timing: .eventTime(allowedLateness: .seconds(2))) { $0.url }
+/// let appender = try views.eventTimeAppender(allowedLateness: .seconds(2)) { $0.url }
 /// try appender.append(view, eventTime: view.time)
 /// try appender.flush()
 /// ```
@@ -13,11 +13,6 @@ import StrataStorage
 /// `Store` is `Sendable`. Open a store once per process and share it (opening the same directory
 /// again returns the same underlying environment). Reads run concurrently on the caller's thread;
 /// writes go through one committer thread.
-///
-/// ## Topics
-/// - Streams: ``stream(_:of:interval:partitions:retention:)``, ``stream(named:of:)``,
-///   ``jsonStream(_:interval:partitions:timeField:keyField:timeUnit:retention:)``, ``streams()``
-/// - Inspection: ``info(of:)``, ``stats(of:)``, ``verify(stream:progress:)``
 public final class Store: Sendable {
     let log: LogStore
 
@@ -75,9 +70,13 @@ public final class Store: Sendable {
     /// Creates or opens a schema-less JSON stream, as `strata ingest` does.
     ///
     /// - Parameters:
+    ///   - name: The stream's name (1–195 characters of `A–Z a–z 0–9 . _ -`).
+    ///   - interval: The length of each interval.
+    ///   - partitions: The number of partitions of each interval (1 to 4096).
     ///   - timeField: The top-level field with event time; `nil` for arrival time.
     ///   - keyField: The top-level field whose value chooses the partition; `nil` for round-robin.
     ///   - timeUnit: The unit of a numeric time field.
+    ///   - retention: How long sealed intervals are kept.
     public func jsonStream(_ name: String, interval: IntervalLength, partitions: Int, timeField: String? = nil,
                            keyField: String? = nil, timeUnit: TimeUnit = .milliseconds,
                            retention: Retention = .forever) throws(StorageError) -> StoredStream<JSONRecord> {
@@ -87,7 +86,7 @@ public final class Store: Sendable {
         let descriptor = try log.createOrOpenStream(
             LogStore.StreamSpec(name: name, recordType: JSONRecord.recordTypeName, intervalLength: interval,
                                 partitions: count, retention: retention, timeField: timeField, keyField: keyField,
-                                timeUnit: timeField == nil ? nil : timeUnit.rawValue))
+                                timeUnit: timeField == nil ? nil : timeUnit))
         return StoredStream(store: log, descriptor: descriptor)
     }
 
@@ -132,7 +131,7 @@ public struct StreamInfo: Sendable, Equatable {
 extension Store {
     /// The seal records of a stream's intervals in `range` that hold records, in interval order:
     /// per-interval record counts and sizes without reading any block.
-    public func sealRecords(of name: String, in range: ClosedRange<Interval>) throws(StorageError) -> [(Interval, SealRecord)] {
+    package func sealRecords(of name: String, in range: ClosedRange<Interval>) throws(StorageError) -> [(Interval, SealRecord)] {
         guard let descriptor = try log.descriptor(named: name) else { throw .unknownStream(name) }
         return try log.sealRecords(of: descriptor, in: range)
     }

@@ -36,75 +36,6 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
         descriptor.intervalLength.interval(containing: time)
     }
 
-    // MARK: Appending
-
-    /// Makes an appender that partitions records round-robin, or by `partitionKey` when given.
-    ///
-    /// - Parameters:
-    ///   - timing: How records are put into intervals.
-    ///   - partitionKey: The key whose encoded bytes choose a record's partition.
-    public func appender<Key: RecordCodable>(
-        timing: TimeAssignment, limits: StreamAppender<Record>.Limits = .init(),
-        partitionKey: @escaping (Record) -> Key
-    ) throws(StorageError) -> StreamAppender<Record> {
-        try makeAppender(timing: timing, limits: limits) { record, writer in partitionKey(record).encode(to: &writer) }
-    }
-
-    /// Makes an appender that partitions records round-robin.
-    public func appender(timing: TimeAssignment, limits: StreamAppender<Record>.Limits = .init())
-        throws(StorageError) -> StreamAppender<Record>
-    {
-        try makeAppender(timing: timing, limits: limits, keyEncoder: nil)
-    }
-
-    /// Makes a **resumable** appender: it commits the records together with the position reached
-    /// in the input named `source` (`StreamAppender.flush(position:)`), and starts with the position
-    /// the last commit of that source left (`resumePosition`).
-    ///
-    /// ```swift
-    /// let appender = try views.appender(timing: .eventTime(allowedLateness: .zero), source: "clicks.log")
-    /// let input = try FileHandle(forReadingFrom: url)
-    /// try input.seek(toOffset: appender.resumePosition.bytes)   // skip what is already in the stream
-    /// ```
-    ///
-    /// - Parameters:
-    ///   - timing: How records are put into intervals.
-    ///   - source: The input's name (1–200 characters of A–Z a–z 0–9 . _ -); one position per
-    ///     (stream, source).
-    ///   - partitionKey: The key whose encoded bytes choose a record's partition; round-robin when `nil`.
-    /// - Throws: `.misuse` for an invalid source name; `.streamBusy` when another writer holds the
-    ///   stream; `.corrupt` when the stored position does not verify.
-    public func appender<Key: RecordCodable>(
-        timing: TimeAssignment, source: String, limits: StreamAppender<Record>.Limits = .init(),
-        partitionKey: ((Record) -> Key)?
-    ) throws(StorageError) -> StreamAppender<Record> {
-        guard SourceRecord.isValidName(source) else {
-            throw .misuse("invalid source name \"\(source)\": use 1–200 characters of A–Z a–z 0–9 . _ -")
-        }
-        let encoder = partitionKey.map { key in { (record: Record, writer: inout BinaryWriter) in key(record).encode(to: &writer) } }
-        return try makeAppender(timing: timing, limits: limits, keyEncoder: encoder, source: source)
-    }
-
-    /// Makes a resumable appender that partitions records round-robin (see
-    /// `appender(timing:source:limits:partitionKey:)`).
-    public func appender(timing: TimeAssignment, source: String, limits: StreamAppender<Record>.Limits = .init())
-        throws(StorageError) -> StreamAppender<Record>
-    {
-        try appender(timing: timing, source: source, limits: limits, partitionKey: Optional<(Record) -> Int64>.none)
-    }
-
-    func makeAppender(timing: TimeAssignment, limits: StreamAppender<Record>.Limits,
-                      keyEncoder: ((Record, inout BinaryWriter) -> Void)?, source: String? = nil)
-        throws(StorageError) -> StreamAppender<Record>
-    {
-        guard descriptor.lateRecordsOf == nil else {
-            throw .misuse("stream \(name) is a late side stream; it is written only by its stream's appenders")
-        }
-        let late = try store.descriptor(named: descriptor.lateStreamName)
-        return try StreamAppender(store: store, descriptor: descriptor, lateDescriptor: late, timing: timing,
-                                  limits: limits, keyEncoder: keyEncoder, source: source)
-    }
-
     // MARK: Reading
 
     /// Reads one sealed interval, all partitions or one.
@@ -215,7 +146,8 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
             throw StorageError.notSealed(StoreLocation(stream: name, interval: range.upperBound),
                                          newestSealed: frontier.sealedThrough)
         }
-        _ = try store.withSealedBlocks(of: descriptor, interval: range.lowerBound) { _, _, _ in }
+        // The first interval's seal row, not its blocks: they are read when the range is.
+        try store.checkReadable(descriptor, interval: range.lowerBound)
     }
 
     /// Calls `body` with the verified, decompressed payload of every block of one sealed interval.
@@ -375,15 +307,6 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
         } catch {
             throw StorageError(wrapping: error)
         }
-    }
-}
-
-extension StoredStream where Record: KeyedRecord {
-    /// Makes an appender that partitions each record by its `partitionKey` (for `KeyValue`, the key).
-    public func appender(timing: TimeAssignment, limits: StreamAppender<Record>.Limits = .init())
-        throws(StorageError) -> StreamAppender<Record>
-    {
-        try makeAppender(timing: timing, limits: limits) { record, writer in record.partitionKey.encode(to: &writer) }
     }
 }
 

@@ -1,18 +1,32 @@
 import Glibc
 import StrataStorage
 
-/// Appends records to one stream: assigns intervals and partitions, builds compressed blocks,
-/// commits them in groups and seals intervals.
+/// What every appender of a stream does, whatever its time mode: builds compressed blocks,
+/// commits them in groups, seals intervals, commits together with other appenders and with an
+/// input's position.
+///
+/// Records go in through one of its three subclasses, one per way of putting records into
+/// intervals, so that an append that does not fit the mode does not compile:
+///
+/// | appender | made by | appends with |
+/// | --- | --- | --- |
+/// | ``ArrivalAppender`` | `StoredStream.arrivalAppender()` | `append(_:)`: the interval of the clock's time now |
+/// | ``EventTimeAppender`` | `StoredStream.eventTimeAppender(allowedLateness:)` | `append(_:eventTime:)`: the interval of the record's time |
+/// | ``ExplicitAppender`` | `StoredStream.explicitAppender()` | `append(_:interval:)`: the interval given |
+///
+/// `StreamAppender` itself is the shared part, and the type to hold appenders of different
+/// record types or modes by: `commit(together:)` and `flush(together:)` take `[StreamAppender]`.
 ///
 /// Records are encoded straight into per-partition buffers; a full buffer (256 KiB by default)
-/// becomes one LZ4 block. Blocks go to the store's committer in batches (4 MiB by default) while
-/// this appender goes on encoding: commits overlap with encoding. `flush()` returns once
-/// everything appended so far is durable under the store's durability setting; `seal(through:)`
+/// becomes one LZ4 block, compressed and checksummed on a thread of the appender's own while it
+/// goes on encoding. Blocks go to the store's committer in batches (4 MiB by default), ready to
+/// write: the committer does no per-byte work, and commits overlap with encoding. `flush()`
+/// returns once everything appended so far is durable under the store's durability setting; `seal(through:)`
 /// and automatic seals are atomic: a reader sees all of an interval or none of it.
 ///
 /// ```swift
-/// let appender = try views.appender(timing: .eventTime(allowedLateness: .seconds(2)))
-/// for view in views { try appender.append(view, eventTime: view.time) }
+/// let appender = try views.eventTimeAppender(allowedLateness: .seconds(2))
+/// for view in batch { try appender.append(view, eventTime: view.time) }
 /// try appender.flush()
 /// ```
 ///
@@ -22,15 +36,15 @@ import StrataStorage
 /// `StorageError.streamBusy` naming the holder's pid. The kernel releases the lock of a process
 /// that dies, so a killed writer never blocks the next one.
 ///
-/// **Resumable appending.** An appender made with a `source` name
-/// (`StoredStream.appender(timing:source:)`) commits only through `flush(position:)` /
-/// `commit(position:)`: each commit makes the records appended since the previous one durable
+/// **Resumable appending.** An appender made with a `source` name (the `source:` parameter of
+/// every factory, e.g. `StoredStream.eventTimeAppender(allowedLateness:source:)`) commits only
+/// through `flush(position:)` / `commit(position:)`: each commit makes the records appended since the previous one durable
 /// together with the input's position, in one transaction. After any interruption (a kill, a
 /// full disk, an error), `resumePosition` says exactly where to continue reading the input: every
 /// record before it is in the stream once, none after it.
 ///
 /// ```swift
-/// let appender = try views.appender(timing: .eventTime(allowedLateness: .seconds(2)), source: "views-topic")
+/// let appender = try views.eventTimeAppender(allowedLateness: .seconds(2), source: "views-topic")
 /// var offset = appender.resumePosition.bytes                  // where the last run's commit ended
 /// for message in queue.messages(from: offset) {
 ///     try appender.append(message.view, eventTime: message.view.time)
@@ -41,16 +55,19 @@ import StrataStorage
 ///
 /// An appender is **not** `Sendable`: use it from one thread or task at a time. Its methods may
 /// block (back-pressure, `flush`, `seal`), so call them from a thread of your own rather than the
-/// cooperative pool, or use the `async` variants of `flush` and `seal`.
-public final class StreamAppender<Record: RecordCodable> {
+/// cooperative pool, or use the `async` variants of `flush` and `seal`. Code outside Strata cannot
+/// subclass it.
+public class StreamAppender {
     /// Tuning knobs.
     public struct Limits: Sendable {
         /// Raw bytes per partition buffer before it becomes a block.
         public var blockBytes: Int = 256 << 10
         /// Block bytes gathered before a batch is submitted for commit.
         public var commitBytes: Int = 4 << 20
-        /// Bytes submitted and not yet committed before `append` waits (back-pressure).
-        public var maxPendingBytes: Int = 64 << 20
+        /// Bytes submitted and not yet committed (raw while they wait for compression, then as
+        /// stored) before `append` waits (back-pressure): with the commit batches, what bounds an
+        /// appender's memory.
+        public var maxPendingBytes: Int = 16 << 20
         /// Whether blocks and seals wait in memory for the next `flush` instead of going to the
         /// committer as batches fill.
         ///
@@ -70,7 +87,6 @@ public final class StreamAppender<Record: RecordCodable> {
     let lateDescriptor: StreamDescriptor?
     let timing: TimeAssignment
     let limits: Limits
-    let keyEncoder: ((Record, inout BinaryWriter) -> Void)?
     let partitionCount: UInt32
     private let lengthNanos: UInt64
     private let latenessNanos: Int64
@@ -89,6 +105,9 @@ public final class StreamAppender<Record: RecordCodable> {
     @exclusivity(unchecked) private var batch = AppendBatch()
     @exclusivity(unchecked) private var batchBytes = 0
     private let chain = CommitChain()
+    /// Compresses this appender's blocks on a thread of its own and hands them to the committer in
+    /// order; every commit of the appender goes through it.
+    private let compressor = BlockCompressor()
     /// This stream's writer lock, released when the appender's last commit is done.
     private let writerLock: StreamWriterLock
     /// The name of the input whose position commits carry (`""`: the unnamed input); `nil` for
@@ -112,8 +131,10 @@ public final class StreamAppender<Record: RecordCodable> {
     /// Records this appender accepted.
     public private(set) var appendedRecords: UInt64 = 0
 
+    /// Takes the stream's writer lock and reads where the stream stands; subclasses add the
+    /// record type and the partition route.
     init(store: LogStore, descriptor: StreamDescriptor, lateDescriptor: StreamDescriptor?, timing: TimeAssignment,
-         limits: Limits, keyEncoder: ((Record, inout BinaryWriter) -> Void)?, source: String? = nil) throws(StorageError) {
+         limits: Limits, source: String? = nil) throws(StorageError) {
         self.store = store
         self.descriptor = descriptor
         self.lateDescriptor = lateDescriptor
@@ -121,9 +142,14 @@ public final class StreamAppender<Record: RecordCodable> {
         var limits = limits
         if source != nil { limits.holdsCommitsUntilFlush = true }
         self.limits = limits
-        self.keyEncoder = keyEncoder
         self.source = source
         writerLock = try store.writerLock(of: descriptor)
+        // A drop (or rename) by another process between finding the stream and taking its lock
+        // released the lock when it was done: writing by the old descriptor would resurrect a
+        // dropped stream's blocks.
+        guard try store.descriptor(named: descriptor.name)?.id == descriptor.id else {
+            throw .unknownStream(descriptor.name)
+        }
         partitionCount = descriptor.partitions
         lengthNanos = descriptor.intervalLength.rawValue
         if case .eventTime(let lateness) = timing {
@@ -148,7 +174,7 @@ public final class StreamAppender<Record: RecordCodable> {
 
     /// Seals the arrival intervals an earlier writer committed blocks to and that have ended
     /// since: after a shutdown or a kill, they become readable now rather than with new data.
-    private func sealElapsedAtOpen(_ clock: ArrivalClock) throws(StorageError) {
+    private final func sealElapsedAtOpen(_ clock: ArrivalClock) throws(StorageError) {
         guard let unsealed = unsealedOnDisk else { return }
         let now = clock.now()
         guard now.rawValue >= 0 else { return }
@@ -158,7 +184,7 @@ public final class StreamAppender<Record: RecordCodable> {
         let through = Interval(current - 1)
         seals.seals.append((descriptor, through))
         if let lateDescriptor { seals.seals.append((lateDescriptor, through)) }
-        try store.submit(seals, chain: chain).wait()
+        try store.submit(seals, chain: chain, compressor: compressor).wait()
         sealedThrough = through
     }
 
@@ -175,20 +201,17 @@ public final class StreamAppender<Record: RecordCodable> {
     /// The first commit failure of this appender's chain, or of a joint flush it took part in.
     private var firstFailure: StorageError? { chain.firstFailure ?? inheritedFailure }
 
-    // MARK: Appending
+    // MARK: Appending (for the subclasses)
 
-    /// Appends a record by arrival time (`TimeAssignment.arrival`).
-    ///
-    /// - Throws: `.misuse` for another time assignment; a commit error from earlier work.
-    public func append(_ record: Record) throws(StorageError) {
-        guard case .arrival(let clock) = timing else {
-            throw .misuse("stream \(descriptor.name): append(_:) needs arrival time; give an event time or interval")
-        }
-        try buffer(record, interval: try arrivalInterval(clock))
+    /// Buffers a record by arrival time: the interval of the clock's time now.
+    @inline(__always)
+    final func appendArrival<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
+                                                    clock: ArrivalClock) throws(StorageError) {
+        try buffer(record, route: route, interval: try arrivalInterval(clock))
     }
 
     /// The arrival interval for now; seals earlier intervals when the clock has moved on.
-    private func arrivalInterval(_ clock: ArrivalClock) throws(StorageError) -> Interval {
+    private final func arrivalInterval(_ clock: ArrivalClock) throws(StorageError) -> Interval {
         let now = clock.now()
         guard now.rawValue >= 0 else { throw .timeOutOfRange(stream: descriptor.name, time: now) }
         var interval = Interval(UInt64(now.rawValue) / lengthNanos)
@@ -201,12 +224,41 @@ public final class StreamAppender<Record: RecordCodable> {
         return interval
     }
 
+    /// Buffers a record by its event time; seals intervals the watermark has passed, and sends a
+    /// record whose interval is sealed to the late side stream.
+    @inline(__always)
+    final func appendEventTime<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
+                                                      eventTime: Timestamp) throws(StorageError) {
+        guard eventTime.rawValue >= 0 else { throw .timeOutOfRange(stream: descriptor.name, time: eventTime) }
+        let interval = Interval(UInt64(eventTime.rawValue) / lengthNanos)
+        if let sealed = sealedThrough, interval <= sealed {
+            try bufferLate(record, route: route)
+            return
+        }
+        try buffer(record, route: route, interval: interval)
+        if eventTime.rawValue > maxEventTime {
+            maxEventTime = eventTime.rawValue
+            try advanceWatermark()
+        }
+    }
+
+    /// Buffers a record into the interval given, which must not be sealed.
+    @inline(__always)
+    final func appendExplicit<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
+                                                     interval: Interval) throws(StorageError) {
+        if let sealed = sealedThrough, interval <= sealed {
+            throw .intervalSealed(StoreLocation(stream: descriptor.name, interval: interval))
+        }
+        try buffer(record, route: route, interval: interval)
+    }
+
     /// Appends one record given as its encoded bytes, partitioned by `keyHash` (round-robin when
     /// `nil`), by event time when given (event-time assignment) or by arrival.
     ///
     /// This is the ingest path for records that arrive already encoded, such as JSON lines: no
-    /// record value is built.
-    package func appendEncoded(_ bytes: UnsafeRawBufferPointer, keyHash: UInt64?, eventTime: Timestamp?) throws(StorageError) {
+    /// record value is built. The time mode is the appender's, chosen at run time (a JSON stream's
+    /// catalog says whether it has a time field), so a mismatch is `.misuse`.
+    package final func appendEncoded(_ bytes: UnsafeRawBufferPointer, keyHash: UInt64?, eventTime: Timestamp?) throws(StorageError) {
         guard bytes.count <= BlockHeader.maxRawLength / 4 else {
             throw .recordTooLarge(stream: descriptor.name, bytes: bytes.count)
         }
@@ -244,65 +296,31 @@ public final class StreamAppender<Record: RecordCodable> {
     }
 
     @inline(__always)
-    private func nextRoundRobin() -> Int {
+    private final func nextRoundRobin() -> Int {
         let p = roundRobin
         roundRobin = roundRobin &+ 1 == partitionCount ? 0 : roundRobin &+ 1
         return Int(p)
     }
 
-    /// Appends a record by its event time (`TimeAssignment.eventTime`); seals intervals the
-    /// watermark has passed, and sends a record whose interval is sealed to the late side stream.
-    ///
-    /// - Throws: `.timeOutOfRange` for a time before the Unix epoch; `.misuse` for another time
-    ///   assignment; a commit error from earlier work.
-    public func append(_ record: Record, eventTime: Timestamp) throws(StorageError) {
-        guard case .eventTime = timing else {
-            throw .misuse("stream \(descriptor.name): append(_:eventTime:) needs event-time assignment")
-        }
-        guard eventTime.rawValue >= 0 else { throw .timeOutOfRange(stream: descriptor.name, time: eventTime) }
-        let interval = Interval(UInt64(eventTime.rawValue) / lengthNanos)
-        if let sealed = sealedThrough, interval <= sealed {
-            try bufferLate(record)
-            return
-        }
-        try buffer(record, interval: interval)
-        if eventTime.rawValue > maxEventTime {
-            maxEventTime = eventTime.rawValue
-            try advanceWatermark()
-        }
-    }
-
-    /// Appends a record to a given interval (`TimeAssignment.explicit`).
-    ///
-    /// - Throws: `.intervalSealed` when the interval is sealed; `.misuse` for another time assignment.
-    public func append(_ record: Record, interval: Interval) throws(StorageError) {
-        guard case .explicit = timing else {
-            throw .misuse("stream \(descriptor.name): append(_:interval:) needs explicit time assignment")
-        }
-        if let sealed = sealedThrough, interval <= sealed {
-            throw .intervalSealed(StoreLocation(stream: descriptor.name, interval: interval))
-        }
-        try buffer(record, interval: interval)
-    }
-
-    /// Appends a sequence of records by arrival time.
-    public func append<S: Sequence>(contentsOf records: S) throws(StorageError) where S.Element == Record {
-        for record in records { try append(record) }
-    }
-
-    /// The partition a record goes to: a stable hash of its key's encoding, or round-robin.
+    /// The partition a record goes to: a stable hash of its key's encoding, or round-robin. A
+    /// keyed route leaves the key's bytes in `keyScratch`, where framing takes them from.
     @inline(__always)
-    private func partition(for record: Record) -> Int {
-        guard let keyEncoder else { return nextRoundRobin() }
+    private final func partition<Record: RecordCodable>(for record: Record, route: PartitionRoute<Record>) -> Int {
+        let encodeKey: (Record, inout BinaryWriter) -> Void
+        switch route.kind {
+        case .roundRobin: return nextRoundRobin()
+        case .key(let encode): encodeKey = encode
+        case .leadingKey(let encode, _): encodeKey = encode
+        }
         keyScratch.removeAll()
-        keyEncoder(record, &keyScratch)
+        encodeKey(record, &keyScratch)
         let hash = keyScratch.bytes.withUnsafeBytes { XXH64.hash($0) }
         return Int(hash % UInt64(partitionCount))
     }
 
     /// The index in `open` of an interval's buffers, created when missing.
     @inline(__always)
-    private func openIndex(_ interval: Interval) -> Int {
+    private final func openIndex(_ interval: Interval) -> Int {
         var i = open.count - 1
         while i >= 0 {
             if open[i].interval == interval { return i }
@@ -314,78 +332,91 @@ public final class StreamAppender<Record: RecordCodable> {
         return i + 1
     }
 
-    private func buffer(_ record: Record, interval: Interval) throws(StorageError) {
-        let p = partition(for: record)
+    private final func buffer<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
+                                                     interval: Interval) throws(StorageError) {
+        let p = partition(for: record, route: route)
         let index = openIndex(interval)
-        let full = try Self.appendRecord(record, to: &open[index].partitions[p], limit: limits.blockBytes,
-                                         stream: descriptor.name)
+        let full = try frame(record, route: route, into: &open[index].partitions[p], limit: limits.blockBytes)
         appendedRecords &+= 1
         appendedSincePosition = true
         if full { try cutBlock(openIndex: index, partition: p) }
     }
 
-    private func bufferLate(_ record: Record) throws(StorageError) {
+    private final func bufferLate<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>) throws(StorageError) {
         guard lateDescriptor != nil else {
             throw .misuse("stream \(descriptor.name) has no late side stream")
         }
         if late.isEmpty { late = [PayloadBuilder](repeating: PayloadBuilder(capacity: 0), count: Int(partitionCount)) }
-        let p = partition(for: record)
-        _ = try Self.appendRecord(record, to: &late[p], limit: .max, stream: descriptor.name)
+        let p = partition(for: record, route: route)
+        _ = try frame(record, route: route, into: &late[p], limit: .max)
         lateRecords &+= 1
         appendedSincePosition = true
         lateCountPending &+= 1
         if late[p].byteCount >= limits.blockBytes { try cutLateBlocks() }
     }
 
-    /// Encodes one record into a partition buffer; returns whether the buffer reached `limit`.
-    private static func appendRecord(_ record: Record, to builder: inout PayloadBuilder, limit: Int,
-                                     stream: String) throws(StorageError) -> Bool {
+    /// Frames one record into a partition buffer; returns whether the buffer reached `limit`.
+    ///
+    /// A route by a leading key (`KeyedRecord.encodeAfterPartitionKey(to:)`) copies the key's
+    /// bytes that `partition(for:route:)` left in `keyScratch` rather than encoding the key again.
+    @inline(__always)
+    private final func frame<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
+                                                    into builder: inout PayloadBuilder, limit: Int) throws(StorageError) -> Bool {
         let before = builder.byteCount
-        builder.append(record)
+        if case .leadingKey(_, let remainder) = route.kind {
+            keyScratch.bytes.withUnsafeBytes { builder.append(record, leadingKey: $0, remainder: remainder) }
+        } else {
+            builder.append(record)
+        }
         let size = builder.byteCount - before
         if size > BlockHeader.maxRawLength / 4 {
-            builder.writer.bytes.removeSubrange(before...)
+            builder.writer._bytes.removeSubrange(before...)
             builder.recordCount -= 1
-            throw .recordTooLarge(stream: stream, bytes: size)
+            throw .recordTooLarge(stream: descriptor.name, bytes: size)
         }
         return builder.byteCount >= limit
     }
 
     // MARK: Blocks and batches
 
-    private func cutBlock(openIndex index: Int, partition p: Int) throws(StorageError) {
+    private final func cutBlock(openIndex index: Int, partition p: Int) throws(StorageError) {
         let interval = open[index].interval
         guard open[index].partitions[p].recordCount > 0 else { return }
-        let count = open[index].partitions[p].recordCount
         if newestBlockInterval.map({ interval > $0 }) ?? true { newestBlockInterval = interval }
-        // The committer compresses the payload on its own thread; this thread goes on encoding
-        // into a recycled buffer.
-        let payload = open[index].partitions[p].takeBytes(replacingWith: store.takePayloadBuffer(capacity: limits.blockBytes))
-        add(PendingBlock(stream: descriptor, interval: interval, partition: PartitionIndex(UInt32(p)), payload: payload,
-                         recordCount: count))
+        add(Self.takeBlock(&open[index].partitions[p], stream: descriptor, interval: interval, partition: p,
+                           compressor: compressor, capacity: limits.blockBytes))
         if batchBytes >= limits.commitBytes { try submitBatch() }
     }
 
-    private func cutLateBlocks() throws(StorageError) {
+    /// Hands over a partition buffer's payload as a raw block, for this appender's compressor
+    /// (LZ4 and the checksum on its thread while this one goes on encoding, never on the
+    /// committer's), and starts the buffer again in a recycled payload buffer.
+    private static func takeBlock(_ builder: inout PayloadBuilder, stream: StreamDescriptor, interval: Interval,
+                                  partition p: Int, compressor: BlockCompressor, capacity: Int) -> PendingBlock {
+        let count = builder.recordCount
+        let payload = builder.takeBytes(replacingWith: compressor.takeBuffer(capacity: capacity))
+        return PendingBlock(stream: stream, interval: interval, partition: PartitionIndex(UInt32(p)),
+                            rawPayload: payload, recordCount: count)
+    }
+
+    private final func cutLateBlocks() throws(StorageError) {
         guard let lateDescriptor else { return }
         // Late records are filed under the first open interval, sealed with the main stream.
         let interval = sealedThrough?.next ?? Interval(0)
         for p in late.indices where late[p].recordCount > 0 {
-            let count = late[p].recordCount
-            let payload = late[p].takeBytes(replacingWith: [])
-            add(PendingBlock(stream: lateDescriptor, interval: interval, partition: PartitionIndex(UInt32(p)), payload: payload,
-                             recordCount: count))
+            add(Self.takeBlock(&late[p], stream: lateDescriptor, interval: interval, partition: p,
+                               compressor: compressor, capacity: 0))
         }
         if lateCountPending > 0 { batch.lateCounts.append((descriptor, lateCountPending)) }
         lateCountPending = 0
     }
 
-    private func add(_ block: PendingBlock) {
+    private final func add(_ block: PendingBlock) {
         batchBytes += block.bytes.count
         batch.blocks.append(block)
     }
 
-    private func submitBatch() throws(StorageError) {
+    private final func submitBatch() throws(StorageError) {
         if let failure = firstFailure { throw failure }
         guard !batch.isEmpty, !limits.holdsCommitsUntilFlush else { return }
         let pending = batch
@@ -395,17 +426,17 @@ public final class StreamAppender<Record: RecordCodable> {
         if store.committer.pendingBytes.load(ordering: .relaxed) > limits.maxPendingBytes {
             try lastTicket.wait()
         }
-        lastTicket = store.submit(pending, chain: chain)
+        lastTicket = store.submit(pending, chain: chain, compressor: compressor)
     }
 
     /// Turns every partially filled buffer into a block and submits everything; never throws, for `deinit`.
-    private func submitOpenBuffers() {
+    private final func submitOpenBuffers() {
         for index in open.indices {
             for p in 0..<Int(partitionCount) { try? cutBlock(openIndex: index, partition: p) }
         }
         try? cutLateBlocks()
         if !batch.isEmpty, firstFailure == nil {
-            lastTicket = store.submit(batch, chain: chain)
+            lastTicket = store.submit(batch, chain: chain, compressor: compressor)
             batch = AppendBatch()
             batchBytes = 0
         }
@@ -413,7 +444,7 @@ public final class StreamAppender<Record: RecordCodable> {
 
     // MARK: Sealing and durability
 
-    private func advanceWatermark() throws(StorageError) {
+    private final func advanceWatermark() throws(StorageError) {
         let watermark = maxEventTime &- latenessNanos
         guard watermark >= 0 else { return }
         // Intervals that end at or before the watermark are complete.
@@ -424,7 +455,7 @@ public final class StreamAppender<Record: RecordCodable> {
         try sealInternal(through: through)
     }
 
-    private func sealInternal(through: Interval) throws(StorageError) {
+    private final func sealInternal(through: Interval) throws(StorageError) {
         if let sealed = sealedThrough, through <= sealed { return }
         for index in open.indices where open[index].interval <= through {
             for p in 0..<Int(partitionCount) { try cutBlock(openIndex: index, partition: p) }
@@ -442,13 +473,13 @@ public final class StreamAppender<Record: RecordCodable> {
     ///
     /// Intervals with no records are sealed as empty. Sealing an interval that is already
     /// sealed does nothing.
-    public func seal(through: Interval) throws(StorageError) {
+    public final func seal(through: Interval) throws(StorageError) {
         try sealInternal(through: through)
         try flush()
     }
 
     /// Seals every interval up to and including `through`, suspending until it is durable.
-    public func seal(through: Interval) async throws {
+    public final func seal(through: Interval) async throws {
         try sealInternal(through: through)
         try await flush()
     }
@@ -459,16 +490,12 @@ public final class StreamAppender<Record: RecordCodable> {
     /// Sealing an interval that is already sealed does nothing.
     ///
     /// - Throws: a commit error from earlier work.
-    public func sealWithoutWaiting(through: Interval) throws(StorageError) {
+    public final func sealWithoutWaiting(through: Interval) throws(StorageError) {
         try sealInternal(through: through)
     }
 
-    /// With arrival time, seals every interval that ended before the clock's current interval.
-    /// Call it periodically when records may stop arriving.
-    public func sealElapsed() throws(StorageError) {
-        guard case .arrival(let clock) = timing else {
-            throw .misuse("stream \(descriptor.name): sealElapsed() needs arrival time")
-        }
+    /// Seals every interval that ended before the clock's current interval, and flushes.
+    final func sealElapsed(_ clock: ArrivalClock) throws(StorageError) {
         let now = clock.now()
         guard now.rawValue >= 0 else { return }
         let current = UInt64(now.rawValue) / lengthNanos
@@ -478,15 +505,15 @@ public final class StreamAppender<Record: RecordCodable> {
     }
 
     /// The newest interval this appender knows to be sealed.
-    public var newestSealedInterval: Interval? { sealedThrough }
+    public final var newestSealedInterval: Interval? { sealedThrough }
 
     /// The intervals holding buffered records, not yet sealed.
-    public var openIntervals: [Interval] { open.map(\.interval) }
+    public final var openIntervals: [Interval] { open.map(\.interval) }
 
     /// Writes everything appended so far and returns once it is durable (sealed or not).
     ///
     /// Blocks the calling thread; in `async` code the `async` overload is chosen.
-    public func flush() throws(StorageError) {
+    public final func flush() throws(StorageError) {
         try checkPositionless()
         submitOpenBuffers()
         if let failure = firstFailure { throw failure }
@@ -494,7 +521,7 @@ public final class StreamAppender<Record: RecordCodable> {
     }
 
     /// Writes everything appended so far, suspending until it is durable.
-    public func flush() async throws {
+    public final func flush() async throws {
         try checkPositionless()
         submitOpenBuffers()
         if let failure = firstFailure { throw failure }
@@ -509,19 +536,24 @@ public final class StreamAppender<Record: RecordCodable> {
     /// a reader, or a process restarting after a crash, sees all of it or none of it. Without it,
     /// what an appender handed to the committer as its batches filled is committed earlier.
     ///
+    /// The appenders may hold different record types and time modes: records of a stream, its
+    /// dead letters as JSON, and a typed record of how far the input was read.
+    ///
     /// ```swift
-    /// try records.append(record, eventTime: time)
-    /// try positions.append(position, interval: next)
+    /// let records = try views.eventTimeAppender(allowedLateness: .seconds(2), limits: holding)  // PageView
+    /// let positions = try offsets.explicitAppender(limits: holding)                            // UInt64
+    /// try records.append(view, eventTime: view.time)
+    /// try positions.append(offset, interval: next)
     /// try positions.sealWithoutWaiting(through: next)
     /// try records.flush(together: [positions])   // both, or neither
     /// ```
     ///
     /// Blocks the calling thread: call it from a thread of your own, never the cooperative pool.
     ///
-    /// - Parameter others: Appenders of other streams of the same store.
+    /// - Parameter others: Appenders of other streams of the same store, of any record type.
     /// - Throws: `.misuse` when an appender writes to another store; the first commit error of any
     ///   of them, which afterwards every one of them reports.
-    public func flush(together others: [StreamAppender<Record>]) throws(StorageError) {
+    public final func flush(together others: [StreamAppender]) throws(StorageError) {
         let acknowledgement = try commit(together: others)
         do {
             try acknowledgement.wait()
@@ -549,7 +581,7 @@ public final class StreamAppender<Record: RecordCodable> {
     ///
     /// - Throws: `.misuse` when an appender writes to another store; the first commit error of an
     ///   earlier commit of any of them.
-    public func commit(together others: [StreamAppender<Record>] = []) throws(StorageError) -> CommitAcknowledgement {
+    public final func commit(together others: [StreamAppender] = []) throws(StorageError) -> CommitAcknowledgement {
         let partners = others.filter { $0 !== self }
         for other in partners {
             guard other.store === store else {
@@ -572,7 +604,7 @@ public final class StreamAppender<Record: RecordCodable> {
             merged.sources += taken.sources
         }
         if !merged.isEmpty {
-            let ticket = store.submit(merged, chain: chain)
+            let ticket = store.submit(merged, chain: chain, compressor: compressor)
             lastTicket = ticket
             for other in partners { other.lastTicket = ticket }
         }
@@ -580,7 +612,7 @@ public final class StreamAppender<Record: RecordCodable> {
     }
 
     /// Turns every open buffer into blocks and hands over the batch, leaving this appender's empty.
-    private func takeBatch() throws(StorageError) -> AppendBatch {
+    private final func takeBatch() throws(StorageError) -> AppendBatch {
         for index in open.indices {
             for p in 0..<Int(partitionCount) { try cutBlock(openIndex: index, partition: p) }
         }
@@ -597,7 +629,7 @@ public final class StreamAppender<Record: RecordCodable> {
     ///
     /// - Throws: `.misuse` for a resumable appender with records appended since its last
     ///   positioned commit (use `sealWithoutWaiting(through:)` and `flush(position:)`).
-    public func sealAll() throws(StorageError) {
+    public final func sealAll() throws(StorageError) {
         try checkPositionless()
         if let last = newestUnsealedInterval { try sealInternal(through: last) }
         try flush()
@@ -606,7 +638,7 @@ public final class StreamAppender<Record: RecordCodable> {
     /// The newest interval holding records that are not sealed: buffered here, committed by this
     /// appender, or committed by an earlier writer that stopped before sealing them. `nil` when
     /// there is none. Sealing through it (`sealWithoutWaiting(through:)`) makes all of them readable.
-    public var newestUnsealedInterval: Interval? {
+    public final var newestUnsealedInterval: Interval? {
         var newest = [open.last?.interval, unsealedOnDisk, newestBlockInterval].compactMap { $0 }.max()
         if !late.isEmpty || lateCountPending > 0 {
             let lateInterval = sealedThrough?.next ?? Interval(0)
@@ -622,14 +654,14 @@ public final class StreamAppender<Record: RecordCodable> {
     /// Where the input of this appender's `source` stands in the store: every record read before
     /// it was committed by an earlier run, none after it. The start of the input (all zero) when
     /// nothing was committed, or when the appender is not resumable.
-    public var resumePosition: InputPosition { resumeRecord?.position ?? InputPosition() }
+    public final var resumePosition: InputPosition { resumeRecord?.position ?? InputPosition() }
 
     /// Whether the earlier run of this appender's source read its input to the end
     /// (`flush(position:finished: true)`).
-    public var resumedInputFinished: Bool { resumeRecord?.finished ?? false }
+    public final var resumedInputFinished: Bool { resumeRecord?.finished ?? false }
 
     /// The process that committed the resume position, if any.
-    public var resumeProcessID: Int32? { resumeRecord?.processID }
+    public final var resumeProcessID: Int32? { resumeRecord?.processID }
 
     /// Commits everything appended since the previous commit — blocks, seals, late records —
     /// together with `position`, the input's position after the last record appended, in one
@@ -651,7 +683,7 @@ public final class StreamAppender<Record: RecordCodable> {
     /// - Throws: `.misuse` when the appender is not resumable or the token is too long; a commit
     ///   error (`.storeFull`, …), after which nothing of this commit is in the store and
     ///   `resumePosition` of a new appender is the previous commit's position.
-    public func flush(position: InputPosition, finished: Bool = false) throws(StorageError) {
+    public final func flush(position: InputPosition, finished: Bool = false) throws(StorageError) {
         try commit(position: position, finished: finished).wait()
     }
 
@@ -662,7 +694,7 @@ public final class StreamAppender<Record: RecordCodable> {
     ///
     /// - Throws: `.misuse` when the appender is not resumable or the token is too long; the
     ///   error of an earlier commit.
-    public func commit(position: InputPosition, finished: Bool = false) throws(StorageError) -> CommitAcknowledgement {
+    public final func commit(position: InputPosition, finished: Bool = false) throws(StorageError) -> CommitAcknowledgement {
         guard let source else {
             throw .misuse("stream \(descriptor.name): commit(position:) needs an appender made with a source name")
         }
@@ -673,13 +705,13 @@ public final class StreamAppender<Record: RecordCodable> {
         let record = SourceRecord(position: position, maxEventTime: maxEventTime == .min ? nil : maxEventTime,
                                   finished: finished, processID: getpid())
         batch.sources.append((descriptor.id, source, record))
-        lastTicket = store.submit(batch, chain: chain)
+        lastTicket = store.submit(batch, chain: chain, compressor: compressor)
         appendedSincePosition = false
         return CommitAcknowledgement(ticket: lastTicket)
     }
 
     /// Throws when a resumable appender would commit records without their position.
-    private func checkPositionless() throws(StorageError) {
+    private final func checkPositionless() throws(StorageError) {
         guard source != nil, appendedSincePosition else { return }
         throw .misuse("stream \(descriptor.name): a resumable appender commits records only with their position; "
             + "use flush(position:)")

@@ -2,12 +2,14 @@ import StrataStorage
 
 extension StreamDescriptor {
     /// Whether Strata keeps the stream on behalf of another one rather than a user writing it:
-    /// a late side stream (`S.late`), a directory source's file positions (`S.src`), or a
-    /// program's internal stream (`PROGRAM.vN…`: exchanges, state changes, unnamed outputs).
+    /// a late side stream (`S.late`), a directory source's file positions (`S.pos`; `S.src` in
+    /// stores written before it), or a program's internal stream (`PROGRAM.vN…`: exchanges, state
+    /// changes, unnamed outputs).
     ///
     /// Dead-letter streams (`S.dead`) are not internal: they hold the user's rejected lines.
     public var isInternal: Bool {
         if lateRecordsOf != nil || name.hasSuffix(".late") || name.hasSuffix(".src") { return true }
+        if name.hasSuffix(".pos") && recordType == "strata.source-positions" { return true }
         // A component `vN` (N decimal) after the first one marks a vertex's stream.
         let components = name.split(separator: ".", omittingEmptySubsequences: false)
         return components.dropFirst().contains { c in

@@ -1,10 +1,13 @@
 import Glibc
 import StrataStorage
 
-/// How an appender puts records into intervals.
-public enum TimeAssignment: Sendable {
+/// How an appender puts records into intervals: the time mode of `StreamAppender`'s shared
+/// core. The public API states the mode as a type instead (`ArrivalAppender`,
+/// `EventTimeAppender`, `ExplicitAppender`); this enum remains for the paths that choose it at run
+/// time (the JSON ingestor, from its stream's catalog).
+enum TimeAssignment: Sendable {
     /// By arrival: the interval containing the clock's time when the record is appended. An
-    /// interval is sealed as soon as a record arrives in a later one, or by `sealElapsed()`.
+    /// interval is sealed as soon as a record arrives in a later one, or by `ArrivalAppender.sealElapsed()`.
     /// A record that arrives after its interval was sealed goes into the first open interval.
     case arrival(ArrivalClock)
     /// By event time, given with each record. The watermark is the largest event time seen minus
@@ -16,7 +19,7 @@ public enum TimeAssignment: Sendable {
     case explicit
 
     /// Arrival time from the system's real-time clock.
-    public static var arrival: TimeAssignment { .arrival(.system) }
+    static var arrival: TimeAssignment { .arrival(.system) }
 }
 
 /// Where arrival time comes from; tests pass a clock of their own.

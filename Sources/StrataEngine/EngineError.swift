@@ -1,6 +1,7 @@
 import StrataStorage
 
 /// Every error the engine throws: what failed, in which vertex, interval and partition.
+@frozen
 public enum EngineError: Error, Sendable, CustomStringConvertible {
     /// The store failed while the vertex read or wrote.
     case storage(StorageError, vertex: String, interval: Interval?)
@@ -26,6 +27,18 @@ public enum EngineError: Error, Sendable, CustomStringConvertible {
             "vertex \(vertex) interval \(interval)\(partition.map { " partition \($0)" } ?? ""): \(underlying)"
         case .misuse(let what): "misuse: \(what)"
         case .noState(let stream, let reason): "stream \(stream): \(reason)"
+        }
+    }
+}
+
+extension EngineError: StorageErrorCarrying {
+    /// The storage error of `.storage`, or the one a user closure's error carries
+    /// (`.closureFailed`, when that error is or wraps one); `nil` otherwise.
+    public var storageError: StorageError? {
+        switch self {
+        case .storage(let error, _, _): error
+        case .closureFailed(let underlying, _, _, _): StorageError.carried(by: underlying)
+        case .misuse, .noState: nil
         }
     }
 }

@@ -28,6 +28,9 @@ final class EngineMetrics: Sendable {
         let retries: Counter
         /// `strata_engine_speculative_tasks_total`: speculative copies launched for stragglers.
         let speculative: Counter
+        /// `strata_engine_speculative_wins_total`: speculative copies that finished first (their
+        /// output was committed).
+        let speculativeWins: Counter
 
         init(_ name: String) {
             let dimensions = [("vertex", name)]
@@ -40,6 +43,7 @@ final class EngineMetrics: Sendable {
             recoveries = Counter(label: "strata_engine_recoveries_total", dimensions: dimensions)
             retries = Counter(label: "strata_engine_task_retries_total", dimensions: dimensions)
             speculative = Counter(label: "strata_engine_speculative_tasks_total", dimensions: dimensions)
+            speculativeWins = Counter(label: "strata_engine_speculative_wins_total", dimensions: dimensions)
         }
     }
 

@@ -47,6 +47,8 @@ enum PartitionReader {
                             }
                         }
                     }
+                    // Evidence for speculation: how far the task has got (once per block).
+                    TaskProgress.current?.add(decoded.count)
                     if records.isEmpty {
                         records = decoded
                     } else {

@@ -12,6 +12,8 @@ struct PartitionWriter {
     let partition: PartitionIndex
     @usableFromInline var builder = PayloadBuilder(capacity: 0)
     private(set) var blocks: [PendingBlock] = []
+    /// The first block that could not be made (a payload over the block limit), thrown by `finish`.
+    private var failure: StorageError?
 
     init(descriptor: StreamDescriptor, interval: Interval, partition: PartitionIndex) {
         self.descriptor = descriptor
@@ -27,19 +29,30 @@ struct PartitionWriter {
         if builder.byteCount >= Self.blockBytes { cut() }
     }
 
-    /// Ends the current block.
+    /// Ends the current block, compressing it here, on the task's thread: the committer only writes.
     @usableFromInline
     mutating func cut() {
         guard builder.recordCount > 0 else { return }
         let count = builder.recordCount
-        let payload = builder.takeBytes(replacingWith: [])
-        blocks.append(PendingBlock(stream: descriptor, interval: interval, partition: partition, payload: payload,
-                                   recordCount: count))
+        let (descriptor, interval, partition) = (self.descriptor, self.interval, self.partition)
+        do {
+            let block = try builder.writer.bytes.withUnsafeBytes { payload in
+                try PendingBlock(stream: descriptor, interval: interval, partition: partition, payload: payload,
+                                 recordCount: count)
+            }
+            blocks.append(block)
+        } catch {
+            if failure == nil { failure = StorageError(wrapping: error) }
+        }
+        builder.reset()
     }
 
     /// The partition's blocks, the last one cut from what remains.
-    mutating func finish() -> [PendingBlock] {
+    ///
+    /// - Throws: `.recordTooLarge` when a block's payload was over the block limit.
+    mutating func finish() throws(StorageError) -> [PendingBlock] {
         cut()
+        if let failure { throw failure }
         return blocks
     }
 }

@@ -26,8 +26,18 @@ public final class Program: Sendable {
     /// Stateful vertices write a snapshot every this many intervals (`nil`: never); see
     /// `SnapshotPolicy` and docs/durability.md.
     public var snapshotEvery: Int? { options.snapshotEvery }
+    /// With `options.gathersExchanges`, each exchange's written and read streams (empty otherwise).
+    package let gatheredExchanges: [GatheredExchange]
+    /// The longest window of the definition, in intervals (0: none): how far back before the
+    /// interval it computes a vertex may read its inputs (a store image keeps that much more).
+    package let lookback: UInt64
     /// Vertices whose state `recover()` rebuilt, counted as a recovery in their next commit.
     let recoveredVertices = Mutex<Set<String>>([])  // membership only; never iterated
+    /// Vertices whose first run in this process has begun (its start was classified and counted).
+    let startedVertices = Mutex<Set<String>>([])  // membership only; never iterated
+    /// Vertices the run in progress marked `running` in their stats rows, to be marked stopped
+    /// (or failed) when it returns.
+    let markedRunning = Mutex<Set<String>>([])  // membership only; never iterated
 
     /// The default snapshot period, in intervals.
     public static let defaultSnapshotEvery = 30
@@ -47,9 +57,12 @@ public final class Program: Sendable {
         }
         self.name = name
         self.log = log
-        let builder = ProgramBuilder(programName: name, log: log, snapshotEvery: options.snapshotEvery)
+        let builder = ProgramBuilder(programName: name, log: log, snapshotEvery: options.snapshotEvery,
+                                     gathersExchanges: options.gathersExchanges)
         try define(builder)
         vertices = try builder.finish()
+        gatheredExchanges = builder.gatheredExchanges
+        lookback = builder.lookback
         try registerStates()
     }
 
@@ -99,10 +112,33 @@ public final class Program: Sendable {
         try install(pipeline)
         defer { uninstall(pipeline) }
         try await withTaskCancellationHandler {
-            _ = try await onOwnThread { try pipeline.run() }
+            _ = try await onOwnThread { try self.runMarkingItsEnd(pipeline) }
         } onCancel: {
             pipeline.requestStop()
         }
+    }
+
+    /// The streams the program reads that none of its vertices writes (its inputs), and the
+    /// streams it writes that none of its vertices reads, in definition order.
+    package var externalStreams: (inputs: [StreamDescriptor], outputs: [StreamDescriptor]) {
+        var written = Set<String>(), read = Set<String>()  // membership only
+        for vertex in vertices {
+            for output in vertex.outputs { written.insert(output.name) }
+            for copy in vertex.copies { written.insert(copy.copy.name) }
+        }
+        for exchange in gatheredExchanges { written.insert(exchange.gathered.name) }
+        for vertex in vertices { for input in vertex.inputs { read.insert(input.name) } }
+        var inputs: [StreamDescriptor] = [], outputs: [StreamDescriptor] = [], seen = Set<String>()
+        for vertex in vertices {
+            for input in vertex.inputs where !written.contains(input.name) && seen.insert(input.name).inserted {
+                inputs.append(input)
+            }
+            for output in vertex.outputs + vertex.copies.map(\.copy)
+            where !read.contains(output.name) && !output.name.hasSuffix(".sent") && seen.insert(output.name).inserted {
+                outputs.append(output)
+            }
+        }
+        return (inputs, outputs)
     }
 
     /// Whether a `run()` or `runUntilCaughtUp()` of this program is in progress.
@@ -125,7 +161,31 @@ public final class Program: Sendable {
     private func runPipeline(_ pipeline: StagePipeline) throws -> PassSummary {
         try install(pipeline)
         defer { uninstall(pipeline) }
-        return try pipeline.run()
+        return try runMarkingItsEnd(pipeline)
+    }
+
+    /// Runs the pipeline, then records in the stats row of every vertex this run marked `running`
+    /// that the run stopped cleanly (or failed), once all its commits are durable. A process
+    /// killed before this leaves `running`: the next run counts a crash recovery.
+    private func runMarkingItsEnd(_ pipeline: StagePipeline) throws -> PassSummary {
+        let result = Result { () throws(EngineError) -> PassSummary in try pipeline.run() }
+        let marked = markedRunning.withLock { set in
+            defer { set = [] }
+            return vertices.map(\.name).filter { set.contains($0) }
+        }
+        if !marked.isEmpty {
+            var batch = AppendBatch()
+            let mark: VertexStatsUpdate.RunMark = if case .success = result { .stopped } else { .failed }
+            batch.vertexStats = marked.map { ($0, VertexStatsUpdate(run: mark)) }
+            do {
+                try log.submit(batch, chain: nil).wait()
+            } catch {
+                // A run that succeeded but cannot record it reports the storage error; a failed
+                // run reports its own error (the stats row then still says `running`).
+                if case .success = result { throw EngineError.storage(error, vertex: name, interval: nil) }
+            }
+        }
+        return try result.get()
     }
 
     private func install(_ pipeline: StagePipeline) throws {
@@ -133,6 +193,7 @@ public final class Program: Sendable {
             guard current == nil else { throw EngineError.misuse("program \(name) is already running") }
             current = pipeline
         }
+        markedRunning.withLock { $0 = [] }
     }
 
     private func uninstall(_ pipeline: StagePipeline) {
@@ -235,7 +296,8 @@ public final class Program: Sendable {
             let began = DispatchTime.now().uptimeNanoseconds
             measured.schedulingDelay.recordNanoseconds(Int64(clamping: began &- passBegan))
             let blocks = try process(vertex, interval, after: stateThrough, pending: last)
-            measured.processing.recordNanoseconds(Int64(clamping: DispatchTime.now().uptimeNanoseconds &- began))
+            let processing = DispatchTime.now().uptimeNanoseconds &- began
+            measured.processing.recordNanoseconds(Int64(clamping: processing))
             var batch = AppendBatch()
             if let startAt, interval < startAt {
                 batch.blocks = blocks.filter { isInternal($0.stream) }
@@ -245,17 +307,31 @@ public final class Program: Sendable {
                 batch.seals = vertex.outputs.map { ($0, interval) }
             }
             batch.progress = [(vertex.name, ProgressMark(interval: interval, fingerprint: vertex.fingerprint))]
+            batch.defersMetaSync = defersMetaSync(vertex)
             try plan.annotate(&batch, through: interval, processed: true)
             let tasks = counters.takeUnreported(vertex.name)
-            if tasks != (0, 0) {
-                batch.bumpVertexStats(vertex: vertex.name, speculativeLaunches: tasks.speculative, retries: tasks.retries)
+            let wins = counters.takeUnreportedWins(vertex.name)
+            if tasks != (0, 0) || wins != 0 {
+                batch.bumpVertexStats(vertex: vertex.name, speculativeLaunches: tasks.speculative, retries: tasks.retries,
+                                      speculativeWins: wins)
                 measured.speculative.increment(by: Int64(clamping: tasks.speculative))
+                measured.speculativeWins.increment(by: Int64(clamping: wins))
                 measured.retries.increment(by: Int64(clamping: tasks.retries))
             }
+            // The interval's timing row (a measurement, not an output), for any process to chart.
+            batch.vertexTimings.append((vertex.name, VertexTiming(
+                interval: interval, processingNanoseconds: processing, schedulingDelayNanoseconds: began &- passBegan,
+                recordsIn: try recordsIn(vertex, interval),
+                recordsOut: blocks.reduce(0) { $0 &+ UInt64($1.recordCount) },
+                speculativeLaunches: UInt32(clamping: tasks.speculative), speculativeWins: UInt32(clamping: wins),
+                retries: UInt32(clamping: tasks.retries))))
             measured.intervals.increment()
             measured.progress.record(Int64(clamping: interval.rawValue))
             measured.lag.record(Int64(clamping: ready.rawValue &- interval.rawValue))
-            if !batch.snapshots.rows.isEmpty { measured.snapshots.increment() }
+            if !batch.snapshots.rows.isEmpty {
+                measured.snapshots.increment()
+                batch.vertexStats.append((vertex.name, VertexStatsUpdate(snapshots: 1)))
+            }
             // Back-pressure: bounded memory however far behind the input is.
             if log.committer.pendingBytes.load(ordering: .relaxed) > 64 << 20 { try wait(last, vertex, interval) }
             last = log.submit(batch, chain: chain)
@@ -267,6 +343,7 @@ public final class Program: Sendable {
             var batch = AppendBatch()
             batch.seals = vertex.outputs.filter { startAt.map { ready >= $0 } ?? true || isInternal($0) }.map { ($0, ready) }
             batch.progress = [(vertex.name, ProgressMark(interval: ready, fingerprint: vertex.fingerprint))]
+            batch.defersMetaSync = defersMetaSync(vertex)
             try plan.annotate(&batch, through: ready, processed: false)
             last = log.submit(batch, chain: chain)
             measured.progress.record(Int64(clamping: ready.rawValue))
@@ -274,6 +351,26 @@ public final class Program: Sendable {
         }
         try wait(last, vertex, ready)
         return (intervals.count, ready)
+    }
+
+    /// Whether a vertex's commits may skip the meta-page flush (`AppendBatch.defersMetaSync`): it
+    /// writes internal streams only, which a downstream vertex reads and whose synced commit then
+    /// orders after them. A vertex with a named output, or with none (a sink), syncs fully.
+    private func defersMetaSync(_ vertex: any VertexRunner) -> Bool {
+        !vertex.outputs.isEmpty && vertex.outputs.allSatisfy(isInternal)
+    }
+
+    /// The records of `interval` in the vertex's inputs, from their seal rows.
+    private func recordsIn(_ vertex: any VertexRunner, _ interval: Interval) throws -> UInt64 {
+        var total: UInt64 = 0
+        for input in vertex.inputs {
+            do {
+                for (_, seal) in try log.sealRecords(of: input, in: interval...interval) { total &+= seal.records }
+            } catch {
+                throw EngineError.storage(error, vertex: vertex.name, interval: interval)
+            }
+        }
+        return total
     }
 
     /// Whether a stream is one of the program's internal streams (`PROGRAM.vN…`), not a named output.
@@ -302,6 +399,9 @@ public final class Program: Sendable {
                 // The pass's own snapshots and prunes must be visible to the rebuild.
                 try? pending.wait()
                 try vertex.restore(through: previous)
+            } catch let error as StorageError {
+                // A block a task could not make (`.recordTooLarge`), as a failed commit reports it.
+                throw EngineError.storage(error, vertex: vertex.name, interval: interval)
             }
         }
     }
@@ -406,6 +506,13 @@ public struct ProgramOptions: Sendable {
         /// rebuilds its state with it); the intervals already committed are not recomputed.
         case `continue`
     }
+
+    /// Whether each exchange vertex (the map side of a shuffle, a key exchange, a repartition)
+    /// writes its blocks and seals to a stream of its own, `NAME.sent`, instead of the stream
+    /// `NAME` its downstream vertices read, which something else then fills and seals: the
+    /// cluster's transport, gathering each partition's blocks from every node (docs/cluster.md).
+    /// Off by default: on one machine the exchange writes what its readers read.
+    package var gathersExchanges = false
 
     /// The defaults: 2 retries, speculation at 1.4 × the median, no faults, a snapshot every 30
     /// intervals, every interval, changed definitions refused.

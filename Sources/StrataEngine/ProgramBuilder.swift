@@ -17,16 +17,25 @@ public final class ProgramBuilder: Sendable {
         var baseRetention: [String: Retention] = [:]
         /// Per vertex index, the (output, copy) pairs the vertex also writes, in `save` order.
         var mirrors: [Int: [(source: StreamDescriptor, copy: StreamDescriptor)]] = [:]
+        /// With gathered exchanges, each exchange's (written, read) streams, in definition order.
+        var exchanges: [GatheredExchange] = []
+        /// The longest window of the definition, in intervals: how far back a vertex reads its inputs.
+        var lookback: UInt64 = 0
     }
     private let state = Mutex(State())
 
     /// The program's snapshot period (`nil`: never), for the retention of state change streams.
     let snapshotEvery: Int?
 
-    init(programName: String, log: LogStore, snapshotEvery: Int? = nil) {
+    /// Whether exchange vertices write to a stream of their own, gathered into the one their
+    /// readers read by someone else (`ProgramOptions.gathersExchanges`).
+    let gathersExchanges: Bool
+
+    init(programName: String, log: LogStore, snapshotEvery: Int? = nil, gathersExchanges: Bool = false) {
         self.programName = programName
         self.log = log
         self.snapshotEvery = snapshotEvery
+        self.gathersExchanges = gathersExchanges
     }
 
     /// A stream of the records of a durable stream, read as `Record`.
@@ -45,7 +54,32 @@ public final class ProgramBuilder: Sendable {
     /// The name the next vertex gets: `PROGRAM.vN`.
     var nextVertexName: String { state.withLock { "\(programName).v\($0.vertices.count)" } }
 
-    func add(_ vertex: any VertexRunner) { state.withLock { $0.vertices.append(vertex) } }
+    func add(_ vertex: any VertexRunner) {
+        var vertex = vertex
+        if gathersExchanges, let exchange = vertex as? any SendingExchange, let read = exchange.outputs.first {
+            // The exchange writes `NAME.sent`; its readers still read `NAME`, which the transport fills.
+            do {
+                let sent = try log.createOrOpenStream(LogStore.StreamSpec(
+                    name: read.name + ".sent", recordType: read.recordType, intervalLength: read.intervalLength,
+                    partitions: read.partitions, retention: read.retention))
+                vertex = exchange.sending(to: sent)
+                state.withLock { $0.exchanges.append(GatheredExchange(vertex: vertex.name, sent: sent, gathered: read, sources: exchange.partitionCount)) }
+            } catch {
+                fail(error)
+            }
+        }
+        state.withLock { [vertex] in $0.vertices.append(vertex) }
+    }
+
+    /// With gathered exchanges, each exchange's (written, read) streams, in definition order.
+    var gatheredExchanges: [GatheredExchange] { state.withLock { $0.exchanges } }
+
+    /// The longest window the definition uses, in intervals (0: none): at interval `t` a vertex
+    /// reads its inputs back to `t − lookback` at most.
+    var lookback: UInt64 { state.withLock { $0.lookback } }
+
+    /// Records that a vertex reads `length` intervals back (a window of that length).
+    func noteLookback(_ length: UInt64) { state.withLock { $0.lookback = max($0.lookback, length) } }
 
     /// Makes the vertex that writes `source` also write every block of it to `copy`; `false` when
     /// no vertex of this program writes `source` (it is an input of the program).
@@ -128,4 +162,17 @@ public final class ProgramBuilder: Sendable {
             return vertices
         }
     }
+}
+
+/// An exchange of a program run with gathered exchanges (`ProgramOptions.gathersExchanges`): its
+/// vertex writes `sent`, its readers read `gathered`, and a transport moves the blocks between.
+package struct GatheredExchange: Sendable {
+    /// The exchange vertex, `PROGRAM.vN`.
+    package var vertex: String
+    /// The stream the vertex writes and seals: `PROGRAM.vN.shuffle.sent` (or `.exchange.sent`).
+    package var sent: StreamDescriptor
+    /// The stream the downstream vertices read: `PROGRAM.vN.shuffle` (or `.exchange`).
+    package var gathered: StreamDescriptor
+    /// The partitions of the vertex's input: task `p` sends partition `q`'s blocks from source `p`.
+    package var sources: UInt32
 }

@@ -7,18 +7,8 @@ import StrataStorage
 /// The engine calls `process` for each sealed input interval in order, then commits the returned
 /// blocks, the seals of `outputs` and the vertex's progress in one transaction.
 protocol VertexRunner: AnyObject, Sendable {
-    /// The vertex's name, unique in the store: `PROGRAM.vN`.
-    var name: String { get }
-    /// The durable streams the vertex reads; an interval is ready when all of them sealed it.
-    var inputs: [StreamDescriptor] { get }
-    /// Whether to process every interval, not only those where some input has records.
-    var needsEveryInterval: Bool { get }
-    /// The streams sealed with each processed interval.
-    var outputs: [StreamDescriptor] { get }
-    /// A digest of the vertex's definition (kind, streams, settings), to notice a changed program.
-    var fingerprint: UInt64 { get }
-    /// Whether the vertex keeps state across intervals (it then sees every input interval).
-    var isStateful: Bool { get }
+    /// The vertex's name, streams, partitions, settings and fingerprint, in one value.
+    var identity: VertexIdentity { get }
     /// Makes the in-memory state reflect the input up to and including `through` (`nil`: no
     /// interval), replaying the input when it does not already; nothing for stateless vertices.
     func restore(through: Interval?) throws
@@ -33,6 +23,21 @@ protocol VertexRunner: AnyObject, Sendable {
 
 extension VertexRunner {
     var copies: [(source: StreamDescriptor, copy: StreamDescriptor)] { [] }
+
+    /// The vertex's name, unique in the store: `PROGRAM.vN`.
+    var name: String { identity.name }
+    /// The durable streams the vertex reads; an interval is ready when all of them sealed it.
+    var inputs: [StreamDescriptor] { identity.inputs }
+    /// Whether to process every interval, not only those where some input has records.
+    var needsEveryInterval: Bool { identity.needsEveryInterval }
+    /// The streams sealed with each processed interval.
+    var outputs: [StreamDescriptor] { identity.outputs }
+    /// A digest of the vertex's definition (kind, streams, settings), to notice a changed program.
+    var fingerprint: UInt64 { identity.fingerprint }
+    /// Whether the vertex keeps state across intervals (it then sees every input interval).
+    var isStateful: Bool { identity.isStateful }
+    /// The number of partitions of each interval's batch.
+    var partitionCount: UInt32 { identity.partitionCount }
 }
 
 /// Per-partition state of a stateful vertex. `@unchecked Sendable`: partition `p`'s state is

@@ -4,70 +4,143 @@ import Strata
 /// One SQL query run over one interval's JSON records, deterministically: the kernel of
 /// `DStream.sql(_:)`.
 ///
-/// The records are the table `input` (and, when given, the stream's own name): columns
-/// `interval`, `time`, `record`, and a column for every field the query names (found by
-/// preparing the query: a name SQLite reports as a missing column becomes a field column, whose
-/// values are `json_extract(record, '$.name')`). The result rows are JSON objects with the
-/// query's column names as keys, in the query's order; rows come in the query's `ORDER BY` order
-/// when it has one at the top level, else sorted by their bytes.
+/// Each input stream's records of the interval are a table named after the stream (a query over
+/// one stream may also call it `input`): columns `interval`, `time`, `partition`, a column for
+/// every field the query names, and `record`. The fields are found by preparing the query: a name
+/// SQLite reports as a missing column becomes a field column of every table, whose values are
+/// `json_extract(record, '$.name')` (so in a join, qualify fields that are not join columns:
+/// `p.url`). The tables are virtual tables over the records as they are, nothing is copied into
+/// SQLite. The result rows are JSON objects with the query's column names as keys, in the query's
+/// order; rows come in the query's `ORDER BY` order when it has one at the top level, else sorted
+/// by their bytes.
 ///
 /// `IntervalQuery` is `Sendable`; each run opens its own in-memory SQLite connection.
 public struct IntervalQuery: Sendable {
     /// The query.
     public let sql: String
-    /// Another name for `input` (the input stream's name), or `nil`.
-    public let streamName: String?
-    /// The fields the query names, found once at initialization.
+    /// The tables, one per input stream, in the order ``run(interval:length:tables:)`` takes their
+    /// records: each table's names (the stream's name; for one stream also `input`).
+    public let tableNames: [[String]]
+    /// The first input stream's name, or `nil` when the query reads `input` only.
+    public var streamName: String? { tableNames.first?.first { $0 != "input" } }
+    /// The fields the query names, found once at initialization: columns of every table.
     public let fields: [String]
     /// Whether the query orders its rows at the top level.
     public let ordered: Bool
     /// The names of the query's result columns.
     public let columnNames: [String]
 
-    /// Checks the query (it must prepare against the input table) and finds the fields it names.
+    /// Checks a query over one stream, the table `input`, also named `streamName` when given.
     ///
     /// - Throws: `SQLError.sqlite` with the position of the error.
     public init(_ sql: String, streamName: String? = nil) throws(SQLError) {
+        var names = ["input"]
+        if let streamName, streamName.lowercased() != "input" { names.append(streamName) }
+        try self.init(sql, tables: [names])
+    }
+
+    /// Checks a query over several streams (a join): one table per stream, named after it.
+    ///
+    /// - Throws: `SQLError.sqlite` with the position of the error; `.invalidArgument` for no
+    ///   streams or a name given twice.
+    public init(_ sql: String, streamNames: [String]) throws(SQLError) {
+        guard !streamNames.isEmpty else { throw .invalidArgument("a continuous query reads at least one stream") }
+        if streamNames.count == 1 {
+            try self.init(sql, streamName: streamNames[0])
+            return
+        }
+        try self.init(sql, tables: streamNames.map { [$0] })
+    }
+
+    /// Checks a query over one stream whose name the query gives: the table `input`, and the one
+    /// other table the query names (which is taken to be the stream, unchecked).
+    ///
+    /// - Throws: `SQLError.sqlite` with the position of the error.
+    public init(namingItsStream sql: String) throws(SQLError) {
+        try self.init(sql, tables: [["input"]], adoptsTableName: true)
+    }
+
+    private init(_ sql: String, tables: [[String]], adoptsTableName: Bool = false) throws(SQLError) {
+        var tables = tables
+        let all = tables.flatMap { $0 }.map { $0.lowercased() }
+        guard Set(all).count == all.count else {
+            throw .invalidArgument("a continuous query reads each stream once: \(all.joined(separator: ", "))")
+        }
         self.sql = sql
-        self.streamName = streamName
         ordered = Self.hasTopLevelOrderBy(sql)
         var fields: [String] = []
         var names: [String] = []
+        let fixed = ["interval", "time", "partition", "record"]
         while true {
-            let database = try IntervalDatabase(fields: fields, streamName: streamName)
+            let database = try IntervalDatabase(tables: tables, fields: fields)
             do {
                 names = try database.check(sql)
                 break
             } catch let SQLError.sqlite(code, message, text, offset) {
-                let prefix = "no such column: "
-                guard message.hasPrefix(prefix), fields.count < 256 else {
-                    throw SQLError.sqlite(code: code, message: message, sql: text, offset: offset)
+                let noTable = "no such table: "
+                if adoptsTableName, tables == [["input"]], message.hasPrefix(noTable) {
+                    var name = String(message.dropFirst(noTable.count))
+                    for schema in ["main.", "temp."] where name.hasPrefix(schema) { name = String(name.dropFirst(schema.count)) }
+                    tables[0].append(name)
+                    continue
                 }
-                var name = String(message.dropFirst(prefix.count))
-                if let dot = name.lastIndex(of: ".") { name = String(name[name.index(after: dot)...]) }
-                guard !fields.contains(name), !["interval", "time", "record"].contains(name) else {
+                // "no such column: [table.]NAME", or for USING: "cannot join using column NAME - column not present in both tables".
+                var name: String?
+                let missing = "no such column: ", using = "cannot join using column "
+                if message.hasPrefix(missing) {
+                    var column = String(message.dropFirst(missing.count))
+                    if let dot = column.lastIndex(of: ".") { column = String(column[column.index(after: dot)...]) }
+                    name = column
+                } else if message.hasPrefix(using), let end = message.range(of: " - column not present") {
+                    name = String(message[message.index(message.startIndex, offsetBy: using.count)..<end.lowerBound])
+                }
+                guard let name, fields.count < 256, !fields.contains(name), !fixed.contains(name.lowercased()) else {
                     throw SQLError.sqlite(code: code, message: message, sql: text, offset: offset)
                 }
                 fields.append(name)
             }
         }
         self.fields = fields
+        tableNames = tables
         columnNames = names
     }
 
-    /// Runs the query over `records` of `interval` (interval length `length`) and returns its rows
-    /// as JSON records.
+    /// Runs the query over interval `interval` (of length `length`), `tables[k]` holding the
+    /// records of the k-th table of ``tableNames``, and returns its rows as JSON records.
     ///
-    /// - Throws: `SQLError`.
-    public func run(interval: Interval, length: IntervalLength, records: some Collection<JSONRecord>) throws(SQLError)
-        -> [JSONRecord]
-    {
-        let database = try IntervalDatabase(fields: fields, streamName: streamName)
-        try database.load(interval: interval, time: TimeText.iso8601(length.start(of: interval)), records: records,
-                          fields: fields)
+    /// - Throws: `SQLError`; `.invalidArgument` when `tables` does not have one batch per table.
+    public func run(interval: Interval, length: IntervalLength,
+                    tables: [ContiguousArray<PartitionedJSONRecord>]) throws(SQLError) -> [JSONRecord] {
+        let database = try load(interval: interval, length: length, tables: tables)
         var rows = try database.query(sql)
         if !ordered { rows.sort { $0.lexicographicallyPrecedes($1) } }
         return rows.map { JSONRecord(bytes: $0) }
+    }
+
+    /// What identifies the query in the fingerprint of the vertex that runs it: its tables and its
+    /// text with runs of whitespace outside strings and quoted identifiers collapsed to one space
+    /// (``SQLText/normalized(_:)``). A continuous program whose query changes is then refused
+    /// under its old name, like any changed program.
+    public var definition: String {
+        "sql(" + tableNames.map { $0.joined(separator: "=") }.joined(separator: ",") + ") " + SQLText.normalized(sql)
+    }
+
+    /// Runs the query and returns its rows as values.
+    func runRows(interval: Interval, length: IntervalLength, tables: [ContiguousArray<PartitionedJSONRecord>])
+        throws(SQLError) -> (columns: [String], rows: [[SQLValue]])
+    {
+        try load(interval: interval, length: length, tables: tables).values(sql)
+    }
+
+    private func load(interval: Interval, length: IntervalLength, tables: [ContiguousArray<PartitionedJSONRecord>])
+        throws(SQLError) -> IntervalDatabase
+    {
+        guard tables.count == tableNames.count else {
+            throw .invalidArgument("the query reads \(tableNames.count) table(s), given \(tables.count) batch(es)")
+        }
+        let database = try IntervalDatabase(tables: tableNames, fields: fields)
+        database.load(interval: interval, time: TimeText.iso8601(length.start(of: interval)), tables: tables)
+        return database
     }
 
     /// Whether `sql` has `ORDER BY` outside parentheses, strings, identifiers and comments.
@@ -76,15 +149,6 @@ public struct IntervalQuery: Sendable {
         return zip(words, words.dropFirst()).contains { $0 == "ORDER" && $1 == "BY" }
     }
 
-    /// Runs the query over `records` and returns its rows as values.
-    func runRows(interval: Interval, length: IntervalLength, records: some Collection<JSONRecord>) throws(SQLError)
-        -> (columns: [String], rows: [[SQLValue]])
-    {
-        let database = try IntervalDatabase(fields: fields, streamName: streamName)
-        try database.load(interval: interval, time: TimeText.iso8601(length.start(of: interval)), records: records,
-                          fields: fields)
-        return try database.values(sql)
-    }
 }
 
 /// Top-level tokens of SQL text: words (upper-cased) and commas outside parentheses, strings,
@@ -93,6 +157,45 @@ enum SQLText {
     struct Token {
         var text: String
         var range: Range<Int>
+    }
+
+    /// `sql` with each run of whitespace outside strings, quoted identifiers and comments made one
+    /// space, and none at either end: what stays the same when a query is only laid out again.
+    static func normalized(_ sql: String) -> String {
+        let bytes = Array(sql.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        var pendingSpace = false
+        func isSpace(_ c: UInt8) -> Bool { c == 0x20 || (c >= 0x09 && c <= 0x0D) }
+        while i < bytes.count {
+            let c = bytes[i]
+            if isSpace(c) {
+                pendingSpace = !out.isEmpty
+                i += 1
+                continue
+            }
+            if pendingSpace { out.append(0x20); pendingSpace = false }
+            var end = i + 1
+            switch c {
+            case 0x27, 0x22, 0x60:  // ' " ` (a doubled quote inside reads as two quoted runs: same bytes)
+                while end < bytes.count, bytes[end] != c { end += 1 }
+                end = min(end + 1, bytes.count)
+            case 0x5B:  // [identifier]
+                while end < bytes.count, bytes[end] != 0x5D { end += 1 }
+                end = min(end + 1, bytes.count)
+            case 0x2D where i + 1 < bytes.count && bytes[i + 1] == 0x2D:
+                while end < bytes.count, bytes[end] != 0x0A { end += 1 }
+            case 0x2F where i + 1 < bytes.count && bytes[i + 1] == 0x2A:
+                end = i + 2
+                while end + 1 < bytes.count, !(bytes[end] == 0x2A && bytes[end + 1] == 0x2F) { end += 1 }
+                end = min(end + 2, bytes.count)
+            default: break
+            }
+            out.append(contentsOf: bytes[i..<end])
+            i = end
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func topLevelTokens(_ sql: String) -> [Token] {
@@ -143,11 +246,18 @@ enum SQLText {
     }
 }
 
-/// An in-memory SQLite database holding one interval's records in the table `input`.
+/// An in-memory SQLite database whose tables are one interval's batches (``BatchTable``).
 final class IntervalDatabase {
     private let db: OpaquePointer
+    private let state: SQLBatchState
 
-    init(fields: [String], streamName: String?) throws(SQLError) {
+    // The module lives as long as the process: SQLite keeps a pointer to it.
+    // nonisolated(unsafe): written once, at initialization, and only read afterwards (by SQLite).
+    nonisolated(unsafe) private static let batchModule = VirtualTableModule.make(eponymousOnly: false)
+
+    /// Opens the database with one batch table per element of `tables` (under each of its names),
+    /// each with the field columns `fields`.
+    init(tables: [[String]], fields: [String]) throws(SQLError) {
         var handle: OpaquePointer?
         let rc = sqlite3_open_v2(":memory:", &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nil)
         guard rc == SQLITE_OK, let handle else {
@@ -155,10 +265,24 @@ final class IntervalDatabase {
             throw .sqlite(code: rc, message: "cannot open an in-memory SQLite database", sql: "", offset: nil)
         }
         db = handle
-        let columns = [#""interval" INTEGER"#, #""time" TEXT"#] + fields.map(quoteIdentifier) + [#""record" TEXT"#]
-        try exec("CREATE TABLE input(" + columns.joined(separator: ", ") + ")")
-        if let streamName, streamName.lowercased() != "input" {
-            try exec("CREATE VIEW \(quoteIdentifier(streamName)) AS SELECT * FROM input")
+        let state = SQLBatchState(fields: tables.map { _ in fields })
+        self.state = state
+        let registration = VirtualTableModule.Registration(callbacks: state) { arguments in
+            try BatchTable(state: state, arguments: arguments)
+        }
+        // > sqlite3_create_module_v2: the destructor is invoked on the client data when the
+        // > module is replaced or the connection closes — and also if the call fails.
+        let created = sqlite3_create_module_v2(db, "strata_batch", Self.batchModule,
+                                               Unmanaged.passRetained(registration).toOpaque()) { aux in
+            if let aux { Unmanaged<VirtualTableModule.Registration>.fromOpaque(aux).release() }
+        }
+        guard created == SQLITE_OK else {
+            throw .sqlite(code: created, message: String(cString: sqlite3_errmsg(db)), sql: "", offset: nil)
+        }
+        for (index, names) in tables.enumerated() {
+            for name in names {
+                try exec("CREATE VIRTUAL TABLE temp.\(quoteIdentifier(name)) USING strata_batch(\(index))")
+            }
         }
     }
 
@@ -182,58 +306,25 @@ final class IntervalDatabase {
                           offset: offset >= 0 ? Int(offset) : nil)
         }
         guard let statement else { throw .invalidArgument("the continuous query is empty") }
+        guard sqlite3_stmt_readonly(statement) != 0 else {
+            throw .invalidArgument("a continuous query only reads")
+        }
         return (0..<sqlite3_column_count(statement)).map { sqlite3_column_name(statement, $0).map { String(cString: $0) } ?? "" }
     }
 
-    /// Inserts the records, their fields extracted as `json_extract` would.
-    func load(interval: Interval, time: String, records: some Collection<JSONRecord>, fields: [String]) throws(SQLError) {
-        try exec("BEGIN")
-        var statement: OpaquePointer?
-        let placeholders = Array(repeating: "?", count: fields.count + 3).joined(separator: ", ")
-        let insert = "INSERT INTO input VALUES (\(placeholders))"
-        guard sqlite3_prepare_v2(db, insert, -1, &statement, nil) == SQLITE_OK, let statement else {
-            throw .sqlite(code: sqlite3_errcode(db), message: String(cString: sqlite3_errmsg(db)), sql: insert, offset: nil)
+    /// Makes `tables` the records of the batch tables: nothing is copied.
+    func load(interval: Interval, time: String, tables: [ContiguousArray<PartitionedJSONRecord>]) {
+        state.interval = Int64(bitPattern: interval.rawValue)
+        state.timeText = Array(time.utf8CString)
+        for (index, records) in tables.enumerated() where index < state.tables.count {
+            state.tables[index].records = records
         }
-        defer { sqlite3_finalize(statement) }
-        var scanner = JSONFields(names: fields)
-        var slots = [JSONSlot](repeating: JSONSlot(), count: fields.count)
-        let wanted = [Bool](repeating: true, count: fields.count)
-        var scratch: [UInt8] = []
-        for record in records {
-            sqlite3_reset(statement)
-            sqlite3_bind_int64(statement, 1, sqlite3_int64(bitPattern: interval.rawValue))
-            sqlite3_bind_text(statement, 2, time, -1, strata_sqlite_transient())
-            for k in slots.indices { slots[k].kind = .absent }
-            record.bytes.withUnsafeBytes { raw in
-                scanner.scan(raw, wanted: wanted, wantedCount: fields.count, into: &slots)
-                for (k, slot) in slots.enumerated() {
-                    let value = fieldValue(slot, in: raw, scratch: &scratch)
-                    bind(value, at: Int32(k + 3), statement)
-                }
-                if let base = raw.baseAddress {
-                    sqlite3_bind_text(statement, Int32(fields.count + 3), base.assumingMemoryBound(to: CChar.self),
-                                      Int32(raw.count), strata_sqlite_transient())
-                } else {
-                    sqlite3_bind_text(statement, Int32(fields.count + 3), "", 0, strata_sqlite_transient())
-                }
-            }
-            let rc = sqlite3_step(statement)
-            guard rc == SQLITE_DONE else {
-                throw .sqlite(code: rc, message: String(cString: sqlite3_errmsg(db)), sql: insert, offset: nil)
-            }
-        }
-        try exec("COMMIT")
     }
 
-    private func bind(_ value: SQLValue, at index: Int32, _ statement: OpaquePointer) {
-        switch value {
-        case .null: sqlite3_bind_null(statement, index)
-        case .integer(let v): sqlite3_bind_int64(statement, index, sqlite3_int64(v))
-        case .real(let v): sqlite3_bind_double(statement, index, v)
-        case .text(let text): sqlite3_bind_text(statement, index, text, -1, strata_sqlite_transient())
-        case .blob(let bytes):
-            _ = bytes.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), strata_sqlite_transient()) }
-        }
+    /// Fails with the error a table callback left, else SQLite's.
+    private func failure(_ rc: Int32, _ sql: String) -> SQLError {
+        if let pending = state.pendingError { return pending }
+        return .sqlite(code: rc, message: String(cString: sqlite3_errmsg(db)), sql: sql, offset: nil)
     }
 
     /// Runs the query and returns its column names and rows.
@@ -249,9 +340,7 @@ final class IntervalDatabase {
         while true {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { break }
-            guard rc == SQLITE_ROW else {
-                throw .sqlite(code: rc, message: String(cString: sqlite3_errmsg(db)), sql: sql, offset: nil)
-            }
+            guard rc == SQLITE_ROW else { throw failure(rc, sql) }
             rows.append(SQLRow(statement: statement, count: count).values)
         }
         return (columns, rows)
@@ -281,9 +370,7 @@ final class IntervalDatabase {
         while true {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { break }
-            guard rc == SQLITE_ROW else {
-                throw .sqlite(code: rc, message: String(cString: sqlite3_errmsg(db)), sql: sql, offset: nil)
-            }
+            guard rc == SQLITE_ROW else { throw failure(rc, sql) }
             let row = SQLRow(statement: statement, count: count)
             var bytes: [UInt8] = [0x7B]
             for i in 0..<count {

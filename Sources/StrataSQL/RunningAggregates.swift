@@ -208,15 +208,33 @@ extension DStream where Record == JSONRecord {
     /// under that name, so that `state('STATENAME', t)` in SQL is the whole result as of t.
     public func sql(_ query: IntervalQuery, running: RunningAggregates, window: Int? = nil,
                     intervalLength: IntervalLength = .seconds(1), stateName: String? = nil) -> DStream<JSONRecord> {
-        var input = self
-        if let window, window > 1 { input = input.window(length: window) }
-        let merged = input.repartition(1).transform { interval, _, records in
-            let result = try query.runRows(interval: interval, length: intervalLength, records: records)
+        let pairs = gathered(window: window).transform(definition: query.definition) { interval, _, records in
+            let result = try query.runRows(interval: interval, length: intervalLength, tables: [records])
             return ContiguousArray(result.rows.map { running.split($0) })
         }
-        .runningReduce { running.merge($0, $1) }
+        return running.merged(pairs, names: query.columnNames, stateName: stateName)
+    }
+
+    /// `sql(_:joining:window:intervalLength:)` with running aggregates (see
+    /// ``sql(_:running:window:intervalLength:stateName:)``).
+    public func sql(_ query: IntervalQuery, joining other: DStream<JSONRecord>, running: RunningAggregates,
+                    window: Int? = nil, intervalLength: IntervalLength = .seconds(1),
+                    stateName: String? = nil) -> DStream<JSONRecord> {
+        let pairs = gathered(window: window).transform(with: other.gathered(window: window), definition: query.definition) { interval, _, mine, theirs in
+            let result = try query.runRows(interval: interval, length: intervalLength, tables: [mine, theirs])
+            return ContiguousArray(result.rows.map { running.split($0) })
+        }
+        return running.merged(pairs, names: query.columnNames, stateName: stateName)
+    }
+}
+
+extension RunningAggregates {
+    /// The running merge of each interval's (group, aggregates) pairs, as rows keyed by `names`;
+    /// the state saved as `stateName` when given.
+    func merged(_ pairs: DStream<KeyValue<String, String>>, names: [String], stateName: String?) -> DStream<JSONRecord> {
+        let merged = pairs.runningReduce { self.merge($0, $1) }
         if let stateName { merged.save(as: stateName) }
-        return merged.map { pair in running.row(pair, names: query.columnNames) }
+        return merged.map { self.row($0, names: names) }
     }
 }
 

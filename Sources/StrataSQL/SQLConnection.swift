@@ -25,9 +25,22 @@ import Synchronization
 /// stop a running query from any thread.
 ///
 /// ## Topics
-/// - Querying: ``execute(_:columns:row:)``, ``rows(_:)``
-/// - Tables: ``register(_:)``, ``declareColumns(_:of:)``
-/// - Control: ``interruption``, ``progress``, ``blocksRead``
+///
+/// ### Querying
+///
+/// - ``execute(_:columns:row:)``
+/// - ``rows(_:)``
+///
+/// ### Tables
+///
+/// - ``register(_:)``
+/// - ``declareColumns(_:of:)``
+///
+/// ### Control
+///
+/// - ``interruption``
+/// - ``progress``
+/// - ``blocksRead``
 public final class SQLConnection {
     /// The SQLite connection (`sqlite3 *`); owned here, closed in `deinit`.
     private let db: OpaquePointer
@@ -49,13 +62,14 @@ public final class SQLConnection {
         context = SQLContext(store: store)
         interruption = SQLInterrupt(db: handle)
         context.interruption = interruption
+        let context = context
         let modules: [(String, UnsafeMutablePointer<sqlite3_module>, VirtualTableModule.Factory)] = [
-            ("strata_stream", Self.streamModule, { context, arguments in try StreamTable(context: context, arguments: arguments) }),
-            ("slice", Self.functionModule, { context, _ in SliceFunction(context: context) }),
-            ("state", Self.functionModule, { context, _ in StateFunction(context: context) }),
+            ("strata_stream", Self.streamModule, { arguments in try StreamTable(context: context, arguments: arguments) }),
+            ("slice", Self.functionModule, { _ in SliceFunction(context: context) }),
+            ("state", Self.functionModule, { _ in StateFunction(context: context) }),
         ]
         for (name, module, factory) in modules {
-            let registration = VirtualTableModule.Registration(context: context, factory: factory)
+            let registration = VirtualTableModule.Registration(callbacks: context, factory: factory)
             let aux = Unmanaged.passRetained(registration).toOpaque()
             // > sqlite3_create_module_v2: the destructor is invoked on the client data when the
             // > module is replaced or the connection closes — and also if the call fails.
@@ -128,9 +142,15 @@ public final class SQLConnection {
     ///   - row: Called per row; the row is valid only during the call.
     /// - Throws: `SQLError.sqlite` with SQLite's message and the error's offset in `sql`;
     ///   `.unknownStream`; `.interrupted`; `.storage` / `.timeTravel` from reading the store;
-    ///   whatever `columns` or `row` throw.
+    ///   `.invalidArgument` for `window(STREAM, N)`, which only continuous queries have (use
+    ///   `slice`); whatever `columns` or `row` throw.
     public func execute(_ sql: String, columns: ([String]) throws -> Void = { _ in },
                         row: (SQLRow) throws -> Void) throws {
+        if let call = WindowSyntax.calls(in: sql).first {
+            throw SQLError.invalidArgument("window(\(call.replacement), \(call.length)) is the last \(call.length) "
+                + "intervals of each interval of a continuous query (strata sql --continuous); over the store, "
+                + "ask for intervals with slice('STREAM', FROM, TO) or WHERE interval BETWEEN …")
+        }
         let text = Array(sql.utf8CString)
         var offset = 0
         interruption.reset()
@@ -177,6 +197,25 @@ public final class SQLConnection {
         let list = "SELECT name FROM temp.sqlite_schema WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%'"
         try execute(list) { row in if let name = row.text(0) { names.append(name) } }
         return names
+    }
+
+    /// The version of the SQLite library in use (`3.40.1`).
+    ///
+    /// The corresponding SQLite call is `sqlite3_libversion`.
+    public static var sqliteVersion: String { String(cString: sqlite3_libversion()) }
+
+    /// Whether `sql` ends with a complete statement: a `;` outside strings, identifiers, comments
+    /// and trigger bodies (for prompts that read statements over several lines).
+    ///
+    /// The corresponding SQLite call is `sqlite3_complete`.
+    public static func isComplete(_ sql: String) -> Bool { sqlite3_complete(sql) != 0 }
+
+    /// The user streams (the tables a query may name without knowing them), in name order;
+    /// internal streams are left out (see ``isInternal(_:)``).
+    ///
+    /// - Throws: `SQLError.storage` when the store's catalog cannot be read.
+    public func streamNames() throws(SQLError) -> [String] {
+        do { return try context.userStreamNames() } catch { throw SQLError(wrapping: error) }
     }
 
     /// Runs `sql` and returns the last statement's columns and rows.

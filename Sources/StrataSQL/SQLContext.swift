@@ -1,17 +1,24 @@
 import Strata
 import StrataStorage
 
+/// Where a connection's virtual-table callbacks leave the error they threw, rethrown typed once
+/// SQLite returns.
+///
+/// Not `Sendable`: it belongs to its connection's thread.
+class SQLCallbackState {
+    /// The error a virtual table callback threw during the current statement.
+    var pendingError: SQLError?
+}
+
 /// What the virtual tables of one connection share: the store, the record-type readers, the
 /// statistics, and the error a callback threw (rethrown typed once SQLite returns).
 ///
 /// Not `Sendable`: it belongs to its connection's thread.
-final class SQLContext {
+final class SQLContext: SQLCallbackState {
     let store: Store
     var log: LogStore { store.logStore }
     /// Readers of registered record types, by catalog name (looked up, never iterated).
     var registered: [String: RecordTypeReader] = [:]
-    /// The error a virtual table callback threw during the current statement.
-    var pendingError: SQLError?
     /// Blocks read since the connection opened.
     var blocksRead = 0
     /// Called as scans move from interval to interval.

@@ -4,7 +4,8 @@ import Strata
 /// store's, wrapped.
 ///
 /// `SQLError` is `Sendable`; it is a plain value.
-public enum SQLError: Error, Sendable, CustomStringConvertible {
+@frozen
+public enum SQLError: Error, Sendable, CustomStringConvertible, StorageErrorCarrying {
     /// SQLite rejected or failed the query. `offset` is the byte offset in `sql` of the token the
     /// error is about, when SQLite knows it (`sqlite3_error_offset`).
     case sqlite(code: Int32, message: String, sql: String, offset: Int?)
@@ -42,6 +43,16 @@ public enum SQLError: Error, Sendable, CustomStringConvertible {
         case .storage(let error): return error.description
         case .timeTravel(let error): return error.description
         case .state(let text): return text
+        }
+    }
+
+    /// The storage error of `.storage`, or of `.timeTravel` when it wraps one; `nil` for SQLite's
+    /// own errors and bad queries.
+    public var storageError: StorageError? {
+        switch self {
+        case .storage(let error): error
+        case .timeTravel(let error): error.storageError
+        default: nil
         }
     }
 

@@ -6,6 +6,7 @@ import Strata
 /// row per key, sorted by the key's encoded bytes.
 final class StateFunction: VirtualTable {
     let context: SQLContext
+    var callbacks: SQLCallbackState { context }
     init(context: SQLContext) { self.context = context }
 
     var schema: String { #"CREATE TABLE x("key", "value", "stream" HIDDEN, "as_of" HIDDEN)"# }

@@ -1,6 +1,7 @@
 import CSQLite
 import Foundation
 import Strata
+import StrataEngine
 import StrataStorage
 
 /// A stream as a table: `CREATE VIRTUAL TABLE temp."pageViews" USING strata_stream("pageViews")`
@@ -8,6 +9,7 @@ import StrataStorage
 /// arguments declare a JSON stream's fields instead of inferring them.
 final class StreamTable: VirtualTable {
     let context: SQLContext
+    var callbacks: SQLCallbackState { context }
     let descriptor: StreamDescriptor
     let layout: StreamLayout
 
@@ -47,6 +49,7 @@ final class StreamTable: VirtualTable {
 /// `record` (JSON text; for typed streams a JSON object of their columns).
 final class SliceFunction: VirtualTable {
     let context: SQLContext
+    var callbacks: SQLCallbackState { context }
     init(context: SQLContext) { self.context = context }
 
     var schema: String {
@@ -242,7 +245,7 @@ final class StreamCursor: VirtualCursor {
                 throw StorageError.notSealed(StoreLocation(stream: stream, interval: range.upperBound),
                                              newestSealed: frontier.sealedThrough)
             }
-            try context.log.withSealedBlocks(of: descriptor, interval: range.lowerBound) { _, _, _ in }
+            try context.log.checkReadable(descriptor, interval: range.lowerBound)
             bounds.intersect(intervalsFrom: range.lowerBound.rawValue, through: range.upperBound.rawValue)
         }
         guard let descriptor, layout != nil else { throw SQLError.invalidArgument("no stream to scan") }
@@ -278,6 +281,7 @@ final class StreamCursor: VirtualCursor {
         row = 0
         groups = nil
         emitsGroups = false
+        releaseFastValues()
         try advanceUnit()
         if let kind = grouping.first {
             let terms = grouping.dropFirst().split(separator: ",")
@@ -316,23 +320,39 @@ final class StreamCursor: VirtualCursor {
     /// (`descending` per column), then positions on the first group.
     private func group(by columns: [Int], descending: [Bool], once: Bool) throws {
         var grouped = Groups(columns: columns)
-        var index: [[UInt8]: Int] = [:]  // lookup only; groups keep first-seen order
+        // Group keys by their bytes (lookup only; groups keep first-seen order).
+        var index = EncodedKeyTable(routing: false, capacity: 1_024)
         var key: [UInt8] = []
         var scratch: [UInt8] = []
         var rowValues = [SQLValue](repeating: .null, count: columns.count)
+        // JSON fields only: each unit's rows are keyed in one pass over locals (see groupJSONRows).
+        var jsonOnly = false
+        if case .json = layout?.source { jsonOnly = columns.allSatisfy { $0 >= 3 && $0 - 3 < slots.count } }
+        var newRows: [Int] = []
         while !finished {
             if context.interruptRequested { throw SQLError.interrupted }
             let count = frames.count
+            if jsonOnly {
+                newRows.removeAll(keepingCapacity: true)
+                groupJSONRows(columns, table: &index, counts: &grouped.counts, newRows: &newRows, key: &key, scratch: &scratch)
+                for newRow in newRows {
+                    row = newRow
+                    parsedRow = -1
+                    for (k, column) in columns.enumerated() { rowValues[k] = try value(column) }
+                    grouped.values.append(rowValues)
+                }
+                row = count
+            }
             while row < count {
                 key.removeAll(keepingCapacity: true)
                 for column in columns { appendGroupKey(column, to: &key, scratch: &scratch) }
-                if let found = index[key] {
-                    grouped.counts[found] += 1
-                } else {
+                let found = key.withUnsafeBytes { index.index(ofBytes: $0) }
+                if found.inserted {
                     for (k, column) in columns.enumerated() { rowValues[k] = try value(column) }
-                    index[key] = grouped.values.count
                     grouped.values.append(rowValues)
                     grouped.counts.append(1)
+                } else {
+                    grouped.counts[found.index] += 1
                 }
                 row += 1
             }
@@ -359,6 +379,142 @@ final class StreamCursor: VirtualCursor {
         for (k, column) in columns.enumerated() { groupPosition[column] = k }
         groups = grouped
         emitsGroups = true
+        makeFastValues(grouped)
+        showFastGroup()
+    }
+
+    // MARK: Handing SQLite a group's rows without calling the cursor per row
+
+    /// The C struct of this cursor, whose fast path steps through a group's rows.
+    private var raw: UnsafeMutablePointer<strata_vtab_cursor>?
+    /// Every group's values, `groupPosition.count` per group (type 0 for columns not grouped by).
+    private var fastValues: UnsafeMutableBufferPointer<strata_value>?
+    /// The text and blob bytes the values point to.
+    private var fastBytes: UnsafeMutableRawBufferPointer?
+
+    func attach(_ raw: UnsafeMutablePointer<strata_vtab_cursor>) { self.raw = raw }
+
+    deinit { releaseFastValues() }
+
+    /// Lays out every group's values for the C fast path.
+    private func makeFastValues(_ grouped: Groups) {
+        releaseFastValues()
+        let width = groupPosition.count
+        guard raw != nil, width > 0, !grouped.values.isEmpty else { return }
+        var byteCount = 0
+        for values in grouped.values {
+            for value in values {
+                switch value {
+                case .text(let text): byteCount += text.utf8.count
+                case .blob(let bytes): byteCount += bytes.count
+                default: break
+                }
+            }
+        }
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, byteCount), alignment: 1)
+        let values = UnsafeMutableBufferPointer<strata_value>.allocate(capacity: width * grouped.values.count)
+        values.initialize(repeating: strata_value())
+        var offset = 0
+        for (g, row) in grouped.values.enumerated() {
+            for (column, position) in groupPosition.enumerated() where position >= 0 && position < row.count {
+                var value = strata_value()
+                func store<C: Collection>(_ content: C, type: Int32) where C.Element == UInt8 {
+                    let start = offset
+                    for byte in content {
+                        bytes[offset] = byte
+                        offset += 1
+                    }
+                    value.type = type
+                    value.length = Int32(truncatingIfNeeded: offset - start)
+                    value.text = bytes.baseAddress.map { UnsafeRawPointer($0 + start).assumingMemoryBound(to: CChar.self) }
+                }
+                switch row[position] {
+                case .null: value.type = SQLITE_NULL
+                case .integer(let v):
+                    value.type = SQLITE_INTEGER
+                    value.integer = sqlite3_int64(v)
+                case .real(let v):
+                    value.type = SQLITE_FLOAT
+                    value.real = v
+                case .text(let text): store(text.utf8, type: SQLITE_TEXT)
+                case .blob(let blob): store(blob, type: SQLITE_BLOB)
+                }
+                values[g * width + column] = value
+            }
+        }
+        fastBytes = bytes
+        fastValues = values
+    }
+
+    /// Points the C fast path at the current group (or marks the end).
+    private func showFastGroup() {
+        guard let raw, let fastValues, let base = fastValues.baseAddress, let counts = groups?.counts else { return }
+        let width = groupPosition.count
+        raw.pointee.fast = 1
+        raw.pointee.fast_count = Int32(truncatingIfNeeded: width)
+        if groupIndex < counts.count {
+            raw.pointee.at_end = 0
+            raw.pointee.repeat = sqlite3_int64(counts[groupIndex])
+            raw.pointee.fast_values = base + groupIndex * width
+        } else {
+            raw.pointee.at_end = 1
+            raw.pointee.repeat = 0
+            raw.pointee.fast_values = nil
+        }
+    }
+
+    /// Turns the fast path off and frees its values.
+    private func releaseFastValues() {
+        if let raw {
+            raw.pointee.fast = 0
+            raw.pointee.fast_values = nil
+            raw.pointee.fast_count = 0
+        }
+        fastValues?.deallocate()
+        fastBytes?.deallocate()
+        fastValues = nil
+        fastBytes = nil
+    }
+
+    /// Keys the current unit's rows from `row` on by the JSON fields `columns` (table columns), in
+    /// one pass over local copies of the scan state: class properties touched per row cost an
+    /// exclusivity check each. Counts rows of known groups; a row of a new group gets a count of 1
+    /// and its index in `newRows`, in order, for the caller to read its values.
+    private func groupJSONRows(_ columns: [Int], table: inout EncodedKeyTable, counts: inout [Int], newRows: inout [Int],
+                               key: inout [UInt8], scratch: inout [UInt8]) {
+        var fields = self.fields
+        var slots = self.slots
+        let wanted = self.wanted, wantedCount = max(1, self.wantedCount)
+        let frames = self.frames
+        let first = row
+        payload.withUnsafeBytes { bytes in
+            for r in first..<frames.count {
+                let frame = frames[r]
+                let record = UnsafeRawBufferPointer(rebasing: bytes[frame.start..<(frame.start + frame.count)])
+                for k in slots.indices { slots[k].kind = .absent }
+                fields.scan(record, wanted: wanted, wantedCount: wantedCount, into: &slots)
+                key.removeAll(keepingCapacity: true)
+                for column in columns {
+                    let slot = slots[column - 3]
+                    if slot.kind == .string {
+                        key.append(3)
+                        Self.appendLength(slot.count, to: &key)
+                        key.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[slot.start..<(slot.start + slot.count)]))
+                    } else {
+                        Self.appendValueKey(fieldValue(slot, in: record, scratch: &scratch), to: &key)
+                    }
+                }
+                let found = key.withUnsafeBytes { table.index(ofBytes: $0) }
+                if found.inserted {
+                    counts.append(1)
+                    newRows.append(r)
+                } else {
+                    counts[found.index] += 1
+                }
+            }
+        }
+        self.fields = fields
+        parsedRow = -1
     }
 
     /// Appends the grouping identity of a column's value in the current row.
@@ -375,18 +531,18 @@ final class StreamCursor: VirtualCursor {
                 let slot = slots[column - 3]
                 if slot.kind == .string {
                     key.append(3)
-                    appendLength(slot.count, to: &key)
+                    Self.appendLength(slot.count, to: &key)
                     key.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[slot.start..<(slot.start + slot.count)]))
                 } else {
-                    appendValueKey(fieldValue(slot, in: record, scratch: &scratch), to: &key)
+                    Self.appendValueKey(fieldValue(slot, in: record, scratch: &scratch), to: &key)
                 }
             }
             return
         }
-        appendValueKey((try? value(column)) ?? .null, to: &key)
+        Self.appendValueKey((try? value(column)) ?? .null, to: &key)
     }
 
-    private func appendLength(_ count: Int, to key: inout [UInt8]) {
+    private static func appendLength(_ count: Int, to key: inout [UInt8]) {
         var n = UInt64(count)
         repeat {
             key.append(UInt8(n & 0x7F) | (n > 0x7F ? 0x80 : 0))
@@ -394,7 +550,7 @@ final class StreamCursor: VirtualCursor {
         } while n > 0
     }
 
-    private func appendValueKey(_ value: SQLValue, to key: inout [UInt8]) {
+    private static func appendValueKey(_ value: SQLValue, to key: inout [UInt8]) {
         func integer(_ v: Int64) {
             key.append(1)
             withUnsafeBytes(of: v.bigEndian) { key.append(contentsOf: $0) }
@@ -496,6 +652,18 @@ final class StreamCursor: VirtualCursor {
     }
 
     func next() throws {
+        if emitsGroups && fastValues != nil {
+            // The C side counted this group's rows down: on to the next group.
+            rowCounter += Int64(groupRemaining)
+            groupIndex += 1
+            if let counts = groups?.counts, groupIndex < counts.count {
+                groupRemaining = counts[groupIndex]
+            } else {
+                finished = true
+            }
+            showFastGroup()
+            return
+        }
         if emitsGroups {
             groupRemaining -= 1
             rowCounter += 1
@@ -616,58 +784,8 @@ final class StreamCursor: VirtualCursor {
                             wanted: wanted, wantedCount: max(1, wantedCount), into: &slots)
                 parsedRow = row
             }
-            let slot = slots[index]
-            let start = base + frame.start + slot.start
-            switch slot.kind {
-            case .absent, .null: sqlite3_result_null(sqlContext)
-            case .string:
-                sqlite3_result_text(sqlContext, UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self),
-                                    Int32(slot.count), strata_sqlite_transient())
-            case .escapedString:
-                scratch.removeAll(keepingCapacity: true)
-                JSONFields.unescape(UnsafeBufferPointer(start: start, count: slot.count), into: &scratch)
-                resultText(sqlContext, scratch)
-            case .integer:
-                if let value = Self.parseInteger(UnsafeBufferPointer(start: start, count: slot.count)) {
-                    sqlite3_result_int64(sqlContext, sqlite3_int64(value))
-                } else if let value = Double(String(decoding: UnsafeBufferPointer(start: start, count: slot.count), as: UTF8.self)) {
-                    sqlite3_result_double(sqlContext, value)
-                } else {
-                    sqlite3_result_null(sqlContext)
-                }
-            case .real:
-                if let value = Double(String(decoding: UnsafeBufferPointer(start: start, count: slot.count), as: UTF8.self)) {
-                    sqlite3_result_double(sqlContext, value)
-                } else {
-                    sqlite3_result_null(sqlContext)
-                }
-            case .trueLiteral: sqlite3_result_int64(sqlContext, 1)
-            case .falseLiteral: sqlite3_result_int64(sqlContext, 0)
-            case .composite:
-                scratch.removeAll(keepingCapacity: true)
-                JSONFields.minify(UnsafeBufferPointer(start: start, count: slot.count), into: &scratch)
-                resultText(sqlContext, scratch)
-            }
+            resultJSONField(sqlContext, slots[index], record: base + frame.start, scratch: &scratch)
         }
-    }
-
-    /// Decimal digits with an optional minus sign as an `Int64`, or nil on overflow.
-    private static func parseInteger(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
-        var i = 0
-        let negative = bytes.first == 0x2D
-        if negative { i = 1 }
-        guard i < bytes.count else { return nil }
-        var value: Int64 = 0
-        while i < bytes.count {
-            let digit = Int64(bytes[i] &- 0x30)
-            guard digit >= 0 && digit <= 9 else { return nil }
-            let (times, o1) = value.multipliedReportingOverflow(by: 10)
-            let (sum, o2) = negative ? times.subtractingReportingOverflow(digit) : times.addingReportingOverflow(digit)
-            guard !o1, !o2 else { return nil }
-            value = sum
-            i += 1
-        }
-        return value
     }
 
     /// A constraint or argument value as text and as a number.

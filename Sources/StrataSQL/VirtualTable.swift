@@ -5,8 +5,8 @@ import CSQLite
 /// A table declares its schema (`schema`), chooses a plan (`bestIndex`) and opens cursors.
 /// Everything runs on the thread stepping the statement; a table belongs to one connection.
 protocol VirtualTable: AnyObject {
-    /// The connection's state (pending errors, statistics).
-    var context: SQLContext { get }
+    /// Where the table's callbacks leave the error they threw.
+    var callbacks: SQLCallbackState { get }
     /// The `CREATE TABLE x(…)` statement given to `sqlite3_declare_vtab`.
     var schema: String { get }
     /// Fills in the plan for one set of constraints; `SQLITE_CONSTRAINT` marks a plan unusable.
@@ -27,6 +27,13 @@ protocol VirtualCursor: AnyObject {
     func column(_ index: Int32, into sqlContext: OpaquePointer?) throws
     /// The current row's id.
     var rowID: Int64 { get }
+    /// Gives the cursor its C struct, whose fast path (`fast`, `repeat`, `fast_values`) it may
+    /// use to let SQLite step through runs of equal rows without calling it.
+    func attach(_ raw: UnsafeMutablePointer<strata_vtab_cursor>)
+}
+
+extension VirtualCursor {
+    func attach(_ raw: UnsafeMutablePointer<strata_vtab_cursor>) {}
 }
 
 /// The owner object behind `strata_vtab.owner`.
@@ -54,16 +61,16 @@ func sqliteMessage(_ text: String) -> UnsafeMutablePointer<CChar>? {
 /// The C side of Strata's virtual tables: one `sqlite3_module` per kind, whose callbacks find
 /// their Swift owner through `strata_vtab.owner` / `strata_vtab_cursor.owner` (retained).
 enum VirtualTableModule {
-    /// What `xCreate`/`xConnect` build: the module's aux pointer is an `SQLContext`; `arguments` are
-    /// the module arguments after the module, database and table names.
-    typealias Factory = (SQLContext, [String]) throws -> any VirtualTable
+    /// What `xCreate`/`xConnect` build from the module arguments after the module, database and
+    /// table names.
+    typealias Factory = ([String]) throws -> any VirtualTable
 
     /// The factory of each module, by the aux pointer SQLite hands back.
     final class Registration {
-        unowned let context: SQLContext
+        let callbacks: SQLCallbackState
         let factory: Factory
-        init(context: SQLContext, factory: @escaping Factory) {
-            self.context = context
+        init(callbacks: SQLCallbackState, factory: @escaping Factory) {
+            self.callbacks = callbacks
             self.factory = factory
         }
     }
@@ -87,6 +94,7 @@ enum VirtualTableModule {
             let raw = UnsafeMutablePointer<strata_vtab_cursor>.allocate(capacity: 1)
             raw.initialize(to: strata_vtab_cursor())
             raw.pointee.owner = Unmanaged.passRetained(CursorBox(cursor)).toOpaque()
+            cursor.attach(raw)
             cursorOut.pointee = UnsafeMutableRawPointer(raw).assumingMemoryBound(to: sqlite3_vtab_cursor.self)
             return SQLITE_OK
         }
@@ -105,16 +113,42 @@ enum VirtualTableModule {
             let text = planText.map { String(cString: $0) } ?? ""
             return VirtualTableModule.run(cursor) { try VirtualTableModule.owner(cursor).filter(plan: plan, planText: text, arguments: arguments) }
         }
+        // xNext, xEof and xColumn run once per row: a run of equal rows (see `strata_vtab_cursor`)
+        // is stepped here, without reaching the Swift cursor.
         module.xNext = { cursor in
             guard let cursor else { return SQLITE_ERROR }
+            let raw = UnsafeMutableRawPointer(cursor).assumingMemoryBound(to: strata_vtab_cursor.self)
+            if raw.pointee.fast != 0 && raw.pointee.repeat > 1 {
+                raw.pointee.repeat -= 1
+                return SQLITE_OK
+            }
             return VirtualTableModule.run(cursor) { try VirtualTableModule.owner(cursor).next() }
         }
         module.xEof = { cursor in
             guard let cursor else { return 1 }
+            let raw = UnsafeMutableRawPointer(cursor).assumingMemoryBound(to: strata_vtab_cursor.self)
+            if raw.pointee.fast != 0 { return raw.pointee.at_end != 0 ? 1 : 0 }
             return VirtualTableModule.owner(cursor).atEnd ? 1 : 0
         }
         module.xColumn = { cursor, sqlContext, index in
             guard let cursor else { return SQLITE_ERROR }
+            let raw = UnsafeMutableRawPointer(cursor).assumingMemoryBound(to: strata_vtab_cursor.self)
+            if raw.pointee.fast != 0, index >= 0, index < raw.pointee.fast_count, let values = raw.pointee.fast_values {
+                let value = values[Int(index)]
+                switch value.type {
+                case SQLITE_INTEGER: sqlite3_result_int64(sqlContext, value.integer); return SQLITE_OK
+                case SQLITE_FLOAT: sqlite3_result_double(sqlContext, value.real); return SQLITE_OK
+                case SQLITE_TEXT:
+                    sqlite3_result_text(sqlContext, value.text, value.length, strata_sqlite_transient())
+                    return SQLITE_OK
+                case SQLITE_BLOB:
+                    sqlite3_result_blob(sqlContext, value.text.map(UnsafeRawPointer.init) ?? UnsafeRawPointer(bitPattern: 1),
+                                        value.length, strata_sqlite_transient())
+                    return SQLITE_OK
+                case SQLITE_NULL: sqlite3_result_null(sqlContext); return SQLITE_OK
+                default: break
+                }
+            }
             return VirtualTableModule.run(cursor) { try VirtualTableModule.owner(cursor).column(index, into: sqlContext) }
         }
         module.xRowid = { cursor, rowID in
@@ -136,7 +170,7 @@ enum VirtualTableModule {
         var arguments: [String] = []
         if count > 3 { for i in 3..<Int(count) { arguments.append(argv?[i].map { String(cString: $0) } ?? "") } }
         do {
-            let table = try registration.factory(registration.context, arguments)
+            let table = try registration.factory(arguments)
             let rc = table.schema.withCString { sqlite3_declare_vtab(db, $0) }
             guard rc == SQLITE_OK else {
                 errorOut?.pointee = sqliteMessage("declaring \(table.schema): \(String(cString: sqlite3_errmsg(db)))")
@@ -149,7 +183,7 @@ enum VirtualTableModule {
             return SQLITE_OK
         } catch {
             let wrapped = SQLError(wrapping: error)
-            registration.context.pendingError = wrapped
+            registration.callbacks.pendingError = wrapped
             errorOut?.pointee = sqliteMessage(wrapped.description)
             return SQLITE_ERROR
         }
@@ -186,7 +220,7 @@ enum VirtualTableModule {
         } catch {
             let wrapped = SQLError(wrapping: error)
             if let vtab = cursor.pointee.pVtab {
-                table(vtab).context.pendingError = wrapped
+                table(vtab).callbacks.pendingError = wrapped
                 if let old = vtab.pointee.zErrMsg { sqlite3_free(old) }
                 vtab.pointee.zErrMsg = sqliteMessage(wrapped.description)
             }

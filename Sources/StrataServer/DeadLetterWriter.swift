@@ -18,17 +18,17 @@ final class DeadLetterWriter {
     static let maxRawBytes = 64 << 10
 
     /// The dead-letter stream's appender (arrival time).
-    let appender: StreamAppender<JSONRecord>
+    let appender: ArrivalAppender<JSONRecord>
 
     /// Opens (creating when absent) the dead-letter stream of `stream`: a JSON stream with the
     /// same interval length, one partition, arrival time.
     ///
     /// Blocks while a new stream is committed.
-    init(of stream: StreamDescriptor, in store: Store, limits: StreamAppender<JSONRecord>.Limits) throws(ReceiverError) {
+    init(of stream: StreamDescriptor, in store: Store, limits: StreamAppender.Limits) throws(ReceiverError) {
         let name = SideStreams.deadLetters(of: stream.name)
         do {
             let dead = try store.jsonStream(name, interval: stream.intervalLength, partitions: 1)
-            appender = try dead.appender(timing: .arrival, limits: limits)
+            appender = try dead.arrivalAppender(limits: limits)
         } catch {
             throw .storage(error, context: "stream \(name): open the dead-letter stream")
         }

@@ -26,7 +26,7 @@ final class DeadLetteringIngestor {
     init(stream: StoredStream<JSONRecord>, store: Store, maxRecordBytes: Int, allowedLateness: Duration,
          holdsCommitsUntilFlush: Bool) throws(ReceiverError) {
         descriptor = stream.descriptor
-        var limits = StreamAppender<JSONRecord>.Limits()
+        var limits = StreamAppender.Limits()
         limits.holdsCommitsUntilFlush = holdsCommitsUntilFlush
         var options = JSONIngestOptions()
         options.allowedLateness = allowedLateness
@@ -173,7 +173,7 @@ final class DeadLetteringIngestor {
     /// returns once it is durable under the store's durability setting.
     ///
     /// Blocks the calling thread.
-    func commit(together others: [StreamAppender<JSONRecord>] = []) throws(ReceiverError) {
+    func commit(together others: [StreamAppender] = []) throws(ReceiverError) {
         do {
             try ingestor.appender.flush(together: [deadLetters.appender] + others)
         } catch {

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Logging
 import Strata
+import StrataStorage
 import Synchronization
 
 /// Watches a directory for files of JSON lines and ingests each line into a stream exactly once,
@@ -9,9 +10,9 @@ import Synchronization
 ///
 /// Each commit makes the lines read since the previous one durable together with the position
 /// reached in their file, in **one** transaction: the position (file name, byte offset just past
-/// the last line ingested, line count) is a record of the side stream `NAME.src`, committed with
-/// the stream's blocks and its dead letters (`StreamAppender.flush(together:)` over appenders
-/// that hold their blocks until then). A process killed at any moment restarts from the last
+/// the last line ingested, line count) is a typed record of the side stream `NAME.pos`, committed
+/// with the stream's JSON blocks and its dead letters (`StreamAppender.commit(together:)` over
+/// appenders of both record types that hold their blocks until then). A process killed at any moment restarts from the last
 /// committed position: a line is in the stream if and only if it is before that position.
 ///
 /// ```swift
@@ -87,18 +88,11 @@ public final class DirectorySource: Sendable {
     ///   directory, `.streamConflict` when the stream has other settings, `.storage`, `.system`;
     ///   `.notRunnable` when called twice.
     public func run() async throws {
-        let first = control.withLock { control -> Bool in
-            defer { control.started = true }
-            return !control.started
-        }
-        guard first else { throw ReceiverError.notRunnable("the directory source of \(directory) runs only once") }
+        try claimTheRun()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let thread = Thread { [self] in
-                    continuation.resume(with: Result { () throws(ReceiverError) in
-                        let run = try DirectoryIngest(source: self)
-                        try run.run()
-                    })
+                    continuation.resume(with: Result { () throws(ReceiverError) in try readOnThisThread() })
                 }
                 thread.name = "strata.watch"
                 thread.start()
@@ -106,6 +100,30 @@ public final class DirectorySource: Sendable {
         } onCancel: {
             shutdown()
         }
+    }
+
+    /// `run()` on the calling thread, for a caller with a thread of its own: it blocks until
+    /// `shutdown()` is called (or, with `stopsWhenDrained`, until everything is read), then
+    /// commits what it read. Never call it on Swift's cooperative pool.
+    ///
+    /// - Throws: as `run()`.
+    public func runOnThisThread() throws(ReceiverError) {
+        try claimTheRun()
+        try readOnThisThread()
+    }
+
+    /// Marks the source as run; a source runs once.
+    private func claimTheRun() throws(ReceiverError) {
+        let first = control.withLock { control -> Bool in
+            defer { control.started = true }
+            return !control.started
+        }
+        guard first else { throw ReceiverError.notRunnable("the directory source of \(directory) runs only once") }
+    }
+
+    private func readOnThisThread() throws(ReceiverError) {
+        let run = try DirectoryIngest(source: self)
+        try run.run()
     }
 
     /// Asks the source to stop: it commits what it has read and `run()` returns.
@@ -124,6 +142,8 @@ public final class DirectorySource: Sendable {
     /// none were committed.
     ///
     /// - Throws: `ReceiverError.corruptPositions` or `.storage`.
+    /// Stores written before `NAME.pos` existed have them as JSON text in `NAME.src`: they are read
+    /// from there until the source's first commit.
     public static func positions(of stream: String, in store: Store) throws(ReceiverError) -> [SourcePosition] {
         try SourcePositionsRecord.newest(of: stream, in: store)?.1.files ?? []
     }
@@ -171,9 +191,12 @@ final class DirectoryIngest {
     private let source: DirectorySource
     private let configuration: DirectorySourceConfiguration
     private let ingest: DeadLetteringIngestor
-    private let positionsAppender: StreamAppender<JSONRecord>
+    private let positionsAppender: ExplicitAppender<SourcePositionsRecord>
+    /// An older store's JSON-text positions stream (`NAME.src`) the positions were read from: it
+    /// is dropped once a commit to `NAME.pos` has made it redundant.
+    private var legacyPositions: String?
     private var positions: [String: SourcePosition] = [:]  // lookup only; written in name order
-    /// The interval of `NAME.src` the next positions record goes to.
+    /// The interval of `NAME.pos` the next positions record goes to.
     private var sequence: UInt64
     private var counts = LineCounts()
     private var uncommitted = false
@@ -194,24 +217,37 @@ final class DirectoryIngest {
         let data = try configuration.settings.openStream(configuration.stream, in: store)
         ingest = try DeadLetteringIngestor(stream: data, store: store, maxRecordBytes: configuration.maxRecordBytes,
                                            allowedLateness: configuration.allowedLateness, holdsCommitsUntilFlush: true)
-        var limits = StreamAppender<JSONRecord>.Limits()
+        var limits = StreamAppender.Limits()
         limits.holdsCommitsUntilFlush = true
         let name = SideStreams.sourcePositions(of: configuration.stream)
         do {
-            let stream = try store.jsonStream(name, interval: .seconds(1), partitions: 1, retention: .intervals(1))
-            positionsAppender = try stream.appender(timing: .explicit, limits: limits)
+            let stream = try store.stream(name, of: SourcePositionsRecord.self, interval: .seconds(1), partitions: 1,
+                                          retention: .intervals(1))
+            positionsAppender = try stream.explicitAppender(limits: limits)
         } catch {
             throw .storage(error, context: "stream \(name): open the source positions")
         }
-        if let (interval, record) = try SourcePositionsRecord.newest(of: configuration.stream, in: store) {
+        sequence = (positionsAppender.newestSealedInterval?.rawValue).map { $0 + 1 } ?? 0
+        let legacyName = SideStreams.legacySourcePositions(of: configuration.stream)
+        if let (origin, record) = try SourcePositionsRecord.newest(of: configuration.stream, in: store) {
+            let recordedIn: String
+            switch origin {
+            case .typed(let interval):
+                recordedIn = name
+                sequence = interval.rawValue + 1
+            case .legacy:
+                recordedIn = legacyName
+            }
             guard record.directory == source.directory else {
-                throw .sourceMismatch(stream: name, recordedDirectory: record.directory,
+                throw .sourceMismatch(stream: recordedIn, recordedDirectory: record.directory,
                                       configuredDirectory: source.directory)
             }
             for position in record.files { positions[position.file] = position }
-            sequence = interval.rawValue + 1
-        } else {
-            sequence = (positionsAppender.newestSealedInterval?.rawValue).map { $0 + 1 } ?? 0
+        }
+        do {
+            if try store.existingStream(named: legacyName, of: JSONRecord.self) != nil { legacyPositions = legacyName }
+        } catch {
+            throw .storage(error, context: "stream \(legacyName): look for the positions of an older store")
         }
         buffer = [UInt8](repeating: 0, count: max(1 << 20, configuration.maxRecordBytes + 2))
     }
@@ -310,6 +346,7 @@ final class DirectoryIngest {
                 return pread(fd, base + carried, raw.count - carried, off_t(clamping: readAt))
             }
             if n < 0 {
+                // Not retryingOnInterrupt: the loop's condition checks for a stop request first.
                 if errno == EINTR { continue }
                 throw .system(call: "pread", errno: errno, path: path)
             }
@@ -394,6 +431,23 @@ final class DirectoryIngest {
         }
     }
 
+    /// Drops an older store's JSON-text positions stream once `NAME.pos` holds a committed record:
+    /// from then on the positions are read from `NAME.pos` only. A process killed before the drop
+    /// leaves both; the next run reads `NAME.pos` and drops the old stream again.
+    private func dropLegacyPositions(_ name: String) throws(ReceiverError) {
+        do {
+            try source.store.drop(name)
+        } catch .unknownStream(_) {
+            // Dropped already (by another run, or by hand).
+        } catch {
+            throw .storage(error, context: "stream \(name): drop the positions of an older store, now in "
+                           + positionsAppender.descriptor.name)
+        }
+        legacyPositions = nil
+        source.logger.info("moved the source positions to a typed stream", metadata: [
+            "from": "\(name)", "to": "\(positionsAppender.descriptor.name)"])
+    }
+
     /// Commits the records, dead letters and seals appended since the previous commit together
     /// with every file's position, in one transaction, and reports it.
     private func commit(_ position: SourcePosition?, fileSize: UInt64?) throws(ReceiverError) {
@@ -401,9 +455,8 @@ final class DirectoryIngest {
         let record = SourcePositionsRecord(
             directory: source.directory,
             files: positions.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.compactMap { positions[$0] })
-        let bytes = try record.encoded()
         do {
-            try positionsAppender.append(JSONRecord(bytes: bytes), interval: Interval(sequence))
+            try positionsAppender.append(record, interval: Interval(sequence))
             try positionsAppender.sealWithoutWaiting(through: Interval(sequence))
         } catch {
             throw .storage(error, context: "stream \(positionsAppender.descriptor.name): append the source positions")
@@ -412,6 +465,7 @@ final class DirectoryIngest {
         try ingest.commit(together: [positionsAppender])
         sequence += 1
         uncommitted = false
+        if let legacy = legacyPositions { try dropLegacyPositions(legacy) }
         source.committed(SourceCommit(position: position, fileSize: fileSize, counts: counts))
         counts = LineCounts()
     }

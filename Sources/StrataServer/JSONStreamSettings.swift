@@ -109,7 +109,7 @@ public struct JSONStreamSettings: Sendable, Equatable {
     private func open(_ name: String, in store: Store, matching d: StreamDescriptor) throws(ReceiverError)
         -> StoredStream<JSONRecord>
     {
-        let unit = d.timeUnit.flatMap(TimeUnit.init(rawValue:)) ?? .milliseconds
+        let unit = d.timeUnit ?? .milliseconds
         do {
             return try store.jsonStream(name, interval: d.intervalLength, partitions: Int(d.partitions),
                                         timeField: d.timeField, keyField: d.keyField, timeUnit: unit)
@@ -133,8 +133,8 @@ public struct JSONStreamSettings: Sendable, Equatable {
             return "exists with other settings: " + (d.timeField.map { "time field \($0)" } ?? "arrival time")
                 + ", not time field \(timeField)"
         }
-        if let timeUnit, timeUnit.rawValue != (d.timeUnit ?? TimeUnit.milliseconds.rawValue) {
-            return "exists with other settings: time unit \(d.timeUnit ?? "ms"), not \(timeUnit.rawValue)"
+        if let timeUnit, timeUnit != (d.timeUnit ?? .milliseconds) {
+            return "exists with other settings: time unit \(d.timeUnit?.rawValue ?? "ms"), not \(timeUnit.rawValue)"
         }
         if let keyField, keyField != d.keyField {
             return "exists with other settings: " + (d.keyField.map { "key field \($0)" } ?? "no key field")
@@ -148,15 +148,19 @@ public struct JSONStreamSettings: Sendable, Equatable {
 ///
 /// - `NAME.dead`: dead letters, one JSON record per rejected line:
 ///   `{"line":N,"origin":"…","raw":"…","reason":"…"}` (see `docs/ingest.md`).
-/// - `NAME.src`: the positions a directory source has ingested through, committed in the same
-///   transaction as the records they cover.
+/// - `NAME.pos`: the positions a directory source has ingested through (typed records, one
+///   partition), committed in the same transaction as the records they cover.
+/// - `NAME.src`: where stores written before `NAME.pos` kept those positions, as JSON text; read
+///   when `NAME.pos` has none, and dropped after the first commit to `NAME.pos`.
 ///
-/// Both are ordinary JSON streams (each has its own `.late` side stream, as every stream does).
+/// Each has its own `.late` side stream, as every stream does.
 public enum SideStreams {
     /// The suffix of a dead-letter stream.
     public static let deadLetterSuffix = ".dead"
     /// The suffix of a source-positions stream.
-    public static let positionsSuffix = ".src"
+    public static let positionsSuffix = ".pos"
+    /// The suffix of a source-positions stream as older stores have it (JSON text).
+    public static let legacyPositionsSuffix = ".src"
     /// The longest name of a stream the receiver writes: its side streams must fit the catalog's
     /// 195-byte limit for a stream that has a late side stream.
     public static let maxStreamNameBytes = 190
@@ -166,6 +170,9 @@ public enum SideStreams {
 
     /// The source-positions stream of `stream`.
     public static func sourcePositions(of stream: String) -> String { stream + positionsSuffix }
+
+    /// The source-positions stream of `stream` in stores written before `NAME.pos` (JSON text).
+    public static func legacySourcePositions(of stream: String) -> String { stream + legacyPositionsSuffix }
 
     /// Checks that the receiver may write `stream`: a valid name, short enough for its side
     /// streams, not itself a side stream.
@@ -180,7 +187,7 @@ public enum SideStreams {
             throw .invalidArgument("stream name \(stream.prefix(20))… is \(stream.utf8.count) bytes; the receiver "
                                    + "writes streams of at most \(maxStreamNameBytes), leaving room for \(stream.prefix(20))….dead")
         }
-        for suffix in [".late", deadLetterSuffix, positionsSuffix] where stream.hasSuffix(suffix) {
+        for suffix in [".late", deadLetterSuffix, positionsSuffix, legacyPositionsSuffix] where stream.hasSuffix(suffix) {
             throw .invalidArgument("stream \(stream) is a side stream (\(suffix)); write to its main stream")
         }
     }

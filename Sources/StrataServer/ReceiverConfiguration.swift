@@ -56,6 +56,15 @@ public struct ReceiverConfiguration: Sendable {
     /// Whether SIGTERM and SIGINT shut the receiver down gracefully (the process's handling of
     /// those signals is replaced while it runs). For command-line tools.
     public var shutsDownOnTerminationSignals = false
+    /// Cluster mode: what a `POST` waits for once its records are durable locally, before it is
+    /// answered (`strata serve --nats` waits until JetStream holds the intervals the records went
+    /// into). `nil` (the default): a `POST` is answered once its records are durable locally.
+    ///
+    /// The receiver calls it with the stream's name and what became of the body's lines; its
+    /// outcome decides the answer: `.replicated` gives 200 with `"replicated": true`, `.pending`
+    /// gives 202 with `"replicated": false` and the reason (the records are stored locally and
+    /// must not be sent again). It runs on the cooperative pool: it must not block.
+    public var replicationGate: (@Sendable (_ stream: String, _ counts: LineCounts) async -> ReplicationOutcome)?
 
     /// The largest record a stream's block can hold (16 MiB).
     public static let largestRecordBytes = 16 << 20
@@ -93,4 +102,17 @@ public struct ReceiverConfiguration: Sendable {
         }
         guard shutdownGracePeriod > .zero else { throw .invalidArgument("the shutdown grace period must be positive") }
     }
+}
+
+/// What a `ReceiverConfiguration.replicationGate` reports for one request body.
+///
+/// `ReplicationOutcome` is `Sendable`; it is a plain value.
+public enum ReplicationOutcome: Sendable, Equatable {
+    /// The body's records are replicated (stored on a quorum of the cluster's servers); the
+    /// answer is 200 with `"replicated": true`.
+    case replicated
+    /// The body's records are durable locally but not (yet) replicated, for the reason given; the
+    /// answer is 202 with `"replicated": false` and `"replication": REASON`. They are replicated
+    /// later in the background: a client must not send them again.
+    case pending(String)
 }

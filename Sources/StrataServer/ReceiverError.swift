@@ -5,6 +5,7 @@ import Strata
 ///
 /// Each case carries what a person needs to act: the stream, the path, the system call. The
 /// description is one line (`stream views: the store is full …`). `ReceiverError` is `Sendable`.
+@frozen
 public enum ReceiverError: Error, Sendable, CustomStringConvertible {
     /// The store refused an operation; `context` says which one (`stream views: flush`).
     case storage(StorageError, context: String)
@@ -46,5 +47,13 @@ public enum ReceiverError: Error, Sendable, CustomStringConvertible {
         case .notRunnable(let text):
             return text
         }
+    }
+}
+
+extension ReceiverError: StorageErrorCarrying {
+    /// The storage error of `.storage`; `nil` for bad arguments, conflicts, system calls, … .
+    public var storageError: StorageError? {
+        if case .storage(let error, _) = self { return error }
+        return nil
     }
 }

@@ -164,14 +164,22 @@ struct ReceiverResponder: HTTPResponder {
         do {
             let counts = try await worker.ingest(body: body, reservedBytes: reserved, origin: "http \(context.peer)",
                                                  request: number)
-            return Self.json(.ok, Self.summary(counts, stream: name, request: number))
+            guard let gate = configuration.replicationGate else {
+                return Self.json(.ok, Self.summary(counts, stream: name, request: number))
+            }
+            // Cluster mode: an acknowledgement means replicated; otherwise say it is stored locally only.
+            let outcome = await gate(name, counts)
+            return Self.json(outcome == .replicated ? .ok : .accepted,
+                             Self.summary(counts, stream: name, request: number, replication: outcome))
         } catch {
             return Self.error(for: error)
         }
     }
 
     /// The response to a successful `POST`: what became of the body's lines.
-    static func summary(_ counts: LineCounts, stream: String, request: UInt64) -> [UInt8] {
+    /// With `replication` (cluster mode), the keys `replicated` and, when pending, `replication`.
+    static func summary(_ counts: LineCounts, stream: String, request: UInt64,
+                        replication: ReplicationOutcome? = nil) -> [UInt8] {
         var json = JSONText()
         json.beginObject()
         json.key("accepted")
@@ -206,6 +214,14 @@ struct ReceiverResponder: HTTPResponder {
             json.endObject()
         }
         json.endArray()
+        if let replication {
+            json.key("replicated")
+            json.bool(replication == .replicated)
+            if case .pending(let reason) = replication {
+                json.key("replication")
+                json.string(reason)
+            }
+        }
         json.key("request")
         json.integer(request)
         json.key("stream")
@@ -318,7 +334,7 @@ struct ReceiverResponder: HTTPResponder {
         json.key("timeField")
         json.string(d.timeField)
         json.key("timeUnit")
-        json.string(d.timeUnit)
+        json.string(d.timeUnit?.rawValue)
         json.key("type")
         json.string(d.recordType)
         json.endObject()

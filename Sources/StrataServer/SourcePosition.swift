@@ -1,4 +1,4 @@
-import FoundationEssentials
+import Foundation
 import Strata
 
 /// How far a directory source has ingested one file: every line before `offset` is in the stream
@@ -21,63 +21,143 @@ public struct SourcePosition: Sendable, Equatable, Codable {
     }
 }
 
-/// The record a directory source commits to `NAME.src` with every commit of `NAME`'s records, in
-/// the same transaction: the directory and every file's position, files in name order.
+/// The record a directory source commits to `NAME.pos` with every commit of `NAME`'s records, in
+/// the same transaction (`StreamAppender.commit(together:)` across record types): the directory and
+/// every file's position, files in name order.
 ///
-/// ```json
-/// {"directory":"/data/in","files":[{"file":"a.jsonl","line":1200,"offset":98811}]}
-/// ```
+/// Binary, as every typed record (`docs/ingest.md` gives the layout): a version byte (1), the
+/// directory (a string), the file count (a varint), then per file its name (a string), offset and
+/// line count (each a `UInt64`).
 ///
-/// `NAME.src` keeps only its newest sealed interval (retention: 1 interval); interval `k` holds
-/// the `k`-th commit's record. Its intervals count commits, not time.
-struct SourcePositionsRecord: Codable, Equatable {
+/// `NAME.pos` keeps only its newest sealed interval (retention: 1 interval); interval `k` holds
+/// the `k`-th commit's record. Its intervals count commits, not time. Stores written before it
+/// existed keep their positions as JSON text in `NAME.src` (`LegacySourcePositions`): they are read
+/// from there until the first commit to `NAME.pos`, after which `NAME.src` is dropped.
+struct SourcePositionsRecord: RecordCodable, Equatable {
+    /// The catalog name of `NAME.pos` streams.
+    static var recordTypeName: String { "strata.source-positions" }
+    /// The layout version written first.
+    static let version: UInt8 = 1
+
     /// The watched directory's absolute path.
     var directory: String
     /// Every file's position, in name order.
     var files: [SourcePosition]
-
-    /// The record's JSON text, keys sorted.
-    func encoded() throws(ReceiverError) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        do {
-            return Array(try encoder.encode(self))
-        } catch {
-            throw .invalidArgument("the source positions cannot be encoded: \(error)")
-        }
-    }
-
-    /// Decodes a record read back from `stream`.
-    init(decoding bytes: [UInt8], stream: String) throws(ReceiverError) {
-        do {
-            self = try JSONDecoder().decode(Self.self, from: Data(bytes))
-        } catch {
-            throw .corruptPositions(stream: stream, reason: "\(error)")
-        }
-    }
 
     init(directory: String, files: [SourcePosition]) {
         self.directory = directory
         self.files = files
     }
 
-    /// The newest record committed to `stream`'s positions stream, with its interval; `nil` when
-    /// none was committed.
-    static func newest(of stream: String, in store: Store) throws(ReceiverError) -> (Interval, Self)? {
+    func encode(to writer: inout BinaryWriter) {
+        writer.write(byte: Self.version)
+        writer.write(directory)
+        writer.write(varint: UInt64(files.count))
+        for file in files {
+            writer.write(file.file)
+            writer.write(file.offset)
+            writer.write(file.line)
+        }
+    }
+
+    init(from reader: inout BinaryReader) throws(RecordDecodingError) {
+        let at = reader.offset
+        guard try reader.readByte() == Self.version else {
+            throw .invalidValue(offset: at, what: "source positions version (this build reads 1)")
+        }
+        directory = try reader.read()
+        let count = try reader.readVarint()
+        // Each file takes at least 17 bytes: a bound on the count before anything is reserved.
+        guard count <= UInt64(reader.remaining / 17) else {
+            throw .invalidValue(offset: reader.offset, what: "source positions file count \(count)")
+        }
+        files = []
+        files.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            let file: String = try reader.read()
+            let offset: UInt64 = try reader.read()
+            let line: UInt64 = try reader.read()
+            files.append(SourcePosition(file: file, offset: offset, line: line))
+        }
+    }
+
+    /// Where the positions of `stream`'s directory source were read from.
+    enum Origin: Equatable {
+        /// `NAME.pos`, at its newest sealed interval.
+        case typed(Interval)
+        /// `NAME.src`, JSON text written before `NAME.pos` existed.
+        case legacy
+    }
+
+    /// The newest record committed for `stream`'s directory source, with where it was found:
+    /// `NAME.pos` when it holds one, else the JSON text of an older store's `NAME.src`; `nil` when
+    /// neither does.
+    static func newest(of stream: String, in store: Store) throws(ReceiverError) -> (Origin, Self)? {
         let name = SideStreams.sourcePositions(of: stream)
         do {
-            let positions = try store.stream(named: name, of: JSONRecord.self)
-            guard let sealed = try positions.newestSealedInterval() else { return nil }
+            if let positions = try store.existingStream(named: name, of: Self.self),
+               let sealed = try positions.newestSealedInterval() {
+                guard let last = try positions.read(sealed).records.last else {
+                    throw ReceiverError.corruptPositions(stream: name, reason: "its newest interval \(sealed) is empty")
+                }
+                return (.typed(sealed), last)
+            }
+        } catch let error as ReceiverError {
+            throw error
+        } catch StorageError.streamMismatch(_, let reason) {
+            throw .corruptPositions(stream: name, reason: reason)
+        } catch {
+            throw .storage(StorageError(describing: error), context: "stream \(name): read the source positions")
+        }
+        return try LegacySourcePositions.newest(of: stream, in: store).map { (.legacy, $0) }
+    }
+}
+
+/// The source positions of stores written before `NAME.pos`: the newest record of the JSON
+/// stream `NAME.src`, as JSON text, read only (nothing writes it any more).
+///
+/// ```json
+/// {"directory":"/data/in","files":[{"file":"a.jsonl","line":1200,"offset":98811}]}
+/// ```
+enum LegacySourcePositions {
+    private struct Text: Decodable {
+        var directory: String
+        var files: [SourcePosition]
+    }
+
+    /// The newest record of `NAME.src`; `nil` when the stream does not exist or holds none.
+    static func newest(of stream: String, in store: Store) throws(ReceiverError) -> SourcePositionsRecord? {
+        let name = SideStreams.legacySourcePositions(of: stream)
+        do {
+            guard let positions = try store.existingStream(named: name, of: JSONRecord.self),
+                  let sealed = try positions.newestSealedInterval() else { return nil }
             guard let last = try positions.read(sealed).records.last else {
                 throw ReceiverError.corruptPositions(stream: name, reason: "its newest interval \(sealed) is empty")
             }
-            return (sealed, try Self(decoding: last.bytes, stream: name))
+            let text: Text
+            do {
+                text = try JSONDecoder().decode(Text.self, from: Data(last.bytes))
+            } catch {
+                throw ReceiverError.corruptPositions(stream: name, reason: "\(error)")
+            }
+            return SourcePositionsRecord(directory: text.directory, files: text.files)
         } catch let error as ReceiverError {
             throw error
-        } catch StorageError.unknownStream(_) {
-            return nil
         } catch {
             throw .storage(StorageError(describing: error), context: "stream \(name): read the source positions")
+        }
+    }
+}
+
+extension Store {
+    /// The stream `name` of record type `Record`, or `nil` when the store has no stream of that name.
+    func existingStream<Record: RecordCodable>(named name: String, of type: Record.Type) throws(StorageError)
+        -> StoredStream<Record>?
+    {
+        do {
+            return try stream(named: name, of: type)
+        } catch .unknownStream(_) {
+            return nil
         }
     }
 }

@@ -1,6 +1,7 @@
 import Glibc
 
 /// What was wrong with bytes read from disk.
+@frozen
 public enum Corruption: Error, Sendable, Equatable, CustomStringConvertible {
     /// Fewer bytes than the header or a length field promises.
     case truncated(expected: Int, actual: Int)
@@ -74,6 +75,7 @@ public struct StoreLocation: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Every error the storage layer throws. Each names what failed and where.
+@frozen
 public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     /// An LMDB call failed; `context` names what was being done.
     case lmdb(code: Int32, call: String, context: String)

@@ -64,7 +64,7 @@ import Testing
         do {
             let store = try Store(at: path)
             let counts = try store.stream("counts", of: KeyValue<String, Int>.self, interval: .seconds(1), partitions: 1)
-            let appender = try counts.appender(timing: .explicit)
+            let appender = try counts.explicitAppender()
             try appender.append(KeyValue("a\"b", 3), interval: Interval(7))
             try appender.append(KeyValue("c", -1), interval: Interval(7))
             try appender.seal(through: Interval(7))
@@ -89,7 +89,7 @@ import Testing
         do {
             let store = try Store(at: path)
             let stream = try store.stream("opaque", of: Opaque.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             try appender.append(Opaque(value: 1), interval: Interval(0))
             try appender.seal(through: Interval(0))
         }

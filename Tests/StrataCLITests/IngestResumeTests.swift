@@ -120,23 +120,12 @@ private func expectExactlyOnce(_ ids: [Int], _ count: Int, _ comment: Comment) {
 
 /// `strata ingest --source NAME` resumes exactly once after any interruption (issue 10, item 1).
 @Suite struct IngestResumeTests {
-    /// SplitMix64: the kill moments, reproducible from the printed seed (`STRATA_KILL_SEED`).
-    private struct Moments {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     @Test func everyRecordOnceAfterThirtySIGKILLsAtRandomMoments() throws {
         let seed = ProcessInfo.processInfo.environment["STRATA_KILL_SEED"].flatMap { UInt64($0) }
             ?? UInt64(truncatingIfNeeded: Date().timeIntervalSince1970.bitPattern)
         print("kill test seed \(seed) (STRATA_KILL_SEED)")
-        var moments = Moments(state: seed)
+        var moments = SplitMix64(seed: seed)  // the kill moments, reproducible from the printed seed
         let directory = try TemporaryDirectory(prefix: "strata-resume")
         let count = 30_000
         let inputPath = directory.appending("input.jsonl")

@@ -41,17 +41,6 @@ import Testing
         }
     }
 
-    /// SplitMix64: a fixed, seeded sequence (no system randomness in tests).
-    struct SplitMix64 {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     /// What went wrong on one damaged copy, if anything.
     struct Failure: CustomStringConvertible {
@@ -116,7 +105,7 @@ import Testing
         guard pageSize >= 512 && original.count % pageSize == 0 else { throw BatchError(text: "page size \(pageSize)") }
 
         var damages: [Damage] = (0..<original.count / pageSize).map { .zeroPage($0) }
-        var random = SplitMix64(state: Self.seed)
+        var random = SplitMix64(seed: Self.seed)
         for _ in 0..<Self.flips {
             let offset = Int(random.next() % UInt64(original.count))
             damages.append(.flip(offset: offset, bit: Int(random.next() % 8)))

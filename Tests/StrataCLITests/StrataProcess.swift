@@ -25,36 +25,9 @@ struct StrataRun {
 /// program instead (a wrapper such as `setpriv` that runs `strata` itself).
 func strata(_ arguments: [String], stdin: String = "", environment: [String: String] = [:],
             executable: String? = nil) throws -> StrataRun {
-    let scratch = try TemporaryDirectory(prefix: "strata-cli-run")
-    let inPath = scratch.appending("stdin"), outPath = scratch.appending("stdout"), errPath = scratch.appending("stderr")
-    try Data(stdin.utf8).write(to: URL(fileURLWithPath: inPath))
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-    let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
-    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    defer {
-        try? input.close()
-        try? output.close()
-        try? errors.close()
-    }
-
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable ?? builtProductsDirectory() + "/strata")
-    process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    env["STRATA_STORE"] = nil
-    env.merge(environment) { _, new in new }
-    process.environment = env
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    process.waitUntilExit()
-    return StrataRun(
-        status: process.terminationStatus,
-        stdout: String(decoding: try Data(contentsOf: URL(fileURLWithPath: outPath)), as: UTF8.self),
-        stderr: String(decoding: try Data(contentsOf: URL(fileURLWithPath: errPath)), as: UTF8.self))
+    let result = try runProcess(executable ?? builtProductsDirectory() + "/strata", arguments, stdin: stdin,
+                                environment: environment)
+    return StrataRun(status: result.status, stdout: result.stdout, stderr: result.stderr)
 }
 
 /// JSON lines of page views with event times in seconds: intervals 100, 100, 101 and 103 (1 s intervals).

@@ -85,6 +85,31 @@ import Testing
         #expect(none.status == 64)
     }
 
+    /// `retain --before T` takes the one time grammar and drops once, leaving the setting alone;
+    /// `--keep` is the duration setting's name the issue asks for.
+    @Test func retainBeforeTakesATimeAndKeepTakesADuration() throws {
+        let store = try FixtureStore()
+        let time = try strata(["retain", "views", "--store", store.path, "--before", "00:01:41"])
+        #expect(time.status == 0, "\(time.stderr)")
+        #expect(time.stdout == "views: retention forever; dropped the intervals before 101 (1970-01-01T00:01:41Z)\n")
+        #expect(try strata(["cat", "views", "--store", store.path]).stdout
+                == #"{"ts":101,"user":"alice","page":"/c"}"# + "\n" + #"{"ts":103,"user":"carol","page":"/d"}"# + "\n")
+        let describe = try strata(["describe", "views", "--store", store.path, "--json"])
+        #expect(describe.stdout.contains(#""kind":"forever""#))
+        // ISO 8601 and `end`: the newest sealed interval is always kept.
+        let iso = try strata(["retain", "views", "--store", store.path, "--before", "1970-01-01T00:01:42Z", "--json"])
+        #expect(try jsonObject(iso.stdout.dropLast())["retainedFrom"] as? Int == 102)
+        let end = try strata(["retain", "views", "--store", store.path, "--before", "end"])
+        #expect(end.stdout == "views: retention forever; dropped the intervals before 103 (1970-01-01T00:01:43Z)\n")
+        #expect(try strata(["cat", "views", "--store", store.path]).stdout == #"{"ts":103,"user":"carol","page":"/d"}"# + "\n")
+        let bad = try strata(["retain", "views", "--store", store.path, "--before", "yesterday"])
+        #expect(bad.status == 64 && bad.stderr.hasPrefix("Error: --before yesterday: "))
+        let keep = try strata(["retain", "views", "--store", store.path, "--keep", "1h"])
+        #expect(keep.status == 0 && keep.stdout.hasPrefix("views: retention last 3600s"), "\(keep.stdout)")
+        let two = try strata(["retain", "views", "--store", store.path, "--keep", "1h", "--before", "end"])
+        #expect(two.status == 64)
+    }
+
     @Test func diffExitsZeroWhenIdenticalOneWhenDifferentTwoOnError() throws {
         let store = try FixtureStore()
         let other = try strata(["ingest", "copy", "--store", store.path, "--time-field", "ts", "--time-unit", "s",

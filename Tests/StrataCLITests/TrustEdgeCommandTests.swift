@@ -39,7 +39,7 @@ import Testing
         do {
             let store = try Store(at: path)
             let stream = try store.stream("names", of: NotQuiteAString.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             try appender.append(NotQuiteAString(bytes: Array("ok".utf8)), interval: Interval(7))
             try appender.append(NotQuiteAString(bytes: [0x6f, 0xc3]), interval: Interval(7))  // a cut-off é
             try await appender.seal(through: Interval(7))

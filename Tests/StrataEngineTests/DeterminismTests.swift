@@ -98,7 +98,7 @@ enum DeterminismFixture {
         let store = try Store(at: path)
         let events = try store.stream("events", of: KeyValue<String, Int64>.self, interval: .seconds(1),
                                       partitions: partitions)
-        let appender = try events.appender(timing: .explicit)
+        let appender = try events.explicitAppender()
         for t in 0..<intervals {
             for record in records(t) { try appender.append(record, interval: Interval(UInt64(t))) }
         }

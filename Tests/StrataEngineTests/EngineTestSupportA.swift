@@ -47,7 +47,7 @@ final class EngineFixtureA {
         -> (stream: StoredStream<Record>, layout: [[[Record]]])
     {
         let stream = try store.stream(name, of: Record.self, interval: .seconds(1), partitions: partitions)
-        let appender = try stream.appender(timing: .explicit)
+        let appender = try stream.explicitAppender()
         for (t, records) in intervals.enumerated() {
             for record in records { try appender.append(record, interval: Interval(UInt64(t))) }
         }

@@ -43,10 +43,10 @@ final class EngineFixtureB {
 
     /// Creates stream `name` and returns an appender with explicit intervals.
     func input<Record: RecordCodable>(_ name: String, of type: Record.Type, partitions: Int) throws
-        -> (stream: StoredStream<Record>, appender: StreamAppender<Record>)
+        -> (stream: StoredStream<Record>, appender: ExplicitAppender<Record>)
     {
         let stream = try store.stream(name, of: Record.self, interval: .seconds(1), partitions: partitions)
-        return (stream, try stream.appender(timing: .explicit))
+        return (stream, try stream.explicitAppender())
     }
 
     /// Creates stream `name`, appends `intervals[t]` to interval `t` (keyed records by key,
@@ -60,7 +60,7 @@ final class EngineFixtureB {
 
     /// Appends `intervals[i]` to interval `start + i` and seals through the last one.
     func append<Record: RecordCodable>(_ intervals: [[Record]], from start: Int,
-                                       to appender: StreamAppender<Record>) throws {
+                                       to appender: ExplicitAppender<Record>) throws {
         for (i, records) in intervals.enumerated() {
             for record in records { try appender.append(record, interval: Interval(UInt64(start + i))) }
         }

@@ -31,7 +31,7 @@ import Testing
         for name in ["a", "b"] {
             let stream = try store.stream(name, of: KeyValue<Int64, Int64>.self, interval: .seconds(1),
                                           partitions: partitions)
-            let appender = try stream.appender(timing: .explicit) { $0.key }
+            let appender = try stream.explicitAppender() { $0.key }
             for t in range { for record in records(name, t) { try appender.append(record, interval: Interval(UInt64(t))) } }
             try appender.seal(through: Interval(UInt64(range.upperBound - 1)))
         }

@@ -148,8 +148,8 @@ import Testing
         let fixture = try EngineFixtureA()
         let a = try fixture.store.stream("a", of: KV.self, interval: .seconds(1), partitions: 2)
         let b = try fixture.store.stream("b", of: KV.self, interval: .seconds(1), partitions: 3)
-        let left = try a.appender(timing: .explicit)
-        let right = try b.appender(timing: .explicit)
+        let left = try a.explicitAppender()
+        let right = try b.explicitAppender()
         for t in 0..<4 {
             try left.append(KV(1, Int64(t)), interval: Interval(UInt64(t)))
             try right.append(KV(1, Int64(10 + t)), interval: Interval(UInt64(t)))

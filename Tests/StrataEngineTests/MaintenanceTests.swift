@@ -86,6 +86,26 @@ import Testing
         #expect(after == expectedAfter)
     }
 
+    /// `transform(definition:)`: the definition is part of the fingerprint, so the same closure
+    /// under another definition is refused, and under the same one resumes.
+    @Test func aTransformsDefinitionIsPartOfTheFingerprint() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-maint")
+        let path = directory.appending("store")
+        try RestartFixture.fill(path, intervals: 0..<2)
+        let store = try Store.open(at: path)
+        let events = try store.stream(named: "events", of: KeyValue<String, Int64>.self)
+        func defined(_ definition: String) throws -> Program {
+            try Program(name: "defined", store: store) { p in
+                p.read(events).transform(definition: definition) { _, _, batch in batch }.save(as: "copied")
+            }
+        }
+        _ = try defined("first").runUntilCaughtUp()
+        try RestartFixture.fill(path, intervals: 2..<4)  // interval 2 is empty, 3 is not
+        #expect(throws: EngineError.self) { try defined("second").runUntilCaughtUp() }
+        let resumed = try defined("first").runUntilCaughtUp()
+        #expect(resumed.intervals > 0)
+    }
+
     @Test func aProgramThatReadsItsOwnOutputOrSavesTwiceIsRefused() throws {
         let directory = try TemporaryDirectory(prefix: "strata-maint")
         let path = directory.appending("store")

@@ -10,8 +10,8 @@ import Testing
         let store = try Store(at: directory.appending("doc"))
         let views = try store.stream("views", of: KeyValue<String, Int64>.self, interval: .seconds(1), partitions: 2)
         let events = try store.stream("events", of: KeyValue<UInt64, UInt8>.self, interval: .seconds(1), partitions: 2)
-        let viewAppender = try views.appender(timing: .explicit)
-        let eventAppender = try events.appender(timing: .explicit)
+        let viewAppender = try views.explicitAppender()
+        let eventAppender = try events.explicitAppender()
         for t in 0..<8 {
             for i in 0..<10 { try viewAppender.append(KeyValue("/p\(i % 3)", Int64(i)), interval: Interval(UInt64(t))) }
             for user in 0..<4 where (user + t) % 3 != 0 {

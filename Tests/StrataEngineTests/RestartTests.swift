@@ -133,7 +133,7 @@ enum RestartFixture {
     static func fill(_ path: String, intervals range: Range<Int>) throws {
         let store = try Store(at: path)
         let events = try store.stream("events", of: KeyValue<String, Int64>.self, interval: .seconds(1), partitions: 3)
-        let appender = try events.appender(timing: .explicit) { $0.key }
+        let appender = try events.explicitAppender() { $0.key }
         for t in range {
             for record in records(t) { try appender.append(record, interval: Interval(UInt64(t))) }
         }

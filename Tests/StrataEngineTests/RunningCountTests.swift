@@ -9,7 +9,7 @@ import Testing
         let directory = try TemporaryDirectory()
         let store = try Store(at: directory.appending("s"))
         let views = try store.stream("views", of: KeyValue<String, Int64>.self, interval: .seconds(1), partitions: 3)
-        let appender = try views.appender(timing: .explicit)
+        let appender = try views.explicitAppender()
         let urls = ["/a", "/b", "/c", "/d", "/e"]
         var expected: [String: Int64] = [:]
         var expectedPerInterval: [[String: Int64]] = []

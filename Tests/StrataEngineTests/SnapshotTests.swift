@@ -32,13 +32,17 @@ import Testing
 
         try LogImage(ofStoreAt: stopped, program: "sn").expectIdentical(to: try LogImage(ofStoreAt: reference, program: "sn"))
 
-        // Every stateful vertex recovered once and snapshotted at the end; the reference never recovered.
+        // Every stateful vertex restored its state once and snapshotted at the end; the reference
+        // never restored. The restart followed a clean stop: a resume, not a crash recovery.
         let status = try Store.open(at: stopped).programStatus(program: "sn")
         let stateful = status.filter { $0.lastSnapshot != nil }
         #expect(stateful.count == 3)
-        #expect(stateful.allSatisfy { $0.recoveries == 1 && $0.lastSnapshot == Interval(19) && $0.lag == 0 })
-        #expect(status.filter { $0.lastSnapshot == nil }.allSatisfy { $0.recoveries == 0 })
-        #expect(try Store.open(at: reference).programStatus(program: "sn").allSatisfy { $0.recoveries == 0 })
+        #expect(stateful.allSatisfy { $0.stateRestores == 1 && $0.lastSnapshot == Interval(19) && $0.lag == 0 })
+        #expect(status.filter { $0.lastSnapshot == nil }.allSatisfy { $0.stateRestores == 0 })
+        #expect(status.allSatisfy { $0.recoveries == 0 && $0.lastStart == .resumed && $0.runState == .stoppedCleanly })
+        #expect(try Store.open(at: reference).programStatus(program: "sn").allSatisfy {
+            $0.stateRestores == 0 && $0.lastStart == .first
+        })
     }
 
     /// Without snapshots, the same restart needs input that retention dropped: a typed error.
@@ -193,7 +197,7 @@ enum SnapshotFixture {
         let store = try Store(at: path)
         let events = try store.stream("events", of: KeyValue<String, Int64>.self, interval: .seconds(1), partitions: 3,
                                       retention: .intervals(8))
-        let appender = try events.appender(timing: .explicit) { $0.key }
+        let appender = try events.explicitAppender() { $0.key }
         for t in range {
             for record in records(t) { try appender.append(record, interval: Interval(UInt64(t))) }
         }

@@ -133,6 +133,24 @@ import Testing
         #expect(active == [[], [3], [3], [1], [1], [0]])
     }
 
+    /// Initial state from another stream (Spark's `initialRDD` computed by another job): the
+    /// key/state pairs of one sealed interval of a stream, read when the program is defined. A
+    /// sealed interval never changes, so a restarted program gets the same initial state.
+    @Test func initialStateFromAStreamsSealedInterval() throws {
+        let fixture = try EngineFixtureA()
+        let (stream, _) = try fixture.input("in", [[], [KV(1, 1), KV(2, 2)], [], [KV(3, 3)]], partitions: 2)
+        let (seed, _) = try fixture.input("seed", [[KV(9, 9)], [KV(1, 100), KV(7, 700)]], partitions: 2)
+        let initial = try seed.read(Interval(1)).records
+        try fixture.run { b in
+            b.read(stream).updateStateByKey(partitions: 3, initialState: initial) {
+                (_: Int64, values: [Int64], state: Int64?) in (state ?? 0) + values.reduce(0, +)
+            }.save(as: "totals")
+        }
+        let totals = try fixture.read("totals", of: KV.self, intervals: 4).map { multiset($0.joined()) }
+        #expect(totals[1] == multiset([KV(1, 101), KV(2, 2)]))
+        #expect(totals[3] == multiset([KV(3, 3)]))
+    }
+
     /// `mapWithState` against a model: one call per record in order, a state handle that updates
     /// and removes, timeout calls at the end of interval `last + timeout`, an initial state, and
     /// state snapshots every 2 intervals.

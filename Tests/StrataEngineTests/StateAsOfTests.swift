@@ -209,7 +209,7 @@ import Testing
         let input = Self.input(seed: 5)
         let stream = try fixture.store.stream("events", of: PairB.self, interval: .seconds(1), partitions: 2,
                                               retention: .intervals(10))
-        let appender = try stream.appender(timing: .explicit)
+        let appender = try stream.explicitAppender()
         let program = { try Program(name: "rt", store: fixture.store, snapshotEvery: 5) { p in
             p.read(stream).runningReduce(+).save(as: "totals")
         } }

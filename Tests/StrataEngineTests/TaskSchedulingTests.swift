@@ -1,3 +1,4 @@
+import Dispatch
 import StrataStorage
 import StrataTestSupport
 import Testing
@@ -87,17 +88,32 @@ import Testing
     @Test func aStragglerGetsASpeculativeCopyAndTheOutputIsUnchanged() throws {
         let directory = try TemporaryDirectory(prefix: "strata-tasks")
         let (faulty, reference) = try Self.stores(directory)
-        // Partition 2 of the shuffle vertex's interval 6 sleeps 2 s on its first attempt; its
-        // siblings take milliseconds, so a copy starts long before the sleep ends.
+        // Partition 2 of the shuffle vertex's interval 6 is a straggler: its first attempt ends only
+        // once a second attempt (the speculative copy) has started, however slow the machine is.
+        // (Five minutes without a copy: the attempt ends and the test fails on `launched`.)
         var options = ProgramOptions(tasks: TaskPolicy(speculationMultiplier: 1.4, speculationMinimum: .milliseconds(20)))
+        let copyStarted = DispatchSemaphore(value: 0)
         options.faults = TaskFaults(delay: { vertex, interval, partition, attempt in
-            vertex == "rs.v0" && interval == Interval(6) && partition == PartitionIndex(2) && attempt == 0
-                ? .seconds(2) : nil
+            guard vertex == "rs.v0", interval == Interval(6), partition == PartitionIndex(2) else { return nil }
+            if attempt == 0 { _ = copyStarted.wait(timeout: .now() + .seconds(300)) } else { copyStarted.signal() }
+            return nil
         })
         let program = try Self.program(at: faulty, options: options)
         try program.runUntilCaughtUp()
         // At least the straggler's copy (on a loaded machine other tasks may be speculated too).
-        #expect((program.taskStatistics().first { $0.vertex == "rs.v0" }?.speculativeLaunches ?? 0) >= 1)
+        let launched = program.taskStatistics().first { $0.vertex == "rs.v0" }?.speculativeLaunches ?? 0
+        #expect(launched >= 1)
+        // The store counts the same launches (stats row and per-interval timing rows), the straggler's
+        // in interval 6's row, and never more wins than launches.
+        let store = try Store.open(at: faulty)
+        let status = try #require(try store.programStatus(program: "rs").first { $0.vertex == "rs.v0" })
+        #expect(status.speculativeLaunches == UInt64(launched))
+        #expect(status.speculativeWins <= status.speculativeLaunches)
+        let timings = try store.vertexTimings(of: "rs.v0")
+        #expect(timings.reduce(0) { $0 + UInt64($1.speculativeLaunches) } == UInt64(launched))
+        #expect(timings.reduce(0) { $0 + UInt64($1.speculativeWins) } == status.speculativeWins)
+        #expect((timings.first { $0.interval == Interval(6) }?.speculativeLaunches ?? 0) >= 1)
+        #expect(status.speculativePer100Intervals == Double(launched) * 100 / Double(timings.count))
         try RestartFixture.checkTotals(try Store.open(at: faulty))
         try LogImage(ofStoreAt: faulty, program: "rs").expectIdentical(to: try LogImage(ofStoreAt: reference, program: "rs"))
     }

@@ -51,9 +51,72 @@ import Testing
             #expect(try Self.output(store, "urlWindow", t) == Self.encoded(window).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) },
                     "window at \(offset)")
         }
+        // DStream.sql with the query as text, in a program of one's own, gives the same rows.
+        let views = try store.stream(named: "pageViews", of: JSONRecord.self)
+        _ = try Program(name: "textQuery", store: store) { p in
+            try p.read(views).sql(grouped).save(as: "urlTotalsToo")
+            // window(pageViews, 3) as SQL: the same as window: 3.
+            try p.read(views).sql("SELECT url, count(*) AS n FROM window(pageViews, 3) GROUP BY url").save(as: "urlWindowToo")
+        }.runUntilCaughtUp()
+        for offset in 0..<10 {
+            let t = Interval(UInt64(base + offset))
+            #expect(try Self.output(store, "urlTotalsToo", t) == Self.output(store, "urlTotals", t))
+            #expect(try Self.output(store, "urlWindowToo", t) == Self.output(store, "urlWindow", t))
+        }
         // The output is a JSON stream like any other: SQL reads it back.
         let total = try store.sql("SELECT sum(n) FROM urlTotals")
         #expect(total.rows == [[.integer(240)]])
+    }
+
+    /// The `partition` column is the partition a record was stored in, and a query may join two
+    /// streams: each interval's rows equal the ad hoc query restricted to that interval.
+    @Test func partitionColumnAndJoinsOfTwoStreamsEqualTheAdHocQuery() throws {
+        let fixture = try SQLFixture(intervals: 8)
+        let store = fixture.store
+        // Continuous query, ad hoc query with T for the interval.
+        let cases: [(String, String, String)] = [
+            ("perPartition", "SELECT partition, count(*) AS n, min(url) AS first FROM pageViews GROUP BY partition",
+             "SELECT partition, count(*) AS n, min(url) AS first FROM pageViews WHERE interval = T GROUP BY partition"),
+            ("userButtons",
+             "SELECT p.user, c.button, count(*) AS n, sum(p.ms) AS ms FROM pageViews p JOIN clicks c ON p.user = c.user "
+                + "GROUP BY p.user, c.button",
+             "SELECT p.user, c.button, count(*) AS n, sum(p.ms) AS ms FROM pageViews p JOIN clicks c ON p.user = c.user "
+                + "WHERE p.interval = T AND c.interval = T GROUP BY p.user, c.button"),
+            ("clickedUsers",
+             "SELECT user, count(*) AS n, max(pageViews.partition) AS p FROM pageViews JOIN clicks USING (user) GROUP BY user "
+                + "ORDER BY n DESC, user",
+             "SELECT user, count(*) AS n, max(pageViews.partition) AS p FROM pageViews JOIN clicks USING (user) "
+                + "WHERE pageViews.interval = T AND clicks.interval = T GROUP BY user ORDER BY n DESC, user"),
+        ]
+        for (output, query, _) in cases {
+            _ = try ContinuousQuery.program(store: store, query: query, into: output).runUntilCaughtUp()
+        }
+        let sorted = { (rows: [String]) in rows.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } }
+        var joinedRows = 0
+        for offset in 0..<8 {
+            let t = Interval(SQLFixture.base + UInt64(offset))
+            for (output, query, adHoc) in cases {
+                let expected = Self.encoded(try store.sql(adHoc.replacingOccurrences(of: "= T", with: "= \(t)")))
+                let ordered = query.contains("ORDER BY")
+                #expect(try Self.output(store, output, t) == (ordered ? expected : sorted(expected)), "\(output) at \(offset)")
+                if output == "userButtons" { joinedRows += expected.count }
+            }
+        }
+        #expect(joinedRows > 8, "the join matches rows")
+        // The output (one partition) names all four partitions of the input.
+        #expect(try store.sql("SELECT count(DISTINCT partition) FROM perPartition").rows == [[.integer(1)]])
+        #expect(try store.sql("SELECT count(DISTINCT json_extract(record, '$.partition')) FROM perPartition").rows == [[.integer(4)]])
+        // A running join: as of the last interval, its state holds every user seen in a match so far.
+        let running = "SELECT p.user, count(*) AS n FROM pageViews p JOIN clicks c USING (user) GROUP BY p.user"
+        _ = try ContinuousQuery.program(store: store, query: running, into: "runningJoin", running: true).runUntilCaughtUp()
+        let last = SQLFixture.base + 7
+        let users = try store.sql("SELECT count(DISTINCT p.user), count(*) FROM pageViews p JOIN clicks c "
+                                  + "ON p.user = c.user AND p.interval = c.interval")
+        let state = try store.sql("SELECT count(*), sum(json_extract(value, '$[0]')) FROM state('runningJoin.state', \(last))")
+        #expect(state.rows == users.rows)
+        #expect(throws: SQLError.self) {
+            try ContinuousQuery.program(store: store, query: "SELECT count(*) FROM pageViews, clicks, perPartition", into: "three")
+        }
     }
 
     /// `--running`: interval t's rows are the groups seen in t, with aggregates over every interval through t.
@@ -89,9 +152,6 @@ import Testing
     @Test func queriesThatCannotRunContinuouslyAreRefused() throws {
         let fixture = try SQLFixture(intervals: 2)
         #expect(throws: SQLError.self) {
-            try ContinuousQuery.program(store: fixture.store, query: "SELECT * FROM pageViews JOIN clicks USING (user)", into: "x")
-        }
-        #expect(throws: SQLError.self) {
             try ContinuousQuery.program(store: fixture.store, query: "SELECT url, FROM pageViews", into: "x")
         }
     }
@@ -115,6 +175,95 @@ import Testing
     }
 
     static let query = "SELECT k, count(*) AS n, sum(v) AS total FROM events GROUP BY k"
+
+    /// A query changed under the same `--into` is refused, naming the program and how to start
+    /// fresh (exit 1, nothing written); the same query laid out again resumes; a new `--into` starts fresh.
+    @Test func aChangedQueryUnderTheSameIntoIsRefused() throws {
+        let (directory, path) = try Self.makeStore(intervals: 4)
+        defer { _ = directory }
+        let first = try strata(["sql", "--continuous", "--into", "counts", "--until-caught-up", "--store", path, Self.query])
+        #expect(first.status == 0, "\(first.stderr)")
+        let more = try strata(["ingest", "events", "--store", path, "--time-field", "ts", "--time-unit", "s",
+                               "--key-field", "k", "--partitions", "3"],
+                              stdin: #"{"ts":1004,"k":"k1","v":100}"# + "\n" + #"{"ts":1005,"k":"k2","v":101}"# + "\n")
+        #expect(more.status == 0, "\(more.stderr)")
+        let before = try strata(["cat", "counts", "--store", path, "--from", "1000", "--to", "1010"])
+
+        let changed = "SELECT k, count(*) AS n, max(v) AS total FROM events GROUP BY k"
+        for refused in [["--into", "counts", changed], ["--into", "counts", "--window", "2", Self.query],
+                        ["--into", "counts", "--running", Self.query]] {
+            let run = try strata(["sql", "--continuous", "--until-caught-up", "--store", path] + refused)
+            #expect(run.status == 1)
+            #expect(run.stderr.contains("program sql.counts last ran another query"), "\(run.stderr)")
+            #expect(run.stderr.contains("give this one another --into to start fresh"), "\(run.stderr)")
+        }
+        #expect(try strata(["cat", "counts", "--store", path, "--from", "1000", "--to", "1010"]).stdout == before.stdout)
+
+        let relaidOut = "SELECT k,  count(*) AS n,\n\tsum(v) AS total\n FROM events   GROUP BY k  "
+        let resumed = try strata(["sql", "--continuous", "--into", "counts", "--until-caught-up", "--store", path, relaidOut])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.hasPrefix("sql.counts: caught up through interval 1005"), "\(resumed.stderr)")
+        let fresh = try strata(["sql", "--continuous", "--into", "maxima", "--until-caught-up", "--store", path, changed])
+        #expect(fresh.status == 0, "\(fresh.stderr)")
+        let sums = try strata(["sql", "--csv", "--store", path, "SELECT count(DISTINCT interval) FROM counts"])
+        #expect(sums.stdout.hasSuffix("\n6\n"), "\(sums.stdout)")
+    }
+
+    /// `window(events, 3)` in the FROM clause writes the same bytes as `--window 3`; windows of
+    /// different lengths are refused; ad hoc, `window(…)` is refused with a pointer to `slice`.
+    @Test func windowSyntaxEqualsTheWindowOption() throws {
+        let (directory, path) = try Self.makeStore(intervals: 6)
+        defer { _ = directory }
+        let option = try strata(["sql", "--continuous", "--into", "byOption", "--until-caught-up", "--window", "3",
+                                 "--store", path, Self.query])
+        #expect(option.status == 0, "\(option.stderr)")
+        let syntax = try strata(["sql", "--continuous", "--into", "bySyntax", "--until-caught-up", "--store", path,
+                                 "SELECT k, count(*) AS n, sum(v) AS total FROM WINDOW ( events,3 ) e GROUP BY e.k"])
+        #expect(syntax.status == 0, "\(syntax.stderr)")
+        let range = ["--from", "1000", "--to", "1005"]
+        let ours = try strata(["cat", "bySyntax", "--store", path] + range)
+        let theirs = try strata(["cat", "byOption", "--store", path] + range)
+        #expect(ours.status == 0 && ours.stdout.split(separator: "\n").count >= 6)
+        #expect(ours.stdout == theirs.stdout)
+        // Interval 1005's window holds intervals 1003–1005: 9 events.
+        let last = try strata(["sql", "--csv", "--store", path, "SELECT sum(n) FROM bySyntax WHERE interval = 1005"])
+        #expect(last.stdout == "sum(n)\n9\n", "\(last.stdout)")
+
+        let mixed = try strata(["sql", "--continuous", "--into", "mixed", "--until-caught-up", "--window", "2",
+                                "--store", path, "SELECT count(*) AS n FROM window(events, 3)"])
+        #expect(mixed.status == 1)
+        #expect(mixed.stderr.contains("differ"), "\(mixed.stderr)")
+        let adHoc = try strata(["sql", "--store", path, "SELECT count(*) FROM window(events, 3)"])
+        #expect(adHoc.status == 1)
+        #expect(adHoc.stderr.contains("continuous query") && adHoc.stderr.contains("slice('STREAM', FROM, TO)"),
+                "\(adHoc.stderr)")
+    }
+
+    /// What counts as a `window(…)` call: not strings, comments, `WINDOW w AS (…)` or `OVER`.
+    @Test func windowCallsAreFoundOnlyAsTables() throws {
+        let text = #"SELECT 'window(a, 2)', count(*) OVER w FROM window("page views", 4) -- window(b, 1)"#
+            + "\nWINDOW w AS (ORDER BY interval)"
+        let calls = WindowSyntax.calls(in: text)
+        #expect(calls.map(\.length) == [4])
+        #expect(calls.map(\.replacement) == [#""page views""#])
+        let rewritten = try WindowSyntax.rewrite(text)
+        #expect(rewritten.window == 4)
+        #expect(rewritten.sql.contains(#"FROM "page views" --"#))
+        #expect(try WindowSyntax.rewrite("SELECT 1 FROM events", window: 2).window == 2)
+        #expect(throws: SQLError.self) { try WindowSyntax.rewrite("SELECT 1 FROM window(events, 0)") }
+    }
+
+    /// The definition a query gives its vertex: whitespace outside strings, identifiers and
+    /// comments does not count; inside them it does.
+    @Test func queryDefinitionsIgnoreLayoutOnly() throws {
+        let one = try IntervalQuery("SELECT k, count(*) AS n FROM input WHERE k <> 'a  b' GROUP BY k")
+        let laidOut = try IntervalQuery("  SELECT k,\n count(*)   AS n\tFROM input\nWHERE k <> 'a  b'\nGROUP BY k\n")
+        let other = try IntervalQuery("SELECT k, count(*) AS n FROM input WHERE k <> 'a b' GROUP BY k")
+        #expect(one.definition == laidOut.definition)
+        #expect(one.definition != other.definition)
+        #expect(try IntervalQuery("SELECT k FROM input", streamName: "events").definition
+                != IntervalQuery("SELECT k FROM input", streamName: "clicks").definition)
+    }
 
     /// Killed with SIGKILL mid-run and rerun, the output is byte-identical to an uninterrupted run
     /// in another process, each interval exactly once; a third run finds nothing to do.

@@ -109,44 +109,6 @@ final class SQLFixture: Sendable {
 
 struct FixtureError: Error, CustomStringConvertible { var description: String }
 
-/// What a child process printed and how it exited.
-struct ProcessResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs a program with output to files (never blocking on a full pipe).
-func runProcess(_ executable: String, _ arguments: [String], stdin: String = "") throws -> ProcessResult {
-    let scratch = try TemporaryDirectory(prefix: "strata-sql-run")
-    let inPath = scratch.appending("in"), outPath = scratch.appending("out"), errPath = scratch.appending("err")
-    try Data(stdin.utf8).write(to: URL(fileURLWithPath: inPath))
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-    let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
-    let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    let errors = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    defer {
-        try? input.close()
-        try? output.close()
-        try? errors.close()
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    var environment = ProcessInfo.processInfo.environment
-    environment["STRATA_STORE"] = nil
-    process.environment = environment
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    process.waitUntilExit()
-    return ProcessResult(status: process.terminationStatus,
-                         stdout: String(decoding: try Data(contentsOf: URL(fileURLWithPath: outPath)), as: UTF8.self),
-                         stderr: String(decoding: try Data(contentsOf: URL(fileURLWithPath: errPath)), as: UTF8.self))
-}
-
 /// Runs the built `strata` binary.
 func strata(_ arguments: [String], stdin: String = "") throws -> ProcessResult {
     try runProcess(builtProductsDirectory() + "/strata", arguments, stdin: stdin)

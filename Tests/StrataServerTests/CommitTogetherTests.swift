@@ -13,12 +13,12 @@ import Testing
     @Test func anAppenderHoldingCommitsWritesNothingBeforeItsFlush() throws {
         let (directory, store) = try makeStore()
         _ = directory
-        var limits = StreamAppender<KeyValue<UInt64, Bytes>>.Limits()
+        var limits = StreamAppender.Limits()
         limits.holdsCommitsUntilFlush = true
         limits.blockBytes = 4096
         limits.commitBytes = 8192
         let stream = try store.stream("held", of: KeyValue<UInt64, Bytes>.self, interval: .seconds(1), partitions: 2)
-        let appender = try stream.appender(timing: .explicit, limits: limits)
+        let appender = try stream.explicitAppender(limits: limits)
         for n in 0..<2000 { try appender.append(KeyValue(UInt64(n), Bytes(Array(repeating: 7, count: 64))), interval: Interval(5)) }
         try appender.sealWithoutWaiting(through: Interval(5))
         // Far past the commit size, and sealed, but nothing is committed yet.
@@ -32,12 +32,12 @@ import Testing
     @Test func flushTogetherCommitsSeveralStreamsAtOnce() throws {
         let (directory, store) = try makeStore()
         _ = directory
-        var limits = StreamAppender<JSONRecord>.Limits()
+        var limits = StreamAppender.Limits()
         limits.holdsCommitsUntilFlush = true
         let data = try store.jsonStream("data", interval: .seconds(1), partitions: 1)
         let marks = try store.jsonStream("marks", interval: .seconds(1), partitions: 1)
-        let records = try data.appender(timing: .explicit, limits: limits)
-        let positions = try marks.appender(timing: .explicit, limits: limits)
+        let records = try data.explicitAppender(limits: limits)
+        let positions = try marks.explicitAppender(limits: limits)
         try records.append(JSONRecord(bytes: Array("{\"n\":1}".utf8)), interval: Interval(3))
         try records.sealWithoutWaiting(through: Interval(3))
         try positions.append(JSONRecord(bytes: Array("{\"offset\":8}".utf8)), interval: Interval(0))
@@ -51,11 +51,11 @@ import Testing
     @Test func anAppenderHoldingCommitsDropsWhatWasNotFlushed() throws {
         let (directory, store) = try makeStore()
         _ = directory
-        var limits = StreamAppender<JSONRecord>.Limits()
+        var limits = StreamAppender.Limits()
         limits.holdsCommitsUntilFlush = true
         let data = try store.jsonStream("dropped", interval: .seconds(1), partitions: 1)
         do {
-            let appender = try data.appender(timing: .explicit, limits: limits)
+            let appender = try data.explicitAppender(limits: limits)
             try appender.append(JSONRecord(bytes: Array("{}".utf8)), interval: Interval(1))
         }
         #expect(try store.verify().unsealedBlocks == 0)
@@ -65,8 +65,8 @@ import Testing
         let (first, store) = try makeStore()
         let (second, other) = try makeStore()
         _ = (first, second)
-        let a = try store.jsonStream("a", interval: .seconds(1), partitions: 1).appender(timing: .explicit)
-        let b = try other.jsonStream("b", interval: .seconds(1), partitions: 1).appender(timing: .explicit)
+        let a = try store.jsonStream("a", interval: .seconds(1), partitions: 1).explicitAppender()
+        let b = try other.jsonStream("b", interval: .seconds(1), partitions: 1).explicitAppender()
         #expect(throws: StorageError.self) { try a.flush(together: [b]) }
     }
 }

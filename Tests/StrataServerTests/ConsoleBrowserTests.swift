@@ -58,6 +58,51 @@ import Testing
         try await server.stop()
     }
 
+    /// Issue 14: processing time and scheduling delay per interval for a program another process
+    /// ran (the seed programs of `strata-crash-child`, twice: the second run resumes), from the
+    /// timing rows the engine keeps in the store.
+    @Test func programChartsShowTheTimingsOfAProgramAnotherProcessRan() async throws {
+        let server = try await ReceiverHarness.start({ $0.servesConsole = true }, prepare: { path in
+            for intervals in ["6", "8"] {
+                let child = Process()
+                child.executableURL = URL(fileURLWithPath: builtProductsDirectory() + "/strata-crash-child")
+                child.arguments = ["program", "--store", path, "--intervals", intervals, "--events-per-interval", "40",
+                                   "--snapshot-every", "4"]
+                child.standardOutput = FileHandle.nullDevice
+                try child.run()
+                child.waitUntilExit()
+                guard child.terminationStatus == 0 else { throw TestFailure("strata-crash-child exited \(child.terminationStatus)") }
+            }
+        })
+        // The API: one timing per processed interval, read from the store.
+        let timings = try await server.get("/api/programs/seeds/timings").json()
+        let vertices = try #require(timings["vertices"] as? [[String: Any]])
+        #expect(vertices.count == 9)
+        let v0 = try #require(vertices.first?["timings"] as? [[String: Any]])
+        #expect(v0.compactMap { $0["interval"] as? Int } == Array(0..<8))
+        #expect(v0.allSatisfy { ($0["recordsIn"] as? Int) == 40 && ($0["processingMs"] as? Double ?? -1) >= 0 })
+        #expect(v0.first?["time"] as? String == "1970-01-01T00:00:00Z")
+        #expect(try await server.get("/api/programs/seeds/timings?last=0").status == 400)
+        #expect(try await server.get("/api/programs/nope/timings").status == 404)
+
+        let shots = try TemporaryDirectory(prefix: "strata-console-shots")
+        let dom = try await Chromium.waitForDOM("http://127.0.0.1:\(server.port)/#/programs/seeds",
+                                                screenshot: shots.appending("program-timings.png"),
+                                                screenshotHeight: 1700) {
+            $0.contains(#"data-vertex="seeds.v8""#) && Chromium.points(in: $0, chart: "chart-proc-seeds") >= 8
+                && Chromium.points(in: $0, chart: "chart-delay-seeds") >= 8 && Chromium.points(in: $0, chart: "chart-in-seeds") >= 8
+        }
+        // Nine vertices, eight processed intervals each.
+        #expect(Chromium.points(in: dom, chart: "chart-proc-seeds") == 72)
+        #expect(dom.contains("resumed after a clean stop"))
+        #expect(dom.contains("Not running: the last run stopped."))
+        if let keep = ProcessInfo.processInfo.environment["STRATA_CONSOLE_SCREENSHOTS"] {
+            try? FileManager.default.removeItem(atPath: keep + "/program-timings.png")
+            try FileManager.default.copyItem(atPath: shots.appending("program-timings.png"), toPath: keep + "/program-timings.png")
+        }
+        try await server.stop()
+    }
+
     @Test func withoutChartJSTheConsoleSaysChartsAreUnavailable() async throws {
         let server = try await ReceiverHarness.start {
             $0.servesConsole = true
@@ -80,7 +125,7 @@ enum Chromium {
     /// Loads `url` until its DOM satisfies `condition` (at most `seconds`), then takes a screenshot
     /// when asked; returns the DOM.
     static func waitForDOM(_ url: String, within seconds: Double = 120, screenshot: String? = nil,
-                           _ condition: @escaping @Sendable (String) -> Bool) async throws -> String {
+                           screenshotHeight: Int = 900, _ condition: @escaping @Sendable (String) -> Bool) async throws -> String {
         let deadline = ContinuousClock.now + .seconds(seconds)
         var budget = 3000
         var dom = ""
@@ -95,7 +140,9 @@ enum Chromium {
         }
         if let screenshot {
             let current = budget
-            _ = try await offPool { try run(["--screenshot=\(screenshot)", url], budget: current) }
+            _ = try await offPool {
+                try run(["--screenshot=\(screenshot)", "--window-size=1366,\(screenshotHeight)", url], budget: current)
+            }
             #expect(FileManager.default.fileExists(atPath: screenshot))
         }
         return dom
@@ -119,8 +166,9 @@ enum Chromium {
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                              "--no-first-run", "--disable-extensions", "--hide-scrollbars", "--mute-audio",
-                             "--user-data-dir=\(profile.path)", "--window-size=1366,900",
-                             "--virtual-time-budget=\(budget)"] + arguments
+                             "--user-data-dir=\(profile.path)"]
+            + (arguments.contains { $0.hasPrefix("--window-size=") } ? [] : ["--window-size=1366,900"])
+            + ["--virtual-time-budget=\(budget)"] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

@@ -79,21 +79,23 @@ struct SourceFixture {
         #expect(Set(records).count == 700)
     }
 
-    @Test func aLineIsReadOnceItsNewlineIsWritten() async throws {
+    @Test func aLineIsReadOnceItsNewlineIsWritten() throws {
+        // The source and the waits run on threads of their own: in a full run, other tests may
+        // hold Swift's cooperative pool for minutes, which must not decide what this test sees.
         let fixture = try SourceFixture()
         try fixture.write("a.jsonl", "{\"ts\":1000,\"n\":1}\n{\"ts\":1000,\"n\":")
         let source = try DirectorySource(store: fixture.store, configuration: fixture.configuration(once: false))
-        let running = Task { try await source.run() }
+        let running = SourceThread(source)
         let firstLine = UInt64("{\"ts\":1000,\"n\":1}\n".utf8.count)
-        #expect(try await eventually { try fixture.positions()["a.jsonl"]?.offset == firstLine })
+        #expect(try pollOffPool { try fixture.positions()["a.jsonl"]?.offset == firstLine })
 
         try fixture.append("a.jsonl", "2}\n")
-        #expect(try await eventually { try fixture.positions()["a.jsonl"]?.line == 2 })
+        #expect(try pollOffPool { try fixture.positions()["a.jsonl"]?.line == 2 })
         // A file created while watching is picked up too.
         try fixture.write("b.jsonl", "{\"ts\":1000,\"n\":3}\n")
-        #expect(try await eventually { try fixture.positions()["b.jsonl"]?.line == 1 })
+        #expect(try pollOffPool { try fixture.positions()["b.jsonl"]?.line == 1 })
         source.shutdown()
-        try await running.value
+        try running.join()
         #expect(source.totals.accepted == 3)
         let records = try sealAndRead("ev", in: fixture.store, through: Interval(1000))
         #expect(Set(records) == ["{\"ts\":1000,\"n\":1}", "{\"ts\":1000,\"n\":2}", "{\"ts\":1000,\"n\":3}"])
@@ -201,4 +203,34 @@ struct SourceFixture {
         try await server.stop()
         #expect(try DirectorySource.positions(of: "watched", in: server.store).first?.line == 5)
     }
+}
+
+/// A directory source running on a thread of its own.
+private final class SourceThread: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var outcome: Result<Void, ReceiverError> = .success(())  // written before `done` is signalled
+
+    init(_ source: DirectorySource) {
+        let thread = Thread { [self] in
+            outcome = Result { () throws(ReceiverError) in try source.runOnThisThread() }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    /// Waits for the run to end and returns its outcome.
+    func join() throws(ReceiverError) {
+        done.wait()
+        try outcome.get()
+    }
+}
+
+/// Polls `condition` on the calling thread (never the cooperative pool) until it holds or 120 s pass.
+private func pollOffPool(_ condition: () throws -> Bool) throws -> Bool {
+    let deadline = ContinuousClock.now + .seconds(120)
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        usleep(10_000)
+    }
+    return try condition()
 }

@@ -24,7 +24,7 @@ import FoundationNetworking
 
         // The stream was created from the query parameters.
         let info = try server.store.info(of: "views").descriptor
-        #expect(info.partitions == 2 && info.timeField == "ts" && info.timeUnit == "s")
+        #expect(info.partitions == 2 && info.timeField == "ts" && info.timeUnit == .seconds)
         try await server.stop()
         // Acknowledged means durable: every record is there, exactly once.
         let records = try sealAndRead("views", in: server.store, through: Interval(1002))
@@ -167,7 +167,7 @@ import FoundationNetworking
         try await server.stop()
     }
 
-    @Test(arguments: ["views.late", "views.dead", "views.src", "bad%20name", String(repeating: "a", count: 191)])
+    @Test(arguments: ["views.late", "views.dead", "views.pos", "views.src", "bad%20name", String(repeating: "a", count: 191)])
     func streamsTheReceiverDoesNotWriteGet400(name: String) async throws {
         let server = try await ReceiverHarness.start()
         let response = try await server.post(name, "{\"a\":1}\n")

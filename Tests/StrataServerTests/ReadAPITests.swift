@@ -26,7 +26,7 @@ import Testing
             let sealed = try waitUntil { try store.info(of: "views").frontier.sealedThrough == Interval(1002) }
             #expect(sealed)
             let pairs = try store.stream("pairs", of: KeyValue<String, Int64>.self, interval: .seconds(1), partitions: 2)
-            let appender = try pairs.appender(timing: .explicit) { $0.key }
+            let appender = try pairs.explicitAppender() { $0.key }
             for t in UInt64(10)...12 {
                 for (key, n) in [("x", 1), ("y", 2), ("x", 3)] {
                     try appender.append(KeyValue(key, Int64(n) * Int64(t)), interval: Interval(t))

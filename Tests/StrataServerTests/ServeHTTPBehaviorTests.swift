@@ -98,7 +98,7 @@ import Testing
         #expect(try await exchange(port: port, "GET", "/api/streams/events").json()["sealedThrough"] is NSNull)
         // This process writes and seals; the server (another process) reads the store.
         try await offPool {
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             try appender.append(JSONRecord(bytes: Array(#"{"n":1}"#.utf8)), interval: Interval(5))
             try appender.seal(through: Interval(5))
         }

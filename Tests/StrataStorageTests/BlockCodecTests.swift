@@ -1,4 +1,5 @@
 import PropertyBased
+import StrataTestSupport
 import Testing
 
 @testable import StrataStorage

@@ -74,7 +74,8 @@ private let retention = zip(Gen.int(in: 0...2), Gen.uint64()).map { kind, n -> R
                             name.optional, name.optional) { id, streamName, type, length, partitions, retention, field, late throws in
             let d = StreamDescriptor(id: StreamID(rawValue: id), name: streamName, recordType: type,
                                      intervalLength: IntervalLength(rawValue: length), partitions: partitions,
-                                     retention: retention, timeField: field, keyField: late, timeUnit: field,
+                                     retention: retention, timeField: field, keyField: late,
+                                     timeUnit: field.map { _ in TimeUnit.allCases[Int(id % 4)] },
                                      lateRecordsOf: late)
             #expect(try descriptor(d.encodedRow()) == d)
         }
@@ -123,6 +124,13 @@ private let retention = zip(Gen.int(in: 0...2), Gen.uint64()).map { kind, n -> R
         body = Array(d.encodedRow().dropLast(8))
         body[30] = 5
         #expect(throws: Corruption.badRow("catalog row (invalid Optional tag at byte 30)")) { try descriptor(RowChecksum.seal(body)) }
+        // A time unit this build does not know ("x" where "s" was): refused, never read as milliseconds.
+        let timed = StreamDescriptor(id: StreamID(rawValue: 1), name: "n", recordType: "t", intervalLength: .seconds(1),
+                                     partitions: 2, timeField: "f", timeUnit: .seconds)
+        body = Array(timed.encodedRow().dropLast(8))
+        let unitAt = try #require(body.lastIndex(of: UInt8(ascii: "s")))
+        body[unitAt] = UInt8(ascii: "x")
+        #expect(throws: Corruption.badRow("catalog row time unit")) { try descriptor(RowChecksum.seal(body)) }
 
         var f = Array(StreamFrontier().encodedRow().dropLast(8))
         f[1] = 4  // unknown flag

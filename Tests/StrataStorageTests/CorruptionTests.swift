@@ -14,7 +14,7 @@ private func smallBlocks() -> [(String, [UInt8])] {
 private func rowDecoders() -> [(String, [UInt8], ([UInt8]) throws -> Void)] {
     let descriptor = StreamDescriptor(id: StreamID(rawValue: 7), name: "views", recordType: "PageView",
                                       intervalLength: .seconds(1), partitions: 4, retention: .intervals(10),
-                                      timeField: "ts", keyField: "user", timeUnit: "ms", lateRecordsOf: nil)
+                                      timeField: "ts", keyField: "user", timeUnit: .milliseconds, lateRecordsOf: nil)
     let frontier = StreamFrontier(sealedThrough: Interval(9), firstInterval: Interval(2), retainedFrom: Interval(3), lateRecords: 4)
     let seal = SealRecord(chunks: [1, 0, 3, 2], records: 100, rawBytes: 4_000, storedBytes: 2_100)
     return [

@@ -21,7 +21,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
         try withStore { store in
             let stream = try store.stream("e", of: Event.self, interval: .seconds(1), partitions: 3)
             do {
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             #expect(throws: StorageError.notSealed(location("e", 0), newestSealed: nil)) { try stream.read(Interval(0)) }
             // Appends interleaved across intervals; round-robin over the appender: the k-th record goes to k % 3.
             let order: [UInt64] = [3, 1, 1, 4, 3, 3, 1, 3, 1, 3, 3, 1, 3]
@@ -70,7 +70,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
             #expect(try stream.newestSealedInterval() == Interval(4))
             }  // one writer per stream: the first appender is released before the next
             // A new appender knows what is sealed.
-            let second = try stream.appender(timing: .explicit)
+            let second = try stream.explicitAppender()
             #expect(second.newestSealedInterval == Interval(4))
             #expect(throws: StorageError.intervalSealed(location("e", 1))) { try second.append(Event(interval: 1, sequence: 0), interval: Interval(1)) }
             try second.append(Event(interval: 5, sequence: 0), interval: Interval(5))
@@ -82,7 +82,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
     @Test func sealingEmptyIntervalsFirstMovesTheStreamStart() throws {
         try withStore { store in
             let stream = try store.stream("e", of: Event.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             try appender.seal(through: Interval(2))
             #expect(try stream.frontier() == StreamFrontier(sealedThrough: Interval(2), firstInterval: nil))
             #expect(throws: StorageError.beforeStreamStart(location("e", 1), firstInterval: nil)) { try stream.read(Interval(1)) }
@@ -100,15 +100,15 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
         try withStore { store in
             let stream = try store.stream("e", of: Event.self, interval: .seconds(1), partitions: 2)
             do {
-                let first = try stream.appender(timing: .explicit)
+                let first = try stream.explicitAppender()
                 #expect(throws: StorageError.streamBusy(stream: "e", processID: getpid())) {
-                    _ = try stream.appender(timing: .explicit)
+                    _ = try stream.explicitAppender()
                 }
                 try first.append(Event(interval: 1, sequence: 0), interval: Interval(1))
                 try first.flush()
             }
             // Released: the next writer continues the interval the first one left open.
-            let second = try stream.appender(timing: .explicit)
+            let second = try stream.explicitAppender()
             try second.append(Event(interval: 1, sequence: 1), interval: Interval(1))
             try second.seal(through: Interval(1))
             #expect(try stream.read(Interval(1)).count == 2)
@@ -116,30 +116,10 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
         }
     }
 
-    @Test func timingMismatchesAreMisuse() throws {
-        try withStore { store in
-            let stream = try store.stream("e", of: Int64.self, interval: .seconds(1), partitions: 1)
-            do {
-                let explicit = try stream.appender(timing: .explicit)
-                #expect(throws: StorageError.misuse("stream e: append(_:) needs arrival time; give an event time or interval")) {
-                    try explicit.append(1)
-                }
-                #expect(throws: StorageError.misuse("stream e: append(_:eventTime:) needs event-time assignment")) {
-                    try explicit.append(1, eventTime: ms(5))
-                }
-                #expect(throws: StorageError.misuse("stream e: sealElapsed() needs arrival time")) { try explicit.sealElapsed() }
-            }
-            let eventTime = try stream.appender(timing: .eventTime(allowedLateness: .zero))
-            #expect(throws: StorageError.misuse("stream e: append(_:interval:) needs explicit time assignment")) {
-                try eventTime.append(1, interval: Interval(0))
-            }
-        }
-    }
-
     @Test func sealAllSealsEveryBufferedInterval() throws {
         try withStore { store in
             let stream = try store.stream("e", of: Int64.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             try appender.append(5, interval: Interval(5))
             try appender.append(7, interval: Interval(7))
             try appender.sealAll()
@@ -154,7 +134,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
     @Test func asyncFlushAndSeal() async throws {
         try await withStore { store in
             let stream = try store.stream("e", of: Int64.self, interval: .seconds(1), partitions: 2)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for i in Int64(0)..<10 { try appender.append(i, interval: Interval(0)) }
             try await appender.flush()
             #expect(try store.verify().unsealedBlocks == 2)
@@ -168,7 +148,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
     @Test func keyedRecordsGoToTheHashOfTheirEncodedKey() throws {
         try withStore { store in
             let stream = try store.stream("kv", of: KV.self, interval: .seconds(1), partitions: 7)
-            let appender = try stream.appender(timing: .explicit) { $0.key }
+            let appender = try stream.explicitAppender() { $0.key }
             // Golden partitions: XXH64 of the key's encoding (varint length, UTF-8) modulo 7.
             let golden: [(String, Int)] = [("user-42", 0), ("alice", 4), ("bob", 0), ("", 5)]
             for (key, partition) in golden { #expect(expectedPartition(of: key, partitions: 7) == partition, "\(key)") }
@@ -194,7 +174,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
     @Test func keyValueStreamsPartitionByTheirKeyByDefault() throws {
         try withStore { store in
             let stream = try store.stream("kv", of: KV.self, interval: .seconds(1), partitions: 7)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for (i, key) in ["user-42", "alice", "bob", "", "alice"].enumerated() { try appender.append(KV(key, Int64(i)), interval: Interval(0)) }
             try appender.seal(through: Interval(0))
             #expect(try stream.read(Interval(0)).partitions == [
@@ -206,7 +186,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
     @Test func integerKeysHashTheirEightLittleEndianBytes() throws {
         try withStore { store in
             let stream = try store.stream("n", of: Int64.self, interval: .seconds(1), partitions: 7)
-            let appender = try stream.appender(timing: .explicit) { $0 }
+            let appender = try stream.explicitAppender() { $0 }
             for n: Int64 in [1, 2, 3, 42, 1000] { try appender.append(n, interval: Interval(0)) }
             try appender.seal(through: Interval(0))
             // XXH64(n as 8 bytes little-endian) % 7, from the reference implementation.
@@ -217,7 +197,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
     @Test func unkeyedRecordsGoRoundRobin() throws {
         try withStore { store in
             let stream = try store.stream("r", of: Int64.self, interval: .seconds(1), partitions: 4)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for n in Int64(0)..<10 { try appender.append(n, interval: Interval(0)) }
             try appender.seal(through: Interval(0))
             #expect(try stream.read(Interval(0)).partitions == [[0, 4, 8], [1, 5, 9], [2, 6], [3, 7]])
@@ -229,7 +209,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
     @Test func watermarkSealsAndLateRecordsAreKept() throws {
         try withStore { store in
             let stream = try store.stream("et", of: Event.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.appender(timing: .eventTime(allowedLateness: .seconds(1)))
+            let appender = try stream.eventTimeAppender(allowedLateness: .seconds(1))
             func add(_ millis: Int64) throws { try appender.append(Event(interval: UInt64(millis), sequence: 0), eventTime: ms(millis)) }
             try add(500)
             #expect(appender.newestSealedInterval == nil)
@@ -276,7 +256,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
     @Test func zeroLatenessSealsWhenTheIntervalEnds() throws {
         try withStore { store in
             let stream = try store.stream("et", of: Int64.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.appender(timing: .eventTime(allowedLateness: .zero))
+            let appender = try stream.eventTimeAppender(allowedLateness: .zero)
             try appender.append(1, eventTime: ms(999))
             #expect(appender.newestSealedInterval == nil)
             try appender.append(2, eventTime: ms(1_000))
@@ -297,7 +277,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
         try withStore { store in
             let clock = ManualClock(ms(100))
             let stream = try store.stream("a", of: String.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.appender(timing: .arrival(clock.arrivalClock))
+            let appender = try stream.arrivalAppender(clock: clock.arrivalClock)
             try appender.append("a")
             try appender.append("b")
             clock.set(ms(900))
@@ -341,10 +321,10 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
     @Test func largeRecordsRoundTrip() throws {
         try withStore { store in
             let stream = try store.stream("big", of: Bytes.self, interval: .seconds(1), partitions: 2)
-            var limits = StreamAppender<Bytes>.Limits()
+            var limits = StreamAppender.Limits()
             limits.blockBytes = 1_024
-            let appender = try stream.appender(timing: .explicit, limits: limits)
-            var noise = NoiseGenerator(seed: 3)
+            let appender = try stream.explicitAppender(limits: limits)
+            var noise = SplitMix64(seed: 3)
             let sizes = [0, 10, 126, 127, 128, 129, 200, 1_023, 1_024, 1_025, 5_000, 70_000, 300_000]
             var expected: [[Bytes]] = [[], []]
             for (k, size) in sizes.enumerated() {
@@ -364,7 +344,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
     @Test func aRecordOverTheLimitIsRefusedAndNothingElseIsLost() throws {
         try withStore { store in
             let stream = try store.stream("huge", of: Bytes.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             try appender.append(Bytes([1]), interval: Interval(0))
             // 16 MiB of bytes: 4-byte length + 16 MiB, framed with a 4-byte prefix: over a quarter of 64 MiB.
             let huge = Bytes([UInt8](repeating: 7, count: 16 << 20))
@@ -381,10 +361,10 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
     @Test func smallBlocksMakeManyChunksInAppendOrder() throws {
         try withStore { store in
             let stream = try store.stream("c", of: Event.self, interval: .seconds(1), partitions: 2)
-            var limits = StreamAppender<Event>.Limits()
+            var limits = StreamAppender.Limits()
             limits.blockBytes = 100
             limits.commitBytes = 150
-            let appender = try stream.appender(timing: .explicit, limits: limits)
+            let appender = try stream.explicitAppender(limits: limits)
             var expected: [UInt64: [[Event]]] = [:]
             var k = 0
             for t in UInt64(0)..<3 {
@@ -416,7 +396,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
         try withStore { store in
             do {
                 let stream = try store.stream("e", of: Int64.self, interval: .seconds(1), partitions: 1)
-                let first = try stream.appender(timing: .explicit)
+                let first = try stream.explicitAppender()
                 for n in Int64(0)..<5 { try first.append(n, interval: Interval(0)) }
                 for n in Int64(100)..<103 { try first.append(n, interval: Interval(1)) }
                 try first.flush()
@@ -428,7 +408,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
             let again = try Store(at: store.path, options: .testing)
             #expect(again.log === store.log)
             let stream = try again.stream(named: "e", of: Int64.self)
-            let second = try stream.appender(timing: .explicit)
+            let second = try stream.explicitAppender()
             for n in Int64(103)..<105 { try second.append(n, interval: Interval(1)) }
             try second.seal(through: Interval(1))
             #expect(try stream.read(Interval(0)).records == [0, 1, 2, 3, 4])
@@ -443,7 +423,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
             do {
                 let store = try Store(at: path, options: .testing)
                 let stream = try store.stream("e", of: Int64.self, interval: .seconds(1), partitions: 2)
-                let first = try stream.appender(timing: .explicit)
+                let first = try stream.explicitAppender()
                 for n in Int64(0)..<6 { try first.append(n, interval: Interval(3)) }
                 try first.flush()
             }
@@ -451,7 +431,7 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
                 #expect(try store.verify().unsealedBlocks == 2)
                 let stream = try store.stream(named: "e", of: Int64.self)
                 #expect(try stream.newestSealedInterval() == nil)
-                let second = try stream.appender(timing: .explicit)
+                let second = try stream.explicitAppender()
                 for n in Int64(6)..<9 { try second.append(n, interval: Interval(3)) }
                 try second.seal(through: Interval(3))
                 // Each partition: the first appender's chunk, then the second's.
@@ -465,12 +445,12 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
         try withStore { store in
             let stream = try store.stream("e", of: Int64.self, interval: .seconds(1), partitions: 1)
             do {
-                let appender = try stream.appender(timing: .explicit)
+                let appender = try stream.explicitAppender()
                 try appender.append(1, interval: Interval(0))
                 try appender.append(2, interval: Interval(0))
             }
             // The dropped appender's commit is queued before this one's: they land in order.
-            let next = try stream.appender(timing: .explicit)
+            let next = try stream.explicitAppender()
             try next.append(3, interval: Interval(0))
             try next.seal(through: Interval(0))
             #expect(try stream.read(Interval(0)).records == [1, 2, 3])

@@ -13,7 +13,7 @@ import Testing
         do {
             let store = try Store(at: path, options: StoreOptions(durability: .noSync))
             let stream = try store.stream("numbers", of: Int64.self, interval: .seconds(1), partitions: 2)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for t in 0..<40 as Range<UInt64> {
                 for i in 0..<2_000 as Range<Int64> { try appender.append(Int64(t) * 10_000 + i, interval: Interval(t)) }
             }
@@ -36,7 +36,7 @@ import Testing
         #expect(try stream.slice(from: Interval(36), through: Interval(39)).collect().sorted() == kept)
         #expect(try reopened.verify(stream: nil).isClean)
         // Still writable after the swap.
-        let appender = try stream.appender(timing: .explicit)
+        let appender = try stream.explicitAppender()
         try appender.append(7, interval: Interval(40))
         try appender.seal(through: Interval(40))
         #expect(try stream.read(Interval(40)).records == [7])

@@ -17,10 +17,10 @@ private func records(_ t: UInt64) -> [Pair] { (0..<UInt64(recordCount(t))).map {
 /// Writes intervals `0..<count`, sealing each one, in small blocks and commits so that an
 /// interval's blocks are committed in several transactions before its seal.
 private func writeAndSeal(_ stream: StoredStream<Pair>, intervals count: UInt64) throws {
-    var limits = StreamAppender<Pair>.Limits()
+    var limits = StreamAppender.Limits()
     limits.blockBytes = 64
     limits.commitBytes = 128
-    let appender = try stream.appender(timing: .explicit, limits: limits)
+    let appender = try stream.explicitAppender(limits: limits)
     for t in 0..<count {
         for record in records(t) { try appender.append(record, interval: Interval(t)) }
         try appender.seal(through: Interval(t))
@@ -116,7 +116,7 @@ struct ConcurrencyTests {
             try writeAndSeal(stream, intervals: 5)
             let subscription = stream.sealedIntervals()
             // Sealed right after the call, before the subscription is iterated: it still starts at 5.
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for t in UInt64(5)..<9 {
                 for record in records(t) { try appender.append(record, interval: Interval(t)) }
             }

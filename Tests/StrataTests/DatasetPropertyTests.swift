@@ -28,7 +28,7 @@ import Testing
 
         func slice(_ name: String, _ codes: [[Int64]], partitions: Int) throws -> (Dataset<KV>, [KV]) {
             let stream = try store.stream(name, of: KV.self, interval: .seconds(1), partitions: partitions)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for (t, interval) in codes.enumerated() {
                 for code in interval { try appender.append(pair(code), interval: Interval(UInt64(10 + t))) }
             }

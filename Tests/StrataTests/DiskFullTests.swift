@@ -28,7 +28,7 @@ private func payload(_ interval: UInt64, _ index: Int) -> Bytes {
             guard setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0 else { exit(4) }
             let store = try Store(at: path, options: StoreOptions(durability: .fsyncEveryCommit))
             let stream = try store.stream("f", of: Bytes.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             var interval: UInt64 = 0
             do {
                 while interval < 10_000 {
@@ -61,7 +61,7 @@ private func payload(_ interval: UInt64, _ index: Int) -> Bytes {
             #expect(records == (0..<20).map { payload(interval, $0) })
         }
         #expect(try store.verify().isClean)
-        let appender = try stream.appender(timing: .explicit)
+        let appender = try stream.explicitAppender()
         try appender.append(payload(0, 0), interval: sealed.next)
         try await appender.seal(through: sealed.next)
         #expect(try stream.read(sealed.next).count == 1)

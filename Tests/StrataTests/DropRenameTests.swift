@@ -11,7 +11,7 @@ import StrataTestSupport
     func fill(_ store: Store) throws {
         for name in ["counts", "other"] {
             let stream = try store.stream(name, of: Counts.self, interval: .seconds(1), partitions: 2)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for t in 0..<5 { try appender.append(KeyValue("/k\(t)", Int64(t)), interval: Interval(UInt64(t))) }
             try appender.seal(through: Interval(4))
         }

@@ -18,23 +18,36 @@ import StrataTestSupport
             let store = try Store(at: path, options: .testing)
             let stream = try store.stream("shared", of: ChildRecord.self, interval: .seconds(1), partitions: 2)
             // An hour between polls: only a wake-up by the other process's commits can deliver its
-            // seals within the deadline.
+            // seals within the deadline. Each round's last commit is the one a wake-up could miss
+            // (a look between LMDB's meta page write and its publication in lock.mdb once slept
+            // through it): several rounds, each waited for before the next begins.
             let subscription = stream.sealedIntervals(from: Interval(0), pollInterval: .seconds(3600))
+            let rounds = 6, perRound = 2
+            let progress = Mutex<[Interval]>([])
             let received = Task {
-                var intervals: [Interval] = []
                 for try await batch in subscription {
-                    intervals.append(batch.interval)
-                    if intervals.count == 3 { break }
+                    let count = progress.withLock { seen -> Int in
+                        seen.append(batch.interval)
+                        return seen.count
+                    }
+                    if count == rounds * perRound { break }
                 }
-                return intervals
             }
-            let child = try await ThreadRun {
-                try runChild(["--store", path, "--stream", "shared", "--durability", "none",
-                              "--intervals", "3", "--records-per-interval", "50", "--partitions", "2"])
-            }.value(within: .seconds(600))
-            #expect(child?.status == 0, "the child failed: \(child?.stderr ?? "it did not end")")
-            let intervals = try await value(of: received, within: .seconds(600))
-            #expect(intervals == [Interval(0), Interval(1), Interval(2)])
+            for round in 1...rounds {
+                // The child writes intervals 0..<N, from the interval after the sealed frontier.
+                let child = try await ThreadRun {
+                    try runChild(["--store", path, "--stream", "shared", "--durability", "none",
+                                  "--intervals", String(round * perRound), "--records-per-interval", "50", "--partitions", "2"])
+                }.value(within: .seconds(600))
+                #expect(child?.status == 0, "the child failed: \(child?.stderr ?? "it did not end")")
+                let delivered = try await eventually(within: .seconds(600)) {
+                    progress.withLock { $0.count } == round * perRound
+                }
+                #expect(delivered, "round \(round): the subscription slept through the other process's seals")
+                if !delivered { break }
+            }
+            received.cancel()
+            #expect(progress.withLock { $0 } == (0..<UInt64(rounds * perRound)).map { Interval($0) })
         }
     }
 
@@ -47,7 +60,7 @@ import StrataTestSupport
             let stream = try store.stream("shared", of: ChildRecord.self, interval: .seconds(1), partitions: 2)
             do {
                 // Released before the child writes: one writer per stream.
-                let appender = try stream.appender(timing: .explicit)
+                let appender = try stream.explicitAppender()
                 try appender.append(KeyValue(UInt64(1), Bytes([1])), interval: Interval(0))
                 try await appender.seal(through: Interval(0))
             }
@@ -86,14 +99,19 @@ import StrataTestSupport
                                                                  intervalLength: IntervalLength(rawValue: 1_000_000_000),
                                                                  partitions: 1))
         }
-        // Both closed now (the last references are gone). Another process compacting `slow`
-        // holds LMDB's lock file for writing, which makes an open wait in `mdb_env_open`; an
-        // open-file-description lock stands in for it (it conflicts with this process's own locks).
+        // Another process compacting `slow` holds LMDB's lock file for writing, which makes an
+        // open wait in `mdb_env_open`; an open-file-description lock stands in for it (it
+        // conflicts with this process's own locks). The stores made above close when their last
+        // reference goes; should another thread still hold one for a moment (this test is not
+        // about when a store closes), LMDB's shared lock is held until then, so the lock is taken
+        // as soon as it is free rather than at once.
         let lockFile = slowPath + "/lock.mdb"
         let fd = open(lockFile, O_RDWR | O_CLOEXEC)
         try #require(fd >= 0)
         var lock = flock(l_type: Int16(F_WRLCK), l_whence: Int16(SEEK_SET), l_start: 0, l_len: 1, l_pid: 0)
-        try #require(fcntl(fd, 37 /* F_OFD_SETLK */, &lock) == 0)
+        let locked = try await eventually(within: .seconds(600)) { fcntl(fd, 37 /* F_OFD_SETLK */, &lock) == 0 }
+        if !locked { close(fd) }
+        try #require(locked, "the lock file stayed locked: errno \(errno)")
         var released = false
         defer { if !released { close(fd) } }
 
@@ -119,6 +137,52 @@ import StrataTestSupport
         let second = try await again.value(within: .seconds(600))
         #expect(first != nil && first === second, "two opens of one directory gave two environments")
         #expect(try first?.descriptor(named: "s") != nil)
+    }
+
+    @Test func aStoreIsClosedOnceItsLastReferenceIsDropped() throws {
+        // Another process (compaction, `strata drop`) may need the store as soon as this one lets
+        // go: the committer releases its requests before acknowledging them, so the caller's
+        // reference is the last one and dropping it closes LMDB (its shared lock is released).
+        let directory = try TemporaryDirectory()
+        for round in 0..<20 {
+            let path = directory.appending("store-\(round)")
+            do {
+                let store = try LogStore.open(path: path, options: .testing)
+                for name in ["a", "b", "c"] {
+                    _ = try store.createOrOpenStream(LogStore.StreamSpec(name: name, recordType: "json",
+                                                                         intervalLength: IntervalLength(rawValue: 1_000_000_000),
+                                                                         partitions: 2))
+                }
+            }
+            let fd = open(path + "/lock.mdb", O_RDWR | O_CLOEXEC)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            var lock = flock(l_type: Int16(F_WRLCK), l_whence: Int16(SEEK_SET), l_start: 0, l_len: 1, l_pid: 0)
+            #expect(fcntl(fd, 37 /* F_OFD_SETLK */, &lock) == 0, "round \(round): the store was still open (errno \(errno))")
+        }
+    }
+
+    @Test func aStoreIsClosedOnceItsAppendersAndLastReferenceAreDropped() throws {
+        // An appender's compressor hands each batch to the committer on a thread of its own. It
+        // must have let go of the store by the time the commit is acknowledged (a flush, or the
+        // appender's deinit, which waits for what it handed over), or the store closes a moment
+        // after the caller's last reference instead of with it.
+        let directory = try TemporaryDirectory()
+        for round in 0..<40 {
+            let path = directory.appending("store-\(round)")
+            do {
+                let store = try Store(at: path, options: .testing)
+                let stream = try store.stream("e", of: Int64.self, interval: .seconds(1), partitions: 2)
+                let appender = try stream.explicitAppender()
+                for n in Int64(0)..<64 { try appender.append(n, interval: Interval(0)) }
+                if round.isMultiple(of: 2) { try appender.flush() }  // odd rounds: deinit hands over
+            }
+            let fd = open(path + "/lock.mdb", O_RDWR | O_CLOEXEC)
+            try #require(fd >= 0)
+            defer { close(fd) }
+            var lock = flock(l_type: Int16(F_WRLCK), l_whence: Int16(SEEK_SET), l_start: 0, l_len: 1, l_pid: 0)
+            #expect(fcntl(fd, 37 /* F_OFD_SETLK */, &lock) == 0, "round \(round): the store was still open (errno \(errno))")
+        }
     }
 
     /// How many lock requests are blocked on the file with inode `inode` (`/proc/locks` marks

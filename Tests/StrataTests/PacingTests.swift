@@ -20,7 +20,7 @@ import Testing
     func issue10_item7_speedsOutsideTheRangeEndTheReEmissionWithAnError(speed: Double) async throws {
         try await withStore { store in
             let stream = try store.stream("numbers", of: Int64.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for t in UInt64(0)...2 { try appender.append(Int64(t), interval: Interval(t)) }
             try await appender.seal(through: Interval(2))
             await #expect(throws: TimeTravelError.self) {
@@ -35,7 +35,7 @@ import Testing
     @Test func issue10_item7_theSlowestAndFastestSpeedsAreAccepted() async throws {
         try await withStore { store in
             let stream = try store.stream("numbers", of: Int64.self, interval: .milliseconds(1), partitions: 1)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for t in UInt64(0)...3 { try appender.append(Int64(t), interval: Interval(t)) }
             try await appender.seal(through: Interval(3))
             var seen: [Int64] = []

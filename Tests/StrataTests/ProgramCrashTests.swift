@@ -23,7 +23,7 @@ struct ProgramCrashTests {
     @Test func seedProgramsSurviveRepeatedSIGKILLWithIdenticalOutputs() async throws {
         let seed = (ProcessInfo.processInfo.environment["STRATA_CRASH_SEED"].flatMap { UInt64($0) } ?? 0x5354_5241_5441)
             ^ 0x7072_6F67
-        var rng = ProgramCrashRNG(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let dir = try TemporaryDirectory(prefix: "strata-program-crash")
         let crashed = dir.appending("crashed"), reference = dir.appending("reference")
         let common = ["--events-per-interval", "150", "--partitions", "3", "--durability", "group"]
@@ -77,7 +77,10 @@ struct ProgramCrashTests {
         let status = try store.programStatus(program: "seeds")
         let stateful = status.filter { $0.lastSnapshot != nil }
         #expect(stateful.count == 3)
-        #expect(stateful.allSatisfy { $0.recoveries >= 1 }, "\(stateful)")
+        #expect(stateful.allSatisfy { $0.stateRestores >= 1 }, "\(stateful)")
+        // Killed runs left their vertices marked running: some restarts were crash recoveries.
+        #expect(status.contains { $0.recoveries >= 1 }, "\(status)")
+        #expect(status.allSatisfy { $0.runState == .stoppedCleanly })
         // Snapshot bytes are deterministic too: the fault-free run, in another process, wrote
         // exactly the snapshots the crashed and restored runs wrote.
         let other = try Store.open(at: reference)
@@ -98,7 +101,8 @@ struct ProgramCrashTests {
         }
         let summary = landed.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         print("program crash test, seed \(seed): \(killed) kills over \(lives + 1) lives, \(final) intervals; "
-              + "kills landed: \(summary); recoveries \(stateful.map(\.recoveries))")
+              + "kills landed: \(summary); state restores \(stateful.map(\.stateRestores)), "
+              + "crash recoveries \(status.map(\.recoveries))")
     }
 }
 
@@ -206,17 +210,3 @@ private func programChildPath() throws -> String {
     throw NotBuilt()
 }
 
-/// SplitMix64, seeded: the kill delays.
-private struct ProgramCrashRNG {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// A number in `0..<bound`.
-    mutating func next(upTo bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}

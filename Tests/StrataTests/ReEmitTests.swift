@@ -7,7 +7,7 @@ import Testing
 @Suite struct ReEmitTests {
     /// Appends `value` to each interval of `intervals` and seals through the last one.
     func append(_ intervals: ClosedRange<UInt64>, to stream: StoredStream<Int64>) throws {
-        let appender = try stream.appender(timing: .explicit)
+        let appender = try stream.explicitAppender()
         for t in intervals { try appender.append(Int64(t), interval: Interval(t)) }
         try appender.seal(through: Interval(intervals.upperBound))
     }

@@ -28,7 +28,7 @@ private func location(_ stream: String, _ interval: UInt64, _ partition: UInt32?
 
 /// Writes interval t ∈ `intervals` with `t` records `t·100 + i`; round-robin goes on across intervals.
 private func fill(_ stream: StoredStream<Int64>, _ intervals: [UInt64], sealThrough: UInt64) throws {
-    let appender = try stream.appender(timing: .explicit)
+    let appender = try stream.explicitAppender()
     for t in intervals {
         for i in 0..<Int64(t) { try appender.append(Int64(t) * 100 + i, interval: Interval(t)) }
     }
@@ -147,7 +147,7 @@ private func fill(_ stream: StoredStream<Int64>, _ intervals: [UInt64], sealThro
     @Test func jsonStreamsKeepTheirBytes() throws {
         try withStore { store in
             let stream = try store.jsonStream("j", interval: .seconds(1), partitions: 1)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             let lines = [#"{"a":1}"#, #"{"b":"é"}"#, "[]"]
             for line in lines { try appender.append(JSONRecord(bytes: Array(line.utf8)), interval: Interval(0)) }
             try appender.seal(through: Interval(0))
@@ -161,7 +161,7 @@ private func fill(_ stream: StoredStream<Int64>, _ intervals: [UInt64], sealThro
         try withStore { store in
             func roundTrip<R: RecordCodable & Equatable>(_ name: String, _ records: [R]) throws {
                 let stream = try store.stream(name, of: R.self, interval: .seconds(1), partitions: 1)
-                let appender = try stream.appender(timing: .explicit)
+                let appender = try stream.explicitAppender()
                 for record in records { try appender.append(record, interval: Interval(0)) }
                 try appender.seal(through: Interval(0))
                 #expect(try stream.read(Interval(0)).records == records, "\(name)")

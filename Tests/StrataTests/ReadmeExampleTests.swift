@@ -13,7 +13,7 @@ import Testing
         let store = try Store(at: directory.appending("counts.strata"))
         let counts = try store.stream("urlCounts", of: KeyValue<String, Int64>.self,
                                       interval: .seconds(1), partitions: 4)
-        let appender = try counts.appender(timing: .explicit)      // keyed by the KeyValue's key
+        let appender = try counts.explicitAppender()               // keyed by the KeyValue's key
         try appender.append(KeyValue("/home", 3), interval: Interval(100))
         try appender.append(KeyValue("/cart", 1), interval: Interval(100))
         try appender.seal(through: Interval(100))                  // atomic and durable

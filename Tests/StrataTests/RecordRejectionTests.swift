@@ -22,7 +22,7 @@ struct NotQuiteAString: RecordCodable {
     @Test func issue10_item11_aRecordTheTypeRejectsIsNotReportedAsCorruption() throws {
         try withStore { store in
             let writer = try store.stream("names", of: NotQuiteAString.self, interval: .seconds(1), partitions: 1)
-            let appender = try writer.appender(timing: .explicit)
+            let appender = try writer.explicitAppender()
             for index in 0..<12 {
                 try appender.append(NotQuiteAString(bytes: index == 11 ? [0x61, 0xff] : Array("n\(index)".utf8)),
                                     interval: Interval(5))

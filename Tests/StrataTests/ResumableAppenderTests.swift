@@ -11,7 +11,7 @@ import Testing
         try withStore { store in
             let stream = try store.stream("r", of: Int64.self, interval: .seconds(1), partitions: 2)
             do {
-                let appender = try stream.appender(timing: .explicit, source: "in")
+                let appender = try stream.explicitAppender(source: "in")
                 #expect(appender.resumePosition == InputPosition())
                 for i in 0..<10 { try appender.append(Int64(i), interval: Interval(3)) }
                 try appender.flush(position: InputPosition(lines: 10, bytes: 100, token: [7]))
@@ -22,7 +22,7 @@ import Testing
                     try appender.flush()
                 }
             }
-            let resumed = try stream.appender(timing: .explicit, source: "in")
+            let resumed = try stream.explicitAppender(source: "in")
             #expect(resumed.resumePosition == InputPosition(lines: 10, bytes: 100, token: [7]))
             #expect(!resumed.resumedInputFinished)
             // The first run's committed records are unsealed but counted: sealing includes them.
@@ -40,12 +40,12 @@ import Testing
         try withStore { store in
             let stream = try store.stream("w", of: Int64.self, interval: .seconds(1), partitions: 1)
             do {
-                let appender = try stream.appender(timing: .eventTime(allowedLateness: .zero), source: "in")
+                let appender = try stream.eventTimeAppender(allowedLateness: .zero, source: "in")
                 try appender.append(1, eventTime: Timestamp(nanoseconds: 1_500_000_000))
                 try appender.append(2, eventTime: Timestamp(nanoseconds: 4_200_000_000))  // seals 0...3
                 try appender.flush(position: InputPosition(lines: 2))
             }
-            let resumed = try stream.appender(timing: .eventTime(allowedLateness: .zero), source: "in")
+            let resumed = try stream.eventTimeAppender(allowedLateness: .zero, source: "in")
             // Interval 3 is sealed; interval 4 is open and held back by the restored watermark.
             try resumed.append(3, eventTime: Timestamp(nanoseconds: 3_100_000_000))
             #expect(resumed.lateRecords == 1)
@@ -58,9 +58,9 @@ import Testing
     @Test func aFailedCommitLeavesThePreviousPosition() throws {
         try withStore { store in
             let stream = try store.stream("f", of: Int64.self, interval: .seconds(1), partitions: 1)
-            try stream.appender(timing: .explicit).seal(through: Interval(5))
+            try stream.explicitAppender().seal(through: Interval(5))
             do {
-                let appender = try stream.appender(timing: .explicit, source: "in")
+                let appender = try stream.explicitAppender(source: "in")
                 try appender.append(1, interval: Interval(6))
                 try appender.flush(position: InputPosition(lines: 1))
                 // A block for a sealed interval makes the commit fail: nothing of it lands.
@@ -68,7 +68,7 @@ import Testing
                 try appender.flush(position: InputPosition(lines: 2))
             }
             do {
-                let appender = try stream.appender(timing: .explicit, source: "in")
+                let appender = try stream.explicitAppender(source: "in")
                 #expect(appender.resumePosition.lines == 2)
             }
         }
@@ -77,13 +77,13 @@ import Testing
     @Test func oneWriterPerStreamWithinAProcess() throws {
         try withStore { store in
             let stream = try store.stream("one", of: Int64.self, interval: .seconds(1), partitions: 1)
-            let first = try stream.appender(timing: .explicit, source: "a")
+            let first = try stream.explicitAppender(source: "a")
             #expect(throws: StorageError.streamBusy(stream: "one", processID: getpid())) {
-                _ = try stream.appender(timing: .explicit, source: "b")
+                _ = try stream.explicitAppender(source: "b")
             }
             #expect(throws: StorageError.streamBusy(stream: "one", processID: getpid())) { _ = try store.seal("one") }
             // Other streams are free.
-            _ = try store.stream("two", of: Int64.self, interval: .seconds(1), partitions: 1).appender(timing: .explicit)
+            _ = try store.stream("two", of: Int64.self, interval: .seconds(1), partitions: 1).explicitAppender()
             _ = first
         }
     }
@@ -94,7 +94,7 @@ import Testing
             let clock = ArrivalClock { Timestamp(nanoseconds: now.load(ordering: .relaxed)) }
             let stream = try store.stream("a", of: Int64.self, interval: .seconds(1), partitions: 1)
             do {
-                let appender = try stream.appender(timing: .arrival(clock))
+                let appender = try stream.arrivalAppender(clock: clock)
                 try appender.append(1)
                 try appender.flush()  // committed, not sealed: the interval has not ended
             }
@@ -104,10 +104,10 @@ import Testing
             try stream.forEachUnsealed(in: Interval(0)...Interval(20)) { _, _, record in seen.append(record) }
             #expect(seen == [1])
             // Still interval 10: nothing to seal yet.
-            do { _ = try stream.appender(timing: .arrival(clock)) }
+            do { _ = try stream.arrivalAppender(clock: clock) }
             #expect(try stream.newestSealedInterval() == nil)
             now.store(12_000_000_000, ordering: .relaxed)
-            do { _ = try stream.appender(timing: .arrival(clock)) }
+            do { _ = try stream.arrivalAppender(clock: clock) }
             #expect(try stream.newestSealedInterval() == Interval(11))
             #expect(try stream.read(Interval(10)).records == [1])
         }
@@ -117,7 +117,7 @@ import Testing
         try withStore { store in
             let stream = try store.stream("s", of: Int64.self, interval: .seconds(1), partitions: 2)
             do {
-                let appender = try stream.appender(timing: .eventTime(allowedLateness: .seconds(10)))
+                let appender = try stream.eventTimeAppender(allowedLateness: .seconds(10))
                 for i in 0..<6 { try appender.append(Int64(i), eventTime: Timestamp(nanoseconds: Int64(i) * 400_000_000)) }
                 try appender.flush()
             }

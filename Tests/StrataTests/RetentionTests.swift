@@ -22,7 +22,7 @@ private func intervalsWithBlocks(_ store: Store, _ descriptor: StreamDescriptor)
     @Test func keepsOnlyTheNewestIntervals() throws {
         try withStore { store in
             let stream = try store.stream("r", of: Int64.self, interval: .seconds(1), partitions: 2, retention: .intervals(3))
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for t in Int64(0)..<10 {
                 for i in 0..<(t + 1) { try appender.append(t * 100 + i, interval: Interval(UInt64(t))) }
                 try appender.seal(through: Interval(UInt64(t)))
@@ -62,7 +62,7 @@ private func intervalsWithBlocks(_ store: Store, _ descriptor: StreamDescriptor)
     @Test func emptyIntervalsCountTowardsRetention() throws {
         try withStore { store in
             let stream = try store.stream("r", of: Int64.self, interval: .seconds(1), partitions: 1, retention: .intervals(2))
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             try appender.append(1, interval: Interval(1))
             try appender.seal(through: Interval(2))
             #expect(try stream.read(Interval(1)).records == [1])
@@ -81,7 +81,7 @@ private func intervalsWithBlocks(_ store: Store, _ descriptor: StreamDescriptor)
             let stream = try store.stream("d", of: Int64.self, interval: .milliseconds(500), partitions: 1,
                                           retention: .duration(.milliseconds(1_200)))
             #expect(stream.descriptor.retention == .nanoseconds(1_200_000_000))
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for t in UInt64(0)..<6 { try appender.append(Int64(t), interval: Interval(t)) }
             try appender.seal(through: Interval(5))
             // 1.2 s of 0.5 s intervals: the newest 3.
@@ -93,7 +93,7 @@ private func intervalsWithBlocks(_ store: Store, _ descriptor: StreamDescriptor)
     @Test func changingRetentionTakesEffectAtTheNextSeal() throws {
         try withStore { store in
             let stream = try store.stream("c", of: Int64.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for t in UInt64(0)..<5 { try appender.append(Int64(t), interval: Interval(t)) }
             try appender.seal(through: Interval(4))
             try store.setRetention(.intervals(2), of: "c")
@@ -111,8 +111,8 @@ private func intervalsWithBlocks(_ store: Store, _ descriptor: StreamDescriptor)
     @Test func freedPagesAreReusedSoTheFileStaysBounded() throws {
         try withStore { store in
             let stream = try store.stream("big", of: Bytes.self, interval: .seconds(1), partitions: 4, retention: .intervals(3))
-            let appender = try stream.appender(timing: .explicit)
-            var noise = NoiseGenerator(seed: 11)
+            let appender = try stream.explicitAppender()
+            var noise = SplitMix64(seed: 11)
             var sizeAfter50 = 0
             for t in UInt64(0)..<200 {
                 for _ in 0..<40 { try appender.append(Bytes(noise.bytes(1_000)), interval: Interval(t)) }

@@ -15,7 +15,7 @@ import Testing
     func withCounts<R>(_ body: (Store, StoredStream<Counts>) throws -> R) throws -> R {
         try withStore { store in
             let counts = try store.stream("urlCounts", of: Counts.self, interval: .seconds(1), partitions: 4)
-            let appender = try counts.appender(timing: .explicit)
+            let appender = try counts.explicitAppender()
             for s in 0..<600 as Range<UInt64> {
                 try appender.append(Counts("/t\(s)", Int64(s % 97)), interval: Interval(Self.nine - 120 + s))
             }

@@ -157,23 +157,6 @@ struct Event: RecordCodable, Hashable, CustomStringConvertible {
     var description: String { "\(interval)#\(sequence)" }
 }
 
-/// Pseudo-random bytes (SplitMix64) that LZ4 cannot compress.
-struct NoiseGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func bytes(_ count: Int) -> [UInt8] {
-        var words = [UInt64](repeating: 0, count: (count + 7) / 8)
-        for i in words.indices { words[i] = next() }
-        return words.withUnsafeBytes { Array($0.prefix(count)) }
-    }
-}
 
 /// The storage error `body` throws, or `nil` (recording an issue for any other error).
 func storageError<R>(_ body: () throws -> R) -> StorageError? {

@@ -6,8 +6,8 @@ import Testing
 import StrataTestSupport
 
 /// Writes `count` intervals of `Event`s (interval t holds t % 4 + 1 records) and seals them.
-private func writeIntervals(_ stream: StoredStream<Event>, _ range: Range<UInt64>, limits: StreamAppender<Event>.Limits = .init()) throws {
-    let appender = try stream.appender(timing: .explicit, limits: limits)
+private func writeIntervals(_ stream: StoredStream<Event>, _ range: Range<UInt64>, limits: StreamAppender.Limits = .init()) throws {
+    let appender = try stream.explicitAppender(limits: limits)
     for t in range {
         for s in 0..<UInt32(t % 4 + 1) { try appender.append(Event(interval: t, sequence: s, user: "u\(s)"), interval: Interval(t)) }
     }
@@ -168,12 +168,12 @@ private func expectIntervals(_ stream: StoredStream<Event>, _ range: Range<UInt6
             #expect(Set(streams.map(\.descriptor.id)).count == 4)
             #expect(a.descriptor.timeField == "ts")
             #expect(a.descriptor.keyField == "user")
-            #expect(a.descriptor.timeUnit == "ms")
+            #expect(a.descriptor.timeUnit == .milliseconds)
             #expect(streams.allSatisfy { $0.frontier == StreamFrontier() })
             // The late stream is readable as a stream of its own, but only its stream's appenders write it.
             let lateStream = try store.stream(named: "b.late", of: Int64.self)
             #expect(throws: StorageError.misuse("stream b.late is a late side stream; it is written only by its stream's appenders")) {
-                try lateStream.appender(timing: .explicit)
+                try lateStream.explicitAppender()
             }
         }
     }
@@ -208,7 +208,7 @@ private func expectIntervals(_ stream: StoredStream<Event>, _ range: Range<UInt6
                 #expect(store.options.durability == mode)
                 let stream = try store.stream("e", of: Event.self, interval: .seconds(1), partitions: 3)
                 // Small batches: many commits, some of them waiting together.
-                var limits = StreamAppender<Event>.Limits()
+                var limits = StreamAppender.Limits()
                 limits.blockBytes = 64
                 limits.commitBytes = 64
                 try writeIntervals(stream, 0..<12, limits: limits)
@@ -230,11 +230,11 @@ private func expectIntervals(_ stream: StoredStream<Event>, _ range: Range<UInt6
         try withStorePath(options: options) { path in
             var sealedThrough: UInt64? = nil
             var records: [UInt64: [Bytes]] = [:]
-            var noise = NoiseGenerator(seed: 7)
+            var noise = SplitMix64(seed: 7)
             do {
                 let store = try Store(at: path, options: options)
                 let stream = try store.stream("fill", of: Bytes.self, interval: .seconds(1), partitions: 2)
-                let appender = try stream.appender(timing: .explicit)
+                let appender = try stream.explicitAppender()
                 var failure: StorageError?
                 for t in UInt64(0)..<100 {  // 100 × 100 KB: far more than 4 MiB
                     let batch = (0..<100).map { _ in Bytes(noise.bytes(1_000)) }
@@ -278,7 +278,7 @@ private func expectIntervals(_ stream: StoredStream<Event>, _ range: Range<UInt6
     @Test func statsSumTheSeals() throws {
         try withStore { store in
             let stream = try store.stream("e", of: Event.self, interval: .seconds(1), partitions: 2)
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for t: UInt64 in [3, 4, 6] {
                 for s in 0..<UInt32(10) { try appender.append(Event(interval: t, sequence: s, user: "abcabcabc"), interval: Interval(t)) }
             }

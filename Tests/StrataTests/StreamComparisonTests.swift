@@ -13,7 +13,7 @@ import Testing
         throws -> StoredStream<Counts>
     {
         let stream = try store.stream(name, of: Counts.self, interval: .seconds(1), partitions: partitions)
-        let appender = try stream.appender(timing: .explicit)
+        let appender = try stream.explicitAppender()
         for (t, interval) in records.enumerated() {
             for (i, record) in interval.enumerated() {
                 try appender.append(record, interval: Interval(UInt64(t)))

@@ -10,7 +10,7 @@ import Testing
         let directory = try TemporaryDirectory()
         let store = try Store(at: directory.appending("counts.strata"), options: StoreOptions(durability: .noSync))
         let made = try store.stream("urlCounts", of: KeyValue<String, Int64>.self, interval: .seconds(1), partitions: 4)
-        let appender = try made.appender(timing: .explicit)
+        let appender = try made.explicitAppender()
         // 20:59:00–21:09:59 UTC on 2026-11-23: /a every second, /b every other, /c every third.
         for t in UInt64(1_795_467_540)..<1_795_468_200 {
             for (url, every) in [("/a", 1 as UInt64), ("/b", 2), ("/c", 3)] where t % every == 0 {

@@ -40,9 +40,9 @@ private func overwrite(_ store: Store, _ database: Database, _ key: [UInt8], wit
 /// partition), interval 2 is empty, everything through 4 is sealed.
 private func makeStream(_ store: Store) throws -> StoredStream<Int64> {
     let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 2)
-    var limits = StreamAppender<Int64>.Limits()
+    var limits = StreamAppender.Limits()
     limits.blockBytes = 40  // a block is cut at 45 bytes: five framed records of 9 bytes
-    let appender = try stream.appender(timing: .explicit, limits: limits)
+    let appender = try stream.explicitAppender(limits: limits)
     for (t, count) in [(UInt64(0), 4), (1, 24), (3, 6)] {
         for i in 0..<count { try appender.append(Int64(t) * 1_000 + Int64(i), interval: Interval(t)) }
     }
@@ -64,7 +64,7 @@ private func mismatch(_ damaged: [UInt8]) -> Corruption {
             let seals = try store.log.sealRecords(of: stream.descriptor, in: Interval(0)...Interval(4))
             #expect(seals.map(\.1.chunks) == [[1, 1], [3, 3], [1, 1]])
             // Flushed but not sealed: counted apart, not a problem.
-            let appender = try stream.appender(timing: .explicit)
+            let appender = try stream.explicitAppender()
             for i in Int64(0)..<3 { try appender.append(i, interval: Interval(6)) }
             try appender.flush()
             var progress: [VerifyReport] = []
@@ -172,7 +172,7 @@ private func mismatch(_ damaged: [UInt8]) -> Corruption {
         try withStore { store in
             let stream = try makeStream(store)
             let other = try store.stream("a", of: Int64.self, interval: .seconds(1), partitions: 1)
-            let appender = try other.appender(timing: .explicit)
+            let appender = try other.explicitAppender()
             try appender.append(1, interval: Interval(0))
             try appender.seal(through: Interval(0))
             let blocks = store.log.blocks

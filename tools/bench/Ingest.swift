@@ -50,7 +50,7 @@ struct Ingest: ParsableCommand {
         try prepareDirectory()
         let strataStore = try Store(at: store, options: StoreOptions(durability: durability.durability))
         let views = try strataStore.stream(stream, of: PageView.self, interval: interval.length, partitions: partitions)
-        let appender = try views.appender(timing: .eventTime(allowedLateness: .zero)) { $0.url }
+        let appender = try views.eventTimeAppender(allowedLateness: .zero) { $0.url }
         var generator = dataSet.makeGenerator()
 
         var genSeconds = 0.0

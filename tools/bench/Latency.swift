@@ -154,7 +154,7 @@ struct Latency: ParsableCommand {
         // The generator, on this thread: `rate` events per second, each interval sealed as soon as
         // the clock has left it.
         var generator = dataSet.makeGenerator()
-        let appender = try views.appender(timing: .explicit)
+        let appender = try views.explicitAppender()
         sleepUntil(monotonic: start + (firstInterval.rawValue * lengthNanos - wallStart))
         let loadStart = monotonicNanos()
         var appended = 0

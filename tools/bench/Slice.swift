@@ -26,12 +26,15 @@ struct SliceScan: ParsableCommand {
     @Option(help: "How many urls to rank.")
     var top = 10
 
-    @Option(help: "countPerURL (map + reduceByKey + topK) or count (records only).")
+    @Option(help: """
+        countPerURL (map + reduceByKey + topK), countPerURLBytes (countByEncodedKey over the url's \
+        encoded bytes + topK: no record decoded) or count (records only).
+        """)
     var aggregate: Aggregate = .countPerURL
 
     /// What the workload computes over the slice.
     enum Aggregate: String, ExpressibleByArgument, CaseIterable {
-        case countPerURL, count
+        case countPerURL, countPerURLBytes, count
     }
 
     func run() throws {
@@ -53,6 +56,14 @@ struct SliceScan: ParsableCommand {
             events = try views.slice(from: from, through: last).count()
         case .countPerURL:
             let counts = try views.slice(from: from, through: last).map { KeyValue($0.url, Int64(1)) }.reduceByKey(+)
+            ranking = try counts.topK(top)
+            events = Int(try counts.map(\.value).collect().reduce(0, +))
+        case .countPerURLBytes:
+            // PageView encodes ts (Int64), url (String), user, ev: the url's bytes, nothing decoded.
+            let counts = try views.countByEncodedKey(from: from, through: last, as: String.self) { record in
+                try record.skip(Int64.self)
+                return try record.encodedBytes(of: String.self)
+            }
             ranking = try counts.topK(top)
             events = Int(try counts.map(\.value).collect().reduce(0, +))
         }

@@ -37,7 +37,7 @@ struct Stages: ParsableCommand {
             let lengthAt = writer.count
             writer.write(byte: 0)
             view.encode(to: &writer)
-            writer.bytes[lengthAt] = UInt8(writer.count - lengthAt - 1)  // records are < 128 bytes
+            writer._bytes[lengthAt] = UInt8(writer.count - lengthAt - 1)  // records are < 128 bytes
             if writer.count >= 256 << 10 {
                 framedBytes += writer.count
                 if payloads.count < 64 { payloads.append(writer.bytes) }

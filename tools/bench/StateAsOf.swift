@@ -71,7 +71,7 @@ struct StateAsOfBench: ParsableCommand {
         let input = try db.stream("updates", of: KeyValue<String, Int64>.self, interval: .seconds(1),
                                   partitions: partitions)
         let build = Stopwatch()
-        let appender = try input.appender(timing: .explicit)  // partitioned by key
+        let appender = try input.explicitAppender()  // partitioned by key
         for k in 0..<keys { try appender.append(KeyValue(key(k), 1), interval: Interval(0)) }
         for t in 1..<intervals {
             for _ in 0..<updatesPerInterval {

@@ -12,8 +12,8 @@ struct StrataBench: ParsableCommand {
         commandName: "strata-bench",
         abstract: "Benchmarks for Strata: generate page views, ingest, scan, LZ4 reference.",
         subcommands: [Generate.self, Ingest.self, Scan.self, LZ4Reference.self, Stages.self,
-                      RunningCount.self, WindowCount.self, Sessions.self, Latency.self, HTTPLoad.self, SliceScan.self,
-                      StateAsOfBench.self])
+                      RunningCount.self, WindowCount.self, Sessions.self, Pipeline.self, Latency.self, HTTPLoad.self, SliceScan.self,
+                      StateAsOfBench.self, KeyedAppend.self])
 }
 
 // MARK: Shared options
@@ -148,10 +148,35 @@ func fixed(_ x: Double, _ places: Int = 3) -> String {
 /// Prints the `RESULT` line.
 func printResult(workload: String, events: Int, seconds: Double, extra: KeyValuePairs<String, String> = [:]) {
     var line = "RESULT workload=\(workload) events=\(events) seconds=\(fixed(seconds, 3))"
-    line += " events_per_s=\(seconds > 0 ? String(Int((Double(events) / seconds).rounded())) : "inf")"
+    line += " events_per_s=\(eventsPerSecond(events, seconds))"
     for (key, value) in extra { line += " \(key)=\(value)" }
     print(line)
     fflush(nil)
+}
+
+/// Events per second as an integer; 0 when nothing was processed (never a rate over no work),
+/// `inf` only for work measured at zero seconds.
+func eventsPerSecond(_ events: Int, _ seconds: Double) -> String {
+    guard events > 0 else { return "0" }
+    return seconds > 0 ? String(Int((Double(events) / seconds).rounded())) : "inf"
+}
+
+/// The process's peak resident set, MiB, from `VmHWM` in `/proc/self/status` (the kernel's
+/// high-water mark of RSS: anonymous, file-backed and shared pages); `getrusage` when unreadable.
+func peakRSSFromStatus() -> Double { procStatusMegabytes("VmHWM:") ?? peakRSSMegabytes() }
+
+/// A `kB` field of `/proc/self/status` (`VmHWM:`, `RssAnon:`, `RssFile:` …), MiB.
+func procStatusMegabytes(_ field: String) -> Double? {
+    guard let file = fopen("/proc/self/status", "r") else { return nil }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, Int32(line.count), file) != nil {
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard text.hasPrefix(field) else { continue }
+        let digits = text.dropFirst(field.count).filter { $0.isNumber }
+        return Double(digits).map { $0 / 1024 }
+    }
+    return nil
 }
 
 /// Keeps a computed value alive, so that the loop producing it is not optimized away.

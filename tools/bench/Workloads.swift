@@ -63,8 +63,8 @@ struct RunningCount: ParsableCommand {
             }
         }
         let total = latest.values.reduce(0, +)
-        guard total == Int64(run.events) else {
-            throw ValidationError("the final counts sum to \(total), but the input holds \(run.events) events")
+        guard total == Int64(run.inputEvents) else {
+            throw ValidationError("the final counts sum to \(total), but the input holds \(run.inputEvents) events")
         }
         print("  output \(output): \(outputRecords) records; \(latest.count) urls whose final counts sum to \(total) events (checked)")
         run.printResult(workload: "running-count", extra: ["output_records": String(outputRecords), "urls": String(latest.count)])
@@ -87,8 +87,8 @@ struct WindowCount: ParsableCommand {
     @Option(help: "The output stream; when it exists, the program resumes from its progress.")
     var output: String = "urlWindowCounts"
 
-    @Option(help: "Intervals per window.")
-    var length: Int = 10
+    @Option(help: "Intervals per window (docs/benchmarks.md measures the default, 5).")
+    var length: Int = 5
 
     @Option(help: "Intervals between window ends.")
     var slide: Int = 1
@@ -226,10 +226,10 @@ struct WorkloadOptions: ParsableArguments {
         -> WorkloadRun
     {
         let stats = try input.store.stats(of: input.descriptor.name).first
-        let events = Int(stats?.records ?? 0)
-        let intervals = Int(input.last.rawValue - input.first.rawValue + 1)
+        let inputEvents = Int(stats?.records ?? 0)
+        let inputIntervals = Int(input.last.rawValue - input.first.rawValue + 1)
         let programName = program ?? output + ".program"
-        printToStderr("\(name): \(events) events in \(intervals) sealed intervals of \(input.descriptor.name) "
+        printToStderr("\(name): \(inputEvents) events in \(inputIntervals) sealed intervals of \(input.descriptor.name) "
                       + "(\(input.kind.label), \(input.descriptor.partitions) partitions), program \(programName)")
         let watch = Stopwatch()
         let program = try Program(name: programName, store: input.store, snapshotEvery: snapshotEvery.intervals,
@@ -239,6 +239,9 @@ struct WorkloadOptions: ParsableArguments {
         // the start of this run until every vertex is caught up with that progress.
         var recovery: Double?
         let before = try program.progress()
+        // What this run processes: the input intervals after the least advanced vertex's progress
+        // (all of them for a new program), and their events (from the seal records).
+        let pending = try Self.pendingInput(input, before: before)
         if input.resuming {
             let progressText = before.map { "\($0.vertex) \($0.through.map(String.init(describing:)) ?? "-")" }
                 .joined(separator: ", ")
@@ -267,13 +270,39 @@ struct WorkloadOptions: ParsableArguments {
             throw ValidationError("the program stopped at \(done.map { "interval \($0)" } ?? "no interval"), not at \(input.last)")
         }
         printToStderr("\(name): \(summary.intervals) vertex-intervals in \(fixed(cpu.wall)) s, every vertex through \(input.last)")
-        print("\(name) \(input.descriptor.name) → \(output): \(events) events, \(intervals) intervals, "
-              + "\(summary.progress.count) vertices, \(fixed(cpu.wall)) s → \(millions(Double(events) / cpu.wall)) events/s")
+        let events = pending.events, intervals = pending.intervals
+        if intervals == 0 {
+            print("\(name) \(input.descriptor.name) → \(output): nothing to do (every interval was processed before "
+                  + "this run), \(fixed(cpu.wall)) s")
+        } else {
+            print("\(name) \(input.descriptor.name) → \(output): \(events) events, \(intervals) intervals"
+                  + (intervals < inputIntervals ? " of \(inputIntervals) (resumed)" : "")
+                  + ", \(summary.progress.count) vertices, \(fixed(cpu.wall)) s → \(millions(Double(events) / cpu.wall)) events/s")
+        }
         print("  CPU: process \(fixed(cpu.cpu)) s (\(fixed(cpu.cpu / cpu.wall, 2)) cores busy), peak RSS \(fixed(peakRSSMegabytes(), 1)) MiB")
-        return WorkloadRun(events: events, intervals: intervals, seconds: cpu.wall, cpu: cpu.cpu,
+        return WorkloadRun(events: events, intervals: intervals, inputEvents: inputEvents, inputIntervals: inputIntervals,
+                           seconds: cpu.wall, cpu: cpu.cpu,
                            partitions: Int(input.descriptor.partitions), inputKind: input.kind.label, first: input.first,
                            snapshotEvery: snapshotEvery.description, resumed: input.resuming, recoverySeconds: recovery,
                            speculativeLaunches: program.taskStatistics().reduce(0) { $0 + $1.speculativeLaunches })
+    }
+}
+
+extension WorkloadOptions {
+    /// The input intervals a run will process — those after the least advanced vertex's progress
+    /// (every one for a program that has not run) — and the events in them.
+    static func pendingInput(_ input: WorkloadInput, before: [(vertex: String, through: Interval?)]) throws
+        -> (intervals: Int, events: Int)
+    {
+        var from = input.first
+        if !before.isEmpty, before.allSatisfy({ $0.through != nil }),
+           let least = before.compactMap(\.through).min(), least >= input.first {
+            guard least < input.last else { return (0, 0) }
+            from = least.next
+        }
+        let events = try input.store.intervalStats(of: input.descriptor.name, in: from...input.last)
+            .reduce(0) { $0 + Int($1.records) }
+        return (Int(input.last.rawValue - from.rawValue + 1), events)
     }
 }
 
@@ -302,8 +331,13 @@ struct WorkloadInput {
 
 /// What a timed program run measured.
 struct WorkloadRun {
+    /// The events and intervals this run processed (fewer than the input's when it resumed; zero
+    /// when an earlier run had processed everything).
     var events: Int
     var intervals: Int
+    /// The events and sealed intervals the input holds.
+    var inputEvents: Int
+    var inputIntervals: Int
     var seconds: Double
     var cpu: Double
     var partitions: Int
@@ -324,8 +358,11 @@ struct WorkloadRun {
         if let recoverySeconds { fields.append(("recovery_s", fixed(recoverySeconds, 3))) }
         fields.append(("speculative_launches", String(speculativeLaunches)))
         for (key, value) in extra { fields.append((key, value)) }
+        // A rate only over what this run processed: a run with nothing to do says so.
         var line = "RESULT workload=\(workload) events=\(events) seconds=\(fixed(seconds, 3))"
-        line += " events_per_s=\(seconds > 0 ? String(Int((Double(events) / seconds).rounded())) : "inf")"
+        line += " events_per_s=\(eventsPerSecond(events, seconds))"
+        line += " status=\(intervals == 0 ? "nothing-to-do" : resumed ? "resumed" : "complete")"
+        line += " input_events=\(inputEvents) input_intervals=\(inputIntervals)"
         for (key, value) in fields { line += " \(key)=\(value)" }
         print(line)
         fflush(nil)

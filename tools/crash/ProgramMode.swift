@@ -108,6 +108,9 @@ struct ProgramOptions {
     var partitions = 3
     var snapshotEvery: Int? = 4
     var durability = Durability.groupCommit
+    /// Every vertex but `seeds.v0` stalls (for an hour) on this interval: the run that processes
+    /// it has committed `seeds.v0`'s interval and is still running when the test kills it.
+    var stallAt: UInt64?
 
     init(parsing arguments: [String]) throws(Options.UsageError) {
         var i = 0
@@ -131,6 +134,7 @@ struct ProgramOptions {
             case "--snapshot-every":
                 let text = try value()
                 snapshotEvery = text == "never" ? nil : try positive(text, "--snapshot-every")
+            case "--stall-at": stallAt = UInt64(try positive(try value(), "--stall-at"))
             case "--durability":
                 let text = try value()
                 guard let d = Durability(rawValue: text) else { throw Options.UsageError(message: "unknown durability \(text)") }
@@ -142,7 +146,7 @@ struct ProgramOptions {
         guard !store.isEmpty, intervals > 0 else {
             throw Options.UsageError(
                 message: "usage: strata-crash-child program --store DIR --intervals N [--events-per-interval E] "
-                    + "[--partitions P] [--snapshot-every K|never] [--durability fsync|group|none]")
+                    + "[--partitions P] [--snapshot-every K|never] [--durability fsync|group|none] [--stall-at T]")
         }
     }
 }
@@ -152,7 +156,13 @@ func runProgramMode(_ options: ProgramOptions) throws {
     let events = try store.stream("events", of: CrashEvent.self, interval: .seconds(1), partitions: options.partitions)
     // No speculative copies: what is committed is the same with them, but how many were launched
     // depends on timing, and the status tests read those counters.
-    let programOptions = Strata.ProgramOptions(tasks: TaskPolicy(speculationMultiplier: nil),
+    let stallAt = options.stallAt
+    let stall = stallAt.map { stall in
+        TaskFaults(delay: { vertex, interval, _, _ in
+            interval.rawValue == stall && vertex != "seeds.v0" ? .seconds(3600) : nil
+        })
+    }
+    let programOptions = Strata.ProgramOptions(tasks: TaskPolicy(speculationMultiplier: nil), faults: stall,
                                                snapshotEvery: options.snapshotEvery)
     let program = try Program(name: "seeds", store: store, options: programOptions) { p in
         defineSeedPrograms(p, events: events)
@@ -161,9 +171,9 @@ func runProgramMode(_ options: ProgramOptions) throws {
     emit("ready \(start)")
     try program.runUntilCaughtUp()
     emit("caught-up")
-    var limits = StreamAppender<CrashEvent>.Limits()
+    var limits = StreamAppender.Limits()
     limits.commitBytes = .max  // an interval's blocks commit with its seal
-    let appender = try events.appender(timing: .explicit, limits: limits) { $0.user }
+    let appender = try events.explicitAppender(limits: limits) { $0.user }
     var t = start
     while t < options.intervals {
         for k in 0..<UInt64(options.eventsPerInterval) {

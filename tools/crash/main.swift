@@ -49,6 +49,7 @@
 
 import Glibc
 import Strata
+import StrataStorage
 
 /// The stream's record type.
 typealias CrashRecord = KeyValue<UInt64, Bytes>
@@ -138,12 +139,9 @@ func emit(_ line: String) {
     while offset < bytes.count {
         let n = bytes.withUnsafeBytes { all in
             let rest = UnsafeRawBufferPointer(rebasing: all[offset...])
-            return write(1, rest.baseAddress, rest.count)
+            return retryingOnInterrupt { write(1, rest.baseAddress, rest.count) }
         }
-        if n < 0 {
-            if errno == EINTR { continue }
-            exit(1)  // the parent went away
-        }
+        if n < 0 { exit(1) }  // the parent went away
         offset += n
     }
 }
@@ -219,7 +217,7 @@ func run(_ options: Options) throws {
                                   partitions: options.partitions)
     let start = try stream.frontier().sealedThrough.map { $0.rawValue + 1 } ?? 0
 
-    var limits = StreamAppender<CrashRecord>.Limits()
+    var limits = StreamAppender.Limits()
     limits.commitBytes = .max  // only `flush()` and `seal(through:)` submit
     var resume = 0
     switch options.mode {
@@ -239,7 +237,7 @@ func run(_ options: Options) throws {
             resume = match.records
         }
     }
-    let appender = try stream.appender(timing: .explicit, limits: limits) { $0.key }
+    let appender = try stream.explicitAppender(limits: limits) { $0.key }
     emit("ready \(start) \(resume)")
 
     var t = start

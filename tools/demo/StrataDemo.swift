@@ -51,7 +51,7 @@ struct StrataDemo {
             ?? "strata-demo.store"
         let store = try Store(at: path)
         let views = try store.stream("pageViews", of: PageView.self, interval: .seconds(1), partitions: 4)
-        let appender = try views.appender(timing: .eventTime(allowedLateness: .zero)) { $0.url }
+        let appender = try views.eventTimeAppender(allowedLateness: .zero) { $0.url }
 
         // Continue the timeline after what earlier runs sealed: the store keeps everything.
         let firstSecond: Int64 = try views.newestSealedInterval().map { Int64($0.rawValue) + 1 } ?? 1_795_435_200
@@ -79,9 +79,9 @@ struct StrataDemo {
         guard let last = frontier.sealedThrough else { return }
         let first = Interval(last.rawValue + 1 - UInt64(seconds))
         print("\ninterval     records  stored bytes  ratio")
-        for (interval, seal) in try store.sealRecords(of: "pageViews", in: first...last) {
-            print(String(format: "%-10llu %9llu %13llu  %.2f", interval.rawValue, seal.records, seal.storedBytes,
-                         Double(seal.rawBytes) / Double(max(seal.storedBytes, 1))))
+        for seal in try store.intervalStats(of: "pageViews", in: first...last) {
+            print(String(format: "%-10llu %9llu %13llu  %.2f", seal.interval.rawValue, seal.records, seal.storedBytes,
+                         seal.compressionRatio))
         }
         if let stats = try store.stats(of: "pageViews").first {
             print(String(format: "\nstream pageViews: %llu intervals, %llu records, %.1f stored bytes/record, ratio %.2f",

@@ -41,6 +41,7 @@ struct StrataCommand: ParsableCommand {
             TestBatch.self,
             SQLCommand.self,
             Seal.self,
+            Cluster.self,
         ])
 
     /// Runs the command line, accepting the global `--store PATH` before the subcommand too
@@ -118,16 +119,23 @@ struct StrataCommand: ParsableCommand {
             + "(commands: \(takers.joined(separator: ", ")))"
     }
 
-    /// Moves `--store PATH` / `--store=PATH` given before the subcommand name to just after it,
-    /// where the subcommand's shared options parse it.
+    /// The options that may come before the subcommand's name: the store, and the cluster's
+    /// (`strata --nats URL cat …`; only the commands that take them accept them).
+    static let globalOptionsWithValues = [
+        "--store", "--nats", "--node", "--nats-creds", "--nats-user", "--nats-password", "--nats-token",
+        "--nats-tls-ca", "--nats-tls-cert", "--nats-tls-key", "--namespace", "--replicas",
+    ]
+
+    /// Moves `--store PATH` / `--store=PATH` (and the cluster options) given before the subcommand
+    /// name to just after it, where the subcommand's shared options parse them.
     static func hoistingGlobalOptions(_ arguments: [String]) -> [String] {
         var global: [String] = []
         var rest = arguments[...]
         while let first = rest.first, first.hasPrefix("-") {
-            if first == "--store", rest.count >= 2 {
+            if globalOptionsWithValues.contains(first), rest.count >= 2 {
                 global += rest.prefix(2)
                 rest = rest.dropFirst(2)
-            } else if first.hasPrefix("--store=") {
+            } else if globalOptionsWithValues.contains(where: { first.hasPrefix($0 + "=") }) {
                 global.append(first)
                 rest = rest.dropFirst()
             } else {
@@ -135,6 +143,11 @@ struct StrataCommand: ParsableCommand {
             }
         }
         guard !global.isEmpty, let subcommand = rest.first else { return arguments }
+        // `strata --nats URL cluster status`: the options go to the nested command.
+        let nested = rest.dropFirst()
+        if subcommand == Cluster._commandName, let leaf = nested.first, !leaf.hasPrefix("-") {
+            return [subcommand, leaf] + global + nested.dropFirst()
+        }
         return [subcommand] + global + rest.dropFirst()
     }
 }

@@ -7,6 +7,7 @@
 /// Why a JSON line was rejected; `offset` is the byte offset within the line.
 public struct JSONLineError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The kind of problem found in the line.
+    @frozen
     public enum Reason: Sendable, Equatable {
         /// The line is empty or holds only whitespace; `offset` is the line's length.
         case empty

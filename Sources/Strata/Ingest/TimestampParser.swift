@@ -1,28 +1,6 @@
 // Timestamp parsing for ingest: numeric epoch values in a chosen unit, and ISO 8601 / RFC 3339 text.
 // No Foundation, no allocation; results are nanoseconds since the Unix epoch as Int64 (1677-09-21 ... 2262-04-11).
 
-/// How a numeric time field is read.
-public enum TimeUnit: String, Sendable, CaseIterable {
-    /// Seconds since the Unix epoch.
-    case seconds = "s"
-    /// Milliseconds since the Unix epoch.
-    case milliseconds = "ms"
-    /// Microseconds since the Unix epoch.
-    case microseconds = "us"
-    /// Nanoseconds since the Unix epoch.
-    case nanoseconds = "ns"
-
-    /// The power of ten that converts one of this unit to nanoseconds.
-    var nanosecondsExponent: Int {
-        switch self {
-        case .seconds: 9
-        case .milliseconds: 6
-        case .microseconds: 3
-        case .nanoseconds: 0
-        }
-    }
-}
-
 /// Parses a JSON number (as raw bytes) read in `unit` to nanoseconds since the Unix epoch, or nil.
 ///
 /// Accepts the JSON number grammar: optional `-`, integer part without superfluous leading zeros, optional fraction,

@@ -25,12 +25,6 @@ import StrataStorage
 /// threads (`concurrentPerform`) and block the caller until done, so call them from a thread of
 /// your own, not from a task of the cooperative pool. Running the same dataset twice reads the
 /// store twice; `cache()` keeps the records in memory.
-///
-/// ## Topics
-/// - Narrow: ``map(_:)``, ``filter(_:)``, ``flatMap(_:)``
-/// - Keyed: ``reduceByKey(partitions:_:)``, ``groupByKey(partitions:)``, ``join(_:partitions:)``
-/// - Actions: ``count()``, ``collect()``, ``partitions()``, ``topK(_:)``, ``topK(_:by:)``
-/// - Iteration: ``iterate(times:_:)``, ``iterateToFixedPoint(maxIterations:_:)``
 public struct Dataset<Element: Sendable>: Sendable {
     /// Feeds partition `partition`'s records, in order, to `sink`.
     public typealias Source = @Sendable (_ partition: Int, _ sink: (Element) throws -> Void) throws -> Void

@@ -102,6 +102,7 @@ public struct SliceRange: Sendable, Equatable {
     /// The intervals of a stream of interval length `length` that the range covers.
     ///
     /// - Parameters:
+    ///   - length: The stream's interval length.
     ///   - newestSealed: The stream's newest sealed interval: `end`, and the day of bare times of
     ///     day when `day` is `nil`.
     ///   - firstReadable: The stream's first readable interval: `beginning`.

@@ -40,6 +40,27 @@ extension Store {
         return RetentionChange(stream: name, retention: retention, retainedFromBefore: before, retainedFromAfter: after)
     }
 
+    /// Drops a stream's sealed intervals before `interval` now, in one commit (and its late side
+    /// stream's), without changing its retention setting; the newest sealed interval is always
+    /// kept.
+    ///
+    /// ```swift
+    /// let change = try store.drop(intervalsBefore: Interval(1_795_435_200), of: "pageViews")
+    /// ```
+    ///
+    /// The file does not shrink: LMDB reuses the freed pages; ``compact(at:)`` returns them.
+    ///
+    /// - Throws: `.unknownStream`; `.storeFull` or `.lmdb` when a commit fails.
+    public func drop(intervalsBefore interval: Interval, of name: String) throws(StorageError) -> RetentionChange {
+        guard let descriptor = try log.descriptor(named: name) else { throw .unknownStream(name) }
+        let (before, after) = try log.applyRetentionNow(of: name, cutBefore: interval)
+        if try log.descriptor(named: descriptor.lateStreamName) != nil {
+            _ = try log.applyRetentionNow(of: descriptor.lateStreamName, cutBefore: after)
+        }
+        return RetentionChange(stream: name, retention: descriptor.retention, retainedFromBefore: before,
+                               retainedFromAfter: after)
+    }
+
     /// Rewrites the store at `path` without its free pages (LMDB's compacting copy) and swaps the
     /// copy in atomically; returns the data file's size before and after.
     ///

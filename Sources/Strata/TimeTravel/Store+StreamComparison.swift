@@ -26,7 +26,7 @@ public struct StreamDifference: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// The result of comparing two streams interval by interval (``Store/compare(_:_:)``).
+/// The result of comparing two streams interval by interval (``Store/compare(_:_:in:progress:)``).
 ///
 /// `StreamComparison` is `Sendable`; it is a plain value.
 public struct StreamComparison: Sendable, Equatable {
@@ -77,6 +77,8 @@ extension Store {
     /// it, which only the source holds, are not differences.
     ///
     /// - Parameters:
+    ///   - first: The name of the first stream.
+    ///   - second: The name of the second stream.
     ///   - range: Only these intervals (`nil`: every readable interval of either stream). Record
     ///     counts and readable ranges are those of the range.
     ///   - progress: Called after each interval compared, with the comparison so far

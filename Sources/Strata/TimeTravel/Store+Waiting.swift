@@ -6,7 +6,10 @@ extension Store {
     /// Streams made in other processes are seen by reading the catalog every `pollInterval`.
     /// This is for followers at the edge (`strata tail -f`), never for a vertex.
     ///
-    /// - Parameter timeout: How long to wait; `nil` waits until the task is cancelled.
+    /// - Parameters:
+    ///   - name: The stream's name.
+    ///   - timeout: How long to wait; `nil` waits until the task is cancelled.
+    ///   - pollInterval: How often the catalog is read.
     /// - Throws: `TimeTravelError.timedOut`, `.storage` for an error other than an unknown stream,
     ///   `CancellationError`.
     public func waitForStream(named name: String, timeout: Duration? = nil, pollInterval: Duration = .milliseconds(50))
@@ -43,7 +46,9 @@ extension StoredStream {
     /// Seals made in this process wake the wait at once; seals made by other processes are seen
     /// within `pollInterval`. This is for followers at the edge (`strata tail -f`), never for a vertex.
     ///
-    /// - Parameter timeout: How long to wait; `nil` waits until the task is cancelled.
+    /// - Parameters:
+    ///   - timeout: How long to wait; `nil` waits until the task is cancelled.
+    ///   - pollInterval: How often other processes' seals are looked for.
     /// - Throws: `TimeTravelError.timedOut`, `.storage`, `CancellationError`.
     public func waitForReadableInterval(timeout: Duration? = nil, pollInterval: Duration = .milliseconds(50))
         async throws -> Interval

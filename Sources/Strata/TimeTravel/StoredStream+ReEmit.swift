@@ -33,6 +33,7 @@ extension StoredStream {
     /// ```
     ///
     /// - Parameters:
+    ///   - from: The first interval to yield.
     ///   - through: The last interval to yield; it must be sealed by the time it is due.
     ///   - pace: `.fullSpeed` or the original pace scaled by a speed factor.
     ///   - follow: Keep going as new intervals are sealed (ignored with `through`).

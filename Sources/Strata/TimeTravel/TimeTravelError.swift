@@ -4,6 +4,7 @@ import StrataStorage
 /// storage layer's error, wrapped.
 ///
 /// `TimeTravelError` is `Sendable`; it is a plain value.
+@frozen
 public enum TimeTravelError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A slice bound is neither an interval index, a time of day, nor an ISO 8601 date and time.
     case invalidTime(String, reason: String)
@@ -38,5 +39,13 @@ public enum TimeTravelError: Error, Sendable, Equatable, CustomStringConvertible
         case .invalidPartitionCount(let count): "a dataset has at least one partition, not \(count)"
         case .storage(let error): error.description
         }
+    }
+}
+
+extension TimeTravelError: StorageErrorCarrying {
+    /// The storage error of `.storage`; `nil` for the other cases (bad time text, timeouts, …).
+    public var storageError: StorageError? {
+        if case .storage(let error) = self { return error }
+        return nil
     }
 }

@@ -13,7 +13,7 @@ import StrataStorage
 ///
 /// A vertex that processes every interval (its input does, or `count` asks) prepares nothing
 /// before its inputs' first interval with records.
-final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRunner {
+final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRunner, SendingExchange {
     /// Chooses the output partition of the prepared record at `position` of input partition
     /// `partition`'s batch; `scratch` is a reusable buffer for encoding keys.
     typealias Route = @Sendable (Out, Int, PartitionIndex, UInt32, inout BinaryWriter) -> UInt32
@@ -23,13 +23,7 @@ final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRun
     /// output partitions, in order.
     typealias RouteBatch = @Sendable (ContiguousArray<Out>, PartitionIndex, inout [PartitionWriter]) -> Void
 
-    let name: String
-    let inputs: [StreamDescriptor]
-    let needsEveryInterval: Bool
-    let partitionCount: UInt32
-    let outputs: [StreamDescriptor]
-    let fingerprint: UInt64
-    let isStateful = false
+    let identity: VertexIdentity
     private let log: LogStore
     private let produce: @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<Record>
     private let prepare: Prepare
@@ -41,16 +35,12 @@ final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRun
     ///   - everyInterval: Process every interval, not only those where some input has records.
     init(name: String, definition: String, log: LogStore, stream: DStream<Record>, output: StreamDescriptor,
          everyInterval: Bool = false, prepare: @escaping Prepare, route: @escaping RouteBatch) {
-        self.name = name
+        identity = VertexIdentity(name: name, computing: stream, outputs: [output], everyInterval: everyInterval,
+                                  isStateful: false, definition: definition)
         self.log = log
-        inputs = stream.inputs
-        needsEveryInterval = stream.needsEveryInterval || everyInterval
-        partitionCount = stream.partitionCount
-        outputs = [output]
         produce = stream.produce
         self.prepare = prepare
         self.route = route
-        fingerprint = XXH64.hash(Array(definition.utf8))
     }
 
     /// The batch route of a per-record `route` (positions count from 0 in each prepared batch).
@@ -65,6 +55,23 @@ final class ExchangeVertex<Record: RecordCodable, Out: RecordCodable>: VertexRun
                 writers[Int(target)].append(record)
             }
         }
+    }
+
+    /// This vertex writing its blocks and seals to `sent` instead of its output, with the same
+    /// definition and fingerprint (gathered exchanges, `ProgramOptions.gathersExchanges`).
+    func sending(to sent: StreamDescriptor) -> any VertexRunner {
+        ExchangeVertex(copying: self, output: sent)
+    }
+
+    private init(copying other: ExchangeVertex, output: StreamDescriptor) {
+        let same = other.identity
+        identity = VertexIdentity(name: same.name, inputs: same.inputs, outputs: [output],
+                                  partitionCount: same.partitionCount, needsEveryInterval: same.needsEveryInterval,
+                                  isStateful: same.isStateful, fingerprint: same.fingerprint)
+        log = other.log
+        produce = other.produce
+        prepare = other.prepare
+        route = other.route
     }
 
     func restore(through: Interval?) throws {}
@@ -152,4 +159,14 @@ extension DStream {
         DStream<Out>(builder: builder, inputs: inputs, partitionCount: partitionCount,
                      chain: chain + ".invalid-" + kind) { _, _, _ in [] }
     }
+}
+
+/// An exchange vertex that can write its blocks to a stream other than the one its readers read,
+/// for a transport (the cluster's) to gather them into the read stream: see
+/// `ProgramOptions.gathersExchanges`.
+protocol SendingExchange: VertexRunner {
+    /// The partitions of its input: the tasks that each send blocks to every output partition.
+    var partitionCount: UInt32 { get }
+    /// This vertex writing to `sent` instead of its output.
+    func sending(to sent: StreamDescriptor) -> any VertexRunner
 }

@@ -16,7 +16,7 @@ enum ExchangeBlocks {
                 PartitionWriter(descriptor: output, interval: interval, partition: PartitionIndex($0))
             }
             try fill(partition, &writers)
-            return writers.indices.map { writers[$0].finish() }
+            return try writers.indices.map { try writers[$0].finish() }
         }
         var blocks: [PendingBlock] = []
         for q in 0..<Int(output.partitions) {

@@ -2,24 +2,15 @@ import StrataStorage
 
 /// Hands each interval's records to a user sink, then commits the vertex's progress.
 final class ForeachVertex<Record: RecordCodable>: VertexRunner {
-    let name: String
-    let inputs: [StreamDescriptor]
-    let needsEveryInterval: Bool
-    let partitionCount: UInt32
-    let outputs: [StreamDescriptor] = []
-    let fingerprint: UInt64
-    let isStateful = false
+    let identity: VertexIdentity
     private let produce: @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<Record>
     private let sink: @Sendable (Interval, [ContiguousArray<Record>]) throws -> Void
 
     init(name: String, stream: DStream<Record>, sink: @escaping @Sendable (Interval, [ContiguousArray<Record>]) throws -> Void) {
-        self.name = name
-        inputs = stream.inputs
-        needsEveryInterval = stream.needsEveryInterval
-        partitionCount = stream.partitionCount
+        identity = VertexIdentity(name: name, computing: stream, outputs: [], isStateful: false,
+                                  definition: "foreach|\(stream.chain)")
         produce = stream.produce
         self.sink = sink
-        fingerprint = XXH64.hash(Array("foreach|\(stream.chain)".utf8))
     }
 
     func restore(through: Interval?) throws {}

@@ -17,15 +17,16 @@ extension DStream {
     ///   - length: Intervals per window, at least 1.
     ///   - slide: Intervals between window ends, at least 1 (default 1).
     ///   - partitions: Partitions of the result (default: this stream's).
+    ///   - partitioner: The partition of each key (default: the stable hash of its encoding).
     /// - Complexity: O(records in the window) per window end: every value of the window is shuffled.
     public func groupByKeyAndWindow<Key: RecordCodable & Hashable, Value: RecordCodable>(
-        length: Int, slide: Int = 1, partitions: Int? = nil
+        length: Int, slide: Int = 1, partitions: Int? = nil, partitioner: KeyPartitioner<Key>? = nil
     ) -> DStream<KeyValue<Key, [Value]>> where Record == KeyValue<Key, Value> {
         guard WindowShape(length: length, slide: slide) != nil else {
             builder.fail(EngineError.misuse(
                 "groupByKeyAndWindow: length and slide must be at least 1, not \(length) and \(slide)"))
             return invalid("groupByKeyAndWindow")
         }
-        return window(length: length, slide: slide).groupByKey(partitions: partitions)
+        return window(length: length, slide: slide).groupByKey(partitions: partitions, partitioner: partitioner)
     }
 }

@@ -155,6 +155,7 @@ extension DStream {
     /// - Parameters:
     ///   - timeout: Intervals without records after which a key times out (`nil`: never), at least 1.
     ///   - partitions: Partitions of the state and of the streams.
+    ///   - partitioner: The partition of each key (default: the stable hash of its encoding).
     ///   - initialState: The state before the first interval with input (Spark's
     ///     `StateSpec.initialState`): its keys enter at that interval as if they had received a
     ///     record in it; a key given twice keeps its last state.

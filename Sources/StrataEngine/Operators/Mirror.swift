@@ -6,22 +6,13 @@ import StrataStorage
 final class MirroringVertex: VertexRunner {
     private let inner: any VertexRunner
     private let mirrors: [(source: StreamDescriptor, copy: StreamDescriptor)]
-    let outputs: [StreamDescriptor]
-    let fingerprint: UInt64
+    let identity: VertexIdentity
 
     init(_ inner: any VertexRunner, mirrors: [(source: StreamDescriptor, copy: StreamDescriptor)]) {
         self.inner = inner
         self.mirrors = mirrors
-        outputs = inner.outputs + mirrors.map(\.copy)
-        var description = "mirror|\(inner.fingerprint)"
-        for (source, copy) in mirrors { description += "|\(source.name)>\(copy.name)|\(copy.recordType)" }
-        fingerprint = XXH64.hash(Array(description.utf8))
+        identity = inner.identity.mirroring(mirrors)
     }
-
-    var name: String { inner.name }
-    var inputs: [StreamDescriptor] { inner.inputs }
-    var needsEveryInterval: Bool { inner.needsEveryInterval }
-    var isStateful: Bool { inner.isStateful }
 
     var stateVertex: (any SnapshottingVertex)? { inner.stateVertex }
 

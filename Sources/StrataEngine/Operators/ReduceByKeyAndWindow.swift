@@ -13,13 +13,7 @@ final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCod
     typealias Window = SlidingWindowTable<Key, Value>
     typealias Entry = Window.Entry
 
-    let name: String
-    let inputs: [StreamDescriptor]
-    let needsEveryInterval = true
-    let partitionCount: UInt32
-    let outputs: [StreamDescriptor]
-    let fingerprint: UInt64
-    let isStateful = true
+    let identity: VertexIdentity
     let log: LogStore
     private let shape: WindowShape
     private let produce:
@@ -31,18 +25,15 @@ final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCod
 
     init(name: String, log: LogStore, reduced: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
          shape: WindowShape, kernel: SlidingWindowKernel<Key, Value>) {
-        self.name = name
+        let filtered = kernel.filtered ? "|filter" : ""
+        identity = VertexIdentity(
+            name: name, computing: reduced, outputs: [output], everyInterval: true, isStateful: true,
+            definition: "reduceByKeyAndWindow|\(reduced.chain)|\(output.name)|\(shape.description)|inverse\(filtered)")
         self.log = log
         self.shape = shape
-        inputs = reduced.inputs
-        partitionCount = reduced.partitionCount
-        outputs = [output]
         produce = reduced.produce
         self.kernel = kernel
         states = PartitionStates(count: Int(reduced.partitionCount), initial: Window())
-        let filtered = kernel.filtered ? "|filter" : ""
-        fingerprint = XXH64.hash(Array(
-            "reduceByKeyAndWindow|\(reduced.chain)|\(output.name)|\(shape.description)|inverse\(filtered)".utf8))
     }
 
     func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
@@ -67,7 +58,7 @@ final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCod
                     try kernel.apply(&window, old, new, emits, name, interval, &writer)
                 }
             }
-            return writer.finish()
+            return try writer.finish()
         }.flatMap { $0 }
     }
 }
@@ -190,7 +181,7 @@ extension DStream {
     /// stream holds one pair per key that has values in intervals `t − length + 1 … t` and passes
     /// `filter`; other intervals are empty. Each partition's pairs are sorted by the encoded key
     /// bytes. Values are first combined per interval (`reduceByKey`, through a durable shuffle
-    /// stream with `partitions` partitions); then:
+    /// stream with `partitions` partitions, routed by `partitioner` when given); then:
     ///
     /// - without `inverse`, each window end folds its intervals' per-key values in interval order
     ///   (`combine` must be associative);
@@ -210,6 +201,7 @@ extension DStream {
     ///   - length: Intervals per window, at least 1.
     ///   - slide: Intervals between window ends, at least 1.
     ///   - partitions: Partitions of the result (default: this stream's).
+    ///   - partitioner: The partition of each key (default: the stable hash of its encoding).
     ///   - filter: Keeps only the pairs for which it returns true (it hides keys; it does not
     ///     change the window state).
     /// - Complexity: without `inverse`, O(pairs in the window) per window end; with it, O(pairs of
@@ -218,13 +210,13 @@ extension DStream {
     public func reduceByKeyAndWindow<Key: RecordCodable & Hashable, Value: RecordCodable>(
         _ combine: @escaping @Sendable (Value, Value) throws -> Value,
         inverse: (@Sendable (Value, Value) throws -> Value)? = nil,
-        length: Int, slide: Int = 1, partitions: Int? = nil,
+        length: Int, slide: Int = 1, partitions: Int? = nil, partitioner: KeyPartitioner<Key>? = nil,
         filter: (@Sendable (Key, Value) throws -> Bool)? = nil
     ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
         guard isValidWindow(length: length, slide: slide) else { return invalidWindow(length: length, slide: slide) }
         // Here, in the program's module, so that the per-interval combine is specialized.
         let kernel = inverse.map { SlidingWindowKernel(combine: combine, inverse: $0, filter: filter) }
-        return reduceByKey(partitions: partitions, combine)
+        return reduceByKey(partitions: partitions, partitioner: partitioner, combine)
             .windowedReduce(combine, kernel: kernel, length: length, slide: slide, filter: filter)
     }
 
@@ -251,6 +243,8 @@ extension DStream {
         length: Int, slide: Int, filter: (@Sendable (Key, Value) throws -> Bool)?
     ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
         guard let shape = WindowShape(length: length, slide: slide) else { return invalidWindow(length: length, slide: slide) }
+        // The incremental form reads the interval leaving the window back from its input.
+        builder.noteLookback(shape.length)
         let reduced = self
         guard let kernel else {
             return reduced.window(shape).narrow("reduceWindow") { batch in

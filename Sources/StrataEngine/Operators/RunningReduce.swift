@@ -4,13 +4,7 @@ import StrataStorage
 /// Keeps, per key, the running combination of every value seen so far, and emits for each
 /// interval the keys that received input in it with their new values.
 final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCodable>: VertexRunner {
-    let name: String
-    let inputs: [StreamDescriptor]
-    let needsEveryInterval: Bool
-    let partitionCount: UInt32
-    let outputs: [StreamDescriptor]
-    let fingerprint: UInt64
-    let isStateful = true
+    let identity: VertexIdentity
     let log: LogStore
     private let produce: @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
     private let kernel: RunningReduceKernel<Key, Value>
@@ -21,16 +15,12 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
 
     init(name: String, log: LogStore, stream: DStream<KeyValue<Key, Value>>, output: StreamDescriptor,
          kernel: RunningReduceKernel<Key, Value>) {
-        self.name = name
+        identity = VertexIdentity(name: name, computing: stream, outputs: [output], isStateful: true,
+                                  definition: "runningReduce|\(stream.chain)|\(output.name)")
         self.log = log
-        inputs = stream.inputs
-        needsEveryInterval = stream.needsEveryInterval
-        partitionCount = stream.partitionCount
-        outputs = [output]
         produce = stream.produce
         self.kernel = kernel
         states = PartitionStates(count: Int(stream.partitionCount), initial: RunningTable())
-        fingerprint = XXH64.hash(Array("runningReduce|\(stream.chain)|\(output.name)".utf8))
     }
 
     func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
@@ -45,7 +35,7 @@ final class RunningReduceVertex<Key: RecordCodable & Hashable, Value: RecordCoda
             try states.withState(partition) { state in
                 try kernel.apply(&state, pairs, name, interval, partition, emit, &writer)
             }
-            return writer.finish()
+            return try writer.finish()
         }.flatMap { $0 }
     }
 }
@@ -95,13 +85,22 @@ extension DStream {
     /// `+`), and yields for each interval the keys that received input in it with their new
     /// values, in a deterministic order.
     ///
-    /// The pairs are first combined per interval (`reduceByKey`); the running state lives in
-    /// memory and is rebuilt from the retained input after a restart.
+    /// The pairs are first combined per interval (`reduceByKey`, through a durable shuffle stream
+    /// with `partitions` partitions — default: this stream's — routed by the stable hash of the
+    /// encoded key, or by `partitioner` when given); the running state lives in memory and is
+    /// rebuilt from the retained input after a restart.
+    ///
+    /// - Parameters:
+    ///   - partitions: Partitions of the result (default: this stream's).
+    ///   - partitioner: The partition of each key (default: the stable hash of its encoding).
+    ///   - combine: Associative combination of two values.
     @inlinable
     public func runningReduce<Key: RecordCodable & Hashable, Value: RecordCodable>(
+        partitions: Int? = nil, partitioner: KeyPartitioner<Key>? = nil,
         _ combine: @escaping @Sendable (Value, Value) throws -> Value
     ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
-        reduceByKey(combine).running(kernel: RunningReduceKernel(combine: combine))
+        reduceByKey(partitions: partitions, partitioner: partitioner, combine)
+            .running(kernel: RunningReduceKernel(combine: combine))
     }
 
     /// `runningReduce` with its kernel, over the stream already reduced per interval.

@@ -2,23 +2,13 @@ import StrataStorage
 
 /// Writes a stream's records to a named durable stream, partition `p` to partition `p`.
 final class SaveVertex<Record: RecordCodable>: VertexRunner {
-    let name: String
-    let inputs: [StreamDescriptor]
-    let needsEveryInterval: Bool
-    let partitionCount: UInt32
-    let outputs: [StreamDescriptor]
-    let fingerprint: UInt64
-    let isStateful = false
+    let identity: VertexIdentity
     private let produce: @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<Record>
 
     init(name: String, stream: DStream<Record>, output: StreamDescriptor) {
-        self.name = name
-        inputs = stream.inputs
-        needsEveryInterval = stream.needsEveryInterval
-        partitionCount = stream.partitionCount
-        outputs = [output]
+        identity = VertexIdentity(name: name, computing: stream, outputs: [output], isStateful: false,
+                                  definition: "save|\(stream.chain)|\(output.name)|\(output.recordType)")
         produce = stream.produce
-        fingerprint = XXH64.hash(Array("save|\(stream.chain)|\(output.name)|\(output.recordType)".utf8))
     }
 
     func restore(through: Interval?) throws {}
@@ -31,7 +21,7 @@ final class SaveVertex<Record: RecordCodable>: VertexRunner {
             let records = try userClosure(name, interval, partition) { try produce(interval, partition, &codec) }
             var writer = PartitionWriter(descriptor: output, interval: interval, partition: partition)
             for record in records { writer.append(record) }
-            return writer.finish()
+            return try writer.finish()
         }.flatMap { $0 }
     }
 }

@@ -39,6 +39,7 @@ extension DStream {
     ///   - update: The next state from the current one and an event; `nil` ends the key.
     ///   - timeout: Intervals without events after which a key is dropped (`nil`: never), at least 1.
     ///   - partitions: Partitions of the state and of `updates`.
+    ///   - partitioner: The partition of each key (default: the stable hash of its encoding).
     ///   - initialState: The state before the first interval with events: its keys enter at that
     ///     interval as if they had received an event in it (for the timeout), without being
     ///     emitted; a key given twice keeps its last state.

@@ -24,6 +24,26 @@ extension DStream {
         _ transform: @escaping @Sendable (Interval, PartitionIndex, ContiguousArray<Record>, ContiguousArray<Other>)
             throws -> ContiguousArray<Out>
     ) -> DStream<Out> {
+        self.transform(with: other, chained: "", transform)
+    }
+
+    /// `transform(with:_:)` whose closure is described by `definition`, part of the vertex
+    /// fingerprint (see `transform(definition:_:)`).
+    ///
+    /// - Complexity: one call of `transform` per (interval, partition).
+    public func transform<Other: RecordCodable, Out: RecordCodable>(
+        with other: DStream<Other>, definition: String,
+        _ transform: @escaping @Sendable (Interval, PartitionIndex, ContiguousArray<Record>, ContiguousArray<Other>)
+            throws -> ContiguousArray<Out>
+    ) -> DStream<Out> {
+        self.transform(with: other, chained: ",\(definition.count):\(definition)", transform)
+    }
+
+    private func transform<Other: RecordCodable, Out: RecordCodable>(
+        with other: DStream<Other>, chained suffix: String,
+        _ transform: @escaping @Sendable (Interval, PartitionIndex, ContiguousArray<Record>, ContiguousArray<Other>)
+            throws -> ContiguousArray<Out>
+    ) -> DStream<Out> {
         guard other.builder === builder, other.partitionCount == partitionCount,
               other.input.intervalLength == input.intervalLength
         else {
@@ -40,7 +60,7 @@ extension DStream {
         let left = produce, right = other.produce
         return DStream<Out>(builder: builder, inputs: inputs, partitionCount: partitionCount,
                             needsEveryInterval: needsEveryInterval || other.needsEveryInterval,
-                            chain: "transformWith(\(chain),\(other.chain))") { interval, partition, codec in
+                            chain: "transformWith(\(chain),\(other.chain)\(suffix))") { interval, partition, codec in
             let mine = try left(interval, partition, &codec)
             let theirs = try right(interval, partition, &codec)
             return try transform(interval, partition, mine, theirs)

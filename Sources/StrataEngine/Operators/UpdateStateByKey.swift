@@ -19,13 +19,7 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
 
     typealias Step = @Sendable (Key, [Value], State?) throws -> State?
 
-    let name: String
-    let inputs: [StreamDescriptor]
-    let needsEveryInterval: Bool
-    let partitionCount: UInt32
-    let outputs: [StreamDescriptor]
-    let fingerprint: UInt64
-    let isStateful = true
+    let identity: VertexIdentity
     let log: LogStore
     private let produce:
         @Sendable (Interval, PartitionIndex, inout BlockCodec) throws -> ContiguousArray<KeyValue<Key, Value>>
@@ -56,16 +50,11 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
          liveCounts: StreamDescriptor?, snapshotsEvery: UInt64? = nil, changes: StreamDescriptor, timeout: UInt64?,
          initial: [ContiguousArray<KeyValue<Key, State>>] = [], everyKey: Bool = false,
          kernel: KeyedStateKernel<Key, Value, State>) {
-        self.name = name
         self.log = log
-        inputs = exchanged.inputs
-        // Timeouts and live counts change in intervals without input.
-        needsEveryInterval = timeout != nil || liveCounts != nil || everyKey || exchanged.needsEveryInterval
         self.initial = initial
         self.everyKey = everyKey
         self.snapshotsEvery = snapshotsEvery
-        partitionCount = exchanged.partitionCount
-        outputs = [output] + (liveCounts.map { [$0] } ?? []) + [changes]
+        let outputs = [output] + (liveCounts.map { [$0] } ?? []) + [changes]
         self.changes = changes
         produce = exchanged.produce
         self.kernel = kernel
@@ -76,9 +65,11 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
         var extras = initial.allSatisfy(\.isEmpty) && !everyKey
             ? "" : "|initial \(XXH64.hash(initialBytes.bytes))|everyKey \(everyKey)"
         if let snapshotsEvery { extras += "|snapshots \(snapshotsEvery)" }
-        fingerprint = XXH64.hash(Array(
-            "\(kind)|\(exchanged.chain)|\(outputs.map(\.name))|timeout \(timeout.map(String.init) ?? "none")\(extras)"
-                .utf8))
+        // Timeouts and live counts change in intervals without input.
+        identity = VertexIdentity(
+            name: name, computing: exchanged, outputs: outputs,
+            everyInterval: timeout != nil || liveCounts != nil || everyKey, isStateful: true,
+            definition: "\(kind)|\(exchanged.chain)|\(outputs.map(\.name))|timeout \(timeout.map(String.init) ?? "none")\(extras)")
     }
 
     func apply(_ interval: Interval, emit: Bool) throws -> [PendingBlock] {
@@ -123,7 +114,7 @@ final class KeyedStateVertex<Key: RecordCodable & Hashable, Value: RecordCodable
                     }
                 }
             }
-            return (writer.finish(), countWriter?.finish() ?? [], changeWriter.finish())
+            return (try writer.finish(), try countWriter?.finish() ?? [], try changeWriter.finish())
         }
         // Order: output, then partition.
         return perPartition.flatMap(\.0) + perPartition.flatMap(\.1) + perPartition.flatMap(\.2)
@@ -343,6 +334,7 @@ extension DStream {
     /// - Parameters:
     ///   - timeout: Intervals without values after which a key is dropped (`nil`: never), at least 1.
     ///   - partitions: Partitions of the state and of the result.
+    ///   - partitioner: The partition of each key (default: the stable hash of its encoding).
     ///   - initialState: The state before the first interval with input (Spark's `initialRDD`):
     ///     its keys enter the state at that interval as if they had received values in it (for the
     ///     timeout), without being emitted; a key given twice keeps its last state.
@@ -381,6 +373,7 @@ extension DStream {
     /// - Parameters:
     ///   - timeout: Intervals without values after which a key is dropped (`nil`: never), at least 1.
     ///   - partitions: Partitions of the state and of the result.
+    ///   - partitioner: The partition of each key (default: the stable hash of its encoding).
     ///   - initialState: The state before the first interval with input (see the other form).
     ///   - everyKey: Call `update` for every live key each interval, not only for keys with values.
     ///   - update: The new state from the interval, the key, its values in the interval (empty

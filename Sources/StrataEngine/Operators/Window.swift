@@ -98,6 +98,7 @@ extension DStream {
 
     /// The window stream of `shape` (see `window(length:slide:)`).
     func window(_ shape: WindowShape) -> DStream<Record> {
+        builder.noteLookback(shape.length)
         let parent = produce, log = builder.log, inputs = self.inputs
         return DStream(builder: builder, inputs: inputs, partitionCount: partitionCount, needsEveryInterval: true,
                        chain: chain + ".window(\(shape.description))") { interval, partition, codec in

@@ -14,10 +14,13 @@ public struct TaskPolicy: Sendable, Equatable {
     /// (a failed speculative copy counts as one). A task of a stateful vertex is retried by
     /// rebuilding the vertex's state and running the whole interval again. Default 2.
     public var retries: Int = 2
-    /// A task of a stateless vertex still running after `speculationMultiplier` × the median
-    /// duration of its finished siblings (once half of them have finished) gets a speculative copy,
-    /// when fewer of the interval's tasks are running than there are cores; `nil` turns
-    /// speculation off. Default 1.4.
+    /// A task of a stateless vertex gets a speculative copy on evidence about itself: still
+    /// running after `speculationMultiplier` × the median duration of its finished siblings (once
+    /// half of them have finished), having read fewer input records than their median divided by
+    /// the multiplier, and blocked (neither on a CPU nor waiting for one) for at least half of its
+    /// running time — not when other processes starve the cores; and only when fewer of the
+    /// interval's tasks are running than there are cores. `nil` turns speculation off. Default 1.4.
+    /// (docs/architecture.md, "Tasks".)
     public var speculationMultiplier: Double? = 1.4
     /// Tasks are never speculated before they have run this long (tiny tasks are not worth a copy).
     /// Default 5 ms.
@@ -63,19 +66,27 @@ public struct InjectedFault: Error, Sendable, CustomStringConvertible {
 /// Counts of what the task scheduler did, per program run.
 final class TaskCounters: Sendable {
     private let state = Mutex<[String: (retries: Int, speculative: Int)]>([:])
+    /// Speculative copies whose result was kept, per vertex.
+    private let wins = Mutex<[String: Int]>([:])
 
     func addRetry(_ vertex: String) { state.withLock { $0[vertex, default: (0, 0)].retries += 1 } }
     func addSpeculative(_ vertex: String) { state.withLock { $0[vertex, default: (0, 0)].speculative += 1 } }
+    /// Counts a speculative copy that finished first: its output is the one committed.
+    func addSpeculativeWin(_ vertex: String) { wins.withLock { $0[vertex, default: 0] += 1 } }
 
     private let reported = Mutex<[String: (retries: Int, speculative: Int)]>([:])
+    private let reportedWins = Mutex<[String: Int]>([:])
 
-    private let typical = Mutex<[String: UInt64]>([:])
+    private let typicalTasks = Mutex<[String: (duration: UInt64, units: Int)]>([:])
 
-    /// The median task duration of the vertex's latest interval (ns), `nil` before its first.
-    func typicalDuration(_ vertex: String) -> UInt64? { typical.withLock { $0[vertex] } }
+    /// The median task duration (ns) and input records of the vertex's latest interval, `nil`
+    /// before its first.
+    func typical(_ vertex: String) -> (duration: UInt64, units: Int)? { typicalTasks.withLock { $0[vertex] } }
 
-    /// Records the median task duration of an interval of the vertex.
-    func noteDuration(_ vertex: String, _ nanos: UInt64) { typical.withLock { $0[vertex] = nanos } }
+    /// Records the median task duration and input records of an interval of the vertex.
+    func noteTypical(_ vertex: String, duration: UInt64, units: Int) {
+        typicalTasks.withLock { $0[vertex] = (duration, units) }
+    }
 
     /// Retries and speculative launches of a vertex so far.
     func counts(_ vertex: String) -> (retries: Int, speculative: Int) { state.withLock { $0[vertex] ?? (0, 0) } }
@@ -88,6 +99,16 @@ final class TaskCounters: Sendable {
             let before = reported[vertex] ?? (0, 0)
             reported[vertex] = now
             return (UInt64(now.retries - before.retries), UInt64(now.speculative - before.speculative))
+        }
+    }
+
+    /// The speculative wins of a vertex not yet handed out by this call (see `takeUnreported`).
+    func takeUnreportedWins(_ vertex: String) -> UInt64 {
+        let now = wins.withLock { $0[vertex] ?? 0 }
+        return reportedWins.withLock { reported in
+            let before = reported[vertex] ?? 0
+            reported[vertex] = now
+            return UInt64(now - before)
         }
     }
 }
@@ -174,6 +195,27 @@ private struct SlotBuffer<T>: @unchecked Sendable {
 private let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 
 /// One parallel run of a vertex interval's repeatable tasks, with retries and speculation.
+///
+/// **Speculation on evidence about the task.** A running task gets a speculative copy only when
+/// all of these hold:
+/// 1. at least half of its siblings (the other partitions of the same vertex and interval) have
+///    finished, and it has run (from when it began, not when it was queued) for at least
+///    `speculationMultiplier` × their median duration, and at least `speculationMinimum`;
+/// 2. its own progress lags theirs: it has read fewer input records than the siblings' median
+///    count divided by the multiplier (a task that merely has more data, at a normal pace, is not
+///    a straggler: a copy would redo the same work);
+/// 3. it was *blocked* for at least half of its running time — neither on a CPU nor runnable and
+///    waiting for one (the kernel's per-thread account, `ThreadSchedule`). A task starved by other
+///    processes holding the cores is runnable, not blocked, and a copy would only compete with it
+///    for the same cores; a task busy on a CPU would be repeated by its copy;
+/// 4. fewer of the interval's attempts are running than there are cores.
+///
+/// A task still *queued* (no worker thread yet) long after its launch — 2 × the typical duration
+/// (this interval's finished siblings' median, else the vertex's previous interval's) — gets a
+/// copy on a thread of its own when a running sibling is stalled by the same evidence (2 and 3,
+/// after that time): the stalled sibling holds a worker of the pool.
+///
+/// Where procfs gives no per-thread account, point 3 is not required.
 private final class PartitionTaskRun<T: Sendable>: Sendable {
     private struct Slot {
         var result: Result<T, any Error>?
@@ -190,6 +232,23 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
         var speculated = false
         /// Duration of the attempt that finished first, ns.
         var duration: UInt64?
+        /// Input records the attempt that finished first read.
+        var units: Int?
+        /// The current (non-speculative) attempt's progress.
+        var progress: TaskProgress?
+        /// The kernel thread id the current attempt runs on and its account when it began
+        /// (`nil`: unknown).
+        var thread: Int32 = 0
+        var baseline: ThreadSchedule?
+    }
+
+    /// A running attempt that passed the time and progress tests, to be checked against the
+    /// kernel's account outside the lock.
+    private struct Candidate {
+        let partition: Int
+        let thread: Int32
+        let baseline: ThreadSchedule?
+        let started: UInt64
     }
 
     private let count: Int
@@ -217,8 +276,12 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
             }
         }
         let done = tasks.withLock { $0 }
-        let durations = done.compactMap(\.duration).sorted()
-        if !durations.isEmpty { context.counters.noteDuration(context.vertex, durations[(durations.count - 1) / 2]) }
+        let finished = done.compactMap { task in task.duration.map { ($0, task.units ?? 0) } }
+        if !finished.isEmpty {
+            let durations = finished.map(\.0).sorted(), units = finished.map(\.1).sorted()
+            context.counters.noteTypical(context.vertex, duration: durations[(durations.count - 1) / 2],
+                                         units: units[(units.count - 1) / 2])
+        }
         var results: [T] = []
         results.reserveCapacity(count)
         for (p, task) in done.enumerated() {
@@ -230,9 +293,15 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
 
     /// Starts one more attempt of partition `p`.
     private func launch(_ p: Int, speculative: Bool = false) {
+        let attemptProgress = TaskProgress()
         let attempt = tasks.withLock { tasks -> Int in
             // A retry starts the straggler clock afresh (when it begins); a speculative copy leaves it.
-            if !speculative { tasks[p].started = 0 }
+            if !speculative {
+                tasks[p].started = 0
+                tasks[p].progress = attemptProgress
+                tasks[p].baseline = nil
+                tasks[p].queuedAt = DispatchTime.now().uptimeNanoseconds
+            }
             tasks[p].launched += 1
             tasks[p].running += 1
             return tasks[p].launched - 1
@@ -242,12 +311,17 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
         // fsync) may hold the pool's workers, and a copy that waits for one helps nobody.
         let start: (@escaping @Sendable () -> Void) -> Void = speculative
             ? { EngineThread.detach($0) } : { DispatchQueue.global().async(execute: $0) }
-        if !speculative { tasks.withLock { $0[p].queuedAt = DispatchTime.now().uptimeNanoseconds } }
         start { [self] in
             let partition = PartitionIndex(UInt32(p))
             let began = DispatchTime.now().uptimeNanoseconds
             if !speculative {
-                self.tasks.withLock { if $0[p].started == 0 { $0[p].started = began } }
+                let account = ThreadSchedule.current()
+                self.tasks.withLock { tasks in
+                    guard tasks[p].started == 0, tasks[p].progress === attemptProgress else { return }
+                    tasks[p].started = began
+                    tasks[p].thread = account?.thread ?? 0
+                    tasks[p].baseline = account?.schedule
+                }
                 // The coordinator now has a deadline to watch for this task.
                 self.progress.signal()
             }
@@ -255,16 +329,17 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
                 try injectFaults(context, partition, attempt: attempt)
                 // Another copy already won: do not spend a core on this one.
                 if self.tasks.withLock({ $0[p].result != nil }) { throw CancellationError() }
-                return try body(partition)
+                return try TaskProgress.$current.withValue(attemptProgress) { try body(partition) }
             }
-            finish(p, result, began: began)
+            finish(p, result, began: began, units: attemptProgress.count, speculative: speculative)
         }
     }
 
     /// Records an attempt's end: the first success is the result; a failure is retried while
     /// retries remain and no other attempt is running.
-    private func finish(_ p: Int, _ result: Result<T, any Error>, began: UInt64) {
+    private func finish(_ p: Int, _ result: Result<T, any Error>, began: UInt64, units: Int, speculative: Bool) {
         let end = DispatchTime.now().uptimeNanoseconds
+        var won = false
         let retry = tasks.withLock { tasks -> Bool in
             tasks[p].running -= 1
             guard tasks[p].result == nil else { return false }  // another copy already finished
@@ -272,6 +347,8 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
             case .success:
                 tasks[p].result = result
                 tasks[p].duration = end - began
+                tasks[p].units = units
+                won = speculative
                 return false
             case .failure:
                 tasks[p].failures += 1
@@ -281,6 +358,7 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
                 return false
             }
         }
+        if won { context.counters.addSpeculativeWin(context.vertex) }
         if retry {
             context.counters.addRetry(context.vertex)
             launch(p)
@@ -288,75 +366,127 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
         progress.signal()
     }
 
-    /// Launches speculative copies of the tasks running too long; returns whether every task has
-    /// a result and, if not, when to look again (`nil`: at the next task end).
+    /// Whether an attempt that began at `started` on `thread` is blocked now (not running or
+    /// runnable) and was blocked (neither on a CPU nor waiting for one) for at least half of the
+    /// time since; `true` where procfs gives no account.
+    private static func wasBlocked(thread: Int32, since baseline: ThreadSchedule?, started: UInt64, now: UInt64) -> Bool {
+        guard let baseline, thread > 0 else { return true }
+        guard ThreadSchedule.isRunnable(thread: thread) != true else { return false }
+        guard let current = ThreadSchedule.of(thread: thread) else { return true }
+        let elapsed = now &- started
+        let busy = (current.onCPU &- baseline.onCPU) &+ (current.waiting &- baseline.waiting)
+        return busy <= elapsed / 2
+    }
+
+    /// Launches speculative copies of the tasks that straggle on evidence about themselves (see
+    /// the type's documentation); returns whether every task has a result and, if not, when to
+    /// look again (`nil`: at the next task end).
     private func checkStragglers() -> (finished: Bool, deadline: UInt64?) {
         let now = DispatchTime.now().uptimeNanoseconds
         let policy = context.policy
         let minimum = UInt64(policy.speculationMinimum.components.seconds) * 1_000_000_000
             + UInt64(policy.speculationMinimum.components.attoseconds / 1_000_000_000)
-        var toSpeculate: [Int] = []
+        // Phase 1, under the lock: the tasks that pass the time and progress tests.
+        var running: [Candidate] = []
+        var stalledSiblings: [Candidate] = []
+        var queued: [Int] = []
         let state = tasks.withLock { tasks -> (Bool, UInt64?) in
-            let durations = tasks.compactMap(\.duration).sorted()
-            if durations.count == tasks.count { return (true, nil) }
             if tasks.allSatisfy({ $0.result != nil }) { return (true, nil) }
             guard let multiplier = policy.speculationMultiplier, tasks.count > 1 else { return (false, nil) }
-            // A task still queued long after it was launched waits for a worker that a stalled
-            // sibling (or other work) holds: start a copy of it on a thread of its own.
+            let finished = tasks.compactMap { task in task.duration.map { ($0, task.units ?? 0) } }
+            let durations = finished.map(\.0).sorted(), units = finished.map(\.1).sorted()
             // The yardstick: this interval's finished tasks, else the vertex's previous interval;
             // with neither there is no evidence of a stall.
-            let typical = durations.isEmpty ? context.counters.typicalDuration(context.vertex)
-                : durations[(durations.count - 1) / 2]
+            let previous = context.counters.typical(context.vertex)
+            let typical = durations.isEmpty ? previous?.duration : durations[(durations.count - 1) / 2]
+            let typicalUnits = units.isEmpty ? previous?.units : units[(units.count - 1) / 2]
+            /// Whether a task has read fewer records than the typical sibling's whole input, by the multiplier.
+            func lags(_ task: Slot) -> Bool {
+                guard let typicalUnits, typicalUnits > 0 else { return false }
+                return Double(task.progress?.count ?? 0) * multiplier < Double(typicalUnits)
+            }
+            var next: UInt64?
+            func wake(at due: UInt64) { next = min(next ?? due, due) }
+
+            // A task still queued long after it was launched waits for a worker that a stalled
+            // sibling (or other work) holds: start a copy of it on a thread of its own.
             let queueLimit = typical.map { 2 * max(minimum, UInt64(Double($0) * multiplier)) } ?? UInt64.max / 2
-            var nextQueued: UInt64?
-            // Only while a sibling has been running for that long too: a stall, not a busy pool.
-            let stalled = tasks.contains { $0.result == nil && $0.started > 0 && now >= $0.started &+ queueLimit }
-            for p in tasks.indices where stalled && tasks[p].result == nil && !tasks[p].speculated && tasks[p].started == 0
-                && tasks[p].running > 0 {
-                let due = tasks[p].queuedAt &+ queueLimit
-                if now >= due {
+            let waiting = tasks.indices.filter {
+                tasks[$0].result == nil && !tasks[$0].speculated && tasks[$0].started == 0 && tasks[$0].running > 0
+            }
+            if !waiting.isEmpty, typical != nil {
+                for task in tasks where task.result == nil && task.started > 0 {
+                    let due = task.started &+ queueLimit
+                    if now < due { wake(at: due) }
+                }
+                for (p, task) in tasks.enumerated() where task.result == nil && task.started > 0
+                    && now >= task.started &+ queueLimit && lags(task) {
+                    stalledSiblings.append(Candidate(partition: p, thread: task.thread, baseline: task.baseline,
+                                                     started: task.started))
+                }
+                if !stalledSiblings.isEmpty {
+                    for p in waiting {
+                        let due = tasks[p].queuedAt &+ queueLimit
+                        if now >= due { queued.append(p) } else { wake(at: due) }
+                    }
+                }
+            }
+
+            // Speculate on running tasks once at least half of the siblings have finished.
+            guard durations.count * 2 >= tasks.count else { return (false, next) }
+            let median = durations[(durations.count - 1) / 2]
+            let limit = max(minimum, UInt64(Double(median) * multiplier))
+            for (p, task) in tasks.enumerated() where task.result == nil && !task.speculated && task.running > 0
+                && task.started > 0 {
+                let due = task.started &+ limit
+                if now < due {
+                    wake(at: due)
+                } else if lags(task) {
+                    running.append(Candidate(partition: p, thread: task.thread, baseline: task.baseline,
+                                             started: task.started))
+                }
+            }
+            return (false, next)
+        }
+        if state.0 { return state }
+        // Phase 2, outside the lock: the kernel's account of the candidates' threads.
+        let blocked = { (c: Candidate) in Self.wasBlocked(thread: c.thread, since: c.baseline, started: c.started, now: now) }
+        let stalledRunning = running.filter(blocked)
+        let anyStalledSibling = stalledSiblings.contains(where: blocked)
+        // Phase 3, under the lock: launch the copies the evidence supports, onto idle cores only
+        // for running tasks (a copy competing with running tasks for the CPU would slow them).
+        var toSpeculate: [Int] = []
+        tasks.withLock { tasks in
+            if anyStalledSibling {
+                for p in queued where tasks[p].result == nil && !tasks[p].speculated && tasks[p].started == 0 {
                     tasks[p].speculated = true
                     toSpeculate.append(p)
-                } else {
-                    nextQueued = min(nextQueued ?? due, due)
                 }
             }
-            // Look again when a running task would count as stalled.
-            if typical != nil {
-                for task in tasks where task.result == nil && task.started > 0 && now < task.started + queueLimit {
-                    nextQueued = min(nextQueued ?? task.started + queueLimit, task.started + queueLimit)
-                }
-            }
-            // Speculate on running tasks once at least half of the siblings have finished.
-            guard durations.count * 2 >= tasks.count else { return (false, nextQueued) }
-            // Only onto an idle core: a copy competing with running tasks for the CPU would slow
-            // them rather than finish first.
             // (Attempts of finished tasks still queued will skip their work: not counted.)
             var runningAttempts = tasks.reduce(0) { count, task in
                 task.result == nil ? count + (task.started > 0 ? 1 : 0) + (task.speculated ? 1 : 0) : count
             }
-            let median = durations[(durations.count - 1) / 2]
-            let limit = max(minimum, UInt64(Double(median) * multiplier))
-            var next: UInt64?
-            for p in tasks.indices where tasks[p].result == nil && !tasks[p].speculated && tasks[p].running > 0
-                && tasks[p].started > 0 {
-                let due = tasks[p].started + limit
-                if now >= due {
-                    guard runningAttempts < cores else { continue }
-                    tasks[p].speculated = true
-                    runningAttempts += 1
-                    toSpeculate.append(p)
-                } else {
-                    next = min(next ?? due, due)
-                }
+            for candidate in stalledRunning {
+                let p = candidate.partition
+                guard tasks[p].result == nil, !tasks[p].speculated, tasks[p].started == candidate.started,
+                      runningAttempts < cores else { continue }
+                tasks[p].speculated = true
+                runningAttempts += 1
+                toSpeculate.append(p)
             }
-            if let nextQueued { next = min(next ?? nextQueued, nextQueued) }
-            return (false, next)
         }
         for p in toSpeculate {
             context.counters.addSpeculative(context.vertex)
             launch(p, speculative: true)
         }
-        return state
+        // Candidates that lag but were not blocked (starved or busy) are looked at again later:
+        // the evidence may change.
+        var deadline = state.1
+        if running.count > stalledRunning.count || (!stalledSiblings.isEmpty && !anyStalledSibling) {
+            let again = now &+ max(minimum, 2_000_000)
+            deadline = min(deadline ?? again, again)
+        }
+        return (false, deadline)
     }
 }

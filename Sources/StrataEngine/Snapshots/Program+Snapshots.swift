@@ -47,10 +47,15 @@ struct SnapshotPlan {
     var previous: Interval?
     /// Stats for the next commit, sent once.
     var stats: VertexStatsUpdate?
+    let program: Program
+    /// The vertex's progress when the pass began.
+    let storedProgress: Interval?
 
     /// Plans a pass; call before `restore`, which it inspects to count a recovery.
     init(program: Program, vertex: any VertexRunner, stored: ProgressMark?, frontiers: [StreamFrontier]) throws(StorageError) {
         self.vertex = vertex
+        self.program = program
+        storedProgress = stored?.interval
         snapshotting = vertex.isStateful ? vertex.stateVertex : nil
         every = program.snapshotEvery
         inputsRetainedFrom = frontiers.map(\.retainedFrom).min() ?? Interval(0)
@@ -81,7 +86,14 @@ struct SnapshotPlan {
         // Intervals the vertex skipped (no input records) leave its state as it was: it now
         // reflects the input through `through`, so the next pass need not rebuild it.
         snapshotting?.advanceState(through: through)
-        if let update = stats {
+        if var update = stats {
+            // The run's first commit for the vertex marks it running; the first in this process
+            // also has its start classified (resume, crash recovery, restart after a failure) and
+            // counted. The caller submits this batch right after.
+            if program.markedRunning.withLock({ $0.insert(vertex.name).inserted }) {
+                let first = program.startedVertices.withLock { $0.insert(vertex.name).inserted }
+                update.run = .began(counted: first, progress: storedProgress)
+            }
             batch.vertexStats.append((vertex.name, update))
             stats = nil
         }

@@ -36,6 +36,7 @@ struct ReadAPI: Sendable {
             case ("streams", 3) where parts[2] == "resolve": return try await resolve(String(parts[1]), query)
             case ("programs", 1): return try await programs(nil)
             case ("programs", 2): return try await programs(String(parts[1]))
+            case ("programs", 3) where parts[2] == "timings": return try await timings(String(parts[1]), query)
             case ("state", 2): return try await state(String(parts[1]), query)
             case ("ingest", 1): return ingest()
             default:
@@ -453,20 +454,120 @@ struct ReadAPI: Sendable {
                     } else {
                         json.null()
                     }
+                    json.key("lastStart")
+                    json.string(Self.startName(status.lastStart))
+                    json.key("lastStartProgress")
+                    json.integer(status.lastStartProgress?.rawValue)
                     json.key("recoveries")
                     json.integer(status.recoveries)
+                    json.key("restartsAfterFailure")
+                    json.integer(status.restartsAfterFailure)
+                    json.key("resumes")
+                    json.integer(status.resumes)
                     json.key("retries")
                     json.integer(status.retries)
+                    json.key("runState")
+                    json.string(Self.runStateName(status.runState))
+                    json.key("snapshots")
+                    json.integer(status.snapshotsWritten)
                     json.key("speculativeLaunches")
                     json.integer(status.speculativeLaunches)
+                    json.key("speculativePer100Intervals")
+                    if let rate = status.speculativePer100Intervals { json.number(rate) } else { json.null() }
+                    json.key("speculativeWins")
+                    json.integer(status.speculativeWins)
                     json.key("stateStreams")
                     json.beginArray()
                     for stream in states { json.string(stream) }
                     json.endArray()
+                    json.key("stateRestores")
+                    json.integer(status.stateRestores)
                     json.key("stateful")
                     json.bool(!states.isEmpty || status.lastSnapshot != nil)
                     json.endObject()
                     index += 1
+                }
+                json.endArray()
+                json.endObject()
+            }
+            json.endArray()
+            json.endObject()
+            return json.bytes
+        }
+        return ReceiverResponder.json(.ok, bytes)
+    }
+
+    /// The JSON name of how a vertex's latest run began (as `strata status --json`).
+    static func startName(_ start: VertexStart) -> String? {
+        switch start {
+        case .first: "first"
+        case .resumed: "resumed"
+        case .afterCrash: "crash-recovery"
+        case .afterFailure: "restart-after-failure"
+        case .afterUnknown: "not-recorded"
+        case .unknown: nil
+        }
+    }
+
+    /// The JSON name of a vertex's recorded run state.
+    static func runStateName(_ state: VertexRunState) -> String? {
+        switch state {
+        case .unknown: nil
+        case .running: "running"
+        case .stoppedCleanly: "stopped"
+        case .failed: "failed"
+        }
+    }
+
+    /// `GET /api/programs/NAME/timings[?last=N]`: per vertex, the timings of its newest processed
+    /// intervals (at most `N`, default and maximum 256), oldest first, from the rows the engine
+    /// keeps in the store: so they are there for a program another process runs.
+    private func timings(_ name: String, _ query: Query) async throws -> Response {
+        let store = core.store
+        let last = try query.integer("last") ?? Int(VertexTiming.slots)
+        guard (1...Int(VertexTiming.slots)).contains(last) else {
+            throw APIError.badRequest("last must be from 1 to \(VertexTiming.slots), not \(last)")
+        }
+        let bytes = try await onReads { () throws -> [UInt8] in
+            let statuses = try store.programStatus(program: name)
+            if statuses.isEmpty { throw APIError.notFound("no program \(name) has committed anything") }
+            var json = JSONText(capacity: 16384)
+            json.beginObject()
+            json.key("program")
+            json.string(name)
+            json.key("vertices")
+            json.beginArray()
+            for status in statuses {
+                json.beginObject()
+                json.key("name")
+                json.string(status.vertex)
+                json.key("timings")
+                json.beginArray()
+                for timing in try store.vertexTimings(of: status.vertex).suffix(last) {
+                    json.beginObject()
+                    json.key("interval")
+                    json.integer(timing.interval.rawValue)
+                    json.key("processingMs")
+                    json.number(Double(timing.processingNanoseconds) / 1e6)
+                    json.key("recordsIn")
+                    json.integer(timing.recordsIn)
+                    json.key("recordsOut")
+                    json.integer(timing.recordsOut)
+                    json.key("retries")
+                    json.integer(timing.retries)
+                    json.key("schedulingDelayMs")
+                    json.number(Double(timing.schedulingDelayNanoseconds) / 1e6)
+                    json.key("speculativeLaunches")
+                    json.integer(timing.speculativeLaunches)
+                    json.key("speculativeWins")
+                    json.integer(timing.speculativeWins)
+                    json.key("time")
+                    if let length = status.intervalLength {
+                        json.string(ISOTime.string(length.start(of: timing.interval)))
+                    } else {
+                        json.null()
+                    }
+                    json.endObject()
                 }
                 json.endArray()
                 json.endObject()

@@ -62,7 +62,7 @@ extension ConsoleAssets {
         function chart(id, config) {
           const canvas = document.getElementById(id);
           if (!canvas) return;
-          const points = config.data.datasets.reduce((s, d) => s + d.data.length, 0);
+          const points = config.data.datasets.reduce((s, d) => s + d.data.filter((x) => x !== null && x !== undefined).length, 0);
           canvas.dataset.points = String(points);
           if (!chartsAvailable) return;
           const existing = state.charts[id];
@@ -255,31 +255,41 @@ extension ConsoleAssets {
           return svg + "</svg>";
         }
 
-        // Per-vertex timings from /metrics (swift-metrics histograms): present when the program runs
-        // in the server's process; a program in another process leaves no timings in the store.
-        function vertexTimings(text) {
-          const out = {};
-          const re = /^strata_engine_(processing_duration|scheduling_delay)_seconds_(sum|count)\{vertex="([^"]+)"\} ([0-9.eE+-]+)$/gm;
-          let m;
-          while ((m = re.exec(text)) !== null) {
-            const v = out[m[3]] || (out[m[3]] = {});
-            v[m[1] + "_" + m[2]] = Number(m[4]);
-          }
-          return out;
+        // Per-interval timings, from the rows the engine keeps in the store (GET /api/programs/NAME/timings):
+        // the same whichever process runs the program. One point per processed interval, by interval start time.
+        function timingSets(t, field) {
+          const labels = [...new Set(t.vertices.flatMap((v) => v.timings.map((x) => x.interval)))].sort((a, b) => a - b);
+          const at = new Map(labels.map((x, i) => [x, i]));
+          const times = new Map(t.vertices.flatMap((v) => v.timings.map((x) => [x.interval, x.time])));
+          const sets = t.vertices.map((v, i) => {
+            const data = new Array(labels.length).fill(null);
+            for (const x of v.timings) data[at.get(x.interval)] = x[field];
+            return { label: v.name, data, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length],
+              pointRadius: 2, borderWidth: 2, spanGaps: true };
+          });
+          return { labels: labels.map((x) => times.get(x) ? times.get(x).slice(11, 19) : String(x)), datasets: sets };
         }
-        function timingSeries(key, now, current) {
-          // Average of the intervals processed since the previous poll, in ms; null when none were.
-          const prev = state.history["last:" + key];
-          state.history["last:" + key] = current;
-          let value = null;
-          if (prev && current && current.count > prev.count) value = 1000 * (current.sum - prev.sum) / (current.count - prev.count);
-          return remember("t:" + key, { t: now, v: value });
+        function startText(v) {
+          switch (v.lastStart) {
+            case "resumed": return "resumed after a clean stop";
+            case "crash-recovery": return "recovered after a crash";
+            case "restart-after-failure": return "restarted after a failure";
+            case "first": return "first run";
+            default: return "—";
+          }
+        }
+        function speculationText(v) {
+          if (!v.speculativeLaunches) return "0";
+          const rate = v.speculativePer100Intervals === null ? "" : `, ${v.speculativePer100Intervals.toFixed(1)}/100 intervals`;
+          return `${fmt(v.speculativeLaunches)} (${fmt(v.speculativeWins)} won${rate})`;
         }
 
         async function programsPage(route) {
-          const [data, metricsText] = await Promise.all([api("/api/programs" + (route.name ? "/" + encodeURIComponent(route.name) : "")),
-            api("/metrics", true).catch(() => "")]);
-          const timings = vertexTimings(metricsText);
+          const data = await api("/api/programs" + (route.name ? "/" + encodeURIComponent(route.name) : ""));
+          const timings = {};
+          await Promise.all(data.programs.map(async (p) => {
+            timings[p.name] = await api("/api/programs/" + encodeURIComponent(p.name) + "/timings?last=120").catch(() => ({ vertices: [] }));
+          }));
           const main = $("#main");
           const shape = JSON.stringify(data.programs.map((p) => [p.name, p.vertices.map((v) => [v.name, v.inputs, v.outputs])]));
           if (main.dataset.shape !== shape || !$("#programs", main)) {
@@ -293,8 +303,10 @@ extension ConsoleAssets {
                 <div class="two" style="margin-top:12px"><div><h2>Progress lag (intervals), while this page is open</h2>${chartBox("chart-lag-" + p.name, "small")}</div>
                 <div><h2>Intervals processed per poll</h2>${chartBox("chart-rate-" + p.name, "small")}</div>
                 <div><h2>Processing time per interval (ms)</h2>${chartBox("chart-proc-" + p.name, "small")}</div>
-                <div><h2>Scheduling delay (ms)</h2>${chartBox("chart-delay-" + p.name, "small")}</div></div>
-                <p class="muted timings-note" id="timings-note-${esc(p.name)}" hidden>No timings: processing time and scheduling delay are measured by the process that runs the program (its /metrics); this server reads the store another process writes.</p>
+                <div><h2>Scheduling delay per interval (ms)</h2>${chartBox("chart-delay-" + p.name, "small")}</div>
+                <div><h2>Records in per interval</h2>${chartBox("chart-in-" + p.name, "small")}</div></div>
+                <p class="muted timings-note" id="timings-note-${esc(p.name)}" hidden>No timings yet: the engine records one row per processed interval (the newest 256 per vertex), whichever process runs the program.</p>
+                <p class="muted run-note" id="run-note-${esc(p.name)}"></p>
                 ${stateful.length ? `<h2 style="margin-top:14px">State as of</h2><form class="inline state-form" data-program="${esc(p.name)}">
                   <label>Stateful output<select name="stream">${stateful.flatMap((v) => v.stateStreams).map((s) => `<option>${esc(s)}</option>`).join("")}</select></label>
                   <label>As of<input name="asof" placeholder="newest; index or time"></label><label>Key<input name="key" placeholder="top keys"></label>
@@ -319,24 +331,18 @@ extension ConsoleAssets {
           const now = new Date().toISOString().slice(11, 19);
           for (const p of data.programs) {
             let rows = `<thead><tr><th>Vertex</th><th>Reads</th><th>Writes</th><th class="num">Progress</th><th>Progress time</th><th class="num">Lag</th>
-              <th class="num">Last snapshot</th><th class="num">Recoveries</th><th class="num">Retries</th><th class="num">Speculative copies</th></tr></thead><tbody>`;
+              <th class="num">Last snapshot</th><th class="num">Snapshots</th><th>Last start</th><th class="num">Crash recoveries</th><th class="num">Resumes</th><th class="num">Retries</th><th class="num">Speculative copies</th></tr></thead><tbody>`;
             for (const v of p.vertices) {
               rows += `<tr data-vertex="${esc(v.name)}"><td>${esc(v.name)}${v.stateful ? '<span class="badge state">stateful</span>' : ""}${v.lag ? '<span class="badge lag">behind</span>' : ""}</td>
                 <td>${v.inputs.map(esc).join(", ")}</td><td>${v.outputs.map(esc).join(", ") || '<span class="muted">—</span>'}</td>
                 <td class="num">${v.progress}</td><td>${esc(niceTime(v.progressTime))}</td><td class="num">${v.lag === null ? "?" : fmt(v.lag)}</td>
-                <td class="num">${v.lastSnapshot === null ? "—" : v.lastSnapshot}</td><td class="num">${fmt(v.recoveries)}</td><td class="num">${fmt(v.retries)}</td><td class="num">${fmt(v.speculativeLaunches)}</td></tr>`;
+                <td class="num">${v.lastSnapshot === null ? "—" : v.lastSnapshot}</td><td class="num">${fmt(v.snapshots)}</td><td>${esc(startText(v))}${v.runState === "running" ? '<span class="badge">running</span>' : ""}</td>
+                <td class="num">${fmt(v.recoveries)}</td><td class="num">${fmt(v.resumes)}</td><td class="num">${fmt(v.retries)}</td><td class="num">${esc(speculationText(v))}</td></tr>`;
             }
             const table = document.getElementById("vertices-" + p.name);
             if (table) table.innerHTML = rows + "</tbody>";
-            const lagSets = [], rateSets = [], procSets = [], delaySets = [];
-            let timed = false;
+            const lagSets = [], rateSets = [];
             p.vertices.forEach((v, i) => {
-              const t = timings[v.name];
-              if (t) timed = true;
-              const proc = timingSeries("proc:" + v.name, now, t && { sum: t.processing_duration_sum, count: t.processing_duration_count });
-              const delay = timingSeries("delay:" + v.name, now, t && { sum: t.scheduling_delay_sum, count: t.scheduling_delay_count });
-              procSets.push({ label: v.name, data: proc.map((x) => x.v), borderColor: palette[i % palette.length], pointRadius: 2, borderWidth: 2, spanGaps: true });
-              delaySets.push({ label: v.name, data: delay.map((x) => x.v), borderColor: palette[i % palette.length], pointRadius: 2, borderWidth: 2, spanGaps: true });
               const lag = remember("lag:" + v.name, { t: now, v: v.lag || 0 });
               const prog = remember("prog:" + v.name, { t: now, v: v.progress });
               lagSets.push({ label: v.name, data: lag.map((x) => x.v), borderColor: palette[i % palette.length], pointRadius: 1, borderWidth: 2 });
@@ -345,10 +351,21 @@ extension ConsoleAssets {
             const labels = (state.history["lag:" + (p.vertices[0] || {}).name] || []).map((x) => x.t);
             chart("chart-lag-" + p.name, { type: "line", data: { labels, datasets: lagSets }, options: { scales: { y: { beginAtZero: true } } } });
             chart("chart-rate-" + p.name, { type: "line", data: { labels, datasets: rateSets }, options: { scales: { y: { beginAtZero: true } } } });
-            chart("chart-proc-" + p.name, { type: "line", data: { labels, datasets: procSets }, options: { scales: { y: { beginAtZero: true } } } });
-            chart("chart-delay-" + p.name, { type: "line", data: { labels, datasets: delaySets }, options: { scales: { y: { beginAtZero: true } } } });
+            const t = timings[p.name] || { vertices: [] };
+            const timed = t.vertices.some((v) => v.timings.length > 0);
+            chart("chart-proc-" + p.name, { type: "line", data: timingSets(t, "processingMs"), options: { scales: { y: { beginAtZero: true } } } });
+            chart("chart-delay-" + p.name, { type: "line", data: timingSets(t, "schedulingDelayMs"), options: { scales: { y: { beginAtZero: true } } } });
+            chart("chart-in-" + p.name, { type: "bar", data: timingSets(t, "recordsIn"), options: { scales: { y: { beginAtZero: true } } } });
             const note = document.getElementById("timings-note-" + p.name);
             if (note) note.hidden = timed;
+            const runNote = document.getElementById("run-note-" + p.name);
+            if (runNote) {
+              const crashed = p.vertices.filter((v) => v.lastStart === "crash-recovery").map((v) => v.name);
+              const running = p.vertices.some((v) => v.runState === "running");
+              runNote.textContent = (crashed.length ? `Recovered after a crash (${crashed.join(", ")} mid-run). ` : "") +
+                (p.vertices.some((v) => v.lastStart === "resumed") ? "Resumed after a clean stop. " : "") +
+                (running ? "Marked running (a run in progress, or one whose process died)." : "Not running: the last run stopped.");
+            }
           }
         }
 

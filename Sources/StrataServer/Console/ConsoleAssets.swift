@@ -1,5 +1,6 @@
 import Glibc
 import Hummingbird
+import StrataStorage
 
 /// The web console's files, served from the binary: nothing is fetched from elsewhere at run time
 /// and there is no build step. The page is `ConsoleAssets.html`, its script `script`, its style
@@ -54,8 +55,7 @@ enum ConsoleAssets {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while bytes.count < 16 << 20 {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
+            let n = chunk.withUnsafeMutableBytes { raw in retryingOnInterrupt { read(fd, raw.baseAddress, raw.count) } }
             if n < 0 { return nil }
             if n == 0 { return bytes }
             bytes.append(contentsOf: chunk[0..<n])

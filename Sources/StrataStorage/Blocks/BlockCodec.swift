@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Turns framed record payloads into blocks and back.
 ///
 /// A payload is the records of one chunk, each framed as a LEB128 length followed by the record's
@@ -43,6 +45,20 @@ package struct BlockCodec {
             let checksum = BlockHeader.computeChecksum(UnsafeRawBufferPointer(out))
             out.storeBytes(of: checksum.bigEndian, toByteOffset: 24, as: UInt64.self)
         }
+        return block
+    }
+
+    /// Scratch codecs for `encodeBlock`, one per thread compressing at a time.
+    private static let pool = Mutex<[BlockCodec]>([])
+
+    /// Encodes one block from a framed payload on the calling thread, with a scratch codec taken
+    /// from a shared pool: appenders and engine tasks compress their own blocks in parallel.
+    ///
+    /// - Precondition: `payload.count <= BlockHeader.maxRawLength` and `recordCount <= UInt32.max`.
+    package static func encodeBlock(payload: UnsafeRawBufferPointer, recordCount: Int) -> [UInt8] {
+        var codec = pool.withLock { $0.popLast() } ?? BlockCodec()
+        let block = codec.encode(payload: payload, recordCount: recordCount)
+        pool.withLock { if $0.count < 16 { $0.append(codec) } }
         return block
     }
 
@@ -94,9 +110,9 @@ package struct BlockCodec {
 
 /// Iterates the framed records of a raw payload, checking every length against the bytes left.
 ///
-/// Public so that generic read loops can be inlined into, and specialized for, the caller's
-/// record type; it only reads memory it is given.
-public struct RecordFrames {
+/// `@usableFromInline` so that generic read loops can be inlined into, and specialized for, the
+/// caller's record type; it only reads memory it is given. Not part of the public API.
+@usableFromInline package struct RecordFrames {
     /// The raw payload.
     public let payload: UnsafeRawBufferPointer
     /// The record count its block header gives.
@@ -164,6 +180,22 @@ package struct PayloadBuilder: Sendable {
         finishFrame(lengthAt: lengthAt)
     }
 
+    /// Frames one record whose encoding is `leadingKey` (its partition key, already encoded to
+    /// choose the partition) followed by what `remainder` writes; when `remainder` returns `false`
+    /// (the encoding does not start with the key), the record is encoded whole instead.
+    @inlinable
+    package mutating func append<R: RecordCodable>(_ record: R, leadingKey: UnsafeRawBufferPointer,
+                                                  remainder: (R, inout BinaryWriter) -> Bool) {
+        let lengthAt = writer.bytes.count
+        writer.write(byte: 0)
+        writer.write(raw: leadingKey)
+        if !remainder(record, &writer) {
+            writer._bytes.removeSubrange((lengthAt + 1)...)
+            record.encode(to: &writer)
+        }
+        finishFrame(lengthAt: lengthAt)
+    }
+
     /// Frames one record given as bytes already encoded.
     @inlinable
     package mutating func append(encoded bytes: UnsafeRawBufferPointer) {
@@ -176,7 +208,7 @@ package struct PayloadBuilder: Sendable {
     package mutating func finishFrame(lengthAt: Int) {
         let length = writer.bytes.count - lengthAt - 1
         if length < 0x80 {
-            writer.bytes[lengthAt] = UInt8(length)
+            writer._bytes[lengthAt] = UInt8(length)
         } else {
             var prefix: [UInt8] = []
             var v = length
@@ -185,7 +217,7 @@ package struct PayloadBuilder: Sendable {
                 v >>= 7
             }
             prefix.append(UInt8(v))
-            writer.bytes.replaceSubrange(lengthAt..<lengthAt + 1, with: prefix)
+            writer._bytes.replaceSubrange(lengthAt..<lengthAt + 1, with: prefix)
         }
         recordCount += 1
     }
@@ -195,7 +227,7 @@ package struct PayloadBuilder: Sendable {
         var next = buffer
         next.removeAll(keepingCapacity: true)
         let bytes = writer.bytes
-        writer.bytes = next
+        writer._bytes = next
         recordCount = 0
         return bytes
     }

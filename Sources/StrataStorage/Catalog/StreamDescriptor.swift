@@ -39,30 +39,30 @@ public enum Retention: Sendable, Equatable, CustomStringConvertible {
 /// `StreamDescriptor` is `Sendable`; it is a plain value.
 public struct StreamDescriptor: Sendable, Equatable {
     /// The stream's store-wide identifier.
-    public var id: StreamID
+    public package(set) var id: StreamID
     /// The stream's name.
-    public var name: String
+    public package(set) var name: String
     /// The record type's catalog name (`RecordCodable.recordTypeName`; `json` for JSON streams).
-    public var recordType: String
+    public package(set) var recordType: String
     /// The length of each interval.
-    public var intervalLength: IntervalLength
+    public package(set) var intervalLength: IntervalLength
     /// The number of partitions of each interval.
-    public var partitions: UInt32
+    public package(set) var partitions: UInt32
     /// How long sealed intervals are kept.
-    public var retention: Retention
+    public package(set) var retention: Retention
     /// For JSON streams, the top-level field holding event time (`nil`: arrival time).
-    public var timeField: String?
+    public package(set) var timeField: String?
     /// For JSON streams, the top-level field whose value chooses the partition (`nil`: round-robin).
-    public var keyField: String?
+    public package(set) var keyField: String?
     /// For JSON streams with a numeric time field, its unit (`s`, `ms`, `us`, `ns`).
-    public var timeUnit: String?
+    public package(set) var timeUnit: TimeUnit?
     /// For a late side stream, the name of the stream whose late records it keeps.
-    public var lateRecordsOf: String?
+    public package(set) var lateRecordsOf: String?
 
     /// Creates a descriptor.
     public init(id: StreamID, name: String, recordType: String, intervalLength: IntervalLength,
                 partitions: UInt32, retention: Retention = .forever, timeField: String? = nil,
-                keyField: String? = nil, timeUnit: String? = nil, lateRecordsOf: String? = nil) {
+                keyField: String? = nil, timeUnit: TimeUnit? = nil, lateRecordsOf: String? = nil) {
         self.id = id
         self.name = name
         self.recordType = recordType
@@ -87,13 +87,15 @@ public struct StreamDescriptor: Sendable, Equatable {
             (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == 0x2e || b == 0x5f || b == 0x2d
         }
     }
+}
 
-    static let rowVersion: UInt8 = 1
+extension StreamDescriptor: RowCodec {
+    package static let rowName = "catalog row"
+    package static let rowVersion: UInt8 = 1
+    package var rowCapacity: Int { 128 }
 
-    /// The catalog row: fields in order, then an XXH64 checksum of everything before it.
-    package func encodedRow() -> [UInt8] {
-        var w = BinaryWriter(capacity: 128)
-        w.write(byte: Self.rowVersion)
+    /// The catalog row's fields, in order; `encodedRow()` adds the version and the checksum.
+    package func writeRowFields(to w: inout BinaryWriter) {
         w.write(id.rawValue)
         w.write(name)
         w.write(recordType)
@@ -106,41 +108,42 @@ public struct StreamDescriptor: Sendable, Equatable {
         }
         w.write(timeField)
         w.write(keyField)
-        w.write(timeUnit)
+        w.write(timeUnit?.rawValue)
         w.write(lateRecordsOf)
-        return RowChecksum.seal(w.bytes)
     }
 
     /// Decodes a catalog row, verifying its checksum.
     package init(row: UnsafeRawBufferPointer) throws(Corruption) {
-        let body = try RowChecksum.verified(row, what: "catalog row")
-        var r = BinaryReader(body)
-        do {
-            guard try r.readByte() == Self.rowVersion else { throw Corruption.badRow("catalog row version") }
-            id = StreamID(rawValue: try r.read())
-            name = try r.read()
-            recordType = try r.read()
-            intervalLength = IntervalLength(rawValue: try r.read())
-            partitions = try r.read()
+        self = try Self.decodeRow(row) { _, r in
+            let id = StreamID(rawValue: try r.read())
+            let name: String = try r.read()
+            let recordType: String = try r.read()
+            let intervalLength = IntervalLength(rawValue: try r.read())
+            let partitions: UInt32 = try r.read()
             let kind = try r.readByte()
             let amount: UInt64 = try r.read()
+            let retention: Retention
             switch kind {
             case 0: retention = .forever
             case 1: retention = .intervals(amount)
             case 2: retention = .nanoseconds(amount)
             default: throw Corruption.badRow("catalog row retention")
             }
-            timeField = try r.read()
-            keyField = try r.read()
-            timeUnit = try r.read()
-            lateRecordsOf = try r.read()
+            let timeField: String? = try r.read()
+            let keyField: String? = try r.read()
+            let unit: String? = try r.read()
+            var timeUnit: TimeUnit?
+            if let unit {
+                guard let known = TimeUnit(rawValue: unit) else { throw Corruption.badRow("catalog row time unit") }
+                timeUnit = known
+            }
+            let lateRecordsOf: String? = try r.read()
             guard r.remaining == 0, partitions > 0, intervalLength.rawValue > 0 else {
                 throw Corruption.badRow("catalog row")
             }
-        } catch let error as Corruption {
-            throw error
-        } catch {
-            throw .badRow("catalog row (\(error))")
+            return StreamDescriptor(id: id, name: name, recordType: recordType, intervalLength: intervalLength,
+                                    partitions: partitions, retention: retention, timeField: timeField,
+                                    keyField: keyField, timeUnit: timeUnit, lateRecordsOf: lateRecordsOf)
         }
     }
 }

@@ -26,39 +26,34 @@ public struct StreamFrontier: Sendable, Equatable {
         let from = max(first, retainedFrom)
         return from <= last ? from : nil
     }
+}
 
-    static let rowVersion: UInt8 = 1
+extension StreamFrontier: RowCodec {
+    package static let rowName = "frontier row"
+    package static let rowVersion: UInt8 = 1
+    package var rowCapacity: Int { 48 }
 
-    /// The frontier row: version, flags, three intervals, late count, checksum.
-    package func encodedRow() -> [UInt8] {
-        var w = BinaryWriter(capacity: 48)
-        w.write(byte: Self.rowVersion)
+    /// The frontier row's fields: flags, three intervals, late count.
+    package func writeRowFields(to w: inout BinaryWriter) {
         w.write(byte: (sealedThrough == nil ? 0 : 1) | (firstInterval == nil ? 0 : 2))
         w.write(sealedThrough?.rawValue ?? 0)
         w.write(firstInterval?.rawValue ?? 0)
         w.write(retainedFrom.rawValue)
         w.write(lateRecords)
-        return RowChecksum.seal(w.bytes)
     }
 
     /// Decodes a frontier row, verifying its checksum.
     package init(row: UnsafeRawBufferPointer) throws(Corruption) {
-        let body = try RowChecksum.verified(row, what: "frontier row")
-        var r = BinaryReader(body)
-        do {
-            guard try r.readByte() == Self.rowVersion else { throw Corruption.badRow("frontier row version") }
+        self = try Self.decodeRow(row) { _, r in
             let flags = try r.readByte()
             let sealed: UInt64 = try r.read()
             let first: UInt64 = try r.read()
-            retainedFrom = Interval(try r.read())
-            lateRecords = try r.read()
+            let retainedFrom = Interval(try r.read())
+            let lateRecords: UInt64 = try r.read()
             guard r.remaining == 0, flags & ~3 == 0 else { throw Corruption.badRow("frontier row") }
-            sealedThrough = flags & 1 != 0 ? Interval(sealed) : nil
-            firstInterval = flags & 2 != 0 ? Interval(first) : nil
-        } catch let error as Corruption {
-            throw error
-        } catch {
-            throw .badRow("frontier row (\(error))")
+            return StreamFrontier(sealedThrough: flags & 1 != 0 ? Interval(sealed) : nil,
+                                  firstInterval: flags & 2 != 0 ? Interval(first) : nil,
+                                  retainedFrom: retainedFrom, lateRecords: lateRecords)
         }
     }
 }
@@ -66,7 +61,7 @@ public struct StreamFrontier: Sendable, Equatable {
 /// The seal of one interval that holds records: per-partition chunk counts and totals.
 ///
 /// An interval at or below the frontier with no seal row is sealed and empty.
-public struct SealRecord: Sendable, Equatable {
+package struct SealRecord: Sendable, Equatable {
     /// The number of chunks (blocks) of each partition.
     public var chunks: [UInt32]
     /// Records in the interval.
@@ -83,35 +78,30 @@ public struct SealRecord: Sendable, Equatable {
         self.rawBytes = rawBytes
         self.storedBytes = storedBytes
     }
+}
 
-    static let rowVersion: UInt8 = 1
+extension SealRecord: RowCodec {
+    package static let rowName = "seal row"
+    package static let rowVersion: UInt8 = 1
+    package var rowCapacity: Int { 40 + 4 * chunks.count }
 
-    /// The seal row: version, totals, chunk counts, checksum.
-    package func encodedRow() -> [UInt8] {
-        var w = BinaryWriter(capacity: 40 + 4 * chunks.count)
-        w.write(byte: Self.rowVersion)
+    /// The seal row's fields: totals, then the chunk counts.
+    package func writeRowFields(to w: inout BinaryWriter) {
         w.write(records)
         w.write(rawBytes)
         w.write(storedBytes)
         w.write(chunks)
-        return RowChecksum.seal(w.bytes)
     }
 
     /// Decodes a seal row, verifying its checksum and that it lists `partitions` partitions.
     package init(row: UnsafeRawBufferPointer, partitions: UInt32) throws(Corruption) {
-        let body = try RowChecksum.verified(row, what: "seal row")
-        var r = BinaryReader(body)
-        do {
-            guard try r.readByte() == Self.rowVersion else { throw Corruption.badRow("seal row version") }
-            records = try r.read()
-            rawBytes = try r.read()
-            storedBytes = try r.read()
-            chunks = try r.read()
+        self = try Self.decodeRow(row) { _, r in
+            let records: UInt64 = try r.read()
+            let rawBytes: UInt64 = try r.read()
+            let storedBytes: UInt64 = try r.read()
+            let chunks: [UInt32] = try r.read()
             guard r.remaining == 0, chunks.count == Int(partitions) else { throw Corruption.badRow("seal row") }
-        } catch let error as Corruption {
-            throw error
-        } catch {
-            throw .badRow("seal row (\(error))")
+            return SealRecord(chunks: chunks, records: records, rawBytes: rawBytes, storedBytes: storedBytes)
         }
     }
 }

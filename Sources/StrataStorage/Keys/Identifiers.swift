@@ -42,7 +42,7 @@ public struct StreamID: RawRepresentable, Hashable, Comparable, Sendable, Custom
 
 /// The position of one block within a partition of an interval: blocks are numbered 0, 1, 2 …
 /// in the order they were appended.
-public struct ChunkIndex: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+package struct ChunkIndex: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
     /// The chunk number.
     public var rawValue: UInt32
     /// Creates a chunk index.

@@ -30,6 +30,8 @@ package final class Environment: @unchecked Sendable {
     /// Shared by every transaction of this process, exclusive while the map is resized.
     private let gate: UnsafeMutablePointer<pthread_rwlock_t>
     private let mapSize: Mutex<Int>
+    /// Block bytes released since the whole map was last unmapped from this process (`releasePages`).
+    private let releasedSinceSweep = Atomic<Int>(0)
     private let closed = Atomic<Bool>(false)
     /// Opened with `MDB_RDONLY`: every write is refused.
     package let readOnly: Bool
@@ -339,6 +341,53 @@ package final class Environment: @unchecked Sendable {
         var envInfo = MDB_envinfo()
         mdb_env_info(handle, &envInfo)
         mapSize.withLock { $0 = envInfo.me_mapsize }
+    }
+
+    /// Unmaps from this process the whole pages inside `bytes`, a value read from the map, once the
+    /// caller is done with it.
+    ///
+    /// The pages stay in the OS page cache, and a later read maps them again (a minor fault per
+    /// page); they stop counting in this process's resident set, which otherwise grows with every
+    /// block read until it holds the whole data file. Safe at any moment: the map is read-only and
+    /// shared (no `MDB_WRITEMAP`), so another thread reading the same pages faults them back in
+    /// from the file's page cache, whose bytes a live read transaction's pages never change in.
+    ///
+    /// The corresponding system call is `madvise` with `MADV_DONTNEED`.
+    package func releasePages(of bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= 2 * pageSize, let base = bytes.baseAddress else { return }
+        let mask = UInt(pageSize) &- 1
+        let start = (UInt(bitPattern: base) &+ mask) & ~mask
+        let end = (UInt(bitPattern: base) &+ UInt(bytes.count)) & ~mask
+        guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(pointer, Int(end &- start), MADV_DONTNEED)
+        // The kernel maps pages around each faulting one (fault-around), and B-tree pages are
+        // touched by every walk: after every 32 MiB of blocks read, unmap the whole file's pages.
+        if releasedSinceSweep.add(bytes.count, ordering: .relaxed).newValue >= 32 << 20 {
+            releasedSinceSweep.store(0, ordering: .relaxed)
+            releaseMappedFile()
+        }
+    }
+
+    /// Unmaps every page of the data file from this process (they stay in the page cache).
+    ///
+    /// Called inside a transaction, so that the map is not resized meanwhile (resizing holds the
+    /// gate exclusively). The corresponding system call is `madvise` with `MADV_DONTNEED`.
+    package func releaseMappedFile() {
+        var envInfo = MDB_envinfo()
+        mdb_env_info(handle, &envInfo)
+        guard let base = envInfo.me_mapaddr else { return }
+        let used = min(Int(envInfo.me_last_pgno &+ 1) &* pageSize, envInfo.me_mapsize)
+        _ = madvise(base, used, MADV_DONTNEED)
+    }
+
+    /// Turns `MDB_NOMETASYNC` on or off for the commits that follow: with it on, a commit flushes
+    /// its data pages but not its meta page (lmdb.h: "maintains database integrity, but a system
+    /// crash may undo the last committed transaction"); the next commit without it flushes both.
+    ///
+    /// Only the committer's thread calls it, between transactions. The corresponding LMDB call is
+    /// `mdb_env_set_flags`, which lmdb.h allows for this flag at any time.
+    package func setMetaSyncDeferred(_ deferred: Bool) {
+        _ = mdb_env_set_flags(handle, UInt32(MDB_NOMETASYNC), deferred ? 1 : 0)
     }
 
     /// Flushes committed data to disk (`mdb_env_sync` with `force`).

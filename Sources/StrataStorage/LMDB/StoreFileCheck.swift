@@ -189,12 +189,9 @@ package enum StoreFileCheck {
         while done < count {
             let n = bytes.withUnsafeMutableBytes { raw -> Int in
                 guard let base = raw.baseAddress else { return 0 }
-                return pread(fd, base + done, count - done, off_t(offset + done))
+                return retryingOnInterrupt { pread(fd, base + done, count - done, off_t(offset + done)) }
             }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .system(call: "pread", errno: errno, path: file)
-            }
+            if n < 0 { throw .system(call: "pread", errno: errno, path: file) }
             if n == 0 {
                 throw .damaged(path: file, what: "the file ends at byte \(offset + done), before byte \(offset + count)")
             }

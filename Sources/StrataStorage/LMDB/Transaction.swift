@@ -49,6 +49,12 @@ package struct Transaction: ~Copyable {
 
     deinit { if owned { mdb_txn_abort(handle) } }
 
+    /// The transaction's ID: for a write transaction, the ID of the last committed transaction
+    /// plus one (so a gap since this process's last commit means another process wrote).
+    ///
+    /// The corresponding LMDB call is `mdb_txn_id`.
+    package var id: Int { Int(mdb_txn_id(handle)) }
+
     /// Calls `body` with the value stored under `key`, or `nil` when there is none.
     package func withValue<R>(_ db: Database, key: UnsafeRawBufferPointer,
                               _ body: (UnsafeRawBufferPointer?) throws -> R) throws -> R {

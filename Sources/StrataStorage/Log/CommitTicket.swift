@@ -6,14 +6,23 @@ import Synchronization
 /// `CommitTicket` is `Sendable`; any number of threads and tasks may wait on it.
 package final class CommitTicket: Sendable {
     private enum State {
-        case pending([CheckedContinuation<Void, any Error>])
+        /// Not acknowledged yet: its waiters, the holds still open, and the outcome once the
+        /// committer gave it while a hold was open.
+        case pending([CheckedContinuation<Void, any Error>], holds: Int, outcome: Result<Void, StorageError>?)
         case done(Result<Void, StorageError>)
     }
 
-    private let state = Mutex<State>(.pending([]))
+    private let state: Mutex<State>
     private let semaphore = DispatchSemaphore(value: 0)
 
-    package init() {}
+    /// A pending ticket.
+    ///
+    /// - Parameter holds: Holds to `release()` before the outcome reaches waiters: a stage that
+    ///   hands the commit on (the appender's compressor) holds the ticket until it has let go of
+    ///   what it holds, so an acknowledged commit leaves nothing of the store behind.
+    package init(holds: Int = 0) {
+        state = Mutex(.pending([], holds: holds, outcome: nil))
+    }
 
     /// A ticket that is already acknowledged.
     package static let completed: CommitTicket = {
@@ -22,13 +31,30 @@ package final class CommitTicket: Sendable {
         return ticket
     }()
 
-    /// Records the outcome and wakes every waiter.
+    /// Records the outcome and wakes every waiter, or keeps it until the last hold is released.
     func complete(_ result: Result<Void, StorageError>) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
-            guard case .pending(let waiters) = state else { return [] }
-            state = .done(result)
-            return waiters
+        finish { _, outcome in
+            if outcome == nil { outcome = result }
         }
+    }
+
+    /// Releases one hold given to `init(holds:)`; the outcome reaches waiters after the last.
+    package func release() {
+        finish { holds, _ in holds -= 1 }
+    }
+
+    private func finish(_ update: (inout Int, inout Result<Void, StorageError>?) -> Void) {
+        let resolved = state.withLock { state -> (Result<Void, StorageError>, [CheckedContinuation<Void, any Error>])? in
+            guard case .pending(let waiters, var holds, var outcome) = state else { return nil }
+            update(&holds, &outcome)
+            guard holds <= 0, let result = outcome else {
+                state = .pending(waiters, holds: holds, outcome: outcome)
+                return nil
+            }
+            state = .done(result)
+            return (result, waiters)
+        }
+        guard let (result, waiters) = resolved else { return }
         for waiter in waiters { waiter.resume(with: result.mapError { $0 as any Error }) }
         semaphore.signal()
     }
@@ -54,9 +80,9 @@ package final class CommitTicket: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let result: Result<Void, StorageError>? = state.withLock { state in
                 switch state {
-                case .pending(var waiters):
+                case .pending(var waiters, let holds, let outcome):
                     waiters.append(continuation)
-                    state = .pending(waiters)
+                    state = .pending(waiters, holds: holds, outcome: outcome)
                     return nil
                 case .done(let result):
                     return result

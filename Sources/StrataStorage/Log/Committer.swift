@@ -1,24 +1,23 @@
+import Glibc
 import Dispatch
 import Synchronization
 
 /// The store's only writer: runs write requests in LMDB write transactions on one serial queue.
 ///
-/// Encoding and compression happen before a request is submitted; a request only puts ready
-/// bytes. With `.groupCommit` and `.noSync`, every request waiting when the queue gets to them
-/// shares one transaction (and so one flush); each runs in a nested transaction so that one
-/// failing request does not undo the others. With `.fsyncEveryCommit` each request commits alone.
+/// Encoding and compression happen before a request is submitted, off the committer's thread; a
+/// request only puts ready bytes. With `.groupCommit` and `.noSync`, every request waiting when
+/// the queue gets to them shares one transaction (and so one flush); each runs in a nested
+/// transaction so that one failing request does not undo the others. With `.fsyncEveryCommit`
+/// each request commits alone.
 ///
 /// `Committer` is `Sendable`; submit from any thread.
 package final class Committer: Sendable {
     /// One unit of work for the write transaction.
     package typealias Work = @Sendable (borrowing Transaction) throws -> Void
 
-    /// Work done on the committer's thread before the write transaction begins (compression);
-    /// it returns what runs inside the transaction.
-    package typealias Prepare = @Sendable () throws -> Work
-
     private struct Request {
-        let prepare: Prepare
+        let work: Work
+        let defersMetaSync: Bool
         let ticket: CommitTicket
         let chain: CommitChain?
         let bytes: Int
@@ -29,14 +28,25 @@ package final class Committer: Sendable {
     private let durability: Durability
     private let queue = DispatchQueue(label: "strata.committer")
     private let pending = Mutex<[Request]>([])
+    /// Follows each write transaction, for the seal counts (`SealTally`).
+    private let tally: SealTally?
     /// Bytes submitted and not yet committed, for backpressure.
     package let pendingBytes = Atomic<Int>(0)
     /// Commits, their latency and bytes, for swift-metrics.
     package let metrics = StorageMetrics()
+    /// Transactions committed with the meta-page flush deferred (`defersMetaSync`), and all
+    /// transactions committed; for tests and benchmarks.
+    package let deferredMetaSyncCommits = Atomic<Int>(0)
+    package let transactionsCommitted = Atomic<Int>(0)
 
-    init(environment: Environment, durability: Durability) {
+    /// Written after every commit, so that waiters in other processes wake (see `CommitNotice`).
+    private let notice: CommitNotice?
+
+    init(environment: Environment, durability: Durability, tally: SealTally? = nil, noticeFile: String? = nil) {
         self.environment = environment
         self.durability = durability
+        self.tally = tally
+        notice = noticeFile.flatMap(CommitNotice.init(path:))
     }
 
     /// Queues `work`; the ticket is acknowledged once it is committed under the durability setting.
@@ -45,19 +55,17 @@ package final class Committer: Sendable {
     ///   - bytes: How many bytes the request writes, counted for backpressure until it commits.
     ///   - chain: Requests that must land in order; after one fails, later ones fail unrun.
     ///   - afterCommit: Runs on the committer's queue once the request is committed.
-    package func submit(bytes: Int = 0, chain: CommitChain? = nil, afterCommit: (@Sendable () -> Void)? = nil,
+    ///   - defersMetaSync: Whether the commit may skip flushing LMDB's meta page (`MDB_NOMETASYNC`),
+    ///     because a later synced commit orders after it; honoured when every request of the
+    ///     transaction allows it.
+    ///   - ticket: The ticket to acknowledge (a new one when `nil`).
+    package func submit(bytes: Int = 0, chain: CommitChain? = nil, defersMetaSync: Bool = false,
+                        ticket: CommitTicket? = nil, afterCommit: (@Sendable () -> Void)? = nil,
                         _ work: @escaping Work) -> CommitTicket {
-        submit(bytes: bytes, chain: chain, afterCommit: afterCommit, preparing: { work })
-    }
-
-    /// Queues a request whose `prepare` step runs on the committer's thread outside the write
-    /// transaction (so a second core compresses while the caller goes on encoding), and whose
-    /// returned work runs inside it.
-    package func submit(bytes: Int = 0, chain: CommitChain? = nil, afterCommit: (@Sendable () -> Void)? = nil,
-                        preparing prepare: @escaping Prepare) -> CommitTicket {
-        let ticket = CommitTicket()
+        let ticket = ticket ?? CommitTicket()
         pendingBytes.add(bytes, ordering: .relaxed)
-        let request = Request(prepare: prepare, ticket: ticket, chain: chain, bytes: bytes, afterCommit: afterCommit)
+        let request = Request(work: work, defersMetaSync: defersMetaSync, ticket: ticket, chain: chain, bytes: bytes,
+                              afterCommit: afterCommit)
         let first = pending.withLock { queue -> Bool in
             queue.append(request)
             return queue.count == 1
@@ -82,41 +90,51 @@ package final class Committer: Sendable {
 
     private func drain() {
         while true {
-            let batch = pending.withLock { queue -> [Request] in
+            var batch = pending.withLock { queue -> [Request] in
                 let batch = queue
                 queue.removeAll()
                 return batch
             }
             if batch.isEmpty { return }
             if durability == .fsyncEveryCommit {
-                for request in batch { commit([request]) }
+                var remaining = batch
+                batch = []
+                remaining.reverse()
+                while !remaining.isEmpty {
+                    var one = [remaining.removeLast()]
+                    commit(&one)
+                }
             } else {
-                commit(batch)
+                commit(&batch)
             }
         }
     }
 
-    private func commit(_ batch: [Request]) {
+    /// Commits `batch`, then acknowledges each request after releasing its closures (emptying
+    /// `batch`): the closures may hold the last references to a store, and a caller that drops
+    /// its own reference after its ticket is acknowledged must find the store closed then, not a
+    /// moment later when this thread lets go.
+    private func commit(_ batch: inout [Request]) {
         let began = DispatchTime.now().uptimeNanoseconds
         var outcomes = [Result<Void, StorageError>?](repeating: nil, count: batch.count)
-        // Prepare outside the transaction: the writer lock is held only for puts.
         var works = [Work?](repeating: nil, count: batch.count)
         for (index, request) in batch.enumerated() {
             if let failure = request.chain?.firstFailure {
                 outcomes[index] = .failure(failure)
-                continue
-            }
-            do {
-                works[index] = try request.prepare()
-            } catch {
-                let storageError = StorageError(wrapping: error)
-                request.chain?.fail(storageError)
-                outcomes[index] = .failure(storageError)
+            } else {
+                works[index] = request.work
             }
         }
         let runnable = works.lazy.filter { $0 != nil }.count
+        let tally = self.tally
+        // Flush the meta page later only when every request of the transaction allows it.
+        let defersMetaSync = durability != .noSync && runnable > 0
+            && batch.indices.allSatisfy { works[$0] == nil || batch[$0].defersMetaSync }
+        if defersMetaSync { environment.setMetaSyncDeferred(true) }
+        defer { if defersMetaSync { environment.setMetaSyncDeferred(false) } }
         do {
             try environment.write { txn in
+                tally?.transactionBegan(id: txn.id)
                 for (index, request) in batch.enumerated() {
                     guard let work = works[index] else { continue }
                     if let failure = request.chain?.firstFailure {
@@ -135,24 +153,38 @@ package final class Committer: Sendable {
                     } catch let signal as Environment.MapFullSignal {
                         throw signal
                     } catch {
+                        tally?.nestedTransactionFailed()
                         let storageError = StorageError(wrapping: error)
                         request.chain?.fail(storageError)
                         outcomes[index] = .failure(storageError)
                     }
                 }
             }
+            tally?.transactionEnded(committed: true)
+            transactionsCommitted.add(1, ordering: .relaxed)
+            if defersMetaSync { deferredMetaSyncCommits.add(1, ordering: .relaxed) }
         } catch {
+            tally?.transactionEnded(committed: false)
             let storageError = StorageError(wrapping: error)
             for index in outcomes.indices where works[index] != nil {
                 outcomes[index] = .failure(storageError)
                 batch[index].chain?.fail(storageError)
             }
         }
+        if outcomes.contains(where: { if case .success = $0 { true } else { false } }) { notice?.post() }
         recordMetrics(batch, outcomes, began: began)
-        for (request, outcome) in zip(batch, outcomes) {
-            pendingBytes.subtract(request.bytes, ordering: .relaxed)
-            if case .success = outcome { request.afterCommit?() }
-            request.ticket.complete(outcome ?? .failure(.misuse("commit produced no outcome")))
+        var finished = zip(batch, outcomes).map { request, outcome in
+            (ticket: request.ticket, bytes: request.bytes, afterCommit: request.afterCommit,
+             outcome: outcome ?? .failure(.misuse("commit produced no outcome")))
+        }
+        works.removeAll()
+        batch.removeAll()
+        finished.reverse()
+        while var done = finished.popLast() {
+            pendingBytes.subtract(done.bytes, ordering: .relaxed)
+            if case .success = done.outcome { done.afterCommit?() }
+            done.afterCommit = nil
+            done.ticket.complete(done.outcome)
         }
     }
 }
@@ -189,5 +221,41 @@ extension StorageError {
         case let corruption as Corruption: self = .corrupt(StoreLocation(stream: "?"), corruption)
         default: self = .misuse(String(describing: error))
         }
+    }
+}
+
+/// A small file in the store directory that the committer writes to after every commit that
+/// committed something, once `mdb_txn_commit` has returned.
+///
+/// Other processes wait for seals by watching the store directory with inotify (`SealSignal`).
+/// A write to `data.mdb` alone is not a safe wake-up: LMDB publishes a commit to readers by
+/// updating the transaction id in the shared `lock.mdb` map *after* writing the meta page, and
+/// writes to a shared map raise no inotify event. A reader woken by the meta page's write can so
+/// look before the commit is visible and then sleep through it. This file's write comes after
+/// the commit is visible, so a reader woken by it always finds the commit.
+///
+/// The file holds the process's commit count (8 bytes, little-endian); only its changes matter.
+/// A failed write only delays readers in other processes until their poll interval; it never
+/// affects the commit.
+final class CommitNotice: Sendable {
+    /// The file's name in the store directory.
+    static let fileName = "commits"
+
+    private let descriptor: Int32
+    private let count = Atomic<UInt64>(0)
+
+    /// Opens (creating) `path`; `nil` when it cannot be opened (a read-only directory).
+    init?(path: String) {
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return nil }
+        descriptor = fd
+    }
+
+    deinit { close(descriptor) }
+
+    /// Records one more commit.
+    func post() {
+        var value = count.wrappingAdd(1, ordering: .relaxed).newValue.littleEndian
+        _ = withUnsafeBytes(of: &value) { pwrite(descriptor, $0.baseAddress, 8, 0) }
     }
 }

@@ -1,7 +1,7 @@
 /// How far an input has been appended to a stream: every record read from the input before this
 /// position is committed, none after it.
 ///
-/// A resumable appender (`StoredStream.appender(timing:source:)`) commits its position together
+/// A resumable appender (`StoredStream.eventTimeAppender(allowedLateness:source:limits:)` and its siblings) commits its position together
 /// with the records in the same LMDB transaction, so after any interruption the position and the
 /// stream agree exactly: resume reading the input at `bytes` (or after `lines` lines, or at what
 /// `token` says for an input of your own, such as a message queue offset).
@@ -47,47 +47,6 @@ package struct SourceRecord: Sendable, Equatable {
         self.maxEventTime = maxEventTime
         self.finished = finished
         self.processID = processID
-    }
-
-    static let rowVersion: UInt8 = 1
-
-    /// The row: version, flags, lines, bytes, max event time, pid, token, checksum.
-    package func encodedRow() -> [UInt8] {
-        var w = BinaryWriter(capacity: 48 + position.token.count)
-        w.write(byte: Self.rowVersion)
-        w.write(byte: (maxEventTime == nil ? 0 : 1) | (finished ? 2 : 0))
-        w.write(position.lines)
-        w.write(position.bytes)
-        w.write(UInt64(bitPattern: maxEventTime ?? 0))
-        w.write(UInt32(bitPattern: processID))
-        w.write(position.token)
-        return RowChecksum.seal(w.bytes)
-    }
-
-    /// Decodes a source row, verifying its checksum.
-    package init(row: UnsafeRawBufferPointer) throws(Corruption) {
-        let body = try RowChecksum.verified(row, what: "source row")
-        var r = BinaryReader(body)
-        do {
-            guard try r.readByte() == Self.rowVersion else { throw Corruption.badRow("source row version") }
-            let flags = try r.readByte()
-            let lines: UInt64 = try r.read()
-            let bytes: UInt64 = try r.read()
-            let eventTime: UInt64 = try r.read()
-            let pid: UInt32 = try r.read()
-            let token: [UInt8] = try r.read()
-            guard r.remaining == 0, flags & ~3 == 0, token.count <= InputPosition.maxTokenBytes else {
-                throw Corruption.badRow("source row")
-            }
-            position = InputPosition(lines: lines, bytes: bytes, token: token)
-            maxEventTime = flags & 1 != 0 ? Int64(bitPattern: eventTime) : nil
-            finished = flags & 2 != 0
-            processID = Int32(bitPattern: pid)
-        } catch let error as Corruption {
-            throw error
-        } catch {
-            throw .badRow("source row (\(error))")
-        }
     }
 
     /// The `meta` key of a stream's source.
@@ -181,6 +140,40 @@ extension LogStore {
                 }
             }
             return frontier.sealedThrough
+        }
+    }
+}
+
+extension SourceRecord: RowCodec {
+    package static let rowName = "source row"
+    package static let rowVersion: UInt8 = 1
+    package var rowCapacity: Int { 48 + position.token.count }
+
+    /// The row's fields: flags, lines, bytes, max event time, pid, token.
+    package func writeRowFields(to w: inout BinaryWriter) {
+        w.write(byte: (maxEventTime == nil ? 0 : 1) | (finished ? 2 : 0))
+        w.write(position.lines)
+        w.write(position.bytes)
+        w.write(UInt64(bitPattern: maxEventTime ?? 0))
+        w.write(UInt32(bitPattern: processID))
+        w.write(position.token)
+    }
+
+    /// Decodes a source row, verifying its checksum.
+    package init(row: UnsafeRawBufferPointer) throws(Corruption) {
+        self = try Self.decodeRow(row) { _, r in
+            let flags = try r.readByte()
+            let lines: UInt64 = try r.read()
+            let bytes: UInt64 = try r.read()
+            let eventTime: UInt64 = try r.read()
+            let pid: UInt32 = try r.read()
+            let token: [UInt8] = try r.read()
+            guard r.remaining == 0, flags & ~3 == 0, token.count <= InputPosition.maxTokenBytes else {
+                throw Corruption.badRow("source row")
+            }
+            return SourceRecord(position: InputPosition(lines: lines, bytes: bytes, token: token),
+                                maxEventTime: flags & 1 != 0 ? Int64(bitPattern: eventTime) : nil,
+                                finished: flags & 2 != 0, processID: Int32(bitPattern: pid))
         }
     }
 }

@@ -1,31 +1,124 @@
-/// A block to append: either already encoded, or a framed raw payload the committer compresses
-/// on its own thread before the write transaction.
+import Dispatch
+import Synchronization
+
+/// A block to append. The committer only writes compressed blocks: engine tasks compress theirs
+/// as they cut them (`init(…payload:…)`), and an appender's raw payloads (`init(…rawPayload:…)`)
+/// are compressed by its `BlockCompressor` before they reach the committer.
 package struct PendingBlock: Sendable {
     package var stream: StreamDescriptor
     package var interval: Interval
     package var partition: PartitionIndex
-    /// The block's bytes (header and payload as stored), or the raw framed payload.
-    package var bytes: [UInt8]
-    /// For a raw payload, its record count; `nil` when `bytes` is an encoded block.
-    package var rawRecordCount: Int?
+    /// The block's bytes as stored (header and payload), or the framed payload while not compressed.
+    package private(set) var bytes: [UInt8]
+    /// The block's record count (from its header), which the interval's seal row sums.
+    package private(set) var recordCount: Int
+    /// The block's raw (uncompressed) payload length, which the interval's seal row sums.
+    package private(set) var rawLength: Int
+    /// Whether `bytes` is the encoded block (LZ4 and checksum done).
+    package private(set) var isCompressed: Bool
 
-    /// A block already encoded.
-    package init(stream: StreamDescriptor, interval: Interval, partition: PartitionIndex, bytes: [UInt8]) {
+    /// Compresses a framed payload of `recordCount` records into a block, on the calling thread.
+    ///
+    /// - Throws: `.recordTooLarge` for a payload over the block limit (one huge record, such as a
+    ///   grouped value of tens of megabytes).
+    package init(stream: StreamDescriptor, interval: Interval, partition: PartitionIndex,
+                 payload: UnsafeRawBufferPointer, recordCount: Int) throws(StorageError) {
+        guard payload.count <= BlockHeader.maxRawLength else {
+            throw .recordTooLarge(stream: stream.name, bytes: payload.count)
+        }
         self.stream = stream
         self.interval = interval
         self.partition = partition
-        self.bytes = bytes
-        self.rawRecordCount = nil
+        bytes = BlockCodec.encodeBlock(payload: payload, recordCount: recordCount)
+        self.recordCount = recordCount
+        rawLength = payload.count
+        isCompressed = true
     }
 
-    /// A raw framed payload of `recordCount` records, to be compressed by the committer.
-    package init(stream: StreamDescriptor, interval: Interval, partition: PartitionIndex, payload: [UInt8], recordCount: Int) {
+    /// A framed payload of `recordCount` records, compressed later by `compress()` (an appender's
+    /// `BlockCompressor`).
+    package init(stream: StreamDescriptor, interval: Interval, partition: PartitionIndex, rawPayload: [UInt8],
+                 recordCount: Int) {
         self.stream = stream
         self.interval = interval
         self.partition = partition
-        self.bytes = payload
-        self.rawRecordCount = recordCount
+        bytes = rawPayload
+        self.recordCount = recordCount
+        rawLength = rawPayload.count
+        isCompressed = false
     }
+
+    /// A block already encoded (a copy of a stored one); its header gives the counts.
+    ///
+    /// - Throws: `Corruption` when the header does not parse.
+    package init(stream: StreamDescriptor, interval: Interval, partition: PartitionIndex,
+                 block: [UInt8]) throws(Corruption) {
+        let parsed = block.withUnsafeBytes { raw in
+            Result { () throws(Corruption) -> BlockHeader in try BlockHeader(parsing: raw) }
+        }
+        let header = try parsed.get()
+        self.stream = stream
+        self.interval = interval
+        self.partition = partition
+        bytes = block
+        recordCount = header.recordCount
+        rawLength = header.rawLength
+        isCompressed = true
+    }
+
+    /// Compresses a raw payload into the block, on the calling thread, and returns the payload's
+    /// buffer (for reuse); `nil` when the block was compressed already.
+    ///
+    /// - Throws: `.recordTooLarge` for a payload over the block limit.
+    package mutating func compress() throws(StorageError) -> [UInt8]? {
+        guard !isCompressed else { return nil }
+        guard bytes.count <= BlockHeader.maxRawLength else {
+            throw .recordTooLarge(stream: stream.name, bytes: bytes.count)
+        }
+        let payload = bytes
+        bytes = payload.withUnsafeBytes { BlockCodec.encodeBlock(payload: $0, recordCount: recordCount) }
+        isCompressed = true
+        return payload
+    }
+}
+
+/// Compresses an appender's blocks on a thread of its own, then hands them to the committer, in
+/// the order the appender submitted them: the appender goes on encoding while its last blocks are
+/// compressed, and the committer only writes (one thread per appender, in parallel with every
+/// other appender's and the engine's).
+///
+/// `BlockCompressor` is `Sendable`; its work runs on one serial Dispatch queue.
+package final class BlockCompressor: Sendable {
+    private let queue = DispatchQueue(label: "strata.appender.compress")
+    /// Payload buffers handed back after compression, for the appender's next blocks.
+    private let spare = Mutex<[[UInt8]]>([])
+
+    package init() {}
+
+    /// An empty payload buffer with capacity from an earlier block, or a new one.
+    package func takeBuffer(capacity: Int) -> [UInt8] {
+        if let buffer = spare.withLock({ $0.popLast() }) { return buffer }
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(capacity)
+        return buffer
+    }
+
+    fileprivate func recycle(_ buffer: [UInt8]) {
+        var buffer = buffer
+        buffer.removeAll(keepingCapacity: true)
+        spare.withLock { if $0.count < 8 { $0.append(buffer) } }
+    }
+
+    fileprivate func async(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
+}
+
+/// A store handed to another thread's work, which takes it once: the work's closure then holds
+/// nothing of the store, only the box.
+private final class StoreHandoff: Sendable {
+    private let store: Mutex<LogStore?>
+    init(_ store: LogStore) { self.store = Mutex(store) }
+    /// The store, the first time; `nil` after.
+    func take() -> LogStore? { store.withLock { $0.take() } }
 }
 
 /// One atomic write to the logs: blocks to append, intervals to seal, late records to count.
@@ -42,24 +135,76 @@ package struct AppendBatch: Sendable {
     package var snapshots = SnapshotWrites()
     /// Per-vertex counters to add to (`LogStore+Snapshots.swift`).
     package var vertexStats: [(String, VertexStatsUpdate)] = []
+    /// Per-vertex timing rows of processed intervals (`VertexTiming.swift`).
+    package var vertexTimings: [(String, VertexTiming)] = []
     /// Source positions to put (stream, source name, record), in the same transaction as the
     /// blocks they account for (`InputPosition.swift`).
     package var sources: [(StreamID, String, SourceRecord)] = []
+    /// Whether the commit may skip flushing its meta page (`MDB_NOMETASYNC`) when the store syncs:
+    /// only for writes a later synced commit orders after, such as a program's internal streams
+    /// (a downstream vertex's commit, synced, follows). A transaction skips it only when every
+    /// request in it allows it. See `docs/durability.md`.
+    package var defersMetaSync = false
 
     package init() {}
 
     /// Whether the batch writes nothing.
     package var isEmpty: Bool {
         blocks.isEmpty && seals.isEmpty && lateCounts.isEmpty && progress.isEmpty && snapshots.isEmpty
-            && vertexStats.isEmpty && sources.isEmpty
+            && vertexStats.isEmpty && vertexTimings.isEmpty && sources.isEmpty
     }
     /// The bytes of its blocks.
     package var byteCount: Int { blocks.reduce(0) { $0 + $1.bytes.count } }
 }
 
 extension LogStore {
-    /// Submits a batch to the committer; the ticket is acknowledged when it is durable.
-    package func submit(_ batch: AppendBatch, chain: CommitChain?) -> CommitTicket {
+    /// Compresses the batch's raw blocks on `compressor`'s thread, then submits it to the committer
+    /// (after every batch given to the same compressor before); the ticket is acknowledged when
+    /// the commit is durable.
+    ///
+    /// Until the batch reaches the committer, its raw bytes count in `Committer.pendingBytes`, so
+    /// an appender's back-pressure covers what waits for compression. A block over the size limit
+    /// fails the batch, and with it the chain, with `.recordTooLarge`; nothing of it is written.
+    package func submit(_ batch: AppendBatch, chain: CommitChain?, compressor: BlockCompressor) -> CommitTicket {
+        // The ticket is held until the compressor's work has let go of the store: once a caller
+        // sees the commit acknowledged, the committer and the compressor hold nothing of it, so
+        // dropping the caller's last reference closes the store at once.
+        let ticket = CommitTicket(holds: 1)
+        let queued = batch.byteCount
+        committer.pendingBytes.add(queued, ordering: .relaxed)
+        let handoff = StoreHandoff(self)
+        compressor.async {
+            // The store is released at the end of the `if`, before the hold.
+            if let store = handoff.take() {
+                LogStore.compressAndSubmit(batch, store: store, chain: chain, ticket: ticket,
+                                           compressor: compressor, queued: queued)
+            }
+            ticket.release()
+        }
+        return ticket
+    }
+
+    /// The compressor's part of `submit(_:chain:compressor:)`.
+    private static func compressAndSubmit(_ batch: AppendBatch, store: LogStore, chain: CommitChain?, ticket: CommitTicket,
+                                          compressor: BlockCompressor, queued: Int) {
+        defer { store.committer.pendingBytes.subtract(queued, ordering: .relaxed) }
+        var batch = batch
+        do throws(StorageError) {
+            for index in batch.blocks.indices {
+                if let payload = try batch.blocks[index].compress() { compressor.recycle(payload) }
+            }
+        } catch {
+            chain?.fail(error)
+            ticket.complete(.failure(error))
+            return
+        }
+        _ = store.submit(batch, chain: chain, ticket: ticket)
+    }
+
+    /// Submits a batch of compressed blocks to the committer; the ticket is acknowledged when it is durable.
+    ///
+    /// - Parameter ticket: The ticket to acknowledge (a new one when `nil`).
+    package func submit(_ batch: AppendBatch, chain: CommitChain?, ticket: CommitTicket? = nil) -> CommitTicket {
         let signal = sealSignal
         var afterCommit: (@Sendable () -> Void)? = nil
         if !batch.seals.isEmpty {
@@ -69,45 +214,10 @@ extension LogStore {
                 seals.increment()
             }
         }
-        return committer.submit(bytes: batch.byteCount, chain: chain, afterCommit: afterCommit) { [self] in
-            let encoded = try encodeRawBlocks(batch)
-            return { [self] txn in try apply(encoded, in: txn) }
+        return committer.submit(bytes: batch.byteCount, chain: chain, defersMetaSync: batch.defersMetaSync,
+                                ticket: ticket, afterCommit: afterCommit) { [self] txn in
+            try apply(batch, in: txn)
         }
-    }
-
-    /// Compresses the batch's raw payloads into blocks (on the committer's thread, outside the
-    /// write transaction) and returns their buffers to the pool.
-    ///
-    /// - Throws: `.recordTooLarge` for a payload over the block limit (one huge record, such as a
-    ///   grouped value of tens of megabytes); nothing of the batch is written.
-    private func encodeRawBlocks(_ batch: AppendBatch) throws(StorageError) -> AppendBatch {
-        var batch = batch
-        for block in batch.blocks where block.rawRecordCount != nil && block.bytes.count > BlockHeader.maxRawLength {
-            throw .recordTooLarge(stream: block.stream.name, bytes: block.bytes.count)
-        }
-        committerCodec.withLock { codec in
-            for index in batch.blocks.indices {
-                guard let count = batch.blocks[index].rawRecordCount else { continue }
-                var payload = batch.blocks[index].bytes
-                batch.blocks[index].bytes = payload.withUnsafeBytes { codec.encode(payload: $0, recordCount: count) }
-                batch.blocks[index].rawRecordCount = nil
-                payload.removeAll(keepingCapacity: true)
-                recyclePayloadBuffer(payload)
-            }
-        }
-        return batch
-    }
-
-    /// A payload buffer from the pool (empty, with capacity), or a new one.
-    package func takePayloadBuffer(capacity: Int) -> [UInt8] {
-        if let buffer = payloadPool.withLock({ $0.popLast() }), buffer.capacity >= capacity { return buffer }
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(capacity)
-        return buffer
-    }
-
-    private func recyclePayloadBuffer(_ buffer: [UInt8]) {
-        payloadPool.withLock { pool in if pool.count < 64 { pool.append(buffer) } }
     }
 
     /// Applies a batch inside a write transaction.
@@ -117,6 +227,7 @@ extension LogStore {
     package func apply(_ batch: AppendBatch, in txn: borrowing Transaction) throws {
         var frontierCache: [StreamID: StreamFrontier] = [:]  // lookup only
         var nextChunk: [BlockKey: UInt32] = [:]  // keyed with chunk 0; lookup only
+        var untracked: Set<StreamID> = []  // streams with unsealed blocks the tally does not know; lookup only
         func frontier(_ descriptor: StreamDescriptor) throws -> StreamFrontier {
             if let cached = frontierCache[descriptor.id] { return cached }
             let loaded = try self.frontier(of: descriptor, in: txn)
@@ -124,15 +235,32 @@ extension LogStore {
             return loaded
         }
         for block in batch.blocks {
+            guard block.isCompressed else {
+                throw StorageError.misuse("stream \(block.stream.name): a block reached the committer uncompressed")
+            }
             let f = try frontier(block.stream)
             if let sealed = f.sealedThrough, block.interval <= sealed {
                 throw StorageError.intervalSealed(
                     StoreLocation(stream: block.stream.name, interval: block.interval, partition: block.partition))
             }
+            guard block.partition.rawValue < block.stream.partitions else {
+                throw StorageError.partitionOutOfRange(
+                    StoreLocation(stream: block.stream.name, interval: block.interval, partition: block.partition),
+                    partitions: block.stream.partitions)
+            }
             let slot = BlockKey(stream: block.stream.id, interval: block.interval, partition: block.partition,
                                 chunk: ChunkIndex(rawValue: 0))
+            if !untracked.contains(block.stream.id), !sealTally.isTracking(block.stream.id) {
+                if try hasUnsealedBlocks(block.stream, frontier: f, in: txn) {
+                    untracked.insert(block.stream.id)
+                } else {
+                    sealTally.seed(block.stream.id)
+                }
+            }
             let chunk: UInt32
-            if let known = nextChunk[slot] {
+            if let counted = sealTally.add(block, partitions: Int(block.stream.partitions)) {
+                chunk = counted
+            } else if let known = nextChunk[slot] {
                 chunk = known
             } else {
                 chunk = try firstFreeChunk(slot, in: txn)
@@ -160,6 +288,22 @@ extension LogStore {
         for (name, mark) in batch.progress { try putProgress(mark, named: name, txn) }
         for (stream, source, record) in batch.sources { try putSourceRecord(record, stream: stream, source: source, txn) }
         try applySnapshots(batch.snapshots, vertexStats: batch.vertexStats, in: txn)
+        try applyVertexTimings(batch.vertexTimings, in: txn)
+    }
+
+    /// Whether the stream has a block after its sealed intervals, as this transaction sees it.
+    private func hasUnsealedBlocks(_ descriptor: StreamDescriptor, frontier: StreamFrontier,
+                                   in txn: borrowing Transaction) throws -> Bool {
+        try txn.withCursor(blocks) { cursor in
+            let from = BlockKey(stream: descriptor.id, interval: frontier.sealedThrough?.next ?? Interval(0),
+                                partition: PartitionIndex(0), chunk: ChunkIndex(rawValue: 0))
+            guard let (keyBytes, _) = try from.withEncodedBytes({ try cursor.seek(atLeast: $0) }) else { return false }
+            guard let key = BlockKey(decoding: keyBytes) else {
+                throw StorageError.corrupt(StoreLocation(stream: descriptor.name),
+                                           .badRow("block key of \(keyBytes.count) bytes"))
+            }
+            return key.stream == descriptor.id
+        }
     }
 
     /// The chunk number after the last block of (stream, interval, partition), 0 when there is none.
@@ -183,6 +327,25 @@ extension LogStore {
               in txn: borrowing Transaction) throws -> Bool {
         if let sealed = frontier.sealedThrough, through <= sealed { return false }
         let start = frontier.sealedThrough?.next ?? Interval(0)
+        // The counts the committer kept from the blocks it wrote, when they cover every unsealed
+        // block of the stream (`SealTally`); otherwise read back the block headers.
+        let sealRows = try sealTally.takeRows(descriptor.id, through: through)
+            ?? walkSealRows(descriptor, from: start, through: through, in: txn)
+        for (interval, seal) in sealRows {
+            let row = seal.encodedRow()
+            try SealKey(stream: descriptor.id, interval: interval).withEncodedBytes { key in
+                try row.withUnsafeBytes { try txn.put(seals, key: key, value: $0) }
+            }
+        }
+        frontier.sealedThrough = through
+        if frontier.firstInterval == nil, let first = sealRows.first?.0 { frontier.firstInterval = first }
+        try applyRetention(descriptor, frontier: &frontier, in: txn)
+        return true
+    }
+
+    /// The seal rows of the intervals `start...through` that hold blocks, from the blocks' headers.
+    private func walkSealRows(_ descriptor: StreamDescriptor, from start: Interval, through: Interval,
+                              in txn: borrowing Transaction) throws -> [(Interval, SealRecord)] {
         let partitions = Int(descriptor.partitions)
         var sealRows: [(Interval, SealRecord)] = []
         try txn.withCursor(blocks) { cursor in
@@ -215,29 +378,22 @@ extension LogStore {
             }
             if let current { sealRows.append((current, seal)) }
         }
-        for (interval, seal) in sealRows {
-            let row = seal.encodedRow()
-            try SealKey(stream: descriptor.id, interval: interval).withEncodedBytes { key in
-                try row.withUnsafeBytes { try txn.put(seals, key: key, value: $0) }
-            }
-        }
-        frontier.sealedThrough = through
-        if frontier.firstInterval == nil, let first = sealRows.first?.0 { frontier.firstInterval = first }
-        try applyRetention(descriptor, frontier: &frontier, in: txn)
-        return true
+        return sealRows
     }
 
     /// Drops whole intervals older than the stream's retention keeps: blocks and seal rows.
     func applyRetention(_ descriptor: StreamDescriptor, frontier: inout StreamFrontier,
-                        in txn: borrowing Transaction) throws {
+                        cutBefore cut: Interval? = nil, in txn: borrowing Transaction) throws {
         // The catalog's retention, not the caller's copy: `setRetention` may have changed it since.
         let retention = try self.descriptor(named: descriptor.name, in: txn)?.retention ?? descriptor.retention
-        guard let kept = retention.keptIntervals(intervalLength: descriptor.intervalLength),
-              let sealed = frontier.sealedThrough else { return }
-        let end = sealed.rawValue &+ 1
-        guard end > kept else { return }
-        let floor = Interval(end - kept)
-        guard floor > frontier.retainedFrom else { return }
+        guard let sealed = frontier.sealedThrough else { return }
+        var floor: Interval?
+        if let kept = retention.keptIntervals(intervalLength: descriptor.intervalLength), sealed.rawValue &+ 1 > kept {
+            floor = Interval(sealed.rawValue &+ 1 - kept)
+        }
+        // A one-off cut keeps the newest sealed interval at least, like every retention.
+        if let cut { floor = max(floor ?? Interval(0), min(cut, sealed)) }
+        guard let floor, floor > frontier.retainedFrom else { return }
         let from = frontier.retainedFrom
         // Blocks: re-seek after every delete rather than trusting the cursor position lmdb.h
         // leaves after `mdb_cursor_del`.

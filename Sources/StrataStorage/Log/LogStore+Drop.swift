@@ -9,6 +9,8 @@ extension LogStore {
     /// - Throws: `.unknownStream`; `.lmdb` or `.storeFull` when the commit fails.
     package func dropStream(named name: String) throws(StorageError) -> Int {
         try committer.write { [self] txn in
+            // Blocks deleted outside `apply`: the seal counts start again from the disk.
+            sealTally.invalidate()
             guard let main = try descriptor(named: name, in: txn) else { throw StorageError.unknownStream(name) }
             var doomed = [main]
             if let late = try descriptor(named: main.lateStreamName, in: txn) { doomed.append(late) }

@@ -195,6 +195,8 @@ extension LogStore {
         let hasRecords = records > 0
         let blocksDB = blocks, sealsDB = seals
         try committer.write { [self] txn in
+            // Blocks written outside `apply`: the seal counts start again from the disk.
+            sealTally.invalidate()
             for (p, partition) in kept.enumerated() {
                 for (c, block) in partition.enumerated() {
                     let key = BlockKey(stream: descriptor.id, interval: interval, partition: PartitionIndex(UInt32(p)),
@@ -214,6 +216,9 @@ extension LogStore {
 
     /// Sets a salvaged stream's frontier.
     package func putSalvagedFrontier(_ frontier: StreamFrontier, of descriptor: StreamDescriptor) throws(StorageError) {
-        try committer.write { [self] txn in try putFrontier(frontier, of: descriptor.id, txn) }
+        try committer.write { [self] txn in
+            sealTally.invalidate()
+            try putFrontier(frontier, of: descriptor.id, txn)
+        }
     }
 }

@@ -56,7 +56,8 @@ package struct SnapshotWrites: Sendable {
 /// What one commit adds to a vertex's stats row.
 ///
 /// The engine's run loop sets `inputs` and counts `recoveries`; a scheduler that launches
-/// speculative copies or retries tasks counts them with `AppendBatch.bumpVertexStats`.
+/// speculative copies or retries tasks counts them with `AppendBatch.bumpVertexStats`; `run`
+/// marks the start and the end of a run (`VertexRunState`).
 package struct VertexStatsUpdate: Sendable, Equatable {
     /// The vertex's input streams, when known (replaces the stored list).
     package var inputs: [String]?
@@ -68,27 +69,89 @@ package struct VertexStatsUpdate: Sendable, Equatable {
     package var speculativeLaunches: UInt64 = 0
     /// Tasks of the vertex retried after a failure.
     package var retries: UInt64 = 0
+    /// Speculative copies whose output was the one kept (they finished before the original).
+    package var speculativeWins: UInt64 = 0
+    /// Snapshots of the vertex's state written.
+    package var snapshots: UInt64 = 0
+    /// A change of the vertex's run state, if this commit makes one.
+    package var run: RunMark?
+
+    /// The start or end of a run, recorded in the stats row.
+    package enum RunMark: Sendable, Equatable {
+        /// The run's first commit for the vertex. With `counted`, this is the first run of the
+        /// vertex in its process: the start is classified from the stored run state (resumed after
+        /// a clean stop, recovered after a crash, restarted after a failure) and counted, and
+        /// `progress` (the vertex's progress before the run) is kept with it.
+        case began(counted: Bool, progress: Interval?)
+        /// The run returned normally: every commit of it is durable.
+        case stopped
+        /// The run ended with an error.
+        case failed
+    }
 
     /// Creates an update.
     package init(inputs: [String]? = nil, outputs: [String]? = nil, recoveries: UInt64 = 0,
-                 speculativeLaunches: UInt64 = 0, retries: UInt64 = 0) {
+                 speculativeLaunches: UInt64 = 0, retries: UInt64 = 0, speculativeWins: UInt64 = 0,
+                 snapshots: UInt64 = 0, run: RunMark? = nil) {
         self.inputs = inputs
         self.outputs = outputs
         self.recoveries = recoveries
         self.speculativeLaunches = speculativeLaunches
         self.retries = retries
+        self.speculativeWins = speculativeWins
+        self.snapshots = snapshots
+        self.run = run
     }
+}
+
+/// Whether a vertex is being run, as its stats row last recorded.
+///
+/// A run marks the vertex `running` in its first commit and `stoppedCleanly` (or `failed`) when
+/// it returns; a process killed in between leaves `running`, which is how the next run knows it
+/// recovers from a crash. `Sendable`.
+public enum VertexRunState: UInt8, Sendable, Equatable {
+    /// No run recorded (a row written before run states were kept, or no run yet).
+    case unknown = 0
+    /// A run has committed and not yet returned — or its process died.
+    case running = 1
+    /// The last run returned normally (`Program.stop()`, a cancelled `run()`, or
+    /// `runUntilCaughtUp()` caught up).
+    case stoppedCleanly = 2
+    /// The last run ended with an error.
+    case failed = 3
+}
+
+/// How the vertex's latest run began, judged from the state the run before it left.
+///
+/// `Sendable`.
+public enum VertexStart: UInt8, Sendable, Equatable {
+    /// Not recorded (a row written before run states were kept).
+    case unknown = 0
+    /// The vertex's first run: it had no progress.
+    case first = 1
+    /// The run before stopped cleanly: a resume.
+    case resumed = 2
+    /// The run before was still marked running: its process died (`kill -9`, a crash, power
+    /// loss); this run recovered from the committed progress and snapshots.
+    case afterCrash = 3
+    /// The run before ended with an error.
+    case afterFailure = 4
+    /// The vertex had progress but no recorded run state (written by an older version).
+    case afterUnknown = 5
 }
 
 /// A vertex's stats row: its inputs and counters, committed with its progress.
 ///
-/// Row (`vertex-stats` database, key: the vertex name): version `02`; inputs `Array<String>`;
-/// recoveries, speculative launches, retries, each u64; outputs `Array<String>`; checksum
-/// (`docs/format.md`). Version `01` rows (no outputs) are still read.
+/// Row (`vertex-stats` database, key: the vertex name): version `03`; inputs `Array<String>`;
+/// recoveries, speculative launches, retries, each u64; outputs `Array<String>`; speculative
+/// wins, resumes, crash recoveries, restarts after a failure, snapshots written, each u64; run
+/// state u8; last start u8; progress at the last start (flag u8, interval u64); checksum (`docs/format.md`). Version
+/// `01` rows (no outputs) and `02` rows (no run states) are still read.
 public struct VertexStats: Sendable, Equatable {
     /// The names of the vertex's input streams.
     public var inputs: [String] = []
-    /// Restarts that restored the vertex's state (snapshot plus replay).
+    /// Restarts that restored the vertex's state (snapshot plus replay), whatever the reason: a
+    /// resume in a new process restores state too.
     public var recoveries: UInt64 = 0
     /// Speculative copies of the vertex's tasks launched.
     public var speculativeLaunches: UInt64 = 0
@@ -96,51 +159,59 @@ public struct VertexStats: Sendable, Equatable {
     public var retries: UInt64 = 0
     /// The names of the streams the vertex writes (empty in rows written before outputs were kept).
     public var outputs: [String] = []
+    /// Speculative copies whose output was kept: they finished before the task they copied.
+    public var speculativeWins: UInt64 = 0
+    /// Runs that began after the previous run stopped cleanly.
+    public var resumes: UInt64 = 0
+    /// Runs that began after a run whose process died while it ran (the row still said `running`).
+    public var crashRecoveries: UInt64 = 0
+    /// Runs that began after a run that ended with an error.
+    public var restartsAfterFailure: UInt64 = 0
+    /// Snapshots of the vertex's state written (pruning removes old ones; this keeps counting).
+    public var snapshotsWritten: UInt64 = 0
+    /// The run state the row records now.
+    public var runState: VertexRunState = .unknown
+    /// How the latest run began.
+    public var lastStart: VertexStart = .unknown
+    /// The vertex's progress when the latest run began (`nil`: none, or not recorded).
+    public var lastStartProgress: Interval?
 
     /// Empty stats.
     public init() {}
 
-    static let rowVersion: UInt8 = 2
-
-    /// The stats row.
-    package func encodedRow() -> [UInt8] {
-        var w = BinaryWriter(capacity: 64)
-        w.write(byte: Self.rowVersion)
-        w.write(inputs)
-        w.write(recoveries)
-        w.write(speculativeLaunches)
-        w.write(retries)
-        w.write(outputs)
-        return RowChecksum.seal(w.bytes)
-    }
-
-    /// Decodes a stats row, verifying its checksum.
-    package init(row: UnsafeRawBufferPointer) throws(Corruption) {
-        let body = try RowChecksum.verified(row, what: "vertex stats row")
-        var r = BinaryReader(body)
-        do {
-            let version = try r.readByte()
-            guard version == 1 || version == Self.rowVersion else { throw Corruption.badRow("vertex stats row version") }
-            inputs = try r.read()
-            recoveries = try r.read()
-            speculativeLaunches = try r.read()
-            retries = try r.read()
-            if version >= 2 { outputs = try r.read() }
-            guard r.remaining == 0 else { throw Corruption.badRow("vertex stats row") }
-        } catch let error as Corruption {
-            throw error
-        } catch {
-            throw .badRow("vertex stats row (\(error))")
-        }
-    }
-
-    /// Adds an update's counters (and takes its inputs, when given).
+    /// Adds an update's counters (and takes its inputs, when given), and applies its run mark.
     mutating func apply(_ update: VertexStatsUpdate) {
         if let names = update.inputs { inputs = names }
         if let names = update.outputs { outputs = names }
         recoveries &+= update.recoveries
         speculativeLaunches &+= update.speculativeLaunches
         retries &+= update.retries
+        speculativeWins &+= update.speculativeWins
+        snapshotsWritten &+= update.snapshots
+        switch update.run {
+        case nil: break
+        case .began(let counted, let progress):
+            if counted {
+                // Classified here, inside the commit's transaction, from what the row says now.
+                switch runState {
+                case .running:
+                    lastStart = .afterCrash
+                    crashRecoveries &+= 1
+                case .stoppedCleanly:
+                    lastStart = .resumed
+                    resumes &+= 1
+                case .failed:
+                    lastStart = .afterFailure
+                    restartsAfterFailure &+= 1
+                case .unknown:
+                    lastStart = progress == nil ? .first : .afterUnknown
+                }
+                lastStartProgress = progress
+            }
+            runState = .running
+        case .stopped: runState = .stoppedCleanly
+        case .failed: runState = .failed
+        }
     }
 }
 
@@ -149,8 +220,10 @@ extension AppendBatch {
     ///
     /// For the scheduler: the counters become durable with the batch (typically the one carrying
     /// the vertex's progress), so a crash never counts a launch twice nor loses a committed one.
-    package mutating func bumpVertexStats(vertex: String, speculativeLaunches: UInt64 = 0, retries: UInt64 = 0) {
-        vertexStats.append((vertex, VertexStatsUpdate(speculativeLaunches: speculativeLaunches, retries: retries)))
+    package mutating func bumpVertexStats(vertex: String, speculativeLaunches: UInt64 = 0, retries: UInt64 = 0,
+                                          speculativeWins: UInt64 = 0) {
+        vertexStats.append((vertex, VertexStatsUpdate(speculativeLaunches: speculativeLaunches, retries: retries,
+                                                      speculativeWins: speculativeWins)))
     }
 }
 
@@ -287,6 +360,61 @@ extension LogStore {
             guard var block, byteOffset < block.count else { throw StorageError.misuse("no such snapshot byte") }
             block[byteOffset] ^= 0xFF
             try keyBytes.withUnsafeBytes { k in try block.withUnsafeBytes { try txn.put(snapshots, key: k, value: $0) } }
+        }
+    }
+}
+
+extension VertexStats: RowCodec {
+    package static let rowName = "vertex stats row"
+    package static let rowVersion: UInt8 = 3
+    /// Rows of versions 1 and 2 (before outputs, and before the run counters) still read.
+    package static var readableRowVersions: ClosedRange<UInt8> { 1...rowVersion }
+    package var rowCapacity: Int { 96 }
+
+    /// The stats row's fields.
+    package func writeRowFields(to w: inout BinaryWriter) {
+        w.write(inputs)
+        w.write(recoveries)
+        w.write(speculativeLaunches)
+        w.write(retries)
+        w.write(outputs)
+        w.write(speculativeWins)
+        w.write(resumes)
+        w.write(crashRecoveries)
+        w.write(restartsAfterFailure)
+        w.write(snapshotsWritten)
+        w.write(byte: runState.rawValue)
+        w.write(byte: lastStart.rawValue)
+        w.write(byte: lastStartProgress == nil ? 0 : 1)
+        w.write(lastStartProgress?.rawValue ?? 0)
+    }
+
+    /// Decodes a stats row, verifying its checksum.
+    package init(row: UnsafeRawBufferPointer) throws(Corruption) {
+        self = try Self.decodeRow(row) { version, r in
+            var stats = VertexStats()
+            stats.inputs = try r.read()
+            stats.recoveries = try r.read()
+            stats.speculativeLaunches = try r.read()
+            stats.retries = try r.read()
+            if version >= 2 { stats.outputs = try r.read() }
+            if version >= 3 {
+                stats.speculativeWins = try r.read()
+                stats.resumes = try r.read()
+                stats.crashRecoveries = try r.read()
+                stats.restartsAfterFailure = try r.read()
+                stats.snapshotsWritten = try r.read()
+                guard let state = VertexRunState(rawValue: try r.readByte()),
+                      let start = VertexStart(rawValue: try r.readByte())
+                else { throw Corruption.badRow("vertex stats row run state") }
+                stats.runState = state
+                stats.lastStart = start
+                let hasProgress = try r.readByte()
+                let progress: UInt64 = try r.read()
+                guard hasProgress <= 1 else { throw Corruption.badRow("vertex stats row start progress flag") }
+                stats.lastStartProgress = hasProgress == 1 ? Interval(progress) : nil
+            }
+            return stats
         }
     }
 }

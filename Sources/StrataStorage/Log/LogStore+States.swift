@@ -39,42 +39,6 @@ public struct StateDescriptor: Sendable, Equatable {
         self.valueType = valueType
         self.changes = changes
     }
-
-    static let rowVersion: UInt8 = 1
-
-    /// The state row: version `01`, vertex, kind u8, key type, value type, changes stream
-    /// (strings LEB128-prefixed UTF-8), checksum.
-    package func encodedRow() -> [UInt8] {
-        var w = BinaryWriter(capacity: 96)
-        w.write(byte: Self.rowVersion)
-        w.write(string: vertex)
-        w.write(byte: kind.rawValue)
-        w.write(string: keyType)
-        w.write(string: valueType)
-        w.write(string: changes)
-        return RowChecksum.seal(w.bytes)
-    }
-
-    /// Decodes the state row stored under `stream`, verifying its checksum.
-    package init(stream: String, row: UnsafeRawBufferPointer) throws(Corruption) {
-        let body = try RowChecksum.verified(row, what: "state row")
-        var r = BinaryReader(body)
-        do {
-            guard try r.readByte() == Self.rowVersion else { throw Corruption.badRow("state row version") }
-            self.stream = stream
-            vertex = try r.readString()
-            guard let kind = Kind(rawValue: try r.readByte()) else { throw Corruption.badRow("state row kind") }
-            self.kind = kind
-            keyType = try r.readString()
-            valueType = try r.readString()
-            changes = try r.readString()
-            guard r.remaining == 0 else { throw Corruption.badRow("state row") }
-        } catch let error as Corruption {
-            throw error
-        } catch {
-            throw .badRow("state row (\(error))")
-        }
-    }
 }
 
 extension LogStore {
@@ -115,6 +79,32 @@ extension LogStore {
                     }
                 }
             }
+        }
+    }
+}
+
+extension StateDescriptor: RowCodec {
+    package static let rowName = "state row"
+    package static let rowVersion: UInt8 = 1
+    package var rowCapacity: Int { 96 }
+
+    /// The state row's fields: vertex, kind u8, key type, value type, changes stream (strings
+    /// LEB128-prefixed UTF-8).
+    package func writeRowFields(to w: inout BinaryWriter) {
+        w.write(string: vertex)
+        w.write(byte: kind.rawValue)
+        w.write(string: keyType)
+        w.write(string: valueType)
+        w.write(string: changes)
+    }
+
+    /// Decodes the state row stored under `stream`, verifying its checksum.
+    package init(stream: String, row: UnsafeRawBufferPointer) throws(Corruption) {
+        self = try Self.decodeRow(row) { _, r in
+            let vertex = try r.readString()
+            guard let kind = Kind(rawValue: try r.readByte()) else { throw Corruption.badRow("state row kind") }
+            return StateDescriptor(stream: stream, vertex: vertex, kind: kind, keyType: try r.readString(),
+                                   valueType: try r.readString(), changes: try r.readString())
         }
     }
 }

@@ -34,10 +34,8 @@ package final class LogStore: Sendable {
     /// Bumped on every commit of this process that seals, and when another process writes the
     /// data file; subscriptions wait on it.
     package let sealSignal: SealSignal
-    /// The committer thread's block encoder; uncontended (one committer), a `Mutex` for `Sendable`.
-    let committerCodec = Mutex(BlockCodec())
-    /// Raw payload buffers handed back after compression, reused by appenders.
-    let payloadPool = Mutex<[[UInt8]]>([])
+    /// The committer's counts of the unsealed intervals' blocks, which seals sum (`SealTally`).
+    let sealTally: SealTally
 
     /// A file's identity: device and inode.
     private struct FileID: Hashable {
@@ -200,7 +198,7 @@ package final class LogStore: Sendable {
         self.path = path
         self.options = options
         self.directoryID = directoryID
-        sealSignal = SealSignal(watching: path + "/data.mdb")
+        sealSignal = SealSignal(watching: path)
         environment = try Environment(path: path, sizeLimit: options.sizeLimit, maxDatabases: 16,
                                       sync: options.durability == .noSync ? .none : .full,
                                       readOnly: options.readOnly, allowEmptyFile: options.createIfMissing)
@@ -214,7 +212,10 @@ package final class LogStore: Sendable {
         snapshots = dbs[6]
         vertexStatsRows = dbs[7]
         stateRows = dbs[8]
-        committer = Committer(environment: environment, durability: options.durability)
+        let tally = SealTally()
+        sealTally = tally
+        committer = Committer(environment: environment, durability: options.durability, tally: tally,
+                              noticeFile: options.readOnly ? nil : path + "/" + CommitNotice.fileName)
         dataFileID = FileID.of(path + "/data.mdb")
         try checkFormat()
     }
@@ -375,11 +376,11 @@ package final class LogStore: Sendable {
         package var retention: Retention
         package var timeField: String?
         package var keyField: String?
-        package var timeUnit: String?
+        package var timeUnit: TimeUnit?
 
         package init(name: String, recordType: String, intervalLength: IntervalLength, partitions: UInt32,
                      retention: Retention = .forever, timeField: String? = nil, keyField: String? = nil,
-                     timeUnit: String? = nil) {
+                     timeUnit: TimeUnit? = nil) {
             self.name = name
             self.recordType = recordType
             self.intervalLength = intervalLength
@@ -438,8 +439,8 @@ package final class LogStore: Sendable {
             throw .streamMismatch(stream: spec.name, reason: "\(existing.partitions) partitions, not \(spec.partitions)")
         }
         if existing.timeField != spec.timeField || existing.keyField != spec.keyField || existing.timeUnit != spec.timeUnit {
-            func fields(_ time: String?, _ unit: String?, _ key: String?) -> String {
-                let timing = time.map { "time field \($0) (\(unit ?? "ms"))" } ?? "arrival time"
+            func fields(_ time: String?, _ unit: TimeUnit?, _ key: String?) -> String {
+                let timing = time.map { "time field \($0) (\(unit?.rawValue ?? "ms"))" } ?? "arrival time"
                 return timing + ", " + (key.map { "key field \($0)" } ?? "no key field")
             }
             throw .streamMismatch(stream: spec.name, reason: "\(fields(existing.timeField, existing.timeUnit, existing.keyField)), "
@@ -489,8 +490,15 @@ package final class LogStore: Sendable {
     func frontier(of descriptor: StreamDescriptor, in txn: borrowing Transaction) throws -> StreamFrontier {
         try StreamKey(descriptor.id).withEncodedBytes { key in
             try txn.withValue(frontiers, key: key) { row -> StreamFrontier in
-                // Every stream gets its frontier row in the transaction that creates it.
-                guard let row else { throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("frontier row (missing)")) }
+                // Every stream gets its frontier row in the transaction that creates it, and loses it
+                // only when it is dropped: a reader holding the descriptor of a dropped stream
+                // learns that it is gone, not that the store is damaged.
+                guard let row else {
+                    if try self.descriptor(named: descriptor.name, in: txn)?.id != descriptor.id {
+                        throw StorageError.unknownStream(descriptor.name)
+                    }
+                    throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("frontier row (missing)"))
+                }
                 do throws(Corruption) {
                     return try StreamFrontier(row: row)
                 } catch {
@@ -567,6 +575,19 @@ package final class LogStore: Sendable {
         }
     }
 
+    /// Throws unless `interval` of the stream is readable: sealed, retained, not before the start,
+    /// its seal row intact. Reads the frontier and the seal row only, never a block.
+    ///
+    /// - Throws: what `sealRecord` throws.
+    package func checkReadable(_ descriptor: StreamDescriptor, interval: Interval) throws(StorageError) {
+        try wrap {
+            try environment.read { txn in
+                let frontier = try frontier(of: descriptor, in: txn)
+                _ = try sealRecord(of: descriptor, interval: interval, frontier: frontier, in: txn)
+            }
+        }
+    }
+
     /// Calls `body` with every block of a sealed interval (or of one partition of it), in
     /// (partition, chunk) order, inside one short read transaction.
     ///
@@ -602,6 +623,8 @@ package final class LogStore: Sendable {
                                     .missingBlock(chunk: c))
                             }
                             try body(p, key.chunk, block)
+                            // Done with the block: its pages leave this process's resident set.
+                            environment.releasePages(of: block)
                         }
                     }
                 }
@@ -762,7 +785,7 @@ extension LogStore {
 ///
 /// Kept in the `progress` database under the vertex's name, written in the same transaction as
 /// the outputs it covers. `ProgressMark` is `Sendable`; it is a plain value.
-public struct ProgressMark: Sendable, Equatable {
+package struct ProgressMark: Sendable, Equatable {
     /// The last interval fully processed.
     public var interval: Interval
     /// A digest of the vertex's definition, to notice a changed program.
@@ -773,31 +796,23 @@ public struct ProgressMark: Sendable, Equatable {
         self.interval = interval
         self.fingerprint = fingerprint
     }
+}
 
-    static let rowVersion: UInt8 = 1
+extension ProgressMark: RowCodec {
+    package static let rowName = "progress row"
+    package static let rowVersion: UInt8 = 1
+    package var rowCapacity: Int { 24 }
 
-    /// The progress row: version, interval, fingerprint, checksum.
-    package func encodedRow() -> [UInt8] {
-        var w = BinaryWriter(capacity: 24)
-        w.write(byte: Self.rowVersion)
+    /// The progress row's fields: interval, fingerprint.
+    package func writeRowFields(to w: inout BinaryWriter) {
         w.write(interval.rawValue)
         w.write(fingerprint)
-        return RowChecksum.seal(w.bytes)
     }
 
     /// Decodes a progress row, verifying its checksum.
     package init(row: UnsafeRawBufferPointer) throws(Corruption) {
-        let body = try RowChecksum.verified(row, what: "progress row")
-        var r = BinaryReader(body)
-        do {
-            guard try r.readByte() == Self.rowVersion else { throw Corruption.badRow("progress row version") }
-            interval = Interval(try r.read())
-            fingerprint = try r.read()
-            guard r.remaining == 0 else { throw Corruption.badRow("progress row") }
-        } catch let error as Corruption {
-            throw error
-        } catch {
-            throw .badRow("progress row (\(error))")
+        self = try Self.decodeRow(row) { _, r in
+            ProgressMark(interval: Interval(try r.read()), fingerprint: try r.read())
         }
     }
 }

@@ -15,16 +15,20 @@ import Synchronization
 /// task cancellation remove the waiter under that lock too: every wait ends exactly once, by
 /// whichever comes first. The timeout runs on a Dispatch timer, never on the waiting task.
 ///
-/// **Commits of other processes.** LMDB writes every commit into `data.mdb` with `pwrite` (stores
-/// never use `MDB_WRITEMAP`), the meta page that makes the commit visible last. With the first
-/// wait, the signal starts watching the data file with inotify (`IN_MODIFY`; one inotify
-/// instance per process, `DataFileWatcher`, read by a Dispatch source, since the per-user limit on
-/// instances is small); any write by any process bumps the generation, so waiters look again within
-/// milliseconds of another process's commit (the kernel's event delivery plus one Dispatch hop; a
-/// wake-up by a write before the meta page is followed by another one for the meta page). A
-/// waiter may so be woken by commits that seal nothing: it looks again and waits again. Where
+/// **Commits of other processes.** Every Strata process writes a few bytes to the store's
+/// `commits` file after each of its commits has returned (`CommitNotice`). With the first wait,
+/// the signal starts watching the store directory with inotify (`IN_MODIFY` of any file in it;
+/// one inotify instance per process, `DataFileWatcher`, read by a thread of its own, since the
+/// per-user limit on instances is small); any such write by any process bumps the generation, so
+/// waiters look again within milliseconds of another process's commit (the kernel's event
+/// delivery plus one thread's wake-up). The write to `data.mdb` also wakes them, but is not enough
+/// on its own: LMDB makes a commit visible by updating the transaction id in `lock.mdb`'s shared
+/// map after writing the meta page, and a shared map's writes raise no event, so a waiter woken
+/// by the meta page may look too early; the `commits` write comes after the commit is visible.
+/// A waiter may so be woken by commits that seal nothing: it looks again and waits again. Where
 /// inotify is not available (its per-user limits are reached, or the file system does not report
-/// changes, as NFS does not), waits end at their timeout only: callers then poll at their timeout.
+/// changes, as NFS does not), or the writer is not Strata (LMDB's tools), waits end at their
+/// timeout only: callers then poll at their timeout.
 ///
 /// `SealSignal` is `Sendable`; any number of tasks and threads may wait and bump concurrently.
 package final class SealSignal: Sendable {
@@ -46,9 +50,9 @@ package final class SealSignal: Sendable {
 
     private enum Watch {
         case notStarted
-        /// Being set up, or not available (no inotify, or no data file to watch).
+        /// Being set up, or not available (no inotify, or no directory to watch).
         case none
-        /// The inotify watch descriptor of the data file in `DataFileWatcher.shared`.
+        /// The inotify watch descriptor of the store directory in `DataFileWatcher.shared`.
         case watching(Int32)
     }
 
@@ -61,12 +65,14 @@ package final class SealSignal: Sendable {
     }
 
     private let state = Mutex(State())
-    /// The data file whose changes count as commits of other processes; `nil`: none are watched.
-    private let dataFile: String?
+    /// The store directory whose files' changes count as commits of other processes; `nil`: none
+    /// are watched.
+    private let directory: String?
 
-    /// Creates a signal; with `dataFile`, writes to that file by any process also wake waiters.
-    package init(watching dataFile: String? = nil) {
-        self.dataFile = dataFile
+    /// Creates a signal; with `directory`, writes to the files in it by any process also wake
+    /// waiters.
+    package init(watching directory: String? = nil) {
+        self.directory = directory
     }
 
     deinit {
@@ -75,7 +81,7 @@ package final class SealSignal: Sendable {
         }
     }
 
-    /// The number of wake-ups so far: sealing commits of this process, and changes of the data file.
+    /// The number of wake-ups so far: sealing commits of this process, and changes in the store directory.
     package var current: UInt64 { state.withLock { $0.generation } }
 
     /// Called after a sealing commit (or any change a waiter should look at): wakes every waiter.
@@ -154,17 +160,17 @@ package final class SealSignal: Sendable {
         return .now() + .nanoseconds(Int(max(0, nanoseconds)))
     }
 
-    // MARK: Watching the data file
+    // MARK: Watching the store directory
 
-    /// Starts the inotify watch of the data file with the first wait; once per signal.
+    /// Starts the inotify watch of the store directory with the first wait; once per signal.
     private func startWatchingIfNeeded() {
-        guard let dataFile else { return }
+        guard let directory else { return }
         let start = state.withLock { state -> Bool in
             guard case .notStarted = state.watch else { return false }
             state.watch = .none
             return true
         }
-        guard start, let descriptor = DataFileWatcher.shared.watch(dataFile, for: self) else { return }
+        guard start, let descriptor = DataFileWatcher.shared.watch(directory, for: self) else { return }
         state.withLock { $0.watch = .watching(descriptor) }
         // A commit between the caller's look at the store and the watch's start left no event:
         // waiters look once more.
@@ -172,14 +178,17 @@ package final class SealSignal: Sendable {
     }
 }
 
-/// The process's one inotify instance, watching the data files of the stores whose signals wait,
-/// and bumping those signals on every write to their file.
+/// The process's one inotify instance, watching the directories of the stores whose signals wait,
+/// and bumping those signals on every write to a file in their directory.
 ///
 /// One instance for all stores: the per-user limit on inotify instances is small (128 by
 /// default, shared with every other process of the user), the limit on watches large. Events are
-/// read by a Dispatch source on a serial queue of their own; its handler only parses and bumps.
-/// `@unchecked Sendable`: the descriptor and the source never change after `init`, a Dispatch
-/// source may be used from any thread, and the table of signals is behind a `Mutex`.
+/// read by a thread of its own blocked in `read(2)`, which only parses and bumps. Not a Dispatch
+/// read source: libdispatch registers descriptors with epoll by number, and a source made for a
+/// descriptor number that an earlier, closed descriptor used (Foundation's `Process` opens and
+/// closes many) was seen never to fire, so waiters slept through every commit of other processes.
+/// `@unchecked Sendable`: the descriptor never changes after `init`, and the table of signals is
+/// behind a `Mutex`.
 final class DataFileWatcher: @unchecked Sendable {
     /// The instance, made with the first watch.
     static let shared = DataFileWatcher()
@@ -193,70 +202,96 @@ final class DataFileWatcher: @unchecked Sendable {
         }
     }
 
-    /// The inotify descriptor, or -1 when inotify is not available.
-    private let descriptor: Int32
-    private let source: (any DispatchSourceRead)?
-    /// The signals to bump per watch descriptor (lookup only).
-    private let signals = Mutex<[Int32: [WeakSignal]]>([:])
-
-    private init() {
-        descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        guard descriptor >= 0 else {
-            source = nil
-            return
-        }
-        let source = DispatchSource.makeReadSource(fileDescriptor: descriptor,
-                                                   queue: DispatchQueue(label: "strata.data-file-watch"))
-        self.source = source
-        let fd = descriptor
-        source.setEventHandler { [weak self] in self?.readEvents(fd) }
-        source.resume()
+    /// The signals to bump per watch descriptor (lookup only), shared with the reading thread.
+    private final class Table: Sendable {
+        let signals = Mutex<[Int32: [WeakSignal]]>([:])
     }
 
-    /// Watches `path` for writes that bump `signal`; the watch descriptor, or `nil` when inotify
-    /// is not available (then waits end at their timeouts only).
+    /// The inotify descriptor, or -1 when inotify (or a thread to read it) is not available.
+    private let descriptor: Int32
+    private let table = Table()
+
+    private init() {
+        descriptor = Self.startReading(table)
+    }
+
+    /// A new inotify instance and its reading thread; -1 when either is not to be had (then waits
+    /// end at their timeouts only).
+    private static func startReading(_ table: Table) -> Int32 {
+        let fd = inotify_init1(Int32(IN_CLOEXEC))
+        guard fd >= 0 else { return -1 }
+        final class Context {
+            let fd: Int32
+            let table: Table
+            init(fd: Int32, table: Table) {
+                self.fd = fd
+                self.table = table
+            }
+        }
+        let context = Unmanaged.passRetained(Context(fd: fd, table: table)).toOpaque()
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { context in
+            let reader = Unmanaged<Context>.fromOpaque(context!).takeRetainedValue()
+            DataFileWatcher.readEventsForever(reader.fd, reader.table)
+            return nil
+        }, context)
+        guard created == 0 else {
+            Unmanaged<Context>.fromOpaque(context).release()
+            close(fd)
+            return -1
+        }
+        pthread_detach(thread)
+        return fd
+    }
+
+    /// Watches the files in directory `path` for writes that bump `signal`; the watch descriptor,
+    /// or `nil` when inotify is not available (then waits end at their timeouts only).
     func watch(_ path: String, for signal: SealSignal) -> Int32? {
         guard descriptor >= 0 else { return nil }
-        let wd = inotify_add_watch(descriptor, path, UInt32(IN_MODIFY))
-        guard wd >= 0 else { return nil }
-        // The same file watched again gives the same descriptor: one entry per signal. A signal's
-        // entry goes in its deinit (`unwatch`); weak references are not loaded here, as a strong
-        // reference released inside the lock could run that deinit inside it.
-        signals.withLock { $0[wd, default: []].append(WeakSignal(signal)) }
-        return wd
+        // Adding and removing kernel watches happen inside the lock, with the table's change: the
+        // same directory watched again gives the same descriptor, and a removal of the last entry
+        // racing a new watch of the same directory must not remove the kernel watch under it.
+        // A signal's entry goes in its deinit (`unwatch`); weak references are not loaded here,
+        // as a strong reference released inside the lock could run that deinit inside it.
+        return table.signals.withLock { table -> Int32? in
+            let wd = inotify_add_watch(descriptor, path, UInt32(IN_MODIFY))
+            guard wd >= 0 else { return nil }
+            table[wd, default: []].append(WeakSignal(signal))
+            return wd
+        }
     }
 
     /// Stops bumping the signal `id` for watch `wd`; removes the watch when no signal is left.
     func unwatch(_ wd: Int32, for id: ObjectIdentifier) {
-        let last = signals.withLock { table -> Bool in
+        self.table.signals.withLock { table in
             table[wd]?.removeAll { $0.id == id }
-            guard table[wd]?.isEmpty ?? false else { return false }
+            guard table[wd]?.isEmpty ?? false else { return }
             table[wd] = nil
-            return true
+            inotify_rm_watch(descriptor, wd)
         }
-        if last { inotify_rm_watch(descriptor, wd) }
     }
 
-    /// Reads the pending events and bumps the signals of every watch that saw a write.
-    private func readEvents(_ fd: Int32) {
-        var written: [Int32] = []
-        withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 8) { buffer in
-            while true {
-                let n = read(fd, buffer.baseAddress, buffer.count)
-                guard n > 0 else { break }
-                // struct inotify_event: wd i32, mask u32, cookie u32, len u32, then len name bytes.
-                var offset = 0
-                while offset + 16 <= n {
-                    let wd = buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self)
-                    let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
-                    if !written.contains(wd) { written.append(wd) }
-                    offset += 16 + length
-                }
+    /// Reads events as they come, for the life of the process, and bumps the signals of every
+    /// watch that saw a write.
+    private static func readEventsForever(_ descriptor: Int32, _ table: Table) {
+        let capacity = 4096
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 8)
+        while true {
+            let n = retryingOnInterrupt { read(descriptor, buffer.baseAddress, capacity) }
+            if n < 0 { return }
+            // struct inotify_event: wd i32, mask u32, cookie u32, len u32, then len name bytes.
+            var written: [Int32] = []
+            var offset = 0
+            while offset + 16 <= n {
+                let wd = buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self)
+                let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
+                if !written.contains(wd) { written.append(wd) }
+                offset += 16 + length
             }
+            // Strong references are taken inside the lock and released outside it: a signal's
+            // deinit (which unwatches, taking the lock) may run here.
+            let toBump = table.signals.withLock { table in written.flatMap { table[$0] ?? [] }.compactMap(\.signal) }
+            for signal in toBump { signal.bump() }
         }
-        // Strong references are taken inside the lock and released outside it: a signal's deinit
-        // (which unwatches, taking the lock) may run here.
-        let toBump = signals.withLock { table in written.flatMap { table[$0] ?? [] }.compactMap(\.signal) }
-        for signal in toBump { signal.bump() }
     }
 }

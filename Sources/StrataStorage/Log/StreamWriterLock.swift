@@ -31,9 +31,8 @@ package final class StreamWriterLock: Sendable {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .system(call: "open", errno: errno, path: path) }
         var lingering = 0
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        while retryingOnInterrupt({ flock(fd, LOCK_EX | LOCK_NB) }) != 0 {
             let code = errno
-            if code == EINTR { continue }
             guard code == EWOULDBLOCK else {
                 close(fd)
                 throw .system(call: "flock", errno: code, path: path)

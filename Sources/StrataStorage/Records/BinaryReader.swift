@@ -1,4 +1,5 @@
 /// Why a record could not be decoded from its bytes.
+@frozen
 public enum RecordDecodingError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The bytes ended before the value did.
     case truncated(offset: Int)

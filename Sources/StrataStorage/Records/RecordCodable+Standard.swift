@@ -148,6 +148,11 @@ public struct KeyValue<Key: RecordCodable, Value: RecordCodable>: KeyedRecord {
         key.encode(to: &writer)
         value.encode(to: &writer)
     }
+    /// The encoding is the key's followed by the value's.
+    @inlinable public func encodeAfterPartitionKey(to writer: inout BinaryWriter) -> Bool {
+        value.encode(to: &writer)
+        return true
+    }
     @inlinable public init(from reader: inout BinaryReader) throws(RecordDecodingError) {
         key = try Key(from: &reader)
         value = try Value(from: &reader)

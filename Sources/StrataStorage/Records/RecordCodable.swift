@@ -36,4 +36,29 @@ public protocol KeyedRecord: RecordCodable {
     associatedtype PartitionKey: RecordCodable
     /// The key this record is partitioned by.
     var partitionKey: PartitionKey { get }
+    /// Appends what `encode(to:)` writes after the partition key's bytes and returns `true`, when
+    /// `encode(to:)` is `partitionKey.encode(to:)` followed by those bytes; returns `false` and
+    /// writes nothing otherwise (the default).
+    ///
+    /// With `true`, an appender encodes the key once: it hashes the key's bytes to choose the
+    /// partition, then frames them followed by this method's bytes, instead of encoding the key
+    /// again inside `encode(to:)`. The bytes stored are the same either way. `KeyValue` returns
+    /// `true`; a record type whose encoding starts with its key may do the same:
+    ///
+    /// ```swift
+    /// struct Visit: KeyedRecord {
+    ///     var user: UInt64, url: String
+    ///     var partitionKey: UInt64 { user }
+    ///     func encode(to writer: inout BinaryWriter) { writer.write(user); writer.write(url) }
+    ///     func encodeAfterPartitionKey(to writer: inout BinaryWriter) -> Bool { writer.write(url); return true }
+    ///     // init(from:) as usual
+    /// }
+    /// ```
+    func encodeAfterPartitionKey(to writer: inout BinaryWriter) -> Bool
+}
+
+extension KeyedRecord {
+    /// The encoding does not start with the key: appenders encode the key to route the record
+    /// and then the whole record.
+    @inlinable public func encodeAfterPartitionKey(to writer: inout BinaryWriter) -> Bool { false }
 }

@@ -11,12 +11,16 @@ struct ReceiverHarness: Sendable {
     let port: Int
     let running: Task<Void, any Error>
 
-    /// Starts a receiver; `configure` adjusts its configuration (the port is always 0).
+    /// Starts a receiver; `configure` adjusts its configuration (the port is always 0); `prepare`
+    /// runs first with the store's path (to have another process write the store).
     static func start(durability: Durability = .groupCommit, _ configure: (inout ReceiverConfiguration) -> Void = { _ in },
-                      sources: (Store, TemporaryDirectory) throws -> [DirectorySource] = { _, _ in [] }) async throws
+                      sources: (Store, TemporaryDirectory) throws -> [DirectorySource] = { _, _ in [] },
+                      prepare: @escaping @Sendable (String) throws -> Void = { _ in }) async throws
         -> ReceiverHarness
     {
         let directory = try TemporaryDirectory(prefix: "strata-server")
+        let path = directory.appending("store")
+        try await offPool { try prepare(path) }
         let store = try Store(at: directory.appending("store"), options: StoreOptions(durability: durability))
         var configuration = ReceiverConfiguration()
         configure(&configuration)
@@ -48,7 +52,7 @@ struct ReceiverHarness: Sendable {
 /// writers are done) and returns every record's text, in log order.
 func sealAndRead(_ stream: String, in store: Store, through: Interval) throws -> [String] {
     let handle = try store.stream(named: stream, of: JSONRecord.self)
-    try handle.appender(timing: .explicit).seal(through: through)
+    try handle.explicitAppender().seal(through: through)
     return try readSealed(stream, in: store)
 }
 

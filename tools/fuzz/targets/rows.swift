@@ -59,7 +59,7 @@ func seeds() -> [(String, [UInt8])] {
     func seed(_ selector: UInt8, _ row: [UInt8]) -> [UInt8] { [selector] + row }
     let descriptor = StreamDescriptor(id: StreamID(rawValue: 3), name: "pageViews", recordType: "json",
                                       intervalLength: IntervalLength(rawValue: 1_000_000_000), partitions: 4,
-                                      retention: .intervals(100), timeField: "ts", keyField: "url", timeUnit: "ms")
+                                      retention: .intervals(100), timeField: "ts", keyField: "url", timeUnit: .milliseconds)
     var frontier = StreamFrontier()
     frontier.sealedThrough = Interval(41)
     frontier.firstInterval = Interval(7)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Strata
+import StrataCluster
 
 /// `strata cat STREAM`: prints the records of sealed intervals: the whole retained stream, one
 /// interval, or a range; optionally one partition or one key.
@@ -14,7 +15,9 @@ struct Cat: ParsableCommand {
             {"interval":T,"partition":P,"record":R,"time":"START"}.
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
+
+    @OptionGroup(title: "Cluster (read the stream from NATS JetStream)") var cluster: NATSArguments
 
     @Argument(help: "The stream's name.", completion: .custom(completeStreamNames))
     var stream: String
@@ -51,7 +54,9 @@ struct Cat: ParsableCommand {
     }
 
     func run() throws {
-        let store = try options.openStoreForReading()
+        let store = cluster.isEnabled
+            ? try ClusterRead.store(restoring: [stream], options: options, cluster: cluster)
+            : try options.openStoreForReading()
         let info = try store.info(of: stream)
         if unsealed {
             try printWithUnsealed(store, info)

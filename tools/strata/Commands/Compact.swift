@@ -11,7 +11,7 @@ struct Compact: ParsableCommand {
             a crash leaves the old file or the complete new one. Prints the data file's size before and after.
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Flag(help: "Print one JSON object.")
     var json = false

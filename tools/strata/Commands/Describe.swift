@@ -7,7 +7,7 @@ struct Describe: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a stream's settings, what is sealed and retained, and its totals.")
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Argument(help: "The stream's name.", completion: .custom(completeStreamNames))
     var stream: String
@@ -33,7 +33,7 @@ struct Describe: ParsableCommand {
                 "partitions": .unsigned(UInt64(d.partitions)),
                 "retention": Streams.retention(d.retention),
                 "timeField": .optional(d.timeField),
-                "timeUnit": .optional(d.timeUnit),
+                "timeUnit": .optional(d.timeUnit?.rawValue),
                 "keyField": .optional(d.keyField),
                 "lateRecordsOf": .optional(d.lateRecordsOf),
                 "sealedThrough": .interval(f.sealedThrough),
@@ -56,7 +56,7 @@ struct Describe: ParsableCommand {
                 ("retention", d.retention.description),
             ]
             if d.recordType == JSONRecord.recordTypeName {
-                rows.append(("time", d.timeField.map { "field \($0) (\(d.timeUnit ?? "ms"))" } ?? "arrival"))
+                rows.append(("time", d.timeField.map { "field \($0) (\(d.timeUnit?.rawValue ?? "ms"))" } ?? "arrival"))
                 rows.append(("key", d.keyField.map { "field \($0)" } ?? "none (round-robin)"))
             }
             if let of = d.lateRecordsOf { rows.append(("late records of", of)) }

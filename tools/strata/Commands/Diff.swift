@@ -14,7 +14,7 @@ struct Diff: ParsableCommand {
             Exit status: 0 identical, 1 different, 2 error (unknown stream, corrupt block), 64 usage.
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Argument(help: "The first stream.", completion: .custom(completeStreamNames))
     var first: String

@@ -6,12 +6,14 @@ struct Drop: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Delete a stream, its late side stream and everything they hold.",
         discussion: """
-            Refuses while another process has the store open (it might be writing the stream), and refuses a \
-            stream a program reads or writes unless --force. The space is reused by the store; strata compact \
-            returns it to the file system.
+            Refuses while another process writes the stream (an ingest, strata serve ingesting into it: \
+            whoever holds its writer lock), and refuses a stream a program reads or writes unless --force. \
+            Readers in other processes are not refused: a read in progress finishes, the next read of the \
+            stream fails with "unknown stream" (a tail -f following it ends with that error). The space is \
+            reused by the store; strata compact returns it to the file system.
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Argument(help: "The stream's name.", completion: .custom(completeStreamNames))
     var stream: String
@@ -44,11 +46,12 @@ struct Rename: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rename a stream (and its late side stream); no data moves.",
         discussion: """
-            Refuses while another process has the store open, when NEW exists, and for a stream a program \
-            reads or writes (the program finds its streams by name).
+            Refuses while another process writes the stream (whoever holds its writer lock), when NEW exists, \
+            and for a stream a program reads or writes (the program finds its streams by name). Readers keep \
+            reading it: its data is kept by the stream's ID, which does not change.
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Argument(help: "The stream's name.", completion: .custom(completeStreamNames))
     var stream: String

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Strata
+import StrataCluster
 import Synchronization
 
 /// The signal that asked `strata ingest` to stop (0: none), set by its SIGINT/SIGTERM handler.
@@ -19,10 +20,14 @@ struct Ingest: ParsableCommand {
             was rejected. The input's position is committed with the records: with --source NAME a rerun on \
             the same input skips what is committed (exactly once after any interruption); without it, an \
             interruption (Ctrl-C, SIGTERM, full disk, error) prints the byte offset to feed again from \
-            (docs/durability.md). Only one writer appends to a stream at a time.
+            (docs/durability.md). Only one writer appends to a stream at a time. With --nats (cluster mode) the \
+            sealed intervals are also published to JetStream as they are sealed, and the command exits 0 only \
+            once every sealed interval is stored on a quorum of the stream's replicas (docs/cluster.md).
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
+
+    @OptionGroup(title: "Cluster (replicate to NATS JetStream)") var cluster: NATSArguments
 
     @Argument(help: "The stream's name (A–Z a–z 0–9 . _ -).")
     var stream: String
@@ -122,22 +127,29 @@ struct Ingest: ParsableCommand {
         if let keyField, keyField != existing.keyField {
             throw mismatch("--key-field", keyField, existing.keyField ?? "unset (round-robin)")
         }
-        if let timeUnit, existing.timeField == nil || timeUnit.unit.rawValue != existing.timeUnit {
-            throw mismatch("--time-unit", timeUnit.rawValue, existing.timeUnit ?? "unset (arrival time)")
+        if let timeUnit, existing.timeField == nil || timeUnit.unit != existing.timeUnit {
+            throw mismatch("--time-unit", timeUnit.rawValue, existing.timeUnit?.rawValue ?? "unset (arrival time)")
         }
         if format == .lines, let field = existing.timeField {
             throw ValidationError(
                 "stream \(stream) takes event time from field \(field); --format lines records have only the field \"line\"")
         }
-        let unit = existing.timeUnit.flatMap(TimeUnit.init(rawValue:)) ?? .milliseconds
+        let unit = existing.timeUnit ?? .milliseconds
         return try store.jsonStream(
             stream, interval: existing.intervalLength, partitions: Int(existing.partitions), timeField: existing.timeField,
             keyField: existing.keyField, timeUnit: unit, retention: existing.retention)
     }
 
     func run() throws {
-        let store = try Store(at: options.path, options: Strata.StoreOptions(durability: durability.durability))
+        // Cluster mode: connect first, so that a refused node writes nothing, not even locally.
+        let clusterOptions = cluster.isEnabled ? try cluster.clusterOptions() : nil
+        let jetStream = try clusterOptions.map { try NATSConnection($0.connectionOptions).jetStream() }
+        let store = try Store(at: options.path, options: StoreOptions(durability: durability.durability))
         let stream = try openStream(store)
+        let replicator = try clusterOptions.flatMap { options in
+            try jetStream.map { try ClusterReplicator(store: store, jetStream: $0, options: options) }
+        }
+        replicator?.start(streams: [self.stream])
 
         var ingestOptions = JSONIngestOptions()
         ingestOptions.allowedLateness = lateness.duration
@@ -183,11 +195,9 @@ struct Ingest: ParsableCommand {
             do {
                 switch format {
                 case .jsonl: try ingestor.ingest(fileDescriptor: 0, stop: stop, progress: report)
-                case .lines:
-                    try ingestTextLines(into: ingestor, maxLineBytes: ingestOptions.maxLineBytes, stop: stop,
-                                        progress: report)
+                case .lines: try ingestor.ingestTextLines(fileDescriptor: 0, stop: stop, progress: report)
                 }
-            } catch let error as IngestError {
+            } catch {
                 guard case .malformedLine = error else { throw error }
                 stoppedBy = error  // --fail-fast: keep what came before the line, then fail
             }
@@ -213,6 +223,7 @@ struct Ingest: ParsableCommand {
         let intervals = summary.intervals.map { "\($0.lowerBound)–\($0.upperBound)" } ?? "none"
         printError("intervals \(intervals), sealed through \(summary.sealedThrough.map(\.description) ?? "none")")
         printError(String(format: "%.3f s, %.0f records/s", elapsed, Double(summary.accepted) / max(elapsed, 1e-9)))
+        if let replicator { try replicate(replicator) }
 
         let signal = interruptSignal.load(ordering: .relaxed)
         if summary.interrupted && signal != 0 {
@@ -225,6 +236,25 @@ struct Ingest: ParsableCommand {
             throw stoppedBy
         }
         if summary.rejected > 0 { throw ExitCode.failure }
+    }
+
+    /// Cluster mode: publishes what is sealed and not yet in JetStream, and waits for the acknowledgements.
+    private func replicate(_ replicator: ClusterReplicator) throws {
+        replicator.stop()
+        do {
+            var streams = [stream]
+            if (try? replicator.store.info(of: stream + ".late"))?.frontier.sealedThrough != nil { streams.append(stream + ".late") }
+            for name in streams {
+                let report = try replicator.replicate(stream: name)
+                printError("replicated \(name) through \(report.replicatedThrough.map(\.description) ?? "none") "
+                           + "(\(replicator.options.replicas) replicas)")
+            }
+        } catch {
+            printError("Error: \(error)")
+            printError("the records are committed in the local store; to publish them: strata cluster replicate --store "
+                       + "\(options.path) --nats \(replicator.options.urls.joined(separator: ",")) \(stream)")
+            throw ExitCode.failure
+        }
     }
 
     /// Says on standard error what of the input is committed and how to feed the rest.
@@ -260,76 +290,4 @@ private func installInterruptHandlers() {
 private func seconds(since start: ContinuousClock.Instant) -> Double {
     let elapsed = ContinuousClock.now - start
     return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-}
-
-/// Reads standard input as text and ingests each line as the JSON record `{"line":"TEXT"}`.
-///
-/// A trailing carriage return is dropped; empty lines become `{"line":""}`. A line longer than
-/// `maxLineBytes` is cut there, so the ingestor rejects it as too long without it being held whole.
-private func ingestTextLines(into ingestor: JSONLinesIngestor, maxLineBytes: Int, stop: () -> Bool,
-                             progress: (IngestSummary) -> Void) throws {
-    var buffer = [UInt8](repeating: 0, count: 1 << 20)
-    var pending: [UInt8] = []  // the start of a line that continues in the next read
-    var pendingBytes = 0  // the input bytes of that start (it is cut at maxLineBytes + 1)
-    var record: [UInt8] = []
-    var nextProgress = 1 << 20
-
-    func ingest(_ text: UnsafeRawBufferPointer, inputBytes: Int) throws {
-        var text = text
-        if text.last == 0x0D { text = UnsafeRawBufferPointer(rebasing: text.dropLast()) }
-        record.removeAll(keepingCapacity: true)
-        record.append(contentsOf: #"{"line":"#.utf8)
-        appendJSONStringLiteral(text, to: &record)
-        record.append(0x7D)
-        try record.withUnsafeBytes { _ = try ingestor.ingest(line: $0, inputBytes: inputBytes) }
-    }
-
-    func keep(_ piece: UnsafeRawBufferPointer) {
-        pendingBytes += piece.count
-        let room = max(0, maxLineBytes + 1 - pending.count)
-        pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece.prefix(room)))
-    }
-
-    while true {
-        guard !stop(), try ingestor.waitForInput(fileDescriptor: 0, stop: stop) else {
-            // Interrupted: the unfinished line is read again by the next run.
-            ingestor.markInterrupted()
-            return
-        }
-        let n = buffer.withUnsafeMutableBytes { raw in read(0, raw.baseAddress, raw.count) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw IngestError.readFailed(errno: errno)
-        }
-        if n == 0 { break }
-        try buffer.withUnsafeBytes { raw in
-            let chunk = UnsafeRawBufferPointer(rebasing: raw[0..<n])
-            var start = 0
-            while start < n {
-                guard let end = chunk[start...].firstIndex(of: 0x0A) else {
-                    keep(UnsafeRawBufferPointer(rebasing: chunk[start...]))
-                    break
-                }
-                let line = UnsafeRawBufferPointer(rebasing: chunk[start..<end])
-                if pending.isEmpty {
-                    try ingest(line, inputBytes: line.count + 1)
-                } else {
-                    keep(line)
-                    let bytes = pendingBytes + 1
-                    try pending.withUnsafeBytes { try ingest($0, inputBytes: bytes) }
-                    pending.removeAll(keepingCapacity: true)
-                    pendingBytes = 0
-                }
-                start = end + 1
-            }
-        }
-        if ingestor.summary.lines >= nextProgress {
-            progress(ingestor.summary)
-            nextProgress = ingestor.summary.lines + (1 << 20)
-        }
-    }
-    if !pending.isEmpty {
-        let bytes = pendingBytes
-        try pending.withUnsafeBytes { try ingest($0, inputBytes: bytes) }
-    }
 }

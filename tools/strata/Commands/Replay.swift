@@ -16,7 +16,7 @@ struct Replay: ParsableCommand {
             (divided by --speed). Progress goes to standard error.
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Argument(help: "The stream to replay.", completion: .custom(completeStreamNames))
     var stream: String

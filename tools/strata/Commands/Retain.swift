@@ -1,18 +1,21 @@
 import ArgumentParser
 import Strata
 
-/// `strata retain STREAM --last N | --for DURATION | --forever`: sets a stream's retention and
-/// applies it now.
+/// `strata retain STREAM --last N | --keep DURATION | --forever | --before T`: sets a stream's
+/// retention and applies it now, or drops the intervals before a time once.
 struct Retain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Set how long a stream keeps sealed intervals, and drop older ones now.",
         discussion: """
-            --last N keeps the newest N sealed intervals; --for DURATION (90s, 15m, 24h …) keeps the intervals \
-            that end within DURATION of the newest one's end; --forever keeps everything. The stream's late side \
-            stream follows. Dropped pages are reused by the store; strata compact returns them to the file system.
+            --last N keeps the newest N sealed intervals; --keep DURATION (or --for; 90s, 15m, 24h …) keeps the \
+            intervals that end within DURATION of the newest one's end; --forever keeps everything: each sets \
+            the stream's retention, applied now and at every seal. --before T drops the sealed intervals before \
+            T once (T in the time grammar: an index, 21:00, ISO 8601, -2h, now; the newest sealed interval is \
+            always kept) and leaves the retention setting as it is. The stream's late side stream follows. \
+            Dropped pages are reused by the store; strata compact returns them to the file system.
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Argument(help: "The stream's name.")
     var stream: String
@@ -20,8 +23,15 @@ struct Retain: ParsableCommand {
     @Option(help: ArgumentHelp("Keep the newest N sealed intervals.", valueName: "N"))
     var last: UInt64?
 
-    @Option(name: .customLong("for"), help: ArgumentHelp("Keep this much time: 90s, 15m, 24h …", valueName: "duration"))
+    @Option(name: [.customLong("keep"), .customLong("for")],
+            help: ArgumentHelp("Keep this much time: 90s, 15m, 24h …", valueName: "duration"))
     var duration: DurationArgument?
+
+    @Option(help: ArgumentHelp(
+        "Drop the sealed intervals before this one, once: an index, 21:00, ISO 8601, -2h, now.", valueName: "T"))
+    var before: TimeArgument?
+
+    @OptionGroup var reading: TimeReadingOptions
 
     @Flag(help: "Keep every interval.")
     var forever = false
@@ -32,10 +42,13 @@ struct Retain: ParsableCommand {
     @OptionGroup var display: TimeDisplayOptions
 
     mutating func validate() throws {
-        let given = (last != nil ? 1 : 0) + (duration != nil ? 1 : 0) + (forever ? 1 : 0)
-        guard given == 1 else { throw ValidationError("give exactly one of --last N, --for DURATION, --forever") }
+        let given = (last != nil ? 1 : 0) + (duration != nil ? 1 : 0) + (forever ? 1 : 0) + (before != nil ? 1 : 0)
+        guard given == 1 else {
+            throw ValidationError("give exactly one of --last N, --keep DURATION, --forever, --before T")
+        }
         if let last, last == 0 { throw ValidationError("--last must be at least 1") }
-        if let duration, duration.duration <= .zero { throw ValidationError("--for must be a positive duration") }
+        if let duration, duration.duration <= .zero { throw ValidationError("--keep must be a positive duration") }
+        try before?.validate("--before")
     }
 
     /// The retention asked for.
@@ -47,7 +60,13 @@ struct Retain: ParsableCommand {
 
     func run() throws {
         let store = try options.openStore()
-        let change = try store.retain(retention, of: stream)
+        let change: RetentionChange
+        if let before {
+            change = try store.drop(intervalsBefore: try reading.interval(before, in: try store.info(of: stream)),
+                                    of: stream)
+        } else {
+            change = try store.retain(retention, of: stream)
+        }
         let length = try store.info(of: stream).descriptor.intervalLength
         var out = OutputBuffer()
         if json {

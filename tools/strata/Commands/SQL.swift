@@ -16,17 +16,19 @@ struct SQLCommand: ParsableCommand {
             key/value streams. Constraints on interval, time (21:00, 2026-11-23T21:00:00Z, an interval index …) \
             and partition limit what is read. Table functions: state('stream', AS_OF) and slice('stream', FROM, TO). \
             Only sealed intervals are visible. The query comes from the argument, -f FILE, or standard input; \
-            several statements separated by ; run in order. Output: an aligned table, --json (one object per row, \
+            several statements separated by ; run in order. With no query and a terminal on standard input, \
+            a prompt opens (statements end with ;, .help lists its commands, Ctrl-D leaves). Output: an aligned table, --json (one object per row, \
             sorted keys) or --csv (as sqlite3 -csv -header). Progress goes to standard error on a terminal. \
             Ctrl-C interrupts the query (exit 130). Errors (exit 1): SQLite's message with the line and column, \
             an unknown stream, a range not sealed or outside retention. \
-            With --continuous --into NAME the query runs over each interval of its one JSON stream as it is \
-            sealed (table input, or the stream's name; --window N: the last N intervals) and its rows go to the \
+            With --continuous --into NAME the query runs over each interval of its JSON stream, or of the two \
+            JSON streams it joins, as it is sealed (tables named after the streams, with a partition column; one \
+            stream is also the table input; --window N or FROM window(STREAM, N): the last N intervals) and its rows go to the \
             JSON stream NAME, deterministically, exactly once; it runs until Ctrl-C, or with --until-caught-up \
             until every sealed interval is processed. Running it again resumes where it stopped.
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Argument(help: "The SQL to run (default: -f FILE, else standard input).")
     var query: String?
@@ -70,6 +72,7 @@ struct SQLCommand: ParsableCommand {
     }
 
     func run() throws {
+        let interactive = query == nil && file == nil && !continuous && isatty(STDIN_FILENO) != 0
         let sql: String
         if let query {
             sql = query
@@ -78,6 +81,8 @@ struct SQLCommand: ParsableCommand {
                 throw ValidationError("cannot read the SQL file \(file)")
             }
             sql = String(decoding: data, as: UTF8.self)
+        } else if interactive {
+            sql = ""
         } else {
             sql = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         }
@@ -99,11 +104,27 @@ struct SQLCommand: ParsableCommand {
             source.cancel()
             signal(SIGINT, SIG_DFL)
         }
+        let format: Format = json ? .json : (csv ? .csv : .table)
+        if interactive {
+            SQLPrompt(connection: connection, format: format, store: options.path).run()
+            return
+        }
+        do {
+            try Self.print(sql, on: connection, format: format)
+        } catch SQLError.interrupted {
+            printError("interrupted")
+            throw ExitCode(130)
+        }
+    }
 
+    /// Runs `sql` on `connection` and prints every statement's rows to standard output in `format`.
+    ///
+    /// - Throws: what the connection throws (`SQLError.interrupted` on Ctrl-C), after flushing the
+    ///   rows printed so far and clearing the progress line.
+    static func print(_ sql: String, on connection: SQLConnection, format: Format) throws {
         var out = OutputBuffer()
         var table: Table?
         var columns: [String] = []
-        let format: Format = json ? .json : (csv ? .csv : .table)
         func finishTable() {
             if let done = table {
                 out.append(done.text + "\n")
@@ -138,8 +159,7 @@ struct SQLCommand: ParsableCommand {
             finishTable()
             try? out.flush()
             ProgressLine.clear(if: connection.progress != nil)
-            printError("interrupted")
-            throw ExitCode(130)
+            throw SQLError.interrupted
         } catch {
             try? out.flush()
             ProgressLine.clear(if: connection.progress != nil)
@@ -147,10 +167,18 @@ struct SQLCommand: ParsableCommand {
         }
     }
 
-    enum Format { case table, json, csv }
+    enum Format: String { case table, json, csv }
 
     /// Runs a continuous query until Ctrl-C (or until caught up), then reports what it did on standard error.
     private func runContinuously(_ sql: String, into: String, store: Store) throws {
+        do {
+            try runProgram(sql, into: into, store: store)
+        } catch {
+            throw ContinuousQuery.explained(error, into: into)
+        }
+    }
+
+    private func runProgram(_ sql: String, into: String, store: Store) throws {
         let program = try ContinuousQuery.program(store: store, query: sql, into: into, window: window, running: running)
         if untilCaughtUp {
             let summary = try program.runUntilCaughtUp()
@@ -253,7 +281,11 @@ func continuousPrograms(files: [String], store: Store) throws -> [Program] {
 func runBeside(_ programs: [Program], catchUp: Bool,
                _ body: @escaping @Sendable () async throws -> Void) async throws {
     try await withThrowingTaskGroup(of: Void.self) { group in
-        for program in programs { group.addTask { try await program.run() } }
+        for program in programs {
+            group.addTask {
+                do { try await program.run() } catch { throw explained(error, of: program) }
+            }
+        }
         do {
             try await body()
         } catch {
@@ -265,5 +297,14 @@ func runBeside(_ programs: [Program], catchUp: Bool,
         group.cancelAll()
         try await group.waitForAll()
     }
-    if catchUp { for program in programs { _ = try program.runUntilCaughtUp() } }
+    if catchUp {
+        for program in programs {
+            do { _ = try program.runUntilCaughtUp() } catch { throw explained(error, of: program) }
+        }
+    }
+}
+
+/// `error` of a continuous query's program in plain words (``ContinuousQuery/explained(_:into:)``).
+private func explained(_ error: any Error, of program: Program) -> any Error {
+    ContinuousQuery.explained(error, into: String(program.name.dropFirst(ContinuousQuery.programName(into: "").count)))
 }

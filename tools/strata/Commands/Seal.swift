@@ -14,7 +14,7 @@ struct Seal: ParsableCommand {
             another process writes the stream (it names the process).
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Argument(help: "The stream's name.")
     var stream: String

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Strata
+import StrataCluster
 import StrataServer
 import Synchronization
 
@@ -16,10 +17,14 @@ struct Serve: ParsableCommand {
             GET /metrics serves metrics (Prometheus); GET /api/… is the read API (docs/http.md) and / the web \
             console (docs/console.md), on by default on loopback. Malformed lines go to the stream NAME.dead. With --watch DIR, files of \
             JSON lines in DIR are ingested into --watch-stream exactly once, across restarts. SIGTERM or SIGINT \
-            stops accepting, acknowledges what was read, and exits. Creates the store when it does not exist.
+            stops accepting, acknowledges what was read, and exits. Creates the store when it does not exist. \
+            With --nats (cluster mode) every stream is replicated to JetStream as its intervals seal, and a POST is \
+            answered 200 only once the intervals its records went into are replicated ("replicated": true); when \
+            that takes longer than --replication-timeout it is answered 202 ("replicated": false): stored locally, \
+            replicated later, not to be sent again (docs/cluster.md).
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Option(help: "The address to listen on.")
     var host = "127.0.0.1"
@@ -110,7 +115,20 @@ struct Serve: ParsableCommand {
             + "file (urlCounts.sql → urlCounts). Its input stream must exist. Repeatable.", valueName: "file.sql"))
     var programs: [String] = []
 
+    @OptionGroup(title: "Cluster (replicate to NATS JetStream)") var cluster: NATSArguments
+
+    @Option(help: ArgumentHelp(
+        "Cluster mode: how long a POST waits for its intervals to be sealed and replicated before it is answered "
+            + "202 instead of 200 (default 30s).", valueName: "duration"))
+    var replicationTimeout: DurationArgument?
+
     mutating func validate() throws {
+        if replicationTimeout != nil && !cluster.isEnabled {
+            throw ValidationError("--replication-timeout needs --nats URL (cluster mode)")
+        }
+        if let replicationTimeout, replicationTimeout.duration <= .zero {
+            throw ValidationError("--replication-timeout must be positive")
+        }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535, not \(port)") }
         if watch != nil && watchStream == nil { throw ValidationError("--watch needs --watch-stream STREAM") }
         if watch == nil {
@@ -134,7 +152,13 @@ struct Serve: ParsableCommand {
     func run() throws {
         // Before the store opens: storage and engine metrics are made with the store.
         let registry = StrataMetrics.bootstrapPrometheus()
-        let store = try Store(at: options.path, options: Strata.StoreOptions(durability: durability.durability))
+        // Cluster mode: connect first, so that a refused node writes nothing, not even locally.
+        let clusterOptions = cluster.isEnabled ? try cluster.clusterOptions() : nil
+        let jetStream = try clusterOptions.map { try NATSConnection($0.connectionOptions).jetStream() }
+        let store = try Store(at: options.path, options: StoreOptions(durability: durability.durability))
+        let replicator = try clusterOptions.flatMap { options in
+            try jetStream.map { try ClusterReplicator(store: store, jetStream: $0, options: options) }
+        }
         // What an earlier writer (a stopped or killed server) left open and the clock has passed
         // becomes readable now, not with the next record.
         for sealed in try store.sealElapsedArrivalIntervals() {
@@ -156,6 +180,11 @@ struct Serve: ParsableCommand {
         configuration.tlsCertificatePath = tlsCertificate
         configuration.tlsKeyPath = tlsKey
         configuration.shutsDownOnTerminationSignals = true
+        if let replicator {
+            // Every stream, at once and after every local seal; a POST waits for its intervals.
+            replicator.start()
+            configuration.replicationGate = Self.replicationGate(replicator, timeout: replicationTimeout?.duration ?? .seconds(30))
+        }
         try configuration.validate()
 
         var sources: [DirectorySource] = []
@@ -188,6 +217,7 @@ struct Serve: ParsableCommand {
             }
         }
         try runToEnd { try await runBeside(continuous, catchUp: once) { try await receiver.run() } }
+        if let replicator { try replicateAtExit(replicator) }
 
         let metrics = receiver.metrics
         var counts = "\(metrics.recordsAccepted) accepted, \(metrics.recordsRejected) rejected, \(metrics.recordsLate) late"
@@ -203,6 +233,37 @@ struct Serve: ParsableCommand {
             let totals = sources.first?.totals ?? LineCounts()
             for rejection in totals.rejections { printError(rejection.description) }
             if totals.rejected > 0 { throw ExitCode.failure }
+        }
+    }
+
+    /// Cluster mode: a `POST` is answered once JetStream holds the last interval its on-time
+    /// records went into (late records and dead letters are replicated in the background).
+    static func replicationGate(_ replicator: ClusterReplicator, timeout: Duration)
+        -> @Sendable (String, LineCounts) async -> ReplicationOutcome
+    {
+        { stream, counts in
+            guard let last = counts.intervals?.upperBound else { return .replicated }
+            if await replicator.awaitReplication(of: stream, through: last, timeout: timeout) { return .replicated }
+            let problem = replicator.lastError.map { "; last error: \($0)" } ?? ""
+            return .pending("stored locally; \(stream) interval \(last) is not replicated after \(timeout) (it is "
+                            + "published once sealed; an event-time stream seals with later records or --idle-seal)"
+                            + problem)
+        }
+    }
+
+    /// Cluster mode, at exit: publishes what the shutdown sealed, and waits for the acknowledgements.
+    private func replicateAtExit(_ replicator: ClusterReplicator) throws {
+        replicator.stop()
+        do {
+            for report in try replicator.replicateAll() {
+                printError("replicated \(report.stream) through \(report.replicatedThrough.map(\.description) ?? "none") "
+                           + "(\(replicator.options.replicas) replicas)")
+            }
+        } catch {
+            printError("Error: \(error)")
+            printError("the records are committed in the local store; to publish them: strata cluster replicate --store "
+                       + "\(options.path) --nats \(replicator.options.urls.joined(separator: ","))")
+            throw ExitCode.failure
         }
     }
 

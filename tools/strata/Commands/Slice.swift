@@ -1,5 +1,6 @@
 import ArgumentParser
 import Strata
+import StrataCluster
 
 /// `strata slice STREAM --from T1 --to T2`: the records of a range of intervals, or their top K.
 struct SliceCommand: ParsableCommand {
@@ -16,7 +17,9 @@ struct SliceCommand: ParsableCommand {
             stream began is an error (exit 1).
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
+
+    @OptionGroup(title: "Cluster (read the stream from NATS JetStream)") var cluster: NATSArguments
 
     @Argument(help: "The stream's name.", completion: .custom(completeStreamNames))
     var stream: String
@@ -54,7 +57,9 @@ struct SliceCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try options.openStoreForReading()
+        let store = cluster.isEnabled
+            ? try ClusterRead.store(restoring: [stream], options: options, cluster: cluster)
+            : try options.openStoreForReading()
         let descriptor = try store.info(of: stream).descriptor
         guard let type = PrintableRecordTypes.type(named: descriptor.recordType) else {
             throw UnprintableRecordType(stream: stream, recordType: descriptor.recordType)

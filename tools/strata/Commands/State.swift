@@ -16,7 +16,7 @@ struct State: ParsableCommand {
             written by a stateful vertex, T not sealed yet, before the stream began, or outside retention.
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Argument(help: "The stateful output's stream name.", completion: .custom(completeStreamNames))
     var name: String

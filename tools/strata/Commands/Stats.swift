@@ -13,7 +13,7 @@ struct Stats: ParsableCommand {
             (times as in docs/cli.md, "Times").
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Argument(help: "One stream (default: every user stream).", completion: .custom(completeStreamNames))
     var stream: String?

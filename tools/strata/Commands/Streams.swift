@@ -7,10 +7,11 @@ struct Streams: ParsableCommand {
         abstract: "List the store's streams with their settings and what is sealed.",
         discussion: """
             Lists the user's streams; --all adds the internal ones: late side streams (NAME.late), directory \
-            positions (NAME.src) and programs' streams (PROGRAM.vN…). Intervals print as their start times.
+            positions (NAME.pos; NAME.src in older stores) and programs' streams (PROGRAM.vN…). Intervals \
+            print as their start times.
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Flag(help: "List the internal streams too.")
     var all = false

@@ -14,7 +14,7 @@ struct Tail: ParsableCommand {
             are sealed until interrupted. Records print as strata cat prints them.
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Argument(help: "The stream's name.", completion: .custom(completeStreamNames))
     var stream: String

@@ -18,7 +18,7 @@ struct Verify: ParsableCommand {
             Exit status 65 when anything is wrong.
             """)
 
-    @OptionGroup var options: StoreOptions
+    @OptionGroup var options: StoreArguments
 
     @Argument(help: "One stream (default: every stream).")
     var stream: String?

@@ -1,4 +1,5 @@
 import Glibc
+import StrataStorage
 
 /// Runs this same `strata` binary again as a child process, for work a damaged store could end
 /// with a signal (LMDB faulting on a page the file does not hold): the parent survives and reports.
@@ -38,9 +39,7 @@ enum ChildProcess {
         let rc = posix_spawn(&pid, executable, nil, nil, argv, envp)
         guard rc == 0 else { throw ChildProcessError(errno: rc) }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw ChildProcessError(errno: errno) }
-        }
+        if retryingOnInterrupt({ waitpid(pid, &status, 0) }) < 0 { throw ChildProcessError(errno: errno) }
         // <sys/wait.h>: WIFEXITED / WEXITSTATUS / WTERMSIG, spelled out (macros do not import).
         let signal = status & 0x7f
         if signal == 0 { return .exited((status >> 8) & 0xff) }

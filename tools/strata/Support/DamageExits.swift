@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Strata
+import StrataCluster
 import StrataSQL
 
 /// How `strata` ends when the store is damaged: a typed error and exit status 65, never a signal.
@@ -60,23 +61,16 @@ enum DamageExits {
 
     /// The exit status for an error: 65 when it reports damaged or unreadable store data.
     static func dataErrorExitStatus(for error: any Error) -> Int32? {
-        storageError(in: error)?.isDataError == true ? dataErrorStatus : nil
+        // Data read from a cluster that does not verify is corrupt data too.
+        if let error = error as? ClusterError, case .corrupt = error { return dataErrorStatus }
+        return storageError(in: error)?.isDataError == true ? dataErrorStatus : nil
     }
 
     /// The storage error an error reports, unwrapped from the layers that wrap it.
     static func storageError(in error: any Error) -> StorageError? {
-        switch error {
-        case let error as StorageError: error
-        case let corruption as Corruption: .corrupt(StoreLocation(stream: "?"), corruption)
-        case let error as EngineError:
-            if case .storage(let inner, _, _) = error { inner } else { nil }
-        case let error as TimeTravelError:
-            if case .storage(let inner) = error { inner } else { nil }
-        case let error as IngestError:
-            if case .storage(let inner) = error { inner } else { nil }
-        case let error as SQLError:
-            if case .storage(let inner) = error { inner } else { nil }
-        default: nil
-        }
+        if let corruption = error as? Corruption { return .corrupt(StoreLocation(stream: "?"), corruption) }
+        // Every layer's error offers the storage error under it (engine, time travel, ingest, SQL,
+        // receiver, cluster): one place decides what a damaged store exits with.
+        return StorageError.carried(by: error)
     }
 }

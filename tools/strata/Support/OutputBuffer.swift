@@ -1,4 +1,5 @@
 import Glibc
+import StrataStorage
 
 /// Bytes bound for a file descriptor, written with `write(2)` in large pieces.
 ///
@@ -45,12 +46,9 @@ struct OutputBuffer {
         while written < count {
             let n = bytes.withUnsafeBytes { raw in
                 // `raw` is not empty here (written < count), so its base address exists.
-                write(fd, raw.baseAddress.map { $0 + written }, count - written)
+                retryingOnInterrupt { write(fd, raw.baseAddress.map { $0 + written }, count - written) }
             }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw OutputError(errno: errno)
-            }
+            if n < 0 { throw OutputError(errno: errno) }
             written += n
         }
         bytes.removeAll(keepingCapacity: true)
@@ -102,8 +100,7 @@ func writeError(_ text: String) {
     text.withUTF8 { utf8 in
         var offset = 0
         while offset < utf8.count {
-            let n = write(2, utf8.baseAddress.map { $0 + offset }, utf8.count - offset)
-            if n < 0 && errno == EINTR { continue }
+            let n = retryingOnInterrupt { write(2, utf8.baseAddress.map { $0 + offset }, utf8.count - offset) }
             if n <= 0 { return }
             offset += n
         }

@@ -2,10 +2,12 @@ import ArgumentParser
 import Foundation
 import Strata
 
-/// The options every command shares: which store to use.
+/// The arguments every command shares: which store to use (`--store`, `STRATA_STORE`).
+///
+/// Named apart from the library's `StoreOptions` (durability, map size, …), which commands also use.
 ///
 /// Shared through `@OptionGroup`, as swift-argument-parser's `Math` example shares its `Options`.
-struct StoreOptions: ParsableArguments {
+struct StoreArguments: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "The store's directory (default: $STRATA_STORE).", valueName: "path"))
     var store: String?
@@ -18,7 +20,8 @@ struct StoreOptions: ParsableArguments {
 
     mutating func validate() throws {
         if let store, store.isEmpty { throw ValidationError("--store needs a non-empty path") }
-        if store == nil && (ProcessInfo.processInfo.environment["STRATA_STORE"] ?? "").isEmpty {
+        // With --nats, cat and slice read the cluster into a temporary store when none is given.
+        if store == nil && (ProcessInfo.processInfo.environment["STRATA_STORE"] ?? "").isEmpty && !NATSArguments.requested {
             throw ValidationError("no store given: pass --store PATH or set STRATA_STORE")
         }
     }

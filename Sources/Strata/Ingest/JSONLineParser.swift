@@ -1,0 +1,108 @@
+import StrataStorage
+
+/// What ingesting one line decided before anything is appended: a pure function of the line's
+/// bytes and the stream's settings, so lines may be parsed on any thread, in any order, and
+/// applied to the appender in input order afterwards.
+enum ParsedLine {
+    /// Spaces and tabs only (after a trailing carriage return is dropped).
+    case blank
+    /// Malformed, with the reason reported for it.
+    case rejected(String)
+    /// A record: its event time (with a time field) and partition hash (with a key field).
+    case accepted(eventTime: Timestamp?, keyHash: UInt64?)
+}
+
+/// One parsed line of a chunk: where it is in the chunk (without its newline) and the verdict.
+struct ParsedLineSpan {
+    var start: Int
+    var end: Int
+    var parsed: ParsedLine
+}
+
+/// Validates one JSON line and takes its event time and partition hash from the stream's
+/// fields: the per-line work of `JSONLinesIngestor` that does not touch the appender.
+///
+/// `Sendable`: `parse` reads only the line and this value's settings (and the caller's scratch),
+/// so any number of threads may parse lines of one input at the same time.
+struct JSONLineParser: Sendable {
+    let scanner: JSONLineScanner
+    let timeField: String?
+    let keyField: String?
+    let timeUnit: TimeUnit
+    let maxLineBytes: Int
+
+    init(descriptor d: StreamDescriptor, maxLineBytes: Int) {
+        timeField = d.timeField
+        keyField = d.keyField
+        timeUnit = d.timeUnit ?? .milliseconds
+        self.maxLineBytes = maxLineBytes
+        var fields: [String] = []
+        if let t = d.timeField { fields.append(t) }
+        if let k = d.keyField { fields.append(k) }
+        scanner = JSONLineScanner(fields: fields)
+    }
+
+    /// The verdict on `rawLine` (without its newline; a trailing carriage return is dropped).
+    ///
+    /// - Parameter keyScratch: A buffer for unescaping a key with escapes; one per thread.
+    func parse(_ rawLine: UnsafeRawBufferPointer, keyScratch: inout [UInt8]) -> ParsedLine {
+        var line = rawLine
+        if line.last == 0x0d { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+        if isBlank(line) { return .blank }
+        if line.count > maxLineBytes {
+            return .rejected("line of \(line.count) bytes exceeds the limit of \(maxLineBytes)")
+        }
+        let fields: (JSONFieldValue?, JSONFieldValue?)
+        do {
+            fields = try scanner.scan(line)
+        } catch {
+            return .rejected(error.description)
+        }
+        var eventTime: Timestamp?
+        var keyValue: JSONFieldValue?
+        if let timeField {
+            guard let value = fields.0 else { return .rejected("missing time field \"\(timeField)\"") }
+            guard let nanos = parseTime(value, in: line) else {
+                return .rejected("time field \"\(timeField)\" is not a \(timeUnit.rawValue) number or an ISO 8601 time")
+            }
+            guard nanos >= 0 else { return .rejected("time field \"\(timeField)\" is before 1970") }
+            eventTime = Timestamp(nanoseconds: nanos)
+            keyValue = fields.1
+        } else {
+            keyValue = fields.0
+        }
+        var keyHash: UInt64?
+        if let keyField {
+            guard let key = keyValue else { return .rejected("missing key field \"\(keyField)\"") }
+            keyHash = hashKey(key, in: line, scratch: &keyScratch)
+        }
+        return .accepted(eventTime: eventTime, keyHash: keyHash)
+    }
+
+    /// Whether the line holds only spaces and tabs (a JSON line starts with `{` at once, so the
+    /// first byte decides almost every line).
+    @inline(__always)
+    private func isBlank(_ line: UnsafeRawBufferPointer) -> Bool {
+        for byte in line where byte != 0x20 && byte != 0x09 { return false }
+        return true
+    }
+
+    private func parseTime(_ value: JSONFieldValue, in line: UnsafeRawBufferPointer) -> Int64? {
+        let bytes = UnsafeRawBufferPointer(rebasing: line[value.range])
+        switch value.kind {
+        case .number: return parseTimestampNanoseconds(number: bytes, unit: timeUnit)
+        case .string where !value.hasEscapes: return parseISO8601Nanoseconds(bytes)
+        default: return nil
+        }
+    }
+
+    /// The partition hash of a key field: XXH64 of a string's unescaped UTF-8, or of any other
+    /// value's JSON text.
+    private func hashKey(_ value: JSONFieldValue, in line: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> UInt64 {
+        let bytes = UnsafeRawBufferPointer(rebasing: line[value.range])
+        guard value.kind == .string, value.hasEscapes else { return XXH64.hash(bytes) }
+        scratch.removeAll(keepingCapacity: true)
+        if (try? unescapeJSONString(bytes, into: &scratch)) == nil { return XXH64.hash(bytes) }
+        return scratch.withUnsafeBytes { XXH64.hash($0) }
+    }
+}

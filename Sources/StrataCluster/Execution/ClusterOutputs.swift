@@ -1,0 +1,116 @@
+import Strata
+import StrataEngine
+import StrataStorage
+
+/// A program's output streams as its tasks published them to JetStream, read back and checked:
+/// every block once (a copy sent twice must be identical), each partition's seal marks, and the
+/// fencing of every subject (after a node's fence, only that node writes on the subject).
+///
+/// `ClusterOutputs` is a `Sendable` value.
+public struct ClusterOutputs: Sendable {
+    /// One partition of one interval of an output stream: its chunks in order.
+    public struct Key: Hashable, Sendable, Comparable {
+        public var stream: String
+        public var partition: UInt32
+        public var interval: Interval
+        public static func < (a: Key, b: Key) -> Bool {
+            (a.stream, a.partition, a.interval.rawValue) < (b.stream, b.partition, b.interval.rawValue)
+        }
+    }
+    /// The blocks of each (stream, partition, interval) with any.
+    public var blocks: [Key: [[UInt8]]] = [:]
+    /// Per stream and partition, the interval it is sealed through.
+    public var sealed: [String: [UInt32: Interval]] = [:]
+    /// Writes that broke the fencing: a node writing on a subject another node had fenced.
+    public var fenceViolations: [String] = []
+    /// Per node, how many messages it wrote on the program's subjects.
+    public var messagesByNode: [String: Int] = [:]
+
+    /// Reads every message of the program `names` and keeps those of `streams`.
+    ///
+    /// - Throws: `ClusterError.corrupt` for a message Strata did not write, for two different
+    ///   copies of a block, or a chunk missing below a seal mark.
+    public static func read(jetStream: JetStream, names: ExecutionNames, streams: Set<String>) throws(ClusterError) -> ClusterOutputs {
+        var outputs = ClusterOutputs()
+        var fencer: [String: String] = [:]  // lookup only
+        var chunks: [Key: [UInt32: [UInt8]]] = [:]  // lookup only; sorted below
+        let reader = try jetStream.reader(stream: names.jetStreamName, subject: names.allSubjects)
+        try reader.readToEnd(timeout: .seconds(60)) { stored throws(ClusterError) in
+            let received = try ExchangeWire.decode(stored, names: names)
+            switch received {
+            case .fence(let node):
+                fencer[stored.subject] = node
+                outputs.messagesByNode[node, default: 0] += 1
+            case .checkpoint(let node):
+                outputs.messagesByNode[node, default: 0] += 1
+                if let owner = fencer[stored.subject], owner != node {
+                    outputs.fenceViolations.append("\(node) wrote checkpoint message \(stored.sequence) on \(stored.subject) after \(owner)'s fence")
+                }
+            case .message(let message, let node):
+                outputs.messagesByNode[node, default: 0] += 1
+                if let owner = fencer[stored.subject], owner != node {
+                    outputs.fenceViolations.append("\(node) wrote message \(stored.sequence) on \(stored.subject) after \(owner)'s fence")
+                }
+                guard streams.contains(message.stream) else { return }
+                switch message.body {
+                case .block(let interval, let chunk, let bytes):
+                    let key = Key(stream: message.stream, partition: message.target, interval: interval)
+                    if let earlier = chunks[key]?[chunk], earlier != bytes {
+                        throw .corrupt("two different copies of \(message.stream) interval \(interval.rawValue) partition \(message.target) chunk \(chunk)")
+                    }
+                    chunks[key, default: [:]][chunk] = bytes
+                case .sealed(let through):
+                    let current = outputs.sealed[message.stream]?[message.target]
+                    if current.map({ $0 < through }) ?? true { outputs.sealed[message.stream, default: [:]][message.target] = through }
+                }
+            }
+        }
+        for (key, byChunk) in chunks {
+            var list: [[UInt8]] = []
+            for chunk in 0..<UInt32(byChunk.count) {
+                guard let bytes = byChunk[chunk] else {
+                    throw .corrupt("\(key.stream) interval \(key.interval.rawValue) partition \(key.partition): chunk \(chunk) missing")
+                }
+                list.append(bytes)
+            }
+            outputs.blocks[key] = list
+        }
+        return outputs
+    }
+
+    /// One line per (stream, partition, interval) with blocks through `through`, in order:
+    /// `STREAM PARTITION INTERVAL CHUNKS XXH64` (the hash over each chunk's length and bytes).
+    public func digestLines(through: Interval) -> [String] {
+        Self.digestLines(blocks.filter { $0.key.interval <= through })
+    }
+
+    /// The blocks of a stream of a local store, keyed as `blocks` keys them, through `through`.
+    ///
+    /// - Throws: `StorageError` (an unknown stream is `.unknownStream`; a damaged block `.corrupt`).
+    public static func localBlocks(_ store: Store, stream: String, through: Interval) throws -> [Key: [[UInt8]]] {
+        let log = store.logStore
+        guard let descriptor = try log.descriptor(named: stream) else { throw StorageError.unknownStream(stream) }
+        guard let sealed = try log.frontier(of: descriptor).sealedThrough else { return [:] }
+        var result: [Key: [[UInt8]]] = [:]
+        for (interval, _) in try log.sealRecords(of: descriptor, in: Interval(0)...min(sealed, through)) {
+            try log.withSealedBlocks(of: descriptor, interval: interval) { partition, _, block in
+                result[Key(stream: stream, partition: partition.rawValue, interval: interval), default: []].append(Array(block))
+            }
+        }
+        return result
+    }
+
+    /// The digest lines of a map of blocks (also for a single-node store's outputs).
+    public static func digestLines(_ blocks: [Key: [[UInt8]]]) -> [String] {
+        blocks.keys.sorted().compactMap { key in
+            guard let list = blocks[key], !list.isEmpty else { return nil }
+            var bytes: [UInt8] = []
+            for block in list {
+                withUnsafeBytes(of: UInt32(block.count).bigEndian) { bytes.append(contentsOf: $0) }
+                bytes.append(contentsOf: block)
+            }
+            let hash = String(XXH64.hash(bytes), radix: 16)
+            return "\(key.stream) \(key.partition) \(key.interval.rawValue) \(list.count) \(hash)"
+        }
+    }
+}

@@ -1,0 +1,571 @@
+import Dispatch
+import Glibc
+import Strata
+import StrataEngine
+import StrataStorage
+import Synchronization
+
+/// One partition task of a program on this node: a store of its own holding partition `p` of
+/// every stream of the program, the program running over it with gathered exchanges, a thread
+/// gathering what the other tasks send it from JetStream, and a thread sending what it commits.
+///
+/// The task owns partition `p` while its node holds the partition's lease. It starts by taking
+/// over: it bumps the partition's progress key (compare-and-set) and writes a fence on every
+/// subject it sends on (a publish expecting the subject's last sequence), so that a former
+/// owner, paused or partitioned away, is rejected at its next write. Every publish of the task
+/// then expects the subject's last sequence to be its own previous one: if another node took
+/// the partition over meanwhile, the publish fails and the task stops (`fenced`).
+///
+/// `ClusterTask` is `Sendable`; `stop()` may be called from any thread.
+final class ClusterTask: Sendable {
+    /// Why a task ended.
+    enum Ending: Sendable, Equatable {
+        /// `stop()` was called.
+        case stopped
+        /// Another node wrote on the task's subjects or progress: it owns the partition now.
+        case fenced(String)
+        /// A failure (NATS, the local store, the program).
+        case failed(String)
+    }
+
+    let partition: Int
+    let node: String
+    let names: ExecutionNames
+    let store: Store
+    let program: Program
+    private let jetStream: JetStream
+    private let progress: KeyValueBucket
+    private let gatherChannels: [TaskGatherer.Channel]
+    /// The program's input streams: read from their replicas in JetStream (`ReplicatedInput`).
+    private let inputs: [StreamDescriptor]
+    private let partitionCount: Int
+    private let exportChannels: [TaskExporter.Channel]
+    private let stopping = Atomic<Bool>(false)
+    private let ending = Mutex<Ending?>(nil)
+    private let finished = DispatchGroup()
+    /// Per exported stream, the interval through which its messages are acknowledged by JetStream.
+    private let exported = Mutex<[String: Interval]>([:])
+
+    /// Opens the task's store under `directory`, defines the program over it and takes the
+    /// partition over; `start()` then runs it.
+    ///
+    /// - Throws: `ClusterError` when JetStream or the KV bucket fails, `.replication` for a
+    ///   program that does not gather its exchanges; what opening the store or defining the program throws.
+    init(partition: Int, of definition: ClusterProgram, node: String, names: ExecutionNames, directory: String,
+         jetStream: JetStream, progress: KeyValueBucket, leaseRevision: UInt64, checkpoints: Bool = true) throws {
+        self.partition = partition
+        self.node = node
+        self.names = names
+        self.jetStream = jetStream
+        self.progress = progress
+        let (store, program, start, restored) = try Self.openRestoring(
+            path: "\(directory)/\(names.token).p\(partition)", definition: definition, names: names, partition: partition,
+            jetStream: jetStream, checkpoints: checkpoints)
+        self.checkpoints = checkpoints
+        self.store = store
+        self.program = program
+        self.restored = restored
+        sealMarks = Mutex(SealMarkLog(start: start))
+        checkpointFirstSequence = Mutex(restored?.firstSequence ?? 0)
+        statefulVertices = program.statefulVertexNames
+        let q = UInt32(partition)
+        let streams = program.externalStreams
+        let internalPrefix = definition.name + "."
+        inputs = streams.inputs
+        partitionCount = definition.partitions
+        gatherChannels = streams.inputs.map { TaskGatherer.Channel(local: $0, sources: 1) }
+            + program.gatheredExchanges.map { TaskGatherer.Channel(local: $0.gathered, sources: $0.sources) }
+        exportChannels = program.gatheredExchanges.map {
+            TaskExporter.Channel(local: $0.sent, wireName: $0.gathered.name, targets: Array(0..<$0.gathered.partitions))
+        } + streams.outputs.filter { q < $0.partitions && !$0.name.hasPrefix(internalPrefix) }.map {
+            // The named outputs, for whoever reads the program's results; internal streams nobody
+            // reads stay in the task's store.
+            TaskExporter.Channel(local: $0, wireName: $0.name, targets: [q])
+        }
+        try takeOver(leaseRevision: leaseRevision)
+    }
+
+    /// How the task's store began, when a checkpoint from JetStream played a part.
+    struct Restored: Sendable {
+        /// The checkpoint's `through` and JetStream position.
+        var through: Interval
+        var position: UInt64
+        /// Whether the checkpoint was installed into a fresh store (otherwise the store was kept
+        /// and only its position was used).
+        var installed: Bool
+        /// The sequence of the checkpoint's first piece.
+        var firstSequence: UInt64
+        /// Newer checkpoints passed over (torn).
+        var torn: [String]
+    }
+
+    /// What the task's start took from JetStream (`nil`: no checkpoint; the store read the
+    /// partition's messages from the beginning).
+    let restored: Restored?
+
+    /// Opens the task's store and defines the program over it, then brings the store to the
+    /// partition's newest complete checkpoint in JetStream when it is behind it: a fresh store
+    /// gets the checkpoint installed; a store left from an earlier run that is behind the
+    /// checkpoint is set aside (removed) and replaced by a fresh one with the checkpoint; a store
+    /// at or past it is kept. Returns the sequence from which to read the partition's messages:
+    /// the checkpoint's position, or 1 (the beginning) when no checkpoint applies.
+    private static func openRestoring(path: String, definition: ClusterProgram, names: ExecutionNames, partition: Int,
+                                      jetStream: JetStream, checkpoints: Bool) throws -> (Store, Program, UInt64, Restored?) {
+        func open() throws -> (Store, Program) {
+            let store = try Store(at: path)
+            var options = definition.options
+            options.gathersExchanges = true
+            let program = try definition.define(store, options)
+            guard program.options.gathersExchanges, program.name == definition.name else {
+                throw ClusterError.replication("program \(definition.name): define it with the ProgramOptions and name given")
+            }
+            return (store, program)
+        }
+        var (store, program) = try open()
+        guard checkpoints else { return (store, program, 1, nil) }
+        let found = try TaskCheckpoint.latest(jetStream: jetStream, names: names, partition: partition)
+        guard let checkpoint = found.checkpoint else { return (store, program, 1, nil) }
+        let image: StoreImage
+        do { image = try StoreImage(decoding: checkpoint.image) } catch {
+            throw ClusterError.corrupt("checkpoint of partition \(partition) through \(checkpoint.through.rawValue): \(error)")
+        }
+        func restored(installed: Bool) -> Restored {
+            Restored(through: checkpoint.through, position: checkpoint.position, installed: installed,
+                     firstSequence: found.firstSequence, torn: found.torn)
+        }
+        let progress = try program.progress()
+        var fresh = progress.allSatisfy { $0.through == nil }
+        for stream in program.allStreams where fresh {
+            if try store.logStore.frontier(of: stream).sealedThrough != nil { fresh = false }
+        }
+        if !fresh {
+            let behind = progress.contains { $0.through.map { $0 < checkpoint.through } ?? true }
+            if !behind {
+                // Kept: the checkpoint's position serves when the store has gathered at least what
+                // the checkpoint had (messages after it come after the position).
+                let sealed = Dictionary(image.streams.map { ($0.name, $0.frontier.sealedThrough) }) { a, _ in a }
+                for stream in program.externalStreams.inputs + program.gatheredExchanges.map(\.gathered) {
+                    guard let had = sealed[stream.name] ?? nil else { continue }
+                    guard let local = try store.logStore.frontier(of: stream).sealedThrough, local >= had else {
+                        return (store, program, 1, nil)
+                    }
+                }
+                return (store, program, checkpoint.position, restored(installed: false))
+            }
+            // Behind the checkpoint (a partition coming back to a node that ran it before):
+            // installing the checkpoint is less work than replaying from the old state. The old
+            // store is renamed aside and its files removed; LMDB keeps the open files valid until
+            // the old store closes.
+            let aside = path + ".replaced"
+            try StoreFiles.remove(aside)
+            guard rename(path, aside) == 0 else {
+                throw ClusterError.replication("cannot set aside the task store \(path): errno \(errno)")
+            }
+            (store, program) = try open()
+            try StoreFiles.remove(aside)
+        }
+        try program.install(image)
+        return (store, program, checkpoint.position, restored(installed: true))
+    }
+
+    /// Whether the task publishes checkpoints (`ExecutionOptions.checkpoints`).
+    private let checkpoints: Bool
+    /// The stateful vertices, whose snapshots trigger a checkpoint.
+    private let statefulVertices: [String]
+    /// The seal marks gathered, for the position a checkpoint records.
+    private let sealMarks: Mutex<SealMarkLog>
+    /// The sequence of the first piece of the newest checkpoint of the partition this task knows.
+    private let checkpointFirstSequence: Mutex<UInt64>
+    /// The snapshot intervals of the last checkpoint published (sender thread only).
+    private let lastCheckpointSignature = Mutex<[Interval?]>([])
+
+    /// The subjects the task sends on, with the sequence of its last message on each.
+    private let lastSequence = Mutex<[String: UInt64]>([:])
+    /// The progress key's revision this task wrote last.
+    private let progressRevision = Mutex<UInt64>(0)
+
+    /// Bumps the progress key and fences every subject the task sends on.
+    private func takeOver(leaseRevision: UInt64) throws(ClusterError) {
+        let key = ExecutionNames.progressKey(partition)
+        let entry = try progress.get(key)
+        var resume: [String: Interval] = [:]
+        if let entry { resume = ProgressValue.decode(entry.value) }
+        let value = ProgressValue.encode(owner: node, exported: resume)
+        let revision: UInt64
+        if let entry {
+            revision = try progress.update(key, value, expectedRevision: entry.revision)
+        } else {
+            revision = try progress.create(key, value)
+        }
+        progressRevision.withLock { $0 = revision }
+        exported.withLock { $0 = resume }
+        // What `ExecutionStatus` shows: the partition count and the inputs.
+        let info = ProgramInfo.encode(partitions: partitionCount, inputs: inputs.map(\.name))
+        if try progress.get(ExecutionNames.programKey)?.value != info { _ = try progress.put(ExecutionNames.programKey, info) }
+        var sequences: [String: UInt64] = [:]
+        let subjects = exportChannels.flatMap { channel in
+            channel.targets.map { names.subject(stream: channel.wireName, source: UInt32(partition), target: $0) }
+        } + [names.checkpointSubject(partition)]
+        for subject in subjects {
+            var attempts = 0
+            while true {
+                let last = try jetStream.lastMessage(stream: names.jetStreamName, subject: subject)?.sequence ?? 0
+                do {
+                    let ack = try jetStream.publish(ExchangeWire.fence(subject: subject, names: names, node: node,
+                                                                       revision: leaseRevision,
+                                                                       expectedLastSubjectSequence: last))
+                    sequences[subject] = ack.sequence
+                    break
+                } catch .wrongLastSequence where attempts < 20 {
+                    // The former owner wrote in between: read again and fence after it.
+                    attempts += 1
+                }
+            }
+        }
+        lastSequence.withLock { $0 = sequences }
+    }
+
+    /// Starts the program, the gatherer and the sender.
+    func start() {
+        let program = self.program
+        finished.enter()
+        Task.detached { [self] in
+            do { try await program.run(pollInterval: .milliseconds(100)) } catch { end(.failed("\(error)")) }
+            finished.leave()
+        }
+        finished.enter()
+        NodeThread.start { [self] in
+            defer { finished.leave() }
+            gatherLoop()
+        }
+        finished.enter()
+        NodeThread.start { [self] in
+            defer { finished.leave() }
+            exportLoop()
+        }
+    }
+
+    /// Asks the task to end; `wait()` returns once it has.
+    func stop() { end(.stopped) }
+
+    /// Waits until the program, the gatherer and the sender have ended, and returns why.
+    @discardableResult
+    func wait() -> Ending {
+        finished.wait()
+        return ending.withLock { $0 } ?? .stopped
+    }
+
+    /// Why the task ended, or `nil` while it runs.
+    var ended: Ending? { ending.withLock { $0 } }
+
+    private func end(_ why: Ending) {
+        let first = ending.withLock { current -> Bool in
+            guard current == nil else { return false }
+            current = why
+            return true
+        }
+        if first {
+            stopping.store(true, ordering: .sequentiallyConsistent)
+            program.stop()
+            store.logStore.sealSignal.bump()
+        }
+    }
+
+    private var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    // MARK: Gathering
+
+    private func gatherLoop() {
+        do {
+            var gatherer = try TaskGatherer(log: store.logStore, target: UInt32(partition), channels: gatherChannels)
+            // Exchanges from the checkpoint's recorded position (1 without one); the inputs from the
+            // first interval the store has not sealed — after an installed checkpoint, its frontier.
+            let start = sealMarks.withLock { $0.start }
+            let reader = try openReader(names.jetStreamName, names.subjects(toTarget: UInt32(partition)), startSequence: start)
+            let replicas = inputs.map {
+                ReplicatedInput(jetStream: jetStream, namespace: names.namespace, local: $0, partition: UInt32(partition),
+                                committed: gatherer.committed($0.name))
+            }
+            // With inputs to poll as well, no single wait may be long.
+            let wait: Duration = replicas.isEmpty ? .milliseconds(200) : .milliseconds(50)
+            while !isStopping {
+                for input in replicas {
+                    for message in try input.poll(wait: .milliseconds(1)) { try gatherer.receive(message) }
+                }
+                var received = 0
+                while received < 4096, let stored = try reader.next(timeout: received == 0 ? wait : .milliseconds(1)) {
+                    received += 1
+                    if case .message(let message, _) = try ExchangeWire.decode(stored, names: names) {
+                        var through: Interval?
+                        if case .sealed(let sealed) = message.body { through = sealed }
+                        sealMarks.withLock { $0.received(subject: stored.subject, sequence: stored.sequence, sealedThrough: through) }
+                        // Outputs sent to this partition are for readers of the program's results.
+                        if gatherer.gathers(message.stream) || !isOutput(message.stream) { try gatherer.receive(message) }
+                    }
+                    if reader.isCaughtUp { break }
+                }
+                if let batch = try gatherer.takeReady() { try store.logStore.submit(batch, chain: nil).wait() }
+            }
+        } catch {
+            end(.failed("gathering partition \(partition): \(error)"))
+        }
+    }
+
+    /// An ordered consumer on `subject`, created with a short request timeout and tried again while
+    /// it times out: with one server of three down, creating a consumer timed out again and again
+    /// here (NATS 2.9) — each try costing a whole request timeout, each failed task a restart.
+    func openReader(_ stream: String, _ subject: String, startSequence: UInt64 = 1) throws(ClusterError) -> SubjectReader {
+        let quick = try jetStream.connection.jetStream(requestTimeout: .seconds(5))
+        var attempt = 0
+        while true {
+            do {
+                return try quick.reader(stream: stream, subject: subject, startSequence: startSequence)
+            } catch .nats(let call, let status, let code, let text) {
+                attempt += 1
+                guard attempt < 24, !isStopping else { throw .nats(call: call, status: status, jetStreamCode: code, text: text) }
+            }
+        }
+    }
+
+    /// Runs a progress or KV call again while nothing answered it (`no responders`: the request was
+    /// not delivered, so trying again is safe — a timeout is not, the write may have happened):
+    /// the bucket's group is electing a leader after a server loss.
+    private func whileNoResponders<T>(_ body: () throws(ClusterError) -> T) throws(ClusterError) -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try body()
+            } catch .nats(let call, let status, let code, let text) where status == .noResponders {
+                attempt += 1
+                guard attempt < 40, !isStopping else { throw .nats(call: call, status: status, jetStreamCode: code, text: text) }
+                usleep(useconds_t(min(attempt, 4)) * 250_000)
+            }
+        }
+    }
+
+    /// Publishing is allowed until this monotonic time (ns): half a lease TTL after the node's
+    /// last renewal; 0 suspends it.
+    private let validUntil = Atomic<UInt64>(0)
+
+    /// Sets until when (monotonic ns) the task may publish.
+    func leaseValid(until deadline: UInt64) { validUntil.store(deadline, ordering: .sequentiallyConsistent) }
+
+    /// Waits (on the sender's own thread) while the lease is not known to be valid.
+    private func waitForValidLease() {
+        while !isStopping && DispatchTime.now().uptimeNanoseconds >= validUntil.load(ordering: .sequentiallyConsistent) {
+            usleep(20_000)
+        }
+    }
+
+    private func isOutput(_ stream: String) -> Bool { exportChannels.contains { $0.wireName == stream && $0.targets.count == 1 } }
+
+    // MARK: Sending
+
+    private func exportLoop() {
+        let exporter = TaskExporter(log: store.logStore, source: UInt32(partition))
+        let signal = store.logStore.sealSignal
+        while !isStopping {
+            let generation = signal.current
+            do {
+                if try exportRound(exporter) {
+                    try checkpointIfDue()
+                } else {
+                    signal.waitBlocking(after: generation, timeout: .milliseconds(200))
+                }
+            } catch let error as ClusterError {
+                switch error {
+                case .wrongLastSequence(let subject, _, _): end(.fenced("another node wrote on \(subject)"))
+                case .revisionMismatch: end(.fenced("the progress of partition \(partition) was written by another node"))
+                default: end(.failed("sending partition \(partition): \(error)"))
+                }
+                return
+            } catch {
+                end(.failed("sending partition \(partition): \(error)"))
+                return
+            }
+        }
+    }
+
+    /// Sends what the store sealed since the last round and records it in the progress key;
+    /// returns whether there was anything.
+    private func exportRound(_ exporter: TaskExporter) throws -> Bool {
+        var perSubject: [(subject: String, messages: [ExchangeMessage])] = []
+        var advanced: [String: Interval] = [:]
+        let done = exported.withLock { $0 }
+        for channel in exportChannels {
+            guard let through = try exporter.sealedThrough(channel),
+                  done[channel.wireName].map({ $0 < through }) ?? true else { continue }
+            let messages = try exporter.messages(channel, after: done[channel.wireName], through: through)
+            for (index, target) in channel.targets.enumerated() {
+                perSubject.append((names.subject(stream: channel.wireName, source: UInt32(partition), target: target),
+                                   messages[index]))
+            }
+            advanced[channel.wireName] = through
+        }
+        if perSubject.isEmpty { return false }
+        try publish(perSubject)
+        if isStopping { return true }
+        let now = exported.withLock { exported in
+            for (name, through) in advanced { exported[name] = through }
+            return exported
+        }
+        let revision = progressRevision.withLock { $0 }
+        let next = try whileNoResponders { () throws(ClusterError) in
+            try progress.update(ExecutionNames.progressKey(partition), ProgressValue.encode(owner: node, exported: now),
+                                expectedRevision: revision)
+        }
+        progressRevision.withLock { $0 = next }
+        return true
+    }
+
+    // MARK: Checkpoints
+
+    /// Publishes a checkpoint when a stateful vertex wrote a newer snapshot since the last one
+    /// (for a program without state, when the smallest progress entered another snapshot
+    /// period), then purges the checkpoints before the previous one: the two newest complete
+    /// checkpoints of a partition are kept.
+    private func checkpointIfDue() throws {
+        guard checkpoints else { return }
+        let log = store.logStore
+        var signature: [Interval?] = try statefulVertices.map { try log.latestSnapshotInterval(of: $0) }
+        if statefulVertices.isEmpty {
+            let every = UInt64(max(1, program.snapshotEvery ?? Program.defaultSnapshotEvery))
+            signature = [try program.progress().map(\.through).reduce(Optional(Interval(UInt64.max))) { a, b in
+                guard let a, let b else { return nil }
+                return min(a, b)
+            }.map { Interval($0.rawValue / every) }]
+        }
+        guard signature.contains(where: { $0 != nil }), signature != lastCheckpointSignature.withLock({ $0 }) else { return }
+        let done = exported.withLock { $0 }
+        var keeping: [String: Interval?] = [:]
+        for channel in exportChannels { keeping[channel.local.name] = done[channel.wireName] }
+        let (image, through) = try program.image(keeping: keeping)
+        guard let through else { return }
+        let sealed = Dictionary(image.streams.map { ($0.name, $0.frontier.sealedThrough) }) { a, _ in a }
+        // The gathered exchanges only: the inputs come from their replicas (`ReplicatedInput`),
+        // which resume from the installed store's own frontier, not from a JetStream position.
+        let perChannel = gatherChannels.dropFirst(inputs.count).map { channel in
+            (channel.local.name, (0..<channel.sources).map {
+                names.subject(stream: channel.local.name, source: $0, target: UInt32(partition))
+            })
+        }
+        let position = sealMarks.withLock { marks in
+            perChannel.map { marks.position(subjects: $0.1, sealed: sealed[$0.0] ?? nil) }.min() ?? marks.start
+        }
+        let checkpoint = TaskCheckpoint(through: through, position: position, image: image.encoded())
+        let subject = names.checkpointSubject(partition)
+        let pieceBytes = max(4096, jetStream.connection.maxPayload - 16 * 1024)
+        var first: UInt64?
+        for message in checkpoint.messages(names: names, partition: partition, node: node, pieceBytes: pieceBytes) {
+            waitForValidLease()
+            if isStopping { return }
+            var fenced = message
+            fenced.expectedLastSubjectSequence = lastSequence.withLock { $0[subject] ?? 0 }
+            let ack = try jetStream.publish(fenced)
+            if !ack.duplicate { lastSequence.withLock { $0[subject] = ack.sequence } }
+            if first == nil { first = ack.sequence }
+        }
+        lastCheckpointSignature.withLock { $0 = signature }
+        sealMarks.withLock { marks in for (name, subjects) in perChannel { marks.prune(subjects: subjects, sealed: sealed[name] ?? nil) } }
+        let previous = checkpointFirstSequence.withLock { current in
+            defer { if let first { current = first } }
+            return current
+        }
+        if previous > 0, let first, previous < first {
+            try jetStream.purge(stream: names.jetStreamName, subject: subject, beforeSequence: previous)
+        }
+    }
+
+    /// Publishes each subject's messages in order, the subjects side by side: wave `i` sends the
+    /// `i`-th message of every subject, pipelined, each expecting its subject's last sequence.
+    private func publish(_ perSubject: [(subject: String, messages: [ExchangeMessage])]) throws(ClusterError) {
+        let longest = perSubject.map(\.messages.count).max() ?? 0
+        for wave in 0..<longest {
+            waitForValidLease()
+            if isStopping { return }
+            let sequences = lastSequence.withLock { $0 }
+            var batch: [OutgoingMessage] = []
+            var subjects: [String] = []
+            for (subject, messages) in perSubject where wave < messages.count {
+                batch.append(ExchangeWire.outgoing(messages[wave], names: names, node: node,
+                                                   expectedLastSubjectSequence: sequences[subject] ?? 0))
+                subjects.append(subject)
+            }
+            let acks = try jetStream.publish(batch)
+            lastSequence.withLock { last in
+                for (subject, ack) in zip(subjects, acks) where !ack.duplicate { last[subject] = ack.sequence }
+            }
+        }
+    }
+}
+
+/// The value of a partition's progress key: its owner and, per exported stream, the interval
+/// through which JetStream holds its messages. Text lines, `owner NODE` then `STREAM INTERVAL`,
+/// sorted by stream name.
+enum ProgressValue {
+    static func encode(owner: String, exported: [String: Interval]) -> [UInt8] {
+        var text = "owner \(owner)\n"
+        for name in exported.keys.sorted() { text += "\(name) \(exported[name]?.rawValue ?? 0)\n" }
+        return Array(text.utf8)
+    }
+
+    static func decode(_ bytes: [UInt8]) -> [String: Interval] {
+        var result: [String: Interval] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, parts[0] != "owner", let value = UInt64(parts[1]) else { continue }
+            result[String(parts[0])] = Interval(value)
+        }
+        return result
+    }
+
+    static func owner(_ bytes: [UInt8]) -> String? {
+        String(decoding: bytes, as: UTF8.self).split(separator: "\n").first.flatMap { line in
+            line.hasPrefix("owner ") ? String(line.dropFirst(6)) : nil
+        }
+    }
+}
+
+/// Removing a store directory that is set aside (its files, then the directory), with Glibc only.
+enum StoreFiles {
+    /// Removes the directory `path` and the files in it (a store directory has no subdirectories);
+    /// nothing when it does not exist.
+    static func remove(_ path: String) throws(ClusterError) {
+        guard let directory = opendir(path) else {
+            if errno == ENOENT { return }
+            throw .replication("cannot open \(path) to remove it: errno \(errno)")
+        }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(directory)
+        for name in names where unlink(path + "/" + name) != 0 && errno != ENOENT {
+            throw .replication("cannot remove \(path)/\(name): errno \(errno)")
+        }
+        guard rmdir(path) == 0 || errno == ENOENT else { throw .replication("cannot remove \(path): errno \(errno)") }
+    }
+}
+
+/// A detached thread for a node's long-running loops, outside the cooperative pool and Dispatch's.
+enum NodeThread {
+    static func start(_ body: @escaping @Sendable () -> Void) {
+        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+        var handle = pthread_t()
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        let created = pthread_create(&handle, nil, { context in
+            let box = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue()
+            box.body()
+            return nil
+        }, context)
+        if created == 0 {
+            pthread_detach(handle)
+        } else {
+            Unmanaged<Box>.fromOpaque(context).release()
+            DispatchQueue.global().async(execute: body)
+        }
+    }
+}

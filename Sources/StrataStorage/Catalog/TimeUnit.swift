@@ -1,0 +1,23 @@
+/// How a numeric time field of a JSON stream is read.
+///
+/// Kept in the stream's catalog row as its raw value (`s`, `ms`, `us`, `ns`); `TimeUnit` is `Sendable`.
+public enum TimeUnit: String, Sendable, CaseIterable {
+    /// Seconds since the Unix epoch.
+    case seconds = "s"
+    /// Milliseconds since the Unix epoch.
+    case milliseconds = "ms"
+    /// Microseconds since the Unix epoch.
+    case microseconds = "us"
+    /// Nanoseconds since the Unix epoch.
+    case nanoseconds = "ns"
+
+    /// The power of ten that converts one of this unit to nanoseconds.
+    package var nanosecondsExponent: Int {
+        switch self {
+        case .seconds: 9
+        case .milliseconds: 6
+        case .microseconds: 3
+        case .nanoseconds: 0
+        }
+    }
+}

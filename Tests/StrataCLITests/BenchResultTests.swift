@@ -1,0 +1,56 @@
+import Foundation
+import StrataTestSupport
+import Testing
+
+/// `strata-bench`'s RESULT lines report what a run did (issue 16): a rerun with nothing left to do
+/// says so instead of dividing the input's events by a few milliseconds, and the end-to-end
+/// `pipeline` checks its output. Small data: 3 intervals of 5,000 page views.
+@Suite struct BenchResultTests {
+    /// The fields of the last `RESULT` line of `output`.
+    static func result(_ output: String) throws -> [String: String] {
+        let line = try #require(output.split(separator: "\n").last { $0.hasPrefix("RESULT ") })
+        var fields: [String: String] = [:]  // lookup only
+        for pair in line.split(separator: " ").dropFirst() {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+        }
+        return fields
+    }
+
+    static func bench(_ arguments: [String]) throws -> StrataRun {
+        try strata(arguments, executable: builtProductsDirectory() + "/strata-bench")
+    }
+
+    @Test func aRerunWithNothingToDoReportsNoEventsAndNoRate() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-bench-result")
+        let store = directory.appending("store")
+        let ingest = try Self.bench(["ingest", "--store", store, "--events", "15000", "--rate", "5000", "--urls", "50",
+                                     "--durability", "none", "--mode", "inline"])
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        let first = try Self.bench(["running-count", "--store", store, "--durability", "none"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let done = try Self.result(first.stdout)
+        #expect(done["status"] == "complete" && done["events"] == "15000" && done["input_events"] == "15000")
+        let again = try Self.bench(["running-count", "--store", store, "--durability", "none"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let nothing = try Self.result(again.stdout)
+        #expect(nothing["status"] == "nothing-to-do")
+        #expect(nothing["events"] == "0" && nothing["events_per_s"] == "0" && nothing["intervals"] == "0")
+        #expect(nothing["input_events"] == "15000")
+    }
+
+    @Test func thePipelineTakesAJSONFileToTheRunningCount() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-bench-pipeline")
+        let lines = directory.appending("events.jsonl")
+        let generate = try Self.bench(["generate", "--events", "15000", "--rate", "5000", "--urls", "50"])
+        #expect(generate.status == 0, "\(generate.stderr)")
+        try Data(generate.stdout.utf8).write(to: URL(fileURLWithPath: lines))
+        let run = try Self.bench(["pipeline", "--input", lines, "--store", directory.appending("store"),
+                                  "--durability", "none"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let fields = try Self.result(run.stdout)
+        #expect(fields["workload"] == "pipeline" && fields["events"] == "15000" && fields["urls"] == "50")
+        #expect(Double(fields["peak_rss_mb"] ?? "") ?? 0 > 0)
+        #expect(Double(fields["clock_peak_rss_mb"] ?? "") ?? 0 > 0)
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Strata
+import StrataCluster
+import StrataClusterTestSupport
+import StrataStorage
+import StrataTestSupport
+import Testing
+
+/// Recovery from checkpoints in JetStream, with real processes: a node SIGKILLed after its
+/// partitions checkpointed; the survivor restores each of them from its newest checkpoint and
+/// replays only the intervals after it, and the outputs are the single-node run's.
+@Suite(.enabled(if: NATSCluster.isAvailable, "nats-server is not installed (tools/setup.sh installs it)"), .serialized)
+struct ClusterRecoveryTests {
+    typealias Run = ClusterExecutionTests.Run
+    typealias NodeProcess = ClusterExecutionTests.NodeProcess
+
+    /// Waits until every partition's progress key shows `urlCounts` sent through `interval`.
+    static func waitForEveryPartition(_ run: Run, through interval: Int) throws {
+        let connection = try NATSConnection(run.cluster.connectionOptions(name: "watch"))
+        let jetStream = try connection.jetStream()
+        let names = ExecutionNames(namespace: run.namespace, program: "demo")
+        let reached = waitUntil(within: .seconds(240)) {
+            guard let bucket = try? jetStream.keyValue(names.bucket + "_progress") else { return false }
+            return (0..<ClusterExecutionTests.partitions).allSatisfy { p in
+                guard let entry = try? bucket.get(ExecutionNames.progressKey(p)) else { return false }
+                return String(decoding: entry.value, as: UTF8.self).split(separator: "\n").contains { line in
+                    line.hasPrefix("urlCounts ") && (Int(line.split(separator: " ")[1]) ?? -1) >= interval
+                }
+            }
+        }
+        guard reached else { throw RunFailure("not every partition reached interval \(interval): \(run.logs)") }
+    }
+
+    @Test func aSurvivorRestoresTheDeadNodesPartitionsFromCheckpoints() async throws {
+        let cluster = try await SharedNATSCluster.get()
+        let (expected, actual, restored, logs) = try await onOwnThread(within: .seconds(900), "the cluster run") {
+            let single = try ClusterExecutionTests.startSingleDigest()
+            let run = try Run(cluster: cluster, namespace: uniqueName("recover"))
+            defer { run.stopAll() }
+            try run.start(node: "a", leaseTTLMs: 3000)
+            try run.start(node: "b", leaseTTLMs: 3000)
+            // The first 22 intervals: past the snapshots at 9 and 19 (snapshotEvery 10) on every partition.
+            let common = run.common
+            func feed(first: Int, intervals: Int) throws {
+                let feed = try NodeProcess(["feed"] + common + ["--store", run.directory.appending("input"), "--first", "\(first)",
+                                                                "--intervals", "\(intervals)"],
+                                           name: "feed", log: run.directory.appending("feed\(first).log"))
+                guard feed.waitForExit(within: .seconds(300)) == 0 else { throw RunFailure("the feed failed: \(feed.output)") }
+            }
+            try feed(first: 0, intervals: 22)
+            try Self.waitForEveryPartition(run, through: 21)
+            run.nodes["b"]?.signal(SIGKILL)
+            _ = run.nodes["b"]?.waitForExit()
+            // The rest: b's partitions go on only once a has taken them over.
+            try feed(first: 22, intervals: ClusterExecutionTests.intervals)
+            let actual = try run.clusterDigest()
+            run.stopAll()
+            // What a's tasks did when they took b's partitions over: each restored from a checkpoint
+            // into a store of its own, whose input begins after the checkpoint, and computed only
+            // the intervals after it.
+            var restored: [(partition: Int, retainedFrom: UInt64, computed: [UInt64])] = []
+            for p in 0..<ClusterExecutionTests.partitions {
+                let path = run.directory.appending("a") + "/demo.p\(p)"
+                guard FileManager.default.fileExists(atPath: path) else { continue }
+                // The node has stopped; its stores close once the last reference is gone.
+                var store: Store?
+                _ = waitUntil(within: .seconds(60)) {
+                    store = try? Store(at: path)
+                    return store != nil
+                }
+                let opened = try #require(store, "a's store of partition \(p) does not open")
+                let views = try #require(try opened.logStore.descriptor(named: "views"))
+                let frontier = try opened.logStore.frontier(of: views)
+                guard frontier.retainedFrom > Interval(0) else { continue }
+                var computed: [UInt64] = []
+                for (vertex, _) in try opened.logStore.progressMarks(prefix: "demo.") {
+                    computed += try opened.logStore.vertexTimings(of: vertex).map(\.interval.rawValue)
+                }
+                computed = Array(Set(computed)).sorted()
+                restored.append((p, frontier.retainedFrom.rawValue, computed))
+            }
+            return (try single(), actual, restored, run.logs)
+        }
+        #expect(expected.count > 50, "a weak test: \(expected.count) output blocks")
+        #expect(actual == expected, "cluster outputs differ from the single-node run: \(ClusterExecutionTests.difference(actual, expected))\n\(logs)")
+        #expect(!restored.isEmpty, "no partition was restored from a checkpoint:\n\(logs)")
+        #expect(logs.contains("partition restored from its checkpoint"), "\(logs)")
+        for (partition, retainedFrom, computed) in restored {
+            // Checkpoints follow the snapshots at 9 and 19: the input kept starts after one.
+            #expect(retainedFrom >= 8, "partition \(partition): the checkpoint kept input from \(retainedFrom)")
+            #expect(computed.allSatisfy { $0 >= retainedFrom },
+                    "partition \(partition) computed intervals before its checkpoint: \(computed)")
+            #expect(computed.count < ClusterExecutionTests.intervals - 5,
+                    "partition \(partition) computed \(computed.count) intervals: replayed from the start?")
+        }
+    }
+}

@@ -1,0 +1,267 @@
+import Foundation
+import StrataCluster
+import StrataClusterTestSupport
+import Testing
+
+/// The NATS layer against a real 3-node JetStream cluster on loopback.
+@Suite(.enabled(if: NATSCluster.isAvailable, "nats-server is not installed (tools/setup.sh installs it)"))
+struct NATSLayerTests {
+    @Test func republishedMessageIDIsStoredOnceAndReadsBackInOrder() async throws {
+        let cluster = try await SharedNATSCluster.get()
+        try await onOwnThread {
+            let connection = try NATSConnection(cluster.connectionOptions(name: "dedup"))
+            let jetStream = try connection.jetStream()
+            let name = uniqueName("DEDUP")
+            let info = try jetStream.addOrUpdateStream(
+                JetStreamConfiguration(name: name, subjects: ["\(name).>"], replicas: 3))
+            #expect(info.configuration.replicas == 3)
+            let first = try jetStream.publish(OutgoingMessage(subject: "\(name).a", payload: [1, 2, 3], messageID: "m-1"))
+            let again = try jetStream.publish(OutgoingMessage(subject: "\(name).a", payload: [1, 2, 3], messageID: "m-1"))
+            #expect(!first.duplicate)
+            #expect(again.duplicate)
+            #expect(again.sequence == first.sequence)
+
+            // Pipelined: 40 messages on two subjects, acknowledged in order, one of them a repeat.
+            var batch: [OutgoingMessage] = []
+            for index in 0..<40 {
+                batch.append(OutgoingMessage(subject: "\(name).\(index % 2 == 0 ? "a" : "b")",
+                                             payload: [UInt8](repeating: UInt8(index), count: 1000 + index),
+                                             messageID: "p-\(index)"))
+            }
+            batch.append(batch[3])
+            let acks = try jetStream.publish(batch)
+            #expect(acks.count == 41)
+            #expect(acks.prefix(40).allSatisfy { !$0.duplicate })
+            #expect(acks[40].duplicate && acks[40].sequence == acks[3].sequence)
+            #expect(zip(acks.prefix(40), acks.prefix(40).dropFirst()).allSatisfy { $0.sequence < $1.sequence })
+
+            let stored = try #require(try jetStream.streamInfo(name))
+            #expect(stored.messages == 41)
+            let onB = try jetStream.messages(stream: name, subject: "\(name).b")
+            #expect(onB.map(\.payload) == batch.prefix(40).enumerated().filter { $0.offset % 2 == 1 }.map(\.element.payload))
+            #expect(onB.map(\.messageID) == (0..<40).filter { $0 % 2 == 1 }.map { "p-\($0)" })
+            let fromMiddle = try jetStream.messages(stream: name, subject: "\(name).>", startSequence: acks[20].sequence)
+            #expect(fromMiddle.map(\.sequence) == acks[20..<40].map(\.sequence))
+            #expect(try jetStream.messages(stream: name, subject: "\(name).none").isEmpty)
+            let direct = try #require(try jetStream.message(stream: name, sequence: acks[5].sequence))
+            #expect(direct.payload == batch[5].payload && direct.subject == "\(name).b")
+            let last = try #require(try jetStream.lastMessage(stream: name, subject: "\(name).a"))
+            #expect(last.sequence == acks[38].sequence)
+            #expect(try jetStream.lastMessage(stream: name, subject: "\(name).none") == nil)
+            #expect(try jetStream.subjectCounts(stream: name, filter: "\(name).>").map(\.messages) == [21, 20])
+
+            try jetStream.purge(stream: name, subject: "\(name).a")
+            #expect(try jetStream.streamInfo(name)?.messages == 20)
+            #expect(try jetStream.deleteStream(name))
+            #expect(try jetStream.streamInfo(name) == nil)
+            #expect(try !jetStream.deleteStream(name))
+        }
+    }
+
+    @Test func expectedLastSubjectSequenceRejectsAStaleWriter() async throws {
+        let cluster = try await SharedNATSCluster.get()
+        try await onOwnThread {
+            let connection = try NATSConnection(cluster.connectionOptions(name: "fencing"))
+            let jetStream = try connection.jetStream()
+            let name = uniqueName("FENCE")
+            try jetStream.addStream(JetStreamConfiguration(name: name, subjects: ["\(name).>"], replicas: 3))
+            let subject = "\(name).progress"
+            let first = try jetStream.publish(OutgoingMessage(subject: subject, payload: [1], expectedLastSubjectSequence: 0))
+            let second = try jetStream.publish(
+                OutgoingMessage(subject: subject, payload: [2], expectedLastSubjectSequence: first.sequence))
+            #expect(second.sequence > first.sequence)
+            // A writer that still believes `first` is the last one is refused, and nothing is stored.
+            #expect(throws: ClusterError.self) {
+                try jetStream.publish(OutgoingMessage(subject: subject, payload: [3], expectedLastSubjectSequence: first.sequence))
+            }
+            do {
+                try jetStream.publish(OutgoingMessage(subject: subject, payload: [3], expectedLastSubjectSequence: 0))
+                Issue.record("a stale publish was accepted")
+            } catch let error as ClusterError {
+                guard case .wrongLastSequence(let failedSubject, let expected, _) = error else {
+                    Issue.record("unexpected error \(error)")
+                    return
+                }
+                #expect(failedSubject == subject && expected == 0)
+            }
+            #expect(try jetStream.lastMessage(stream: name, subject: subject)?.payload == [2])
+            // Too large for the server: refused before sending.
+            let big = [UInt8](repeating: 0, count: connection.maxPayload + 1)
+            #expect(throws: ClusterError.payloadTooLarge(subject: subject, bytes: big.count, maximum: connection.maxPayload)) {
+                try jetStream.publish(OutgoingMessage(subject: subject, payload: big))
+            }
+            try jetStream.deleteStream(name)
+        }
+    }
+
+    @Test func keyValueCompareAndSetCreateIfAbsentAndWatch() async throws {
+        let cluster = try await SharedNATSCluster.get()
+        try await onOwnThread {
+            let connection = try NATSConnection(cluster.connectionOptions(name: "kv"))
+            let jetStream = try connection.jetStream()
+            let bucket = uniqueName("kv")
+            let kv = try jetStream.createKeyValue(KeyValueConfiguration(bucket: bucket, history: 5, replicas: 3))
+            defer { _ = try? jetStream.deleteKeyValue(bucket) }
+            let watcher = try kv.watch("lease.>")
+            #expect(try watcher.next(timeout: .seconds(30)) == .caughtUp)
+
+            let created = try kv.create("lease.p0", Array("node-a".utf8))
+            #expect(throws: ClusterError.self) { try kv.create("lease.p0", Array("node-b".utf8)) }
+            do {
+                try kv.create("lease.p0", Array("node-b".utf8))
+            } catch let error as ClusterError {
+                #expect(error == .revisionMismatch(bucket: bucket, key: "lease.p0", expected: 0, text: errorText(error)))
+            }
+            let renewed = try kv.update("lease.p0", Array("node-a".utf8), expectedRevision: created)
+            #expect(renewed > created)
+            do {
+                try kv.update("lease.p0", Array("node-b".utf8), expectedRevision: created)
+                Issue.record("a stale compare-and-set won")
+            } catch let error as ClusterError {
+                guard case .revisionMismatch(_, "lease.p0", created, _) = error else {
+                    Issue.record("unexpected error \(error)")
+                    return
+                }
+            }
+            let current = try #require(try kv.get("lease.p0"))
+            #expect(current.value == Array("node-a".utf8) && current.revision == renewed)
+            #expect(try kv.get("lease.p0", revision: created)?.revision == created)
+            try kv.put("lease.p1", [9])
+            try kv.put("other", [8])
+            #expect(try kv.keys() == ["lease.p0", "lease.p1", "other"])
+            try kv.delete("lease.p1")
+            #expect(try kv.get("lease.p1") == nil)
+            // Absent again after a delete: create-if-absent succeeds.
+            _ = try kv.create("lease.p1", [7])
+            #expect(try kv.status().replicas == 3)
+
+            var seen: [(String, KeyValueEntry.Operation)] = []
+            while seen.count < 5, let event = try watcher.next(timeout: .seconds(30)) {
+                if case let .entry(entry) = event { seen.append((entry.key, entry.operation)) }
+            }
+            #expect(seen.map(\.0) == ["lease.p0", "lease.p0", "lease.p1", "lease.p1", "lease.p1"])
+            #expect(seen.map(\.1) == [.put, .put, .put, .delete, .put])
+            watcher.stop()
+            #expect(try jetStream.keyValue(bucket)?.name == bucket)
+            #expect(try jetStream.keyValue(uniqueName("absent")) == nil)
+        }
+    }
+
+    @Test func keyValueTTLExpiresAnUnrenewedKey() async throws {
+        let cluster = try await SharedNATSCluster.get()
+        try await onOwnThread {
+            let connection = try NATSConnection(cluster.connectionOptions(name: "ttl"))
+            let jetStream = try connection.jetStream()
+            let bucket = uniqueName("ttl")
+            #expect(throws: ClusterError.self) {
+                try jetStream.createKeyValue(KeyValueConfiguration(bucket: bucket, ttl: .milliseconds(50)))
+            }
+            let kv = try jetStream.createKeyValue(KeyValueConfiguration(bucket: bucket, ttl: .seconds(1), replicas: 3))
+            defer { _ = try? jetStream.deleteKeyValue(bucket) }
+            #expect(try kv.status().ttl == .seconds(1))
+            let revision = try kv.create("lease", [1])
+            #expect(try kv.get("lease")?.revision == revision)
+            #expect(try waitUntil(within: .seconds(90)) { try kv.get("lease") == nil })
+            // Once expired, the key is free for another node.
+            _ = try kv.create("lease", [2])
+        }
+    }
+
+    @Test func clusterRequiringCredentialsRefusesAClientWithout() async throws {
+        try await onOwnThread {
+            let cluster = try NATSCluster(nodeCount: 1, authentication: .userPassword(user: "strata", password: "s3cret"))
+            var anonymous = cluster.connectionOptions(name: "anonymous")
+            anonymous.credentials = .none
+            #expect(throws: ClusterError.self) { try NATSConnection(anonymous) }
+            do {
+                _ = try NATSConnection(anonymous)
+            } catch let error as ClusterError {
+                #expect(error.isAuthorizationFailure, "\(error)")
+                #expect("\(error)".contains("natsConnection_Connect"))
+            }
+            var wrong = anonymous
+            wrong.credentials = .userPassword(user: "strata", password: "wrong")
+            do {
+                _ = try NATSConnection(wrong)
+                Issue.record("a wrong password was accepted")
+            } catch let error as ClusterError {
+                #expect(error.isAuthorizationFailure, "\(error)")
+            }
+            let connection = try NATSConnection(cluster.connectionOptions(name: "allowed"))
+            let jetStream = try connection.jetStream()
+            let name = uniqueName("AUTH")
+            try jetStream.addStream(JetStreamConfiguration(name: name, subjects: ["\(name)"]))
+            #expect(try jetStream.publish(OutgoingMessage(subject: name, payload: [1])).sequence == 1)
+            cluster.stop()
+        }
+    }
+
+    @Test func clusterRequiringATokenRefusesAWrongOne() async throws {
+        try await onOwnThread {
+            let cluster = try NATSCluster(nodeCount: 1, authentication: .token("t0ken"))
+            var wrong = cluster.connectionOptions(name: "wrong")
+            wrong.credentials = .token("nope")
+            do {
+                _ = try NATSConnection(wrong)
+                Issue.record("a wrong token was accepted")
+            } catch let error as ClusterError {
+                #expect(error.isAuthorizationFailure, "\(error)")
+            }
+            let connection = try NATSConnection(cluster.connectionOptions(name: "right"))
+            #expect(connection.isConnected)
+            cluster.stop()
+        }
+    }
+
+    @Test func clusterRequiringTLSRefusesAPlainClientAndOneWithoutACertificate() async throws {
+        try await onOwnThread {
+            let cluster = try NATSCluster(nodeCount: 1, requireTLS: true)
+            let tls = try #require(cluster.tls)
+            var plain = cluster.connectionOptions(name: "plain")
+            plain.tls = nil
+            #expect(throws: ClusterError.self) { try NATSConnection(plain) }
+            var anonymous = cluster.connectionOptions(name: "no-certificate")
+            anonymous.tls = NATSTLSOptions(certificateAuthorityFile: tls.certificateAuthority)
+            #expect(throws: ClusterError.self) {
+                let connection = try NATSConnection(anonymous)
+                try connection.jetStream().addStream(JetStreamConfiguration(name: "X", subjects: ["x"]))
+            }
+            var halfCertificate = cluster.connectionOptions(name: "half")
+            halfCertificate.tls = NATSTLSOptions(certificateAuthorityFile: tls.certificateAuthority,
+                                                 certificateFile: tls.clientCertificate)
+            #expect(throws: ClusterError.invalidArgument("a TLS client certificate needs both a certificate file and a key file")) {
+                try NATSConnection(halfCertificate)
+            }
+            let connection = try NATSConnection(cluster.connectionOptions(name: "tls"))
+            let jetStream = try connection.jetStream()
+            try jetStream.addStream(JetStreamConfiguration(name: "TLS", subjects: ["tls"]))
+            #expect(try jetStream.publish(OutgoingMessage(subject: "tls", payload: [1])).sequence == 1)
+            cluster.stop()
+        }
+    }
+
+    @Test func unreachableServerIsATypedError() async throws {
+        try await onOwnThread {
+            var options = NATSConnectionOptions(urls: ["nats://127.0.0.1:1"], name: "nowhere")
+            options.connectTimeout = .milliseconds(500)
+            do {
+                _ = try NATSConnection(options)
+                Issue.record("connected to nothing")
+            } catch let error as ClusterError {
+                guard case .nats(let call, let status, _, _) = error else {
+                    Issue.record("unexpected error \(error)")
+                    return
+                }
+                #expect(call == "natsConnection_Connect" && status == .noServer)
+            }
+            #expect(throws: ClusterError.invalidArgument("no NATS server URL given")) {
+                try NATSConnection(NATSConnectionOptions(urls: []))
+            }
+        }
+    }
+}
+
+private func errorText(_ error: ClusterError) -> String {
+    if case let .revisionMismatch(_, _, _, text) = error { return text }
+    return ""
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Strata
+import StrataClusterTestSupport
+import Testing
+
+@testable import StrataCluster
+
+/// Checkpoints of partition tasks in JetStream: pieces under the maximum payload, deterministic
+/// message ids, and the newest complete checkpoint chosen over torn ones.
+@Suite(.enabled(if: NATSCluster.isAvailable, "nats-server is not installed (tools/setup.sh installs it)"))
+struct TaskCheckpointTests {
+    static func image(_ count: Int, seed: UInt64) -> [UInt8] {
+        var state = seed
+        return (0..<count).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 33)
+        }
+    }
+
+    @Test func aTornCheckpointIsPassedOverForTheNewestCompleteOne() async throws {
+        let cluster = try await SharedNATSCluster.get()
+        try await onOwnThread(within: .seconds(300), "the checkpoint exchange") {
+            let connection = try NATSConnection(cluster.connectionOptions(name: "checkpoints"))
+            let jetStream = try connection.jetStream()
+            let names = ExecutionNames(namespace: uniqueName("ckpt").lowercased(), program: "demo")
+            _ = try jetStream.addOrUpdateStream(JetStreamConfiguration(name: names.jetStreamName, subjects: [names.allSubjects],
+                                                                       replicas: 3, duplicateWindow: .seconds(600)))
+            #expect(try TaskCheckpoint.latest(jetStream: jetStream, names: names, partition: 1).checkpoint == nil)
+
+            let older = TaskCheckpoint(through: Interval(9), position: 17, image: Self.image(3000, seed: 1))
+            let olderMessages = older.messages(names: names, partition: 1, node: "a", pieceBytes: 1000)
+            #expect(olderMessages.count == 3)
+            #expect(olderMessages.allSatisfy { $0.payload.count <= 1000 && $0.subject == names.checkpointSubject(1) })
+            for message in olderMessages { #expect(try !jetStream.publish(message).duplicate) }
+            // Published again (a retry): stored once.
+            for message in olderMessages { #expect(try jetStream.publish(message).duplicate) }
+
+            // Newer, torn: its owner died after pieces 0 and 2.
+            let torn = TaskCheckpoint(through: Interval(19), position: 40, image: Self.image(2500, seed: 2))
+            let tornMessages = torn.messages(names: names, partition: 1, node: "a", pieceBytes: 1000)
+            #expect(tornMessages.count == 3)
+            _ = try jetStream.publish(tornMessages[0])
+            _ = try jetStream.publish(tornMessages[2])
+            // Newer still, damaged: a piece whose bytes do not hash to the checkpoint's digest.
+            let damaged = TaskCheckpoint(through: Interval(29), position: 60, image: Self.image(900, seed: 3))
+            var bad = damaged.messages(names: names, partition: 1, node: "a", pieceBytes: 1000)[0]
+            bad.payload[10] ^= 1
+            _ = try jetStream.publish(bad)
+            // Another partition's checkpoint is not this one's.
+            for message in TaskCheckpoint(through: Interval(39), position: 1, image: Self.image(10, seed: 4))
+                .messages(names: names, partition: 2, node: "b", pieceBytes: 1000) { _ = try jetStream.publish(message) }
+
+            let found = try TaskCheckpoint.latest(jetStream: jetStream, names: names, partition: 1)
+            let chosen = try #require(found.checkpoint)
+            #expect(chosen.through == Interval(9) && chosen.position == 17 && chosen.image == older.image)
+            #expect(found.torn.count == 2, "\(found.torn)")
+
+            // The missing piece arrives (a new owner republished it): the newer one is complete.
+            _ = try jetStream.publish(tornMessages[1])
+            let later = try #require(try TaskCheckpoint.latest(jetStream: jetStream, names: names, partition: 1).checkpoint)
+            #expect(later.through == Interval(19) && later.position == 40 && later.image == torn.image)
+        }
+    }
+
+    @Test func positionsFollowTheLastSealMarkAtOrBeforeTheCheckpoint() {
+        var log = SealMarkLog(start: 5)
+        let (x, y) = ("s.a.0.1", "s.a.1.1")
+        // Nothing received: the reader's start.
+        #expect(log.position(subjects: [x, y], sealed: Interval(3)) == 5)
+        log.received(subject: x, sequence: 10, sealedThrough: nil)          // a block of interval 0
+        log.received(subject: x, sequence: 11, sealedThrough: Interval(0))
+        log.received(subject: y, sequence: 12, sealedThrough: nil)
+        log.received(subject: y, sequence: 13, sealedThrough: Interval(1))
+        log.received(subject: x, sequence: 14, sealedThrough: nil)
+        log.received(subject: x, sequence: 15, sealedThrough: Interval(2))
+        // Sealed through 0: x after its mark through 0 (12), y from its first message (12).
+        #expect(log.position(subjects: [x, y], sealed: Interval(0)) == 12)
+        #expect(log.position(subjects: [x, y], sealed: Interval(1)) == 12)
+        #expect(log.position(subjects: [x, y], sealed: Interval(2)) == 14)
+        #expect(log.position(subjects: [x], sealed: Interval(2)) == 16)
+        #expect(log.position(subjects: [x, y], sealed: nil) == 10)
+        log.prune(subjects: [x, y], sealed: Interval(2))
+        #expect(log.marks[x]?.count == 1 && log.marks[y]?.count == 1)
+        #expect(log.position(subjects: [x, y], sealed: Interval(2)) == 14)
+    }
+}
