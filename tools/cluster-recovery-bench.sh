@@ -8,7 +8,8 @@
 # node restores all 4 partitions alone; the same without checkpoints (--no-checkpoints: the new
 # node replays the partitions' whole input); and, as the reference, 3 nodes with no failure. Every
 # case's outputs are compared with a single-node run.
-# Usage: tools/cluster-recovery-bench.sh [BEFORE] [AFTER] [LEASE_TTL_MS]  (after swift build; STRATA_BIN=.build/release)
+# Usage: tools/cluster-recovery-bench.sh [BEFORE] [AFTER] [LEASE_TTL_MS]  (after swift build; STRATA_BIN=.build/release;
+# KEEP_WORK=1 keeps the work directory with the nodes' logs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BEFORE=${1:-40}
