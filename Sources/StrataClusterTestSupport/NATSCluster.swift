@@ -92,8 +92,10 @@ public final class NATSCluster: Sendable {
     ///   - readyWithin: The longest wait for the cluster to form.
     ///   - requireTLS: Whether clients must connect with TLS and a client certificate signed by
     ///     the cluster's CA (`tls` holds the files).
+    ///   - maxPayload: The servers' `max_payload` in bytes (`nil`: the server's default, 1 MiB), the
+    ///     largest message a client may publish: a small one makes blocks travel in pieces.
     public init(nodeCount: Int = 3, authentication: Authentication = .none, requireTLS: Bool = false,
-                readyWithin: Duration = .seconds(180)) throws {
+                maxPayload: Int? = nil, readyWithin: Duration = .seconds(180)) throws {
         directory = try TemporaryDirectory(prefix: "strata-nats")
         self.authentication = authentication
         tls = requireTLS ? try Self.makeCertificates(in: directory) : nil
@@ -120,6 +122,7 @@ public final class NATSCluster: Sendable {
                 }
 
                 """
+            if let maxPayload { config += "max_payload: \(maxPayload)\n" }
             if nodeCount > 1 {
                 config += """
                     cluster {

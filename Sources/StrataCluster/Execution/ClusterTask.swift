@@ -278,6 +278,7 @@ final class ClusterTask: Sendable {
     private func gatherLoop() {
         do {
             var gatherer = try TaskGatherer(log: store.logStore, target: UInt32(partition), channels: gatherChannels)
+            var pieces = ExchangePieces()
             // Exchanges from the checkpoint's recorded position (1 without one); the inputs from the
             // first interval the store has not sealed — after an installed checkpoint, its frontier.
             let start = sealMarks.withLock { $0.start }
@@ -295,12 +296,37 @@ final class ClusterTask: Sendable {
                 var received = 0
                 while received < 4096, let stored = try reader.next(timeout: received == 0 ? wait : .milliseconds(1)) {
                     received += 1
-                    if case .message(let message, _) = try ExchangeWire.decode(stored, names: names) {
-                        var through: Interval?
-                        if case .sealed(let sealed) = message.body { through = sealed }
-                        sealMarks.withLock { $0.received(subject: stored.subject, sequence: stored.sequence, sealedThrough: through) }
-                        // Outputs sent to this partition are for readers of the program's results.
-                        if gatherer.gathers(message.stream) || !isOutput(message.stream) { try gatherer.receive(message) }
+                    var arrived: ExchangeMessage?
+                    // Where a checkpoint's readers resume: marks and blocks of the gathered streams
+                    // (outputs sent here are not read again).
+                    func record(_ stream: String, sealed: Interval? = nil, block: Interval? = nil) {
+                        guard gatherer.gathers(stream) else { return }
+                        sealMarks.withLock { $0.received(subject: stored.subject, sequence: stored.sequence, sealedThrough: sealed, block: block) }
+                    }
+                    switch try ExchangeWire.decode(stored, names: names) {
+                    case .message(let message, _):
+                        switch message.body {
+                        case .sealed(let through):
+                            try pieces.sealed(subject: stored.subject, through: through,
+                                              gathered: gatherer.committed(message.stream))
+                            record(message.stream, sealed: through)
+                        case .block(let interval, _, _):
+                            record(message.stream, block: interval)
+                        }
+                        arrived = message
+                    case .piece(let piece, let index, let count, _):
+                        if case .block(let interval, _, _) = piece.body { record(piece.stream, block: interval) }
+                        // A whole block once its last piece is in.
+                        if gatherer.gathers(piece.stream) || !isOutput(piece.stream) {
+                            arrived = try pieces.add(piece, index: index, count: count, subject: stored.subject,
+                                                     sequence: stored.sequence)
+                        }
+                    case .fence, .checkpoint:
+                        break
+                    }
+                    // Outputs sent to this partition are for readers of the program's results.
+                    if let message = arrived, gatherer.gathers(message.stream) || !isOutput(message.stream) {
+                        try gatherer.receive(message)
                     }
                     if reader.isCaughtUp { break }
                 }
@@ -389,16 +415,22 @@ final class ClusterTask: Sendable {
     /// Sends what the store sealed since the last round and records it in the progress key;
     /// returns whether there was anything.
     private func exportRound(_ exporter: TaskExporter) throws -> Bool {
-        var perSubject: [(subject: String, messages: [ExchangeMessage])] = []
+        var perSubject: [(subject: String, messages: [OutgoingMessage])] = []
         var advanced: [String: Interval] = [:]
         let done = exported.withLock { $0 }
+        let pieceBytes = jetStream.connection.pieceBytes(headroom: ExchangeWire.headroom)
         for channel in exportChannels {
             guard let through = try exporter.sealedThrough(channel),
                   done[channel.wireName].map({ $0 < through }) ?? true else { continue }
             let messages = try exporter.messages(channel, after: done[channel.wireName], through: through)
             for (index, target) in channel.targets.enumerated() {
+                var outgoing: [OutgoingMessage] = []
+                outgoing.reserveCapacity(messages[index].count)
+                for message in messages[index] {
+                    outgoing += ExchangeWire.outgoing(message, names: names, node: node, pieceBytes: pieceBytes)
+                }
                 perSubject.append((names.subject(stream: channel.wireName, source: UInt32(partition), target: target),
-                                   messages[index]))
+                                   outgoing))
             }
             advanced[channel.wireName] = through
         }
@@ -454,7 +486,7 @@ final class ClusterTask: Sendable {
         }
         let checkpoint = TaskCheckpoint(through: through, position: position, image: image.encoded())
         let subject = names.checkpointSubject(partition)
-        let pieceBytes = max(4096, jetStream.connection.maxPayload - 16 * 1024)
+        let pieceBytes = jetStream.connection.pieceBytes(headroom: 16 * 1024)
         var first: UInt64?
         for message in checkpoint.messages(names: names, partition: partition, node: node, pieceBytes: pieceBytes) {
             waitForValidLease()
@@ -476,9 +508,10 @@ final class ClusterTask: Sendable {
         }
     }
 
-    /// Publishes each subject's messages in order, the subjects side by side: wave `i` sends the
-    /// `i`-th message of every subject, pipelined, each expecting its subject's last sequence.
-    private func publish(_ perSubject: [(subject: String, messages: [ExchangeMessage])]) throws(ClusterError) {
+    /// Publishes each subject's messages (a big block's pieces among them, consecutive) in order,
+    /// the subjects side by side: wave `i` sends the `i`-th message of every subject, pipelined,
+    /// each expecting its subject's last sequence.
+    private func publish(_ perSubject: [(subject: String, messages: [OutgoingMessage])]) throws(ClusterError) {
         let longest = perSubject.map(\.messages.count).max() ?? 0
         for wave in 0..<longest {
             waitForValidLease()
@@ -487,8 +520,9 @@ final class ClusterTask: Sendable {
             var batch: [OutgoingMessage] = []
             var subjects: [String] = []
             for (subject, messages) in perSubject where wave < messages.count {
-                batch.append(ExchangeWire.outgoing(messages[wave], names: names, node: node,
-                                                   expectedLastSubjectSequence: sequences[subject] ?? 0))
+                var message = messages[wave]
+                message.expectedLastSubjectSequence = sequences[subject] ?? 0
+                batch.append(message)
                 subjects.append(subject)
             }
             let acks = try jetStream.publish(batch)
