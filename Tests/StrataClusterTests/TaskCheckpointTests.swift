@@ -82,6 +82,9 @@ struct TaskCheckpointTests {
         log.prune(subjects: [x, y], sealed: Interval(2))
         #expect(log.marks[x]?.count == 1 && log.marks[y]?.count == 1)
         #expect(log.position(subjects: [x, y], sealed: Interval(2)) == 14)
+        // Purging behind a checkpoint at position 14: x before 14, y only up to its newest message (13).
+        #expect(log.purgeBounds(subjects: [x, y, "s.a.2.1"], position: 14).map { "\($0.subject) \($0.before)" }
+                == ["\(x) 14", "\(y) 13"])
     }
 
     /// An owner that died after sending blocks of intervals 3 and 4 without their seal mark, then a

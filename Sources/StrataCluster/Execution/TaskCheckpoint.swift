@@ -128,8 +128,9 @@ struct TaskCheckpoint: Sendable {
 
 /// Per subject a task gathers from, the seal marks it received (interval and JetStream sequence)
 /// and the blocks (interval and sequence of each message): from them, the sequence from which the
-/// messages of every interval after a checkpoint's can be read again. Not `Sendable` by itself:
-/// `ClusterTask` keeps it behind a lock.
+/// messages of every interval after a checkpoint's can be read again, and the sequence before
+/// which a subject's messages are no longer needed. Not `Sendable` by itself: `ClusterTask` keeps
+/// it behind a lock.
 ///
 /// A subject's messages come in interval order from each sender, but not always across senders:
 /// an owner that died after publishing blocks of intervals 14 and 15 without their seal mark, and
@@ -146,6 +147,8 @@ struct SealMarkLog {
     var blocks: [String: [(interval: Interval, sequence: UInt64)]] = [:]
     /// Per subject, the sequence of the first message received on it.
     var firstSeen: [String: UInt64] = [:]
+    /// Per subject, the sequence of the last message received on it.
+    var lastSeen: [String: UInt64] = [:]
 
     init(start: UInt64) { self.start = start }
 
@@ -153,6 +156,7 @@ struct SealMarkLog {
     /// one) of interval `block`, or neither.
     mutating func received(subject: String, sequence: UInt64, sealedThrough: Interval?, block: Interval? = nil) {
         if firstSeen[subject] == nil { firstSeen[subject] = sequence }
+        lastSeen[subject] = sequence
         if let sealedThrough { marks[subject, default: []].append((sealedThrough, sequence)) }
         if let block { blocks[subject, default: []].append((block, sequence)) }
     }
@@ -178,6 +182,14 @@ struct SealMarkLog {
             result = min(result, candidate)
         }
         return result == .max ? start : result
+    }
+
+    /// Per subject of `subjects` on which a message was received, the sequence before which its
+    /// messages can be purged once no checkpoint older than one at `position` is kept: a restore
+    /// reads from `position` on. Never past the last message received on the subject, so that the
+    /// subject keeps its newest message (its sender's fencing expects it).
+    func purgeBounds(subjects: [String], position: UInt64) -> [(subject: String, before: UInt64)] {
+        subjects.compactMap { subject in lastSeen[subject].map { (subject, min(position, $0)) } }
     }
 
     /// Forgets the seal marks before the last one at or before `sealed` on each of `subjects`, and
