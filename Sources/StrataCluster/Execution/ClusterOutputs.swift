@@ -28,6 +28,10 @@ public struct ClusterOutputs: Sendable {
 
     /// Reads every message of the program `names` and keeps those of `streams`.
     ///
+    /// Meant for the named outputs, which stay in JetStream: the subjects of gathered exchanges
+    /// are purged behind each partition's checkpoints, so their early intervals are gone, and a
+    /// block the purge cut in two would read as one missing a piece.
+    ///
     /// - Throws: `ClusterError.corrupt` for a message Strata did not write, for two different
     ///   copies of a block, or a chunk missing below a seal mark.
     public static func read(jetStream: JetStream, names: ExecutionNames, streams: Set<String>) throws(ClusterError) -> ClusterOutputs {
