@@ -92,10 +92,12 @@ public final class NATSCluster: Sendable {
     ///   - readyWithin: The longest wait for the cluster to form.
     ///   - requireTLS: Whether clients must connect with TLS and a client certificate signed by
     ///     the cluster's CA (`tls` holds the files).
+    ///   - maxPayload: The servers' `max_payload` in bytes (`nil`: the server's default, 1 MiB), the
+    ///     largest message a client may publish: a small one makes blocks travel in pieces.
     ///   - debugLogging: Whether the servers log at debug level (Raft elections and catch-ups), for
     ///     tests that need to tell why a group had no leader.
     public init(nodeCount: Int = 3, authentication: Authentication = .none, requireTLS: Bool = false,
-                debugLogging: Bool = false, readyWithin: Duration = .seconds(180)) throws {
+                maxPayload: Int? = nil, debugLogging: Bool = false, readyWithin: Duration = .seconds(180)) throws {
         directory = try TemporaryDirectory(prefix: "strata-nats")
         self.authentication = authentication
         tls = requireTLS ? try Self.makeCertificates(in: directory) : nil
@@ -123,6 +125,7 @@ public final class NATSCluster: Sendable {
                 }
 
                 """
+            if let maxPayload { config += "max_payload: \(maxPayload)\n" }
             if nodeCount > 1 {
                 config += """
                     cluster {

@@ -28,40 +28,54 @@ public struct ClusterOutputs: Sendable {
 
     /// Reads every message of the program `names` and keeps those of `streams`.
     ///
+    /// Meant for the named outputs, which stay in JetStream: the subjects of gathered exchanges
+    /// are purged behind each partition's checkpoints, so their early intervals are gone, and a
+    /// block the purge cut in two would read as one missing a piece.
+    ///
     /// - Throws: `ClusterError.corrupt` for a message Strata did not write, for two different
     ///   copies of a block, or a chunk missing below a seal mark.
     public static func read(jetStream: JetStream, names: ExecutionNames, streams: Set<String>) throws(ClusterError) -> ClusterOutputs {
         var outputs = ClusterOutputs()
         var fencer: [String: String] = [:]  // lookup only
         var chunks: [Key: [UInt32: [UInt8]]] = [:]  // lookup only; sorted below
+        var pieces = ExchangePieces()
+        func audit(_ stored: StoredMessage, _ node: String, _ what: String) {
+            outputs.messagesByNode[node, default: 0] += 1
+            if let owner = fencer[stored.subject], owner != node {
+                outputs.fenceViolations.append("\(node) wrote \(what) \(stored.sequence) on \(stored.subject) after \(owner)'s fence")
+            }
+        }
+        func take(_ message: ExchangeMessage, subject: String) throws(ClusterError) {
+            switch message.body {
+            case .block(let interval, let chunk, let bytes):
+                let key = Key(stream: message.stream, partition: message.target, interval: interval)
+                if let earlier = chunks[key]?[chunk], earlier != bytes {
+                    throw .corrupt("two different copies of \(message.stream) interval \(interval.rawValue) partition \(message.target) chunk \(chunk)")
+                }
+                chunks[key, default: [:]][chunk] = bytes
+            case .sealed(let through):
+                try pieces.sealed(subject: subject, through: through, gathered: nil)
+                let current = outputs.sealed[message.stream]?[message.target]
+                if current.map({ $0 < through }) ?? true { outputs.sealed[message.stream, default: [:]][message.target] = through }
+            }
+        }
         let reader = try jetStream.reader(stream: names.jetStreamName, subject: names.allSubjects)
         try reader.readToEnd(timeout: .seconds(60)) { stored throws(ClusterError) in
-            let received = try ExchangeWire.decode(stored, names: names)
-            switch received {
+            switch try ExchangeWire.decode(stored, names: names) {
             case .fence(let node):
                 fencer[stored.subject] = node
                 outputs.messagesByNode[node, default: 0] += 1
             case .checkpoint(let node):
-                outputs.messagesByNode[node, default: 0] += 1
-                if let owner = fencer[stored.subject], owner != node {
-                    outputs.fenceViolations.append("\(node) wrote checkpoint message \(stored.sequence) on \(stored.subject) after \(owner)'s fence")
-                }
+                audit(stored, node, "checkpoint message")
             case .message(let message, let node):
-                outputs.messagesByNode[node, default: 0] += 1
-                if let owner = fencer[stored.subject], owner != node {
-                    outputs.fenceViolations.append("\(node) wrote message \(stored.sequence) on \(stored.subject) after \(owner)'s fence")
-                }
-                guard streams.contains(message.stream) else { return }
-                switch message.body {
-                case .block(let interval, let chunk, let bytes):
-                    let key = Key(stream: message.stream, partition: message.target, interval: interval)
-                    if let earlier = chunks[key]?[chunk], earlier != bytes {
-                        throw .corrupt("two different copies of \(message.stream) interval \(interval.rawValue) partition \(message.target) chunk \(chunk)")
-                    }
-                    chunks[key, default: [:]][chunk] = bytes
-                case .sealed(let through):
-                    let current = outputs.sealed[message.stream]?[message.target]
-                    if current.map({ $0 < through }) ?? true { outputs.sealed[message.stream, default: [:]][message.target] = through }
+                audit(stored, node, "message")
+                if streams.contains(message.stream) { try take(message, subject: stored.subject) }
+            case .piece(let piece, let index, let count, let node):
+                audit(stored, node, "message")
+                // A block sent in pieces is one once every piece is in.
+                if streams.contains(piece.stream),
+                   let whole = try pieces.add(piece, index: index, count: count, subject: stored.subject, sequence: stored.sequence) {
+                    try take(whole, subject: stored.subject)
                 }
             }
         }

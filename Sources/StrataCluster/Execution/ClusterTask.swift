@@ -66,7 +66,7 @@ final class ClusterTask: Sendable {
         self.program = program
         self.restored = restored
         sealMarks = Mutex(SealMarkLog(start: start))
-        checkpointFirstSequence = Mutex(restored?.firstSequence ?? 0)
+        checkpointFirstSequence = Mutex((restored?.firstSequence ?? 0, restored?.position ?? 0))
         statefulVertices = program.statefulVertexNames
         let q = UInt32(partition)
         let streams = program.externalStreams
@@ -139,23 +139,24 @@ final class ClusterTask: Sendable {
             if try store.logStore.frontier(of: stream).sealedThrough != nil { fresh = false }
         }
         if !fresh {
-            let behind = progress.contains { $0.through.map { $0 < checkpoint.through } ?? true }
+            var behind = progress.contains { $0.through.map { $0 < checkpoint.through } ?? true }
             if !behind {
-                // Kept: the checkpoint's position serves when the store has gathered at least what
-                // the checkpoint had (messages after it come after the position).
+                // Kept when the store has gathered at least what the checkpoint had: the messages
+                // after that come after the checkpoint's position. A store short of it would have
+                // to read from the beginning, and the exchange messages behind the checkpoints
+                // kept are purged: it is behind too.
                 let sealed = Dictionary(image.streams.map { ($0.name, $0.frontier.sealedThrough) }) { a, _ in a }
-                for stream in program.externalStreams.inputs + program.gatheredExchanges.map(\.gathered) {
+                for stream in program.externalStreams.inputs + program.gatheredExchanges.map(\.gathered) where !behind {
                     guard let had = sealed[stream.name] ?? nil else { continue }
-                    guard let local = try store.logStore.frontier(of: stream).sealedThrough, local >= had else {
-                        return (store, program, 1, nil)
-                    }
+                    let local = try store.logStore.frontier(of: stream).sealedThrough
+                    behind = local.map { $0 < had } ?? true
                 }
-                return (store, program, checkpoint.position, restored(installed: false))
+                if !behind { return (store, program, checkpoint.position, restored(installed: false)) }
             }
             // Behind the checkpoint (a partition coming back to a node that ran it before):
-            // installing the checkpoint is less work than replaying from the old state. The old
-            // store is renamed aside and its files removed; LMDB keeps the open files valid until
-            // the old store closes.
+            // installing the checkpoint is less work than replaying from the old state, and the
+            // only way once the exchange messages before it are purged. The old store is renamed
+            // aside and its files removed; LMDB keeps the open files valid until the old store closes.
             let aside = path + ".replaced"
             try StoreFiles.remove(aside)
             guard rename(path, aside) == 0 else {
@@ -174,8 +175,9 @@ final class ClusterTask: Sendable {
     private let statefulVertices: [String]
     /// The seal marks gathered, for the position a checkpoint records.
     private let sealMarks: Mutex<SealMarkLog>
-    /// The sequence of the first piece of the newest checkpoint of the partition this task knows.
-    private let checkpointFirstSequence: Mutex<UInt64>
+    /// The sequence of the first piece of the newest checkpoint of the partition this task knows
+    /// (0: none), and the position it records.
+    private let checkpointFirstSequence: Mutex<(first: UInt64, position: UInt64)>
     /// The snapshot intervals of the last checkpoint published (sender thread only).
     private let lastCheckpointSignature = Mutex<[Interval?]>([])
 
@@ -278,6 +280,7 @@ final class ClusterTask: Sendable {
     private func gatherLoop() {
         do {
             var gatherer = try TaskGatherer(log: store.logStore, target: UInt32(partition), channels: gatherChannels)
+            var pieces = ExchangePieces()
             // Exchanges from the checkpoint's recorded position (1 without one); the inputs from the
             // first interval the store has not sealed — after an installed checkpoint, its frontier.
             let start = sealMarks.withLock { $0.start }
@@ -295,12 +298,37 @@ final class ClusterTask: Sendable {
                 var received = 0
                 while received < 4096, let stored = try reader.next(timeout: received == 0 ? wait : .milliseconds(1)) {
                     received += 1
-                    if case .message(let message, _) = try ExchangeWire.decode(stored, names: names) {
-                        var through: Interval?
-                        if case .sealed(let sealed) = message.body { through = sealed }
-                        sealMarks.withLock { $0.received(subject: stored.subject, sequence: stored.sequence, sealedThrough: through) }
-                        // Outputs sent to this partition are for readers of the program's results.
-                        if gatherer.gathers(message.stream) || !isOutput(message.stream) { try gatherer.receive(message) }
+                    var arrived: ExchangeMessage?
+                    // Where a checkpoint's readers resume, and what can be purged behind it: marks
+                    // and blocks of the gathered streams (outputs sent here are not read again).
+                    func record(_ stream: String, sealed: Interval? = nil, block: Interval? = nil) {
+                        guard gatherer.gathers(stream) else { return }
+                        sealMarks.withLock { $0.received(subject: stored.subject, sequence: stored.sequence, sealedThrough: sealed, block: block) }
+                    }
+                    switch try ExchangeWire.decode(stored, names: names) {
+                    case .message(let message, _):
+                        switch message.body {
+                        case .sealed(let through):
+                            try pieces.sealed(subject: stored.subject, through: through,
+                                              gathered: gatherer.committed(message.stream))
+                            record(message.stream, sealed: through)
+                        case .block(let interval, _, _):
+                            record(message.stream, block: interval)
+                        }
+                        arrived = message
+                    case .piece(let piece, let index, let count, _):
+                        if case .block(let interval, _, _) = piece.body { record(piece.stream, block: interval) }
+                        // A whole block once its last piece is in.
+                        if gatherer.gathers(piece.stream) || !isOutput(piece.stream) {
+                            arrived = try pieces.add(piece, index: index, count: count, subject: stored.subject,
+                                                     sequence: stored.sequence)
+                        }
+                    case .fence, .checkpoint:
+                        break
+                    }
+                    // Outputs sent to this partition are for readers of the program's results.
+                    if let message = arrived, gatherer.gathers(message.stream) || !isOutput(message.stream) {
+                        try gatherer.receive(message)
                     }
                     if reader.isCaughtUp { break }
                 }
@@ -389,16 +417,22 @@ final class ClusterTask: Sendable {
     /// Sends what the store sealed since the last round and records it in the progress key;
     /// returns whether there was anything.
     private func exportRound(_ exporter: TaskExporter) throws -> Bool {
-        var perSubject: [(subject: String, messages: [ExchangeMessage])] = []
+        var perSubject: [(subject: String, messages: [OutgoingMessage])] = []
         var advanced: [String: Interval] = [:]
         let done = exported.withLock { $0 }
+        let pieceBytes = jetStream.connection.pieceBytes(headroom: ExchangeWire.headroom)
         for channel in exportChannels {
             guard let through = try exporter.sealedThrough(channel),
                   done[channel.wireName].map({ $0 < through }) ?? true else { continue }
             let messages = try exporter.messages(channel, after: done[channel.wireName], through: through)
             for (index, target) in channel.targets.enumerated() {
+                var outgoing: [OutgoingMessage] = []
+                outgoing.reserveCapacity(messages[index].count)
+                for message in messages[index] {
+                    outgoing += ExchangeWire.outgoing(message, names: names, node: node, pieceBytes: pieceBytes)
+                }
                 perSubject.append((names.subject(stream: channel.wireName, source: UInt32(partition), target: target),
-                                   messages[index]))
+                                   outgoing))
             }
             advanced[channel.wireName] = through
         }
@@ -422,8 +456,9 @@ final class ClusterTask: Sendable {
 
     /// Publishes a checkpoint when a stateful vertex wrote a newer snapshot since the last one
     /// (for a program without state, when the smallest progress entered another snapshot
-    /// period), then purges the checkpoints before the previous one: the two newest complete
-    /// checkpoints of a partition are kept.
+    /// period), then purges the checkpoints before the previous one — the two newest complete
+    /// checkpoints of a partition are kept — and the exchange messages before the oldest kept
+    /// checkpoint's position (`purgeExchanges`).
     private func checkpointIfDue() throws {
         guard checkpoints else { return }
         let log = store.logStore
@@ -454,7 +489,7 @@ final class ClusterTask: Sendable {
         }
         let checkpoint = TaskCheckpoint(through: through, position: position, image: image.encoded())
         let subject = names.checkpointSubject(partition)
-        let pieceBytes = max(4096, jetStream.connection.maxPayload - 16 * 1024)
+        let pieceBytes = jetStream.connection.pieceBytes(headroom: 16 * 1024)
         var first: UInt64?
         for message in checkpoint.messages(names: names, partition: partition, node: node, pieceBytes: pieceBytes) {
             waitForValidLease()
@@ -468,17 +503,47 @@ final class ClusterTask: Sendable {
         lastCheckpointSignature.withLock { $0 = signature }
         sealMarks.withLock { marks in for (name, subjects) in perChannel { marks.prune(subjects: subjects, sealed: sealed[name] ?? nil) } }
         let previous = checkpointFirstSequence.withLock { current in
-            defer { if let first { current = first } }
+            defer { if let first { current = (first, position) } }
             return current
         }
-        if previous > 0, let first, previous < first {
-            try jetStream.purge(stream: names.jetStreamName, subject: subject, beforeSequence: previous)
+        guard let first else { return }
+        // The oldest checkpoint kept: the previous one once this one is stored after it (the
+        // checkpoints before it go); this one when the task knows of no earlier one (none was
+        // complete when it started). What it does not need goes: the exchange messages before
+        // its position.
+        var oldestPosition: UInt64?
+        if previous.first == 0 {
+            oldestPosition = position
+        } else if previous.first < first {
+            try jetStream.purge(stream: names.jetStreamName, subject: subject, beforeSequence: previous.first)
+            oldestPosition = previous.position
+        }
+        if let oldestPosition {
+            let bounds = sealMarks.withLock { marks in
+                perChannel.flatMap { marks.purgeBounds(subjects: $0.1, position: oldestPosition) }
+            }
+            try purgeExchanges(bounds)
         }
     }
 
-    /// Publishes each subject's messages in order, the subjects side by side: wave `i` sends the
-    /// `i`-th message of every subject, pipelined, each expecting its subject's last sequence.
-    private func publish(_ perSubject: [(subject: String, messages: [ExchangeMessage])]) throws(ClusterError) {
+    /// Purges each subject this task gathers its exchanges from (`STREAM.SOURCE.P`, `P` this
+    /// task's partition) before its bound (`SealMarkLog.purgeBounds`). Who reads such a subject:
+    /// this task — now, or a new owner of `P` restoring one of the two checkpoints kept, which
+    /// reads from that checkpoint's position — and `ClusterOutputs`, which only counts and audits
+    /// them (it keeps the named outputs' blocks, whose subjects are never purged). The sender
+    /// (task `SOURCE`) reads only the subject's last message, to fence it, which stays.
+    private func purgeExchanges(_ bounds: [(subject: String, before: UInt64)]) throws(ClusterError) {
+        for (subject, before) in bounds where before > 1 {
+            try whileNoResponders { () throws(ClusterError) in
+                try jetStream.purge(stream: names.jetStreamName, subject: subject, beforeSequence: before)
+            }
+        }
+    }
+
+    /// Publishes each subject's messages (a big block's pieces among them, consecutive) in order,
+    /// the subjects side by side: wave `i` sends the `i`-th message of every subject, pipelined,
+    /// each expecting its subject's last sequence.
+    private func publish(_ perSubject: [(subject: String, messages: [OutgoingMessage])]) throws(ClusterError) {
         let longest = perSubject.map(\.messages.count).max() ?? 0
         for wave in 0..<longest {
             waitForValidLease()
@@ -487,8 +552,9 @@ final class ClusterTask: Sendable {
             var batch: [OutgoingMessage] = []
             var subjects: [String] = []
             for (subject, messages) in perSubject where wave < messages.count {
-                batch.append(ExchangeWire.outgoing(messages[wave], names: names, node: node,
-                                                   expectedLastSubjectSequence: sequences[subject] ?? 0))
+                var message = messages[wave]
+                message.expectedLastSubjectSequence = sequences[subject] ?? 0
+                batch.append(message)
                 subjects.append(subject)
             }
             let acks = try jetStream.publish(batch)
