@@ -180,6 +180,10 @@ final class ClusterTask: Sendable {
     private let checkpointFirstSequence: Mutex<(first: UInt64, position: UInt64)>
     /// The snapshot intervals of the last checkpoint published (sender thread only).
     private let lastCheckpointSignature = Mutex<[Interval?]>([])
+    /// The position of the oldest checkpoint kept, once one was published (nothing before it on
+    /// the gathered exchange subjects is read again), and how far each of those subjects was
+    /// purged (sender thread only).
+    private let exchangePurge = Mutex<(oldest: UInt64?, purged: [String: UInt64])>((nil, [:]))
 
     /// The subjects the task sends on, with the sequence of its last message on each.
     private let lastSequence = Mutex<[String: UInt64]>([:])
@@ -398,6 +402,7 @@ final class ClusterTask: Sendable {
                 if try exportRound(exporter) {
                     try checkpointIfDue()
                 } else {
+                    try purgeExchangesBehindCheckpoints()
                     signal.waitBlocking(after: generation, timeout: .milliseconds(200))
                 }
             } catch let error as ClusterError {
@@ -477,13 +482,7 @@ final class ClusterTask: Sendable {
         let (image, through) = try program.image(keeping: keeping)
         guard let through else { return }
         let sealed = Dictionary(image.streams.map { ($0.name, $0.frontier.sealedThrough) }) { a, _ in a }
-        // The gathered exchanges only: the inputs come from their replicas (`ReplicatedInput`),
-        // which resume from the installed store's own frontier, not from a JetStream position.
-        let perChannel = gatherChannels.dropFirst(inputs.count).map { channel in
-            (channel.local.name, (0..<channel.sources).map {
-                names.subject(stream: channel.local.name, source: $0, target: UInt32(partition))
-            })
-        }
+        let perChannel = gatheredExchangeSubjects
         let position = sealMarks.withLock { marks in
             perChannel.map { marks.position(subjects: $0.1, sealed: sealed[$0.0] ?? nil) }.min() ?? marks.start
         }
@@ -519,11 +518,35 @@ final class ClusterTask: Sendable {
             oldestPosition = previous.position
         }
         if let oldestPosition {
-            let bounds = sealMarks.withLock { marks in
-                perChannel.flatMap { marks.purgeBounds(subjects: $0.1, position: oldestPosition) }
-            }
-            try purgeExchanges(bounds)
+            exchangePurge.withLock { $0.oldest = oldestPosition }
+            try purgeExchangesBehindCheckpoints()
         }
+    }
+
+    /// Per gathered exchange channel, its local stream and the subjects it gathers from — the
+    /// exchanges only: the inputs come from their replicas (`ReplicatedInput`), which resume from
+    /// the installed store's own frontier, not from a JetStream position.
+    private var gatheredExchangeSubjects: [(String, [String])] {
+        gatherChannels.dropFirst(inputs.count).map { channel in
+            (channel.local.name, (0..<channel.sources).map {
+                names.subject(stream: channel.local.name, source: $0, target: UInt32(partition))
+            })
+        }
+    }
+
+    /// Purges the gathered exchange subjects behind the oldest kept checkpoint's position, as far
+    /// as the task has seen each one (`SealMarkLog.purgeBounds`): after a checkpoint, and again when
+    /// the task is idle and has since seen further on a subject (a message that arrived after the
+    /// checkpoint's purge but lies before its position goes then, not at the next checkpoint, which
+    /// may never come). A subject is purged only when its bound moved.
+    private func purgeExchangesBehindCheckpoints() throws(ClusterError) {
+        guard let oldest = exchangePurge.withLock({ $0.oldest }) else { return }
+        let subjects = gatheredExchangeSubjects.flatMap(\.1)
+        let bounds = sealMarks.withLock { marks in marks.purgeBounds(subjects: subjects, position: oldest) }
+        let moved = exchangePurge.withLock { state in bounds.filter { $0.before > (state.purged[$0.subject] ?? 1) } }
+        guard !moved.isEmpty else { return }
+        try purgeExchanges(moved)
+        exchangePurge.withLock { state in for bound in moved { state.purged[bound.subject] = bound.before } }
     }
 
     /// Purges each subject this task gathers its exchanges from (`STREAM.SOURCE.P`, `P` this
