@@ -193,11 +193,46 @@ public final class Program: Sendable {
             guard current == nil else { throw EngineError.misuse("program \(name) is already running") }
             current = pipeline
         }
+        do {
+            let locks = try claimWrittenStreams()
+            writerLocks.withLock { $0 = locks }
+        } catch {
+            running.withLock { if $0 === pipeline { $0 = nil } }
+            throw error
+        }
         markedRunning.withLock { $0 = [] }
     }
 
     private func uninstall(_ pipeline: StagePipeline) {
         running.withLock { if $0 === pipeline { $0 = nil } }
+        writerLocks.withLock { $0 = [] }
+    }
+
+    /// The writer locks of the streams the run in progress writes; emptied (released) when the run
+    /// returns, after its last commit is durable.
+    private let writerLocks = Mutex<[StreamWriterLock]>([])
+
+    /// Takes the writer lock (`StreamWriterLock`) of every stream the vertices write — outputs,
+    /// internal streams and copies — so that one program runs in one place at a time: the same
+    /// program started in another process (or another `Program` writing one of these streams),
+    /// an appender opened on one of them, `seal`, `drop`, `rename` of one of them are refused
+    /// with `.streamBusy` naming this process while it runs.
+    ///
+    /// - Throws: `EngineError.storage(.streamBusy, vertex:)` naming the vertex whose stream is
+    ///   held and the holder's pid; nothing is held when it throws.
+    private func claimWrittenStreams() throws(EngineError) -> [StreamWriterLock] {
+        var locks: [StreamWriterLock] = []
+        var claimed = Set<String>()  // membership only
+        for vertex in vertices {
+            for stream in vertex.outputs + vertex.copies.map(\.copy) where claimed.insert(stream.name).inserted {
+                do {
+                    locks.append(try log.writerLock(of: stream))
+                } catch {
+                    throw .storage(error, vertex: vertex.name, interval: nil)
+                }
+            }
+        }
+        return locks
     }
 
     /// Per vertex, the task retries and speculative launches made by this `Program` so far.

@@ -295,7 +295,7 @@ private func runProgramChild(_ arguments: [String], killAfter: Duration?, output
 }
 
 /// The built `strata-crash-child`, beside the other products of this test run.
-private func programChildPath() throws -> String {
+func programChildPath() throws -> String {
     let name = "strata-crash-child"
     if let path = ProcessInfo.processInfo.environment["STRATA_CRASH_CHILD"] { return path }
     let beside = builtProductsDirectory() + "/" + name
