@@ -161,8 +161,19 @@ public struct ClusterStatus: Sendable, Equatable {
     ///
     /// - Parameter programs: Only these programs (default: every program with a JetStream stream
     ///   in the namespace).
-    /// - Throws: `ClusterError` when JetStream fails.
+    /// - Throws: `ClusterError` when JetStream still fails after about 30 attempts a second apart
+    ///   (no stream leader, request timeouts), or at once for any other error.
     public static func read(jetStream: JetStream, namespace: String, store: Store?, programs: [String]? = nil)
+        throws(ClusterError) -> ClusterStatus
+    {
+        // A read only: asked again while JetStream has no leader for a stream or a request timed
+        // out (a loaded or recovering cluster), as the nodes do.
+        try ClusterNode.retrying { () throws(ClusterError) -> ClusterStatus in
+            try readOnce(jetStream: jetStream, namespace: namespace, store: store, programs: programs)
+        }
+    }
+
+    private static func readOnce(jetStream: JetStream, namespace: String, store: Store?, programs: [String]?)
         throws(ClusterError) -> ClusterStatus
     {
         let replication = try ReplicationStatus.read(jetStream: jetStream, namespace: namespace, store: store)
