@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the engine figures of docs/benchmarks.md: running count, window count (with and without
-# inverse), sessions — each from sealed input log to sealed output log over 10 M page views
-# (100 intervals of 1 s, 4 partitions) — and the live seal-to-output latency of each.
+# Runs the engine figures of docs/benchmarks.md: running count (with its shuffle, and over input
+# declared partitioned by url: no shuffle), window count (with and without inverse), sessions —
+# each from sealed input log to sealed output log over 10 M page views (100 intervals of 1 s,
+# 4 partitions) — and the live seal-to-output latency of each.
 #
 #   tools/engine-bench.sh                      # 3 runs each, stores under /tmp/strata-bench
 #   RUNS=5 LATENCY_SECONDS=30 tools/engine-bench.sh
@@ -41,6 +42,7 @@ workload() {
 
 for run in $(seq "$RUNS"); do
     workload running-count --input pageViews --output urlCounts
+    workload running-count --input pageViews --output urlCounts --assume-partitioned | sed 's/^/  /'
     workload window-count --length 5 --slide 1
     workload window-count --length 5 --slide 1 --no-inverse | sed 's/^/  /'
     workload sessions --timeout 30
@@ -51,12 +53,16 @@ for kind in running-count window-count sessions; do
     "$BENCH" latency --store "$WORK/latency" --overwrite --workload "$kind" --seconds "$LATENCY_SECONDS" \
         --warmup 3 2>/dev/null | grep '^RESULT ' | tee -a "$RESULTS"
 done
+# The running count over input appended partitioned by url and declared so: no shuffle.
+"$BENCH" latency --store "$WORK/latency" --overwrite --workload running-count --partitioned-by-url \
+    --seconds "$LATENCY_SECONDS" --warmup 3 2>/dev/null | grep '^RESULT ' | sed 's/^/  /' | tee -a "$RESULTS"
 rm -rf "$WORK/latency"
 
 echo "== medians over $RUNS runs (by events_per_s); every run is in $RESULTS"
 # One "workload rate" line per run, then the median per workload.
-sed -n 's/^RESULT workload=\([^ ]*\) .*events_per_s=\([0-9]*\).*inverse=no.*/\1-no-inverse \2/p;
-        /inverse=no/!s/^RESULT workload=\([^ ]*\) .*events_per_s=\([0-9]*\).*/\1 \2/p' "$RESULTS" \
+sed -n 's/^ *RESULT workload=\([^ ]*\) .*events_per_s=\([0-9]*\).*inverse=no.*/\1-no-inverse \2/p;
+        s/^ *RESULT workload=\([^ ]*\) .*events_per_s=\([0-9]*\).*shuffle=elided.*/\1-elided \2/p;
+        /inverse=no\|shuffle=elided\|input=partitioned-by-url/!s/^ *RESULT workload=\([^ ]*\) .*events_per_s=\([0-9]*\).*/\1 \2/p' "$RESULTS" \
     | sort -k1,1 -k2,2n \
     | awk '{ rates[$1] = rates[$1] " " $2; n[$1]++ }
            END { for (w in n) { split(substr(rates[w], 2), r, " "); m = int((n[w] + 1) / 2);

@@ -37,10 +37,16 @@ public struct DStream<Record: RecordCodable>: Sendable {
     /// The durable stream this one reads unchanged, partition `p` from partition `p`, when it is
     /// nothing more: `save(as:)` of a vertex's output then mirrors that output instead of copying it.
     let plainRead: StreamDescriptor?
+    /// Whether every pair of partition `p` is declared to route to `p` by the stable key hash,
+    /// `XXH64(encoded key) mod partitionCount` (`assumingPartitionedByKey()`, kept by `mapValues`,
+    /// `flatMapValues` and `filter`): a keyed shuffle to as many partitions by that hash is then
+    /// elided (`reduceByKey`, `runningReduce`, `reduceByKeyAndWindow`).
+    let isKeyPartitioned: Bool
 
     init(builder: ProgramBuilder, inputs: [StreamDescriptor], partitionCount: UInt32, needsEveryInterval: Bool = false,
-         chain: String, plainRead: StreamDescriptor? = nil, produce: @escaping Produce) {
+         chain: String, plainRead: StreamDescriptor? = nil, isKeyPartitioned: Bool = false, produce: @escaping Produce) {
         self.plainRead = plainRead
+        self.isKeyPartitioned = isKeyPartitioned
         self.builder = builder
         self.inputs = inputs
         self.partitionCount = partitionCount
@@ -67,14 +73,19 @@ public struct DStream<Record: RecordCodable>: Sendable {
     var input: StreamDescriptor { inputs[0] }
 
     /// Derives a stream by a function of each whole partition batch (the fused narrow step).
+    ///
+    /// - Parameter keepsKeys: Whether `step` keeps every output record in the partition of its key
+    ///   when its input was (it keeps or drops pairs, or changes only their values): the result
+    ///   then stays key-partitioned if this stream is.
     @usableFromInline
-    func narrow<Out: RecordCodable>(_ name: String,
+    func narrow<Out: RecordCodable>(_ name: String, keepsKeys: Bool = false,
                                     _ step: @escaping @Sendable (ContiguousArray<Record>) throws -> ContiguousArray<Out>)
         -> DStream<Out>
     {
         let parent = produce
         return DStream<Out>(builder: builder, inputs: inputs, partitionCount: partitionCount,
-                            needsEveryInterval: needsEveryInterval, chain: chain + "." + name) { interval, partition, codec in
+                            needsEveryInterval: needsEveryInterval, chain: chain + "." + name,
+                            isKeyPartitioned: keepsKeys && isKeyPartitioned) { interval, partition, codec in
             try step(try parent(interval, partition, &codec))
         }
     }

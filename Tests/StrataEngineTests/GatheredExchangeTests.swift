@@ -13,15 +13,18 @@ import Testing
     typealias View = KeyValue<String, Int64>
     static let partitions = 4
 
-    /// The running count, a window count and sessions over (url, event) pairs.
+    /// The running count, a window count and sessions over (url, event) pairs, and the running
+    /// count again over the input as partitioned (`assumingPartitionedByKey()`: no shuffle).
     static func define(_ p: ProgramBuilder, _ views: StoredStream<View>) {
         let ones = p.read(views).map { KeyValue($0.key, Int64(1)) }
         ones.runningReduce(+).save(as: "urlCounts")
         ones.reduceByKeyAndWindow(+, inverse: -, length: 3, slide: 1).save(as: "windowCounts")
         p.read(views).track(initialize: { _, _ in Int64(1) }, update: { _, state, event in event == 9 ? nil : state + 1 },
                             timeout: 4).updates.save(as: "sessions")
+        // The input is partitioned by url (a keyed stream): the same running count without a shuffle.
+        p.read(views).assumingPartitionedByKey().mapValues { _ in Int64(1) }.runningReduce(+).save(as: "urlCountsUnshuffled")
     }
-    static let outputs = ["urlCounts", "windowCounts", "sessions"]
+    static let outputs = ["urlCounts", "windowCounts", "sessions", "urlCountsUnshuffled"]
 
     /// Interval `t`'s generated records: deterministic, uneven over urls and intervals.
     static func records(_ t: Int) -> [View] {
@@ -145,6 +148,11 @@ import Testing
                     #expect(try Self.blocks(tasks[q].store, name, partition: other, through: intervals - 1).allSatisfy(\.isEmpty))
                 }
             }
+        }
+        // Without its shuffle, the running count gives the shuffled plan's blocks.
+        for q in 0..<Self.partitions {
+            #expect(try Self.blocks(single, "urlCountsUnshuffled", partition: q, through: intervals - 1)
+                    == Self.blocks(single, "urlCounts", partition: q, through: intervals - 1), "partition \(q)")
         }
         // The outputs as sent: every interval of every partition exactly once (duplicates identical).
         var sent: [String: [UInt8]] = [:]  // lookup only

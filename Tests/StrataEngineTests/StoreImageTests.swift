@@ -51,9 +51,11 @@ import Testing
                 fresh.exported = old.exported
                 tasks[2] = fresh
                 restoredThrough = through
-                // The image holds less than the whole input.
+                // The image holds less than the whole input once the stateful vertices have a
+                // snapshot far enough in: the unshuffled running count replays the input itself
+                // after its snapshot (interval 2 at cut 5, 5 at cut 8), less the window's lookback of 3.
                 let frontier = try fresh.store.log.frontier(of: views.descriptor)
-                #expect(frontier.retainedFrom > Interval(0) || cut < 3, "the image kept the whole input: \(frontier)")
+                #expect(frontier.retainedFrom > Interval(0) || cut < 6, "the image kept the whole input: \(frontier)")
             }
             var rounds = 0
             while true {

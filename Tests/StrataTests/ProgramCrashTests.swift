@@ -8,7 +8,8 @@ import Testing
 
 // The program crash harness: `strata-crash-child program` (tools/crash/ProgramMode.swift) runs
 // the seed programs — running url count (runningReduce), word count (reduceByKey), url count over
-// 5 intervals (reduceByKeyAndWindow with inverse), sessions (track with a timeout, activeCount) —
+// 5 intervals (reduceByKeyAndWindow with inverse), sessions (track with a timeout, activeCount), a
+// running count per user over the input as partitioned (no shuffle: assumingPartitionedByKey) —
 // while it writes their input, snapshotting every 4 intervals. This process kills it with SIGKILL
 // at pseudo-random moments (startup, restore, appending, processing, committing) at least 30 times,
 // restarting it on the same store each time; then lets it finish, runs it once more without any
@@ -65,7 +66,7 @@ struct ProgramCrashTests {
         // The stateful vertices restored from snapshots after kills.
         let status = try store.programStatus(program: "seeds")
         let stateful = status.filter { $0.lastSnapshot != nil }
-        #expect(stateful.count == 3)
+        #expect(stateful.count == 4)
         #expect(stateful.allSatisfy { $0.stateRestores >= 1 }, "\(stateful)")
         // Killed runs left their vertices marked running: some restarts were crash recoveries.
         #expect(status.contains { $0.recoveries >= 1 }, "\(status)")
@@ -131,7 +132,7 @@ struct ProgramCrashTests {
             }
             // At the kill: seeds.v0 (internal streams only) one interval past every other vertex.
             let status = try Store.open(at: crashed).programStatus(program: "seeds")
-            #expect(status.count == 9, "\(state)")
+            #expect(status.count == 10, "\(state)")
             #expect(status.first?.progress == Interval(UInt64(stall)), "\(state)")
             #expect(status.dropFirst().allSatisfy { $0.progress == Interval(UInt64(stall - 1)) }, "\(state)")
         }

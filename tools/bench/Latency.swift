@@ -63,6 +63,10 @@ struct Latency: ParsableCommand {
     @Flag(name: .customLong("no-speculation"), help: "Turn speculative copies of straggling tasks off.")
     var noSpeculation = false
 
+    @Flag(name: .customLong("partitioned-by-url"),
+          help: "Append the page views partitioned by url (not round-robin) and declare it (assumingPartitionedByKey()): the running count then does no shuffle.")
+    var partitionedByURL = false
+
     @Option(name: .customLong("burst-seconds"), help: "After the warm-up, append at --burst-factor × --rate for this many seconds (0: no burst).")
     var burstSeconds: Double = 0
 
@@ -91,7 +95,8 @@ struct Latency: ParsableCommand {
         switch workload {
         case .runningCount:
             let program = try Program(name: "latency", store: opened, options: programOptions) { p in
-                p.read(views).map { KeyValue($0.url, Int64(1)) }.runningReduce(+).save(as: "urlCounts")
+                let pairs = p.read(views).map { KeyValue($0.url, Int64(1)) }
+                (partitionedByURL ? pairs.assumingPartitionedByKey() : pairs).runningReduce(+).save(as: "urlCounts")
             }
             try measure(program, views, try opened.stream(named: "urlCounts", of: KeyValue<String, Int64>.self))
         case .windowCount:
@@ -154,7 +159,7 @@ struct Latency: ParsableCommand {
         // The generator, on this thread: `rate` events per second, each interval sealed as soon as
         // the clock has left it.
         var generator = dataSet.makeGenerator()
-        let appender = try views.explicitAppender()
+        let appender = partitionedByURL ? try views.explicitAppender { $0.url } : try views.explicitAppender()
         sleepUntil(monotonic: start + (firstInterval.rawValue * lengthNanos - wallStart))
         let loadStart = monotonicNanos()
         var appended = 0
@@ -249,6 +254,7 @@ struct Latency: ParsableCommand {
               + "events_per_s=\(Int(achieved)) interval_ms=\(intervalMs) intervals=\(histogram.totalCount) "
               + "p50_ms=\(ms(50)) p90_ms=\(ms(90)) p99_ms=\(ms(99)) max_ms=\(maxMs) "
               + "peak_rss_mb=\(fixed(peakRSSMegabytes(), 1))" + burstFields
+              + (partitionedByURL ? " input=partitioned-by-url" : "")
               + (slowEvery > 0 ? " slowed_p50_ms=\(fixed(Double(slowed.valueAtPercentile(50)) / 1000, 2)) "
                  + "slowed_max_ms=\(fixed(Double(slowed.max) / 1000, 2)) slow_ms=\(slowMs) "
                  + "speculation=\(noSpeculation ? "off" : "on")" : ""))

@@ -7,8 +7,9 @@
 // Input: stream `events` (`CrashEvent`, 1 s intervals, P partitions by user), interval t holding
 // `crashEvent(interval: t, index: 0..<E)`, a pure function. Program `seeds` (`defineSeedPrograms`):
 // a running count per url (runningReduce), a word count per interval (reduceByKey), a count per
-// url over the last 5 intervals (reduceByKeyAndWindow with inverse), and sessions per user
-// (`track`, timeout 3) with their live count.
+// url over the last 5 intervals (reduceByKeyAndWindow with inverse), sessions per user (`track`,
+// timeout 3) with their live count, and a running count per user over the input as partitioned
+// (`assumingPartitionedByKey()`: no shuffle).
 //
 // The child resumes the input at `sealedThrough + 1` (an interval's records and its seal commit
 // together, so a kill leaves it whole or absent), first lets the program catch up with what is
@@ -87,7 +88,8 @@ public func crashEvent(interval: UInt64, index: UInt64) -> CrashEvent {
 }
 
 /// The names of the seed programs' output streams.
-public let seedOutputStreams = ["urlCounts", "wordCounts", "urlWindowCounts", "activeSessions", "sessionUpdates"]
+public let seedOutputStreams = ["urlCounts", "wordCounts", "urlWindowCounts", "activeSessions", "sessionUpdates",
+                                "userCounts"]
 
 /// Defines the seed programs over `events`.
 public func defineSeedPrograms(_ p: ProgramBuilder, events: StoredStream<CrashEvent>) {
@@ -103,6 +105,8 @@ public func defineSeedPrograms(_ p: ProgramBuilder, events: StoredStream<CrashEv
         timeout: 3)
     sessions.activeCount.save(as: "activeSessions")
     sessions.updates.save(as: "sessionUpdates")
+    // The input is partitioned by user: a running count per user needs no shuffle.
+    input.map { KeyValue($0.user, Int64(1)) }.assumingPartitionedByKey().runningReduce(+).save(as: "userCounts")
 }
 
 struct ProgramOptions {

@@ -13,7 +13,7 @@ extension DStream {
     public func mapValues<Key: RecordCodable, Value: RecordCodable, Out: RecordCodable>(
         _ transform: @escaping @Sendable (Value) throws -> Out
     ) -> DStream<KeyValue<Key, Out>> where Record == KeyValue<Key, Value> {
-        narrow("mapValues") { batch in
+        narrow("mapValues", keepsKeys: true) { batch in
             var output = ContiguousArray<KeyValue<Key, Out>>()
             output.reserveCapacity(batch.count)
             for pair in batch { output.append(KeyValue(pair.key, try transform(pair.value))) }
@@ -34,7 +34,7 @@ extension DStream {
                               S: Sequence & SendableMetatype>(
         _ transform: @escaping @Sendable (Value) throws -> S
     ) -> DStream<KeyValue<Key, Out>> where Record == KeyValue<Key, Value>, S.Element == Out {
-        narrow("flatMapValues") { batch in
+        narrow("flatMapValues", keepsKeys: true) { batch in
             var output = ContiguousArray<KeyValue<Key, Out>>()
             output.reserveCapacity(batch.count)
             for pair in batch {

@@ -10,12 +10,24 @@ struct ShuffleKernels<Key: RecordCodable & Hashable, Value: RecordCodable>: Send
     /// Appends each pair in order to `writers[XXH64(encoded key) mod writers.count]`.
     @usableFromInline let route: @Sendable (ContiguousArray<KeyValue<Key, Value>>, inout [PartitionWriter]) -> Void
 
+    /// Combines the pairs of one partition of a stream declared partitioned by key, and finds the
+    /// first key whose stable hash routes it elsewhere (`assumingPartitionedByKey()`).
+    @usableFromInline let combineInPartition: @Sendable (ContiguousArray<KeyValue<Key, Value>>, _ partition: UInt32,
+                                                         _ count: UInt32) throws
+        -> (combined: ContiguousArray<KeyValue<Key, Value>>, misplaced: (index: Int, routesTo: UInt32)?)
+
     /// The user partition function's fingerprint suffix (empty for the stable hash).
     @usableFromInline let partitionerSuffix: String
+    /// Whether keys route by the stable hash (no user partition function).
+    @usableFromInline let routesByStableHash: Bool
 
     @inlinable
     init(combine: @escaping @Sendable (Value, Value) throws -> Value, partitioner: KeyPartitioner<Key>? = nil) {
         self.combine = { pairs in try combineByKey(pairs, combine) }
+        combineInPartition = { pairs, partition, count in
+            try combineByKey(pairs, inPartition: partition, of: count, combine)
+        }
+        routesByStableHash = partitioner == nil
         if let partitioner {
             self.route = { pairs, writers in routeByKey(pairs, into: &writers, partitioner: partitioner) }
         } else {
@@ -42,7 +54,10 @@ extension DStream {
     /// in partition order).
     ///
     /// The pairs are shuffled through a durable stream `PROGRAM.vN.shuffle` with `partitions`
-    /// partitions (default: the input's), by a stable hash of the encoded key.
+    /// partitions (default: the input's), by a stable hash of the encoded key — unless this stream
+    /// is declared partitioned by that hash over as many partitions (`assumingPartitionedByKey()`):
+    /// each partition's pairs are then combined where they are, with the same result, and no
+    /// shuffle stream is written.
     @inlinable
     public func reduceByKey<Key: RecordCodable & Hashable, Value: RecordCodable>(
         partitions: Int? = nil, partitioner: KeyPartitioner<Key>? = nil,
@@ -52,13 +67,18 @@ extension DStream {
         return shuffled(partitions: partitions, kernels: kernels)
     }
 
-    /// `reduceByKey` with its kernels: the shuffle vertex, then the reduce side reading the shuffle.
+    /// `reduceByKey` with its kernels: the shuffle vertex, then the reduce side reading the shuffle;
+    /// over a stream declared partitioned by key to as many partitions by the stable hash, and
+    /// unless `keepsShuffle`, the combine where the pairs are (`combinedWhereTheyAre`).
     @usableFromInline
     func shuffled<Key: RecordCodable & Hashable, Value: RecordCodable>(
-        partitions: Int?, kernels: ShuffleKernels<Key, Value>
+        partitions: Int?, kernels: ShuffleKernels<Key, Value>, keepsShuffle: Bool = false
     ) -> DStream<KeyValue<Key, Value>> where Record == KeyValue<Key, Value> {
-        let name = builder.nextVertexName
         let count = partitions.flatMap { UInt32(exactly: $0) } ?? partitionCount
+        if isKeyPartitioned, !keepsShuffle, kernels.routesByStableHash, count == partitionCount {
+            return combinedWhereTheyAre(kernels)
+        }
+        let name = builder.nextVertexName
         guard count >= 1,
               let shuffle = builder.outputStream(name + ".shuffle", of: KeyValue<Key, Value>.self, partitions: count, like: input)
         else {

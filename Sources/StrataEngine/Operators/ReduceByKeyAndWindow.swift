@@ -216,7 +216,10 @@ extension DStream {
         guard isValidWindow(length: length, slide: slide) else { return invalidWindow(length: length, slide: slide) }
         // Here, in the program's module, so that the per-interval combine is specialized.
         let kernel = inverse.map { SlidingWindowKernel(combine: combine, inverse: $0, filter: filter) }
-        return reduceByKey(partitions: partitions, partitioner: partitioner, combine)
+        // The shuffle is kept over a stream declared partitioned by key: the window reads each
+        // interval's combined values twice (entering, leaving), from the small shuffle stream.
+        return shuffled(partitions: partitions, kernels: ShuffleKernels(combine: combine, partitioner: partitioner),
+                        keepsShuffle: true)
             .windowedReduce(combine, kernel: kernel, length: length, slide: slide, filter: filter)
     }
 

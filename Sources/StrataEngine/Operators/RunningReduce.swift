@@ -87,8 +87,9 @@ extension DStream {
     ///
     /// The pairs are first combined per interval (`reduceByKey`, through a durable shuffle stream
     /// with `partitions` partitions — default: this stream's — routed by the stable hash of the
-    /// encoded key, or by `partitioner` when given); the running state lives in memory and is
-    /// rebuilt from the retained input after a restart.
+    /// encoded key, or by `partitioner` when given; over a stream declared partitioned by key,
+    /// `assumingPartitionedByKey()`, the pairs are combined where they are, without a shuffle);
+    /// the running state lives in memory and is rebuilt from the retained input after a restart.
     ///
     /// - Parameters:
     ///   - partitions: Partitions of the result (default: this stream's).
