@@ -205,9 +205,11 @@ public class StreamAppender {
 
     /// Buffers a record by arrival time: the interval of the clock's time now.
     @inline(__always)
-    final func appendArrival<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
-                                                    clock: ArrivalClock) throws(StorageError) {
-        try buffer(record, route: route, interval: try arrivalInterval(clock))
+    final func appendArrival<Record: RecordCodable>(
+        _ record: Record, encodeKey: ((Record, inout BinaryWriter) -> Void)?,
+        encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?, clock: ArrivalClock
+    ) throws(StorageError) {
+        try buffer(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey, interval: try arrivalInterval(clock))
     }
 
     /// The arrival interval for now; seals earlier intervals when the clock has moved on.
@@ -227,15 +229,17 @@ public class StreamAppender {
     /// Buffers a record by its event time; seals intervals the watermark has passed, and sends a
     /// record whose interval is sealed to the late side stream.
     @inline(__always)
-    final func appendEventTime<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
-                                                      eventTime: Timestamp) throws(StorageError) {
+    final func appendEventTime<Record: RecordCodable>(
+        _ record: Record, encodeKey: ((Record, inout BinaryWriter) -> Void)?,
+        encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?, eventTime: Timestamp
+    ) throws(StorageError) {
         guard eventTime.rawValue >= 0 else { throw .timeOutOfRange(stream: descriptor.name, time: eventTime) }
         let interval = Interval(UInt64(eventTime.rawValue) / lengthNanos)
         if let sealed = sealedThrough, interval <= sealed {
-            try bufferLate(record, route: route)
+            try bufferLate(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey)
             return
         }
-        try buffer(record, route: route, interval: interval)
+        try buffer(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey, interval: interval)
         if eventTime.rawValue > maxEventTime {
             maxEventTime = eventTime.rawValue
             try advanceWatermark()
@@ -244,12 +248,14 @@ public class StreamAppender {
 
     /// Buffers a record into the interval given, which must not be sealed.
     @inline(__always)
-    final func appendExplicit<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
-                                                     interval: Interval) throws(StorageError) {
+    final func appendExplicit<Record: RecordCodable>(
+        _ record: Record, encodeKey: ((Record, inout BinaryWriter) -> Void)?,
+        encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?, interval: Interval
+    ) throws(StorageError) {
         if let sealed = sealedThrough, interval <= sealed {
             throw .intervalSealed(StoreLocation(stream: descriptor.name, interval: interval))
         }
-        try buffer(record, route: route, interval: interval)
+        try buffer(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey, interval: interval)
     }
 
     /// Appends one record given as its encoded bytes, partitioned by `keyHash` (round-robin when
@@ -302,16 +308,14 @@ public class StreamAppender {
         return Int(p)
     }
 
-    /// The partition a record goes to: a stable hash of its key's encoding, or round-robin. A
-    /// keyed route leaves the key's bytes in `keyScratch`, where framing takes them from.
+    /// The partition a record goes to: a stable hash of its key's encoding, or round-robin when
+    /// there is no key. A keyed record leaves the key's bytes in `keyScratch`, where framing takes
+    /// them from.
     @inline(__always)
-    private final func partition<Record: RecordCodable>(for record: Record, route: PartitionRoute<Record>) -> Int {
-        let encodeKey: (Record, inout BinaryWriter) -> Void
-        switch route.kind {
-        case .roundRobin: return nextRoundRobin()
-        case .key(let encode): encodeKey = encode
-        case .leadingKey(let encode, _): encodeKey = encode
-        }
+    private final func partition<Record: RecordCodable>(
+        for record: Record, encodeKey: ((Record, inout BinaryWriter) -> Void)?
+    ) -> Int {
+        guard let encodeKey else { return nextRoundRobin() }
         keyScratch.removeAll()
         encodeKey(record, &keyScratch)
         let hash = keyScratch.bytes.withUnsafeBytes { XXH64.hash($0) }
@@ -332,23 +336,29 @@ public class StreamAppender {
         return i + 1
     }
 
-    private final func buffer<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
-                                                     interval: Interval) throws(StorageError) {
-        let p = partition(for: record, route: route)
+    private final func buffer<Record: RecordCodable>(
+        _ record: Record, encodeKey: ((Record, inout BinaryWriter) -> Void)?,
+        encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?, interval: Interval
+    ) throws(StorageError) {
+        let p = partition(for: record, encodeKey: encodeKey)
         let index = openIndex(interval)
-        let full = try frame(record, route: route, into: &open[index].partitions[p], limit: limits.blockBytes)
+        let full = try frame(record, encodeAfterKey: encodeAfterKey, into: &open[index].partitions[p],
+                             limit: limits.blockBytes)
         appendedRecords &+= 1
         appendedSincePosition = true
         if full { try cutBlock(openIndex: index, partition: p) }
     }
 
-    private final func bufferLate<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>) throws(StorageError) {
+    private final func bufferLate<Record: RecordCodable>(
+        _ record: Record, encodeKey: ((Record, inout BinaryWriter) -> Void)?,
+        encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?
+    ) throws(StorageError) {
         guard lateDescriptor != nil else {
             throw .misuse("stream \(descriptor.name) has no late side stream")
         }
         if late.isEmpty { late = [PayloadBuilder](repeating: PayloadBuilder(capacity: 0), count: Int(partitionCount)) }
-        let p = partition(for: record, route: route)
-        _ = try frame(record, route: route, into: &late[p], limit: .max)
+        let p = partition(for: record, encodeKey: encodeKey)
+        _ = try frame(record, encodeAfterKey: encodeAfterKey, into: &late[p], limit: .max)
         lateRecords &+= 1
         appendedSincePosition = true
         lateCountPending &+= 1
@@ -357,14 +367,17 @@ public class StreamAppender {
 
     /// Frames one record into a partition buffer; returns whether the buffer reached `limit`.
     ///
-    /// A route by a leading key (`KeyedRecord.encodeAfterPartitionKey(to:)`) copies the key's
-    /// bytes that `partition(for:route:)` left in `keyScratch` rather than encoding the key again.
+    /// With `encodeAfterKey` (a record led by its key, `KeyedRecord.encodeAfterPartitionKey(to:)`)
+    /// it copies the key's bytes that `partition(for:encodeKey:)` left in `keyScratch` rather than
+    /// encoding the key again.
     @inline(__always)
-    private final func frame<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
-                                                    into builder: inout PayloadBuilder, limit: Int) throws(StorageError) -> Bool {
+    private final func frame<Record: RecordCodable>(
+        _ record: Record, encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?,
+        into builder: inout PayloadBuilder, limit: Int
+    ) throws(StorageError) -> Bool {
         let before = builder.byteCount
-        if case .leadingKey(_, let remainder) = route.kind {
-            keyScratch.bytes.withUnsafeBytes { builder.append(record, leadingKey: $0, remainder: remainder) }
+        if let encodeAfterKey {
+            keyScratch.bytes.withUnsafeBytes { builder.append(record, leadingKey: $0, remainder: encodeAfterKey) }
         } else {
             builder.append(record)
         }
