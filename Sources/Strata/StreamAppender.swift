@@ -126,10 +126,11 @@ public class StreamAppender {
     @exclusivity(unchecked) private var inheritedFailure: StorageError?
     @exclusivity(unchecked) private var lastTicket = CommitTicket.completed
 
+    // Counted per record, and read per line by `JSONLinesIngestor`: unchecked like the state above.
     /// Records this appender sent to the late side stream.
-    public private(set) var lateRecords: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var lateRecords: UInt64 = 0
     /// Records this appender accepted.
-    public private(set) var appendedRecords: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var appendedRecords: UInt64 = 0
 
     /// Takes the stream's writer lock and reads where the stream stands; subclasses add the
     /// record type and the partition route.
