@@ -18,8 +18,9 @@ import StrataStorage
 /// record types or modes by: `commit(together:)` and `flush(together:)` take `[StreamAppender]`.
 ///
 /// Records are encoded straight into per-partition buffers; a full buffer (256 KiB by default)
-/// becomes one LZ4 block, compressed and checksummed on a thread of the appender's own while it
-/// goes on encoding. Blocks go to the store's committer in batches (4 MiB by default), ready to
+/// becomes one LZ4 block, compressed and checksummed beside the appending thread while it goes on
+/// encoding (the appender's compression queue, with up to `Limits.compressionParallelism` threads
+/// per commit batch; the bytes do not depend on them). Blocks go to the store's committer in batches (4 MiB by default), ready to
 /// write: the committer does no per-byte work, and commits overlap with encoding. `flush()`
 /// returns once everything appended so far is durable under the store's durability setting; `seal(through:)`
 /// and automatic seals are atomic: a reader sees all of an interval or none of it.
@@ -77,8 +78,16 @@ public class StreamAppender {
         /// Memory grows with what is appended between flushes, so flush regularly. What is not
         /// flushed when the appender is released is dropped, never committed in part.
         public var holdsCommitsUntilFlush = false
+        /// The most threads that compress one commit batch's blocks at once, beside the appending
+        /// thread (the appender's compression queue's thread and Dispatch's workers). The stored
+        /// bytes are the same for every value. Default: the number of online processors, at most
+        /// 8; `1` compresses on the compression queue's thread alone.
+        public var compressionParallelism = Limits.defaultCompressionParallelism
         /// Default limits.
         public init() {}
+
+        /// The number of online processors, at least 1 and at most 8.
+        public static let defaultCompressionParallelism = min(8, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
     }
 
     let store: LogStore
@@ -105,9 +114,9 @@ public class StreamAppender {
     @exclusivity(unchecked) private var batch = AppendBatch()
     @exclusivity(unchecked) private var batchBytes = 0
     private let chain = CommitChain()
-    /// Compresses this appender's blocks on a thread of its own and hands them to the committer in
-    /// order; every commit of the appender goes through it.
-    private let compressor = BlockCompressor()
+    /// Compresses this appender's blocks beside it (`Limits.compressionParallelism` threads at
+    /// most) and hands them to the committer in order; every commit of the appender goes through it.
+    private let compressor: BlockCompressor
     /// This stream's writer lock, released when the appender's last commit is done.
     private let writerLock: StreamWriterLock
     /// The name of the input whose position commits carry (`""`: the unnamed input); `nil` for
@@ -144,6 +153,7 @@ public class StreamAppender {
         if source != nil { limits.holdsCommitsUntilFlush = true }
         self.limits = limits
         self.source = source
+        compressor = BlockCompressor(parallelism: limits.compressionParallelism)
         writerLock = try store.writerLock(of: descriptor)
         // A drop (or rename) by another process between finding the stream and taking its lock
         // released the lock when it was done: writing by the old descriptor would resurrect a
