@@ -20,10 +20,11 @@ import StrataStorage
 /// Records are encoded straight into per-partition buffers; a full buffer (256 KiB by default)
 /// becomes one LZ4 block, compressed and checksummed beside the appending thread while it goes on
 /// encoding (the appender's compression queue, with up to `Limits.compressionParallelism` threads
-/// per commit batch; the bytes do not depend on them). Blocks go to the store's committer in batches (4 MiB by default), ready to
-/// write: the committer does no per-byte work, and commits overlap with encoding. `flush()`
-/// returns once everything appended so far is durable under the store's durability setting; `seal(through:)`
-/// and automatic seals are atomic: a reader sees all of an interval or none of it.
+/// per commit batch; the bytes do not depend on them). Blocks go to the store's committer in
+/// batches (4 MiB by default), ready to write: the committer does no per-byte work, and commits
+/// overlap with encoding. `flush()` returns once everything appended so far is durable under the
+/// store's durability setting; `seal(through:)` and automatic seals are atomic: a reader sees all
+/// of an interval or none of it.
 ///
 /// ```swift
 /// let appender = try views.eventTimeAppender(allowedLateness: .seconds(2))

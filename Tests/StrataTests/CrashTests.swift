@@ -68,7 +68,8 @@ private struct CrashScenario {
         let dir = try TemporaryDirectory(prefix: "strata-crash")
         let storePath = dir.appending("store")
         let context = "mode \(mode), durability \(durability), "
-            + (compressionParallelism.map { "compression parallelism \($0), " } ?? "") + "seed \(seed) (STRATA_CRASH_SEED)"
+            + (compressionParallelism.map { "compression parallelism \($0), " } ?? "")
+            + "seed \(seed) (STRATA_CRASH_SEED)"
         func arguments(intervals: UInt64) -> [String] {
             ["--store", storePath, "--stream", streamName, "--durability", durability.rawValue, "--mode", mode,
              "--intervals", String(intervals), "--records-per-interval", String(records),

@@ -57,7 +57,8 @@ import Testing
             let ingestor = try JSONLinesIngestor(stream: stream, options: options)
             var random = SplitMix64(seed: 61)
             for index in 0..<20_000 {
-                let line = "{\"ts\":\(index * 3),\"url\":\"/p/\(random.next(upTo: 300))\",\"user\":\(random.next(upTo: 100_000))}"
+                let url = "/p/\(random.next(upTo: 300))", user = random.next(upTo: 100_000)
+                let line = "{\"ts\":\(index * 3),\"url\":\"\(url)\",\"user\":\(user)}"
                 let rejection = try line.utf8CString.withUnsafeBytes { bytes in
                     try ingestor.ingest(line: UnsafeRawBufferPointer(rebasing: bytes.dropLast()))
                 }

@@ -40,7 +40,10 @@ struct Ingest: ParsableCommand {
     var overwrite = false
 
     @Option(name: .customLong("compression-parallelism"),
-            help: "Threads compressing one commit batch's blocks (StreamAppender.Limits.compressionParallelism); default: the online processors, at most 8.")
+            help: """
+                Threads compressing one commit batch's blocks (StreamAppender.Limits.compressionParallelism); \
+                default: the online processors, at most 8.
+                """)
     var compressionParallelism: Int = StreamAppender.Limits.defaultCompressionParallelism
 
     @OptionGroup var dataSet: DataSetOptions

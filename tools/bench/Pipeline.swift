@@ -49,7 +49,10 @@ struct Pipeline: ParsableCommand {
     var ingestOnly = false
 
     @Option(name: .customLong("compression-parallelism"),
-            help: "Threads compressing one commit batch's blocks of the ingest (StreamAppender.Limits.compressionParallelism); default: the online processors, at most 8.")
+            help: """
+                Threads compressing one commit batch's blocks of the ingest \
+                (StreamAppender.Limits.compressionParallelism); default: the online processors, at most 8.
+                """)
     var compressionParallelism: Int = StreamAppender.Limits.defaultCompressionParallelism
 
     func validate() throws {
