@@ -81,14 +81,18 @@ public class StreamAppender {
         public var holdsCommitsUntilFlush = false
         /// The most threads that compress one commit batch's blocks at once, beside the appending
         /// thread (the appender's compression queue's thread and Dispatch's workers). The stored
-        /// bytes are the same for every value. Default: the number of online processors, at most
-        /// 8; `1` compresses on the compression queue's thread alone.
+        /// bytes are the same for every value. Default: one less than the online processors (the
+        /// appending thread keeps a core), at least 1 and at most 8; `1` compresses on the
+        /// compression queue's thread alone.
         public var compressionParallelism = Limits.defaultCompressionParallelism
         /// Default limits.
         public init() {}
 
-        /// The number of online processors, at least 1 and at most 8.
-        public static let defaultCompressionParallelism = min(8, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+        /// One less than the number of online processors, at least 1 and at most 8. On 2 cores
+        /// that is 1: a second compressing thread measured no gain there, since one keeps up with
+        /// the appending thread, and raised the end-to-end pipeline's peak RSS (docs/benchmarks.md).
+        public static let defaultCompressionParallelism =
+            min(8, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) - 1))
     }
 
     let store: LogStore

@@ -42,7 +42,7 @@ struct Ingest: ParsableCommand {
     @Option(name: .customLong("compression-parallelism"),
             help: """
                 Threads compressing one commit batch's blocks (StreamAppender.Limits.compressionParallelism); \
-                default: the online processors, at most 8.
+                default: the online processors - 1, at least 1, at most 8.
                 """)
     var compressionParallelism: Int = StreamAppender.Limits.defaultCompressionParallelism
 

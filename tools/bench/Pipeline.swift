@@ -51,7 +51,7 @@ struct Pipeline: ParsableCommand {
     @Option(name: .customLong("compression-parallelism"),
             help: """
                 Threads compressing one commit batch's blocks of the ingest \
-                (StreamAppender.Limits.compressionParallelism); default: the online processors, at most 8.
+                (StreamAppender.Limits.compressionParallelism); default: the online processors - 1, 1 to 8.
                 """)
     var compressionParallelism: Int = StreamAppender.Limits.defaultCompressionParallelism
 
