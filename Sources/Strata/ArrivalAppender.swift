@@ -17,13 +17,17 @@ import StrataStorage
 ///
 /// Not `Sendable`: use it from one thread or task at a time (see `StreamAppender`).
 public final class ArrivalAppender<Record: RecordCodable>: StreamAppender {
-    private let route: PartitionRoute<Record>
+    // The route's closures, kept apart: the shared per-record code takes them as arguments
+    // (see `PartitionRoute`).
+    private let encodeKey: ((Record, inout BinaryWriter) -> Void)?
+    private let encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?
     /// Where arrival time comes from.
     public let clock: ArrivalClock
 
     init(stream: StoredStream<Record>, clock: ArrivalClock, route: PartitionRoute<Record>, limits: Limits,
          source: String?) throws(StorageError) {
-        self.route = route
+        encodeKey = route.encodeKey
+        encodeAfterKey = route.encodeAfterKey
         self.clock = clock
         let late = try stream.lateDescriptorForAppending()
         try super.init(store: stream.store, descriptor: stream.descriptor, lateDescriptor: late,
@@ -36,12 +40,14 @@ public final class ArrivalAppender<Record: RecordCodable>: StreamAppender {
     /// - Throws: `.timeOutOfRange` for a clock before the Unix epoch; `.recordTooLarge`; the error
     ///   of an earlier commit.
     public func append(_ record: Record) throws(StorageError) {
-        try appendArrival(record, route: route, clock: clock)
+        try appendArrival(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey, clock: clock)
     }
 
     /// Appends a sequence of records, each by its arrival time.
     public func append<S: Sequence>(contentsOf records: S) throws(StorageError) where S.Element == Record {
-        for record in records { try appendArrival(record, route: route, clock: clock) }
+        for record in records {
+            try appendArrival(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey, clock: clock)
+        }
     }
 
     /// Seals every interval that ended before the clock's current one, and returns once the seal

@@ -16,13 +16,17 @@ import StrataStorage
 ///
 /// Not `Sendable`: use it from one thread or task at a time (see `StreamAppender`).
 public final class EventTimeAppender<Record: RecordCodable>: StreamAppender {
-    private let route: PartitionRoute<Record>
+    // The route's closures, kept apart: the shared per-record code takes them as arguments
+    // (see `PartitionRoute`).
+    private let encodeKey: ((Record, inout BinaryWriter) -> Void)?
+    private let encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?
     /// How far behind the largest event time appended an interval stays open.
     public let allowedLateness: Duration
 
     init(stream: StoredStream<Record>, allowedLateness: Duration, route: PartitionRoute<Record>, limits: Limits,
          source: String?) throws(StorageError) {
-        self.route = route
+        encodeKey = route.encodeKey
+        encodeAfterKey = route.encodeAfterKey
         self.allowedLateness = allowedLateness
         let late = try stream.lateDescriptorForAppending()
         try super.init(store: stream.store, descriptor: stream.descriptor, lateDescriptor: late,
@@ -35,12 +39,14 @@ public final class EventTimeAppender<Record: RecordCodable>: StreamAppender {
     /// - Throws: `.timeOutOfRange` for a time before the Unix epoch; `.misuse` for a late record
     ///   of a stream without a late side stream; `.recordTooLarge`; the error of an earlier commit.
     public func append(_ record: Record, eventTime: Timestamp) throws(StorageError) {
-        try appendEventTime(record, route: route, eventTime: eventTime)
+        try appendEventTime(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey, eventTime: eventTime)
     }
 
     /// Appends a sequence of records, each with its event time, in order.
     public func append<S: Sequence>(contentsOf records: S) throws(StorageError)
     where S.Element == (Record, Timestamp) {
-        for (record, eventTime) in records { try appendEventTime(record, route: route, eventTime: eventTime) }
+        for (record, eventTime) in records {
+            try appendEventTime(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey, eventTime: eventTime)
+        }
     }
 }

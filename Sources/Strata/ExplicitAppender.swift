@@ -15,12 +15,16 @@ import StrataStorage
 ///
 /// Not `Sendable`: use it from one thread or task at a time (see `StreamAppender`).
 public final class ExplicitAppender<Record: RecordCodable>: StreamAppender {
-    private let route: PartitionRoute<Record>
+    // The route's closures, kept apart: the shared per-record code takes them as arguments
+    // (see `PartitionRoute`).
+    private let encodeKey: ((Record, inout BinaryWriter) -> Void)?
+    private let encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?
 
     init(stream: StoredStream<Record>, route: PartitionRoute<Record>, limits: Limits, source: String?)
         throws(StorageError)
     {
-        self.route = route
+        encodeKey = route.encodeKey
+        encodeAfterKey = route.encodeAfterKey
         let late = try stream.lateDescriptorForAppending()
         try super.init(store: stream.store, descriptor: stream.descriptor, lateDescriptor: late,
                        timing: .explicit, limits: limits, source: source)
@@ -31,12 +35,14 @@ public final class ExplicitAppender<Record: RecordCodable>: StreamAppender {
     /// - Throws: `.intervalSealed` when the interval is sealed; `.recordTooLarge`; the error of an
     ///   earlier commit.
     public func append(_ record: Record, interval: Interval) throws(StorageError) {
-        try appendExplicit(record, route: route, interval: interval)
+        try appendExplicit(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey, interval: interval)
     }
 
     /// Appends a sequence of records to `interval`.
     public func append<S: Sequence>(contentsOf records: S, interval: Interval) throws(StorageError)
     where S.Element == Record {
-        for record in records { try appendExplicit(record, route: route, interval: interval) }
+        for record in records {
+            try appendExplicit(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey, interval: interval)
+        }
     }
 }

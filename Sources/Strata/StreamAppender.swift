@@ -18,11 +18,13 @@ import StrataStorage
 /// record types or modes by: `commit(together:)` and `flush(together:)` take `[StreamAppender]`.
 ///
 /// Records are encoded straight into per-partition buffers; a full buffer (256 KiB by default)
-/// becomes one LZ4 block, compressed and checksummed on a thread of the appender's own while it
-/// goes on encoding. Blocks go to the store's committer in batches (4 MiB by default), ready to
-/// write: the committer does no per-byte work, and commits overlap with encoding. `flush()`
-/// returns once everything appended so far is durable under the store's durability setting; `seal(through:)`
-/// and automatic seals are atomic: a reader sees all of an interval or none of it.
+/// becomes one LZ4 block, compressed and checksummed beside the appending thread while it goes on
+/// encoding (the appender's compression queue, with up to `Limits.compressionParallelism` threads
+/// per commit batch; the bytes do not depend on them). Blocks go to the store's committer in
+/// batches (4 MiB by default), ready to write: the committer does no per-byte work, and commits
+/// overlap with encoding. `flush()` returns once everything appended so far is durable under the
+/// store's durability setting; `seal(through:)` and automatic seals are atomic: a reader sees all
+/// of an interval or none of it.
 ///
 /// ```swift
 /// let appender = try views.eventTimeAppender(allowedLateness: .seconds(2))
@@ -77,8 +79,20 @@ public class StreamAppender {
         /// Memory grows with what is appended between flushes, so flush regularly. What is not
         /// flushed when the appender is released is dropped, never committed in part.
         public var holdsCommitsUntilFlush = false
+        /// The most threads that compress one commit batch's blocks at once, beside the appending
+        /// thread (the appender's compression queue's thread and Dispatch's workers). The stored
+        /// bytes are the same for every value. Default: one less than the online processors (the
+        /// appending thread keeps a core), at least 1 and at most 8; `1` compresses on the
+        /// compression queue's thread alone.
+        public var compressionParallelism = Limits.defaultCompressionParallelism
         /// Default limits.
         public init() {}
+
+        /// One less than the number of online processors, at least 1 and at most 8. On 2 cores
+        /// that is 1: a second compressing thread measured no gain there, since one keeps up with
+        /// the appending thread, and raised the end-to-end pipeline's peak RSS (docs/benchmarks.md).
+        public static let defaultCompressionParallelism =
+            min(8, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) - 1))
     }
 
     let store: LogStore
@@ -105,9 +119,9 @@ public class StreamAppender {
     @exclusivity(unchecked) private var batch = AppendBatch()
     @exclusivity(unchecked) private var batchBytes = 0
     private let chain = CommitChain()
-    /// Compresses this appender's blocks on a thread of its own and hands them to the committer in
-    /// order; every commit of the appender goes through it.
-    private let compressor = BlockCompressor()
+    /// Compresses this appender's blocks beside it (`Limits.compressionParallelism` threads at
+    /// most) and hands them to the committer in order; every commit of the appender goes through it.
+    private let compressor: BlockCompressor
     /// This stream's writer lock, released when the appender's last commit is done.
     private let writerLock: StreamWriterLock
     /// The name of the input whose position commits carry (`""`: the unnamed input); `nil` for
@@ -126,10 +140,11 @@ public class StreamAppender {
     @exclusivity(unchecked) private var inheritedFailure: StorageError?
     @exclusivity(unchecked) private var lastTicket = CommitTicket.completed
 
+    // Counted per record, and read per line by `JSONLinesIngestor`: unchecked like the state above.
     /// Records this appender sent to the late side stream.
-    public private(set) var lateRecords: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var lateRecords: UInt64 = 0
     /// Records this appender accepted.
-    public private(set) var appendedRecords: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var appendedRecords: UInt64 = 0
 
     /// Takes the stream's writer lock and reads where the stream stands; subclasses add the
     /// record type and the partition route.
@@ -143,6 +158,7 @@ public class StreamAppender {
         if source != nil { limits.holdsCommitsUntilFlush = true }
         self.limits = limits
         self.source = source
+        compressor = BlockCompressor(parallelism: limits.compressionParallelism)
         writerLock = try store.writerLock(of: descriptor)
         // A drop (or rename) by another process between finding the stream and taking its lock
         // released the lock when it was done: writing by the old descriptor would resurrect a
@@ -205,9 +221,11 @@ public class StreamAppender {
 
     /// Buffers a record by arrival time: the interval of the clock's time now.
     @inline(__always)
-    final func appendArrival<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
-                                                    clock: ArrivalClock) throws(StorageError) {
-        try buffer(record, route: route, interval: try arrivalInterval(clock))
+    final func appendArrival<Record: RecordCodable>(
+        _ record: Record, encodeKey: ((Record, inout BinaryWriter) -> Void)?,
+        encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?, clock: ArrivalClock
+    ) throws(StorageError) {
+        try buffer(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey, interval: try arrivalInterval(clock))
     }
 
     /// The arrival interval for now; seals earlier intervals when the clock has moved on.
@@ -227,15 +245,17 @@ public class StreamAppender {
     /// Buffers a record by its event time; seals intervals the watermark has passed, and sends a
     /// record whose interval is sealed to the late side stream.
     @inline(__always)
-    final func appendEventTime<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
-                                                      eventTime: Timestamp) throws(StorageError) {
+    final func appendEventTime<Record: RecordCodable>(
+        _ record: Record, encodeKey: ((Record, inout BinaryWriter) -> Void)?,
+        encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?, eventTime: Timestamp
+    ) throws(StorageError) {
         guard eventTime.rawValue >= 0 else { throw .timeOutOfRange(stream: descriptor.name, time: eventTime) }
         let interval = Interval(UInt64(eventTime.rawValue) / lengthNanos)
         if let sealed = sealedThrough, interval <= sealed {
-            try bufferLate(record, route: route)
+            try bufferLate(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey)
             return
         }
-        try buffer(record, route: route, interval: interval)
+        try buffer(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey, interval: interval)
         if eventTime.rawValue > maxEventTime {
             maxEventTime = eventTime.rawValue
             try advanceWatermark()
@@ -244,12 +264,14 @@ public class StreamAppender {
 
     /// Buffers a record into the interval given, which must not be sealed.
     @inline(__always)
-    final func appendExplicit<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
-                                                     interval: Interval) throws(StorageError) {
+    final func appendExplicit<Record: RecordCodable>(
+        _ record: Record, encodeKey: ((Record, inout BinaryWriter) -> Void)?,
+        encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?, interval: Interval
+    ) throws(StorageError) {
         if let sealed = sealedThrough, interval <= sealed {
             throw .intervalSealed(StoreLocation(stream: descriptor.name, interval: interval))
         }
-        try buffer(record, route: route, interval: interval)
+        try buffer(record, encodeKey: encodeKey, encodeAfterKey: encodeAfterKey, interval: interval)
     }
 
     /// Appends one record given as its encoded bytes, partitioned by `keyHash` (round-robin when
@@ -302,16 +324,14 @@ public class StreamAppender {
         return Int(p)
     }
 
-    /// The partition a record goes to: a stable hash of its key's encoding, or round-robin. A
-    /// keyed route leaves the key's bytes in `keyScratch`, where framing takes them from.
+    /// The partition a record goes to: a stable hash of its key's encoding, or round-robin when
+    /// there is no key. A keyed record leaves the key's bytes in `keyScratch`, where framing takes
+    /// them from.
     @inline(__always)
-    private final func partition<Record: RecordCodable>(for record: Record, route: PartitionRoute<Record>) -> Int {
-        let encodeKey: (Record, inout BinaryWriter) -> Void
-        switch route.kind {
-        case .roundRobin: return nextRoundRobin()
-        case .key(let encode): encodeKey = encode
-        case .leadingKey(let encode, _): encodeKey = encode
-        }
+    private final func partition<Record: RecordCodable>(
+        for record: Record, encodeKey: ((Record, inout BinaryWriter) -> Void)?
+    ) -> Int {
+        guard let encodeKey else { return nextRoundRobin() }
         keyScratch.removeAll()
         encodeKey(record, &keyScratch)
         let hash = keyScratch.bytes.withUnsafeBytes { XXH64.hash($0) }
@@ -332,23 +352,29 @@ public class StreamAppender {
         return i + 1
     }
 
-    private final func buffer<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
-                                                     interval: Interval) throws(StorageError) {
-        let p = partition(for: record, route: route)
+    private final func buffer<Record: RecordCodable>(
+        _ record: Record, encodeKey: ((Record, inout BinaryWriter) -> Void)?,
+        encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?, interval: Interval
+    ) throws(StorageError) {
+        let p = partition(for: record, encodeKey: encodeKey)
         let index = openIndex(interval)
-        let full = try frame(record, route: route, into: &open[index].partitions[p], limit: limits.blockBytes)
+        let full = try frame(record, encodeAfterKey: encodeAfterKey, into: &open[index].partitions[p],
+                             limit: limits.blockBytes)
         appendedRecords &+= 1
         appendedSincePosition = true
         if full { try cutBlock(openIndex: index, partition: p) }
     }
 
-    private final func bufferLate<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>) throws(StorageError) {
+    private final func bufferLate<Record: RecordCodable>(
+        _ record: Record, encodeKey: ((Record, inout BinaryWriter) -> Void)?,
+        encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?
+    ) throws(StorageError) {
         guard lateDescriptor != nil else {
             throw .misuse("stream \(descriptor.name) has no late side stream")
         }
         if late.isEmpty { late = [PayloadBuilder](repeating: PayloadBuilder(capacity: 0), count: Int(partitionCount)) }
-        let p = partition(for: record, route: route)
-        _ = try frame(record, route: route, into: &late[p], limit: .max)
+        let p = partition(for: record, encodeKey: encodeKey)
+        _ = try frame(record, encodeAfterKey: encodeAfterKey, into: &late[p], limit: .max)
         lateRecords &+= 1
         appendedSincePosition = true
         lateCountPending &+= 1
@@ -357,14 +383,17 @@ public class StreamAppender {
 
     /// Frames one record into a partition buffer; returns whether the buffer reached `limit`.
     ///
-    /// A route by a leading key (`KeyedRecord.encodeAfterPartitionKey(to:)`) copies the key's
-    /// bytes that `partition(for:route:)` left in `keyScratch` rather than encoding the key again.
+    /// With `encodeAfterKey` (a record led by its key, `KeyedRecord.encodeAfterPartitionKey(to:)`)
+    /// it copies the key's bytes that `partition(for:encodeKey:)` left in `keyScratch` rather than
+    /// encoding the key again.
     @inline(__always)
-    private final func frame<Record: RecordCodable>(_ record: Record, route: PartitionRoute<Record>,
-                                                    into builder: inout PayloadBuilder, limit: Int) throws(StorageError) -> Bool {
+    private final func frame<Record: RecordCodable>(
+        _ record: Record, encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?,
+        into builder: inout PayloadBuilder, limit: Int
+    ) throws(StorageError) -> Bool {
         let before = builder.byteCount
-        if case .leadingKey(_, let remainder) = route.kind {
-            keyScratch.bytes.withUnsafeBytes { builder.append(record, leadingKey: $0, remainder: remainder) }
+        if let encodeAfterKey {
+            keyScratch.bytes.withUnsafeBytes { builder.append(record, leadingKey: $0, remainder: encodeAfterKey) }
         } else {
             builder.append(record)
         }

@@ -29,6 +29,16 @@ struct CrashTests {
                                      partitions: 3, kills: 10)
         try await scenario.run()
     }
+
+    /// Issue 16: each seal's commit holds several 2 KiB blocks per partition, compressed by four
+    /// threads at once; a kill anywhere loses no acknowledged seal and leaves no part of a commit.
+    @Test(arguments: [Durability.groupCommit, .noSync])
+    func parallelCompressionLosesNothingAcknowledgedAfterRepeatedSIGKILL(durability: Durability) async throws {
+        var scenario = CrashScenario(mode: "atomic", durability: durability, intervals: 1_000_000, records: 96,
+                                     partitions: 3, kills: 10)
+        scenario.compressionParallelism = 4
+        try await scenario.run()
+    }
 }
 
 /// The child's record type.
@@ -48,18 +58,23 @@ private struct CrashScenario {
     var records: Int
     var partitions: Int
     var kills: Int
+    /// The child's `--compression-parallelism`; `nil`: its default.
+    var compressionParallelism: Int?
     let streamName = "crash"
 
     func run() async throws {
-        let seed = crashSeed(salt: "\(mode)/\(durability)")
+        let seed = crashSeed(salt: "\(mode)/\(durability)" + (compressionParallelism.map { "/\($0)" } ?? ""))
         var rng = SplitMix64(seed: seed)
         let dir = try TemporaryDirectory(prefix: "strata-crash")
         let storePath = dir.appending("store")
-        let context = "mode \(mode), durability \(durability), seed \(seed) (STRATA_CRASH_SEED)"
+        let context = "mode \(mode), durability \(durability), "
+            + (compressionParallelism.map { "compression parallelism \($0), " } ?? "")
+            + "seed \(seed) (STRATA_CRASH_SEED)"
         func arguments(intervals: UInt64) -> [String] {
             ["--store", storePath, "--stream", streamName, "--durability", durability.rawValue, "--mode", mode,
              "--intervals", String(intervals), "--records-per-interval", String(records),
              "--partitions", String(partitions)]
+                + (compressionParallelism.map { ["--compression-parallelism", String($0)] } ?? [])
         }
         var state = ParentState()
         var killed = 0

@@ -39,6 +39,13 @@ struct Ingest: ParsableCommand {
     @Flag(help: "Delete the store directory first when it exists.")
     var overwrite = false
 
+    @Option(name: .customLong("compression-parallelism"),
+            help: """
+                Threads compressing one commit batch's blocks (StreamAppender.Limits.compressionParallelism); \
+                default: the online processors - 1, at least 1, at most 8.
+                """)
+    var compressionParallelism: Int = StreamAppender.Limits.defaultCompressionParallelism
+
     @OptionGroup var dataSet: DataSetOptions
 
     func validate() throws {
@@ -50,7 +57,9 @@ struct Ingest: ParsableCommand {
         try prepareDirectory()
         let strataStore = try Store(at: store, options: StoreOptions(durability: durability.durability))
         let views = try strataStore.stream(stream, of: PageView.self, interval: interval.length, partitions: partitions)
-        let appender = try views.eventTimeAppender(allowedLateness: .zero) { $0.url }
+        var limits = StreamAppender.Limits()
+        limits.compressionParallelism = compressionParallelism
+        let appender = try views.eventTimeAppender(allowedLateness: .zero, limits: limits) { $0.url }
         var generator = dataSet.makeGenerator()
 
         var genSeconds = 0.0
@@ -124,6 +133,7 @@ struct Ingest: ParsableCommand {
                 "rss_before_mb": fixed(rssBefore, 1),
                 "partitions": String(partitions),
                 "intervals": String(stats.nonEmptyIntervals),
+                "compression_parallelism": String(compressionParallelism),
             ])
     }
 

@@ -48,6 +48,13 @@ struct Pipeline: ParsableCommand {
     @Flag(name: .customLong("ingest-only"), help: "Ingest only, with no program: the JSON ingest's own rate.")
     var ingestOnly = false
 
+    @Option(name: .customLong("compression-parallelism"),
+            help: """
+                Threads compressing one commit batch's blocks of the ingest \
+                (StreamAppender.Limits.compressionParallelism); default: the online processors - 1, 1 to 8.
+                """)
+    var compressionParallelism: Int = StreamAppender.Limits.defaultCompressionParallelism
+
     func validate() throws {
         guard (1...4096).contains(partitions) else { throw ValidationError("--partitions must be 1 to 4096") }
     }
@@ -78,7 +85,9 @@ struct Pipeline: ParsableCommand {
             startProgram(program, outcome)
         }
 
-        let ingestor = try JSONLinesIngestor(stream: stream)
+        var ingestOptions = JSONIngestOptions()
+        ingestOptions.appenderLimits.compressionParallelism = compressionParallelism
+        let ingestor = try JSONLinesIngestor(stream: stream, options: ingestOptions)
         try ingestor.ingest(fileDescriptor: fd)
         let summary = try ingestor.finish()
         let ingestSeconds = watch.read().wall
@@ -89,6 +98,7 @@ struct Pipeline: ParsableCommand {
                   + "\(fixed(peakRSSFromStatus(), 1)) MiB")
             printResult(workload: "json-ingest", events: summary.accepted, seconds: time.wall, extra: [
                 "rejected": String(summary.rejected), "durability": durability.rawValue, "process_cpu_s": fixed(time.cpu),
+                "compression_parallelism": String(compressionParallelism),
                 "peak_rss_mb": fixed(peakRSSFromStatus(), 1), "peak_anon_mb": fixed(sampler.peakAnon, 1),
                 "peak_file_mb": fixed(sampler.peakFile, 1),
             ])
@@ -154,7 +164,7 @@ struct Pipeline: ParsableCommand {
         printResult(workload: "pipeline", events: events, seconds: time.wall, extra: [
             "ingest_seconds": fixed(ingestSeconds), "intervals": String(summary.intervals.map { $0.upperBound.rawValue - $0.lowerBound.rawValue + 1 } ?? 0),
             "partitions": String(partitions), "durability": durability.rawValue,
-            "process_cpu_s": fixed(time.cpu), "peak_rss_mb": fixed(peakRSSFromStatus(), 1),
+            "compression_parallelism": String(compressionParallelism), "process_cpu_s": fixed(time.cpu), "peak_rss_mb": fixed(peakRSSFromStatus(), 1),
             "peak_anon_mb": fixed(sampler.peakAnon, 1), "peak_file_mb": fixed(sampler.peakFile, 1),
             "output_records": String(outputRecords), "urls": String(latest.count),
             "speculative_launches": String(program.taskStatistics().reduce(0) { $0 + $1.speculativeLaunches }),

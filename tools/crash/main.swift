@@ -3,6 +3,7 @@
 //
 //     strata-crash-child --store DIR --stream NAME --durability fsync|group|none
 //         [--mode atomic|chunked] [--intervals N] [--records-per-interval R] [--partitions P]
+//         [--compression-parallelism K]
 //     strata-crash-child program …   (the seed programs: see ProgramMode.swift)
 //
 // It writes intervals 0..<N of a `KeyValue<UInt64, Bytes>` stream (interval length 1 s, P
@@ -161,6 +162,8 @@ struct Options {
     var intervals: UInt64 = 100
     var recordsPerInterval = 64
     var partitions = 4
+    /// `StreamAppender.Limits.compressionParallelism`; `nil`: the default.
+    var compressionParallelism: Int?
 
     struct UsageError: Error { var message: String }
 
@@ -196,6 +199,8 @@ struct Options {
             case "--intervals": intervals = UInt64(try positive(try value(), "--intervals"))
             case "--records-per-interval": recordsPerInterval = try positive(try value(), "--records-per-interval")
             case "--partitions": partitions = try positive(try value(), "--partitions")
+            case "--compression-parallelism":
+                compressionParallelism = try positive(try value(), "--compression-parallelism")
             default: throw UsageError(message: "unknown argument \(arguments[i])")
             }
             i += 1
@@ -203,7 +208,8 @@ struct Options {
         guard !store.isEmpty, !stream.isEmpty, sawDurability else {
             throw UsageError(
                 message: "usage: strata-crash-child --store DIR --stream NAME --durability fsync|group|none "
-                    + "[--mode atomic|chunked] [--intervals N] [--records-per-interval R] [--partitions P]")
+                    + "[--mode atomic|chunked] [--intervals N] [--records-per-interval R] [--partitions P] "
+                    + "[--compression-parallelism K]")
         }
         guard recordsPerInterval < 1 << 32 else { throw UsageError(message: "--records-per-interval is too large") }
     }
@@ -219,6 +225,7 @@ func run(_ options: Options) throws {
 
     var limits = StreamAppender.Limits()
     limits.commitBytes = .max  // only `flush()` and `seal(through:)` submit
+    if let parallelism = options.compressionParallelism { limits.compressionParallelism = parallelism }
     var resume = 0
     switch options.mode {
     case .atomic:

@@ -82,18 +82,27 @@ package struct PendingBlock: Sendable {
     }
 }
 
-/// Compresses an appender's blocks on a thread of its own, then hands them to the committer, in
-/// the order the appender submitted them: the appender goes on encoding while its last blocks are
-/// compressed, and the committer only writes (one thread per appender, in parallel with every
-/// other appender's and the engine's).
+/// Compresses an appender's blocks beside it, then hands them to the committer, in the order the
+/// appender submitted them: the appender goes on encoding while its last blocks are compressed,
+/// and the committer only writes.
 ///
-/// `BlockCompressor` is `Sendable`; its work runs on one serial Dispatch queue.
+/// Batches are taken one at a time, in submission order, on one serial Dispatch queue; the blocks
+/// of a batch are compressed by up to `parallelism` threads at once (that queue's thread and
+/// Dispatch's workers, through `concurrentPerform`), each block on its own into its own slot, so
+/// the bytes and their order do not depend on the threads. A batch reaches the committer once all
+/// of its blocks are compressed.
+///
+/// `BlockCompressor` is `Sendable`: its state is the serial queue and a locked list of buffers.
 package final class BlockCompressor: Sendable {
     private let queue = DispatchQueue(label: "strata.appender.compress")
     /// Payload buffers handed back after compression, for the appender's next blocks.
     private let spare = Mutex<[[UInt8]]>([])
+    /// The most threads that compress the blocks of one batch at once (at least 1).
+    package let parallelism: Int
 
-    package init() {}
+    /// - Parameter parallelism: The most threads compressing one batch's blocks at once; values
+    ///   below 1 count as 1 (the queue's thread alone).
+    package init(parallelism: Int = 1) { self.parallelism = max(1, parallelism) }
 
     /// An empty payload buffer with capacity from an earlier block, or a new one.
     package func takeBuffer(capacity: Int) -> [UInt8] {
@@ -110,6 +119,60 @@ package final class BlockCompressor: Sendable {
     }
 
     fileprivate func async(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
+
+    /// Compresses every raw block of `blocks` in place, on up to `parallelism` threads, and
+    /// recycles their payload buffers.
+    ///
+    /// - Throws: the error of the first block (by position) that failed, `.recordTooLarge`; the
+    ///   blocks are then in no defined state (the batch is dropped).
+    fileprivate func compress(_ blocks: inout [PendingBlock]) throws(StorageError) {
+        let raw = blocks.indices.filter { !blocks[$0].isCompressed }
+        let width = min(parallelism, raw.count)
+        guard width > 1 else {
+            for index in raw {
+                if let payload = try blocks[index].compress() { recycle(payload) }
+            }
+            return
+        }
+        var failures = [StorageError?](repeating: nil, count: raw.count)
+        blocks.withUnsafeMutableBufferPointer { blocks in
+            failures.withUnsafeMutableBufferPointer { failures in
+                let slots = CompressionSlots(blocks: blocks, failures: failures, raw: raw)
+                // Worker w takes the raw blocks w, w + width, w + 2·width, …: each slot is
+                // written by one thread only, and `concurrentPerform` returns after all of them.
+                DispatchQueue.concurrentPerform(iterations: width) { worker in
+                    for slot in stride(from: worker, to: raw.count, by: width) {
+                        if let payload = slots.compress(slot) { recycle(payload) }
+                    }
+                }
+            }
+        }
+        if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
+    }
+}
+
+/// The blocks of one batch and a failure slot per raw block, for the threads of
+/// `BlockCompressor.compress(_:)`.
+///
+/// `@unchecked Sendable`: both buffers are borrowed for the whole `concurrentPerform` that uses
+/// them (it returns only after every iteration), and each slot — its block and its failure — is
+/// touched by exactly one iteration.
+private struct CompressionSlots: @unchecked Sendable {
+    let blocks: UnsafeMutableBufferPointer<PendingBlock>
+    let failures: UnsafeMutableBufferPointer<StorageError?>
+    /// The positions in `blocks` of the blocks to compress, by slot.
+    let raw: [Int]
+
+    /// Compresses the block of `slot` in place; returns its payload buffer, or `nil` (after
+    /// recording the failure in the slot's place).
+    func compress(_ slot: Int) -> [UInt8]? {
+        do throws(StorageError) {
+            return try blocks[raw[slot]].compress()
+        } catch {
+            failures[slot] = error
+            return nil
+        }
+    }
 }
 
 /// A store handed to another thread's work, which takes it once: the work's closure then holds
@@ -190,9 +253,7 @@ extension LogStore {
         defer { store.committer.pendingBytes.subtract(queued, ordering: .relaxed) }
         var batch = batch
         do throws(StorageError) {
-            for index in batch.blocks.indices {
-                if let payload = try batch.blocks[index].compress() { compressor.recycle(payload) }
-            }
+            try compressor.compress(&batch.blocks)
         } catch {
             chain?.fail(error)
             ticket.complete(.failure(error))
