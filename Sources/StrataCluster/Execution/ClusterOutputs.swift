@@ -4,7 +4,8 @@ import StrataStorage
 
 /// A program's output streams as its tasks published them to JetStream, read back and checked:
 /// every block once (a copy sent twice must be identical), each partition's seal marks, and the
-/// fencing of every subject (after a node's fence, only that node writes on the subject).
+/// fencing of every subject (after a node's fence, only that node writes on the subject, and
+/// speculative copies chained right after a block or seal mark: `SubjectChain`).
 ///
 /// `ClusterOutputs` is a `Sendable` value.
 public struct ClusterOutputs: Sendable {
@@ -23,8 +24,10 @@ public struct ClusterOutputs: Sendable {
     public var sealed: [String: [UInt32: Interval]] = [:]
     /// Writes that broke the fencing: a node writing on a subject another node had fenced.
     public var fenceViolations: [String] = []
-    /// Per node, how many messages it wrote on the program's subjects.
+    /// Per node, how many messages it wrote on the program's subjects (speculative copies included).
     public var messagesByNode: [String: Int] = [:]
+    /// Per node, how many of its messages are speculative copies (stored before their owner's).
+    public var speculativeMessagesByNode: [String: Int] = [:]
 
     /// Reads every message of the program `names` and keeps those of `streams`.
     ///
@@ -34,9 +37,12 @@ public struct ClusterOutputs: Sendable {
         var outputs = ClusterOutputs()
         var fencer: [String: String] = [:]  // lookup only
         var chunks: [Key: [UInt32: [UInt8]]] = [:]  // lookup only; sorted below
+        var previousOnSubject: [String: (sequence: UInt64, fence: Bool)] = [:]  // lookup only
         let reader = try jetStream.reader(stream: names.jetStreamName, subject: names.allSubjects)
         try reader.readToEnd(timeout: .seconds(60)) { stored throws(ClusterError) in
             let received = try ExchangeWire.decode(stored, names: names)
+            let previous = previousOnSubject[stored.subject]
+            previousOnSubject[stored.subject] = (stored.sequence, received == .fence(node: stored.header(ExchangeWire.node) ?? ""))
             switch received {
             case .fence(let node):
                 fencer[stored.subject] = node
@@ -48,7 +54,15 @@ public struct ClusterOutputs: Sendable {
                 }
             case .message(let message, let node):
                 outputs.messagesByNode[node, default: 0] += 1
-                if let owner = fencer[stored.subject], owner != node {
+                if SubjectChain.isSpeculative(stored) {
+                    // Exempt from the fence only when chained right after the block or seal mark
+                    // before it on the subject: never after a fence, never out of place.
+                    outputs.speculativeMessagesByNode[node, default: 0] += 1
+                    let chained = previous.map { !$0.fence && SubjectChain.previous(of: stored) == $0.sequence } ?? false
+                    if !chained {
+                        outputs.fenceViolations.append("\(node) wrote speculative message \(stored.sequence) on \(stored.subject) not chained to a block or seal mark (after \(previous.map { "\($0.sequence)\($0.fence ? ", a fence" : "")" } ?? "nothing"))")
+                    }
+                } else if let owner = fencer[stored.subject], owner != node {
                     outputs.fenceViolations.append("\(node) wrote message \(stored.sequence) on \(stored.subject) after \(owner)'s fence")
                 }
                 guard streams.contains(message.stream) else { return }

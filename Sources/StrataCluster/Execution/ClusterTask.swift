@@ -16,8 +16,22 @@ import Synchronization
 /// then expects the subject's last sequence to be its own previous one: if another node took
 /// the partition over meanwhile, the publish fails and the task stops (`fenced`).
 ///
+/// A task may instead be a **speculative copy** of a partition another node owns and is late on
+/// (`Role.speculative`): it holds no lease, restores from the partition's checkpoint into a store
+/// of its own (`DIR/<program>.pP.speculative`), never writes the progress key, fences nothing,
+/// publishes no checkpoint, and publishes only blocks and seal marks chained right after a seal
+/// mark on each subject, with the message ids the owner uses (`SubjectChain`).
+///
 /// `ClusterTask` is `Sendable`; `stop()` may be called from any thread.
 final class ClusterTask: Sendable {
+    /// Whether the task owns its partition or runs a speculative copy of it.
+    enum Role: Sendable, Equatable {
+        /// The owner: it holds the partition's lease at this revision.
+        case owner(leaseRevision: UInt64)
+        /// A speculative copy: no lease, no progress, no fence.
+        case speculative
+    }
+
     /// Why a task ended.
     enum Ending: Sendable, Equatable {
         /// `stop()` was called.
@@ -29,6 +43,7 @@ final class ClusterTask: Sendable {
     }
 
     let partition: Int
+    let role: Role
     let node: String
     let names: ExecutionNames
     let store: Store
@@ -45,6 +60,17 @@ final class ClusterTask: Sendable {
     private let finished = DispatchGroup()
     /// Per exported stream, the interval through which its messages are acknowledged by JetStream.
     private let exported = Mutex<[String: Interval]>([:])
+    /// A test-only delay per interval the owner sends (`ExecutionOptions.testingExportDelay`).
+    private let exportDelay: Duration?
+    /// How many messages a speculative copy stored first (not acknowledged as duplicates).
+    private let speculativeStored = Atomic<Int>(0)
+    /// How many times the owner adopted speculative copies that came in between its writes.
+    private let copiesAdopted = Atomic<Int>(0)
+
+    /// How many messages this speculative copy stored before the owner (0 for an owner).
+    var speculativeMessagesStored: Int { speculativeStored.load(ordering: .relaxed) }
+    /// How many times this owner carried on after speculative copies of its messages came in between.
+    var speculativeCopiesAdopted: Int { copiesAdopted.load(ordering: .relaxed) }
 
     /// Opens the task's store under `directory`, defines the program over it and takes the
     /// partition over; `start()` then runs it.
@@ -52,16 +78,19 @@ final class ClusterTask: Sendable {
     /// - Throws: `ClusterError` when JetStream or the KV bucket fails, `.replication` for a
     ///   program that does not gather its exchanges; what opening the store or defining the program throws.
     init(partition: Int, of definition: ClusterProgram, node: String, names: ExecutionNames, directory: String,
-         jetStream: JetStream, progress: KeyValueBucket, leaseRevision: UInt64, checkpoints: Bool = true) throws {
+         jetStream: JetStream, progress: KeyValueBucket, role: Role, checkpoints: Bool = true,
+         exportDelay: Duration? = nil) throws {
         self.partition = partition
+        self.role = role
+        self.exportDelay = role == .speculative ? nil : exportDelay
         self.node = node
         self.names = names
         self.jetStream = jetStream
         self.progress = progress
         let (store, program, start, restored) = try Self.openRestoring(
-            path: "\(directory)/\(names.token).p\(partition)", definition: definition, names: names, partition: partition,
+            path: "\(directory)/\(names.token).p\(partition)" + (role == .speculative ? ".speculative" : ""), definition: definition, names: names, partition: partition,
             jetStream: jetStream, checkpoints: checkpoints)
-        self.checkpoints = checkpoints
+        self.checkpoints = checkpoints && role != .speculative
         self.store = store
         self.program = program
         self.restored = restored
@@ -82,7 +111,7 @@ final class ClusterTask: Sendable {
             // reads stay in the task's store.
             TaskExporter.Channel(local: $0, wireName: $0.name, targets: [q])
         }
-        try takeOver(leaseRevision: leaseRevision)
+        if case .owner(let leaseRevision) = role { try takeOver(leaseRevision: leaseRevision) }
     }
 
     /// How the task's store began, when a checkpoint from JetStream played a part.
@@ -181,6 +210,9 @@ final class ClusterTask: Sendable {
 
     /// The subjects the task sends on, with the sequence of its last message on each.
     private let lastSequence = Mutex<[String: UInt64]>([:])
+    /// Per subject, the highest seal mark known stored on it since the task started (its own or a
+    /// speculative copy's): a lower one is not sent (it would say less than the subject does).
+    private let subjectSealed = Mutex<[String: Interval]>([:])
     /// The progress key's revision this task wrote last.
     private let progressRevision = Mutex<UInt64>(0)
 
@@ -241,7 +273,7 @@ final class ClusterTask: Sendable {
         finished.enter()
         NodeThread.start { [self] in
             defer { finished.leave() }
-            exportLoop()
+            if role == .speculative { speculativeExportLoop() } else { exportLoop() }
         }
     }
 
@@ -403,6 +435,18 @@ final class ClusterTask: Sendable {
             advanced[channel.wireName] = through
         }
         if perSubject.isEmpty { return false }
+        if let exportDelay {
+            // Test-only: an owner late on this partition, `exportDelay` per interval it sends.
+            let intervals = advanced.map { name, through in
+                Int(through.rawValue - (done[name].map { $0.rawValue &+ 1 } ?? 0)) + 1
+            }.max() ?? 1
+            var remaining = exportDelay * intervals
+            while remaining > .zero && !isStopping {
+                let step = min(remaining, .milliseconds(50))
+                usleep(useconds_t(step.wholeMilliseconds * 1000))
+                remaining -= step
+            }
+        }
         try publish(perSubject)
         if isStopping { return true }
         let now = exported.withLock { exported in
@@ -478,22 +522,135 @@ final class ClusterTask: Sendable {
 
     /// Publishes each subject's messages in order, the subjects side by side: wave `i` sends the
     /// `i`-th message of every subject, pipelined, each expecting its subject's last sequence.
+    ///
+    /// When speculative copies of the task's messages came in between (a publish rejected for its
+    /// expected sequence, or acknowledged as a duplicate stored after the task's last message),
+    /// the task adopts the subject's chain (`SubjectChain.continuation`) and sends the wave again:
+    /// what a copy stored first is acknowledged as a duplicate. A fence or another node's write
+    /// stops it (`wrongLastSequence`).
     private func publish(_ perSubject: [(subject: String, messages: [ExchangeMessage])]) throws(ClusterError) {
         let longest = perSubject.map(\.messages.count).max() ?? 0
         for wave in 0..<longest {
-            waitForValidLease()
-            if isStopping { return }
-            let sequences = lastSequence.withLock { $0 }
-            var batch: [OutgoingMessage] = []
-            var subjects: [String] = []
-            for (subject, messages) in perSubject where wave < messages.count {
-                batch.append(ExchangeWire.outgoing(messages[wave], names: names, node: node,
-                                                   expectedLastSubjectSequence: sequences[subject] ?? 0))
-                subjects.append(subject)
+            var attempts = 0
+            while true {
+                waitForValidLease()
+                if isStopping { return }
+                let sequences = lastSequence.withLock { $0 }
+                let sealedOn = subjectSealed.withLock { $0 }
+                var batch: [OutgoingMessage] = []
+                var subjects: [String] = []
+                var bodies: [ExchangeMessage.Body] = []
+                for (subject, messages) in perSubject where wave < messages.count {
+                    if case .sealed(let through) = messages[wave].body, let known = sealedOn[subject], through <= known { continue }
+                    batch.append(ExchangeWire.outgoing(messages[wave], names: names, node: node,
+                                                       expectedLastSubjectSequence: sequences[subject] ?? 0))
+                    subjects.append(subject)
+                    bodies.append(messages[wave].body)
+                }
+                if batch.isEmpty { break }
+                do {
+                    let acks = try jetStream.publish(batch)
+                    for ((subject, ack), body) in zip(zip(subjects, acks), bodies) {
+                        // A single server drops a repeated id before it checks the expected sequence:
+                        // a duplicate stored after the task's last message is a copy's.
+                        let own = sequences[subject] ?? 0
+                        let next = try SubjectChain.afterAcknowledgement(ack, ownLast: own, jetStream: jetStream,
+                                                                         stream: names.jetStreamName, subject: subject,
+                                                                         node: node)
+                        if ack.duplicate && next.sequence != own { _ = copiesAdopted.add(1, ordering: .relaxed) }
+                        var sealed = next.sealedThrough
+                        if case .sealed(let through) = body { sealed = max(sealed ?? through, through) }
+                        record(subject, next.sequence, sealed: sealed)
+                    }
+                    break
+                } catch .wrongLastSequence(let subject, let expected, let text) {
+                    // A clustered stream checks the expected sequence first. Adopt every subject of the
+                    // wave (one rejected may hide others stored whose acknowledgement was not read).
+                    attempts += 1
+                    guard attempts <= 1000 else { throw .wrongLastSequence(subject: subject, expected: expected, text: text) }
+                    for subject in subjects { try adoptChain(subject, after: sequences[subject] ?? 0) }
+                }
             }
-            let acks = try jetStream.publish(batch)
-            lastSequence.withLock { last in
-                for (subject, ack) in zip(subjects, acks) where !ack.duplicate { last[subject] = ack.sequence }
+        }
+    }
+
+    /// Carries on after speculative copies on `subject` (or stops at a fence: `SubjectChain`).
+    private func adoptChain(_ subject: String, after own: UInt64) throws(ClusterError) {
+        let next = try SubjectChain.continuation(jetStream: jetStream, stream: names.jetStreamName, subject: subject,
+                                                 ownLast: own, node: node)
+        if next.sequence != own { _ = copiesAdopted.add(1, ordering: .relaxed) }
+        record(subject, next.sequence, sealed: next.sealedThrough)
+    }
+
+    /// Records the task's last sequence on `subject` and a seal mark known stored there.
+    private func record(_ subject: String, _ sequence: UInt64, sealed: Interval?) {
+        lastSequence.withLock { $0[subject] = sequence }
+        if let sealed { subjectSealed.withLock { $0[subject] = max($0[subject] ?? sealed, sealed) } }
+    }
+
+    // MARK: Speculative copies
+
+    /// A speculative copy's sending: every round, for each subject the partition sends on whose
+    /// last message is a seal mark through `t` below what the copy's store sealed, the copy
+    /// publishes the intervals after `t` — blocks, then a seal mark — each chained to the one
+    /// before (the first to the seal mark), marked speculative, with the owner's message ids. A
+    /// subject whose last message is a block (the owner is mid-interval), a fence, or anything not
+    /// a seal mark is left for the next round; a rejected publish (someone wrote in between) ends
+    /// that subject's turn. The copy never writes the progress key.
+    private func speculativeExportLoop() {
+        let exporter = TaskExporter(log: store.logStore, source: UInt32(partition))
+        let signal = store.logStore.sealSignal
+        while !isStopping {
+            let generation = signal.current
+            do {
+                try speculativeRound(exporter)
+            } catch {
+                end(.failed("speculative copy of partition \(partition): \(error)"))
+                return
+            }
+            signal.waitBlocking(after: generation, timeout: .milliseconds(200))
+        }
+    }
+
+    /// Publishes a copy's message, or returns `nil` when the subject moved on (`wrongLastSequence`).
+    private func publishIfNext(_ message: OutgoingMessage) throws(ClusterError) -> PublishAck? {
+        do { return try jetStream.publish(message) } catch .wrongLastSequence { return nil }
+    }
+
+    private func speculativeRound(_ exporter: TaskExporter) throws {
+        for channel in exportChannels {
+            guard !isStopping, let through = try exporter.sealedThrough(channel) else { continue }
+            let frontier = try store.logStore.frontier(of: channel.local)
+            var byStart: [UInt64: [[ExchangeMessage]]] = [:]  // lookup only: the messages after a seal mark
+            for (index, target) in channel.targets.enumerated() {
+                waitForValidLease()
+                if isStopping { return }
+                let subject = names.subject(stream: channel.wireName, source: UInt32(partition), target: target)
+                guard let last = try jetStream.lastMessage(stream: names.jetStreamName, subject: subject),
+                      last.header(ExchangeWire.kind) == "sealed",
+                      let sealed = last.header(ExchangeWire.through).flatMap(UInt64.init),
+                      sealed < through.rawValue,
+                      // The copy's store must hold every interval after the seal mark.
+                      frontier.retainedFrom.rawValue <= sealed + 1
+                else { continue }
+                let all: [[ExchangeMessage]]
+                if let cached = byStart[sealed] {
+                    all = cached
+                } else {
+                    all = try exporter.messages(channel, after: Interval(sealed), through: through)
+                    byStart[sealed] = all
+                }
+                var previous = last.sequence
+                for message in all[index] {
+                    if isStopping { return }
+                    let outgoing = ExchangeWire.outgoing(message, names: names, node: node,
+                                                         expectedLastSubjectSequence: previous, speculative: true)
+                    // Rejected (someone wrote in between) or a duplicate (the owner stored it first):
+                    // the subject's turn ends.
+                    guard let ack = try publishIfNext(outgoing), !ack.duplicate else { break }
+                    _ = speculativeStored.add(1, ordering: .relaxed)
+                    previous = ack.sequence
+                }
             }
         }
     }

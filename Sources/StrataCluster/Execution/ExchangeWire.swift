@@ -10,6 +10,8 @@ import StrataStorage
 /// | `Strata-Interval`, `Strata-Chunk` | a block's interval and chunk |
 /// | `Strata-Through` | a seal mark's interval |
 /// | `Strata-Node` | the node that sent it |
+/// | `Strata-Previous` | the subject sequence it was published after (its expected last subject sequence; `SubjectChain`) |
+/// | `Strata-Speculative` | `1` on a speculative copy's block or seal mark (`SubjectChain`) |
 /// | `Nats-Msg-Id` | `PROGRAM/` + `ExchangeMessage.messageID`; a fence's is `PROGRAM/fence/NODE/REVISION` |
 enum ExchangeWire {
     static let kind = "Strata-Kind"
@@ -27,9 +29,11 @@ enum ExchangeWire {
     }
 
     static func outgoing(_ message: ExchangeMessage, names: ExecutionNames, node: String,
-                         expectedLastSubjectSequence: UInt64?) -> OutgoingMessage {
+                         expectedLastSubjectSequence: UInt64?, speculative: Bool = false) -> OutgoingMessage {
         let subject = names.subject(stream: message.stream, source: message.source, target: message.target)
         var headers = [MessageHeader(Self.node, node)]
+        if let expectedLastSubjectSequence { headers.append(MessageHeader(SubjectChain.previous, "\(expectedLastSubjectSequence)")) }
+        if speculative { headers.append(MessageHeader(SubjectChain.speculative, "1")) }
         let payload: [UInt8]
         switch message.body {
         case .block(let interval, let chunk, let bytes):
@@ -48,7 +52,8 @@ enum ExchangeWire {
                       expectedLastSubjectSequence: UInt64) -> OutgoingMessage {
         OutgoingMessage(subject: subject, payload: [], messageID: "\(names.program)/fence/\(node)/\(revision)/\(subject)",
                         expectedLastSubjectSequence: expectedLastSubjectSequence,
-                        headers: [MessageHeader(Self.node, node), MessageHeader(kind, "fence")])
+                        headers: [MessageHeader(Self.node, node), MessageHeader(kind, "fence"),
+                                  MessageHeader(SubjectChain.previous, "\(expectedLastSubjectSequence)")])
     }
 
     /// Decodes a stored message of the program.

@@ -141,7 +141,12 @@ struct SealMarkLog {
 
     mutating func received(subject: String, sequence: UInt64, sealedThrough: Interval?) {
         if firstSeen[subject] == nil { firstSeen[subject] = sequence }
-        if let sealedThrough { marks[subject, default: []].append((sealedThrough, sequence)) }
+        // Only a mark above the subject's earlier ones counts: a lower one stored after a higher
+        // one (a new owner resuming from its progress below what the former owner sent) says
+        // nothing new, and taken as a position it would skip the blocks between the two.
+        if let sealedThrough, marks[subject]?.last.map({ $0.through < sealedThrough }) ?? true {
+            marks[subject, default: []].append((sealedThrough, sequence))
+        }
     }
 
     /// The sequence from which reading `subjects` again gives every message for the intervals
