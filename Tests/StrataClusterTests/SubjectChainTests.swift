@@ -113,13 +113,14 @@ struct SubjectChainTests {
         }
         #expect(refused?.contains("block by c") == true, "the owner adopted another node's write (R\(replicas)): \(refused ?? "no error")")
 
-        // The audit: copies chained after a block or seal mark are exempt from a's fence; a copy
-        // chained after c's fence is not (copies never publish there); c's block after a's fence is not.
-        try s.publish(s.seal(3), node: "b", after: fence, speculative: true)
+        // The audit: copies chained to the message before them are exempt from a's fence; a copy
+        // not chained (no expected sequence) is not, nor is c's ordinary block after a's fence.
+        try jetStream.publish(ExchangeWire.outgoing(s.seal(3), names: names, node: "b", expectedLastSubjectSequence: nil,
+                                                    speculative: true))
         let outputs = try ClusterOutputs.read(jetStream: jetStream, names: names, streams: ["out"])
         #expect(outputs.speculativeMessagesByNode == ["b": 3])
         #expect(outputs.fenceViolations.count == 2, "\(outputs.fenceViolations)")
-        #expect(outputs.fenceViolations.contains { $0.hasPrefix("b wrote speculative message") && $0.contains("a fence") })
+        #expect(outputs.fenceViolations.contains { $0.hasPrefix("b wrote speculative message") && $0.contains("\(fence)") })
         #expect(outputs.fenceViolations.contains { $0.hasPrefix("c wrote message") })
         #expect(outputs.blocks.count == 5)  // intervals 1, 2, 3 on target 0 and 1, 2 on target 1, each once
     }

@@ -5,7 +5,7 @@ import StrataStorage
 /// A program's output streams as its tasks published them to JetStream, read back and checked:
 /// every block once (a copy sent twice must be identical), each partition's seal marks, and the
 /// fencing of every subject (after a node's fence, only that node writes on the subject, and
-/// speculative copies chained right after a block or seal mark: `SubjectChain`).
+/// speculative copies chained right after the message before them: `SubjectChain`).
 ///
 /// `ClusterOutputs` is a `Sendable` value.
 public struct ClusterOutputs: Sendable {
@@ -37,12 +37,12 @@ public struct ClusterOutputs: Sendable {
         var outputs = ClusterOutputs()
         var fencer: [String: String] = [:]  // lookup only
         var chunks: [Key: [UInt32: [UInt8]]] = [:]  // lookup only; sorted below
-        var previousOnSubject: [String: (sequence: UInt64, fence: Bool)] = [:]  // lookup only
+        var previousOnSubject: [String: UInt64] = [:]  // lookup only
         let reader = try jetStream.reader(stream: names.jetStreamName, subject: names.allSubjects)
         try reader.readToEnd(timeout: .seconds(60)) { stored throws(ClusterError) in
             let received = try ExchangeWire.decode(stored, names: names)
             let previous = previousOnSubject[stored.subject]
-            previousOnSubject[stored.subject] = (stored.sequence, received == .fence(node: stored.header(ExchangeWire.node) ?? ""))
+            previousOnSubject[stored.subject] = stored.sequence
             switch received {
             case .fence(let node):
                 fencer[stored.subject] = node
@@ -55,12 +55,12 @@ public struct ClusterOutputs: Sendable {
             case .message(let message, let node):
                 outputs.messagesByNode[node, default: 0] += 1
                 if SubjectChain.isSpeculative(stored) {
-                    // Exempt from the fence only when chained right after the block or seal mark
-                    // before it on the subject: never after a fence, never out of place.
+                    // Exempt from the fence only when chained right after the message before it on
+                    // the subject (its expected last subject sequence): never out of place.
                     outputs.speculativeMessagesByNode[node, default: 0] += 1
-                    let chained = previous.map { !$0.fence && SubjectChain.previous(of: stored) == $0.sequence } ?? false
+                    let chained = previous.map { SubjectChain.previous(of: stored) == $0 } ?? false
                     if !chained {
-                        outputs.fenceViolations.append("\(node) wrote speculative message \(stored.sequence) on \(stored.subject) not chained to a block or seal mark (after \(previous.map { "\($0.sequence)\($0.fence ? ", a fence" : "")" } ?? "nothing"))")
+                        outputs.fenceViolations.append("\(node) wrote speculative message \(stored.sequence) on \(stored.subject) not chained to the message before it (\(previous.map(String.init) ?? "none"))")
                     }
                 } else if let owner = fencer[stored.subject], owner != node {
                     outputs.fenceViolations.append("\(node) wrote message \(stored.sequence) on \(stored.subject) after \(owner)'s fence")

@@ -591,12 +591,12 @@ final class ClusterTask: Sendable {
     // MARK: Speculative copies
 
     /// A speculative copy's sending: every round, for each subject the partition sends on whose
-    /// last message is a seal mark through `t` below what the copy's store sealed, the copy
-    /// publishes the intervals after `t` — blocks, then a seal mark — each chained to the one
-    /// before (the first to the seal mark), marked speculative, with the owner's message ids. A
-    /// subject whose last message is a block (the owner is mid-interval), a fence, or anything not
-    /// a seal mark is left for the next round; a rejected publish (someone wrote in between) ends
-    /// that subject's turn. The copy never writes the progress key.
+    /// last message is a seal mark through `t` (or the owner's fence, with `t` the owner's progress)
+    /// below what the copy's store sealed, the copy publishes the intervals after `t` — blocks,
+    /// then a seal mark — each chained to the one before (the first to the subject's last
+    /// message), marked speculative, with the owner's message ids. A subject whose last message is
+    /// a block (the owner is mid-interval) is left for the next round; a rejected publish (someone
+    /// wrote in between) ends that subject's turn. The copy never writes the progress key.
     private func speculativeExportLoop() {
         let exporter = TaskExporter(log: store.logStore, source: UInt32(partition))
         let signal = store.logStore.sealSignal
@@ -621,32 +621,44 @@ final class ClusterTask: Sendable {
         for channel in exportChannels {
             guard !isStopping, let through = try exporter.sealedThrough(channel) else { continue }
             let frontier = try store.logStore.frontier(of: channel.local)
-            var byStart: [UInt64: [[ExchangeMessage]]] = [:]  // lookup only: the messages after a seal mark
+            var byStart: [Int64: [[ExchangeMessage]]] = [:]  // lookup only: the messages after an interval
             for (index, target) in channel.targets.enumerated() {
                 waitForValidLease()
                 if isStopping { return }
                 let subject = names.subject(stream: channel.wireName, source: UInt32(partition), target: target)
-                guard let last = try jetStream.lastMessage(stream: names.jetStreamName, subject: subject),
-                      last.header(ExchangeWire.kind) == "sealed",
-                      let sealed = last.header(ExchangeWire.through).flatMap(UInt64.init),
-                      sealed < through.rawValue,
-                      // The copy's store must hold every interval after the seal mark.
-                      frontier.retainedFrom.rawValue <= sealed + 1
-                else { continue }
+                guard let last = try jetStream.lastMessage(stream: names.jetStreamName, subject: subject) else { continue }
+                // Where the owner stands on the subject: after a seal mark, its interval; right after
+                // the owner's fence (it took the subject over and has stored nothing since), the
+                // progress it resumes from — read after the fence, so a publish expecting the fence
+                // cannot follow anything the owner sent after reading it.
+                let after: Interval?
+                switch last.header(ExchangeWire.kind) {
+                case "sealed":
+                    guard let sealed = last.header(ExchangeWire.through).flatMap(UInt64.init) else { continue }
+                    after = Interval(sealed)
+                case "fence":
+                    after = try progress.get(ExecutionNames.progressKey(partition)).flatMap { ProgressValue.decode($0.value)[channel.wireName] }
+                default:
+                    continue  // a block: the owner is mid-interval
+                }
+                let first = after.map { $0.rawValue + 1 } ?? 0
+                // The copy's store must hold every interval it would send.
+                guard first <= through.rawValue, frontier.retainedFrom.rawValue <= first else { continue }
+                let key = after.map { Int64($0.rawValue) } ?? -1
                 let all: [[ExchangeMessage]]
-                if let cached = byStart[sealed] {
+                if let cached = byStart[key] {
                     all = cached
                 } else {
-                    all = try exporter.messages(channel, after: Interval(sealed), through: through)
-                    byStart[sealed] = all
+                    all = try exporter.messages(channel, after: after, through: through)
+                    byStart[key] = all
                 }
                 var previous = last.sequence
                 for message in all[index] {
                     if isStopping { return }
                     let outgoing = ExchangeWire.outgoing(message, names: names, node: node,
                                                          expectedLastSubjectSequence: previous, speculative: true)
-                    // Rejected (someone wrote in between) or a duplicate (the owner stored it first):
-                    // the subject's turn ends.
+                    // Rejected (someone wrote in between) or a duplicate (stored before, by the owner or
+                    // a former one): the subject's turn ends.
                     guard let ack = try publishIfNext(outgoing), !ack.duplicate else { break }
                     _ = speculativeStored.add(1, ordering: .relaxed)
                     previous = ack.sequence

@@ -7,8 +7,8 @@ import StrataStorage
 /// Every exchange message and fence carries `Strata-Previous`: the subject sequence its publisher
 /// expected to follow (`Nats-Expected-Last-Subject-Sequence`), so the messages of a subject form a
 /// chain that can be walked back. A speculative copy (`Strata-Speculative: 1`) is published only
-/// right after a seal mark, chained to it, and carries a block or seal mark the owner computes
-/// too (the same deterministic message ids and bytes).
+/// right after a seal mark or the owner's fence, chained to it, and carries a block or seal mark
+/// the owner computes too (the same deterministic message ids and bytes).
 ///
 /// nats-server 2.9.10 orders the two checks differently by deployment (measured, docs/cluster.md):
 /// a single server drops a repeated `Nats-Msg-Id` as a duplicate before it checks the expected
