@@ -83,4 +83,20 @@ struct TaskCheckpointTests {
         #expect(log.marks[x]?.count == 1 && log.marks[y]?.count == 1)
         #expect(log.position(subjects: [x, y], sealed: Interval(2)) == 14)
     }
+
+    /// A seal mark lower than an earlier one on its subject (a new owner resuming from its progress
+    /// below what the former owner or a speculative copy sent) is not a position: taken as one, it
+    /// would skip the blocks between the two marks.
+    @Test func aLowerSealMarkAfterAHigherOneIsNotAPosition() {
+        var log = SealMarkLog(start: 1)
+        let x = "s.a.0.1"
+        log.received(subject: x, sequence: 10, sealedThrough: Interval(2))
+        log.received(subject: x, sequence: 11, sealedThrough: nil)           // blocks of 3 to 9
+        log.received(subject: x, sequence: 12, sealedThrough: Interval(9))
+        log.received(subject: x, sequence: 13, sealedThrough: Interval(5))   // a lower mark, stored later
+        #expect(log.marks[x]?.map(\.through) == [Interval(2), Interval(9)])
+        // Sealed through 6: from after the mark through 2, so that 7 to 9 are read again.
+        #expect(log.position(subjects: [x], sealed: Interval(6)) == 11)
+        #expect(log.position(subjects: [x], sealed: Interval(9)) == 13)
+    }
 }
