@@ -329,6 +329,9 @@ struct ClusterExecutionTests {
             try run.waitForOwners(["a", "b"])
             try run.startFeed(pauseMs: 120)
             let digest = try run.clusterDigest()
+            // Read once nothing writes any more: a running task purges its older checkpoints, which a
+            // reader started before the purge would wait for.
+            run.stopAll()
             let connection = try NATSConnection(cluster.connectionOptions(name: "outputs"))
             let outputs = try ClusterOutputs.read(jetStream: try connection.jetStream(),
                                                   names: ExecutionNames(namespace: run.namespace, program: "demo"),

@@ -20,7 +20,8 @@ import Synchronization
 /// (`Role.speculative`): it holds no lease, restores from the partition's checkpoint into a store
 /// of its own (`DIR/<program>.pP.speculative`), never writes the progress key, fences nothing,
 /// publishes no checkpoint, and publishes only blocks and seal marks chained right after a seal
-/// mark on each subject, with the message ids the owner uses (`SubjectChain`).
+/// mark (or the owner's fence) on each subject, with the message ids the owner uses
+/// (`SubjectChain`).
 ///
 /// `ClusterTask` is `Sendable`; `stop()` may be called from any thread.
 final class ClusterTask: Sendable {
@@ -64,13 +65,9 @@ final class ClusterTask: Sendable {
     private let exportDelay: Duration?
     /// How many messages a speculative copy stored first (not acknowledged as duplicates).
     private let speculativeStored = Atomic<Int>(0)
-    /// How many times the owner adopted speculative copies that came in between its writes.
-    private let copiesAdopted = Atomic<Int>(0)
 
     /// How many messages this speculative copy stored before the owner (0 for an owner).
     var speculativeMessagesStored: Int { speculativeStored.load(ordering: .relaxed) }
-    /// How many times this owner carried on after speculative copies of its messages came in between.
-    var speculativeCopiesAdopted: Int { copiesAdopted.load(ordering: .relaxed) }
 
     /// Opens the task's store under `directory`, defines the program over it and takes the
     /// partition over; `start()` then runs it.
@@ -88,8 +85,8 @@ final class ClusterTask: Sendable {
         self.jetStream = jetStream
         self.progress = progress
         let (store, program, start, restored) = try Self.openRestoring(
-            path: "\(directory)/\(names.token).p\(partition)" + (role == .speculative ? ".speculative" : ""), definition: definition, names: names, partition: partition,
-            jetStream: jetStream, checkpoints: checkpoints)
+            path: "\(directory)/\(names.token).p\(partition)" + (role == .speculative ? ".speculative" : ""),
+            definition: definition, names: names, partition: partition, jetStream: jetStream, checkpoints: checkpoints)
         self.checkpoints = checkpoints && role != .speculative
         self.store = store
         self.program = program
@@ -557,7 +554,6 @@ final class ClusterTask: Sendable {
                         let next = try SubjectChain.afterAcknowledgement(ack, ownLast: own, jetStream: jetStream,
                                                                          stream: names.jetStreamName, subject: subject,
                                                                          node: node)
-                        if ack.duplicate && next.sequence != own { _ = copiesAdopted.add(1, ordering: .relaxed) }
                         var sealed = next.sealedThrough
                         if case .sealed(let through) = body { sealed = max(sealed ?? through, through) }
                         record(subject, next.sequence, sealed: sealed)
@@ -578,7 +574,6 @@ final class ClusterTask: Sendable {
     private func adoptChain(_ subject: String, after own: UInt64) throws(ClusterError) {
         let next = try SubjectChain.continuation(jetStream: jetStream, stream: names.jetStreamName, subject: subject,
                                                  ownLast: own, node: node)
-        if next.sequence != own { _ = copiesAdopted.add(1, ordering: .relaxed) }
         record(subject, next.sequence, sealed: next.sealedThrough)
     }
 
