@@ -261,8 +261,8 @@ public final class ClusterNode: Sendable {
     /// Speculation across nodes: starts a copy of each partition held by another node whose
     /// progress on some stream it sends is at least `margin` intervals behind the most advanced
     /// sibling's on that stream (at most `maximumCopies`), and stops a copy once its owner caught
-    /// up, lost or changed its lease, or the partition came to this node. `holders`: each
-    /// partition's lease holder.
+    /// up (with its siblings and with what the copy's store sealed), lost or changed its lease, or
+    /// the partition came to this node. `holders`: each partition's lease holder.
     private func speculate(holders: [String?]) throws(ClusterError) {
         guard let speculation = options.speculation else { return }
         let me = options.node
@@ -288,7 +288,11 @@ public final class ClusterNode: Sendable {
                 stopCopy(partition, why: "it ended")
             } else if holders[partition] != copy.owner {
                 stopCopy(partition, why: "the lease moved from \(copy.owner)")
-            } else if behind[partition] <= 0 {
+            } else if behind[partition] <= 0,
+                      // Caught up with the copy too: its siblings may wait for this very partition.
+                      (try? copy.task.sealedToSend())?.allSatisfy({ stream, sealed in
+                          sent[partition][stream].map { $0 >= sealed } ?? false
+                      }) ?? false {
                 stopCopy(partition, why: "its owner caught up")
             }
         }

@@ -69,6 +69,16 @@ final class ClusterTask: Sendable {
     /// How many messages this speculative copy stored before the owner (0 for an owner).
     var speculativeMessagesStored: Int { speculativeStored.load(ordering: .relaxed) }
 
+    /// Per stream the task sends (its wire name), the interval its store has sealed through:
+    /// what a speculative copy could send. Streams with nothing sealed are absent.
+    func sealedToSend() throws -> [String: Interval] {
+        var result: [String: Interval] = [:]
+        for channel in exportChannels {
+            if let sealed = try store.logStore.frontier(of: channel.local).sealedThrough { result[channel.wireName] = sealed }
+        }
+        return result
+    }
+
     /// Opens the task's store under `directory`, defines the program over it and takes the
     /// partition over; `start()` then runs it.
     ///
