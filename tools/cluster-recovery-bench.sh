@@ -8,7 +8,8 @@
 # node restores all 4 partitions alone; the same without checkpoints (--no-checkpoints: the new
 # node replays the partitions' whole input); and, as the reference, 3 nodes with no failure. Every
 # case's outputs are compared with a single-node run.
-# Usage: tools/cluster-recovery-bench.sh [BEFORE] [AFTER] [LEASE_TTL_MS]  (after swift build; STRATA_BIN=.build/release)
+# Usage: tools/cluster-recovery-bench.sh [BEFORE] [AFTER] [LEASE_TTL_MS]  (after swift build; STRATA_BIN=.build/release;
+# KEEP_WORK=1 keeps the work directory with the nodes' logs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BEFORE=${1:-40}
@@ -20,6 +21,7 @@ WORK=$(mktemp -d /tmp/strata-recovery-bench.XXXXXX)
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
+[ -n "${KEEP_WORK:-}" ] && trap 'for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; echo "kept $WORK" >&2' EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 C=(); R=()
 for i in 0 1 2; do C[$i]=$(port); R[$i]=$(port); done
@@ -55,8 +57,10 @@ case_run() {
   # Every node holds partitions (the assignment has settled) before the failure.
   local settled=0
   for _ in $(seq 1 600); do
-    local line; line=$("$BIN" status "${URLS[@]}" --namespace "$ns" 2>/dev/null | grep '^partitions per node:' || true)
-    settled=1; for n in $nodes; do echo "$line" | grep -qE "[:,] $n [1-9]" || settled=0; done
+    local holders; holders=$("$BIN" status "${URLS[@]}" --namespace "$ns" 2>/dev/null | awk '
+        /^Partitions per node/ {f=1; next} /^$/ {f=0}
+        f && NF >= 3 && $2 != "node" && $3 > 0 { print $2 }' || true)
+    settled=1; for n in $nodes; do echo "$holders" | grep -qx "$n" || settled=0; done
     [ $settled = 1 ] && break; sleep 0.2
   done
   [ $settled = 1 ] || { echo "$ns: the assignment did not settle" >&2; exit 1; }

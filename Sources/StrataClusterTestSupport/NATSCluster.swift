@@ -92,8 +92,12 @@ public final class NATSCluster: Sendable {
     ///   - readyWithin: The longest wait for the cluster to form.
     ///   - requireTLS: Whether clients must connect with TLS and a client certificate signed by
     ///     the cluster's CA (`tls` holds the files).
+    ///   - maxPayload: The servers' `max_payload` in bytes (`nil`: the server's default, 1 MiB), the
+    ///     largest message a client may publish: a small one makes blocks travel in pieces.
+    ///   - debugLogging: Whether the servers log at debug level (Raft elections and catch-ups), for
+    ///     tests that need to tell why a group had no leader.
     public init(nodeCount: Int = 3, authentication: Authentication = .none, requireTLS: Bool = false,
-                readyWithin: Duration = .seconds(180)) throws {
+                maxPayload: Int? = nil, debugLogging: Bool = false, readyWithin: Duration = .seconds(180)) throws {
         directory = try TemporaryDirectory(prefix: "strata-nats")
         self.authentication = authentication
         tls = requireTLS ? try Self.makeCertificates(in: directory) : nil
@@ -113,6 +117,7 @@ public final class NATSCluster: Sendable {
             var config = """
                 server_name: \(node.name)
                 listen: 127.0.0.1:\(node.clientPort)
+                debug: \(debugLogging)
                 jetstream {
                     store_dir: "\(directory.appending(node.name))"
                     max_memory_store: 64MB
@@ -120,6 +125,7 @@ public final class NATSCluster: Sendable {
                 }
 
                 """
+            if let maxPayload { config += "max_payload: \(maxPayload)\n" }
             if nodeCount > 1 {
                 config += """
                     cluster {
@@ -260,6 +266,16 @@ public final class NATSCluster: Sendable {
             try jetStream.publish(OutgoingMessage(subject: "ready.\(name)", payload: [1]))
             try jetStream.deleteStream(name)
         }
+    }
+
+    /// How many lines of each node's log contain `text` (e.g. a Raft message of debug logging).
+    public func logLineCounts(containing text: String) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for node in nodes {
+            let log = (try? String(contentsOfFile: node.logFile, encoding: .utf8)) ?? ""
+            counts[node.name] = log.split(separator: "\n").lazy.filter { $0.contains(text) }.count
+        }
+        return counts
     }
 
     /// The last lines of every node's log, for a failure message.

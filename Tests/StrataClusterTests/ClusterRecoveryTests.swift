@@ -31,6 +31,41 @@ struct ClusterRecoveryTests {
         guard reached else { throw RunFailure("not every partition reached interval \(interval): \(run.logs)") }
     }
 
+    /// Waits until every partition has a checkpoint and the exchange subjects it gathers from hold
+    /// only messages at or after the position of the oldest checkpoint kept (a subject's newest
+    /// message stays whatever its sequence: its sender fences on it); returns, per partition, the
+    /// position and how many exchange messages are left. (One checkpoint or two: a task that
+    /// takes the whole input in one go checkpoints once.)
+    static func waitForExchangesPurgedBehindCheckpoints(_ run: Run) throws -> [String] {
+        let connection = try NATSConnection(run.cluster.connectionOptions(name: "purge-watch"))
+        let jetStream = try connection.jetStream()
+        let names = ExecutionNames(namespace: run.namespace, program: "demo")
+        var state: [String] = []
+        let purged = waitUntil(within: .seconds(240)) {
+            state = []
+            for p in 0..<ClusterExecutionTests.partitions {
+                guard let checkpoints = try? jetStream.messages(stream: names.jetStreamName, subject: names.checkpointSubject(p)),
+                      let exchanged = try? jetStream.messages(stream: names.jetStreamName, subject: names.subjects(toTarget: UInt32(p)))
+                else { return false }
+                let kept = checkpoints.filter { $0.header("Strata-Kind") == "checkpoint" }
+                let digests = Set(kept.compactMap { $0.header("Strata-Checkpoint")?.split(separator: "/").dropFirst().first })
+                guard !digests.isEmpty,
+                      let oldest = kept.compactMap({ $0.header("Strata-Position").flatMap(UInt64.init) }).min() else {
+                    state.append("partition \(p): \(digests.count) checkpoints")
+                    return false
+                }
+                let shuffles = exchanged.filter { names.parse(subject: $0.subject)?.stream.hasSuffix(".shuffle") ?? false }
+                let newest = Dictionary(shuffles.map { ($0.subject, $0.sequence) }, uniquingKeysWith: max)
+                let behind = shuffles.filter { $0.sequence < oldest && newest[$0.subject] != $0.sequence }
+                state.append("partition \(p): oldest checkpoint at \(oldest), \(shuffles.count) exchange messages, \(behind.count) behind it")
+                guard behind.isEmpty, !shuffles.isEmpty else { return false }
+            }
+            return true
+        }
+        guard purged else { throw RunFailure("the exchanges were not purged behind the checkpoints: \(state)\n\(run.logs)") }
+        return state
+    }
+
     @Test func aSurvivorRestoresTheDeadNodesPartitionsFromCheckpoints() async throws {
         let cluster = try await SharedNATSCluster.get()
         let (expected, actual, restored, logs) = try await onOwnThread(within: .seconds(900), "the cluster run") {
@@ -49,6 +84,9 @@ struct ClusterRecoveryTests {
             }
             try feed(first: 0, intervals: 22)
             try Self.waitForEveryPartition(run, through: 21)
+            // Behind the checkpoints kept (at the snapshots 9 and 19), the exchange messages are
+            // gone; what follows restores from them all the same.
+            _ = try Self.waitForExchangesPurgedBehindCheckpoints(run)
             run.nodes["b"]?.signal(SIGKILL)
             _ = run.nodes["b"]?.waitForExit()
             // The rest: b's partitions go on only once a has taken them over.

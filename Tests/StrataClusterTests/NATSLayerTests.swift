@@ -58,6 +58,47 @@ struct NATSLayerTests {
         }
     }
 
+    /// A reader opened right after a publish is acknowledged reads through it: the end comes from
+    /// the stream (the last matching message), not from the new consumer's count of pending
+    /// messages, which could read 0 before the server had counted anything (a short read).
+    @Test func aReaderOpenedRightAfterPublishingReadsToTheEnd() async throws {
+        let cluster = try await SharedNATSCluster.get()
+        try await onOwnThread(within: .seconds(300), "reading to the end, again and again") {
+            let connection = try NATSConnection(cluster.connectionOptions(name: "to-the-end"))
+            let jetStream = try connection.jetStream()
+            let name = uniqueName("END")
+            try jetStream.addStream(JetStreamConfiguration(name: name, subjects: ["\(name).>"], replicas: 3))
+            defer { _ = try? jetStream.deleteStream(name) }
+            var published: [String: [UInt64]] = [:]  // lookup only
+            for round in 0..<150 {
+                // 1 to 5 messages on subject r<round % 10>.<0 or 1>, then at once a reader on one
+                // subject and one on a wildcard, each from the beginning and from the round's first.
+                let group = round % 10
+                let count = 1 + round % 5
+                let acks = try jetStream.publish((0..<count).map { index in
+                    OutgoingMessage(subject: "\(name).r\(group).\(index % 2)", payload: [UInt8(round), UInt8(index)])
+                })
+                for (index, ack) in acks.enumerated() { published["r\(group).\(index % 2)", default: []].append(ack.sequence) }
+                let exact = try jetStream.messages(stream: name, subject: "\(name).r\(group).0")
+                #expect(exact.map(\.sequence) == published["r\(group).0"], "round \(round): a short read of one subject")
+                let wildcard = try jetStream.messages(stream: name, subject: "\(name).r\(group).*")
+                let both = ((published["r\(group).0"] ?? []) + (published["r\(group).1"] ?? [])).sorted()
+                #expect(wildcard.map(\.sequence) == both, "round \(round): a short read of a wildcard")
+                let fromFirst = try jetStream.messages(stream: name, subject: "\(name).>", startSequence: acks[0].sequence)
+                #expect(fromFirst.map(\.sequence) == acks.map(\.sequence), "round \(round): a short read from a start")
+                let reader = try jetStream.reader(stream: name, subject: "\(name).r\(group).*")
+                #expect(reader.endAtOpen == acks.last?.sequence)
+                #expect(!reader.isCaughtUp)
+            }
+            // Nothing matches, or nothing from the start on: nothing to read, at once.
+            #expect(try jetStream.reader(stream: name, subject: "\(name).none").endAtOpen == 0)
+            #expect(try jetStream.messages(stream: name, subject: "\(name).none").isEmpty)
+            let last = try #require(try jetStream.streamInfo(name)).lastSequence
+            #expect(try jetStream.messages(stream: name, subject: "\(name).>", startSequence: last + 1).isEmpty)
+            #expect(try jetStream.reader(stream: name, subject: "\(name).>", startSequence: last + 1).isCaughtUp)
+        }
+    }
+
     @Test func expectedLastSubjectSequenceRejectsAStaleWriter() async throws {
         let cluster = try await SharedNATSCluster.get()
         try await onOwnThread {

@@ -28,10 +28,25 @@ struct SubjectChainTests {
             ExchangeMessage(stream: "out", source: 0, target: target, body: .sealed(through: Interval(through)))
         }
 
+        /// The messages of `message` (pieces of at most `pieceBytes` bytes), each chained to the
+        /// one before, the first after `after`; their acknowledgements.
+        @discardableResult
+        func publishAll(_ message: ExchangeMessage, node: String, after: UInt64, speculative: Bool = false,
+                        pieceBytes: Int = 1 << 20) throws(ClusterError) -> [PublishAck] {
+            var acks: [PublishAck] = []
+            var previous = after
+            for outgoing in ExchangeWire.outgoing(message, names: names, node: node, pieceBytes: pieceBytes, speculative: speculative) {
+                let ack = try jetStream.publish(ExchangeWire.chained(outgoing, after: previous))
+                acks.append(ack)
+                previous = ack.sequence
+            }
+            return acks
+        }
+
         @discardableResult
         func publish(_ message: ExchangeMessage, node: String, after: UInt64, speculative: Bool = false) throws(ClusterError) -> PublishAck {
-            try jetStream.publish(ExchangeWire.outgoing(message, names: names, node: node, expectedLastSubjectSequence: after,
-                                                        speculative: speculative))
+            let acks = try publishAll(message, node: node, after: after, speculative: speculative)
+            return acks[0]
         }
 
         func fence(node: String, after: UInt64) throws(ClusterError) -> UInt64 {
@@ -43,19 +58,32 @@ struct SubjectChainTests {
         /// and send again; on an acknowledgement, `SubjectChain.afterAcknowledgement`. Returns
         /// the owner's new last sequence and whether the message was a duplicate.
         func ownerPublish(_ message: ExchangeMessage, node: String, last: UInt64) throws(ClusterError) -> (UInt64, Bool) {
+            let (own, duplicates) = try ownerPublishPieces(message, node: node, last: last, pieceBytes: 1 << 20)
+            return (own, duplicates[0])
+        }
+
+        /// `ownerPublish` for each of `message`'s pieces of at most `pieceBytes` bytes, in order:
+        /// the owner's last sequence after the last one and, per piece, whether it was a duplicate.
+        func ownerPublishPieces(_ message: ExchangeMessage, node: String, last: UInt64,
+                                pieceBytes: Int) throws(ClusterError) -> (UInt64, [Bool]) {
             var own = last
-            for _ in 0..<10 {
-                do {
-                    let ack = try publish(message, node: node, after: own)
-                    return (try SubjectChain.afterAcknowledgement(ack, ownLast: own, jetStream: jetStream,
-                                                                  stream: names.jetStreamName, subject: subject, node: node).sequence,
-                            ack.duplicate)
-                } catch .wrongLastSequence {
-                    own = try SubjectChain.continuation(jetStream: jetStream, stream: names.jetStreamName,
-                                                        subject: subject, ownLast: own, node: node).sequence
+            var duplicates: [Bool] = []
+            pieces: for piece in ExchangeWire.outgoing(message, names: names, node: node, pieceBytes: pieceBytes) {
+                for _ in 0..<10 {
+                    do {
+                        let ack = try jetStream.publish(ExchangeWire.chained(piece, after: own))
+                        own = try SubjectChain.afterAcknowledgement(ack, ownLast: own, jetStream: jetStream,
+                                                                    stream: names.jetStreamName, subject: subject, node: node).sequence
+                        duplicates.append(ack.duplicate)
+                        continue pieces
+                    } catch .wrongLastSequence {
+                        own = try SubjectChain.continuation(jetStream: jetStream, stream: names.jetStreamName,
+                                                            subject: subject, ownLast: own, node: node).sequence
+                    }
                 }
+                throw .timedOut("owner publish did not settle")
             }
-            throw .timedOut("owner publish did not settle")
+            return (own, duplicates)
         }
     }
 
@@ -113,16 +141,44 @@ struct SubjectChainTests {
         }
         #expect(refused?.contains("block by c") == true, "the owner adopted another node's write (R\(replicas)): \(refused ?? "no error")")
 
-        // The audit: copies chained to the message before them are exempt from a's fence; a copy
-        // not chained (no expected sequence) is not, nor is c's ordinary block after a's fence.
-        try jetStream.publish(ExchangeWire.outgoing(s.seal(3), names: names, node: "b", expectedLastSubjectSequence: nil,
-                                                    speculative: true))
+        // A block in pieces: each piece is chained on its own. A copy stored the first two pieces
+        // of interval 2 (its turn ended there); the owner's first two are duplicates, it adopts
+        // the copy's run of pieces and stores the last two right after them.
+        let pieced = Subject(jetStream: jetStream, names: names, target: 2)
+        var piecedLast = try pieced.fence(node: "a", after: 0)
+        var duplicates: [Bool]
+        (piecedLast, duplicates) = try pieced.ownerPublishPieces(pieced.block(1), node: "a", last: piecedLast, pieceBytes: 16)
+        #expect(duplicates == [false, false, false, false])
+        (piecedLast, _) = try pieced.ownerPublish(pieced.seal(1), node: "a", last: piecedLast)
+        var copyPrevious = piecedLast
+        for piece in ExchangeWire.outgoing(pieced.block(2), names: names, node: "b", pieceBytes: 16, speculative: true).prefix(2) {
+            let ack = try jetStream.publish(ExchangeWire.chained(piece, after: copyPrevious))
+            #expect(!ack.duplicate)
+            copyPrevious = ack.sequence
+        }
+        (piecedLast, duplicates) = try pieced.ownerPublishPieces(pieced.block(2), node: "a", last: piecedLast, pieceBytes: 16)
+        #expect(duplicates == [true, true, false, false], "the copy's pieces were stored first (R\(replicas))")
+        (piecedLast, _) = try pieced.ownerPublish(pieced.seal(2), node: "a", last: piecedLast)
+        #expect(try jetStream.lastMessage(stream: names.jetStreamName, subject: pieced.subject)?.sequence == piecedLast)
+        let piecedStored = try jetStream.messages(stream: names.jetStreamName, subject: pieced.subject)
+        #expect(piecedStored.map { $0.header(ExchangeWire.piece) ?? "-" }
+                == ["-", "0/4", "1/4", "2/4", "3/4", "-", "0/4", "1/4", "2/4", "3/4", "-"])
+        #expect(piecedStored.map { $0.header(ExchangeWire.node) ?? "" } == ["a", "a", "a", "a", "a", "a", "b", "b", "a", "a", "a"])
+        // Every piece's link is the sequence JetStream checked: the message stored right before it.
+        #expect(zip(piecedStored.dropFirst(), piecedStored).allSatisfy { SubjectChain.previous(of: $0) == $1.sequence })
+
+        // The audit: copies chained to the message before them (pieces included) are exempt from
+        // a's fence; a copy not chained (no expected sequence) is not, nor is c's ordinary block
+        // after a's fence.
+        try jetStream.publish(ExchangeWire.outgoing(s.seal(3), names: names, node: "b", pieceBytes: 1 << 20, speculative: true)[0])
         let outputs = try ClusterOutputs.read(jetStream: jetStream, names: names, streams: ["out"])
-        #expect(outputs.speculativeMessagesByNode == ["b": 3])
+        #expect(outputs.speculativeMessagesByNode == ["b": 5])
         #expect(outputs.fenceViolations.count == 2, "\(outputs.fenceViolations)")
         #expect(outputs.fenceViolations.contains { $0.hasPrefix("b wrote speculative message") && $0.contains("\(fence)") })
         #expect(outputs.fenceViolations.contains { $0.hasPrefix("c wrote message") })
-        #expect(outputs.blocks.count == 5)  // intervals 1, 2, 3 on target 0 and 1, 2 on target 1, each once
+        // Intervals 1, 2, 3 on target 0, 1, 2 on target 1 and 1, 2 (put back together) on target 2.
+        #expect(outputs.blocks.count == 7)
+        #expect(outputs.blocks[ClusterOutputs.Key(stream: "out", partition: 2, interval: Interval(2))] == [[UInt8](repeating: 2, count: 64)])
     }
 
     @Test func anOwnerCarriesOnAfterCopiesAndStopsAtAFenceOnAClusteredStream() async throws {

@@ -82,6 +82,31 @@ struct TaskCheckpointTests {
         log.prune(subjects: [x, y], sealed: Interval(2))
         #expect(log.marks[x]?.count == 1 && log.marks[y]?.count == 1)
         #expect(log.position(subjects: [x, y], sealed: Interval(2)) == 14)
+        // Purging behind a checkpoint at position 14: x before 14, y only up to its newest message (13).
+        #expect(log.purgeBounds(subjects: [x, y, "s.a.2.1"], position: 14).map { "\($0.subject) \($0.before)" }
+                == ["\(x) 14", "\(y) 13"])
+    }
+
+    /// An owner that died after sending blocks of intervals 3 and 4 without their seal mark, then a
+    /// new owner whose first round marks only interval 2: the mark through 2 comes after blocks of
+    /// later intervals, which a restore sealed through 2 must read again.
+    @Test func aPositionDoesNotSkipBlocksOfLaterIntervalsBeforeAMark() {
+        var log = SealMarkLog(start: 1)
+        let x = "s.a.0.1"
+        log.received(subject: x, sequence: 10, sealedThrough: nil, block: Interval(1))
+        log.received(subject: x, sequence: 11, sealedThrough: Interval(1))
+        log.received(subject: x, sequence: 12, sealedThrough: nil, block: Interval(2))
+        log.received(subject: x, sequence: 13, sealedThrough: nil, block: Interval(3))   // the old owner's
+        log.received(subject: x, sequence: 14, sealedThrough: nil, block: Interval(4))
+        log.received(subject: x, sequence: 16, sealedThrough: Interval(2))              // the new owner's
+        log.received(subject: x, sequence: 17, sealedThrough: Interval(4))
+        #expect(log.position(subjects: [x], sealed: Interval(1)) == 12)
+        #expect(log.position(subjects: [x], sealed: Interval(2)) == 13)
+        #expect(log.position(subjects: [x], sealed: Interval(4)) == 18)
+        log.prune(subjects: [x], sealed: Interval(2))
+        #expect(log.blocks[x]?.map(\.sequence) == [13, 14])
+        #expect(log.position(subjects: [x], sealed: Interval(2)) == 13)
+        #expect(log.position(subjects: [x], sealed: Interval(3)) == 14)
     }
 
     /// A seal mark lower than an earlier one on its subject (a new owner resuming from its progress
@@ -98,5 +123,23 @@ struct TaskCheckpointTests {
         // Sealed through 6: from after the mark through 2, so that 7 to 9 are read again.
         #expect(log.position(subjects: [x], sealed: Interval(6)) == 11)
         #expect(log.position(subjects: [x], sealed: Interval(9)) == 13)
+    }
+
+    /// Speculative copies ahead of their owner stay until a message that is not a copy follows
+    /// them: the owner walks back through them to its own last message (`SubjectChain`).
+    @Test func thePurgeKeepsCopiesAfterTheLastMessageThatIsNotACopy() {
+        var log = SealMarkLog(start: 1)
+        let (x, y) = ("s.a.0.1", "s.a.1.1")
+        log.received(subject: x, sequence: 10, sealedThrough: nil, block: Interval(1))
+        log.received(subject: x, sequence: 11, sealedThrough: Interval(1))                             // the owner's
+        log.received(subject: x, sequence: 12, sealedThrough: nil, block: Interval(2), speculative: true) // a copy's pieces
+        log.received(subject: x, sequence: 13, sealedThrough: nil, block: Interval(2), speculative: true)
+        log.received(subject: x, sequence: 14, sealedThrough: Interval(2), speculative: true)
+        log.received(subject: y, sequence: 15, sealedThrough: Interval(2), speculative: true)          // only copies on y
+        #expect(log.position(subjects: [x], sealed: Interval(2)) == 15)
+        #expect(log.purgeBounds(subjects: [x, y], position: 15).map { "\($0.subject) \($0.before)" } == ["\(x) 11"])
+        // The owner carried on after the copies and wrote interval 3: the copies may go.
+        log.received(subject: x, sequence: 16, sealedThrough: nil, block: Interval(3))
+        #expect(log.purgeBounds(subjects: [x, y], position: 15).map { "\($0.subject) \($0.before)" } == ["\(x) 15"])
     }
 }

@@ -78,6 +78,40 @@ import Testing
         }
     }
 
+    /// The relative forms `slice` accepts (`-1h`, `now`), read against the system clock once per
+    /// query, are pushed down like absolute times: records of two hours ago and of the last minute,
+    /// and `time >= '-1h'` reads only the recent blocks.
+    @Test func relativeTimesArePushedDown() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-sql-relative")
+        defer { _ = directory }
+        let store = try Store(at: directory.appending("store"))
+        let stream = try store.jsonStream("recent", interval: .seconds(1), partitions: 1, timeField: "ts",
+                                          timeUnit: .seconds)
+        let now = Int(Date().timeIntervalSince1970)
+        var lines: [String] = []
+        for t in 0..<3 { lines.append(#"{"ts":\#(now - 7_200 + t),"age":"old"}"#) }
+        for t in 0..<3 { lines.append(#"{"ts":\#(now - 60 + t),"age":"new"}"#) }
+        try SQLFixture.ingest(lines, into: stream)
+        let all = try SQLConnection(store: store)
+        #expect(try all.rows("SELECT count(*) FROM recent").rows == [[.integer(6)]])
+        let blocks = all.blocksRead
+        #expect(blocks == 6)
+
+        let recent = try SQLConnection(store: store)
+        #expect(try recent.rows("SELECT age, count(*) FROM recent WHERE time >= '-1h' GROUP BY age").rows
+                == [[.text("new"), .integer(3)]])
+        #expect(recent.blocksRead == 3)
+        let old = try SQLConnection(store: store)
+        #expect(try old.rows("SELECT age, count(*) FROM recent WHERE time < '-1h' GROUP BY age").rows
+                == [[.text("old"), .integer(3)]])
+        #expect(old.blocksRead == 3)
+        let upToNow = try SQLConnection(store: store)
+        #expect(try upToNow.rows("SELECT count(*) FROM recent WHERE time <= 'now'").rows == [[.integer(6)]])
+        let window = try SQLConnection(store: store)
+        #expect(try window.rows("SELECT count(*) FROM recent WHERE time BETWEEN '-3h' AND '-1h'").rows == [[.integer(3)]])
+        #expect(window.blocksRead == 3)
+    }
+
     /// Progress reports each interval of a scan; an interruption from the progress callback stops the query.
     @Test func progressAndInterruption() throws {
         let (directory, store) = try Self.makeStore()

@@ -57,21 +57,10 @@ struct ProgramCrashTests {
             killAfter: nil, output: dir.appending("out-reference"))
         try #require(clean.status == 0 && clean.lines.last == "done", "seed \(seed): \(clean.stderr)")
 
-        // Every stream, block by block, seal by seal, progress by progress.
-        let mine = try StoreImage(store)
-        let theirs = try StoreImage(try Store.open(at: reference))
-        #expect(mine.names == theirs.names)
-        for name in theirs.names {
-            #expect(mine.sealedThrough[name] == theirs.sealedThrough[name], "\(name): frontier")
-            #expect(mine.seals[name] == theirs.seals[name], "\(name): seal rows")
-            let a = mine.blocks[name] ?? [], b = theirs.blocks[name] ?? []
-            #expect(a.count == b.count, "\(name): \(a.count) blocks, reference \(b.count)")
-            if let first = a.indices.first(where: { $0 < b.count && a[$0] != b[$0] }) {
-                Issue.record("\(name): block \(a[first].key) differs from the reference's \(b[first].key)")
-            }
-        }
-        for stream in seedOutputStreams { #expect(theirs.names.contains(stream)) }
-        #expect(mine.progress == theirs.progress)
+        // Every stream, block by block, seal by seal, progress by progress; every snapshot's bytes.
+        let other = try Store.open(at: reference)
+        try expectIdenticalLogs(store, other)
+        for stream in seedOutputStreams { #expect(try other.log.descriptors().map(\.name).contains(stream)) }
         #expect(try store.verify().isClean)
         // The stateful vertices restored from snapshots after kills.
         let status = try store.programStatus(program: "seeds")
@@ -81,28 +70,135 @@ struct ProgramCrashTests {
         // Killed runs left their vertices marked running: some restarts were crash recoveries.
         #expect(status.contains { $0.recoveries >= 1 }, "\(status)")
         #expect(status.allSatisfy { $0.runState == .stoppedCleanly })
-        // Snapshot bytes are deterministic too: the fault-free run, in another process, wrote
-        // exactly the snapshots the crashed and restored runs wrote.
-        let other = try Store.open(at: reference)
         for vertex in stateful.map(\.vertex) {
-            let rows = try store.log.snapshotIntervals(of: vertex)
-            let otherRows = try other.log.snapshotIntervals(of: vertex)
-            #expect(rows.map(\.0) == otherRows.map(\.0), "\(vertex): snapshot intervals")
-            #expect(rows.count >= 2, "\(vertex): \(rows.count) snapshots")
-            for (interval, partitions) in rows where otherRows.contains(where: { $0.0 == interval }) {
-                for partition in partitions {
-                    let key = SnapshotKey(vertex: vertex, interval: interval, partition: partition)
-                    var codec = BlockCodec()
-                    let mine = try store.log.withSnapshot(key, codec: &codec) { $0.map { Array($0) } }
-                    let theirs = try other.log.withSnapshot(key, codec: &codec) { $0.map { Array($0) } }
-                    #expect(mine != nil && mine == theirs, "\(vertex) interval \(interval) partition \(partition)")
-                }
-            }
+            #expect(try store.log.snapshotIntervals(of: vertex).count >= 2, "\(vertex): snapshots")
         }
         let summary = landed.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         print("program crash test, seed \(seed): \(killed) kills over \(lives + 1) lives, \(final) intervals; "
               + "kills landed: \(summary); state restores \(stateful.map(\.stateRestores)), "
               + "crash recoveries \(status.map(\.recoveries))")
+    }
+
+    /// Kills a program with SIGKILL right after commits of internal streams that did not wait for
+    /// their meta page to be flushed (`AppendBatch.defersMetaSync`), before any commit downstream
+    /// of them, twice; the restarts must end with every output, progress mark and snapshot
+    /// byte-identical to an uninterrupted run.
+    ///
+    /// `--stall-at T` stalls every vertex but `seeds.v0` on interval T, so the last commit before
+    /// the kill is `seeds.v0`'s interval T: its shuffle by url (`seeds.v0.*`, internal only, so
+    /// committed deferred under `group`), with no downstream vertex past T − 1. The child prints
+    /// `deferred T` once its committer's newest transaction is a deferred one after T's seal; the
+    /// test kills it when it has, and the store shows seeds.v0 at T.
+    @Test func killsRightAfterDeferredInternalCommitsLeaveOutputsIdentical() async throws {
+        let dir = try TemporaryDirectory(prefix: "strata-deferred-crash")
+        let crashed = dir.appending("crashed"), reference = dir.appending("reference")
+        let common = ["--events-per-interval", "150", "--partitions", "3", "--snapshot-every", "4"]
+        for stall in [6, 9] {
+            let output = dir.appending("out-stall-\(stall)")
+            let state = try await onThread { () throws -> String in
+                _ = FileManager.default.createFile(atPath: output, contents: nil)
+                let out = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+                defer { try? out.close() }
+                let child = Process()
+                child.executableURL = URL(fileURLWithPath: try programChildPath())
+                child.arguments = ["program", "--store", crashed, "--intervals", "1000", "--durability", "group",
+                                   "--stall-at", String(stall)] + common
+                child.standardOutput = out
+                try child.run()
+                defer {
+                    kill(child.processIdentifier, SIGKILL)
+                    child.waitUntilExit()
+                }
+                // Until the child reports that its newest transaction is a deferred one after the
+                // seal of `stall` (seeds.v0's; nothing else commits then) and the store shows it:
+                // polled, with a deadline generous for a loaded machine.
+                let deadline = ContinuousClock.now + .seconds(180)
+                var last = "nothing committed"
+                while ContinuousClock.now < deadline, child.isRunning {
+                    let lines = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n")
+                    if lines.contains(where: { $0 == "deferred \(stall)" }),
+                       let status = try? Store.open(at: crashed).programStatus(program: "seeds") {
+                        last = status.map { "\($0.vertex) \($0.progress.rawValue)" }.joined(separator: ", ")
+                        if status.first?.vertex == "seeds.v0", status.first?.progress == Interval(UInt64(stall)) {
+                            kill(child.processIdentifier, SIGKILL)
+                            child.waitUntilExit()
+                            return last
+                        }
+                    }
+                    usleep(20_000)
+                }
+                throw ChildDidNotStall(stall: stall, state: last, exited: !child.isRunning)
+            }
+            // At the kill: seeds.v0 (internal streams only) one interval past every other vertex.
+            let status = try Store.open(at: crashed).programStatus(program: "seeds")
+            #expect(status.count == 9, "\(state)")
+            #expect(status.first?.progress == Interval(UInt64(stall)), "\(state)")
+            #expect(status.dropFirst().allSatisfy { $0.progress == Interval(UInt64(stall - 1)) }, "\(state)")
+        }
+        // The restart recovers and finishes; then a run without a kill on a new store.
+        let final = 14
+        let finish = try await runProgramChild(
+            ["program", "--store", crashed, "--intervals", String(final), "--durability", "group"] + common,
+            killAfter: nil, output: dir.appending("out-final"))
+        try #require(finish.status == 0 && finish.lines.last == "done", "\(finish.stderr)")
+        let clean = try await runProgramChild(
+            ["program", "--store", reference, "--intervals", String(final), "--durability", "none"] + common,
+            killAfter: nil, output: dir.appending("out-reference"))
+        try #require(clean.status == 0 && clean.lines.last == "done", "\(clean.stderr)")
+        let store = try Store.open(at: crashed)
+        try expectIdenticalLogs(store, try Store.open(at: reference))
+        #expect(try store.verify().isClean)
+        let status = try store.programStatus(program: "seeds")
+        #expect(status.first.map { $0.recoveries == 2 } == true, "\(status)")
+        #expect(status.allSatisfy { $0.progress == Interval(UInt64(final - 1)) && $0.runState == .stoppedCleanly })
+    }
+}
+
+/// The child of `killsRightAfterDeferredInternalCommitsLeaveOutputsIdentical` never reached the state to kill it in.
+private struct ChildDidNotStall: Error, CustomStringConvertible {
+    var stall: Int
+    var state: String
+    var exited: Bool
+    var description: String {
+        "the child \(exited ? "exited" : "ran 180 s") without a deferred commit of seeds.v0's interval \(stall) "
+            + "as its newest; progress: \(state)"
+    }
+}
+
+/// Expects `store` to hold exactly what `reference` holds: every stream block by block, its seal
+/// rows and frontier, every progress mark, and the bytes of every vertex's snapshots.
+private func expectIdenticalLogs(_ store: Store, _ reference: Store,
+                                 sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let mine = try StoreImage(store)
+    let theirs = try StoreImage(reference)
+    #expect(mine.names == theirs.names, sourceLocation: sourceLocation)
+    for name in theirs.names {
+        #expect(mine.sealedThrough[name] == theirs.sealedThrough[name], "\(name): frontier", sourceLocation: sourceLocation)
+        #expect(mine.seals[name] == theirs.seals[name], "\(name): seal rows", sourceLocation: sourceLocation)
+        let a = mine.blocks[name] ?? [], b = theirs.blocks[name] ?? []
+        #expect(a.count == b.count, "\(name): \(a.count) blocks, reference \(b.count)", sourceLocation: sourceLocation)
+        if let first = a.indices.first(where: { $0 < b.count && a[$0] != b[$0] }) {
+            Issue.record("\(name): block \(a[first].key) differs from the reference's \(b[first].key)",
+                         sourceLocation: sourceLocation)
+        }
+    }
+    #expect(mine.progress == theirs.progress, sourceLocation: sourceLocation)
+    // Snapshot bytes are deterministic too: the fault-free run, in another process, wrote exactly
+    // the snapshots the crashed and restored runs wrote.
+    for (vertex, _) in try reference.log.progressMarks(prefix: "") {
+        let rows = try store.log.snapshotIntervals(of: vertex)
+        let otherRows = try reference.log.snapshotIntervals(of: vertex)
+        #expect(rows.map(\.0) == otherRows.map(\.0), "\(vertex): snapshot intervals", sourceLocation: sourceLocation)
+        for (interval, partitions) in rows where otherRows.contains(where: { $0.0 == interval }) {
+            for partition in partitions {
+                let key = SnapshotKey(vertex: vertex, interval: interval, partition: partition)
+                var codec = BlockCodec()
+                let mine = try store.log.withSnapshot(key, codec: &codec) { $0.map { Array($0) } }
+                let theirs = try reference.log.withSnapshot(key, codec: &codec) { $0.map { Array($0) } }
+                #expect(mine != nil && mine == theirs, "\(vertex) interval \(interval) partition \(partition)",
+                        sourceLocation: sourceLocation)
+            }
+        }
     }
 }
 

@@ -21,10 +21,14 @@
 //     caught-up     the program processed everything sealed when the child started
 //     sealed T      input interval T is sealed
 //     processed T   the program committed every output of interval T
+//     deferred T    (with --stall-at T) the store's newest transaction since T's seal deferred its
+//                   meta-page flush: seeds.v0's commit of T, internal streams only
 //     done          all N intervals are sealed and processed; exit 0
 
+import Dispatch
 import Glibc
 import Strata
+import StrataStorage
 
 /// One input event of program mode.
 public struct CrashEvent: RecordCodable, Equatable {
@@ -181,9 +185,29 @@ func runProgramMode(_ options: ProgramOptions) throws {
         }
         try appender.seal(through: Interval(t))
         emit("sealed \(t)")
+        if t == options.stallAt { reportDeferredCommit(after: t, committer: store.logStore.committer) }
         try program.runUntilCaughtUp()
         emit("processed \(t)")
         t += 1
     }
     emit("done")
+}
+
+/// Prints `deferred T` once a transaction after interval T's seal has committed and the newest one
+/// deferred its meta-page flush. With `--stall-at T` only `seeds.v0` (internal streams only) can
+/// commit then, so the line marks the moment right after a deferred internal commit with nothing
+/// downstream of it committed: where `ProgramCrashTests` kills the child. Watches from a thread of
+/// Dispatch's pool, since the main thread is inside the stalled pass.
+private func reportDeferredCommit(after interval: UInt64, committer: Committer) {
+    let sealed = committer.transactionsCommitted.load(ordering: .acquiring)
+    DispatchQueue.global().async {
+        while true {
+            if committer.transactionsCommitted.load(ordering: .acquiring) > sealed,
+               committer.newestCommitDeferredMetaSync.load(ordering: .relaxed) {
+                emit("deferred \(interval)")
+                return
+            }
+            usleep(2_000)
+        }
+    }
 }

@@ -5,7 +5,8 @@ import StrataStorage
 /// A program's output streams as its tasks published them to JetStream, read back and checked:
 /// every block once (a copy sent twice must be identical), each partition's seal marks, and the
 /// fencing of every subject (after a node's fence, only that node writes on the subject, and
-/// speculative copies chained right after the message before them: `SubjectChain`).
+/// speculative copies chained right after the message before them, piece by piece for a block in
+/// pieces: `SubjectChain`).
 ///
 /// `ClusterOutputs` is a `Sendable` value.
 public struct ClusterOutputs: Sendable {
@@ -31,53 +32,82 @@ public struct ClusterOutputs: Sendable {
 
     /// Reads every message of the program `names` and keeps those of `streams`.
     ///
+    /// Meant for the named outputs, which stay in JetStream: the subjects of gathered exchanges
+    /// are purged behind each partition's checkpoints, so their early intervals are gone, and a
+    /// block the purge cut in two would read as one missing a piece.
+    ///
     /// - Throws: `ClusterError.corrupt` for a message Strata did not write, for two different
     ///   copies of a block, or a chunk missing below a seal mark.
     public static func read(jetStream: JetStream, names: ExecutionNames, streams: Set<String>) throws(ClusterError) -> ClusterOutputs {
         var outputs = ClusterOutputs()
         var fencer: [String: String] = [:]  // lookup only
         var chunks: [Key: [UInt32: [UInt8]]] = [:]  // lookup only; sorted below
+        var pieces = ExchangePieces()
         var previousOnSubject: [String: UInt64] = [:]  // lookup only
-        let reader = try jetStream.reader(stream: names.jetStreamName, subject: names.allSubjects)
-        try reader.readToEnd(timeout: .seconds(60)) { stored throws(ClusterError) in
-            let received = try ExchangeWire.decode(stored, names: names)
+        var unlinked: [(stored: StoredMessage, node: String)] = []  // copies first on their subject: checked below
+        func audit(_ stored: StoredMessage, _ node: String, _ what: String) {
             let previous = previousOnSubject[stored.subject]
             previousOnSubject[stored.subject] = stored.sequence
-            switch received {
+            outputs.messagesByNode[node, default: 0] += 1
+            if SubjectChain.isSpeculative(stored) {
+                // Exempt from the fence only when chained right after the message before it on the
+                // subject (its expected last subject sequence): never out of place. A block's pieces
+                // are chained one by one, so a run of copied pieces is too.
+                outputs.speculativeMessagesByNode[node, default: 0] += 1
+                guard let previous else {
+                    unlinked.append((stored, node))
+                    return
+                }
+                if SubjectChain.previous(of: stored) != previous {
+                    outputs.fenceViolations.append("\(node) wrote speculative \(what) \(stored.sequence) on \(stored.subject) not chained to the message before it (\(previous))")
+                }
+            } else if let owner = fencer[stored.subject], owner != node {
+                outputs.fenceViolations.append("\(node) wrote \(what) \(stored.sequence) on \(stored.subject) after \(owner)'s fence")
+            }
+        }
+        func take(_ message: ExchangeMessage, subject: String) throws(ClusterError) {
+            switch message.body {
+            case .block(let interval, let chunk, let bytes):
+                let key = Key(stream: message.stream, partition: message.target, interval: interval)
+                if let earlier = chunks[key]?[chunk], earlier != bytes {
+                    throw .corrupt("two different copies of \(message.stream) interval \(interval.rawValue) partition \(message.target) chunk \(chunk)")
+                }
+                chunks[key, default: [:]][chunk] = bytes
+            case .sealed(let through):
+                try pieces.sealed(subject: subject, through: through, gathered: nil)
+                let current = outputs.sealed[message.stream]?[message.target]
+                if current.map({ $0 < through }) ?? true { outputs.sealed[message.stream, default: [:]][message.target] = through }
+            }
+        }
+        let reader = try jetStream.reader(stream: names.jetStreamName, subject: names.allSubjects)
+        try reader.readToEnd(timeout: .seconds(60)) { stored throws(ClusterError) in
+            switch try ExchangeWire.decode(stored, names: names) {
             case .fence(let node):
                 fencer[stored.subject] = node
+                previousOnSubject[stored.subject] = stored.sequence
                 outputs.messagesByNode[node, default: 0] += 1
             case .checkpoint(let node):
-                outputs.messagesByNode[node, default: 0] += 1
-                if let owner = fencer[stored.subject], owner != node {
-                    outputs.fenceViolations.append("\(node) wrote checkpoint message \(stored.sequence) on \(stored.subject) after \(owner)'s fence")
-                }
+                audit(stored, node, "checkpoint message")
             case .message(let message, let node):
-                outputs.messagesByNode[node, default: 0] += 1
-                if SubjectChain.isSpeculative(stored) {
-                    // Exempt from the fence only when chained right after the message before it on
-                    // the subject (its expected last subject sequence): never out of place.
-                    outputs.speculativeMessagesByNode[node, default: 0] += 1
-                    let chained = previous.map { SubjectChain.previous(of: stored) == $0 } ?? false
-                    if !chained {
-                        outputs.fenceViolations.append("\(node) wrote speculative message \(stored.sequence) on \(stored.subject) not chained to the message before it (\(previous.map(String.init) ?? "none"))")
-                    }
-                } else if let owner = fencer[stored.subject], owner != node {
-                    outputs.fenceViolations.append("\(node) wrote message \(stored.sequence) on \(stored.subject) after \(owner)'s fence")
-                }
-                guard streams.contains(message.stream) else { return }
-                switch message.body {
-                case .block(let interval, let chunk, let bytes):
-                    let key = Key(stream: message.stream, partition: message.target, interval: interval)
-                    if let earlier = chunks[key]?[chunk], earlier != bytes {
-                        throw .corrupt("two different copies of \(message.stream) interval \(interval.rawValue) partition \(message.target) chunk \(chunk)")
-                    }
-                    chunks[key, default: [:]][chunk] = bytes
-                case .sealed(let through):
-                    let current = outputs.sealed[message.stream]?[message.target]
-                    if current.map({ $0 < through }) ?? true { outputs.sealed[message.stream, default: [:]][message.target] = through }
+                audit(stored, node, "message")
+                if streams.contains(message.stream) { try take(message, subject: stored.subject) }
+            case .piece(let piece, let index, let count, let node):
+                audit(stored, node, "message")
+                // A block sent in pieces is one once every piece is in.
+                if streams.contains(piece.stream),
+                   let whole = try pieces.add(piece, index: index, count: count, subject: stored.subject, sequence: stored.sequence) {
+                    try take(whole, subject: stored.subject)
                 }
             }
+        }
+        // A copy read first on its subject follows what it says when that is nothing (sequence 0)
+        // or a message purged since (behind a checkpoint: the purge keeps every subject's newest
+        // message, and JetStream stored the copy only right after the message it names).
+        for (stored, node) in unlinked {
+            let link = SubjectChain.previous(of: stored)
+            if link == 0 { continue }
+            if let link, link < stored.sequence, try jetStream.message(stream: names.jetStreamName, sequence: link) == nil { continue }
+            outputs.fenceViolations.append("\(node) wrote speculative message \(stored.sequence) on \(stored.subject) first on the subject but linked to \(link.map { "message \($0), which is still stored" } ?? "nothing")")
         }
         for (key, byChunk) in chunks {
             var list: [[UInt8]] = []

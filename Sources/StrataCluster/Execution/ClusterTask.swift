@@ -102,7 +102,7 @@ final class ClusterTask: Sendable {
         self.program = program
         self.restored = restored
         sealMarks = Mutex(SealMarkLog(start: start))
-        checkpointFirstSequence = Mutex(restored?.firstSequence ?? 0)
+        checkpointFirstSequence = Mutex((restored?.firstSequence ?? 0, restored?.position ?? 0))
         statefulVertices = program.statefulVertexNames
         let q = UInt32(partition)
         let streams = program.externalStreams
@@ -175,23 +175,24 @@ final class ClusterTask: Sendable {
             if try store.logStore.frontier(of: stream).sealedThrough != nil { fresh = false }
         }
         if !fresh {
-            let behind = progress.contains { $0.through.map { $0 < checkpoint.through } ?? true }
+            var behind = progress.contains { $0.through.map { $0 < checkpoint.through } ?? true }
             if !behind {
-                // Kept: the checkpoint's position serves when the store has gathered at least what
-                // the checkpoint had (messages after it come after the position).
+                // Kept when the store has gathered at least what the checkpoint had: the messages
+                // after that come after the checkpoint's position. A store short of it would have
+                // to read from the beginning, and the exchange messages behind the checkpoints
+                // kept are purged: it is behind too.
                 let sealed = Dictionary(image.streams.map { ($0.name, $0.frontier.sealedThrough) }) { a, _ in a }
-                for stream in program.externalStreams.inputs + program.gatheredExchanges.map(\.gathered) {
+                for stream in program.externalStreams.inputs + program.gatheredExchanges.map(\.gathered) where !behind {
                     guard let had = sealed[stream.name] ?? nil else { continue }
-                    guard let local = try store.logStore.frontier(of: stream).sealedThrough, local >= had else {
-                        return (store, program, 1, nil)
-                    }
+                    let local = try store.logStore.frontier(of: stream).sealedThrough
+                    behind = local.map { $0 < had } ?? true
                 }
-                return (store, program, checkpoint.position, restored(installed: false))
+                if !behind { return (store, program, checkpoint.position, restored(installed: false)) }
             }
             // Behind the checkpoint (a partition coming back to a node that ran it before):
-            // installing the checkpoint is less work than replaying from the old state. The old
-            // store is renamed aside and its files removed; LMDB keeps the open files valid until
-            // the old store closes.
+            // installing the checkpoint is less work than replaying from the old state, and the
+            // only way once the exchange messages before it are purged. The old store is renamed
+            // aside and its files removed; LMDB keeps the open files valid until the old store closes.
             let aside = path + ".replaced"
             try StoreFiles.remove(aside)
             guard rename(path, aside) == 0 else {
@@ -210,10 +211,15 @@ final class ClusterTask: Sendable {
     private let statefulVertices: [String]
     /// The seal marks gathered, for the position a checkpoint records.
     private let sealMarks: Mutex<SealMarkLog>
-    /// The sequence of the first piece of the newest checkpoint of the partition this task knows.
-    private let checkpointFirstSequence: Mutex<UInt64>
+    /// The sequence of the first piece of the newest checkpoint of the partition this task knows
+    /// (0: none), and the position it records.
+    private let checkpointFirstSequence: Mutex<(first: UInt64, position: UInt64)>
     /// The snapshot intervals of the last checkpoint published (sender thread only).
     private let lastCheckpointSignature = Mutex<[Interval?]>([])
+    /// The position of the oldest checkpoint kept, once one was published (nothing before it on
+    /// the gathered exchange subjects is read again), and how far each of those subjects was
+    /// purged (sender thread only).
+    private let exchangePurge = Mutex<(oldest: UInt64?, purged: [String: UInt64])>((nil, [:]))
 
     /// The subjects the task sends on, with the sequence of its last message on each.
     private let lastSequence = Mutex<[String: UInt64]>([:])
@@ -317,6 +323,7 @@ final class ClusterTask: Sendable {
     private func gatherLoop() {
         do {
             var gatherer = try TaskGatherer(log: store.logStore, target: UInt32(partition), channels: gatherChannels)
+            var pieces = ExchangePieces()
             // Exchanges from the checkpoint's recorded position (1 without one); the inputs from the
             // first interval the store has not sealed — after an installed checkpoint, its frontier.
             let start = sealMarks.withLock { $0.start }
@@ -334,12 +341,41 @@ final class ClusterTask: Sendable {
                 var received = 0
                 while received < 4096, let stored = try reader.next(timeout: received == 0 ? wait : .milliseconds(1)) {
                     received += 1
-                    if case .message(let message, _) = try ExchangeWire.decode(stored, names: names) {
-                        var through: Interval?
-                        if case .sealed(let sealed) = message.body { through = sealed }
-                        sealMarks.withLock { $0.received(subject: stored.subject, sequence: stored.sequence, sealedThrough: through) }
-                        // Outputs sent to this partition are for readers of the program's results.
-                        if gatherer.gathers(message.stream) || !isOutput(message.stream) { try gatherer.receive(message) }
+                    var arrived: ExchangeMessage?
+                    // Where a checkpoint's readers resume, and what can be purged behind it: marks
+                    // and blocks of the gathered streams (outputs sent here are not read again).
+                    func record(_ stream: String, sealed: Interval? = nil, block: Interval? = nil) {
+                        guard gatherer.gathers(stream) else { return }
+                        let speculative = SubjectChain.isSpeculative(stored)
+                        sealMarks.withLock {
+                            $0.received(subject: stored.subject, sequence: stored.sequence, sealedThrough: sealed, block: block,
+                                        speculative: speculative)
+                        }
+                    }
+                    switch try ExchangeWire.decode(stored, names: names) {
+                    case .message(let message, _):
+                        switch message.body {
+                        case .sealed(let through):
+                            try pieces.sealed(subject: stored.subject, through: through,
+                                              gathered: gatherer.committed(message.stream))
+                            record(message.stream, sealed: through)
+                        case .block(let interval, _, _):
+                            record(message.stream, block: interval)
+                        }
+                        arrived = message
+                    case .piece(let piece, let index, let count, _):
+                        if case .block(let interval, _, _) = piece.body { record(piece.stream, block: interval) }
+                        // A whole block once its last piece is in.
+                        if gatherer.gathers(piece.stream) || !isOutput(piece.stream) {
+                            arrived = try pieces.add(piece, index: index, count: count, subject: stored.subject,
+                                                     sequence: stored.sequence)
+                        }
+                    case .fence, .checkpoint:
+                        break
+                    }
+                    // Outputs sent to this partition are for readers of the program's results.
+                    if let message = arrived, gatherer.gathers(message.stream) || !isOutput(message.stream) {
+                        try gatherer.receive(message)
                     }
                     if reader.isCaughtUp { break }
                 }
@@ -409,6 +445,7 @@ final class ClusterTask: Sendable {
                 if try exportRound(exporter) {
                     try checkpointIfDue()
                 } else {
+                    try purgeExchangesBehindCheckpoints()
                     signal.waitBlocking(after: generation, timeout: .milliseconds(200))
                 }
             } catch let error as ClusterError {
@@ -428,16 +465,22 @@ final class ClusterTask: Sendable {
     /// Sends what the store sealed since the last round and records it in the progress key;
     /// returns whether there was anything.
     private func exportRound(_ exporter: TaskExporter) throws -> Bool {
-        var perSubject: [(subject: String, messages: [ExchangeMessage])] = []
+        var perSubject: [(subject: String, messages: [OutgoingMessage])] = []
         var advanced: [String: Interval] = [:]
         let done = exported.withLock { $0 }
+        let pieceBytes = jetStream.connection.pieceBytes(headroom: ExchangeWire.headroom)
         for channel in exportChannels {
             guard let through = try exporter.sealedThrough(channel),
                   done[channel.wireName].map({ $0 < through }) ?? true else { continue }
             let messages = try exporter.messages(channel, after: done[channel.wireName], through: through)
             for (index, target) in channel.targets.enumerated() {
+                var outgoing: [OutgoingMessage] = []
+                outgoing.reserveCapacity(messages[index].count)
+                for message in messages[index] {
+                    outgoing += ExchangeWire.outgoing(message, names: names, node: node, pieceBytes: pieceBytes)
+                }
                 perSubject.append((names.subject(stream: channel.wireName, source: UInt32(partition), target: target),
-                                   messages[index]))
+                                   outgoing))
             }
             advanced[channel.wireName] = through
         }
@@ -473,8 +516,9 @@ final class ClusterTask: Sendable {
 
     /// Publishes a checkpoint when a stateful vertex wrote a newer snapshot since the last one
     /// (for a program without state, when the smallest progress entered another snapshot
-    /// period), then purges the checkpoints before the previous one: the two newest complete
-    /// checkpoints of a partition are kept.
+    /// period), then purges the checkpoints before the previous one — the two newest complete
+    /// checkpoints of a partition are kept — and the exchange messages before the oldest kept
+    /// checkpoint's position (`purgeExchanges`).
     private func checkpointIfDue() throws {
         guard checkpoints else { return }
         let log = store.logStore
@@ -493,19 +537,13 @@ final class ClusterTask: Sendable {
         let (image, through) = try program.image(keeping: keeping)
         guard let through else { return }
         let sealed = Dictionary(image.streams.map { ($0.name, $0.frontier.sealedThrough) }) { a, _ in a }
-        // The gathered exchanges only: the inputs come from their replicas (`ReplicatedInput`),
-        // which resume from the installed store's own frontier, not from a JetStream position.
-        let perChannel = gatherChannels.dropFirst(inputs.count).map { channel in
-            (channel.local.name, (0..<channel.sources).map {
-                names.subject(stream: channel.local.name, source: $0, target: UInt32(partition))
-            })
-        }
+        let perChannel = gatheredExchangeSubjects
         let position = sealMarks.withLock { marks in
             perChannel.map { marks.position(subjects: $0.1, sealed: sealed[$0.0] ?? nil) }.min() ?? marks.start
         }
         let checkpoint = TaskCheckpoint(through: through, position: position, image: image.encoded())
         let subject = names.checkpointSubject(partition)
-        let pieceBytes = max(4096, jetStream.connection.maxPayload - 16 * 1024)
+        let pieceBytes = jetStream.connection.pieceBytes(headroom: 16 * 1024)
         var first: UInt64?
         for message in checkpoint.messages(names: names, partition: partition, node: node, pieceBytes: pieceBytes) {
             waitForValidLease()
@@ -519,23 +557,78 @@ final class ClusterTask: Sendable {
         lastCheckpointSignature.withLock { $0 = signature }
         sealMarks.withLock { marks in for (name, subjects) in perChannel { marks.prune(subjects: subjects, sealed: sealed[name] ?? nil) } }
         let previous = checkpointFirstSequence.withLock { current in
-            defer { if let first { current = first } }
+            defer { if let first { current = (first, position) } }
             return current
         }
-        if previous > 0, let first, previous < first {
-            try jetStream.purge(stream: names.jetStreamName, subject: subject, beforeSequence: previous)
+        guard let first else { return }
+        // The oldest checkpoint kept: the previous one once this one is stored after it (the
+        // checkpoints before it go); this one when the task knows of no earlier one (none was
+        // complete when it started). What it does not need goes: the exchange messages before
+        // its position.
+        var oldestPosition: UInt64?
+        if previous.first == 0 {
+            oldestPosition = position
+        } else if previous.first < first {
+            try jetStream.purge(stream: names.jetStreamName, subject: subject, beforeSequence: previous.first)
+            oldestPosition = previous.position
+        }
+        if let oldestPosition {
+            exchangePurge.withLock { $0.oldest = oldestPosition }
+            try purgeExchangesBehindCheckpoints()
         }
     }
 
-    /// Publishes each subject's messages in order, the subjects side by side: wave `i` sends the
-    /// `i`-th message of every subject, pipelined, each expecting its subject's last sequence.
+    /// Per gathered exchange channel, its local stream and the subjects it gathers from — the
+    /// exchanges only: the inputs come from their replicas (`ReplicatedInput`), which resume from
+    /// the installed store's own frontier, not from a JetStream position.
+    private var gatheredExchangeSubjects: [(String, [String])] {
+        gatherChannels.dropFirst(inputs.count).map { channel in
+            (channel.local.name, (0..<channel.sources).map {
+                names.subject(stream: channel.local.name, source: $0, target: UInt32(partition))
+            })
+        }
+    }
+
+    /// Purges the gathered exchange subjects behind the oldest kept checkpoint's position, as far
+    /// as the task has seen each one (`SealMarkLog.purgeBounds`): after a checkpoint, and again when
+    /// the task is idle and has since seen further on a subject (a message that arrived after the
+    /// checkpoint's purge but lies before its position goes then, not at the next checkpoint, which
+    /// may never come). A subject is purged only when its bound moved.
+    private func purgeExchangesBehindCheckpoints() throws(ClusterError) {
+        guard let oldest = exchangePurge.withLock({ $0.oldest }) else { return }
+        let subjects = gatheredExchangeSubjects.flatMap(\.1)
+        let bounds = sealMarks.withLock { marks in marks.purgeBounds(subjects: subjects, position: oldest) }
+        let moved = exchangePurge.withLock { state in bounds.filter { $0.before > (state.purged[$0.subject] ?? 1) } }
+        guard !moved.isEmpty else { return }
+        try purgeExchanges(moved)
+        exchangePurge.withLock { state in for bound in moved { state.purged[bound.subject] = bound.before } }
+    }
+
+    /// Purges each subject this task gathers its exchanges from (`STREAM.SOURCE.P`, `P` this
+    /// task's partition) before its bound (`SealMarkLog.purgeBounds`). Who reads such a subject:
+    /// this task — now, or a new owner of `P` restoring one of the two checkpoints kept, which
+    /// reads from that checkpoint's position — and `ClusterOutputs`, which only counts and audits
+    /// them (it keeps the named outputs' blocks, whose subjects are never purged). The sender
+    /// (task `SOURCE`) reads only the subject's last message, to fence it, which stays.
+    private func purgeExchanges(_ bounds: [(subject: String, before: UInt64)]) throws(ClusterError) {
+        for (subject, before) in bounds where before > 1 {
+            try whileNoResponders { () throws(ClusterError) in
+                try jetStream.purge(stream: names.jetStreamName, subject: subject, beforeSequence: before)
+            }
+        }
+    }
+
+    /// Publishes each subject's messages (a big block's pieces among them, consecutive) in order,
+    /// the subjects side by side: wave `i` sends the `i`-th message of every subject, pipelined,
+    /// each chained to its subject's last sequence (`ExchangeWire.chained`: the expectation and
+    /// `Strata-Previous` together, for every piece).
     ///
     /// When speculative copies of the task's messages came in between (a publish rejected for its
     /// expected sequence, or acknowledged as a duplicate stored after the task's last message),
     /// the task adopts the subject's chain (`SubjectChain.continuation`) and sends the wave again:
-    /// what a copy stored first is acknowledged as a duplicate. A fence or another node's write
-    /// stops it (`wrongLastSequence`).
-    private func publish(_ perSubject: [(subject: String, messages: [ExchangeMessage])]) throws(ClusterError) {
+    /// what a copy stored first (a whole block, a seal mark or some of a block's pieces) is
+    /// acknowledged as a duplicate. A fence or another node's write stops it (`wrongLastSequence`).
+    private func publish(_ perSubject: [(subject: String, messages: [OutgoingMessage])]) throws(ClusterError) {
         let longest = perSubject.map(\.messages.count).max() ?? 0
         for wave in 0..<longest {
             var attempts = 0
@@ -546,18 +639,18 @@ final class ClusterTask: Sendable {
                 let sealedOn = subjectSealed.withLock { $0 }
                 var batch: [OutgoingMessage] = []
                 var subjects: [String] = []
-                var bodies: [ExchangeMessage.Body] = []
+                var marks: [Interval?] = []
                 for (subject, messages) in perSubject where wave < messages.count {
-                    if case .sealed(let through) = messages[wave].body, let known = sealedOn[subject], through <= known { continue }
-                    batch.append(ExchangeWire.outgoing(messages[wave], names: names, node: node,
-                                                       expectedLastSubjectSequence: sequences[subject] ?? 0))
+                    let mark = ExchangeWire.sealedThrough(messages[wave])
+                    if let mark, let known = sealedOn[subject], mark <= known { continue }
+                    batch.append(ExchangeWire.chained(messages[wave], after: sequences[subject] ?? 0))
                     subjects.append(subject)
-                    bodies.append(messages[wave].body)
+                    marks.append(mark)
                 }
                 if batch.isEmpty { break }
                 do {
                     let acks = try jetStream.publish(batch)
-                    for ((subject, ack), body) in zip(zip(subjects, acks), bodies) {
+                    for ((subject, ack), mark) in zip(zip(subjects, acks), marks) {
                         // A single server drops a repeated id before it checks the expected sequence:
                         // a duplicate stored after the task's last message is a copy's.
                         let own = sequences[subject] ?? 0
@@ -565,7 +658,7 @@ final class ClusterTask: Sendable {
                                                                          stream: names.jetStreamName, subject: subject,
                                                                          node: node)
                         var sealed = next.sealedThrough
-                        if case .sealed(let through) = body { sealed = max(sealed ?? through, through) }
+                        if let mark { sealed = max(sealed ?? mark, mark) }
                         record(subject, next.sequence, sealed: sealed)
                     }
                     break
@@ -599,8 +692,9 @@ final class ClusterTask: Sendable {
     /// last message is a seal mark through `t` (or the owner's fence, with `t` the owner's progress)
     /// below what the copy's store sealed, the copy publishes the intervals after `t` — blocks,
     /// then a seal mark — each chained to the one before (the first to the subject's last
-    /// message), marked speculative, with the owner's message ids. A subject whose last message is
-    /// a block (the owner is mid-interval) is left for the next round; a rejected publish (someone
+    /// message), marked speculative, with the owner's message ids (a big block in the owner's
+    /// pieces, each piece chained to the one before). A subject whose last message is a block or a
+    /// piece (the owner is mid-interval) is left for the next round; a rejected publish (someone
     /// wrote in between) ends that subject's turn. The copy never writes the progress key.
     private func speculativeExportLoop() {
         let exporter = TaskExporter(log: store.logStore, source: UInt32(partition))
@@ -626,6 +720,7 @@ final class ClusterTask: Sendable {
         for channel in exportChannels {
             guard !isStopping, let through = try exporter.sealedThrough(channel) else { continue }
             let frontier = try store.logStore.frontier(of: channel.local)
+            let pieceBytes = jetStream.connection.pieceBytes(headroom: ExchangeWire.headroom)
             var byStart: [Int64: [[ExchangeMessage]]] = [:]  // lookup only: the messages after an interval
             for (index, target) in channel.targets.enumerated() {
                 waitForValidLease()
@@ -657,16 +752,18 @@ final class ClusterTask: Sendable {
                     all = try exporter.messages(channel, after: after, through: through)
                     byStart[key] = all
                 }
+                // The owner's messages, pieces and ids alike (the same piece size), each piece chained
+                // to the one before.
                 var previous = last.sequence
-                for message in all[index] {
-                    if isStopping { return }
-                    let outgoing = ExchangeWire.outgoing(message, names: names, node: node,
-                                                         expectedLastSubjectSequence: previous, speculative: true)
-                    // Rejected (someone wrote in between) or a duplicate (stored before, by the owner or
-                    // a former one): the subject's turn ends.
-                    guard let ack = try publishIfNext(outgoing), !ack.duplicate else { break }
-                    _ = speculativeStored.add(1, ordering: .relaxed)
-                    previous = ack.sequence
+                sending: for message in all[index] {
+                    for piece in ExchangeWire.outgoing(message, names: names, node: node, pieceBytes: pieceBytes, speculative: true) {
+                        if isStopping { return }
+                        // Rejected (someone wrote in between) or a duplicate (stored before, by the owner or
+                        // a former one): the subject's turn ends.
+                        guard let ack = try publishIfNext(ExchangeWire.chained(piece, after: previous)), !ack.duplicate else { break sending }
+                        _ = speculativeStored.add(1, ordering: .relaxed)
+                        previous = ack.sequence
+                    }
                 }
             }
         }

@@ -126,50 +126,94 @@ struct TaskCheckpoint: Sendable {
     }
 }
 
-/// Per subject a task gathers from, the seal marks it received (interval and JetStream sequence):
-/// from them, the sequence from which the messages of every interval after a checkpoint's can be
-/// read again. Not `Sendable` by itself: `ClusterTask` keeps it behind a lock.
+/// Per subject a task gathers from, the seal marks it received (interval and JetStream sequence)
+/// and the blocks (interval and sequence of each message): from them, the sequence from which the
+/// messages of every interval after a checkpoint's can be read again, and the sequence before
+/// which a subject's messages are no longer needed. Not `Sendable` by itself: `ClusterTask` keeps
+/// it behind a lock.
+///
+/// A subject's messages come in interval order from each sender, but not always across senders:
+/// an owner that died after publishing blocks of intervals 14 and 15 without their seal mark, and
+/// a new owner whose first round marks only interval 13, leave blocks after 13 before the mark
+/// through 13. So "after the last seal mark at or before the checkpoint" is bounded further by
+/// the first block of a later interval.
 struct SealMarkLog {
     /// The sequence the task's reader started from.
     var start: UInt64
     /// Per subject, seal marks in the order received (lookup only by subject).
     var marks: [String: [(through: Interval, sequence: UInt64)]] = [:]
+    /// Per subject, the block messages (pieces included) received, in order, less those of
+    /// intervals a checkpoint covered (`prune`).
+    var blocks: [String: [(interval: Interval, sequence: UInt64)]] = [:]
     /// Per subject, the sequence of the first message received on it.
     var firstSeen: [String: UInt64] = [:]
+    /// Per subject, the sequence of the last message received on it.
+    var lastSeen: [String: UInt64] = [:]
+    /// Per subject, the sequence of the last message received on it that is not a speculative
+    /// copy: an owner's chain back (`SubjectChain.continuation`) never reaches before it.
+    var lastWritten: [String: UInt64] = [:]
 
     init(start: UInt64) { self.start = start }
 
-    mutating func received(subject: String, sequence: UInt64, sealedThrough: Interval?) {
+    /// Records a message of `subject`: a seal mark through `sealedThrough`, a block (or a piece of
+    /// one) of interval `block`, or neither; `speculative` for a speculative copy's (`SubjectChain`).
+    mutating func received(subject: String, sequence: UInt64, sealedThrough: Interval?, block: Interval? = nil,
+                           speculative: Bool = false) {
         if firstSeen[subject] == nil { firstSeen[subject] = sequence }
+        lastSeen[subject] = sequence
+        if !speculative { lastWritten[subject] = sequence }
         // Only a mark above the subject's earlier ones counts: a lower one stored after a higher
         // one (a new owner resuming from its progress below what the former owner sent) says
         // nothing new, and taken as a position it would skip the blocks between the two.
         if let sealedThrough, marks[subject]?.last.map({ $0.through < sealedThrough }) ?? true {
             marks[subject, default: []].append((sealedThrough, sequence))
         }
+        if let block { blocks[subject, default: []].append((block, sequence)) }
+    }
+
+    /// On `subject`, the sequence after the last seal mark at or before `sealed`, or of the first
+    /// block of an interval after `sealed` received before that mark, whichever comes first:
+    /// every message before it is of an interval at or before `sealed`, and every message of a
+    /// later interval is at or after it. `nil` when there is no such seal mark.
+    func resumption(subject: String, sealed: Interval) -> UInt64? {
+        guard let mark = marks[subject]?.last(where: { $0.through <= sealed }) else { return nil }
+        let late = blocks[subject]?.first { $0.interval > sealed && $0.sequence < mark.sequence }
+        return min(mark.sequence + 1, late?.sequence ?? .max)
     }
 
     /// The sequence from which reading `subjects` again gives every message for the intervals
-    /// after `sealed` (the gathered stream's sealed frontier in the checkpoint): after the last
-    /// seal mark at or before it on each subject (a subject's messages come in interval order).
+    /// after `sealed` (the gathered stream's sealed frontier in the checkpoint): the smallest
+    /// over the subjects of `resumption`, or of the first message received on a subject without
+    /// a seal mark at or before `sealed`.
     func position(subjects: [String], sealed: Interval?) -> UInt64 {
         var result = UInt64.max
         for subject in subjects {
-            let candidate: UInt64
-            if let sealed, let mark = marks[subject]?.last(where: { $0.through <= sealed }) {
-                candidate = mark.sequence + 1
-            } else {
-                candidate = firstSeen[subject] ?? start
-            }
+            let candidate = sealed.flatMap { resumption(subject: subject, sealed: $0) } ?? firstSeen[subject] ?? start
             result = min(result, candidate)
         }
-        return result == .max ? start : min(result, UInt64.max)
+        return result == .max ? start : result
     }
 
-    /// Forgets the seal marks before the last one at or before `sealed` on each of `subjects`.
+    /// Per subject of `subjects` on which a message was received, the sequence before which its
+    /// messages can be purged once no checkpoint older than one at `position` is kept: a restore
+    /// reads from `position` on. Never past the last message received on the subject, so that the
+    /// subject keeps its newest message (its sender's fencing expects it, and a speculative copy
+    /// chains to it), nor past the last one that is not a speculative copy: the copies after it may
+    /// be ahead of their owner, which walks back through them to its own last message
+    /// (`SubjectChain.continuation`). A subject on which only copies were received is not purged.
+    func purgeBounds(subjects: [String], position: UInt64) -> [(subject: String, before: UInt64)] {
+        subjects.compactMap { subject in
+            guard let seen = lastSeen[subject], let written = lastWritten[subject] else { return nil }
+            return (subject, min(position, seen, written))
+        }
+    }
+
+    /// Forgets the seal marks before the last one at or before `sealed` on each of `subjects`, and
+    /// the blocks of intervals at or before it.
     mutating func prune(subjects: [String], sealed: Interval?) {
         guard let sealed else { return }
         for subject in subjects {
+            if let list = blocks[subject] { blocks[subject] = list.filter { $0.interval > sealed } }
             guard let list = marks[subject], let keep = list.lastIndex(where: { $0.through <= sealed }), keep > 0 else { continue }
             marks[subject] = Array(list[keep...])
         }

@@ -99,6 +99,15 @@ public final class NATSConnection: Sendable {
     /// The corresponding C call is `natsConnection_GetMaxPayload`.
     public var maxPayload: Int { Int(natsConnection_GetMaxPayload(handle)) }
 
+    /// The payload of one piece of something cut to fit the maximum payload, leaving `headroom`
+    /// bytes for the message's headers (which count against the maximum too): `maxPayload -
+    /// headroom`, or half the maximum payload when that leaves less than `headroom` (a server
+    /// configured with a small `max_payload`).
+    public func pieceBytes(headroom: Int) -> Int {
+        let maximum = maxPayload
+        return maximum > 2 * headroom ? maximum - headroom : max(256, maximum / 2)
+    }
+
     /// Whether the connection is up now (not connecting, reconnecting or closed).
     public var isConnected: Bool { natsConnection_Status(handle) == NATS_CONN_STATUS_CONNECTED }
 

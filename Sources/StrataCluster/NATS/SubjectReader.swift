@@ -4,6 +4,11 @@ import CNATS
 /// start sequence on, through an ordered consumer (served by the stream's leader, so it sees
 /// every acknowledged message).
 ///
+/// Where "the end" is comes from the stream, not the consumer: at open, the reader asks the
+/// stream's leader for the last message matching the filter (`endAtOpen`), and `readToEnd` reads
+/// until it has delivered that sequence. (A new consumer's own count of pending messages can read
+/// 0 before the server has counted anything, which made a reader stop before its first message.)
+///
 /// `SubjectReader` is not `Sendable`: use one from one thread at a time. It unsubscribes when
 /// released.
 ///
@@ -20,17 +25,22 @@ public final class SubjectReader {
     public let stream: String
     /// The subject filter.
     public let subject: String
-    /// How many matching messages were stored, from the start sequence on, when the reader opened.
-    public let pendingAtOpen: UInt64
+    /// The stream sequence of the last message matching the filter when the reader opened (0 when
+    /// none did): `readToEnd` reads through it. Below the start sequence, there is nothing to read.
+    public let endAtOpen: UInt64
     /// The stream sequence of the last message returned, or `startSequence - 1`.
     public private(set) var lastSequence: UInt64
-    /// How many matching messages followed the last message returned, when it was delivered.
-    public private(set) var pending: UInt64
+    /// How many matching messages followed the last message returned, when it was delivered (0
+    /// before the first).
+    public private(set) var pending: UInt64 = 0
 
     init(jetStream: JetStream, stream: String, subject: String, startSequence: UInt64) throws(ClusterError) {
         self.jetStream = jetStream
         self.stream = stream
         self.subject = subject
+        // The end first, from the stream's leader: every matching message stored before the
+        // consumer exists is at or below it.
+        endAtOpen = try jetStream.lastMessage(stream: stream, subject: subject)?.sequence ?? 0
         var options = jsSubOptions()
         jsSubOptions_Init(&options)
         options.Ordered = true
@@ -46,19 +56,6 @@ public final class SubjectReader {
         guard let sub else { throw .invalidArgument("js_SubscribeSync gave no subscription for \(subject)") }
         subscription = sub
         lastSequence = startSequence == 0 ? 0 : startSequence - 1
-        var info: UnsafeMutablePointer<jsConsumerInfo>?
-        var infoCode = jsErrCode(rawValue: 0)
-        let infoStatus = natsSubscription_GetConsumerInfo(&info, sub, nil, &infoCode)
-        guard infoStatus == NATS_OK, let info else {
-            let error = ClusterError.make("natsSubscription_GetConsumerInfo(\(stream), \(subject))", infoStatus, infoCode)
-            natsSubscription_Unsubscribe(sub)
-            natsSubscription_Destroy(sub)
-            throw error
-        }
-        // Messages already delivered to the subscription count as pending here too.
-        pendingAtOpen = info.pointee.NumPending + info.pointee.Delivered.Consumer
-        pending = pendingAtOpen
-        jsConsumerInfo_Destroy(info)
     }
 
     deinit {
@@ -66,8 +63,9 @@ public final class SubjectReader {
         natsSubscription_Destroy(subscription)
     }
 
-    /// Whether every message stored when the last one returned was delivered has been returned.
-    public var isCaughtUp: Bool { pending == 0 }
+    /// Whether every matching message stored when the reader opened has been returned, and none
+    /// was pending when the last one returned was delivered.
+    public var isCaughtUp: Bool { lastSequence >= endAtOpen && pending == 0 }
 
     /// The next message, waiting at most `timeout` for one; `nil` when none came in time.
     ///
@@ -98,17 +96,18 @@ public final class SubjectReader {
         }
     }
 
-    /// Returns every matching message stored up to the moment the reader catches up, in order.
+    /// Returns every matching message from the start sequence through `endAtOpen` (the last one
+    /// stored when the reader opened), in order; nothing when that is below the start.
     ///
     /// - Parameters:
-    ///   - timeout: The longest wait for one message while some are known to be pending.
+    ///   - timeout: The longest wait for one message while some are known to be stored.
     ///   - body: Called with each message, in stream order.
-    /// - Throws: `ClusterError.timedOut` when a pending message does not arrive within `timeout`,
+    /// - Throws: `ClusterError.timedOut` when a stored message does not arrive within `timeout`,
     ///   or what `body` throws.
     public func readToEnd(timeout: Duration, _ body: (StoredMessage) throws(ClusterError) -> Void) throws(ClusterError) {
-        while !isCaughtUp {
+        while lastSequence < endAtOpen {
             guard let message = try next(timeout: timeout) else {
-                throw .timedOut("\(pending) pending messages on \(subject) of \(stream) after sequence \(lastSequence)")
+                throw .timedOut("messages on \(subject) of \(stream) after sequence \(lastSequence) through \(endAtOpen)")
             }
             try body(message)
         }

@@ -234,7 +234,7 @@ public final class ClusterReplicator: Sendable {
                          _ report: inout ReplicationReport) throws(ClusterError) {
         if window.isEmpty { return }
         let log = store.logStore
-        let pieceLimit = max(4096, jetStream.connection.maxPayload - 4096)
+        let pieceLimit = jetStream.connection.pieceBytes(headroom: 4096)
         var messages: [OutgoingMessage] = []
         var perInterval: [(Interval, SealRecord, Range<Int>)] = []
         for (interval, seal) in window {

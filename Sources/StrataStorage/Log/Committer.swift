@@ -38,6 +38,9 @@ package final class Committer: Sendable {
     /// transactions committed; for tests and benchmarks.
     package let deferredMetaSyncCommits = Atomic<Int>(0)
     package let transactionsCommitted = Atomic<Int>(0)
+    /// Whether the newest transaction committed deferred its meta-page flush; for tests that
+    /// kill a process right after such a commit.
+    package let newestCommitDeferredMetaSync = Atomic<Bool>(false)
 
     /// Written after every commit, so that waiters in other processes wake (see `CommitNotice`).
     private let notice: CommitNotice?
@@ -161,8 +164,9 @@ package final class Committer: Sendable {
                 }
             }
             tally?.transactionEnded(committed: true)
-            transactionsCommitted.add(1, ordering: .relaxed)
             if defersMetaSync { deferredMetaSyncCommits.add(1, ordering: .relaxed) }
+            newestCommitDeferredMetaSync.store(defersMetaSync, ordering: .relaxed)
+            transactionsCommitted.add(1, ordering: .releasing)
         } catch {
             tally?.transactionEnded(committed: false)
             let storageError = StorageError(wrapping: error)
