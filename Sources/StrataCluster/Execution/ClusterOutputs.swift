@@ -44,7 +44,7 @@ public struct ClusterOutputs: Sendable {
         var chunks: [Key: [UInt32: [UInt8]]] = [:]  // lookup only; sorted below
         var pieces = ExchangePieces()
         var previousOnSubject: [String: UInt64] = [:]  // lookup only
-        var unlinked: [(stored: StoredMessage, node: String)] = []  // copies first on their subject: checked below
+        var unlinked: [(stored: StoredMessage, node: String)] = []  // copies whose link was not read: checked below
         func audit(_ stored: StoredMessage, _ node: String, _ what: String) {
             let previous = previousOnSubject[stored.subject]
             previousOnSubject[stored.subject] = stored.sequence
@@ -54,11 +54,15 @@ public struct ClusterOutputs: Sendable {
                 // subject (its expected last subject sequence): never out of place. A block's pieces
                 // are chained one by one, so a run of copied pieces is too.
                 outputs.speculativeMessagesByNode[node, default: 0] += 1
-                guard let previous else {
+                let link = SubjectChain.previous(of: stored)
+                // Nothing read before it on the subject, or a link between the message read before it
+                // and itself: what lay in between may have been purged behind a checkpoint while this
+                // reader ran (tasks purge the exchanges they gather). Checked once the reading is done.
+                guard let previous, !(link.map { $0 > previous && $0 < stored.sequence } ?? false) else {
                     unlinked.append((stored, node))
                     return
                 }
-                if SubjectChain.previous(of: stored) != previous {
+                if link != previous {
                     outputs.fenceViolations.append("\(node) wrote speculative \(what) \(stored.sequence) on \(stored.subject) not chained to the message before it (\(previous))")
                 }
             } else if let owner = fencer[stored.subject], owner != node {
@@ -100,14 +104,14 @@ public struct ClusterOutputs: Sendable {
                 }
             }
         }
-        // A copy read first on its subject follows what it says when that is nothing (sequence 0)
-        // or a message purged since (behind a checkpoint: the purge keeps every subject's newest
-        // message, and JetStream stored the copy only right after the message it names).
+        // A copy whose link was not read follows what it says when that is nothing (sequence 0) or a
+        // message purged since (behind a checkpoint: the purge keeps every subject's newest message,
+        // and JetStream stored the copy only right after the message it names).
         for (stored, node) in unlinked {
             let link = SubjectChain.previous(of: stored)
             if link == 0 { continue }
             if let link, link < stored.sequence, try jetStream.message(stream: names.jetStreamName, sequence: link) == nil { continue }
-            outputs.fenceViolations.append("\(node) wrote speculative message \(stored.sequence) on \(stored.subject) first on the subject but linked to \(link.map { "message \($0), which is still stored" } ?? "nothing")")
+            outputs.fenceViolations.append("\(node) wrote speculative message \(stored.sequence) on \(stored.subject) linked to \(link.map { "message \($0), which is stored but was not read before it" } ?? "nothing")")
         }
         for (key, byChunk) in chunks {
             var list: [[UInt8]] = []
