@@ -127,23 +127,13 @@ struct Ingest: ParsableCommand {
             ])
     }
 
-    /// Removes the store directory when asked; refuses to append to an existing one.
+    /// Removes the store directory (with the per-stream writer-lock directory inside it) when asked;
+    /// refuses to append to an existing one.
     private func prepareDirectory() throws {
-        var info = stat()
-        guard stat(store, &info) == 0 else { return }
+        guard access(store, F_OK) == 0 else { return }
         guard overwrite else {
             throw ValidationError("\(store) exists; pass --overwrite to delete it first")
         }
-        // The store directory holds only files (LMDB's data and lock files).
-        guard let dir = opendir(store) else { throw SystemError(call: "opendir \(store)", code: errno) }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-            }
-            if name == "." || name == ".." { continue }
-            guard unlink(store + "/" + name) == 0 else { throw SystemError(call: "unlink \(store)/\(name)", code: errno) }
-        }
-        guard rmdir(store) == 0 else { throw SystemError(call: "rmdir \(store)", code: errno) }
+        guard system("rm -rf '\(store)'") == 0 else { throw ValidationError("cannot remove \(store)") }
     }
 }

@@ -445,6 +445,7 @@ final class ClusterTask: Sendable {
                 if try exportRound(exporter) {
                     try checkpointIfDue()
                 } else {
+                    try checkpointIfDue()
                     try purgeExchangesBehindCheckpoints()
                     signal.waitBlocking(after: generation, timeout: .milliseconds(200))
                 }
@@ -522,15 +523,18 @@ final class ClusterTask: Sendable {
     private func checkpointIfDue() throws {
         guard checkpoints else { return }
         let log = store.logStore
+        // Not due while some vertex has no progress or a stateful one no snapshot yet: the image
+        // would have nothing to resume from (`Program.image` gives no `through`). Cheap to ask, so
+        // the idle sender asks again (the vertex that was missing may commit after the last round
+        // that sent anything).
+        let progress = try program.progress()
+        guard progress.allSatisfy({ $0.through != nil }) else { return }
         var signature: [Interval?] = try statefulVertices.map { try log.latestSnapshotInterval(of: $0) }
         if statefulVertices.isEmpty {
             let every = UInt64(max(1, program.snapshotEvery ?? Program.defaultSnapshotEvery))
-            signature = [try program.progress().map(\.through).reduce(Optional(Interval(UInt64.max))) { a, b in
-                guard let a, let b else { return nil }
-                return min(a, b)
-            }.map { Interval($0.rawValue / every) }]
+            signature = [progress.compactMap(\.through).min().map { Interval($0.rawValue / every) }]
         }
-        guard signature.contains(where: { $0 != nil }), signature != lastCheckpointSignature.withLock({ $0 }) else { return }
+        guard signature.allSatisfy({ $0 != nil }), signature != lastCheckpointSignature.withLock({ $0 }) else { return }
         let done = exported.withLock { $0 }
         var keeping: [String: Interval?] = [:]
         for channel in exportChannels { keeping[channel.local.name] = done[channel.wireName] }

@@ -69,8 +69,14 @@ public final class ClusterFollower: Sendable {
     }
 
     /// The Strata streams replicated in the cluster (this namespace), in name order.
+    ///
+    /// Listing streams is answered by JetStream's metadata leader: right after a server's death
+    /// (while the survivors elect a new one) it times out or finds no responder, so it is asked
+    /// again, at most 30 times about a second apart, before the error is thrown.
     public func replicatedStreams() throws(ClusterError) -> [String] {
-        try jetStream.streamNames().compactMap { ClusterNames.stream(ofJetStream: $0, namespace: options.namespace) }.sorted()
+        let jetStream = self.jetStream
+        return try ClusterNode.retrying { () throws(ClusterError) in try jetStream.streamNames() }
+            .compactMap { ClusterNames.stream(ofJetStream: $0, namespace: options.namespace) }.sorted()
     }
 
     /// Restores every stream replicated in the cluster: main streams first, then late side streams.
