@@ -403,7 +403,7 @@ struct ClusterExecutionTests {
             let outputs = try ClusterOutputs.read(jetStream: try connection.jetStream(),
                                                   names: ExecutionNames(namespace: run.namespace, program: "demo"),
                                                   streams: ["urlCounts"])
-            #expect(outputs.fenceViolations.isEmpty, "\(outputs.fenceViolations)")
+            #expect(outputs.fenceViolations.isEmpty, "\(zip(outputs.fenceViolations, outputs.fenceViolationContext).map { "\($0)\n\($1)" }.joined(separator: "\n"))")
             return (try single(), digest, outputs.speculativeMessagesByNode, run.logs)
         }
         #expect(expected.count > 50, "a weak test: \(expected.count) output blocks")

@@ -158,7 +158,8 @@ struct ExchangePiecesClusterTests {
             try jetStream.reader(stream: names.jetStreamName, subject: names.allSubjects).readToEnd(timeout: .seconds(60)) { stored in
                 if SubjectChain.isSpeculative(stored) && stored.header(ExchangeWire.piece) != nil { copiedPieces += 1 }
             }
-            return (try single(), digest, (outputs.fenceViolations, outputs.speculativeMessagesByNode, copiedPieces), run.logs)
+            let violations = zip(outputs.fenceViolations, outputs.fenceViolationContext).map { "\($0)\n\($1)" }
+            return (try single(), digest, (violations, outputs.speculativeMessagesByNode, copiedPieces), run.logs)
         }
         #expect(expected.count > 50, "a weak test: \(expected.count) output blocks")
         #expect(audit.0.isEmpty, "\(audit.0)")

@@ -187,8 +187,8 @@ extension StrataNodeCommand {
                         for (node, count) in outputs.speculativeMessagesByNode.sorted(by: { $0.key < $1.key }) {
                             FileHandle.standardError.write(Data("speculative messages from \(node): \(count)\n".utf8))
                         }
-                        for violation in outputs.fenceViolations {
-                            FileHandle.standardError.write(Data("fence violation: \(violation)\n".utf8))
+                        for (violation, context) in zip(outputs.fenceViolations, outputs.fenceViolationContext) {
+                            FileHandle.standardError.write(Data("fence violation: \(violation)\n\(context)\n".utf8))
                         }
                         if !outputs.fenceViolations.isEmpty { throw ExitCode(1) }
                         return

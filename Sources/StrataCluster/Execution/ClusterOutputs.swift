@@ -25,6 +25,11 @@ public struct ClusterOutputs: Sendable {
     public var sealed: [String: [UInt32: Interval]] = [:]
     /// Writes that broke the fencing: a node writing on a subject another node had fenced.
     public var fenceViolations: [String] = []
+    /// For each entry of `fenceViolations`, in the same order, its subject's messages around it as
+    /// read (up to 16 before and 8 after; one line each: sequence, message id, kind, node,
+    /// `Strata-Previous`, the expected last subject sequence stored with it, `Strata-Speculative`,
+    /// `Strata-Piece`, a seal mark's interval), so that a violation can be explained.
+    public var fenceViolationContext: [String] = []
     /// Per node, how many messages it wrote on the program's subjects (speculative copies included).
     public var messagesByNode: [String: Int] = [:]
     /// Per node, how many of its messages are speculative copies (stored before their owner's).
@@ -44,8 +49,27 @@ public struct ClusterOutputs: Sendable {
         var chunks: [Key: [UInt32: [UInt8]]] = [:]  // lookup only; sorted below
         var pieces = ExchangePieces()
         var previousOnSubject: [String: UInt64] = [:]  // lookup only
-        var unlinked: [(stored: StoredMessage, node: String)] = []  // copies whose link was not read: checked below
+        var unlinked: [(stored: StoredMessage, node: String, context: [String])] = []  // copies whose link was not read: checked below
+        var recent: [String: [String]] = [:]  // lookup only: per subject, its last messages read (`describe`)
+        var following: [(subject: String, violation: Int, remaining: Int)] = []  // violations still taking later lines
+        func note(_ stored: StoredMessage) {
+            let line = Self.describe(stored)
+            for index in following.indices where following[index].subject == stored.subject && following[index].remaining > 0 {
+                outputs.fenceViolationContext[following[index].violation] += "\n  " + line
+                following[index].remaining -= 1
+            }
+            var lines = recent[stored.subject] ?? []
+            if lines.count == 16 { lines.removeFirst() }
+            lines.append(line)
+            recent[stored.subject] = lines
+        }
+        func violation(_ text: String, subject: String, context: [String]? = nil) {
+            outputs.fenceViolations.append(text)
+            outputs.fenceViolationContext.append("\(subject):\n  " + (context ?? recent[subject] ?? []).joined(separator: "\n  "))
+            following.append((subject, outputs.fenceViolationContext.count - 1, 8))
+        }
         func audit(_ stored: StoredMessage, _ node: String, _ what: String) {
+            note(stored)
             let previous = previousOnSubject[stored.subject]
             previousOnSubject[stored.subject] = stored.sequence
             outputs.messagesByNode[node, default: 0] += 1
@@ -59,14 +83,15 @@ public struct ClusterOutputs: Sendable {
                 // and itself: what lay in between may have been purged behind a checkpoint while this
                 // reader ran (tasks purge the exchanges they gather). Checked once the reading is done.
                 guard let previous, !(link.map { $0 > previous && $0 < stored.sequence } ?? false) else {
-                    unlinked.append((stored, node))
+                    unlinked.append((stored, node, recent[stored.subject] ?? []))
                     return
                 }
                 if link != previous {
-                    outputs.fenceViolations.append("\(node) wrote speculative \(what) \(stored.sequence) on \(stored.subject) not chained to the message before it (\(previous))")
+                    violation("\(node) wrote speculative \(what) \(stored.sequence) on \(stored.subject) not chained to the message before it (\(previous))",
+                              subject: stored.subject)
                 }
             } else if let owner = fencer[stored.subject], owner != node {
-                outputs.fenceViolations.append("\(node) wrote \(what) \(stored.sequence) on \(stored.subject) after \(owner)'s fence")
+                violation("\(node) wrote \(what) \(stored.sequence) on \(stored.subject) after \(owner)'s fence", subject: stored.subject)
             }
         }
         func take(_ message: ExchangeMessage, subject: String) throws(ClusterError) {
@@ -87,6 +112,7 @@ public struct ClusterOutputs: Sendable {
         try reader.readToEnd(timeout: .seconds(60)) { stored throws(ClusterError) in
             switch try ExchangeWire.decode(stored, names: names) {
             case .fence(let node):
+                note(stored)
                 fencer[stored.subject] = node
                 previousOnSubject[stored.subject] = stored.sequence
                 outputs.messagesByNode[node, default: 0] += 1
@@ -107,11 +133,13 @@ public struct ClusterOutputs: Sendable {
         // A copy whose link was not read follows what it says when that is nothing (sequence 0) or a
         // message purged since (behind a checkpoint: the purge keeps every subject's newest message,
         // and JetStream stored the copy only right after the message it names).
-        for (stored, node) in unlinked {
+        following.removeAll()
+        for (stored, node, context) in unlinked {
             let link = SubjectChain.previous(of: stored)
             if link == 0 { continue }
             if let link, link < stored.sequence, try jetStream.message(stream: names.jetStreamName, sequence: link) == nil { continue }
-            outputs.fenceViolations.append("\(node) wrote speculative message \(stored.sequence) on \(stored.subject) linked to \(link.map { "message \($0), which is stored but was not read before it" } ?? "nothing")")
+            violation("\(node) wrote speculative message \(stored.sequence) on \(stored.subject) linked to \(link.map { "message \($0), which is stored but was not read before it" } ?? "nothing")",
+                      subject: stored.subject, context: context)
         }
         for (key, byChunk) in chunks {
             var list: [[UInt8]] = []
@@ -124,6 +152,15 @@ public struct ClusterOutputs: Sendable {
             outputs.blocks[key] = list
         }
         return outputs
+    }
+
+    /// One line describing a stored message of a program for `fenceViolationContext`.
+    static func describe(_ stored: StoredMessage) -> String {
+        func field(_ label: String, _ header: String) -> String { stored.header(header).map { " \(label) \($0)" } ?? "" }
+        return "\(stored.sequence) id \(stored.messageID ?? "-")" + field("kind", ExchangeWire.kind) + field("node", ExchangeWire.node)
+            + field("previous", SubjectChain.previous) + field("expected", "Nats-Expected-Last-Subject-Sequence")
+            + field("speculative", SubjectChain.speculative) + field("piece", ExchangeWire.piece)
+            + field("interval", ExchangeWire.interval) + field("through", ExchangeWire.through)
     }
 
     /// One line per (stream, partition, interval) with blocks through `through`, in order:
