@@ -694,12 +694,16 @@ final class ClusterTask: Sendable {
 
     /// A speculative copy's sending: every round, for each subject the partition sends on whose
     /// last message is a seal mark through `t` (or the owner's fence, with `t` the owner's progress)
-    /// below what the copy's store sealed, the copy publishes the intervals after `t` — blocks,
-    /// then a seal mark — each chained to the one before (the first to the subject's last
+    /// below what the copy's store sealed, the copy publishes the intervals after `t` — each
+    /// interval's blocks, then its seal mark: the subject's one sequence (`TaskExporter.messages`),
+    /// the owner's too — each chained to the one before (the first to the subject's last
     /// message), marked speculative, with the owner's message ids (a big block in the owner's
-    /// pieces, each piece chained to the one before). A subject whose last message is a block or a
-    /// piece (the owner is mid-interval) is left for the next round; a rejected publish (someone
-    /// wrote in between) ends that subject's turn. The copy never writes the progress key.
+    /// pieces, each piece chained to the one before). When owner and copy publish the next message
+    /// at once, both expecting the same sequence, a clustered stream may pass both expectations
+    /// (nats-server 2.9.10): the two are the same message, so the duplicate check stores one.
+    /// A subject whose last message is a block or a piece (the owner is mid-interval) is left for
+    /// the next round; a rejected publish (someone wrote in between) or a duplicate ends that
+    /// subject's turn. The copy never writes the progress key.
     private func speculativeExportLoop() {
         let exporter = TaskExporter(log: store.logStore, source: UInt32(partition))
         let signal = store.logStore.sealSignal
@@ -725,7 +729,7 @@ final class ClusterTask: Sendable {
             guard !isStopping, let through = try exporter.sealedThrough(channel) else { continue }
             let frontier = try store.logStore.frontier(of: channel.local)
             let pieceBytes = jetStream.connection.pieceBytes(headroom: ExchangeWire.headroom)
-            var byStart: [Int64: [[ExchangeMessage]]] = [:]  // lookup only: the messages after an interval
+            var byStart: [UInt64: [[ExchangeMessage]]] = [:]  // lookup only: the messages after an interval
             for (index, target) in channel.targets.enumerated() {
                 waitForValidLease()
                 if isStopping { return }
@@ -734,21 +738,28 @@ final class ClusterTask: Sendable {
                 // Where the owner stands on the subject: after a seal mark, its interval; right after
                 // the owner's fence (it took the subject over and has stored nothing since), the
                 // progress it resumes from — read after the fence, so a publish expecting the fence
-                // cannot follow anything the owner sent after reading it.
-                let after: Interval?
+                // cannot follow anything the owner sent after reading it. Either way the copy's next
+                // message is the owner's next one: the sequence after an interval is canonical
+                // (`TaskExporter.messages`), so when both send it at once they send the same id and
+                // JetStream stores one. An owner that has sent nothing on the stream yet resumes from
+                // no interval, where its first batch is not canonical: the copy waits for its first
+                // seal mark.
+                let after: Interval
                 switch last.header(ExchangeWire.kind) {
                 case "sealed":
                     guard let sealed = last.header(ExchangeWire.through).flatMap(UInt64.init) else { continue }
                     after = Interval(sealed)
                 case "fence":
-                    after = try progress.get(ExecutionNames.progressKey(partition)).flatMap { ProgressValue.decode($0.value)[channel.wireName] }
+                    guard let resumed = try progress.get(ExecutionNames.progressKey(partition))
+                        .flatMap({ ProgressValue.decode($0.value)[channel.wireName] }) else { continue }
+                    after = resumed
                 default:
                     continue  // a block: the owner is mid-interval
                 }
-                let first = after.map { $0.rawValue + 1 } ?? 0
+                let first = after.rawValue + 1
                 // The copy's store must hold every interval it would send.
                 guard first <= through.rawValue, frontier.retainedFrom.rawValue <= first else { continue }
-                let key = after.map { Int64($0.rawValue) } ?? -1
+                let key = after.rawValue
                 let all: [[ExchangeMessage]]
                 if let cached = byStart[key] {
                     all = cached
