@@ -122,7 +122,7 @@ let package = Package(
         .testTarget(
             name: "StrataClusterTests",
             dependencies: [
-                "StrataCluster", "Strata", "StrataStorage", "StrataTestSupport", "StrataClusterTestSupport",
+                "StrataCluster", "Strata", "StrataEngine", "StrataStorage", "StrataTestSupport", "StrataClusterTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]),
         .testTarget(

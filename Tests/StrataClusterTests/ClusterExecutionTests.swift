@@ -96,9 +96,9 @@ struct ClusterExecutionTests {
             cluster.urls.flatMap { ["--nats", $0] } + ["--namespace", namespace, "--partitions", "\(ClusterExecutionTests.partitions)"]
         }
 
-        func start(node: String, leaseTTLMs: Int = 4000) throws {
+        func start(node: String, leaseTTLMs: Int = 4000, extra: [String] = []) throws {
             nodes[node] = try NodeProcess(["run"] + common + ["--node", node, "--store", directory.appending(node),
-                                                              "--lease-ttl-ms", "\(leaseTTLMs)"],
+                                                              "--lease-ttl-ms", "\(leaseTTLMs)"] + extra,
                                           name: node, log: directory.appending("\(node)-\(nodes.count).log"))
         }
 
@@ -376,6 +376,38 @@ struct ClusterExecutionTests {
             return (try single(), digest, run.logs)
         }
         #expect(expected.count > 50, "a weak test: \(expected.count) output blocks")
+        #expect(actual == expected, "cluster outputs differ from the single-node run: \(Self.difference(actual, expected))\n\(logs)")
+    }
+
+    /// Speculation across nodes (issue 15, item 5): the owner of partition 1 is late (a test-only
+    /// delay of 2 s per interval it sends, far more than the whole input takes), so the other
+    /// node's speculative copy of partition 1 publishes first. The copy's messages are counted in
+    /// JetStream; the outputs are the single-node run's, every interval of every partition once,
+    /// and the fencing audit holds with the copies exempted. The digest needs only the seal marks
+    /// through the last interval, which the copy provides: the run does not wait for the owner.
+    @Test func aLateOwnersPartitionIsComputedFirstByAnotherNodesCopy() async throws {
+        let cluster = try await SharedNATSCluster.get()
+        let (expected, actual, speculative, logs) = try await onOwnThread(within: .seconds(900), "the cluster run") {
+            let single = try Self.startSingleDigest()
+            let run = try Run(cluster: cluster, namespace: uniqueName("spec"))
+            defer { run.stopAll() }
+            let knobs = ["--speculate-after", "3", "--testing-slow-partition", "1", "--testing-slow-ms", "2000"]
+            for node in ["a", "b"] { try run.start(node: node, extra: knobs) }
+            try run.waitForOwners(["a", "b"])
+            try run.startFeed(pauseMs: 120)
+            let digest = try run.clusterDigest()
+            // Read once nothing writes any more: a running task purges its older checkpoints, which a
+            // reader started before the purge would wait for.
+            run.stopAll()
+            let connection = try NATSConnection(cluster.connectionOptions(name: "outputs"))
+            let outputs = try ClusterOutputs.read(jetStream: try connection.jetStream(),
+                                                  names: ExecutionNames(namespace: run.namespace, program: "demo"),
+                                                  streams: ["urlCounts"])
+            #expect(outputs.fenceViolations.isEmpty, "\(zip(outputs.fenceViolations, outputs.fenceViolationContext).map { "\($0)\n\($1)" }.joined(separator: "\n"))")
+            return (try single(), digest, outputs.speculativeMessagesByNode, run.logs)
+        }
+        #expect(expected.count > 50, "a weak test: \(expected.count) output blocks")
+        #expect(speculative.values.reduce(0, +) > 0, "no speculative copy stored a message first: \(speculative)\n\(logs)")
         #expect(actual == expected, "cluster outputs differ from the single-node run: \(Self.difference(actual, expected))\n\(logs)")
     }
 

@@ -132,4 +132,39 @@ struct ExchangePiecesClusterTests {
         #expect(counts.outputPieces > 0, "no output block needed pieces: \(counts)")
         #expect(counts.largest <= Self.maxPayload)
     }
+
+    /// Speculation with blocks in pieces: a late owner's partition is computed first by another
+    /// node's copy, which publishes the owner's pieces with the owner's ids, each piece chained to
+    /// the one before; the owner adopts runs of copied pieces; no fence is broken and the outputs
+    /// are the single-node run's.
+    @Test func aSpeculativeCopySendsTheOwnersPiecesAndTheOutputsAreTheSingleNodeOnes() async throws {
+        let (expected, actual, audit, logs) = try await onOwnThread(within: .seconds(900), "the cluster run") {
+            let single = try ClusterExecutionTests.startSingleDigest(scale: Self.scale)
+            let cluster = try NATSCluster(maxPayload: Self.maxPayload)
+            let run = try ClusterExecutionTests.Run(cluster: cluster, namespace: "specpieces", scale: Self.scale)
+            defer { run.stopAll() }
+            let knobs = ["--speculate-after", "3", "--testing-slow-partition", "1", "--testing-slow-ms", "2000"]
+            for node in ["a", "b"] { try run.start(node: node, extra: knobs) }
+            try run.waitForOwners(["a", "b"])
+            try run.startFeed(pauseMs: 120)
+            let digest = try run.clusterDigest()
+            // Read once nothing writes any more (a running task purges behind its checkpoints).
+            run.stopAll()
+            let connection = try NATSConnection(cluster.connectionOptions(name: "outputs"))
+            let jetStream = try connection.jetStream()
+            let names = ExecutionNames(namespace: "specpieces", program: "demo")
+            let outputs = try ClusterOutputs.read(jetStream: jetStream, names: names, streams: ["urlCounts"])
+            var copiedPieces = 0
+            try jetStream.reader(stream: names.jetStreamName, subject: names.allSubjects).readToEnd(timeout: .seconds(60)) { stored in
+                if SubjectChain.isSpeculative(stored) && stored.header(ExchangeWire.piece) != nil { copiedPieces += 1 }
+            }
+            let violations = zip(outputs.fenceViolations, outputs.fenceViolationContext).map { "\($0)\n\($1)" }
+            return (try single(), digest, (violations, outputs.speculativeMessagesByNode, copiedPieces), run.logs)
+        }
+        #expect(expected.count > 50, "a weak test: \(expected.count) output blocks")
+        #expect(audit.0.isEmpty, "\(audit.0)")
+        #expect(audit.1.values.reduce(0, +) > 0, "no speculative copy stored a message first: \(audit.1)\n\(logs)")
+        #expect(audit.2 > 0, "no speculative copy stored a piece first: \(audit.1)")
+        #expect(actual == expected, "cluster outputs differ from the single-node run: \(ClusterExecutionTests.difference(actual, expected))\n\(logs)")
+    }
 }

@@ -109,8 +109,8 @@ struct TaskCheckpointTests {
         #expect(log.position(subjects: [x], sealed: Interval(3)) == 14)
     }
 
-    /// A seal mark lower than an earlier one on its subject (a new owner resuming from its
-    /// progress below what the former owner sent) is not a position: taken as one, a restore
+    /// A seal mark lower than an earlier one on its subject (a new owner resuming from its progress
+    /// below what the former owner or a speculative copy sent) is not a position: taken as one, it
     /// would skip the blocks between the two marks.
     @Test func aLowerSealMarkAfterAHigherOneIsNotAPosition() {
         var log = SealMarkLog(start: 1)
@@ -123,5 +123,23 @@ struct TaskCheckpointTests {
         // Sealed through 6: from after the mark through 2, so that 7 to 9 are read again.
         #expect(log.position(subjects: [x], sealed: Interval(6)) == 11)
         #expect(log.position(subjects: [x], sealed: Interval(9)) == 13)
+    }
+
+    /// Speculative copies ahead of their owner stay until a message that is not a copy follows
+    /// them: the owner walks back through them to its own last message (`SubjectChain`).
+    @Test func thePurgeKeepsCopiesAfterTheLastMessageThatIsNotACopy() {
+        var log = SealMarkLog(start: 1)
+        let (x, y) = ("s.a.0.1", "s.a.1.1")
+        log.received(subject: x, sequence: 10, sealedThrough: nil, block: Interval(1))
+        log.received(subject: x, sequence: 11, sealedThrough: Interval(1))                             // the owner's
+        log.received(subject: x, sequence: 12, sealedThrough: nil, block: Interval(2), speculative: true) // a copy's pieces
+        log.received(subject: x, sequence: 13, sealedThrough: nil, block: Interval(2), speculative: true)
+        log.received(subject: x, sequence: 14, sealedThrough: Interval(2), speculative: true)
+        log.received(subject: y, sequence: 15, sealedThrough: Interval(2), speculative: true)          // only copies on y
+        #expect(log.position(subjects: [x], sealed: Interval(2)) == 15)
+        #expect(log.purgeBounds(subjects: [x, y], position: 15).map { "\($0.subject) \($0.before)" } == ["\(x) 11"])
+        // The owner carried on after the copies and wrote interval 3: the copies may go.
+        log.received(subject: x, sequence: 16, sealedThrough: nil, block: Interval(3))
+        #expect(log.purgeBounds(subjects: [x, y], position: 15).map { "\($0.subject) \($0.before)" } == ["\(x) 15"])
     }
 }

@@ -177,6 +177,54 @@ import Testing
         try run(intervals: 6, loseTaskAt: nil, duplicate: true)
     }
 
+    /// A subject's messages after an interval are the same however the intervals are batched
+    /// into calls: a seal mark per interval, also for intervals without blocks, so that a task
+    /// sending a few intervals per round and a speculative copy sending many at once race with the
+    /// same messages (docs/cluster.md, "One sequence per subject").
+    @Test func theMessagesAfterAnIntervalDoNotDependOnTheBatching() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-canonical")
+        let store = try Store(at: directory.appending("s"), options: StoreOptions(durability: .noSync))
+        let views = try store.stream("views", of: View.self, interval: .seconds(1), partitions: Self.partitions)
+        let appender = try views.explicitAppender()
+        // Intervals 3, 4, 6 and 9 hold records, 5, 7 and 8 none; sealed through 11.
+        for t in [3, 4, 6, 9] {
+            for record in Self.records(t) { try appender.append(record, interval: Interval(UInt64(t))) }
+        }
+        try appender.seal(through: Interval(11))
+        let exporter = TaskExporter(log: store.log, source: 0)
+        let channel = TaskExporter.Channel(local: views.descriptor, wireName: "views", targets: Array(0..<UInt32(Self.partitions)))
+        func messages(after: UInt64?, through: UInt64) throws -> [[ExchangeMessage]] {
+            try exporter.messages(channel, after: after.map { Interval($0) }, through: Interval(through))
+        }
+        // Per target: blocks of each interval, then its mark; marks from 3 (the first with blocks) on.
+        let all = try messages(after: nil, through: 11)
+        for perTarget in all {
+            let marks = perTarget.compactMap { message -> UInt64? in
+                if case .sealed(let through) = message.body { return through.rawValue } else { return nil }
+            }
+            #expect(marks == Array(3...11))
+            #expect(perTarget.last == ExchangeMessage(stream: "views", source: 0, target: perTarget[0].target,
+                                                      body: .sealed(through: Interval(11))))
+        }
+        // Cut anywhere: the batches put end to end are the messages of one call.
+        for after in UInt64(3)...10 {
+            let whole = try messages(after: after, through: 11)
+            for cut in (after + 1)...11 {
+                let first = try messages(after: after, through: cut)
+                let second = cut < 11 ? try messages(after: cut, through: 11) : all.map { _ in [] }
+                for target in 0..<Self.partitions {
+                    #expect(first[target] + second[target] == whole[target], "after \(after), cut at \(cut), target \(target)")
+                }
+            }
+            // The messages after `after` are the tail of the messages from the start.
+            for target in 0..<Self.partitions {
+                let markIndex = try #require(all[target].firstIndex { $0.body == .sealed(through: Interval(after)) })
+                #expect(Array(all[target][(markIndex + 1)...]) == whole[target], "after \(after), target \(target)")
+            }
+        }
+        #expect(try messages(after: 11, through: 11).allSatisfy(\.isEmpty))
+    }
+
     @Test func aDivergentCopyIsAnError() throws {
         let directory = try TemporaryDirectory(prefix: "strata-gathered")
         let task = try Task(directory: directory.appending("t"), partition: 0)

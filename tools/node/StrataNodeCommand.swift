@@ -56,12 +56,23 @@ extension StrataNodeCommand {
         @Option(help: "Lease TTL in milliseconds.") var leaseTTLMs = 10_000
         @Flag(help: "Publish no checkpoints and restore from none: a new owner replays its partition from the beginning (for comparisons).")
         var noCheckpoints = false
+        @Option(help: "Run a speculative copy of a partition another node owns once its progress is N intervals behind its most advanced sibling's (off without it).")
+        var speculateAfter: Int?
+        @Option(help: "Test only: the owner of this partition waits --testing-slow-ms per interval before it sends, so that it is late.")
+        var testingSlowPartition: Int?
+        @Option(help: "Test only: the delay per interval of --testing-slow-partition, in milliseconds.")
+        var testingSlowMs = 0
 
         func run() throws {
             let started = ContinuousClock.now
             FileHandle.standardError.write(Data("strata-node \(self.node): joining\n".utf8))
             var options = try cluster.options(node: self.node, leaseTTLMs: leaseTTLMs)
             options.checkpoints = !noCheckpoints
+            if let speculateAfter { options.speculation = ExecutionOptions.Speculation(margin: speculateAfter) }
+            if let testingSlowPartition, testingSlowMs > 0 {
+                options.testingExportDelay = ExecutionOptions.TestingExportDelay(
+                    partition: testingSlowPartition, perInterval: .milliseconds(testingSlowMs))
+            }
             let node = try ClusterNode(program: NodeProgram.cluster(partitions: cluster.partitions), options: options,
                                        directory: store)
             signal(SIGTERM, SIG_IGN)
@@ -173,8 +184,11 @@ extension StrataNodeCommand {
                         for (node, count) in outputs.messagesByNode.sorted(by: { $0.key < $1.key }) {
                             FileHandle.standardError.write(Data("messages from \(node): \(count)\n".utf8))
                         }
-                        for violation in outputs.fenceViolations {
-                            FileHandle.standardError.write(Data("fence violation: \(violation)\n".utf8))
+                        for (node, count) in outputs.speculativeMessagesByNode.sorted(by: { $0.key < $1.key }) {
+                            FileHandle.standardError.write(Data("speculative messages from \(node): \(count)\n".utf8))
+                        }
+                        for (violation, context) in zip(outputs.fenceViolations, outputs.fenceViolationContext) {
+                            FileHandle.standardError.write(Data("fence violation: \(violation)\n\(context)\n".utf8))
                         }
                         if !outputs.fenceViolations.isEmpty { throw ExitCode(1) }
                         return

@@ -47,6 +47,9 @@ public final class ClusterNode: Sendable {
         var task: ClusterTask?
     }
     private let held = Mutex<[Int: Held]>([:])
+    /// The speculative copies this node runs, by partition, with the owner they were started
+    /// against (`ExecutionOptions.speculation`).
+    private let copies = Mutex<[Int: (owner: String, task: ClusterTask)]>([:])
 
     /// Connects, creates (or binds to) the program's JetStream stream and KV buckets.
     ///
@@ -125,6 +128,9 @@ public final class ClusterNode: Sendable {
     /// The partitions whose tasks run on this node now, in order.
     public var partitions: [Int] { held.withLock { $0.filter { $0.value.task != nil }.keys.sorted() } }
 
+    /// The partitions this node runs speculative copies of now, in order.
+    public var speculativeCopies: [Int] { copies.withLock { $0.keys.sorted() } }
+
     /// Asks `run()` to stop its tasks and return.
     public func stop() {
         stopping.store(true, ordering: .sequentiallyConsistent)
@@ -151,12 +157,13 @@ public final class ClusterNode: Sendable {
                 lastRenewal = began
                 let valid = began &+ UInt64((options.leaseTTL / 2).wholeNanoseconds)
                 held.withLock { for entry in $0.values { entry.task?.leaseValid(until: valid) } }
+                copies.withLock { for copy in $0.values { copy.task.leaseValid(until: valid) } }
             } catch {
                 logger.warning("cluster round failed", metadata: ["node": "\(options.node)", "error": "\(error)"])
             }
             _ = wake.wait(timeout: .now() + .nanoseconds(Int(clamping: period.wholeNanoseconds)))
         }
-        let tasks = held.withLock { held in held.values.compactMap(\.task) }
+        let tasks = held.withLock { held in held.values.compactMap(\.task) } + copies.withLock { $0.values.map(\.task) }
         for task in tasks { task.stop() }
         for task in tasks { task.wait() }
         // Hand the partitions over at once rather than after the TTL.
@@ -169,6 +176,7 @@ public final class ClusterNode: Sendable {
     /// Stops every task's publishing until the next good renewal.
     private func suspendTasks() {
         held.withLock { for entry in $0.values { entry.task?.leaseValid(until: 0) } }
+        copies.withLock { for copy in $0.values { copy.task.leaseValid(until: 0) } }
     }
 
     private func round() throws(ClusterError) {
@@ -219,11 +227,14 @@ public final class ClusterNode: Sendable {
                     release(partition, revision: current.revision)
                 }
             } else if mine {
+                stopCopy(partition, why: "the partition is assigned to this node")
                 guard let revision = try acquire(key) else { continue }
                 do {
+                    let delay = options.testingExportDelay.flatMap { $0.partition == partition ? $0.perInterval : nil }
                     let task = try ClusterTask(partition: partition, of: program, node: me, names: names,
                                                directory: directory, jetStream: jetStream, progress: progress,
-                                               leaseRevision: revision, checkpoints: options.checkpoints)
+                                               role: .owner(leaseRevision: revision), checkpoints: options.checkpoints,
+                                               exportDelay: delay)
                     task.leaseValid(until: DispatchTime.now().uptimeNanoseconds &+ UInt64((options.leaseTTL / 2).wholeNanoseconds))
                     held.withLock { $0[partition] = Held(revision: revision, task: task) }
                     task.start()
@@ -241,6 +252,80 @@ public final class ClusterNode: Sendable {
                 }
             }
         }
+        // After the renewals: a failed progress read costs this round's copies, never the leases.
+        do { try speculate(holders: current) } catch {
+            logger.warning("speculation skipped this round", metadata: ["node": "\(me)", "error": "\(error)"])
+        }
+    }
+
+    /// Speculation across nodes: starts a copy of each partition held by another node whose
+    /// progress on some stream it sends is at least `margin` intervals behind the most advanced
+    /// sibling's on that stream (at most `maximumCopies`), and stops a copy once its owner caught
+    /// up (with its siblings and with what the copy's store sealed), lost or changed its lease, or
+    /// the partition came to this node. `holders`: each partition's lease holder.
+    private func speculate(holders: [String?]) throws(ClusterError) {
+        guard let speculation = options.speculation else { return }
+        let me = options.node
+        // Each partition's progress per stream it sends (from the progress bucket), and how far
+        // each is behind the most advanced sibling on any stream: per stream, because a shuffle's
+        // receivers wait for every source, so a late partition holds its siblings' later streams
+        // back with it, never their map side.
+        var sent: [[String: Interval]] = []
+        for partition in 0..<program.partitions {
+            let entry = try progress.get(ExecutionNames.progressKey(partition))
+            sent.append(entry.map { ProgressValue.decode($0.value) } ?? [:])
+        }
+        let streams = Set(sent.flatMap(\.keys))
+        func position(_ partition: Int, _ stream: String) -> Int64 { sent[partition][stream].map { Int64($0.rawValue) } ?? -1 }
+        let behind: [Int64] = (0..<program.partitions).map { partition in
+            streams.map { stream in
+                ((0..<program.partitions).map { position($0, stream) }.max() ?? -1) - position(partition, stream)
+            }.max() ?? 0
+        }
+        for (partition, copy) in copies.withLock({ $0 }) {
+            if let ending = copy.task.ended {
+                logger.warning("speculative copy ended", metadata: ["node": "\(me)", "partition": "\(partition)", "why": "\(ending)"])
+                stopCopy(partition, why: "it ended")
+            } else if holders[partition] != copy.owner {
+                stopCopy(partition, why: "the lease moved from \(copy.owner)")
+            } else if behind[partition] <= 0,
+                      // Caught up with the copy too: its siblings may wait for this very partition.
+                      (try? copy.task.sealedToSend())?.allSatisfy({ stream, sealed in
+                          sent[partition][stream].map { $0 >= sealed } ?? false
+                      }) ?? false {
+                stopCopy(partition, why: "its owner caught up")
+            }
+        }
+        for partition in 0..<program.partitions {
+            guard let owner = holders[partition], owner != me,
+                  held.withLock({ $0[partition] == nil }),
+                  copies.withLock({ $0[partition] == nil && $0.count < speculation.maximumCopies }),
+                  behind[partition] >= Int64(speculation.margin) else { continue }
+            do {
+                let task = try ClusterTask(partition: partition, of: program, node: me, names: names, directory: directory,
+                                           jetStream: jetStream, progress: progress, role: .speculative,
+                                           checkpoints: options.checkpoints)
+                task.leaseValid(until: DispatchTime.now().uptimeNanoseconds &+ UInt64((options.leaseTTL / 2).wholeNanoseconds))
+                copies.withLock { $0[partition] = (owner, task) }
+                task.start()
+                logger.info("speculative copy started", metadata: [
+                    "node": "\(me)", "partition": "\(partition)", "owner": "\(owner)",
+                    "behind": "\(behind[partition])",
+                    "restored_through": "\(task.restored.map { "\($0.through.rawValue)" } ?? "-")"])
+            } catch {
+                logger.warning("speculative copy could not start", metadata: ["node": "\(me)", "partition": "\(partition)",
+                                                                            "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Stops the speculative copy of `partition`, if any, and waits for it.
+    private func stopCopy(_ partition: Int, why: String) {
+        guard let copy = copies.withLock({ $0.removeValue(forKey: partition) }) else { return }
+        copy.task.stop()
+        copy.task.wait()
+        logger.info("speculative copy stopped: \(why)", metadata: [
+            "node": "\(options.node)", "partition": "\(partition)", "stored": "\(copy.task.speculativeMessagesStored)"])
     }
 
     /// Takes a free lease: creates the key, or claims it from a released (empty) value.

@@ -4,7 +4,9 @@ import StrataStorage
 
 /// A program's output streams as its tasks published them to JetStream, read back and checked:
 /// every block once (a copy sent twice must be identical), each partition's seal marks, and the
-/// fencing of every subject (after a node's fence, only that node writes on the subject).
+/// fencing of every subject (after a node's fence, only that node writes on the subject, and
+/// speculative copies chained right after the message before them, piece by piece for a block in
+/// pieces: `SubjectChain`).
 ///
 /// `ClusterOutputs` is a `Sendable` value.
 public struct ClusterOutputs: Sendable {
@@ -23,8 +25,15 @@ public struct ClusterOutputs: Sendable {
     public var sealed: [String: [UInt32: Interval]] = [:]
     /// Writes that broke the fencing: a node writing on a subject another node had fenced.
     public var fenceViolations: [String] = []
-    /// Per node, how many messages it wrote on the program's subjects.
+    /// For each entry of `fenceViolations`, in the same order, its subject's messages around it as
+    /// read (up to 16 before and 8 after; one line each: sequence, message id, kind, node,
+    /// `Strata-Previous`, the expected last subject sequence stored with it, `Strata-Speculative`,
+    /// `Strata-Piece`, a seal mark's interval), so that a violation can be explained.
+    public var fenceViolationContext: [String] = []
+    /// Per node, how many messages it wrote on the program's subjects (speculative copies included).
     public var messagesByNode: [String: Int] = [:]
+    /// Per node, how many of its messages are speculative copies (stored before their owner's).
+    public var speculativeMessagesByNode: [String: Int] = [:]
 
     /// Reads every message of the program `names` and keeps those of `streams`.
     ///
@@ -39,10 +48,50 @@ public struct ClusterOutputs: Sendable {
         var fencer: [String: String] = [:]  // lookup only
         var chunks: [Key: [UInt32: [UInt8]]] = [:]  // lookup only; sorted below
         var pieces = ExchangePieces()
+        var previousOnSubject: [String: UInt64] = [:]  // lookup only
+        var unlinked: [(stored: StoredMessage, node: String, context: [String])] = []  // copies whose link was not read: checked below
+        var recent: [String: [String]] = [:]  // lookup only: per subject, its last messages read (`describe`)
+        var following: [(subject: String, violation: Int, remaining: Int)] = []  // violations still taking later lines
+        func note(_ stored: StoredMessage) {
+            let line = Self.describe(stored)
+            for index in following.indices where following[index].subject == stored.subject && following[index].remaining > 0 {
+                outputs.fenceViolationContext[following[index].violation] += "\n  " + line
+                following[index].remaining -= 1
+            }
+            var lines = recent[stored.subject] ?? []
+            if lines.count == 16 { lines.removeFirst() }
+            lines.append(line)
+            recent[stored.subject] = lines
+        }
+        func violation(_ text: String, subject: String, context: [String]? = nil) {
+            outputs.fenceViolations.append(text)
+            outputs.fenceViolationContext.append("\(subject):\n  " + (context ?? recent[subject] ?? []).joined(separator: "\n  "))
+            following.append((subject, outputs.fenceViolationContext.count - 1, 8))
+        }
         func audit(_ stored: StoredMessage, _ node: String, _ what: String) {
+            note(stored)
+            let previous = previousOnSubject[stored.subject]
+            previousOnSubject[stored.subject] = stored.sequence
             outputs.messagesByNode[node, default: 0] += 1
-            if let owner = fencer[stored.subject], owner != node {
-                outputs.fenceViolations.append("\(node) wrote \(what) \(stored.sequence) on \(stored.subject) after \(owner)'s fence")
+            if SubjectChain.isSpeculative(stored) {
+                // Exempt from the fence only when chained right after the message before it on the
+                // subject (its expected last subject sequence): never out of place. A block's pieces
+                // are chained one by one, so a run of copied pieces is too.
+                outputs.speculativeMessagesByNode[node, default: 0] += 1
+                let link = SubjectChain.previous(of: stored)
+                // Nothing read before it on the subject, or a link between the message read before it
+                // and itself: what lay in between may have been purged behind a checkpoint while this
+                // reader ran (tasks purge the exchanges they gather). Checked once the reading is done.
+                guard let previous, !(link.map { $0 > previous && $0 < stored.sequence } ?? false) else {
+                    unlinked.append((stored, node, recent[stored.subject] ?? []))
+                    return
+                }
+                if link != previous {
+                    violation("\(node) wrote speculative \(what) \(stored.sequence) on \(stored.subject) not chained to the message before it (\(previous))",
+                              subject: stored.subject)
+                }
+            } else if let owner = fencer[stored.subject], owner != node {
+                violation("\(node) wrote \(what) \(stored.sequence) on \(stored.subject) after \(owner)'s fence", subject: stored.subject)
             }
         }
         func take(_ message: ExchangeMessage, subject: String) throws(ClusterError) {
@@ -63,7 +112,9 @@ public struct ClusterOutputs: Sendable {
         try reader.readToEnd(timeout: .seconds(60)) { stored throws(ClusterError) in
             switch try ExchangeWire.decode(stored, names: names) {
             case .fence(let node):
+                note(stored)
                 fencer[stored.subject] = node
+                previousOnSubject[stored.subject] = stored.sequence
                 outputs.messagesByNode[node, default: 0] += 1
             case .checkpoint(let node):
                 audit(stored, node, "checkpoint message")
@@ -79,6 +130,17 @@ public struct ClusterOutputs: Sendable {
                 }
             }
         }
+        // A copy whose link was not read follows what it says when that is nothing (sequence 0) or a
+        // message purged since (behind a checkpoint: the purge keeps every subject's newest message,
+        // and JetStream stored the copy only right after the message it names).
+        following.removeAll()
+        for (stored, node, context) in unlinked {
+            let link = SubjectChain.previous(of: stored)
+            if link == 0 { continue }
+            if let link, link < stored.sequence, try jetStream.message(stream: names.jetStreamName, sequence: link) == nil { continue }
+            violation("\(node) wrote speculative message \(stored.sequence) on \(stored.subject) linked to \(link.map { "message \($0), which is stored but was not read before it" } ?? "nothing")",
+                      subject: stored.subject, context: context)
+        }
         for (key, byChunk) in chunks {
             var list: [[UInt8]] = []
             for chunk in 0..<UInt32(byChunk.count) {
@@ -90,6 +152,15 @@ public struct ClusterOutputs: Sendable {
             outputs.blocks[key] = list
         }
         return outputs
+    }
+
+    /// One line describing a stored message of a program for `fenceViolationContext`.
+    static func describe(_ stored: StoredMessage) -> String {
+        func field(_ label: String, _ header: String) -> String { stored.header(header).map { " \(label) \($0)" } ?? "" }
+        return "\(stored.sequence) id \(stored.messageID ?? "-")" + field("kind", ExchangeWire.kind) + field("node", ExchangeWire.node)
+            + field("previous", SubjectChain.previous) + field("expected", "Nats-Expected-Last-Subject-Sequence")
+            + field("speculative", SubjectChain.speculative) + field("piece", ExchangeWire.piece)
+            + field("interval", ExchangeWire.interval) + field("through", ExchangeWire.through)
     }
 
     /// One line per (stream, partition, interval) with blocks through `through`, in order:

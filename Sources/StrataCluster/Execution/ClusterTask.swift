@@ -16,8 +16,23 @@ import Synchronization
 /// then expects the subject's last sequence to be its own previous one: if another node took
 /// the partition over meanwhile, the publish fails and the task stops (`fenced`).
 ///
+/// A task may instead be a **speculative copy** of a partition another node owns and is late on
+/// (`Role.speculative`): it holds no lease, restores from the partition's checkpoint into a store
+/// of its own (`DIR/<program>.pP.speculative`), never writes the progress key, fences nothing,
+/// publishes no checkpoint, and publishes only blocks and seal marks chained right after a seal
+/// mark (or the owner's fence) on each subject, with the message ids the owner uses
+/// (`SubjectChain`).
+///
 /// `ClusterTask` is `Sendable`; `stop()` may be called from any thread.
 final class ClusterTask: Sendable {
+    /// Whether the task owns its partition or runs a speculative copy of it.
+    enum Role: Sendable, Equatable {
+        /// The owner: it holds the partition's lease at this revision.
+        case owner(leaseRevision: UInt64)
+        /// A speculative copy: no lease, no progress, no fence.
+        case speculative
+    }
+
     /// Why a task ended.
     enum Ending: Sendable, Equatable {
         /// `stop()` was called.
@@ -29,6 +44,7 @@ final class ClusterTask: Sendable {
     }
 
     let partition: Int
+    let role: Role
     let node: String
     let names: ExecutionNames
     let store: Store
@@ -45,6 +61,23 @@ final class ClusterTask: Sendable {
     private let finished = DispatchGroup()
     /// Per exported stream, the interval through which its messages are acknowledged by JetStream.
     private let exported = Mutex<[String: Interval]>([:])
+    /// A test-only delay per interval the owner sends (`ExecutionOptions.testingExportDelay`).
+    private let exportDelay: Duration?
+    /// How many messages a speculative copy stored first (not acknowledged as duplicates).
+    private let speculativeStored = Atomic<Int>(0)
+
+    /// How many messages this speculative copy stored before the owner (0 for an owner).
+    var speculativeMessagesStored: Int { speculativeStored.load(ordering: .relaxed) }
+
+    /// Per stream the task sends (its wire name), the interval its store has sealed through:
+    /// what a speculative copy could send. Streams with nothing sealed are absent.
+    func sealedToSend() throws -> [String: Interval] {
+        var result: [String: Interval] = [:]
+        for channel in exportChannels {
+            if let sealed = try store.logStore.frontier(of: channel.local).sealedThrough { result[channel.wireName] = sealed }
+        }
+        return result
+    }
 
     /// Opens the task's store under `directory`, defines the program over it and takes the
     /// partition over; `start()` then runs it.
@@ -52,16 +85,19 @@ final class ClusterTask: Sendable {
     /// - Throws: `ClusterError` when JetStream or the KV bucket fails, `.replication` for a
     ///   program that does not gather its exchanges; what opening the store or defining the program throws.
     init(partition: Int, of definition: ClusterProgram, node: String, names: ExecutionNames, directory: String,
-         jetStream: JetStream, progress: KeyValueBucket, leaseRevision: UInt64, checkpoints: Bool = true) throws {
+         jetStream: JetStream, progress: KeyValueBucket, role: Role, checkpoints: Bool = true,
+         exportDelay: Duration? = nil) throws {
         self.partition = partition
+        self.role = role
+        self.exportDelay = role == .speculative ? nil : exportDelay
         self.node = node
         self.names = names
         self.jetStream = jetStream
         self.progress = progress
         let (store, program, start, restored) = try Self.openRestoring(
-            path: "\(directory)/\(names.token).p\(partition)", definition: definition, names: names, partition: partition,
-            jetStream: jetStream, checkpoints: checkpoints)
-        self.checkpoints = checkpoints
+            path: "\(directory)/\(names.token).p\(partition)" + (role == .speculative ? ".speculative" : ""),
+            definition: definition, names: names, partition: partition, jetStream: jetStream, checkpoints: checkpoints)
+        self.checkpoints = checkpoints && role != .speculative
         self.store = store
         self.program = program
         self.restored = restored
@@ -82,7 +118,7 @@ final class ClusterTask: Sendable {
             // reads stay in the task's store.
             TaskExporter.Channel(local: $0, wireName: $0.name, targets: [q])
         }
-        try takeOver(leaseRevision: leaseRevision)
+        if case .owner(let leaseRevision) = role { try takeOver(leaseRevision: leaseRevision) }
     }
 
     /// How the task's store began, when a checkpoint from JetStream played a part.
@@ -187,6 +223,9 @@ final class ClusterTask: Sendable {
 
     /// The subjects the task sends on, with the sequence of its last message on each.
     private let lastSequence = Mutex<[String: UInt64]>([:])
+    /// Per subject, the highest seal mark known stored on it since the task started (its own or a
+    /// speculative copy's): a lower one is not sent (it would say less than the subject does).
+    private let subjectSealed = Mutex<[String: Interval]>([:])
     /// The progress key's revision this task wrote last.
     private let progressRevision = Mutex<UInt64>(0)
 
@@ -247,7 +286,7 @@ final class ClusterTask: Sendable {
         finished.enter()
         NodeThread.start { [self] in
             defer { finished.leave() }
-            exportLoop()
+            if role == .speculative { speculativeExportLoop() } else { exportLoop() }
         }
     }
 
@@ -307,7 +346,11 @@ final class ClusterTask: Sendable {
                     // and blocks of the gathered streams (outputs sent here are not read again).
                     func record(_ stream: String, sealed: Interval? = nil, block: Interval? = nil) {
                         guard gatherer.gathers(stream) else { return }
-                        sealMarks.withLock { $0.received(subject: stored.subject, sequence: stored.sequence, sealedThrough: sealed, block: block) }
+                        let speculative = SubjectChain.isSpeculative(stored)
+                        sealMarks.withLock {
+                            $0.received(subject: stored.subject, sequence: stored.sequence, sealedThrough: sealed, block: block,
+                                        speculative: speculative)
+                        }
                     }
                     switch try ExchangeWire.decode(stored, names: names) {
                     case .message(let message, _):
@@ -443,6 +486,18 @@ final class ClusterTask: Sendable {
             advanced[channel.wireName] = through
         }
         if perSubject.isEmpty { return false }
+        if let exportDelay {
+            // Test-only: an owner late on this partition, `exportDelay` per interval it sends.
+            let intervals = advanced.map { name, through in
+                Int(through.rawValue - (done[name].map { $0.rawValue &+ 1 } ?? 0)) + 1
+            }.max() ?? 1
+            var remaining = exportDelay * intervals
+            while remaining > .zero && !isStopping {
+                let step = min(remaining, .milliseconds(50))
+                usleep(useconds_t(step.wholeMilliseconds * 1000))
+                remaining -= step
+            }
+        }
         try publish(perSubject)
         if isStopping { return true }
         let now = exported.withLock { exported in
@@ -569,24 +624,162 @@ final class ClusterTask: Sendable {
 
     /// Publishes each subject's messages (a big block's pieces among them, consecutive) in order,
     /// the subjects side by side: wave `i` sends the `i`-th message of every subject, pipelined,
-    /// each expecting its subject's last sequence.
+    /// each chained to its subject's last sequence (`ExchangeWire.chained`: the expectation and
+    /// `Strata-Previous` together, for every piece).
+    ///
+    /// When speculative copies of the task's messages came in between (a publish rejected for its
+    /// expected sequence, or acknowledged as a duplicate stored after the task's last message),
+    /// the task adopts the subject's chain (`SubjectChain.continuation`) and sends the wave again:
+    /// what a copy stored first (a whole block, a seal mark or some of a block's pieces) is
+    /// acknowledged as a duplicate. A fence or another node's write stops it (`wrongLastSequence`).
     private func publish(_ perSubject: [(subject: String, messages: [OutgoingMessage])]) throws(ClusterError) {
         let longest = perSubject.map(\.messages.count).max() ?? 0
         for wave in 0..<longest {
-            waitForValidLease()
-            if isStopping { return }
-            let sequences = lastSequence.withLock { $0 }
-            var batch: [OutgoingMessage] = []
-            var subjects: [String] = []
-            for (subject, messages) in perSubject where wave < messages.count {
-                var message = messages[wave]
-                message.expectedLastSubjectSequence = sequences[subject] ?? 0
-                batch.append(message)
-                subjects.append(subject)
+            var attempts = 0
+            while true {
+                waitForValidLease()
+                if isStopping { return }
+                let sequences = lastSequence.withLock { $0 }
+                let sealedOn = subjectSealed.withLock { $0 }
+                var batch: [OutgoingMessage] = []
+                var subjects: [String] = []
+                var marks: [Interval?] = []
+                for (subject, messages) in perSubject where wave < messages.count {
+                    let mark = ExchangeWire.sealedThrough(messages[wave])
+                    if let mark, let known = sealedOn[subject], mark <= known { continue }
+                    batch.append(ExchangeWire.chained(messages[wave], after: sequences[subject] ?? 0))
+                    subjects.append(subject)
+                    marks.append(mark)
+                }
+                if batch.isEmpty { break }
+                do {
+                    let acks = try jetStream.publish(batch)
+                    for ((subject, ack), mark) in zip(zip(subjects, acks), marks) {
+                        // A single server drops a repeated id before it checks the expected sequence:
+                        // a duplicate stored after the task's last message is a copy's.
+                        let own = sequences[subject] ?? 0
+                        let next = try SubjectChain.afterAcknowledgement(ack, ownLast: own, jetStream: jetStream,
+                                                                         stream: names.jetStreamName, subject: subject,
+                                                                         node: node)
+                        var sealed = next.sealedThrough
+                        if let mark { sealed = max(sealed ?? mark, mark) }
+                        record(subject, next.sequence, sealed: sealed)
+                    }
+                    break
+                } catch .wrongLastSequence(let subject, let expected, let text) {
+                    // A clustered stream checks the expected sequence first. Adopt every subject of the
+                    // wave (one rejected may hide others stored whose acknowledgement was not read).
+                    attempts += 1
+                    guard attempts <= 1000 else { throw .wrongLastSequence(subject: subject, expected: expected, text: text) }
+                    for subject in subjects { try adoptChain(subject, after: sequences[subject] ?? 0) }
+                }
             }
-            let acks = try jetStream.publish(batch)
-            lastSequence.withLock { last in
-                for (subject, ack) in zip(subjects, acks) where !ack.duplicate { last[subject] = ack.sequence }
+        }
+    }
+
+    /// Carries on after speculative copies on `subject` (or stops at a fence: `SubjectChain`).
+    private func adoptChain(_ subject: String, after own: UInt64) throws(ClusterError) {
+        let next = try SubjectChain.continuation(jetStream: jetStream, stream: names.jetStreamName, subject: subject,
+                                                 ownLast: own, node: node)
+        record(subject, next.sequence, sealed: next.sealedThrough)
+    }
+
+    /// Records the task's last sequence on `subject` and a seal mark known stored there.
+    private func record(_ subject: String, _ sequence: UInt64, sealed: Interval?) {
+        lastSequence.withLock { $0[subject] = sequence }
+        if let sealed { subjectSealed.withLock { $0[subject] = max($0[subject] ?? sealed, sealed) } }
+    }
+
+    // MARK: Speculative copies
+
+    /// A speculative copy's sending: every round, for each subject the partition sends on whose
+    /// last message is a seal mark through `t` (or the owner's fence, with `t` the owner's progress)
+    /// below what the copy's store sealed, the copy publishes the intervals after `t` — each
+    /// interval's blocks, then its seal mark: the subject's one sequence (`TaskExporter.messages`),
+    /// the owner's too — each chained to the one before (the first to the subject's last
+    /// message), marked speculative, with the owner's message ids (a big block in the owner's
+    /// pieces, each piece chained to the one before). When owner and copy publish the next message
+    /// at once, both expecting the same sequence, a clustered stream may pass both expectations
+    /// (nats-server 2.9.10): the two are the same message, so the duplicate check stores one.
+    /// A subject whose last message is a block or a piece (the owner is mid-interval) is left for
+    /// the next round; a rejected publish (someone wrote in between) or a duplicate ends that
+    /// subject's turn. The copy never writes the progress key.
+    private func speculativeExportLoop() {
+        let exporter = TaskExporter(log: store.logStore, source: UInt32(partition))
+        let signal = store.logStore.sealSignal
+        while !isStopping {
+            let generation = signal.current
+            do {
+                try speculativeRound(exporter)
+            } catch {
+                end(.failed("speculative copy of partition \(partition): \(error)"))
+                return
+            }
+            signal.waitBlocking(after: generation, timeout: .milliseconds(200))
+        }
+    }
+
+    /// Publishes a copy's message, or returns `nil` when the subject moved on (`wrongLastSequence`).
+    private func publishIfNext(_ message: OutgoingMessage) throws(ClusterError) -> PublishAck? {
+        do { return try jetStream.publish(message) } catch .wrongLastSequence { return nil }
+    }
+
+    private func speculativeRound(_ exporter: TaskExporter) throws {
+        for channel in exportChannels {
+            guard !isStopping, let through = try exporter.sealedThrough(channel) else { continue }
+            let frontier = try store.logStore.frontier(of: channel.local)
+            let pieceBytes = jetStream.connection.pieceBytes(headroom: ExchangeWire.headroom)
+            var byStart: [UInt64: [[ExchangeMessage]]] = [:]  // lookup only: the messages after an interval
+            for (index, target) in channel.targets.enumerated() {
+                waitForValidLease()
+                if isStopping { return }
+                let subject = names.subject(stream: channel.wireName, source: UInt32(partition), target: target)
+                guard let last = try jetStream.lastMessage(stream: names.jetStreamName, subject: subject) else { continue }
+                // Where the owner stands on the subject: after a seal mark, its interval; right after
+                // the owner's fence (it took the subject over and has stored nothing since), the
+                // progress it resumes from — read after the fence, so a publish expecting the fence
+                // cannot follow anything the owner sent after reading it. Either way the copy's next
+                // message is the owner's next one: the sequence after an interval is canonical
+                // (`TaskExporter.messages`), so when both send it at once they send the same id and
+                // JetStream stores one. An owner that has sent nothing on the stream yet resumes from
+                // no interval, where its first batch is not canonical: the copy waits for its first
+                // seal mark.
+                let after: Interval
+                switch last.header(ExchangeWire.kind) {
+                case "sealed":
+                    guard let sealed = last.header(ExchangeWire.through).flatMap(UInt64.init) else { continue }
+                    after = Interval(sealed)
+                case "fence":
+                    guard let resumed = try progress.get(ExecutionNames.progressKey(partition))
+                        .flatMap({ ProgressValue.decode($0.value)[channel.wireName] }) else { continue }
+                    after = resumed
+                default:
+                    continue  // a block: the owner is mid-interval
+                }
+                let first = after.rawValue + 1
+                // The copy's store must hold every interval it would send.
+                guard first <= through.rawValue, frontier.retainedFrom.rawValue <= first else { continue }
+                let key = after.rawValue
+                let all: [[ExchangeMessage]]
+                if let cached = byStart[key] {
+                    all = cached
+                } else {
+                    all = try exporter.messages(channel, after: after, through: through)
+                    byStart[key] = all
+                }
+                // The owner's messages, pieces and ids alike (the same piece size), each piece chained
+                // to the one before.
+                var previous = last.sequence
+                sending: for message in all[index] {
+                    for piece in ExchangeWire.outgoing(message, names: names, node: node, pieceBytes: pieceBytes, speculative: true) {
+                        if isStopping { return }
+                        // Rejected (someone wrote in between) or a duplicate (stored before, by the owner or
+                        // a former one): the subject's turn ends.
+                        guard let ack = try publishIfNext(ExchangeWire.chained(piece, after: previous)), !ack.duplicate else { break sending }
+                        _ = speculativeStored.add(1, ordering: .relaxed)
+                        previous = ack.sequence
+                    }
+                }
             }
         }
     }

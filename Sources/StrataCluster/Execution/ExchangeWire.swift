@@ -11,12 +11,16 @@ import StrataStorage
 /// | `Strata-Piece` | `i/n`: piece `i` (from 0) of `n` of a block bigger than the maximum payload (absent: the whole block) |
 /// | `Strata-Through` | a seal mark's interval |
 /// | `Strata-Node` | the node that sent it |
+/// | `Strata-Previous` | the subject sequence it was published after (its expected last subject sequence; `SubjectChain`); each piece its own |
+/// | `Strata-Speculative` | `1` on a speculative copy's block (every piece of it) or seal mark (`SubjectChain`) |
 /// | `Nats-Msg-Id` | `PROGRAM/` + `ExchangeMessage.messageID` (a piece's: + `/i/n`); a fence's is `PROGRAM/fence/NODE/REVISION/SUBJECT` |
 ///
 /// A block no bigger than the piece size travels as one message without `Strata-Piece` (the
 /// common case, nothing added); a bigger one as `n` consecutive messages on its subject, each at
 /// most the piece size, which the receiver puts back together (`ExchangePieces`) before the block
-/// is verified and gathered.
+/// is verified and gathered. Each piece is a message of the subject's chain like any other: the
+/// publisher sets its expected last subject sequence and its `Strata-Previous` together
+/// (`chained(_:after:)`), and a speculative copy sends the same pieces with the same ids.
 enum ExchangeWire {
     static let kind = "Strata-Kind"
     static let interval = "Strata-Interval"
@@ -40,15 +44,17 @@ enum ExchangeWire {
     }
 
     /// The JetStream messages of `message`: one, or the pieces of a block bigger than
-    /// `pieceBytes`, in order. `expectedLastSubjectSequence` is left for the publisher to set.
+    /// `pieceBytes`, in order; marked `Strata-Speculative` when `speculative`. Not chained yet:
+    /// the publisher chains each one (`chained(_:after:)`) as it sends it.
     static func outgoing(_ message: ExchangeMessage, names: ExecutionNames, node: String,
-                         pieceBytes: Int) -> [OutgoingMessage] {
+                         pieceBytes: Int, speculative: Bool = false) -> [OutgoingMessage] {
         let subject = names.subject(stream: message.stream, source: message.source, target: message.target)
         let id = "\(names.program)/\(message.messageID)"
+        let marks = speculative ? [MessageHeader(SubjectChain.speculative, "1")] : []
         switch message.body {
         case .block(let interval, let chunk, let bytes):
             let headers = [MessageHeader(Self.node, node), MessageHeader(kind, "block"),
-                           MessageHeader(Self.interval, "\(interval.rawValue)"), MessageHeader(Self.chunk, "\(chunk)")]
+                           MessageHeader(Self.interval, "\(interval.rawValue)"), MessageHeader(Self.chunk, "\(chunk)")] + marks
             let size = max(1, pieceBytes)
             if bytes.count <= size {
                 return [OutgoingMessage(subject: subject, payload: bytes, messageID: id, headers: headers)]
@@ -62,15 +68,34 @@ enum ExchangeWire {
         case .sealed(let through):
             return [OutgoingMessage(subject: subject, payload: [], messageID: id,
                                     headers: [MessageHeader(Self.node, node), MessageHeader(kind, "sealed"),
-                                              MessageHeader(Self.through, "\(through.rawValue)")])]
+                                              MessageHeader(Self.through, "\(through.rawValue)")] + marks)]
         }
+    }
+
+    /// `message` chained after subject sequence `previous`: its expected last subject sequence
+    /// and its `Strata-Previous` header, set together (replacing an earlier link, for a message
+    /// sent again after the owner adopted a chain), so that the link a message carries is always
+    /// the one JetStream checked when it stored it.
+    static func chained(_ message: OutgoingMessage, after previous: UInt64) -> OutgoingMessage {
+        var linked = message
+        linked.expectedLastSubjectSequence = previous
+        linked.headers.removeAll { $0.name == SubjectChain.previous }
+        linked.headers.append(MessageHeader(SubjectChain.previous, "\(previous)"))
+        return linked
+    }
+
+    /// The interval of a seal mark among `outgoing`'s messages, or `nil` for a block or piece.
+    static func sealedThrough(_ message: OutgoingMessage) -> Interval? {
+        guard message.headers.contains(where: { $0.name == kind && $0.value == "sealed" }),
+              let text = message.headers.first(where: { $0.name == through })?.value, let value = UInt64(text) else { return nil }
+        return Interval(value)
     }
 
     static func fence(subject: String, names: ExecutionNames, node: String, revision: UInt64,
                       expectedLastSubjectSequence: UInt64) -> OutgoingMessage {
-        OutgoingMessage(subject: subject, payload: [], messageID: "\(names.program)/fence/\(node)/\(revision)/\(subject)",
-                        expectedLastSubjectSequence: expectedLastSubjectSequence,
-                        headers: [MessageHeader(Self.node, node), MessageHeader(kind, "fence")])
+        chained(OutgoingMessage(subject: subject, payload: [], messageID: "\(names.program)/fence/\(node)/\(revision)/\(subject)",
+                                headers: [MessageHeader(Self.node, node), MessageHeader(kind, "fence")]),
+                after: expectedLastSubjectSequence)
     }
 
     /// Decodes a stored message of the program.

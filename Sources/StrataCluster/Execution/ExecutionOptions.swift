@@ -24,6 +24,43 @@ public struct ExecutionOptions: Sendable, Equatable {
     /// the newest one (docs/cluster.md, "Snapshots and recovery"); `false` (for comparisons):
     /// a new owner replays the partition's messages from the beginning. Default `true`.
     public var checkpoints = true
+    /// Speculation across nodes: when set, a node runs a speculative copy of a partition another
+    /// node owns and is late on (docs/cluster.md, "Speculation across nodes"). `nil` (the
+    /// default): no copies.
+    public var speculation: Speculation?
+    /// Test only: the owner of one partition waits this long per interval before it sends, so that
+    /// it is late and another node's speculative copy publishes first. `nil` in real use.
+    public var testingExportDelay: TestingExportDelay?
+
+    /// When a node runs a speculative copy of a partition it does not own.
+    public struct Speculation: Sendable, Equatable {
+        /// How many intervals the owner's progress must be behind the most advanced sibling
+        /// partition's (both read from the progress bucket) for a copy to start; the copy stops
+        /// once the owner has caught up with its siblings (or loses its lease).
+        public var margin: Int
+        /// How many copies one node runs at once.
+        public var maximumCopies: Int
+
+        /// Copies of partitions `margin` intervals late, at most `maximumCopies` per node.
+        public init(margin: Int = 5, maximumCopies: Int = 1) {
+            self.margin = margin
+            self.maximumCopies = maximumCopies
+        }
+    }
+
+    /// Test only: a per-interval delay of the owner of one partition before it sends.
+    public struct TestingExportDelay: Sendable, Equatable {
+        /// The partition whose owner is slowed.
+        public var partition: Int
+        /// The delay per interval it sends.
+        public var perInterval: Duration
+
+        /// Slows the owner of `partition` by `perInterval` per interval.
+        public init(partition: Int, perInterval: Duration) {
+            self.partition = partition
+            self.perInterval = perInterval
+        }
+    }
 
     /// Options for node `node`: namespace `strata`, 3 replicas, a 10 s lease, a 1-hour duplicate window.
     public init(connection: NATSConnectionOptions, node: String, namespace: String = "strata", replicas: Int = 3,
@@ -55,5 +92,8 @@ public struct ExecutionOptions: Sendable, Equatable {
         }
         if !(1...5).contains(replicas) { throw .invalidArgument("replicas \(replicas) (1 to 5)") }
         if leaseTTL < .milliseconds(500) { throw .invalidArgument("lease TTL \(leaseTTL) (at least 500 ms)") }
+        if let speculation, speculation.margin < 1 || speculation.maximumCopies < 1 {
+            throw .invalidArgument("speculation margin \(speculation.margin) and copies \(speculation.maximumCopies) (at least 1 each)")
+        }
     }
 }

@@ -149,14 +149,19 @@ struct SealMarkLog {
     var firstSeen: [String: UInt64] = [:]
     /// Per subject, the sequence of the last message received on it.
     var lastSeen: [String: UInt64] = [:]
+    /// Per subject, the sequence of the last message received on it that is not a speculative
+    /// copy: an owner's chain back (`SubjectChain.continuation`) never reaches before it.
+    var lastWritten: [String: UInt64] = [:]
 
     init(start: UInt64) { self.start = start }
 
     /// Records a message of `subject`: a seal mark through `sealedThrough`, a block (or a piece of
-    /// one) of interval `block`, or neither.
-    mutating func received(subject: String, sequence: UInt64, sealedThrough: Interval?, block: Interval? = nil) {
+    /// one) of interval `block`, or neither; `speculative` for a speculative copy's (`SubjectChain`).
+    mutating func received(subject: String, sequence: UInt64, sealedThrough: Interval?, block: Interval? = nil,
+                           speculative: Bool = false) {
         if firstSeen[subject] == nil { firstSeen[subject] = sequence }
         lastSeen[subject] = sequence
+        if !speculative { lastWritten[subject] = sequence }
         // Only a mark above the subject's earlier ones counts: a lower one stored after a higher
         // one (a new owner resuming from its progress below what the former owner sent) says
         // nothing new, and taken as a position it would skip the blocks between the two.
@@ -192,9 +197,15 @@ struct SealMarkLog {
     /// Per subject of `subjects` on which a message was received, the sequence before which its
     /// messages can be purged once no checkpoint older than one at `position` is kept: a restore
     /// reads from `position` on. Never past the last message received on the subject, so that the
-    /// subject keeps its newest message (its sender's fencing expects it).
+    /// subject keeps its newest message (its sender's fencing expects it, and a speculative copy
+    /// chains to it), nor past the last one that is not a speculative copy: the copies after it may
+    /// be ahead of their owner, which walks back through them to its own last message
+    /// (`SubjectChain.continuation`). A subject on which only copies were received is not purged.
     func purgeBounds(subjects: [String], position: UInt64) -> [(subject: String, before: UInt64)] {
-        subjects.compactMap { subject in lastSeen[subject].map { (subject, min(position, $0)) } }
+        subjects.compactMap { subject in
+            guard let seen = lastSeen[subject], let written = lastWritten[subject] else { return nil }
+            return (subject, min(position, seen, written))
+        }
     }
 
     /// Forgets the seal marks before the last one at or before `sealed` on each of `subjects`, and
