@@ -142,4 +142,20 @@ struct TaskCheckpointTests {
         log.received(subject: x, sequence: 16, sealedThrough: nil, block: Interval(3))
         #expect(log.purgeBounds(subjects: [x, y], position: 15).map { "\($0.subject) \($0.before)" } == ["\(x) 15"])
     }
+    /// A new owner of the sending partition fences the subject and, the input having ended, sends
+    /// nothing after it: the gathering task records the fence as seen (`ClusterTask`'s gatherer,
+    /// neither a mark nor a block), so the purge goes up to it. Without it the sender's last mark
+    /// before the fence stayed behind every checkpoint for good (`ClusterRecoveryTests` under load:
+    /// "1 behind it" for 240 s after a lease moved).
+    @Test func aFenceLastOnASubjectLetsThePurgeReachIt() {
+        var log = SealMarkLog(start: 1)
+        let x = "s.a.0.1"
+        log.received(subject: x, sequence: 10, sealedThrough: nil, block: Interval(1))
+        log.received(subject: x, sequence: 11, sealedThrough: Interval(1))
+        #expect(log.purgeBounds(subjects: [x], position: 25).map { "\($0.subject) \($0.before)" } == ["\(x) 11"])
+        log.received(subject: x, sequence: 20, sealedThrough: nil)  // the new owner's fence
+        #expect(log.purgeBounds(subjects: [x], position: 25).map { "\($0.subject) \($0.before)" } == ["\(x) 20"])
+        // The fence changes no resume position: still right after the mark through 1.
+        #expect(log.position(subjects: [x], sealed: Interval(1)) == 12)
+    }
 }

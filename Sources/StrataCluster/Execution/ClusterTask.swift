@@ -370,7 +370,13 @@ final class ClusterTask: Sendable {
                             arrived = try pieces.add(piece, index: index, count: count, subject: stored.subject,
                                                      sequence: stored.sequence)
                         }
-                    case .fence, .checkpoint:
+                    case .fence:
+                        // A new owner of the sending partition took the subject over: its fence is
+                        // the subject's newest message until that owner sends again (never, once
+                        // the input ended), so it counts as seen — the purge behind checkpoints may
+                        // then go up to it (the message before it would otherwise stay forever).
+                        if let (stream, _, _) = names.parse(subject: stored.subject) { record(stream) }
+                    case .checkpoint:
                         break
                     }
                     // Outputs sent to this partition are for readers of the program's results.
