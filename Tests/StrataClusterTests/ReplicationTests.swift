@@ -84,6 +84,14 @@ struct ReplicationTests {
                 }
                 following.leave()
             }.start()
+            // The follower's first round wrote intervals 0–5 before anything more is sealed, so
+            // what follows reaches it in later rounds however the threads are scheduled.
+            let firstRound = waitUntil(within: .seconds(120)) {
+                (try? copy.info(of: "views").frontier.sealedThrough) == Interval(5) || state.failure.withLock { $0 } != nil
+            }
+            if !firstRound { state.stop.store(true, ordering: .relaxed) }
+            try #require(firstRound && state.failure.withLock { $0 } == nil,
+                         "follower at \(String(describing: try? copy.info(of: "views").frontier)): \(String(describing: state.failure.withLock { $0 }))")
             // Background replication: each local seal is published without a call.
             replicator.start()
             for start in stride(from: 6, to: 21, by: 5) {
