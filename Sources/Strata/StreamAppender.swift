@@ -280,11 +280,16 @@ public class StreamAppender {
     /// This is the ingest path for records that arrive already encoded, such as JSON lines: no
     /// record value is built. The time mode is the appender's, chosen at run time (a JSON stream's
     /// catalog says whether it has a time field), so a mismatch is `.misuse`.
-    package final func appendEncoded(_ bytes: UnsafeRawBufferPointer, keyHash: UInt64?, eventTime: Timestamp?) throws(StorageError) {
-        guard bytes.count <= BlockHeader.maxRawLength / 4 else {
+    ///
+    /// - Returns: The interval the record went to; `nil` when it was late and went to the late
+    ///   side stream.
+    @discardableResult
+    package final func appendEncoded(_ bytes: UnsafeRawBufferPointer, keyHash: UInt64?,
+                                     eventTime: Timestamp?) throws(StorageError) -> Interval? {
+        guard bytes.count <= Self.maxEncodedRecordBytes else {
             throw .recordTooLarge(stream: descriptor.name, bytes: bytes.count)
         }
-        let p = keyHash.map { Int($0 % UInt64(partitionCount)) } ?? nextRoundRobin()
+        let p = keyHash.map(partition(forHash:)) ?? nextRoundRobin()
         let interval: Interval
         switch timing {
         case .arrival(let clock):
@@ -301,7 +306,7 @@ public class StreamAppender {
                 appendedSincePosition = true
                 lateCountPending &+= 1
                 if late[p].byteCount >= limits.blockBytes { try cutLateBlocks() }
-                return
+                return nil
             }
         case .explicit:
             throw .misuse("stream \(descriptor.name): explicit-time appenders take append(_:interval:)")
@@ -315,6 +320,19 @@ public class StreamAppender {
             maxEventTime = eventTime.rawValue
             try advanceWatermark()
         }
+        return interval
+    }
+
+    /// The largest encoded record `appendEncoded` takes: a quarter of a block's raw length.
+    private static let maxEncodedRecordBytes = BlockHeader.maxRawLength / 4
+
+    /// The partition of a key hash: `hash mod partitionCount`, by a mask when the count is a power
+    /// of two (the same value without a 64-bit division per record).
+    @inline(__always)
+    private final func partition(forHash hash: UInt64) -> Int {
+        let count = UInt64(partitionCount)
+        if count & (count &- 1) == 0 { return Int(truncatingIfNeeded: hash & (count &- 1)) }
+        return Int(truncatingIfNeeded: hash % count)
     }
 
     @inline(__always)

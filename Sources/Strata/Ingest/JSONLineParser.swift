@@ -6,10 +6,28 @@ import StrataStorage
 enum ParsedLine {
     /// Spaces and tabs only (after a trailing carriage return is dropped).
     case blank
-    /// Malformed, with the reason reported for it.
-    case rejected(String)
+    /// Malformed: why (`JSONLineParser.reason(for:)` words it).
+    case rejected(LineRejection)
     /// A record: its event time (with a time field) and partition hash (with a key field).
     case accepted(eventTime: Timestamp?, keyHash: UInt64?)
+}
+
+/// Why a parsed line was rejected, as a plain value: lines are parsed into arrays of
+/// `ParsedLineSpan` on several threads, and holding no `String` keeps those arrays free of reference
+/// counting (copying, appending, emptying). The reason's text is made only for a rejected line.
+enum LineRejection: Equatable {
+    /// Longer than `maxLineBytes` (its length without newline and carriage return).
+    case overlong(length: Int)
+    /// Not a valid JSON object.
+    case malformed(JSONScanFailure)
+    /// The stream's time field is absent.
+    case missingTimeField
+    /// The time field is neither a number nor an ISO 8601 time.
+    case unreadableTime
+    /// The time field is before 1970.
+    case timeBefore1970
+    /// The stream's key field is absent.
+    case missingKeyField
 }
 
 /// One parsed line of a chunk: where it is in the chunk (without its newline) and the verdict.
@@ -50,33 +68,43 @@ struct JSONLineParser: Sendable {
         if line.last == 0x0d { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
         if isBlank(line) { return .blank }
         if line.count > maxLineBytes {
-            return .rejected("line of \(line.count) bytes exceeds the limit of \(maxLineBytes)")
+            return .rejected(.overlong(length: line.count))
         }
         let fields: (JSONFieldValue?, JSONFieldValue?)
         do {
-            fields = try scanner.scan(line)
+            fields = try scanner.scanFields(line)
         } catch {
-            return .rejected(error.description)
+            return .rejected(.malformed(error))
         }
         var eventTime: Timestamp?
         var keyValue: JSONFieldValue?
-        if let timeField {
-            guard let value = fields.0 else { return .rejected("missing time field \"\(timeField)\"") }
-            guard let nanos = parseTime(value, in: line) else {
-                return .rejected("time field \"\(timeField)\" is not a \(timeUnit.rawValue) number or an ISO 8601 time")
-            }
-            guard nanos >= 0 else { return .rejected("time field \"\(timeField)\" is before 1970") }
+        if timeField != nil {
+            guard let value = fields.0 else { return .rejected(.missingTimeField) }
+            guard let nanos = parseTime(value, in: line) else { return .rejected(.unreadableTime) }
+            guard nanos >= 0 else { return .rejected(.timeBefore1970) }
             eventTime = Timestamp(nanoseconds: nanos)
             keyValue = fields.1
         } else {
             keyValue = fields.0
         }
         var keyHash: UInt64?
-        if let keyField {
-            guard let key = keyValue else { return .rejected("missing key field \"\(keyField)\"") }
+        if keyField != nil {
+            guard let key = keyValue else { return .rejected(.missingKeyField) }
             keyHash = hashKey(key, in: line, scratch: &keyScratch)
         }
         return .accepted(eventTime: eventTime, keyHash: keyHash)
+    }
+
+    /// The reason reported for a rejected line, naming the stream's fields and limits.
+    func reason(for rejection: LineRejection) -> String {
+        switch rejection {
+        case .overlong(let length): "line of \(length) bytes exceeds the limit of \(maxLineBytes)"
+        case .malformed(let failure): failure.lineError.description
+        case .missingTimeField: "missing time field \"\(timeField ?? "")\""
+        case .unreadableTime: "time field \"\(timeField ?? "")\" is not a \(timeUnit.rawValue) number or an ISO 8601 time"
+        case .timeBefore1970: "time field \"\(timeField ?? "")\" is before 1970"
+        case .missingKeyField: "missing key field \"\(keyField ?? "")\""
+        }
     }
 
     /// Whether the line holds only spaces and tabs (a JSON line starts with `{` at once, so the

@@ -82,6 +82,49 @@ public struct JSONLineError: Error, Sendable, Equatable, CustomStringConvertible
     }
 }
 
+/// Why the scanner rejected a line, as a plain value: the reasons `JSONLineScanner` itself finds
+/// (none carries a `String`, unlike `JSONLineError.Reason`'s caller-raised ones), so the scanner's
+/// typed throws and a parsed line holding a failure stay trivially copyable. `lineError` is the
+/// public form, with the same reason and offset.
+struct JSONScanFailure: Error, Sendable, Equatable {
+    /// The reasons the scanner finds; each is the `JSONLineError.Reason` case of the same name.
+    enum Reason: Sendable, Equatable {
+        case empty, notAnObject, unexpectedByte(UInt8), unexpectedEnd, unterminatedString, invalidEscape
+        case invalidNumber, invalidLiteral, trailingBytes, tooDeep, invalidUTF8
+    }
+
+    /// The kind of problem.
+    var reason: Reason
+    /// The byte offset within the line at which the problem was found.
+    var offset: Int
+
+    /// A failure for `reason` at byte `offset` of the line.
+    @inline(__always)
+    init(_ reason: Reason, offset: Int) {
+        self.reason = reason
+        self.offset = offset
+    }
+
+    /// The same failure as a `JSONLineError`.
+    var lineError: JSONLineError {
+        let kind: JSONLineError.Reason
+        switch reason {
+        case .empty: kind = .empty
+        case .notAnObject: kind = .notAnObject
+        case .unexpectedByte(let byte): kind = .unexpectedByte(byte)
+        case .unexpectedEnd: kind = .unexpectedEnd
+        case .unterminatedString: kind = .unterminatedString
+        case .invalidEscape: kind = .invalidEscape
+        case .invalidNumber: kind = .invalidNumber
+        case .invalidLiteral: kind = .invalidLiteral
+        case .trailingBytes: kind = .trailingBytes
+        case .tooDeep: kind = .tooDeep
+        case .invalidUTF8: kind = .invalidUTF8
+        }
+        return JSONLineError(kind, offset: offset)
+    }
+}
+
 /// The deepest allowed nesting of objects and arrays; the line's own object counts as level 1.
 let jsonMaximumDepth = 64
 
@@ -134,10 +177,20 @@ package struct JSONLineScanner: Sendable {
     /// UTF-8 and `\u` escapes must not be lone surrogates; nesting depth is limited to 64. Values are returned in the
     /// order of the names given at init.
     package func scan(_ line: UnsafeRawBufferPointer) throws(JSONLineError) -> (JSONFieldValue?, JSONFieldValue?) {
+        do {
+            return try scanFields(line)
+        } catch {
+            throw error.lineError
+        }
+    }
+
+    /// `scan(_:)` with its failure as a plain value (`JSONScanFailure`): what the ingest's per-line
+    /// path calls, so that neither throwing nor keeping a failure touches a reference count.
+    func scanFields(_ line: UnsafeRawBufferPointer) throws(JSONScanFailure) -> (JSONFieldValue?, JSONFieldValue?) {
         var cursor = JSONCursor(line)
         cursor.skipWhitespace()
-        guard cursor.index < cursor.count else { throw JSONLineError(.empty, offset: cursor.index) }
-        guard cursor.current == JSONByte.openBrace else { throw JSONLineError(.notAnObject, offset: cursor.index) }
+        guard cursor.index < cursor.count else { throw JSONScanFailure(.empty, offset: cursor.index) }
+        guard cursor.current == JSONByte.openBrace else { throw JSONScanFailure(.notAnObject, offset: cursor.index) }
         cursor.index += 1
         cursor.skipWhitespace()
 
@@ -149,7 +202,7 @@ package struct JSONLineScanner: Sendable {
             while true {
                 let quote = try cursor.peek()
                 guard quote == JSONByte.quote else {
-                    throw JSONLineError(.unexpectedByte(quote), offset: cursor.index)
+                    throw JSONScanFailure(.unexpectedByte(quote), offset: cursor.index)
                 }
                 let keyStart = cursor.index + 1
                 let keyEscaped = try cursor.scanString()
@@ -172,11 +225,11 @@ package struct JSONLineScanner: Sendable {
                     continue
                 }
                 if next == JSONByte.closeBrace { break }
-                throw JSONLineError(.unexpectedByte(next), offset: cursor.index - 1)
+                throw JSONScanFailure(.unexpectedByte(next), offset: cursor.index - 1)
             }
         }
         cursor.skipWhitespace()
-        guard cursor.index == cursor.count else { throw JSONLineError(.trailingBytes, offset: cursor.index) }
+        guard cursor.index == cursor.count else { throw JSONScanFailure(.trailingBytes, offset: cursor.index) }
         return (value0, value1)
     }
 
@@ -266,16 +319,16 @@ private struct JSONCursor {
 
     /// The byte at `index`, or `.unexpectedEnd` at the end of the line.
     @inline(__always)
-    func peek() throws(JSONLineError) -> UInt8 {
-        guard index < count else { throw JSONLineError(.unexpectedEnd, offset: index) }
+    func peek() throws(JSONScanFailure) -> UInt8 {
+        guard index < count else { throw JSONScanFailure(.unexpectedEnd, offset: index) }
         return bytes[index]
     }
 
     /// Consumes `byte` or throws.
     @inline(__always)
-    mutating func expect(_ byte: UInt8) throws(JSONLineError) {
+    mutating func expect(_ byte: UInt8) throws(JSONScanFailure) {
         let found = try peek()
-        guard found == byte else { throw JSONLineError(.unexpectedByte(found), offset: index) }
+        guard found == byte else { throw JSONScanFailure(.unexpectedByte(found), offset: index) }
         index += 1
     }
 
@@ -291,7 +344,7 @@ private struct JSONCursor {
     }
 
     /// Scans any JSON value at `index`; `depth` is the nesting level of the container holding it.
-    mutating func scanValue(depth: Int) throws(JSONLineError) -> JSONFieldValue {
+    mutating func scanValue(depth: Int) throws(JSONScanFailure) -> JSONFieldValue {
         let start = index
         let byte = try peek()
         switch byte {
@@ -317,17 +370,17 @@ private struct JSONCursor {
             try scanLiteral(0x6E, 0x75, 0x6C, 0x6C, nil)  // null
             return JSONFieldValue(kind: .null, range: start..<index)
         case JSONByte.plus, JSONByte.dot:
-            throw JSONLineError(.invalidNumber, offset: start)
+            throw JSONScanFailure(.invalidNumber, offset: start)
         case 0x41...0x5A, 0x61...0x7A:  // other letters: a misspelt literal
-            throw JSONLineError(.invalidLiteral, offset: start)
+            throw JSONScanFailure(.invalidLiteral, offset: start)
         default:
-            throw JSONLineError(.unexpectedByte(byte), offset: start)
+            throw JSONScanFailure(.unexpectedByte(byte), offset: start)
         }
     }
 
     /// Scans an object or array whose opening bracket is at `index`, at nesting level `depth`.
-    mutating func scanContainer(depth: Int, closer: UInt8) throws(JSONLineError) {
-        guard depth <= jsonMaximumDepth else { throw JSONLineError(.tooDeep, offset: index) }
+    mutating func scanContainer(depth: Int, closer: UInt8) throws(JSONScanFailure) {
+        guard depth <= jsonMaximumDepth else { throw JSONScanFailure(.tooDeep, offset: index) }
         let isObject = closer == JSONByte.closeBrace
         index += 1
         skipWhitespace()
@@ -338,7 +391,7 @@ private struct JSONCursor {
         while true {
             if isObject {
                 let quote = try peek()
-                guard quote == JSONByte.quote else { throw JSONLineError(.unexpectedByte(quote), offset: index) }
+                guard quote == JSONByte.quote else { throw JSONScanFailure(.unexpectedByte(quote), offset: index) }
                 _ = try scanString()
                 skipWhitespace()
                 try expect(JSONByte.colon)
@@ -353,13 +406,13 @@ private struct JSONCursor {
                 continue
             }
             if next == closer { return }
-            throw JSONLineError(.unexpectedByte(next), offset: index - 1)
+            throw JSONScanFailure(.unexpectedByte(next), offset: index - 1)
         }
     }
 
     /// Scans a string whose opening quote is at `index`; leaves `index` after the closing quote.
     /// Returns whether the string contains escapes.
-    mutating func scanString() throws(JSONLineError) -> Bool {
+    mutating func scanString() throws(JSONScanFailure) -> Bool {
         let open = index
         index += 1
         var escaped = false
@@ -375,7 +428,7 @@ private struct JSONCursor {
                     break
                 }
             }
-            guard index < count else { throw JSONLineError(.unterminatedString, offset: open) }
+            guard index < count else { throw JSONScanFailure(.unterminatedString, offset: open) }
             let byte = bytes[index]
             if byte == JSONByte.quote {
                 index += 1
@@ -386,12 +439,12 @@ private struct JSONCursor {
                 if escape.length > 0 {
                     index += escape.length
                 } else if escape.length < 0 {
-                    throw JSONLineError(.unterminatedString, offset: open)
+                    throw JSONScanFailure(.unterminatedString, offset: open)
                 } else {
-                    throw JSONLineError(.invalidEscape, offset: index)
+                    throw JSONScanFailure(.invalidEscape, offset: index)
                 }
             } else if byte < 0x20 {
-                throw JSONLineError(.unexpectedByte(byte), offset: index)
+                throw JSONScanFailure(.unexpectedByte(byte), offset: index)
             } else if byte >= 0x80 {
                 try scanUTF8Sequence(byte)
             } else {
@@ -401,7 +454,7 @@ private struct JSONCursor {
     }
 
     /// Validates one multi-byte UTF-8 sequence starting with `lead` at `index` and steps over it.
-    mutating func scanUTF8Sequence(_ lead: UInt8) throws(JSONLineError) {
+    mutating func scanUTF8Sequence(_ lead: UInt8) throws(JSONScanFailure) {
         // Second-byte bounds exclude overlongs, surrogates (ED A0..BF) and code points above U+10FFFF.
         var length = 0
         var low: UInt8 = 0x80
@@ -414,24 +467,24 @@ private struct JSONCursor {
         case 0xF0: length = 4; low = 0x90
         case 0xF1...0xF3: length = 4
         case 0xF4: length = 4; high = 0x8F
-        default: throw JSONLineError(.invalidUTF8, offset: index)
+        default: throw JSONScanFailure(.invalidUTF8, offset: index)
         }
-        guard index + length <= count else { throw JSONLineError(.invalidUTF8, offset: index) }
+        guard index + length <= count else { throw JSONScanFailure(.invalidUTF8, offset: index) }
         let second = bytes[index + 1]
-        guard second >= low && second <= high else { throw JSONLineError(.invalidUTF8, offset: index) }
+        guard second >= low && second <= high else { throw JSONScanFailure(.invalidUTF8, offset: index) }
         var position = index + 2
         while position < index + length {
-            guard bytes[position] & 0xC0 == 0x80 else { throw JSONLineError(.invalidUTF8, offset: index) }
+            guard bytes[position] & 0xC0 == 0x80 else { throw JSONScanFailure(.invalidUTF8, offset: index) }
             position += 1
         }
         index += length
     }
 
     /// Scans a number per the JSON grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-    mutating func scanNumber() throws(JSONLineError) {
+    mutating func scanNumber() throws(JSONScanFailure) {
         let start = index
         if bytes[index] == JSONByte.minus { index += 1 }
-        guard index < count else { throw JSONLineError(.invalidNumber, offset: start) }
+        guard index < count else { throw JSONScanFailure(.invalidNumber, offset: start) }
         let first = bytes[index]
         if first == JSONByte.zero {
             index += 1
@@ -439,19 +492,19 @@ private struct JSONCursor {
             index += 1
             skipDigits()
         } else {
-            throw JSONLineError(.invalidNumber, offset: start)
+            throw JSONScanFailure(.invalidNumber, offset: start)
         }
         if index < count && bytes[index] == JSONByte.dot {
             index += 1
-            guard skipDigits() else { throw JSONLineError(.invalidNumber, offset: start) }
+            guard skipDigits() else { throw JSONScanFailure(.invalidNumber, offset: start) }
         }
         if index < count && (bytes[index] | 0x20) == 0x65 {  // e or E
             index += 1
             if index < count && (bytes[index] == JSONByte.plus || bytes[index] == JSONByte.minus) { index += 1 }
-            guard skipDigits() else { throw JSONLineError(.invalidNumber, offset: start) }
+            guard skipDigits() else { throw JSONScanFailure(.invalidNumber, offset: start) }
         }
         // A number glued to more number-ish bytes (`01`, `1.2.3`, `1x`) is one bad token, not two.
-        if index < count && isWordByte(bytes[index]) { throw JSONLineError(.invalidNumber, offset: start) }
+        if index < count && isWordByte(bytes[index]) { throw JSONScanFailure(.invalidNumber, offset: start) }
     }
 
     /// Skips ASCII digits; returns whether there was at least one.
@@ -465,17 +518,17 @@ private struct JSONCursor {
 
     /// Consumes the literal spelled by the given bytes (4 or 5 of them) or throws `.invalidLiteral`.
     @inline(__always)
-    mutating func scanLiteral(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8, _ b4: UInt8?) throws(JSONLineError) {
+    mutating func scanLiteral(_ b0: UInt8, _ b1: UInt8, _ b2: UInt8, _ b3: UInt8, _ b4: UInt8?) throws(JSONScanFailure) {
         let start = index
         let length = b4 == nil ? 4 : 5
         guard index + length <= count, bytes[index] == b0, bytes[index + 1] == b1, bytes[index + 2] == b2,
             bytes[index + 3] == b3
-        else { throw JSONLineError(.invalidLiteral, offset: start) }
+        else { throw JSONScanFailure(.invalidLiteral, offset: start) }
         if let b4 {
-            guard bytes[index + 4] == b4 else { throw JSONLineError(.invalidLiteral, offset: start) }
+            guard bytes[index + 4] == b4 else { throw JSONScanFailure(.invalidLiteral, offset: start) }
         }
         index += length
-        if index < count && isWordByte(bytes[index]) { throw JSONLineError(.invalidLiteral, offset: start) }
+        if index < count && isWordByte(bytes[index]) { throw JSONScanFailure(.invalidLiteral, offset: start) }
     }
 }
 

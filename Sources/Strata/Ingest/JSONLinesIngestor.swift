@@ -237,8 +237,8 @@ public final class JSONLinesIngestor {
         case .blank:
             summary.blank += 1
             return nil
-        case .rejected(let reason):
-            return try reject(reason)
+        case .rejected(let rejection):
+            return try reject(parser.reason(for: rejection))
         case .accepted(let time, let hash):
             eventTime = time
             keyHash = hash
@@ -246,20 +246,19 @@ public final class JSONLinesIngestor {
         var line = rawLine
         if line.last == 0x0d { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
         do {
-            let lateBefore = appender.lateRecords
-            try appender.appendEncoded(line, keyHash: keyHash, eventTime: eventTime)
+            let interval = try appender.appendEncoded(line, keyHash: keyHash, eventTime: eventTime)
             summary.accepted += 1
-            if appender.lateRecords != lateBefore {
-                summary.late += 1
-            } else {
-                let interval = eventTime.map { Interval(UInt64($0.rawValue) / lengthNanos) }
-                    ?? appender.openIntervals.last ?? Interval(0)
+            if let interval {
                 lastAcceptedInterval = interval
                 if let range = summary.intervals {
-                    summary.intervals = min(range.lowerBound, interval)...max(range.upperBound, interval)
+                    if interval < range.lowerBound || interval > range.upperBound {
+                        summary.intervals = min(range.lowerBound, interval)...max(range.upperBound, interval)
+                    }
                 } else {
                     summary.intervals = interval...interval
                 }
+            } else {
+                summary.late += 1
             }
         } catch {
             throw .storage(error)
