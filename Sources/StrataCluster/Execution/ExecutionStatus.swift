@@ -77,12 +77,16 @@ public struct ExecutionStatus: Sendable, Equatable {
     /// the highest partition with a lease or progress key). A partition's input is through the
     /// newest interval sealed in JetStream of every input (a replicated stream, `ClusterReplicator`).
     ///
-    /// - Parameter now: Nanoseconds since 1970 to measure ages against (default: this machine's clock).
+    /// - Parameter now: Nanoseconds since 1970 to measure ages against (default: this machine's clock,
+    ///   read after each entry; an age is never negative).
     /// - Throws: `ClusterError` when JetStream fails (a program never run has no buckets: empty status).
     public static func read(jetStream: JetStream, names: ExecutionNames, now: Int64? = nil) throws(ClusterError)
         -> ExecutionStatus
     {
-        let now = now ?? Self.wallClock()
+        // Each age against a clock read after its entry was (a renewal between a clock read once
+        // up front and the entry's read would give a negative age, and more time left than the TTL).
+        let given = now
+        func age(since created: Int64) -> Int64 { max(0, Self.milliseconds((given ?? Self.wallClock()) - created)) }
         var status = ExecutionStatus(program: names.program, inputs: [], members: [], partitions: [])
         let leases = try jetStream.keyValue(names.bucket + "_leases")
         let progress = try jetStream.keyValue(names.bucket + "_progress")
@@ -103,7 +107,7 @@ public struct ExecutionStatus: Sendable, Equatable {
         for key in try leases?.keys(prefix: "node.") ?? [] {
             guard let name = ExecutionNames.decode(String(key.dropFirst(5))) else { continue }
             let entry = try leases?.get(key)
-            status.members.append(Member(name: name, age: entry.map { Self.milliseconds(now - $0.created) }))
+            status.members.append(Member(name: name, age: entry.map { age(since: $0.created) }))
         }
         status.members.sort { $0.name < $1.name }
         var inputThrough: Interval?
@@ -119,9 +123,9 @@ public struct ExecutionStatus: Sendable, Equatable {
                 partition.leaseRevision = entry.revision
                 if entry.operation == .put, !entry.value.isEmpty {
                     partition.owner = String(decoding: entry.value, as: UTF8.self)
-                    let age = Self.milliseconds(now - entry.created)
-                    partition.leaseAge = age
-                    partition.leaseExpiresIn = ttl.map { max(0, Self.milliseconds(Int64(clamping: $0.wholeNanoseconds)) - age) }
+                    let leaseAge = age(since: entry.created)
+                    partition.leaseAge = leaseAge
+                    partition.leaseExpiresIn = ttl.map { max(0, Self.milliseconds(Int64(clamping: $0.wholeNanoseconds)) - leaseAge) }
                 }
             }
             if let entry = try progress?.get(ExecutionNames.progressKey(p)) {
