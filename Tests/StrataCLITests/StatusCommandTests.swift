@@ -3,11 +3,11 @@ import StrataTestSupport
 import Testing
 
 // `strata status` on a store written by the seed programs of `strata-crash-child program`
-// (tools/crash/ProgramMode.swift): 9 vertices, 3 of them stateful, snapshots every 4 intervals.
+// (tools/crash/ProgramMode.swift): 10 vertices, 4 of them stateful, snapshots every 4 intervals.
 
 @Suite struct StatusCommandTests {
     /// Runs the seed programs over intervals 0…9, then restarts them for 10…11: the stateful
-    /// vertices (v1 running count, v5 window, v7 sessions) restore once.
+    /// vertices (v1 running count, v5 window, v7 sessions, v9 running count per user) restore once.
     static func makeStore() throws -> (TemporaryDirectory, String) {
         let directory = try TemporaryDirectory(prefix: "strata-cli-status")
         let path = directory.appending("store")
@@ -36,13 +36,13 @@ import Testing
         // Intervals print as their start times: interval 11 of 1 s intervals is 00:00:11 on 1970-01-01.
         var expected = ["PROGRAM  VERTEX    PROGRESS              LAG  SNAPSHOT              STARTED  RECOVERIES  "
                         + "SPECULATIVE  RETRIES"]
-        for v in 0..<9 {
-            let stateful = [1, 5, 7].contains(v)
+        for v in 0..<10 {
+            let stateful = [1, 5, 7, 9].contains(v)
             let snapshot = stateful ? "1970-01-01T00:00:11Z" : "-                   "
             expected.append("seeds    seeds.v\(v)  1970-01-01T00:00:11Z  0    \(snapshot)  resumed  0           "
                             + "0            0")
         }
-        expected.append("seeds: resumed after a clean stop (9 vertices)")
+        expected.append("seeds: resumed after a clean stop (10 vertices)")
         #expect(run.stdout == expected.joined(separator: "\n") + "\n")
     }
 
@@ -91,13 +91,13 @@ import Testing
         let run = try strata(["status", "seeds", "--store", path])
         #expect(run.status == 0)
         let lines = run.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.count == 11)
+        #expect(lines.count == 12)
         // Fields: PROGRAM VERTEX PROGRESS LAG SNAPSHOT STARTED RECOVERIES SPECULATIVE RETRIES.
         let fields = lines.map { $0.split(separator: " ").map(String.init) }
         #expect(fields[1][1] == "seeds.v0" && fields[1][5] == "recovered" && fields[1][6] == "1", "\(lines[1])")
-        #expect(fields[2...9].allSatisfy { $0[5] == "resumed" && $0[6] == "0" }, "\(run.stdout)")
+        #expect(fields[2...10].allSatisfy { $0[5] == "resumed" && $0[6] == "0" }, "\(run.stdout)")
         #expect(lines.last == "seeds: recovered after a crash (vertex seeds.v0 was mid-run; restarted from progress "
-                + "1970-01-01T00:00:06Z); resumed after a clean stop (8 vertices)")
+                + "1970-01-01T00:00:06Z); resumed after a clean stop (9 vertices)")
         let json = try strata(["status", "seeds", "--json", "--store", path])
         let v0 = try jsonObject(json.stdout.split(separator: "\n")[0])
         #expect(v0["lastStart"] as? String == "crash-recovery")
@@ -115,7 +115,7 @@ import Testing
         let run = try strata(["status", "seeds", "--store", path, "--json"])
         #expect(run.status == 0)
         let lines = run.stdout.split(separator: "\n")
-        #expect(lines.count == 9)
+        #expect(lines.count == 10)
         #expect(lines.first.map(String.init) == #"{"lag":0,"lastSnapshot":null,"lastSnapshotTime":null,"lastStart":"resumed","#
                 + #""lastStartProgress":9,"program":"seeds","progress":11,"progressTime":"1970-01-01T00:00:11Z","#
                 + #""recentIntervals":12,"recoveries":0,"restartsAfterFailure":0,"resumes":1,"retries":0,"runState":"stopped","snapshots":0,"#
