@@ -1,0 +1,42 @@
+import Foundation
+import StrataTestSupport
+import Testing
+
+/// Edges an operator hits with odd but legal arguments: each one a typed error or the asked-for
+/// result, never a trap, never a silent loss.
+@Suite struct OperatorEdgeCommandTests {
+    /// `--keep 5124096h` (past `UInt64.max` nanoseconds) once wrapped to about 25 minutes and
+    /// dropped intervals the operator asked to keep.
+    @Test func aRetentionLongerThanNanosecondsCanCountKeepsEverything() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli")
+        let path = directory.appending("store")
+        // Intervals 100 and 5000: 4900 s apart, more than the wrapped 1526 s.
+        let ingest = try strata(["ingest", "views", "--store", path, "--time-field", "ts", "--time-unit", "s"],
+                                stdin: "{\"ts\":100}\n{\"ts\":5000}\n")
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        let keep = try strata(["retain", "views", "--store", path, "--keep", "5124096h"])
+        #expect(keep.status == 0 && !keep.crashed, "\(keep.stderr)")
+        #expect(keep.stdout.hasSuffix("nothing to drop\n"), "\(keep.stdout)")
+        let cat = try strata(["cat", "views", "--store", path])
+        #expect(cat.stdout == "{\"ts\":100}\n{\"ts\":5000}\n", "\(cat.stdout)\(cat.stderr)")
+    }
+
+    /// A duration retention on a stream whose interval length is close to `UInt64.max`
+    /// nanoseconds once trapped, in `retain` and then in every later seal of the stream.
+    @Test func aRetentionOnAHugeIntervalLengthDoesNotTrap() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli")
+        let path = directory.appending("store")
+        let ingest = try strata(["ingest", "long", "--store", path, "--interval", "18446744073s", "--time-field", "t",
+                                 "--time-unit", "s"], stdin: "{\"t\":5}\n")
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        let retain = try strata(["retain", "long", "--store", path, "--keep", "1h"])
+        #expect(retain.status == 0 && !retain.crashed, "\(retain.stderr)")
+        let before = try strata(["retain", "long", "--store", path, "--before", "end"])
+        #expect(before.status == 0 && !before.crashed, "\(before.stderr)")
+        // A later ingest seals again, applying the retention again.
+        let again = try strata(["ingest", "long", "--store", path], stdin: "{\"t\":6}\n")
+        #expect(again.status == 0 && !again.crashed, "\(again.stderr)")
+        let verify = try strata(["verify", "long", "--store", path])
+        #expect(verify.status == 0 && !verify.crashed, "\(verify.stdout)\(verify.stderr)")
+    }
+}
