@@ -39,4 +39,17 @@ import Testing
         let verify = try strata(["verify", "long", "--store", path])
         #expect(verify.status == 0 && !verify.crashed, "\(verify.stdout)\(verify.stderr)")
     }
+
+    /// An empty stream name once reached LMDB as an empty key: `Error: mdb_get failed:
+    /// MDB_BAD_VALSIZE …`. It is an invalid stream name, for every command that looks one up.
+    @Test(arguments: [["describe", ""], ["cat", ""], ["stats", ""], ["verify", ""], ["drop", ""], ["seal", ""],
+                      ["slice", ""], ["tail", ""], ["retain", "", "--last", "1"], ["state", "", "--as-of", "1"],
+                      ["replay", "views", "--into", ""], ["rename", "", "other"]])
+    func anEmptyStreamNameIsAnInvalidName(arguments: [String]) throws {
+        let store = try FixtureStore()
+        let run = try strata(arguments + ["--store", store.path])
+        #expect(run.status == 1 && !run.crashed, "\(run.stderr)")
+        #expect(run.stderrLines == [#"Error: invalid stream name "": use 1–195 characters of A–Z a–z 0–9 . _ -, not ending in .late"#],
+                "\(run.stderr)")
+    }
 }
