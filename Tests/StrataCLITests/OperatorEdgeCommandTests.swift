@@ -52,4 +52,22 @@ import Testing
         #expect(run.stderrLines == [#"Error: invalid stream name "": use 1–195 characters of A–Z a–z 0–9 . _ -, not ending in .late"#],
                 "\(run.stderr)")
     }
+
+    /// `salvage` of a path holding no store once added, after the child's own error, `Error: salvage
+    /// of P ended with its exit outside any interval (the catalog or a frontier is damaged …); what
+    /// was copied is in NEW` and exit 65, for a store that is missing, not damaged, and a NEW that
+    /// was never created.
+    @Test func salvageOfAMissingStoreSaysSoAndExitsOne() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli")
+        let file = directory.appending("file")
+        try Data("not a store".utf8).write(to: URL(fileURLWithPath: file))
+        for (source, message) in [(directory.appending("missing"), "Error: no store at \(directory.appending("missing"))"),
+                                  (file, "Error: \(file) is not a Strata store: not a directory")] {
+            let into = directory.appending("rescued")
+            let run = try strata(["salvage", source, "--into", into])
+            #expect(run.status == 1 && !run.crashed, "\(run.stderr)")
+            #expect(run.stderrLines == [message], "\(run.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: into))
+        }
+    }
 }
