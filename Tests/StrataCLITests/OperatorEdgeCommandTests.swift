@@ -70,4 +70,15 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: into))
         }
     }
+
+    /// `compact` of a path that is a file once said `Error: no store at P`, where every other
+    /// command says what the path is.
+    @Test func compactOfAFileSaysItIsNotAStore() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli")
+        let file = directory.appending("file")
+        try Data("not a store".utf8).write(to: URL(fileURLWithPath: file))
+        let run = try strata(["compact", "--store", file])
+        #expect(run.status == 1 && !run.crashed, "\(run.stderr)")
+        #expect(run.stderrLines == ["Error: \(file) is not a Strata store: not a directory"], "\(run.stderr)")
+    }
 }
