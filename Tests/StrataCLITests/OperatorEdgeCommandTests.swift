@@ -81,4 +81,23 @@ import Testing
         #expect(run.status == 1 && !run.crashed, "\(run.stderr)")
         #expect(run.stderrLines == ["Error: \(file) is not a Strata store: not a directory"], "\(run.stderr)")
     }
+
+    /// `--time-field ''` or `--key-field ''` once created a stream that rejects every line
+    /// (`missing time field ""`) and keeps that setting for good; now a usage error, before anything
+    /// is created.
+    @Test(arguments: ["--time-field", "--key-field"])
+    func anEmptyFieldNameIsAUsageError(option: String) throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli")
+        let path = directory.appending("store")
+        let ingest = try strata(["ingest", "views", "--store", path, option, ""], stdin: "{\"a\":1}\n")
+        #expect(ingest.status == 64 && !ingest.crashed, "\(ingest.stderr)")
+        #expect(ingest.stderrLines.first == "Error: \(option) needs a field name, not an empty one", "\(ingest.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        let watched = directory.appending("watched")
+        try FileManager.default.createDirectory(atPath: watched, withIntermediateDirectories: true)
+        let serve = try strata(["serve", "--store", path, "--watch", watched, "--watch-stream", "views", "--once", option, ""])
+        #expect(serve.status == 64 && !serve.crashed, "\(serve.stderr)")
+        #expect(serve.stderrLines.first == "Error: \(option) needs a field name, not an empty one", "\(serve.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
 }

@@ -89,6 +89,9 @@ struct Ingest: ParsableCommand {
         if let partitions, !(1...4096).contains(partitions) {
             throw ValidationError("--partitions must be 1 to 4096, not \(partitions)")
         }
+        // An empty field name is in no record: every line would be rejected, by a stream that keeps the setting.
+        if timeField == "" { throw ValidationError("--time-field needs a field name, not an empty one") }
+        if keyField == "" { throw ValidationError("--key-field needs a field name, not an empty one") }
         if format == .lines, let timeField {
             throw ValidationError(
                 "--time-field \(timeField) cannot be used with --format lines: its records have only the field \"line\"")
