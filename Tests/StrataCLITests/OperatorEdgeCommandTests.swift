@@ -100,4 +100,22 @@ import Testing
         #expect(serve.stderrLines.first == "Error: \(option) needs a field name, not an empty one", "\(serve.stderr)")
         #expect(!FileManager.default.fileExists(atPath: path))
     }
+
+    /// A full disk before the first commit once printed `committed: lines 1–0 (bytes 0–0) …` and
+    /// `tail -c +1 FILE | …`; it says that nothing is in the stream and to feed the whole input.
+    @Test func aFullDiskBeforeTheFirstCommitSaysNothingIsCommitted() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli")
+        let path = directory.appending("store")
+        let first = try strata(["ingest", "f", "--store", path, "--time-field", "ts", "--time-unit", "s"], stdin: "{\"ts\":1}\n")
+        #expect(first.status == 0, "\(first.stderr)")
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path + "/data.mdb")[.size] as? Int)
+        // One commit of this input needs more than the store may grow by (a file-size limit, in 512-byte blocks).
+        let input = (0..<20_000).map { #"{"ts":2,"n":\#($0),"pad":"0123456789abcdef0123456789abcdef"}"# }.joined(separator: "\n") + "\n"
+        let script = "trap '' XFSZ; ulimit -f \(size / 512 + 64); exec \"$0\" ingest f --store \"$1\""
+        let run = try strata(["-c", script, builtProductsDirectory() + "/strata", path], stdin: input, executable: "/bin/sh")
+        #expect(run.status == 1 && !run.crashed, "\(run.stderr)")
+        #expect(run.stderrLines.contains { $0.hasPrefix("Error: store full: ") }, "\(run.stderr)")
+        #expect(run.stderrLines.suffix(2) == ["committed: nothing of the input is in f", "to resume: feed the whole input again"],
+                "\(run.stderr)")
+    }
 }

@@ -263,10 +263,16 @@ struct Ingest: ParsableCommand {
     /// Says on standard error what of the input is committed and how to feed the rest.
     private func printResumeAdvice(_ ingestor: JSONLinesIngestor) {
         let committed = ingestor.committedPosition
-        printError("committed: lines 1–\(committed.lines) (bytes 0–\(committed.bytes)) of the input are in \(stream); "
-            + "line \(committed.lines + 1), at byte \(committed.bytes), and after are not")
+        if committed.lines == 0 {
+            printError("committed: nothing of the input is in \(stream)")
+        } else {
+            printError("committed: lines 1–\(committed.lines) (bytes 0–\(committed.bytes)) of the input are in \(stream); "
+                + "line \(committed.lines + 1), at byte \(committed.bytes), and after are not")
+        }
         if let source {
             printError("to resume: run the same command on the same input (--source \(source) skips what is committed)")
+        } else if committed.lines == 0 {
+            printError("to resume: feed the whole input again")
         } else {
             printError("to resume: feed the input from byte \(committed.bytes), e.g. "
                 + "tail -c +\(committed.bytes + 1) FILE | strata ingest \(stream) …")
