@@ -118,4 +118,28 @@ import Testing
         #expect(run.stderrLines.suffix(2) == ["committed: nothing of the input is in f", "to resume: feed the whole input again"],
                 "\(run.stderr)")
     }
+
+    /// An ad hoc `strata sql` opened the store for writing, so it failed (`mdb_env_open failed:
+    /// Permission denied`) on a store every read command reads: one without write permission or on
+    /// a read-only mount. Root ignores permission bits, so another user (`setpriv`) runs it.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
+    func anAdHocQueryReadsAStoreWithoutWritePermission() throws {
+        let store = try FixtureStore()
+        for path in [store.directory.path, store.path] { chmod(path, 0o755) }
+        chmod(store.path + "/data.mdb", 0o644)
+        chmod(store.path + "/lock.mdb", 0o644)
+        let binary = builtProductsDirectory() + "/strata"
+        var prefix = URL(fileURLWithPath: builtProductsDirectory())
+        while prefix.path != "/" {
+            let mode = (try? FileManager.default.attributesOfItem(atPath: prefix.path)[.posixPermissions] as? Int) ?? 0
+            try #require(mode & 0o001 != 0, "the build directory \(prefix.path) is not reachable by another user")
+            prefix.deleteLastPathComponent()
+        }
+        let query = ["sql", "select user, count(*) from views group by user order by user", "--csv", "--store", store.path]
+        let run = try strata(["--reuid=65534", "--regid=65534", "--clear-groups", binary] + query,
+                             executable: "/usr/bin/setpriv")
+        #expect(run.status == 0 && !run.crashed, "\(run.stderr)")
+        #expect(run.stdout == "user,count(*)\nalice,2\nbob,1\ncarol,1\n", "\(run.stdout)")
+        #expect(run.stderr.contains("opened without LMDB's lock"), "\(run.stderr)")
+    }
 }

@@ -86,7 +86,8 @@ struct SQLCommand: ParsableCommand {
         } else {
             sql = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         }
-        let store = try options.openStore()
+        // An ad hoc query only reads: it opens the store read-only, so it works where `cat` does.
+        let store = try continuous ? options.openStore() : options.openStoreForReading()
         if continuous, let into {
             try runContinuously(sql, into: into, store: store)
             return
