@@ -142,4 +142,17 @@ import Testing
         #expect(run.stdout == "user,count(*)\nalice,2\nbob,1\ncarol,1\n", "\(run.stdout)")
         #expect(run.stderr.contains("opened without LMDB's lock"), "\(run.stderr)")
     }
+
+    /// `strata sql -f FILE` of a missing file or a directory once said only `cannot read the SQL
+    /// file FILE`, followed by the root command's usage; it says why, with sql's usage.
+    @Test func anUnreadableSQLFileSaysWhy() throws {
+        let store = try FixtureStore()
+        let missing = store.directory.appending("missing.sql")
+        for (file, why) in [(missing, "no such file or directory"), (store.directory.path, "not a regular file")] {
+            let run = try strata(["sql", "-f", file, "--store", store.path])
+            #expect(run.status == 64 && !run.crashed, "\(run.stderr)")
+            #expect(run.stderrLines.first == "Error: cannot read the SQL file \(file): \(why)", "\(run.stderr)")
+            #expect(run.stderr.contains("Usage: strata sql"), "\(run.stderr)")
+        }
+    }
 }
