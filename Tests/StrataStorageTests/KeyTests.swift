@@ -128,6 +128,24 @@ private let edgy64 = Gen<UInt64?>.element(of: [0, 1, 0xFF, 0x100, 1 << 32, 0x7FF
         #expect(Retention.duration(.milliseconds(1500)).keptIntervals(intervalLength: second) == 2)
     }
 
+    /// `--keep 5124096h` once wrapped to about 25 minutes and dropped what it was asked to keep.
+    @Test func retentionLongerThanNanosecondsCanCountSaturatesInsteadOfWrapping() {
+        #expect(Retention.duration(.seconds(5_124_096 * 3600)) == .nanoseconds(.max))
+        #expect(Retention.duration(.seconds(Int64.max)) == .nanoseconds(.max))
+        #expect(Retention.duration(.seconds(18_446_744_073)) == .nanoseconds(18_446_744_073_000_000_000))
+        #expect(Retention.duration(.seconds(-5)) == .nanoseconds(0))
+    }
+
+    /// A retention on a stream with an interval length near `UInt64.max` nanoseconds once trapped
+    /// on every seal (arithmetic overflow rounding up).
+    @Test func keptIntervalsDoNotOverflowForHugeLengths() {
+        let huge = IntervalLength(rawValue: 18_446_744_073_000_000_000)
+        #expect(Retention.nanoseconds(3_600_000_000_000).keptIntervals(intervalLength: huge) == 1)
+        #expect(Retention.nanoseconds(.max).keptIntervals(intervalLength: huge) == 2)
+        #expect(Retention.nanoseconds(.max).keptIntervals(intervalLength: IntervalLength(rawValue: 1)) == .max)
+        #expect(Retention.nanoseconds(0).keptIntervals(intervalLength: huge) == 1)
+    }
+
     @Test func streamNamesAreValidated() {
         for name in ["a", "page-views", "A.b_c-9", String(repeating: "x", count: 200)] {
             #expect(StreamDescriptor.isValidName(name), "\(name)")

@@ -7,11 +7,14 @@ public enum Retention: Sendable, Equatable, CustomStringConvertible {
     /// Keep the intervals that end within this many nanoseconds of the newest sealed interval's end.
     case nanoseconds(UInt64)
 
-    /// Keeps intervals covering this duration.
+    /// Keeps intervals covering this duration; one longer than `UInt64.max` nanoseconds (584 years)
+    /// keeps that long, a negative one nothing but the newest interval.
     public static func duration(_ duration: Duration) -> Retention {
         let (seconds, attoseconds) = duration.components
-        let nanos = UInt64(clamping: seconds) &* 1_000_000_000 &+ UInt64(clamping: attoseconds / 1_000_000_000)
-        return .nanoseconds(nanos)
+        let (wholeNanos, overflow) = UInt64(clamping: seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return .nanoseconds(.max) }
+        let (nanos, carry) = wholeNanos.addingReportingOverflow(UInt64(clamping: attoseconds / 1_000_000_000))
+        return .nanoseconds(carry ? .max : nanos)
     }
 
     /// The number of newest intervals kept for a stream of this interval length, or `nil` for all.
@@ -20,8 +23,10 @@ public enum Retention: Sendable, Equatable, CustomStringConvertible {
         case .forever: return nil
         case .intervals(let n): return max(1, n)
         case .nanoseconds(let ns):
+            // ⌈ns / length⌉ without `ns + length − 1`, which overflows for long lengths.
             let length = max(1, intervalLength.rawValue)
-            return max(1, (ns + length - 1) / length)
+            let (whole, rest) = ns.quotientAndRemainder(dividingBy: length)
+            return max(1, rest == 0 ? whole : whole + 1)
         }
     }
 

@@ -40,11 +40,14 @@ extension LogStore {
     /// compaction removes); after it, the complete, flushed copy.
     ///
     /// - Precondition: the store is not open in this process (checked: `.misuse`).
-    /// - Throws: `.storeNotFound`, `.storeInUse`, `.system` for a failed file operation, `.lmdb`
+    /// - Throws: `.storeNotFound`, `.notAStore` when the path is not a directory, `.storeInUse`,
+    ///   `.system` for a failed file operation, `.lmdb`
     ///   or `.storeFull` for a failed copy (the store is then unchanged).
     package static func compact(path: String) throws(StorageError) -> CompactionReport {
         let dataPath = path + "/data.mdb"
         let copyPath = path + "/" + compactedFileName
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFDIR { throw .notAStore(path: path, reason: "not a directory") }
         guard access(dataPath, F_OK) == 0, access(path + "/lock.mdb", F_OK) == 0 else {
             throw .storeNotFound(path: path)
         }

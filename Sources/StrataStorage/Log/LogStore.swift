@@ -283,6 +283,8 @@ package final class LogStore: Sendable {
     // MARK: Catalog
 
     /// The descriptor of stream `name`, or `nil` when there is none.
+    ///
+    /// - Throws: `.invalidStreamName` for an empty name.
     package func descriptor(named name: String) throws(StorageError) -> StreamDescriptor? {
         try wrap {
             try environment.read { txn in try descriptor(named: name, in: txn) }
@@ -290,6 +292,8 @@ package final class LogStore: Sendable {
     }
 
     func descriptor(named name: String, in txn: borrowing Transaction) throws -> StreamDescriptor? {
+        // LMDB refuses an empty key (MDB_BAD_VALSIZE); no stream has an empty name.
+        guard !name.isEmpty else { throw StorageError.invalidStreamName(name) }
         var nameBytes = name
         return try nameBytes.withUTF8 { utf8 in
             let found = try txn.withValue(catalog, key: UnsafeRawBufferPointer(utf8)) { row -> StreamDescriptor? in

@@ -89,6 +89,9 @@ struct Ingest: ParsableCommand {
         if let partitions, !(1...4096).contains(partitions) {
             throw ValidationError("--partitions must be 1 to 4096, not \(partitions)")
         }
+        // An empty field name is in no record: every line would be rejected, by a stream that keeps the setting.
+        if timeField == "" { throw ValidationError("--time-field needs a field name, not an empty one") }
+        if keyField == "" { throw ValidationError("--key-field needs a field name, not an empty one") }
         if format == .lines, let timeField {
             throw ValidationError(
                 "--time-field \(timeField) cannot be used with --format lines: its records have only the field \"line\"")
@@ -260,10 +263,16 @@ struct Ingest: ParsableCommand {
     /// Says on standard error what of the input is committed and how to feed the rest.
     private func printResumeAdvice(_ ingestor: JSONLinesIngestor) {
         let committed = ingestor.committedPosition
-        printError("committed: lines 1–\(committed.lines) (bytes 0–\(committed.bytes)) of the input are in \(stream); "
-            + "line \(committed.lines + 1), at byte \(committed.bytes), and after are not")
+        if committed.lines == 0 {
+            printError("committed: nothing of the input is in \(stream)")
+        } else {
+            printError("committed: lines 1–\(committed.lines) (bytes 0–\(committed.bytes)) of the input are in \(stream); "
+                + "line \(committed.lines + 1), at byte \(committed.bytes), and after are not")
+        }
         if let source {
             printError("to resume: run the same command on the same input (--source \(source) skips what is committed)")
+        } else if committed.lines == 0 {
+            printError("to resume: feed the whole input again")
         } else {
             printError("to resume: feed the input from byte \(committed.bytes), e.g. "
                 + "tail -c +\(committed.bytes + 1) FILE | strata ingest \(stream) …")

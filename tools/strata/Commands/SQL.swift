@@ -78,7 +78,11 @@ struct SQLCommand: ParsableCommand {
             sql = query
         } else if let file {
             guard let data = FileManager.default.contents(atPath: file) else {
-                throw ValidationError("cannot read the SQL file \(file)")
+                // Say why, with sql's usage (a ValidationError thrown here would print the root's).
+                let fd = open(file, O_RDONLY | O_CLOEXEC)
+                let why = fd < 0 ? systemErrorText(errno) : "not a regular file"
+                if fd >= 0 { close(fd) }
+                throw CommandUsageError(Self.self, "cannot read the SQL file \(file): \(why)")
             }
             sql = String(decoding: data, as: UTF8.self)
         } else if interactive {
@@ -86,7 +90,8 @@ struct SQLCommand: ParsableCommand {
         } else {
             sql = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         }
-        let store = try options.openStore()
+        // An ad hoc query only reads: it opens the store read-only, so it works where `cat` does.
+        let store = try continuous ? options.openStore() : options.openStoreForReading()
         if continuous, let into {
             try runContinuously(sql, into: into, store: store)
             return

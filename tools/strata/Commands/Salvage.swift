@@ -56,6 +56,14 @@ struct Salvage: ParsableCommand {
             if case .exited(let status) = ending, status == 0 || status == 65 {
                 return try report(events + crashes.map { ["lost", $0.stream, $0.interval, $0.reason] })
             }
+            // The child stopped on an error it printed (no store at the path, a full disk, …): not
+            // damage, so nothing to skip; its exit status is the command's.
+            if case .exited(let status) = ending, events.last?.first == "failed" {
+                if events.contains(where: { $0.first == "attempt" }) {
+                    printError("salvage of \(store) stopped before the end; what was copied is in \(into)")
+                }
+                throw ExitCode(status)
+            }
             // The child ended inside an interval: the last one it started.
             guard let last = events.last(where: { $0.first == "attempt" }), last.count == 3,
                   !skips.contains(last[1] + "\t" + last[2]) else {

@@ -144,6 +144,9 @@ struct Serve: ParsableCommand {
         if let partitions, !(1...4096).contains(partitions) {
             throw ValidationError("--partitions must be 1 to 4096, not \(partitions)")
         }
+        // An empty field name is in no record: every line would be rejected, by a stream that keeps the setting.
+        if timeField == "" { throw ValidationError("--time-field needs a field name, not an empty one") }
+        if keyField == "" { throw ValidationError("--key-field needs a field name, not an empty one") }
         if timeUnit != nil && timeField == nil { throw ValidationError("--time-unit needs --time-field") }
         if let token, token.isEmpty { throw ValidationError("--token must not be empty") }
         if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
