@@ -77,7 +77,7 @@ import Testing
         // The API: one timing per processed interval, read from the store.
         let timings = try await server.get("/api/programs/seeds/timings").json()
         let vertices = try #require(timings["vertices"] as? [[String: Any]])
-        #expect(vertices.count == 9)
+        #expect(vertices.count == 10)
         let v0 = try #require(vertices.first?["timings"] as? [[String: Any]])
         #expect(v0.compactMap { $0["interval"] as? Int } == Array(0..<8))
         #expect(v0.allSatisfy { ($0["recordsIn"] as? Int) == 40 && ($0["processingMs"] as? Double ?? -1) >= 0 })
@@ -89,11 +89,11 @@ import Testing
         let dom = try await Chromium.waitForDOM("http://127.0.0.1:\(server.port)/#/programs/seeds",
                                                 screenshot: shots.appending("program-timings.png"),
                                                 screenshotHeight: 1700) {
-            $0.contains(#"data-vertex="seeds.v8""#) && Chromium.points(in: $0, chart: "chart-proc-seeds") >= 8
+            $0.contains(#"data-vertex="seeds.v9""#) && Chromium.points(in: $0, chart: "chart-proc-seeds") >= 8
                 && Chromium.points(in: $0, chart: "chart-delay-seeds") >= 8 && Chromium.points(in: $0, chart: "chart-in-seeds") >= 8
         }
-        // Nine vertices, eight processed intervals each.
-        #expect(Chromium.points(in: dom, chart: "chart-proc-seeds") == 72)
+        // Ten vertices, eight processed intervals each.
+        #expect(Chromium.points(in: dom, chart: "chart-proc-seeds") == 80)
         #expect(dom.contains("resumed after a clean stop"))
         #expect(dom.contains("Not running: the last run stopped."))
         if let keep = ProcessInfo.processInfo.environment["STRATA_CONSOLE_SCREENSHOTS"] {

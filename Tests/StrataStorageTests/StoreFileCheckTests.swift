@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import StrataTestSupport
 import Testing
 
@@ -89,5 +90,54 @@ import Testing
                                                                intervalLength: .seconds(1), partitions: 1))
         }
         #expect(try log.environment.walkStructure(expected: LogStore.databaseNames).isClean)
+    }
+    /// A store another process commits to while it is checked: the check read the file's size,
+    /// then a meta page written after it (pages beyond that size). Seen under load as a second
+    /// `strata ingest` refusing a store the first was filling ("data.mdb is 12288 bytes but its
+    /// meta page (transaction 2) says 24576 bytes are in use"). The check is made again with the
+    /// new size while the file grows; a file that keeps its size fails as before.
+    @Test func aCheckRacingAGrowingFileIsMadeAgainWithItsNewSize() throws {
+        let meta = StoreFileCheck.Meta(pageSize: 4096, lastPage: 5, transactionID: 2, roots: (nil, 3))
+        let refused = StorageError.damaged(path: "s", what: "data.mdb is 12288 bytes but …")
+        var sizes = [24_576]
+        var checked: [Int] = []
+        let grown = try StoreFileCheck.checkWhileGrowing(size: 12_288, currentSize: { sizes.removeFirst() }) {
+            (size: Int) throws(StorageError) -> StoreFileCheck.Meta in
+            checked.append(size)
+            guard size >= 24_576 else { throw refused }
+            return meta
+        }
+        #expect(grown == meta && checked == [12_288, 24_576])
+        // Truncated for good: the size does not move, the error stands.
+        #expect(throws: refused) {
+            try StoreFileCheck.checkWhileGrowing(size: 12_288, currentSize: { 12_288 }) { _ throws(StorageError) -> StoreFileCheck.Meta in
+                throw refused
+            }
+        }
+    }
+
+    /// The same with a real writer: a thread commits stream after stream (the file grows) while
+    /// another checks the file again and again; no check may call the store damaged.
+    @Test func checksBesideAWriterNeverCallTheStoreDamaged() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.appending("store")
+        let log = try LogStore.open(path: path, options: StoreOptions(durability: .noSync))
+        let done = Atomic<Bool>(false)
+        let failure = Mutex<String?>(nil)
+        let checker = Thread {
+            while !done.load(ordering: .acquiring) {
+                do { _ = try StoreFileCheck.check(directory: path, allowEmpty: false) } catch {
+                    failure.withLock { $0 = $0 ?? "\(error)" }
+                }
+            }
+        }
+        checker.start()
+        for i in 0..<400 {
+            _ = try log.createOrOpenStream(LogStore.StreamSpec(name: "s\(i)", recordType: "Swift.Int64",
+                                                               intervalLength: .seconds(1), partitions: 64))
+        }
+        done.store(true, ordering: .releasing)
+        while !checker.isFinished { usleep(1_000) }
+        #expect(failure.withLock { $0 } == nil)
     }
 }

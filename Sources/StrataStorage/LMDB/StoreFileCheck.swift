@@ -70,8 +70,34 @@ package enum StoreFileCheck {
             if allowEmpty { return nil }
             throw .notAStore(path: directory, reason: "data.mdb is empty (0 bytes)")
         }
-        return try check(file: file, directory: directory, size: size) { offset, count throws(StorageError) in
-            try readFully(fd, offset: offset, count: count, file: file)
+        return try checkWhileGrowing(size: size, currentSize: { () throws(StorageError) -> Int in
+            guard fstat(fd, &info) == 0 else { throw .system(call: "fstat", errno: errno, path: file) }
+            return Int(info.st_size)
+        }) { size throws(StorageError) in
+            try check(file: file, directory: directory, size: size) { offset, count throws(StorageError) in
+                try readFully(fd, offset: offset, count: count, file: file)
+            }
+        }
+    }
+
+    /// Runs `check` with the file's size; when it fails and the file has grown since, again with
+    /// the new size. Another process may commit between the size read and the meta pages read by
+    /// `check`: its meta page then describes pages written after that size was taken (LMDB writes
+    /// a transaction's pages before its meta page, so the file is never shorter than a meta page
+    /// one can read). A truncated file keeps its size and fails for good.
+    static func checkWhileGrowing(size: Int, currentSize: () throws(StorageError) -> Int,
+                                  check: (Int) throws(StorageError) -> Meta) throws(StorageError) -> Meta {
+        var checkedSize = size
+        var attempts = 0
+        while true {
+            do {
+                return try check(checkedSize)
+            } catch {
+                attempts += 1
+                let now = try currentSize()
+                guard now > checkedSize, attempts < 100 else { throw error }
+                checkedSize = now
+            }
         }
     }
 
