@@ -91,29 +91,48 @@ import Testing
         }
         #expect(try log.environment.walkStructure(expected: LogStore.databaseNames).isClean)
     }
-    /// A store another process commits to while it is checked: the check read the file's size,
-    /// then a meta page written after it (pages beyond that size). Seen under load as a second
-    /// `strata ingest` refusing a store the first was filling ("data.mdb is 12288 bytes but its
-    /// meta page (transaction 2) says 24576 bytes are in use"). The check is made again with the
-    /// new size while the file grows; a file that keeps its size fails as before.
-    @Test func aCheckRacingAGrowingFileIsMadeAgainWithItsNewSize() throws {
+    /// A store another process commits to while it is checked: the size and the two meta pages
+    /// are read at different moments. Seen under load as a second `strata ingest` refusing a store
+    /// the first was filling ("data.mdb is 12288 bytes but its meta page (transaction 2) says 24576
+    /// bytes are in use"), and in `checksBesideAWriterNeverCallTheStoreDamaged` as meta pages of
+    /// non-consecutive transactions. The check is made again while the file changes; a file that
+    /// stays as it is fails as before.
+    @Test func aCheckRacingACommitIsMadeAgainWhileTheFileChanges() throws {
+        typealias State = StoreFileCheck.FileState
         let meta = StoreFileCheck.Meta(pageSize: 4096, lastPage: 5, transactionID: 2, roots: (nil, 3))
         let refused = StorageError.damaged(path: "s", what: "data.mdb is 12288 bytes but …")
-        var sizes = [24_576]
+        // The file grew.
+        var states = [State(size: 24_576, metaBytes: [2])]
         var checked: [Int] = []
-        let grown = try StoreFileCheck.checkWhileGrowing(size: 12_288, currentSize: { sizes.removeFirst() }) {
+        let grown = try StoreFileCheck.checkWhileChanging(initial: State(size: 12_288, metaBytes: [1]),
+                                                          state: { states.removeFirst() }) {
             (size: Int) throws(StorageError) -> StoreFileCheck.Meta in
             checked.append(size)
             guard size >= 24_576 else { throw refused }
             return meta
         }
         #expect(grown == meta && checked == [12_288, 24_576])
-        // Truncated for good: the size does not move, the error stands.
+        // A meta page changed, the size did not: checked again, and it passes.
+        var calls = 0
+        let again = try StoreFileCheck.checkWhileChanging(initial: State(size: 8_192, metaBytes: [1]),
+                                                          state: { State(size: 8_192, metaBytes: [3]) }) {
+            (_: Int) throws(StorageError) -> StoreFileCheck.Meta in
+            calls += 1
+            if calls == 1 { throw refused }
+            return meta
+        }
+        #expect(again == meta && calls == 2)
+        // Damaged for good: nothing moves, the error stands after one look.
+        calls = 0
         #expect(throws: refused) {
-            try StoreFileCheck.checkWhileGrowing(size: 12_288, currentSize: { 12_288 }) { _ throws(StorageError) -> StoreFileCheck.Meta in
+            try StoreFileCheck.checkWhileChanging(initial: State(size: 12_288, metaBytes: [1]),
+                                                  state: { State(size: 12_288, metaBytes: [1]) }) {
+                (_: Int) throws(StorageError) -> StoreFileCheck.Meta in
+                calls += 1
                 throw refused
             }
         }
+        #expect(calls == 1)
     }
 
     /// The same with a real writer: a thread commits stream after stream (the file grows) while
@@ -132,7 +151,7 @@ import Testing
             }
         }
         checker.start()
-        for i in 0..<400 {
+        for i in 0..<200 {
             _ = try log.createOrOpenStream(LogStore.StreamSpec(name: "s\(i)", recordType: "Swift.Int64",
                                                                intervalLength: .seconds(1), partitions: 64))
         }

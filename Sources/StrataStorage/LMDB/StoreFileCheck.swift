@@ -70,33 +70,51 @@ package enum StoreFileCheck {
             if allowEmpty { return nil }
             throw .notAStore(path: directory, reason: "data.mdb is empty (0 bytes)")
         }
-        return try checkWhileGrowing(size: size, currentSize: { () throws(StorageError) -> Int in
+        // What the file looks like now: its size and the bytes of both meta pages.
+        func state() throws(StorageError) -> FileState {
             guard fstat(fd, &info) == 0 else { throw .system(call: "fstat", errno: errno, path: file) }
-            return Int(info.st_size)
-        }) { size throws(StorageError) in
+            let size = Int(info.st_size)
+            let metaEnd = pageHeaderSize + 136
+            guard size >= metaEnd else { return FileState(size: size, metaBytes: []) }
+            var bytes = try readFully(fd, offset: 0, count: metaEnd, file: file)
+            let pageSize = Int(load(UInt32.self, bytes, 40))
+            let second = (512...65_536).contains(pageSize) ? pageSize : 4096
+            if size >= second + metaEnd { bytes += try readFully(fd, offset: second, count: metaEnd, file: file) }
+            return FileState(size: size, metaBytes: bytes)
+        }
+        return try checkWhileChanging(initial: try state(), state: state) { size throws(StorageError) in
             try check(file: file, directory: directory, size: size) { offset, count throws(StorageError) in
                 try readFully(fd, offset: offset, count: count, file: file)
             }
         }
     }
 
-    /// Runs `check` with the file's size; when it fails and the file has grown since, again with
-    /// the new size. Another process may commit between the size read and the meta pages read by
-    /// `check`: its meta page then describes pages written after that size was taken (LMDB writes
-    /// a transaction's pages before its meta page, so the file is never shorter than a meta page
-    /// one can read). A truncated file keeps its size and fails for good.
-    static func checkWhileGrowing(size: Int, currentSize: () throws(StorageError) -> Int,
-                                  check: (Int) throws(StorageError) -> Meta) throws(StorageError) -> Meta {
-        var checkedSize = size
+    /// A data file's size and the bytes of its meta pages, to tell whether it changed.
+    struct FileState: Equatable {
+        var size: Int
+        var metaBytes: [UInt8]
+    }
+
+    /// Runs `check` with the file's size; when it fails and the file changed meanwhile (its size or
+    /// a meta page), again. Another process may commit while the file is checked: the size, the
+    /// first and the second meta page are then read at different moments — a meta page describing
+    /// pages written after the size was taken, or two meta pages of commits further apart than
+    /// one. A damaged file stays as it is and fails for good.
+    static func checkWhileChanging(initial: FileState, state: () throws(StorageError) -> FileState,
+                                   check: (Int) throws(StorageError) -> Meta) throws(StorageError) -> Meta {
+        var before = initial
+        var size = initial.size
         var attempts = 0
         while true {
             do {
-                return try check(checkedSize)
+                return try check(size)
             } catch {
                 attempts += 1
-                let now = try currentSize()
-                guard now > checkedSize, attempts < 100 else { throw error }
-                checkedSize = now
+                let now = try state()
+                guard now != before, attempts < 100 else { throw error }
+                // Compare the next failure against this state: it is read before the next check.
+                before = now
+                size = now.size
             }
         }
     }
