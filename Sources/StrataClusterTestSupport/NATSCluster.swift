@@ -408,59 +408,6 @@ public func waitUntil(within deadline: Duration, _ condition: () throws -> Bool)
     }
 }
 
-/// Runs blocking work on a thread of its own (never on the cooperative pool, which a loaded run
-/// can keep busy for minutes) and waits for its result.
-///
-/// - Throws: what `body` throws, or `NATSClusterError.timedOut` when it has not returned within
-///   `deadline` (the thread is left behind, so a hang fails the test instead of the suite).
-public func onOwnThread<T: Sendable>(within deadline: Duration = .seconds(600), _ what: String = "blocking work",
-                                     _ body: @escaping @Sendable () throws -> T) async throws -> T {
-    let run = OwnThreadRun<T>()
-    let thread = Thread { run.finish(Result { try body() }) }
-    thread.stackSize = 8 << 20
-    thread.start()
-    guard let result = await run.value(within: deadline) else {
-        throw NATSClusterError.timedOut(what, lastError: "still running after \(deadline)")
-    }
-    return try result.get()
-}
-
-private final class OwnThreadRun<T: Sendable>: Sendable {
-    private struct State {
-        var result: Result<T, any Error>?
-        var waiter: CheckedContinuation<Result<T, any Error>?, Never>?
-    }
-    private let state = Mutex(State())
-
-    func finish(_ result: Result<T, any Error>) {
-        let waiter = state.withLock { state -> CheckedContinuation<Result<T, any Error>?, Never>? in
-            state.result = result
-            defer { state.waiter = nil }
-            return state.waiter
-        }
-        waiter?.resume(returning: result)
-    }
-
-    func value(within deadline: Duration) async -> Result<T, any Error>? {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state -> Result<T, any Error>? in
-                if let result = state.result { return result }
-                state.waiter = continuation
-                return nil
-            }
-            if let ready { return continuation.resume(returning: ready) }
-            let nanoseconds = Int(clamping: deadline.components.seconds) * 1_000_000_000
-            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
-                let waiter = state.withLock { state -> CheckedContinuation<Result<T, any Error>?, Never>? in
-                    defer { state.waiter = nil }
-                    return state.waiter
-                }
-                waiter?.resume(returning: nil)
-            }
-        }
-    }
-}
-
 /// One 3-node cluster without authentication shared by the tests of a process that do not kill,
 /// pause or restart its nodes (each test uses stream and bucket names of its own). Started on
 /// first use, stopped when the process exits.

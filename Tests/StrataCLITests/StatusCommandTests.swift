@@ -146,11 +146,3 @@ import Testing
     }
 }
 
-/// Runs blocking work (child processes, polling loops) on a thread of its own, never on the
-/// cooperative pool, which a loaded run starves.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread { continuation.resume(with: Result { try body() }) }
-        thread.start()
-    }
-}

@@ -2,6 +2,7 @@ import Foundation
 import StrataCluster
 import Synchronization
 import StrataClusterTestSupport
+import StrataTestSupport
 import Testing
 
 /// The NATS layer against a real 3-node JetStream cluster on loopback.

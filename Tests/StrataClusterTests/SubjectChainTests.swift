@@ -1,6 +1,7 @@
 import Foundation
 import Strata
 import StrataClusterTestSupport
+import StrataTestSupport
 import StrataEngine
 import Testing
 

@@ -120,13 +120,6 @@ final class TerminalSession {
     }
 }
 
-/// Runs blocking work on a thread of its own (never on the cooperative pool, which a loaded run
-/// keeps busy for minutes) and returns its result.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
 
 /// `strata sql` with no query on a terminal: a prompt.
 @Suite struct SQLPromptTests {

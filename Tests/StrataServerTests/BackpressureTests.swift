@@ -1,6 +1,7 @@
 import Foundation
 import Strata
 import Synchronization
+import StrataTestSupport
 import Testing
 
 @testable import StrataServer
@@ -74,7 +75,7 @@ import Testing
         let bHead = "POST /streams/bp HTTP/1.1\r\nHost: x\r\nContent-Length: \(bBody.count)\r\n\r\n"
         let sent = Atomic<Int>(0)
         let writer = Task { [bBody] in
-            try await offPool {
+            try await onOwnThread {
                 try b.sendNow(Array(bHead.utf8))
                 var offset = 0
                 while offset < bBody.count {

@@ -131,7 +131,7 @@ enum Chromium {
         var dom = ""
         while true {
             let current = budget
-            dom = try await offPool { try run(["--dump-dom", url], budget: current) }
+            dom = try await onOwnThread { try run(["--dump-dom", url], budget: current) }
             if condition(dom) { break }
             guard ContinuousClock.now < deadline else {
                 throw TestFailure("the page \(url) did not show what was expected within \(seconds) s; its DOM:\n\(dom)")
@@ -140,7 +140,7 @@ enum Chromium {
         }
         if let screenshot {
             let current = budget
-            _ = try await offPool {
+            _ = try await onOwnThread {
                 try run(["--screenshot=\(screenshot)", "--window-size=1366,\(screenshotHeight)", url], budget: current)
             }
             #expect(FileManager.default.fileExists(atPath: screenshot))

@@ -22,7 +22,7 @@ import Testing
         #expect(posted.status == 200, "\(posted.text)")
         // Blocking work runs off the cooperative pool, which the server's handlers need.
         let store = server.store
-        try await offPool {
+        try await onOwnThread {
             let sealed = try waitUntil { try store.info(of: "views").frontier.sealedThrough == Interval(1002) }
             #expect(sealed)
             let pairs = try store.stream("pairs", of: KeyValue<String, Int64>.self, interval: .seconds(1), partitions: 2)
@@ -180,7 +180,7 @@ enum Curl {
     /// Runs curl with `arguments` on a thread of its own (never the cooperative pool, which the
     /// server under test needs); returns its standard output.
     static func run(_ arguments: [String]) async throws -> Data {
-        try await offPool { try runNow(arguments) }
+        try await onOwnThread { try runNow(arguments) }
     }
 
     private static func runNow(_ arguments: [String], allowFailure: Bool = false) throws -> Data {
@@ -215,7 +215,7 @@ enum Curl {
 
     /// The response's status (0 when there was no HTTP response).
     static func status(_ url: String, _ options: [String] = []) async throws -> Int {
-        let data = try await offPool { () throws -> Data in
+        let data = try await onOwnThread { () throws -> Data in
             try runNow(options + ["--output", "/dev/null", "--write-out", "%{http_code}", url], allowFailure: true)
         }
         return Int(String(decoding: data, as: UTF8.self)) ?? 0

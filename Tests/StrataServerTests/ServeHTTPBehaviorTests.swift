@@ -95,7 +95,7 @@ import Testing
         let path = directory.appending("store")
         let store = try Store(at: path)
         let stream = try store.jsonStream("events", interval: .seconds(1), partitions: 1)
-        try await offPool {
+        try await onOwnThread {
             let appender = try stream.explicitAppender()
             for t in 0..<3 {
                 try appender.append(JSONRecord(bytes: Array(#"{"k":"a"}"#.utf8)), interval: Interval(UInt64(t)))
@@ -135,7 +135,7 @@ import Testing
         let port = try await child.listeningPort()
         #expect(try await exchange(port: port, "GET", "/api/streams/events").json()["sealedThrough"] is NSNull)
         // This process writes and seals; the server (another process) reads the store.
-        try await offPool {
+        try await onOwnThread {
             let appender = try stream.explicitAppender()
             try appender.append(JSONRecord(bytes: Array(#"{"n":1}"#.utf8)), interval: Interval(5))
             try appender.seal(through: Interval(5))

@@ -76,9 +76,9 @@ struct ConcurrencyTests {
                     }
                 }
             }
-            async let readerA: Void = onThread { try reader(1) }
-            async let readerB: Void = onThread { try reader(2) }
-            try await onThread {
+            async let readerA: Void = onOwnThread(within: .seconds(1800)) { try reader(1) }
+            async let readerB: Void = onOwnThread(within: .seconds(1800)) { try reader(2) }
+            try await onOwnThread(within: .seconds(1800)) {
                 defer { shared.writerDone.store(true, ordering: .releasing) }
                 try writeAndSeal(stream, intervals: total)
             }
@@ -98,7 +98,7 @@ struct ConcurrencyTests {
             let stream = try store.stream("s", of: Pair.self, interval: .seconds(1), partitions: 3)
             let total: UInt64 = 40
             let subscription = stream.sealedIntervals(from: Interval(0))
-            async let writer: Void = onThread { try writeAndSeal(stream, intervals: total) }
+            async let writer: Void = onOwnThread(within: .seconds(1800)) { try writeAndSeal(stream, intervals: total) }
             var seen: [Interval] = []
             for try await batch in subscription {
                 seen.append(batch.interval)
@@ -138,7 +138,7 @@ struct ConcurrencyTests {
             let streams = try names.map { try store.stream($0, of: Pair.self, interval: .seconds(1), partitions: 2) }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for stream in streams {
-                    group.addTask { try await onThread { try writeAndSeal(stream, intervals: 15) } }
+                    group.addTask { try await onOwnThread(within: .seconds(1800)) { try writeAndSeal(stream, intervals: 15) } }
                 }
                 try await group.waitForAll()
             }

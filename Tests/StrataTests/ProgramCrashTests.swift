@@ -96,7 +96,7 @@ struct ProgramCrashTests {
         let common = ["--events-per-interval", "150", "--partitions", "3", "--snapshot-every", "4"]
         for stall in [6, 9] {
             let output = dir.appending("out-stall-\(stall)")
-            let state = try await onThread { () throws -> String in
+            let state = try await onOwnThread(within: .seconds(1800)) { () throws -> String in
                 _ = FileManager.default.createFile(atPath: output, contents: nil)
                 let out = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
                 defer { try? out.close() }

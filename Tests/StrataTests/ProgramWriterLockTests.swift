@@ -19,7 +19,7 @@ struct ProgramWriterLockTests {
         let dir = try TemporaryDirectory(prefix: "strata-program-lock")
         let path = dir.appending("store"), output = dir.appending("child-out")
         let stall = 3
-        let refusals = try await onThread { () throws -> [String] in
+        let refusals = try await onOwnThread(within: .seconds(1800)) { () throws -> [String] in
             _ = FileManager.default.createFile(atPath: output, contents: nil)
             let out = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
             defer { try? out.close() }
@@ -100,7 +100,7 @@ struct ProgramWriterLockTests {
                                   options: ProgramOptions(tasks: TaskPolicy(speculationMultiplier: nil))) { p in
             defineSeedPrograms(p, events: events)
         }
-        try await onThread { _ = try program.runUntilCaughtUp() }
+        try await onOwnThread(within: .seconds(1800)) { _ = try program.runUntilCaughtUp() }
         let sealed = try events.frontier().sealedThrough
         #expect(sealed == Interval(UInt64(stall)))
         #expect(try store.programStatus(program: "seeds").allSatisfy { $0.progress == sealed })

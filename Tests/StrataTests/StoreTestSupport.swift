@@ -102,17 +102,6 @@ func reopen<R>(_ path: String, options: StoreOptions = .testing, _ body: (Store)
     return try body(try Store(at: path, options: options))
 }
 
-/// Runs `body` on a new thread of its own (blocking calls stay off the cooperative pool) and
-/// suspends until it returns.
-func onThread<R: Sendable>(_ body: @escaping @Sendable () throws -> R) async throws -> R {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            continuation.resume(with: Result { try body() })
-        }
-        thread.stackSize = 4 << 20
-        thread.start()
-    }
-}
 
 /// An arrival clock the test moves by hand.
 final class ManualClock: Sendable {

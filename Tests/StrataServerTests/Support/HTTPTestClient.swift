@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Glibc
+import StrataTestSupport
 
 /// A response read off a socket.
 struct HTTPResult: Sendable {
@@ -59,7 +60,7 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     /// Sends every byte.
     func send(_ bytes: [UInt8]) async throws {
-        try await offPool { try self.sendNow(bytes) }
+        try await onOwnThread { try self.sendNow(bytes) }
     }
 
     func send(_ text: String) async throws { try await send(Array(text.utf8)) }
@@ -79,7 +80,7 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     /// Reads one response.
     func readResponse() async throws -> HTTPResult {
-        try await offPool { try self.readResponseNow() }
+        try await onOwnThread { try self.readResponseNow() }
     }
 
     /// Reads one response, blocking the calling thread (not for the cooperative pool).
@@ -94,7 +95,7 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     /// Whether the server closed the connection (reads end of file), waiting up to the read timeout.
     func isClosedByServer() async throws -> Bool {
-        try await offPool {
+        try await onOwnThread {
             var byte: UInt8 = 0
             while true {
                 let n = recv(self.fd, &byte, 1, 0)
@@ -153,13 +154,6 @@ private func findSubsequence(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
     return nil
 }
 
-/// Runs blocking work on a new thread of its own and waits for it without blocking the cooperative
-/// pool. Not Dispatch's global queue: its few threads would all be taken by blocked calls.
-func offPool<R: Sendable>(_ work: @escaping @Sendable () throws -> R) async throws -> R {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try work() }) }.start()
-    }
-}
 
 /// A request as bytes: method, target, headers, and a body with its `Content-Length`.
 func httpRequest(_ method: String, _ target: String, body: [UInt8]? = nil, headers: [String: String] = [:]) -> [UInt8] {

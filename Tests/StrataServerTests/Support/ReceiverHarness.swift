@@ -20,7 +20,7 @@ struct ReceiverHarness: Sendable {
     {
         let directory = try TemporaryDirectory(prefix: "strata-server")
         let path = directory.appending("store")
-        try await offPool { try prepare(path) }
+        try await onOwnThread { try prepare(path) }
         let store = try Store(at: directory.appending("store"), options: StoreOptions(durability: durability))
         var configuration = ReceiverConfiguration()
         configure(&configuration)

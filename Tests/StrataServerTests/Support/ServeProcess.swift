@@ -66,7 +66,7 @@ final class ServeProcess: @unchecked Sendable {
     /// `seconds` pass or the child ends first.
     func signal(_ number: Int32, whenStandardError predicate: @escaping @Sendable (String) -> Bool,
                 within seconds: Double) async throws -> Bool {
-        try await offPool {
+        try await onOwnThread {
             let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
             while ContinuousClock.now < deadline && self.process.isRunning {
                 if predicate(try self.standardError()) {
@@ -85,7 +85,7 @@ final class ServeProcess: @unchecked Sendable {
     /// Waits for the child to end.
     func waitForExit() async throws -> ProcessEnd {
         let process = self.process
-        return try await offPool {
+        return try await onOwnThread {
             process.waitUntilExit()
             return process.terminationReason == .uncaughtSignal ? .signaled(process.terminationStatus)
                 : .exited(process.terminationStatus)
