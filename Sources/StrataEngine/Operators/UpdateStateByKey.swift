@@ -278,21 +278,28 @@ struct KeyedStateKernel<Key: RecordCodable, Value: RecordCodable, State: RecordC
             // changes only once every event is folded.
             var groupKeys = EncodedKeyTable(routing: false, capacity: min(pairs.count, 1 << 16))
             var scratch = BinaryWriter(capacity: 64)
-            var groups = ContiguousArray<(key: Key, state: State?)>()
+            // Each group keeps the table index its key had (one lookup per key and interval):
+            // the table does not change while the events are folded.
+            var groups = ContiguousArray<(key: Key, state: State?, index: Int?)>()
             for pair in pairs {
                 let (group, inserted) = groupKeys.index(of: pair.key, scratch: &scratch)
                 if inserted {
-                    let state = try table.index(of: pair.key).map { try update(pair.key, table.entries[$0].state, pair.value) }
+                    let index = table.index(of: pair.key)
+                    let state = try index.map { try update(pair.key, table.entries[$0].state, pair.value) }
                         ?? initialize(pair.key, pair.value)
-                    groups.append((pair.key, state))
+                    groups.append((pair.key, state, index))
                 } else if let current = groups[group].state {
                     groups[group].state = try update(pair.key, current, pair.value)
                 } else {
                     groups[group].state = try initialize(pair.key, pair.value)
                 }
             }
+            // Updates in place and appends leave every kept index valid; a removal moves the last
+            // entry, so after the first one each key is looked up again.
+            var indexesKept = true
             for group in groups {
-                let index = table.index(of: group.key)
+                let index = indexesKept ? group.index : table.index(of: group.key)
+                if index != nil, group.state == nil { indexesKept = false }
                 table.set(group.key, at: index, to: group.state, interval: t)
                 if emit {
                     if let state = group.state { output.append(KeyValue(group.key, state)) }
