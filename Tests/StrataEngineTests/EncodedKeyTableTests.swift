@@ -9,6 +9,23 @@ import Strata
     /// Keys of 0–40 bytes from a small alphabet, so that they repeat and share prefixes and heads.
     static let keys = Gen.uint8(in: 0...2).array(of: 0...40).array(of: 0...300)
 
+    /// The window's emission order: keys sorted by their first 16 bytes as big-endian words, then
+    /// by `precedes`, is exactly the byte order of `precedes` alone (zeros, shared heads, prefixes).
+    @Test func sortingHeadsOrderKeysAsTheirBytesDo() async {
+        await propertyCheck(count: 60, input: Self.keys) { keys in
+            for a in keys.prefix(40) {
+                for b in keys.prefix(40) {
+                    let (headA, headB) = (sortingHead(of: a), sortingHead(of: b))
+                    if headA != headB { #expect((headA < headB) == precedes(a, b), "\(a) \(b)") }
+                    if a.count <= 16, b.count <= 16, a != b, headA == headB {
+                        // Equal heads of short keys: one is the other with trailing zeros.
+                        #expect(a.count != b.count)
+                    }
+                }
+            }
+        }
+    }
+
     @Test func indicesMatchFirstSeenOrderOfEqualBytes() async {
         await propertyCheck(count: 40, input: Self.keys) { keys in
             var table = EncodedKeyTable()

@@ -146,16 +146,39 @@ struct SlidingWindowKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
                 }
             }
             guard emits else { return }
-            var order = ContiguousArray(window.entries.indices)
-            window.entries.withUnsafeBufferPointer { entries in
-                order.sort { precedes(entries[$0].keyBytes, entries[$1].keyBytes) }
+            // By encoded key: first by the key's first 16 bytes as two big-endian words (integer
+            // comparisons, no array retained), the whole bytes only when those are equal.
+            var order = ContiguousArray<(head: (UInt64, UInt64), index: Int)>()
+            order.reserveCapacity(window.entries.count)
+            for index in window.entries.indices {
+                order.append((sortingHead(of: window.entries[index].keyBytes), index))
             }
-            for index in order {
+            window.entries.withUnsafeBufferPointer { entries in
+                order.sort { a, b in
+                    if a.head != b.head { return a.head < b.head }
+                    return precedes(entries[a.index].keyBytes, entries[b.index].keyBytes)
+                }
+            }
+            for (_, index) in order {
                 let entry = window.entries[index]
                 if try filter?(entry.key, entry.value) ?? true { output.append(KeyValue(entry.key, entry.value)) }
             }
         }
     }
+}
+
+/// The first 16 bytes of `bytes`, zero-padded, as two big-endian words: when two keys' words
+/// differ, they order the keys as `precedes` does (a shorter key's padding sorts before any byte
+/// but a zero, and equal words leave the order to the whole bytes).
+@inlinable
+func sortingHead(of bytes: [UInt8]) -> (UInt64, UInt64) {
+    var words: (UInt64, UInt64) = (0, 0)
+    bytes.withUnsafeBytes { source in
+        withUnsafeMutableBytes(of: &words) { target in
+            target.copyMemory(from: UnsafeRawBufferPointer(rebasing: source.prefix(16)))
+        }
+    }
+    return (UInt64(bigEndian: words.0), UInt64(bigEndian: words.1))
 }
 
 /// Whether `a` sorts before `b`, byte by byte (a prefix first).
