@@ -158,7 +158,8 @@ public class StreamAppender {
         if source != nil { limits.holdsCommitsUntilFlush = true }
         self.limits = limits
         self.source = source
-        compressor = BlockCompressor(parallelism: limits.compressionParallelism)
+        compressor = BlockCompressor(parallelism: limits.compressionParallelism,
+                                     maxSpareBuffers: Self.spareBuffers(limits, partitions: Int(descriptor.partitions)))
         writerLock = try store.writerLock(of: descriptor)
         // A drop (or rename) by another process between finding the stream and taking its lock
         // released the lock when it was done: writing by the old descriptor would resurrect a
@@ -365,9 +366,36 @@ public class StreamAppender {
             if open[i].interval < interval { break }
             i -= 1
         }
-        let empty = [PayloadBuilder](repeating: PayloadBuilder(capacity: 0), count: Int(partitionCount))
+        var empty: [PayloadBuilder] = []
+        empty.reserveCapacity(Int(partitionCount))
+        for _ in 0..<partitionCount {
+            empty.append(PayloadBuilder(reusing: compressor.takeBuffer(capacity: bufferCapacity)))
+        }
         open.insert((interval, empty), at: i + 1)
         return i + 1
+    }
+
+    /// The capacity of a new partition buffer: a block's bytes and a quarter more, so that the
+    /// record that fills a block (it is cut once it holds `blockBytes`) does not make the buffer
+    /// grow — a new allocation and a copy of the block — unless it is longer than that quarter.
+    private final var bufferCapacity: Int { limits.blockBytes + limits.blockBytes / 4 }
+
+    /// How many payload buffers the compressor keeps for reuse: two commit batches' blocks and
+    /// two intervals' partition buffers, at most 64 (each holds up to `bufferCapacity` bytes).
+    private static func spareBuffers(_ limits: Limits, partitions: Int) -> Int {
+        let perBatch = limits.commitBytes / max(1, limits.blockBytes) + 1
+        return min(64, 2 * perBatch + 2 * partitions)
+    }
+
+    /// Drops the buffers of the open intervals up to `through` (cut already), keeping their
+    /// storage for later blocks.
+    private final func dropOpenIntervals(through: Interval) {
+        for index in open.indices where open[index].interval <= through {
+            for p in open[index].partitions.indices {
+                compressor.recycle(open[index].partitions[p].takeBytes(replacingWith: []))
+            }
+        }
+        open.removeAll { $0.interval <= through }
     }
 
     private final func buffer<Record: RecordCodable>(
@@ -431,7 +459,7 @@ public class StreamAppender {
         guard open[index].partitions[p].recordCount > 0 else { return }
         if newestBlockInterval.map({ interval > $0 }) ?? true { newestBlockInterval = interval }
         add(Self.takeBlock(&open[index].partitions[p], stream: descriptor, interval: interval, partition: p,
-                           compressor: compressor, capacity: limits.blockBytes))
+                           compressor: compressor, capacity: bufferCapacity))
         if batchBytes >= limits.commitBytes { try submitBatch() }
     }
 
@@ -473,7 +501,7 @@ public class StreamAppender {
         if store.committer.pendingBytes.load(ordering: .relaxed) > limits.maxPendingBytes {
             try lastTicket.wait()
         }
-        lastTicket = store.submit(pending, chain: chain, compressor: compressor)
+        lastTicket = store.submit(consume pending, chain: chain, compressor: compressor)
     }
 
     /// Turns every partially filled buffer into a block and submits everything; never throws, for `deinit`.
@@ -507,7 +535,7 @@ public class StreamAppender {
         for index in open.indices where open[index].interval <= through {
             for p in 0..<Int(partitionCount) { try cutBlock(openIndex: index, partition: p) }
         }
-        open.removeAll { $0.interval <= through }
+        dropOpenIntervals(through: through)
         try cutLateBlocks()
         batch.seals.append((descriptor, through))
         if let lateDescriptor { batch.seals.append((lateDescriptor, through)) }
@@ -752,7 +780,7 @@ public class StreamAppender {
         let record = SourceRecord(position: position, maxEventTime: maxEventTime == .min ? nil : maxEventTime,
                                   finished: finished, processID: getpid())
         batch.sources.append((descriptor.id, source, record))
-        lastTicket = store.submit(batch, chain: chain, compressor: compressor)
+        lastTicket = store.submit(consume batch, chain: chain, compressor: compressor)
         appendedSincePosition = false
         return CommitAcknowledgement(ticket: lastTicket)
     }

@@ -161,10 +161,17 @@ package struct JSONLineScanner: Sendable {
     private let wants0: Bool
     /// Whether a second field was requested.
     private let wants1: Bool
+    /// Whether digit runs are skipped byte by byte instead of eight bytes at a time: the plain
+    /// path, kept for tests that check the word-at-a-time path against it.
+    private let bytewise: Bool
 
     /// Field names to extract (top-level keys only), up to 2: e.g. a time field and a key field.
-    package init(fields: [String]) {
+    ///
+    /// - Parameter bytewise: Skip digit runs one byte at a time (the plain path; for tests).
+    ///   The results and failures are the same either way.
+    package init(fields: [String], bytewise: Bool = false) {
         precondition(fields.count <= 2, "JSONLineScanner extracts at most 2 fields, got \(fields.count)")
+        self.bytewise = bytewise
         wants0 = fields.count > 0
         wants1 = fields.count > 1
         field0 = wants0 ? Array(fields[0].utf8) : []
@@ -187,7 +194,7 @@ package struct JSONLineScanner: Sendable {
     /// `scan(_:)` with its failure as a plain value (`JSONScanFailure`): what the ingest's per-line
     /// path calls, so that neither throwing nor keeping a failure touches a reference count.
     func scanFields(_ line: UnsafeRawBufferPointer) throws(JSONScanFailure) -> (JSONFieldValue?, JSONFieldValue?) {
-        var cursor = JSONCursor(line)
+        var cursor = JSONCursor(line, bytewise: bytewise)
         cursor.skipWhitespace()
         guard cursor.index < cursor.count else { throw JSONScanFailure(.empty, offset: cursor.index) }
         guard cursor.current == JSONByte.openBrace else { throw JSONScanFailure(.notAnObject, offset: cursor.index) }
@@ -213,7 +220,7 @@ package struct JSONLineScanner: Sendable {
                 cursor.skipWhitespace()
                 try cursor.expect(JSONByte.colon)
                 cursor.skipWhitespace()
-                let value = try cursor.scanValue(depth: 1)
+                let value = try cursor.scanTopLevelValue()
                 if match0 { value0 = value }
                 if match1 { value1 = value }
 
@@ -305,12 +312,15 @@ private struct JSONCursor {
     let count: Int
     /// Offset of the next byte to read.
     var index: Int
+    /// Whether `skipDigits` goes byte by byte (the plain path) rather than eight bytes at a time.
+    let bytewise: Bool
 
     /// Starts at the beginning of `bytes`.
-    init(_ bytes: UnsafeRawBufferPointer) {
+    init(_ bytes: UnsafeRawBufferPointer, bytewise: Bool = false) {
         self.bytes = bytes
         self.count = bytes.count
         self.index = 0
+        self.bytewise = bytewise
     }
 
     /// The byte at `index`; the caller has checked `index < count`.
@@ -341,6 +351,24 @@ private struct JSONCursor {
             guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return }
             index += 1
         }
+    }
+
+    /// `scanValue(depth: 1)` with its two common cases, a string and a number, inlined into the
+    /// caller (the top-level object's loop): the same result and the same failures, without a
+    /// call per value.
+    @inline(__always)
+    mutating func scanTopLevelValue() throws(JSONScanFailure) -> JSONFieldValue {
+        let start = index
+        let byte = try peek()
+        if byte == JSONByte.quote {
+            let escaped = try scanString()
+            return JSONFieldValue(kind: .string, range: (start + 1)..<(index - 1), hasEscapes: escaped)
+        }
+        if byte == JSONByte.minus || byte &- JSONByte.zero < 10 {
+            try scanNumber()
+            return JSONFieldValue(kind: .number, range: start..<index)
+        }
+        return try scanValue(depth: 1)
     }
 
     /// Scans any JSON value at `index`; `depth` is the nesting level of the container holding it.
@@ -412,6 +440,7 @@ private struct JSONCursor {
 
     /// Scans a string whose opening quote is at `index`; leaves `index` after the closing quote.
     /// Returns whether the string contains escapes.
+    @inline(__always)
     mutating func scanString() throws(JSONScanFailure) -> Bool {
         let open = index
         index += 1
@@ -481,6 +510,7 @@ private struct JSONCursor {
     }
 
     /// Scans a number per the JSON grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    @inline(__always)
     mutating func scanNumber() throws(JSONScanFailure) {
         let start = index
         if bytes[index] == JSONByte.minus { index += 1 }
@@ -512,6 +542,17 @@ private struct JSONCursor {
     @discardableResult
     mutating func skipDigits() -> Bool {
         let start = index
+        // Eight bytes at a time while they are all digits; the first word holding a non-digit
+        // tells how many digits precede it. The last (< 8) bytes one by one.
+        while !bytewise && index + 8 <= count {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            let nonDigits = jsonNonDigitBytes(word)
+            if nonDigits != 0 {
+                index += nonDigits.trailingZeroBitCount >> 3
+                return index > start
+            }
+            index += 8
+        }
         while index < count && bytes[index] &- JSONByte.zero < 10 { index += 1 }
         return index > start
     }
@@ -538,6 +579,20 @@ private func isWordByte(_ byte: UInt8) -> Bool {
     let lower = byte | 0x20
     return (byte &- JSONByte.zero < 10) || (lower >= 0x61 && lower <= 0x7A) || byte == JSONByte.dot
         || byte == JSONByte.plus || byte == JSONByte.minus
+}
+
+/// For 8 bytes (little-endian), a mask with bit 7 of each byte set exactly where that byte is not an ASCII digit
+/// (`0`–`9`); zero when all eight are digits. Exact per byte (no borrow crosses bytes), so the lowest set bit
+/// marks the first non-digit.
+@inline(__always)
+func jsonNonDigitBytes(_ word: UInt64) -> UInt64 {
+    let lows: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+    let highs: UInt64 = 0x8080_8080_8080_8080
+    let low7 = word & lows  // each byte's low 7 bits: adding below cannot carry into the next byte
+    let atLeast0x30 = (low7 &+ 0x5050_5050_5050_5050) & highs  // low7 + 0x50 >= 0x80 ⇔ low7 >= 0x30
+    let atLeast0x3A = (low7 &+ 0x4646_4646_4646_4646) & highs  // low7 + 0x46 >= 0x80 ⇔ low7 >= 0x3A
+    let digits = atLeast0x30 & ~atLeast0x3A & ~word  // and the byte's own bit 7 clear
+    return ~digits & highs
 }
 
 /// For 8 bytes (little-endian), a mask whose lowest set bit lies in the first byte that is `"`, `\`, below 0x20 or

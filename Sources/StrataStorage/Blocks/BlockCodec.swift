@@ -168,6 +168,13 @@ package struct PayloadBuilder: Sendable {
 
     package init(capacity: Int) { writer = BinaryWriter(capacity: capacity) }
 
+    /// An empty payload that writes into `buffer`'s storage (emptied first).
+    package init(reusing buffer: consuming [UInt8]) {
+        var storage = consume buffer
+        if !storage.isEmpty { storage.removeAll(keepingCapacity: true) }
+        writer._bytes = storage
+    }
+
     /// The number of payload bytes.
     @inlinable package var byteCount: Int { writer.count }
 
@@ -199,7 +206,13 @@ package struct PayloadBuilder: Sendable {
     /// Frames one record given as bytes already encoded.
     @inlinable
     package mutating func append(encoded bytes: UnsafeRawBufferPointer) {
-        writer.write(varint: UInt64(bytes.count))
+        // A record under 128 bytes (a JSON line, say) has a one-byte length: written inline,
+        // without the varint loop's call.
+        if bytes.count < 0x80 {
+            writer.write(byte: UInt8(truncatingIfNeeded: bytes.count))
+        } else {
+            writer.write(varint: UInt64(bytes.count))
+        }
         writer.write(raw: bytes)
         recordCount += 1
     }
@@ -223,9 +236,11 @@ package struct PayloadBuilder: Sendable {
     }
 
     /// Hands over the framed bytes and starts again with `buffer` (emptied) as storage.
-    package mutating func takeBytes(replacingWith buffer: [UInt8]) -> [UInt8] {
-        var next = buffer
-        next.removeAll(keepingCapacity: true)
+    package mutating func takeBytes(replacingWith buffer: consuming [UInt8]) -> [UInt8] {
+        // Consumed, and emptied only when it is not empty: emptying an array that is shared
+        // (the caller's copy) would allocate a new one instead of keeping this storage.
+        var next = consume buffer
+        if !next.isEmpty { next.removeAll(keepingCapacity: true) }
         let bytes = writer.bytes
         writer._bytes = next
         recordCount = 0

@@ -99,10 +99,19 @@ package final class BlockCompressor: Sendable {
     private let spare = Mutex<[[UInt8]]>([])
     /// The most threads that compress the blocks of one batch at once (at least 1).
     package let parallelism: Int
+    /// The most payload buffers kept for reuse; more are freed.
+    private let maxSpareBuffers: Int
 
-    /// - Parameter parallelism: The most threads compressing one batch's blocks at once; values
-    ///   below 1 count as 1 (the queue's thread alone).
-    package init(parallelism: Int = 1) { self.parallelism = max(1, parallelism) }
+    /// - Parameters:
+    ///   - parallelism: The most threads compressing one batch's blocks at once; values below 1
+    ///     count as 1 (the queue's thread alone).
+    ///   - maxSpareBuffers: The most payload buffers kept for reuse (at least 1). Enough for the
+    ///     blocks in flight means a block's buffer is never a new allocation (page faults, and a
+    ///     copy when it grows); each kept buffer holds its memory.
+    package init(parallelism: Int = 1, maxSpareBuffers: Int = 8) {
+        self.parallelism = max(1, parallelism)
+        self.maxSpareBuffers = max(1, maxSpareBuffers)
+    }
 
     /// An empty payload buffer with capacity from an earlier block, or a new one.
     package func takeBuffer(capacity: Int) -> [UInt8] {
@@ -112,10 +121,14 @@ package final class BlockCompressor: Sendable {
         return buffer
     }
 
-    fileprivate func recycle(_ buffer: [UInt8]) {
-        var buffer = buffer
-        buffer.removeAll(keepingCapacity: true)
-        spare.withLock { if $0.count < 8 { $0.append(buffer) } }
+    /// Keeps `buffer`'s storage for a later `takeBuffer`, emptied, unless enough are kept.
+    package func recycle(_ buffer: consuming [UInt8]) {
+        // Consumed, so that the buffer is uniquely referenced here: emptying a shared array
+        // would allocate a new one instead.
+        var kept = consume buffer
+        guard kept.capacity > 0 else { return }
+        kept.removeAll(keepingCapacity: true)
+        spare.withLock { if $0.count < maxSpareBuffers { $0.append(kept) } }
     }
 
     fileprivate func async(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
@@ -130,7 +143,7 @@ package final class BlockCompressor: Sendable {
         let width = min(parallelism, raw.count)
         guard width > 1 else {
             for index in raw {
-                if let payload = try blocks[index].compress() { recycle(payload) }
+                if let payload = try blocks[index].compress() { recycle(consume payload) }
             }
             return
         }
@@ -142,7 +155,7 @@ package final class BlockCompressor: Sendable {
                 // written by one thread only, and `concurrentPerform` returns after all of them.
                 DispatchQueue.concurrentPerform(iterations: width) { worker in
                     for slot in stride(from: worker, to: raw.count, by: width) {
-                        if let payload = slots.compress(slot) { recycle(payload) }
+                        if let payload = slots.compress(slot) { recycle(consume payload) }
                     }
                 }
             }
@@ -182,6 +195,15 @@ private final class StoreHandoff: Sendable {
     init(_ store: LogStore) { self.store = Mutex(store) }
     /// The store, the first time; `nil` after.
     func take() -> LogStore? { store.withLock { $0.take() } }
+}
+
+/// A batch handed to the compressor's queue, which takes it once: afterwards the batch is held
+/// only by the work that compresses it, so its block list and payload buffers are not shared.
+private final class BatchHandoff: Sendable {
+    private let batch: Mutex<AppendBatch?>
+    init(_ batch: consuming AppendBatch) { self.batch = Mutex(batch) }
+    /// The batch, the first time; `nil` after.
+    func take() -> AppendBatch? { batch.withLock { $0.take() } }
 }
 
 /// One atomic write to the logs: blocks to append, intervals to seal, late records to count.
@@ -228,7 +250,7 @@ extension LogStore {
     /// Until the batch reaches the committer, its raw bytes count in `Committer.pendingBytes`, so
     /// an appender's back-pressure covers what waits for compression. A block over the size limit
     /// fails the batch, and with it the chain, with `.recordTooLarge`; nothing of it is written.
-    package func submit(_ batch: AppendBatch, chain: CommitChain?, compressor: BlockCompressor) -> CommitTicket {
+    package func submit(_ batch: consuming AppendBatch, chain: CommitChain?, compressor: BlockCompressor) -> CommitTicket {
         // The ticket is held until the compressor's work has let go of the store: once a caller
         // sees the commit acknowledged, the committer and the compressor hold nothing of it, so
         // dropping the caller's last reference closes the store at once.
@@ -236,10 +258,15 @@ extension LogStore {
         let queued = batch.byteCount
         committer.pendingBytes.add(queued, ordering: .relaxed)
         let handoff = StoreHandoff(self)
+        // The batch is moved, not captured: were the closure to hold it while the compressor
+        // works on a copy, compressing would copy the block list (the two would share it) and
+        // each payload buffer would be shared when recycled — so recycling would allocate a new
+        // one, whose pages the appender then faults in again.
+        let batchHandoff = BatchHandoff(consume batch)
         compressor.async {
             // The store is released at the end of the `if`, before the hold.
-            if let store = handoff.take() {
-                LogStore.compressAndSubmit(batch, store: store, chain: chain, ticket: ticket,
+            if let store = handoff.take(), let batch = batchHandoff.take() {
+                LogStore.compressAndSubmit(consume batch, store: store, chain: chain, ticket: ticket,
                                            compressor: compressor, queued: queued)
             }
             ticket.release()
@@ -248,10 +275,10 @@ extension LogStore {
     }
 
     /// The compressor's part of `submit(_:chain:compressor:)`.
-    private static func compressAndSubmit(_ batch: AppendBatch, store: LogStore, chain: CommitChain?, ticket: CommitTicket,
-                                          compressor: BlockCompressor, queued: Int) {
+    private static func compressAndSubmit(_ batch: consuming AppendBatch, store: LogStore, chain: CommitChain?,
+                                          ticket: CommitTicket, compressor: BlockCompressor, queued: Int) {
         defer { store.committer.pendingBytes.subtract(queued, ordering: .relaxed) }
-        var batch = batch
+        var batch = consume batch
         do throws(StorageError) {
             try compressor.compress(&batch.blocks)
         } catch {
