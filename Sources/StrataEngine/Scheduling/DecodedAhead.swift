@@ -11,7 +11,9 @@ import Synchronization
 /// instead of decoding the blocks again (`PartitionReader.read`). Decoding is a pure function of
 /// the sealed block, so the records, and everything computed from them, are the same either way:
 /// only *which thread* decodes a block depends on timing. Nothing is decoded further ahead than
-/// the next interval, so the memory held is at most one interval's decoded input per vertex.
+/// the next interval, and blocks never taken (a task that read another way) are dropped when the
+/// interval after is planned, so the memory held is at most two intervals' decoded input per
+/// vertex, usually part of one.
 ///
 /// Each vertex has its own (`Program` makes one for every vertex reading a stream that the
 /// definition registered a decoder for, `ProgramBuilder.registerDecoder`); the tasks of a vertex

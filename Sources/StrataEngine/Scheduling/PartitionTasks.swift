@@ -185,6 +185,8 @@ final class IdleWork: Sendable {
     private let next: Interval
     /// Tasks of the interval without a result yet.
     private let unfinished: Atomic<Int>
+    /// For idle work queued as a job of its own: 0 queued, 1 started, 2 called off before it started.
+    private let jobState = Atomic<Int>(0)
 
     init(ahead: DecodedAhead, next: Interval, tasks: Int) {
         self.ahead = ahead
@@ -194,6 +196,14 @@ final class IdleWork: Sendable {
 
     /// Notes that one task has its result.
     func taskFinished() { unfinished.subtract(1, ordering: .releasing) }
+
+    /// Starts the idle work as a job of its own, unless `callOff()` came first: returns whether it
+    /// may run.
+    func startJob() -> Bool { jobState.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged }
+
+    /// Calls off a queued job that has not started (the interval's tasks are done and a worker
+    /// never came free for it): returns whether it had started, so that its end must be awaited.
+    func callOff() -> Bool { !jobState.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged }
 
     /// Decodes blocks ahead until every task has finished or nothing is left to decode.
     func run() {
@@ -337,15 +347,17 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
     /// come, first served) and waits for every result.
     func run(order: [Int]) throws -> [T] {
         for p in order { launch(p) }
-        // Queued behind the tasks: it starts when a worker has no task left to start.
+        // Queued behind the tasks: it starts when a worker has no task left to start. The interval
+        // waits for it only once it has started (it then stops after its current block).
         let idleDone = DispatchSemaphore(value: 0)
         if let idle {
             DispatchQueue.global().async {
+                guard idle.startJob() else { return }
                 idle.run()
                 idleDone.signal()
             }
         }
-        defer { if idle != nil { idleDone.wait() } }
+        defer { if let idle, idle.callOff() { idleDone.wait() } }
         while true {
             let (finished, deadline) = checkStragglers()
             if finished { break }
