@@ -120,6 +120,50 @@ import Testing
         #expect(ahead.taken == Int(seal.chunks.reduce(0, +)))
     }
 
+    /// With one partition's task held up in every interval, the other cores have nothing left to
+    /// start and decode the next interval ahead meanwhile (how much depends on timing, which is
+    /// why only the bytes are compared): the outputs of both plans equal those decoded by the
+    /// tasks themselves.
+    @Test func idleCoresDecodingAheadChangeNoBlock() throws {
+        let records = (0..<3000).map { Self.skewed(Int64($0 * 7919 % 1000)) }
+        let intervals = [records, records.reversed(), Array(records.prefix(1200)), records]
+        let (fixture, stream) = try Self.skewedInput(intervals, partitions: 4)
+        var outputs: [[String]] = []
+        for (index, mode) in [ProgramOptions.DecodesAhead.never, .whenIdle].enumerated() {
+            var options = ProgramOptions()
+            options.decodesAhead = mode
+            // Partition 0's task sleeps in every interval, so the others end first.
+            options.faults = TaskFaults(delay: { _, _, partition, _ in partition.rawValue == 0 ? .milliseconds(30) : nil })
+            let program = try Program(name: "q\(index)", store: fixture.store, options: options) { b in
+                let read = b.read(stream)
+                read.assumingPartitionedByKey().runningReduce(+).save(as: "elided\(index)")
+                read.runningReduce(+).save(as: "shuffled\(index)")
+            }
+            try program.runUntilCaughtUp()
+            outputs.append(try ["elided", "shuffled"].flatMap { try PartitionedByKeyTests.blocks(fixture.store, "\($0)\(index)") })
+            let model = Self.runningModel(intervals)
+            for name in ["elided\(index)", "shuffled\(index)"] {
+                let read = try fixture.read(name, of: KV.self, intervals: intervals.count)
+                #expect(read.map { multiset($0.joined()) } == model, "\(name)")
+            }
+        }
+        #expect(outputs[1] == outputs[0])
+    }
+
+    /// A queued idle job either starts, and is then awaited, or is called off before it starts,
+    /// and then never runs.
+    @Test func aQueuedIdleJobStartsOrIsCalledOff() throws {
+        let (fixture, stream) = try Self.skewedInput([[KV(1, 1)], [KV(2, 2)]], partitions: 2)
+        let log = fixture.store.log
+        let ahead = DecodedAhead(log: log, decoders: [.reading(stream.descriptor, as: KV.self, log: log)])
+        let calledOff = IdleWork(ahead: ahead, next: Interval(1), tasks: 1)
+        #expect(!calledOff.callOff())   // not started: nothing to wait for
+        #expect(!calledOff.startJob())  // and it never starts
+        let started = IdleWork(ahead: ahead, next: Interval(1), tasks: 1)
+        #expect(started.startJob())
+        #expect(started.callOff())      // started: the interval waits for its end
+    }
+
     /// Longest processing time first: the most input blocks first, ties in partition order;
     /// partition order when the weights do not fit.
     @Test func launchOrderIsHeaviestFirst() {
