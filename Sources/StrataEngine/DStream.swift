@@ -63,6 +63,7 @@ public struct DStream<Record: RecordCodable>: Sendable {
     /// A stream of a durable stream's records as stored, partition `p` from partition `p`.
     init(builder: ProgramBuilder, reading stream: StreamDescriptor, chain: String) {
         let log = builder.log
+        builder.registerDecoder(stream, as: Record.self)
         self.init(builder: builder, inputs: [stream], partitionCount: stream.partitions, chain: chain,
                   plainRead: stream) { interval, partition, codec in
             try PartitionReader.read(log, stream, interval, partition, codec: &codec)

@@ -21,6 +21,8 @@ public final class Program: Sendable {
     public let options: ProgramOptions
     /// What the task scheduler did in this process.
     let counters = TaskCounters()
+    /// Per vertex (lookup only), its next interval's input blocks decoded ahead on idle cores.
+    let decodedAhead: [String: DecodedAhead]
     /// Per-vertex metrics (swift-metrics), recorded at each interval's commit.
     let metrics = EngineMetrics()
     /// Stateful vertices write a snapshot every this many intervals (`nil`: never); see
@@ -61,6 +63,14 @@ public final class Program: Sendable {
                                      gathersExchanges: options.gathersExchanges)
         try define(builder)
         vertices = try builder.finish()
+        var decodedAhead: [String: DecodedAhead] = [:]  // lookup only
+        if options.decodesAhead != .never {
+            for vertex in vertices {
+                let decoders = builder.decoders(reading: vertex.inputs)
+                if !decoders.isEmpty { decodedAhead[vertex.name] = DecodedAhead(log: log, decoders: decoders) }
+            }
+        }
+        self.decodedAhead = decodedAhead
         gatheredExchanges = builder.gatheredExchanges
         lookback = builder.lookback
         try registerStates()
@@ -320,7 +330,7 @@ public final class Program: Sendable {
         var processedCount = 0
         let measured = metrics.vertex(vertex.name)
         let passBegan = DispatchTime.now().uptimeNanoseconds
-        for interval in intervals {
+        for (position, interval) in intervals.enumerated() {
             if stopping.load(ordering: .relaxed) {
                 try wait(last, vertex, interval)
                 return (processedCount, committedThrough)
@@ -330,7 +340,10 @@ public final class Program: Sendable {
             processedCount += 1
             let began = DispatchTime.now().uptimeNanoseconds
             measured.schedulingDelay.recordNanoseconds(Int64(clamping: began &- passBegan))
-            let blocks = try process(vertex, interval, after: stateThrough, pending: last)
+            let input = try inputCosts(vertex, interval)
+            let next = position + 1 < intervals.count ? intervals[position + 1] : nil
+            let blocks = try process(vertex, interval, after: stateThrough, pending: last, inputBlocks: input.blocks,
+                                     next: next)
             let processing = DispatchTime.now().uptimeNanoseconds &- began
             measured.processing.recordNanoseconds(Int64(clamping: processing))
             var batch = AppendBatch()
@@ -356,7 +369,7 @@ public final class Program: Sendable {
             // The interval's timing row (a measurement, not an output), for any process to chart.
             batch.vertexTimings.append((vertex.name, VertexTiming(
                 interval: interval, processingNanoseconds: processing, schedulingDelayNanoseconds: began &- passBegan,
-                recordsIn: try recordsIn(vertex, interval),
+                recordsIn: input.records,
                 recordsOut: blocks.reduce(0) { $0 &+ UInt64($1.recordCount) },
                 speculativeLaunches: UInt32(clamping: tasks.speculative), speculativeWins: UInt32(clamping: wins),
                 retries: UInt32(clamping: tasks.retries))))
@@ -395,17 +408,25 @@ public final class Program: Sendable {
         !vertex.outputs.isEmpty && vertex.outputs.allSatisfy(isInternal)
     }
 
-    /// The records of `interval` in the vertex's inputs, from their seal rows.
-    private func recordsIn(_ vertex: any VertexRunner, _ interval: Interval) throws -> UInt64 {
+    /// The records of `interval` in the vertex's inputs and the blocks of each partition (summed
+    /// over the inputs with as many partitions as the first), from their seal rows: the interval's
+    /// timing row counts the records, the task scheduler starts the heaviest partitions first.
+    private func inputCosts(_ vertex: any VertexRunner, _ interval: Interval) throws -> (records: UInt64, blocks: [UInt64]?) {
         var total: UInt64 = 0
+        let partitions = vertex.inputs.first.map { Int($0.partitions) } ?? 0
+        var blocks = [UInt64](repeating: 0, count: partitions)
         for input in vertex.inputs {
             do {
-                for (_, seal) in try log.sealRecords(of: input, in: interval...interval) { total &+= seal.records }
+                for (_, seal) in try log.sealRecords(of: input, in: interval...interval) {
+                    total &+= seal.records
+                    guard seal.chunks.count == partitions else { continue }
+                    for p in 0..<partitions { blocks[p] &+= UInt64(seal.chunks[p]) }
+                }
             } catch {
                 throw EngineError.storage(error, vertex: vertex.name, interval: interval)
             }
         }
-        return total
+        return (total, partitions > 0 ? blocks : nil)
     }
 
     /// Whether a stream is one of the program's internal streams (`PROGRAM.vN…`), not a named output.
@@ -416,12 +437,20 @@ public final class Program: Sendable {
     /// its state is rebuilt through `previous` (the interval it had processed before this one) and
     /// the interval runs again.
     private func process(_ vertex: any VertexRunner, _ interval: Interval, after previous: Interval?,
-                         pending: CommitTicket) throws -> [PendingBlock]
+                         pending: CommitTicket, inputBlocks: [UInt64]?, next: Interval?) throws -> [PendingBlock]
     {
         var failures = 0
+        let ahead = decodedAhead[vertex.name]
+        if let ahead, options.decodesAhead == .always {
+            // Tests: the whole interval decoded ahead, so that every task reads what was.
+            var codec = BlockCodec()
+            while ahead.decodeNext(of: interval, codec: &codec) {}
+        }
         while true {
             let context = TaskContext(vertex: vertex.name, interval: interval, repeatable: !vertex.isStateful,
-                                      attempt: failures, policy: options.tasks, faults: options.faults, counters: counters)
+                                      attempt: failures, policy: options.tasks, faults: options.faults, counters: counters,
+                                      inputBlocks: inputBlocks,
+                                      decodedAhead: ahead, next: options.decodesAhead == .whenIdle ? next : nil)
             do {
                 return try TaskContext.$current.withValue(context) { try vertex.process(interval) }
             } catch let error as EngineError {
@@ -548,6 +577,20 @@ public struct ProgramOptions: Sendable {
     /// cluster's transport, gathering each partition's blocks from every node (docs/cluster.md).
     /// Off by default: on one machine the exchange writes what its readers read.
     package var gathersExchanges = false
+
+    /// When a vertex's input blocks are decoded ahead of its tasks (`DecodedAhead`): by default
+    /// the next interval's, on cores the current interval's tasks leave idle.
+    package var decodesAhead = DecodesAhead.whenIdle
+
+    /// When input blocks are decoded ahead of the tasks that read them.
+    package enum DecodesAhead: Sendable, Equatable {
+        /// The next ready interval's, on a core with no task of the current interval left to start.
+        case whenIdle
+        /// Never: each task decodes its own blocks.
+        case never
+        /// For tests: each interval's blocks all, on the stage's thread before its tasks start.
+        case always
+    }
 
     /// The defaults: 2 retries, speculation at 1.4 × the median, no faults, a snapshot every 30
     /// intervals, every interval, changed definitions refused.

@@ -21,6 +21,8 @@ public final class ProgramBuilder: Sendable {
         var exchanges: [GatheredExchange] = []
         /// The longest window of the definition, in intervals: how far back a vertex reads its inputs.
         var lookback: UInt64 = 0
+        /// How the definition reads each stream, in registration order (`DecodedAhead`).
+        var decoders: [DecodedAhead.Decoder] = []
     }
     private let state = Mutex(State())
 
@@ -46,6 +48,7 @@ public final class ProgramBuilder: Sendable {
             fail(EngineError.misuse("stream \(descriptor.name) holds \(descriptor.recordType), not \(Record.recordTypeName)"))
         }
         let log = self.log
+        registerDecoder(descriptor, as: Record.self)
         return DStream(builder: self, input: descriptor, chain: "read(\(descriptor.name))") { interval, partition, codec in
             try PartitionReader.read(log, descriptor, interval, partition, codec: &codec)
         }
@@ -77,6 +80,24 @@ public final class ProgramBuilder: Sendable {
     /// The longest window the definition uses, in intervals (0: none): at interval `t` a vertex
     /// reads its inputs back to `t − lookback` at most.
     var lookback: UInt64 { state.withLock { $0.lookback } }
+
+    /// Records that the program reads `stream` as `Record` (through `PartitionReader`), so that a
+    /// vertex reading it can have its next interval's blocks decoded ahead on an idle core
+    /// (`DecodedAhead`). The first registration of a stream counts.
+    func registerDecoder<Record: RecordCodable>(_ stream: StreamDescriptor, as type: Record.Type) {
+        let log = self.log
+        state.withLock { state in
+            guard !state.decoders.contains(where: { $0.stream.id == stream.id }) else { return }
+            state.decoders.append(.reading(stream, as: type, log: log))
+        }
+    }
+
+    /// The decoders of the streams a vertex reads, in the order of its inputs.
+    func decoders(reading inputs: [StreamDescriptor]) -> [DecodedAhead.Decoder] {
+        state.withLock { state in
+            inputs.compactMap { input in state.decoders.first { $0.stream.id == input.id } }
+        }
+    }
 
     /// Records that a vertex reads `length` intervals back (a window of that length).
     func noteLookback(_ length: UInt64) { state.withLock { $0.lookback = max($0.lookback, length) } }

@@ -92,6 +92,7 @@ extension DStream {
                                    log: builder.log, stream: self, output: shuffle, prepare: combine,
                                    route: { pairs, _, writers in route(pairs, &writers) }))
         let log = builder.log
+        builder.registerDecoder(shuffle, as: KeyValue<Key, Value>.self)
         return DStream<KeyValue<Key, Value>>(builder: builder, input: shuffle, chain: "reduceByKey(\(shuffle.name))") {
             interval, partition, codec in
             let pairs: ContiguousArray<KeyValue<Key, Value>> = try PartitionReader.read(log, shuffle, interval, partition, codec: &codec)

@@ -124,12 +124,35 @@ struct TaskContext: Sendable {
     let policy: TaskPolicy
     let faults: TaskFaults?
     let counters: TaskCounters
+    /// The interval's input blocks in each partition (summed over the vertex's inputs that have
+    /// as many partitions), from the inputs' seal rows: the cost by which the tasks are started,
+    /// heaviest first (`launchOrder`); `nil` when not known.
+    var inputBlocks: [UInt64]? = nil
+    /// The vertex's blocks decoded ahead (`nil`: none), which its tasks take their input from.
+    var decodedAhead: DecodedAhead? = nil
+    /// The interval the vertex processes next (`nil`: none yet, or nothing to decode ahead):
+    /// cores with no task of this interval left to start decode its blocks meanwhile.
+    var next: Interval? = nil
 
     @TaskLocal static var current: TaskContext?
 }
 
+/// The order in which to start `count` partition tasks: longest-processing-time first, the
+/// partitions with the most input blocks first (`weights`, one per partition), ties and every
+/// partition when `weights` does not cover exactly `count` partitions in partition order.
+///
+/// With more partitions than cores and skewed partitions, starting the heaviest first keeps it
+/// from being the last to start and leaving the other cores idle while it finishes. Only *when*
+/// a task runs depends on it: results are still returned, merged and committed in partition order.
+func launchOrder(_ count: Int, weights: [UInt64]?) -> [Int] {
+    let order = Array(0..<count)
+    guard let weights, weights.count == count else { return order }
+    return order.sorted { weights[$0] != weights[$1] ? weights[$0] > weights[$1] : $0 < $1 }
+}
+
 /// Runs `body` for every partition index on all cores and returns the results in partition
-/// order, whatever order the tasks finish in.
+/// order, whatever order the tasks finish in. Tasks start heaviest first by the context's input
+/// blocks (`launchOrder`).
 ///
 /// Under a `TaskContext` (a program's run), injected faults apply and, for repeatable tasks, a
 /// failed task is retried up to `policy.retries` times and a straggler gets a speculative copy;
@@ -137,15 +160,56 @@ struct TaskContext: Sendable {
 ///
 /// - Throws: the error of the lowest failing partition (after its retries).
 func forEachPartition<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (PartitionIndex) throws -> T) throws -> [T] {
-    guard let context = TaskContext.current else { return try runInParallel(count, body) }
+    guard let context = TaskContext.current else { return try runInParallel(count, order: Array(0..<count), body) }
+    let order = launchOrder(count, weights: context.inputBlocks)
+    var idle: IdleWork?
+    if let ahead = context.decodedAhead, let next = context.next { idle = IdleWork(ahead: ahead, next: next, tasks: count) }
+    // The tasks find the vertex's blocks decoded ahead through a task-local of their thread.
+    let task: @Sendable (PartitionIndex) throws -> T = { [ahead = context.decodedAhead] partition in
+        try DecodedAhead.$current.withValue(ahead) { try body(partition) }
+    }
     if !context.repeatable {
         // State is updated in place: one attempt per task; the program retries the interval.
-        return try runInParallel(count) { partition in
+        return try runInParallel(count, order: order, idle: idle) { partition in
             try injectFaults(context, partition, attempt: context.attempt)
-            return try body(partition)
+            return try task(partition)
         }
     }
-    return try PartitionTaskRun(count: count, context: context, body: body).run()
+    return try PartitionTaskRun(count: count, context: context, idle: idle, body: task).run(order: order)
+}
+
+/// What a core does when it has no task of the interval left to start: decode the vertex's next
+/// interval's input blocks (`DecodedAhead`), one block at a time, while some task still runs.
+final class IdleWork: Sendable {
+    private let ahead: DecodedAhead
+    private let next: Interval
+    /// Tasks of the interval without a result yet.
+    private let unfinished: Atomic<Int>
+    /// For idle work queued as a job of its own: 0 queued, 1 started, 2 called off before it started.
+    private let jobState = Atomic<Int>(0)
+
+    init(ahead: DecodedAhead, next: Interval, tasks: Int) {
+        self.ahead = ahead
+        self.next = next
+        unfinished = Atomic(tasks)
+    }
+
+    /// Notes that one task has its result.
+    func taskFinished() { unfinished.subtract(1, ordering: .releasing) }
+
+    /// Starts the idle work as a job of its own, unless `callOff()` came first: returns whether it
+    /// may run.
+    func startJob() -> Bool { jobState.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged }
+
+    /// Calls off a queued job that has not started (the interval's tasks are done and a worker
+    /// never came free for it): returns whether it had started, so that its end must be awaited.
+    func callOff() -> Bool { !jobState.compareExchange(expected: 0, desired: 2, ordering: .acquiringAndReleasing).exchanged }
+
+    /// Decodes blocks ahead until every task has finished or nothing is left to decode.
+    func run() {
+        var codec = BlockCodec()
+        while unfinished.load(ordering: .acquiring) > 0, ahead.decodeNext(of: next, codec: &codec) {}
+    }
 }
 
 /// Applies the injected delay and failure of one attempt.
@@ -162,8 +226,13 @@ private func injectFaults(_ context: TaskContext, _ partition: PartitionIndex, a
     }
 }
 
-/// Every partition once, on all cores (`concurrentPerform`).
-private func runInParallel<T: Sendable>(_ count: Int, _ body: @Sendable (PartitionIndex) throws -> T) throws -> [T] {
+/// Every partition once, on all cores (`concurrentPerform`), started in `order` (a permutation
+/// of the partition indexes: `concurrentPerform` hands out its iterations in index order).
+///
+/// With `idle`, `cores − 1` more iterations follow the tasks: the participants that claim them
+/// have no task left to start and do the idle work until the last task ends.
+private func runInParallel<T: Sendable>(_ count: Int, order: [Int], idle: IdleWork? = nil,
+                                        _ body: @Sendable (PartitionIndex) throws -> T) throws -> [T] {
     let slots = UnsafeMutableBufferPointer<Result<T, any Error>?>.allocate(capacity: count)
     slots.initialize(repeating: nil)
     defer {
@@ -171,8 +240,15 @@ private func runInParallel<T: Sendable>(_ count: Int, _ body: @Sendable (Partiti
         slots.deallocate()
     }
     let shared = SlotBuffer(slots)
-    DispatchQueue.concurrentPerform(iterations: count) { p in
+    let extra = idle == nil ? 0 : max(0, min(cores, count + 1) - 1)
+    DispatchQueue.concurrentPerform(iterations: count + extra) { i in
+        guard i < count else {
+            idle?.run()
+            return
+        }
+        let p = order[i]
         shared.set(p, Result { try body(PartitionIndex(UInt32(p))) })
+        idle?.taskFinished()
     }
     var results: [T] = []
     results.reserveCapacity(count)
@@ -256,16 +332,32 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
     private let body: @Sendable (PartitionIndex) throws -> T
     private let tasks: Mutex<[Slot]>
     private let progress = DispatchSemaphore(value: 0)
+    /// The interval's idle work, told when each task has its result.
+    private let idle: IdleWork?
 
-    init(count: Int, context: TaskContext, body: @escaping @Sendable (PartitionIndex) throws -> T) {
+    init(count: Int, context: TaskContext, idle: IdleWork?, body: @escaping @Sendable (PartitionIndex) throws -> T) {
         self.count = count
         self.context = context
+        self.idle = idle
         self.body = body
         tasks = Mutex(Array(repeating: Slot(), count: count))
     }
 
-    func run() throws -> [T] {
-        for p in 0..<count { launch(p) }
+    /// Launches every partition's first attempt in `order` (Dispatch's pool starts them first
+    /// come, first served) and waits for every result.
+    func run(order: [Int]) throws -> [T] {
+        for p in order { launch(p) }
+        // Queued behind the tasks: it starts when a worker has no task left to start. The interval
+        // waits for it only once it has started (it then stops after its current block).
+        let idleDone = DispatchSemaphore(value: 0)
+        if let idle {
+            DispatchQueue.global().async {
+                guard idle.startJob() else { return }
+                idle.run()
+                idleDone.signal()
+            }
+        }
+        defer { if let idle, idle.callOff() { idleDone.wait() } }
         while true {
             let (finished, deadline) = checkStragglers()
             if finished { break }
@@ -349,12 +441,14 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
                 tasks[p].duration = end - began
                 tasks[p].units = units
                 won = speculative
+                idle?.taskFinished()
                 return false
             case .failure:
                 tasks[p].failures += 1
                 if tasks[p].running > 0 { return false }  // a copy still running may succeed
                 if tasks[p].failures <= context.policy.retries { return true }
                 tasks[p].result = result
+                idle?.taskFinished()
                 return false
             }
         }

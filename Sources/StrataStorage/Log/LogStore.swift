@@ -592,8 +592,9 @@ package final class LogStore: Sendable {
         }
     }
 
-    /// Calls `body` with every block of a sealed interval (or of one partition of it), in
-    /// (partition, chunk) order, inside one short read transaction.
+    /// Calls `body` with every block of a sealed interval (or of one partition of it, or of the
+    /// chunks of that partition in `chunks`), in (partition, chunk) order, inside one short read
+    /// transaction.
     ///
     /// Block pointers are valid only inside `body`. Returns the interval's seal (nil when empty).
     ///
@@ -602,6 +603,7 @@ package final class LogStore: Sendable {
     @discardableResult
     package func withSealedBlocks(
         of descriptor: StreamDescriptor, interval: Interval, partition: PartitionIndex? = nil,
+        chunks: Range<UInt32>? = nil,
         _ body: (PartitionIndex, ChunkIndex, UnsafeRawBufferPointer) throws -> Void
     ) throws -> SealRecord? {
         if let partition, partition.rawValue >= descriptor.partitions {
@@ -617,7 +619,8 @@ package final class LogStore: Sendable {
             let partitions = partition.map { [$0] } ?? (0..<descriptor.partitions).map { PartitionIndex($0) }
             for p in partitions {
                 let chunkCount = seal.chunks[Int(p.rawValue)]
-                for c in 0..<chunkCount {
+                let first = min(chunks?.lowerBound ?? 0, chunkCount), end = min(chunks?.upperBound ?? chunkCount, chunkCount)
+                for c in first..<end {
                     let key = BlockKey(stream: descriptor.id, interval: interval, partition: p, chunk: ChunkIndex(rawValue: c))
                     try key.withEncodedBytes { keyBytes in
                         try txn.withValue(blocks, key: keyBytes) { block in
