@@ -17,7 +17,8 @@ public struct SealReport: Sendable, Equatable {
 
 extension Store {
     /// Seals a stream through `through`, or through the newest interval holding committed records
-    /// when `nil`, and returns once the seal is durable: the committed records of those intervals
+    /// when `nil` (late records left unsealed are then sealed too, in the late side stream alone
+    /// when the stream has no such interval), and returns once the seal is durable: the committed records of those intervals
     /// (left unsealed by an ingest that was stopped or killed, or by a quiet event-time input)
     /// become readable, and later records for them go to the late side stream.
     ///
@@ -35,8 +36,12 @@ extension Store {
         let stream = StoredStream<Bytes>(store: log, descriptor: descriptor)
         let before = try stream.frontier().sealedThrough
         let appender = try stream.explicitAppender()
-        if let target = through ?? appender.newestUnsealedInterval {
-            try appender.seal(through: target)
+        if let through {
+            try appender.seal(through: through)
+        } else {
+            // Late records left unsealed are sealed in the late side stream alone when the stream
+            // itself has nothing to seal.
+            try appender.sealAll()
         }
         return SealReport(stream: name, sealedBefore: before, sealedAfter: try stream.frontier().sealedThrough)
     }

@@ -484,9 +484,7 @@ public final class JSONLinesIngestor {
     public func finish() throws(IngestError) -> IngestSummary {
         do {
             if options.source != nil {
-                if options.sealAtEnd, let last = appender.newestUnsealedInterval {
-                    try appender.sealWithoutWaiting(through: last)
-                }
+                if options.sealAtEnd { try appender.sealAllWithoutWaiting() }
                 try commitPosition(finished: true)
                 try waitForCommits()
             } else if options.sealAtEnd {
@@ -626,7 +624,7 @@ public final class JSONLinesIngestor {
         }
         while true {
             var timeout: Duration? = nil
-            if let idle = options.idleSeal, !sealedWhileIdle, appender.newestUnsealedInterval != nil {
+            if let idle = options.idleSeal, !sealedWhileIdle, appender.holdsUnsealedRecords {
                 timeout = idle - (ContinuousClock.now - idleSince)
             }
             if let untilNext = arrivalIntervalEnd() { timeout = min(timeout ?? untilNext, untilNext) }
@@ -643,8 +641,8 @@ public final class JSONLinesIngestor {
             }
             if stop() { return false }
             if let idle = options.idleSeal, !sealedWhileIdle, ContinuousClock.now - idleSince >= idle,
-               let last = appender.newestUnsealedInterval {
-                try sealIdle(through: last)
+               appender.holdsUnsealedRecords {
+                try sealIdle(through: nil)
                 sealedWhileIdle = true
                 idleSince = ContinuousClock.now
             } else if case .arrival = appender.timing, let through = elapsedArrivalInterval(),
@@ -672,10 +670,15 @@ public final class JSONLinesIngestor {
         return Interval(UInt64(now) / lengthNanos - 1)
     }
 
-    /// Seals through `through` while the input is quiet, and commits.
-    private func sealIdle(through: Interval) throws(IngestError) {
+    /// Seals through `through` while the input is quiet, or (`nil`) every interval holding
+    /// records, late ones included, and commits.
+    private func sealIdle(through: Interval?) throws(IngestError) {
         do {
-            try appender.sealWithoutWaiting(through: through)
+            if let through {
+                try appender.sealWithoutWaiting(through: through)
+            } else {
+                try appender.sealAllWithoutWaiting()
+            }
             if options.source != nil {
                 try commitPosition()
                 try waitForCommits()
