@@ -1,4 +1,5 @@
 import Foundation
+import Strata
 import StrataTestSupport
 import Testing
 
@@ -32,4 +33,55 @@ import Testing
         let verify = try strata(["verify", "--store", path])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
     }
+
+    /// `--format lines` once reported a 3 MiB line as `line of 1048588 bytes` (where it was cut,
+    /// plus the record's framing) and counted an invalid UTF-8 byte's offset from the start of the
+    /// record `{"line":"…`, after the escapes (11 and 17 for bytes 2 and 6 of the lines here).
+    @Test func textLinesAreRejectedInTheLinesOwnTerms() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli")
+        let path = directory.appending("store")
+        var input = Data("ok\n".utf8)
+        input.append(Data(repeating: UInt8(ascii: "x"), count: 3 << 20))
+        input.append(Data([0x0A, 0x61, 0x62, 0xFF, 0x63, 0x64, 0x0A]))  // ab, a lone 0xFF, cd
+        input.append(Data([0x22, 0x71, 0x22, 0x20, 0xC3, 0xA9, 0xE9, 0x0A]))  // "q" é, then a lone 0xE9
+        // Escapes make a line just under the limit too long a record.
+        input.append(Data(repeating: UInt8(ascii: "\""), count: (1 << 20) - 100))
+        input.append(Data("\nlast".utf8))
+        let file = directory.appending("input.txt")
+        try input.write(to: URL(fileURLWithPath: file))
+        let run = try strata(["ingest", "l", "--store", path, "--format", "lines", "--source", "in"], stdinFile: file)
+        #expect(run.status == 1 && !run.crashed, "\(run.stderr)")
+        #expect(Array(run.stderrLines.prefix(5)) == [
+            "line 2: line of 3145728 bytes is too long: its record {\"line\":…} would exceed the limit of 1048576 bytes",
+            "line 3: byte 2 of the line: invalid UTF-8 (a line must be UTF-8 text)",
+            "line 4: byte 6 of the line: invalid UTF-8 (a line must be UTF-8 text)",
+            "line 5: line of 1048476 bytes is too long: its record {\"line\":…} would exceed the limit of 1048576 bytes",
+            "ingested 6 lines into l: 2 accepted, 4 rejected, 0 late",
+        ], "\(run.stderr)")
+        let cat = try strata(["cat", "l", "--store", path])
+        #expect(cat.stdout == "{\"line\":\"ok\"}\n{\"line\":\"last\"}\n", "\(cat.stdout)\(cat.stderr)")
+        // The rejected lines count in the committed position: a rerun skips every line.
+        let again = try strata(["ingest", "l", "--store", path, "--format", "lines", "--source", "in"], stdinFile: file)
+        #expect(again.stderrLines.first == "source in: skipped 6 lines (\(input.count) bytes) already committed",
+                "\(again.stderr)")
+    }
+
+    /// Messages once read `is not a s number` (a time field's unit) and `is not a Int64` (a key type).
+    @Test func messagesNameUnitsAndTypesInWords() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli")
+        let run = try strata(["ingest", "v", "--store", directory.appending("store"), "--time-field", "ts",
+                              "--time-unit", "s"], stdin: "{\"ts\":\"noon\"}\n")
+        #expect(run.stderrLines.first == "line 1: time field \"ts\" is neither a number of seconds nor an ISO 8601 time",
+                "\(run.stderr)")
+        #expect(StreamDescriptor.readableTypeNameWithArticle("Swift.Int64") == "an Int64")
+        #expect(StreamDescriptor.readableTypeNameWithArticle("Swift.UInt64") == "a UInt64")
+        #expect(StreamDescriptor.readableTypeNameWithArticle("Swift.String") == "a String")
+    }
+}
+
+/// Runs the built `strata` binary with `arguments` and the file `stdinFile` as its standard input
+/// (bytes a `String` cannot hold, such as invalid UTF-8).
+private func strata(_ arguments: [String], stdinFile: String) throws -> StrataRun {
+    try strata(["-c", "exec \"$0\" \"$@\" < \"$STRATA_TEST_STDIN\"", builtProductsDirectory() + "/strata"] + arguments,
+               environment: ["STRATA_TEST_STDIN": stdinFile], executable: "/bin/sh")
 }

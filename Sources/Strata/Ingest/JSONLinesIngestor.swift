@@ -457,14 +457,21 @@ public final class JSONLinesIngestor {
 
     /// Counts and rejects a line of `length` bytes (without its newline) that was too long to hold.
     private func rejectOverlong(length: Int, newline: Bool = true) throws(IngestError) {
+        try rejectLine("line of \(length) bytes exceeds the limit of \(options.maxLineBytes)", lineBytes: length,
+                       inputBytes: length + (newline ? 1 : 0))
+    }
+
+    /// Counts and rejects, for `reason`, a line of `lineBytes` bytes (without its newline) that
+    /// stands for `inputBytes` bytes of the input, without parsing it.
+    func rejectLine(_ reason: String, lineBytes: Int, inputBytes: Int) throws(IngestError) {
         lastAcceptedInterval = nil
         summary.lines += 1
-        summary.bytes += length + 1  // and its newline, as `ingest(line:)` counts
-        _ = try reject("line of \(length) bytes exceeds the limit of \(options.maxLineBytes)")
+        summary.bytes += lineBytes + 1  // and its newline, as `ingest(line:)` counts
+        _ = try reject(reason)
         guard options.source != nil else { return }
         position.lines += 1
-        position.bytes += UInt64(length + (newline ? 1 : 0))
-        sinceCommit += length + 1
+        position.bytes += UInt64(inputBytes)
+        sinceCommit += inputBytes
         if sinceCommit >= options.commitBytes { try commitPosition() }
     }
 
