@@ -77,6 +77,21 @@ import Testing
         #expect(StreamDescriptor.readableTypeNameWithArticle("Swift.UInt64") == "a UInt64")
         #expect(StreamDescriptor.readableTypeNameWithArticle("Swift.String") == "a String")
     }
+
+    /// `strata sql ''` (and SQL of only whitespace or comments) once ran nothing and exited 0.
+    @Test(arguments: [("", nil), ("  \n\t ", nil), (" ; ;", nil), (nil, "-- only a comment\n"), (nil, "")] as [(String?, String?)])
+    func sqlWithoutAStatementIsAUsageError(argument: String?, standardInput: String?) throws {
+        let store = try FixtureStore()
+        let run = try strata(["sql", "--store", store.path] + (argument.map { [$0] } ?? []), stdin: standardInput ?? "")
+        #expect(run.status == 64 && !run.crashed, "\(run.stderr)")
+        #expect(run.stderrLines.first
+                    == "Error: no SQL statement given: pass one as the argument, with -f FILE, or on standard input",
+                "\(run.stderr)")
+        #expect(run.stdout.isEmpty)
+        // A statement still runs.
+        let query = try strata(["sql", "--store", store.path, "SELECT count(*) AS n FROM views"])
+        #expect(query.status == 0 && query.stdout == "n\n4\n", "\(query.stdout)\(query.stderr)")
+    }
 }
 
 /// Runs the built `strata` binary with `arguments` and the file `stdinFile` as its standard input
