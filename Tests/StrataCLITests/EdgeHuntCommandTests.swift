@@ -3,6 +3,8 @@ import Strata
 import StrataTestSupport
 import Testing
 
+@testable import StrataCLI
+
 /// What the edge hunts found at the command line and left for later: each once a silent wrong
 /// answer, a misleading message or an exit 0 for a mistake.
 @Suite struct EdgeHuntCommandTests {
@@ -91,6 +93,29 @@ import Testing
         // A statement still runs.
         let query = try strata(["sql", "--store", store.path, "SELECT count(*) AS n FROM views"])
         #expect(query.status == 0 && query.stdout == "n\n4\n", "\(query.stdout)\(query.stderr)")
+    }
+
+    /// `--idle-seal 0` was accepted: it sealed every open interval at each pause of the input,
+    /// whatever lateness the stream allows.
+    @Test(arguments: ["0", "0s", "0ms", "999us"])
+    func idleSealBelowOneMillisecondIsAUsageError(duration: String) throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli")
+        let path = directory.appending("store")
+        let message = "--idle-seal must be from 1ms to 1000000000h (e.g. 500ms, 30s, 5m), not \(duration)"
+        let run = try strata(["ingest", "v", "--store", path, "--time-field", "ts", "--idle-seal", duration])
+        #expect(run.status == 64 && !run.crashed, "\(run.stderr)")
+        #expect(run.stderrLines.first == "Error: " + message, "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        // `serve` refuses it when parsing (parsed here: a `serve` that took it would run until stopped).
+        #expect {
+            _ = try StrataCommand.parseAsRoot(["serve", "--store", path, "--port", "0", "--idle-seal", duration])
+        } throws: { error in
+            StrataCommand.exitCode(for: error) == .validationFailure && StrataCommand.message(for: error) == message
+        }
+        let negative = try strata(["ingest", "v", "--store", path, "--idle-seal", "-1s"])
+        #expect(negative.status == 64 && !negative.crashed, "\(negative.stderr)")
+        let oneMillisecond = try strata(["ingest", "v", "--store", path, "--idle-seal", "1ms"], stdin: "{}\n")
+        #expect(oneMillisecond.status == 0, "\(oneMillisecond.stderr)")
     }
 }
 
