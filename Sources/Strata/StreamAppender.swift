@@ -532,6 +532,11 @@ public class StreamAppender {
 
     private final func sealInternal(through: Interval) throws(StorageError) {
         if let sealed = sealedThrough, through <= sealed { return }
+        // Late records go after the sealed intervals: the last index has none after it.
+        guard through.rawValue < UInt64.max else {
+            throw .misuse("stream \(descriptor.name): interval \(through) is the last interval index and cannot be "
+                + "sealed: no interval would follow it for later records")
+        }
         for index in open.indices where open[index].interval <= through {
             for p in 0..<Int(partitionCount) { try cutBlock(openIndex: index, partition: p) }
         }
@@ -562,6 +567,9 @@ public class StreamAppender {
     ///
     /// Intervals with no records are sealed as empty. Sealing an interval that is already
     /// sealed does nothing. Late records not sealed yet are sealed with it, in the late side stream.
+    ///
+    /// - Throws: `.misuse` for the last interval index (`UInt64.max`), after which no interval
+    ///   could take later records; a commit error.
     public final func seal(through: Interval) throws(StorageError) {
         try sealInternal(through: through)
         try flush()

@@ -117,6 +117,25 @@ import Testing
         let oneMillisecond = try strata(["ingest", "v", "--store", path, "--idle-seal", "1ms"], stdin: "{}\n")
         #expect(oneMillisecond.status == 0, "\(oneMillisecond.stderr)")
     }
+    /// `strata seal --through 18446744073709551615` (the last interval index) once sealed it: the
+    /// interval after it wrapped to 0, so the next late record failed the ingest with `stream
+    /// v.late interval 0 partition 0 is already sealed`, and every later one with it.
+    @Test func theLastIntervalIndexCannotBeSealed() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli")
+        let path = directory.appending("store")
+        let first = try strata(["ingest", "v", "--store", path, "--time-field", "ts", "--time-unit", "s"],
+                               stdin: "{\"ts\":100}\n")
+        #expect(first.status == 0, "\(first.stderr)")
+        let seal = try strata(["seal", "v", "--store", path, "--through", "18446744073709551615"])
+        #expect(seal.status == 1 && !seal.crashed, "\(seal.stderr)")
+        #expect(seal.stderrLines == ["Error: stream v: interval 18446744073709551615 is the last interval index and "
+                                     + "cannot be sealed: no interval would follow it for later records"], "\(seal.stderr)")
+        let late = try strata(["ingest", "v", "--store", path], stdin: "{\"ts\":99}\n")
+        #expect(late.status == 0 && late.stderrLines.first == "ingested 1 lines into v: 1 accepted, 0 rejected, 1 late",
+                "\(late.stderr)")
+        let lateRecords = try strata(["cat", "v.late", "--store", path])
+        #expect(lateRecords.stdout == "{\"ts\":99}\n", "\(lateRecords.stdout)\(lateRecords.stderr)")
+    }
 }
 
 /// Runs the built `strata` binary with `arguments` and the file `stdinFile` as its standard input
