@@ -136,6 +136,16 @@ import Testing
         let lateRecords = try strata(["cat", "v.late", "--store", path])
         #expect(lateRecords.stdout == "{\"ts\":99}\n", "\(lateRecords.stdout)\(lateRecords.stderr)")
     }
+
+    /// A store path under a file once failed with `Error: not a directory`: no path, no call.
+    @Test func aFailedSystemCallNamesItsPathAndCall() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli")
+        let file = directory.appending("file")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let run = try strata(["ingest", "v", "--store", file + "/store"], stdin: "{}\n")
+        #expect(run.status == 1 && !run.crashed, "\(run.stderr)")
+        #expect(run.stderrLines == ["Error: \(file)/store: stat failed: not a directory"], "\(run.stderr)")
+    }
 }
 
 /// Runs the built `strata` binary with `arguments` and the file `stdinFile` as its standard input
