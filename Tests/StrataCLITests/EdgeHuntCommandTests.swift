@@ -146,6 +146,17 @@ import Testing
         #expect(run.status == 1 && !run.crashed, "\(run.stderr)")
         #expect(run.stderrLines == ["Error: \(file)/store: stat failed: not a directory"], "\(run.stderr)")
     }
+
+    /// `sql --continuous --into 'a b'` once said `Error: misuse: invalid program name "sql.a b": …`,
+    /// naming a program the user never named; every other command says the stream name is invalid.
+    @Test func aContinuousQueryIntoAnInvalidNameSaysTheStreamNameIsInvalid() throws {
+        let store = try FixtureStore()
+        let run = try strata(["sql", "--store", store.path, "--continuous", "--into", "a b", "--until-caught-up",
+                              "SELECT user FROM views"])
+        #expect(run.status == 1 && !run.crashed, "\(run.stderr)")
+        #expect(run.stderrLines == [#"Error: invalid stream name "a b": use 1–195 characters of A–Z a–z 0–9 . _ -, not ending in .late"#],
+                "\(run.stderr)")
+    }
 }
 
 /// Runs the built `strata` binary with `arguments` and the file `stdinFile` as its standard input
