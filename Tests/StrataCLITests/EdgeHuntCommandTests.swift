@@ -157,6 +157,21 @@ import Testing
         #expect(run.stderrLines == [#"Error: invalid stream name "a b": use 1–195 characters of A–Z a–z 0–9 . _ -, not ending in .late"#],
                 "\(run.stderr)")
     }
+
+    /// `slice('views', 100)` (an argument short) and `state('views')` once failed with SQLite's
+    /// `SQL error: no query solution`, which says nothing of what is missing.
+    @Test(arguments: [("SELECT * FROM slice('views', 100)", "slice(stream, from, to) needs three non-NULL arguments"),
+                      ("SELECT * FROM slice('views')", "slice(stream, from, to) needs three non-NULL arguments"),
+                      ("SELECT * FROM state('views')", "state(stream, as_of) needs two non-NULL arguments")])
+    func aTableFunctionShortOfArgumentsSaysWhatItNeeds(query: String, message: String) throws {
+        let store = try FixtureStore()
+        let run = try strata(["sql", "--store", store.path, query])
+        #expect(run.status == 1 && !run.crashed, "\(run.stderr)")
+        #expect(run.stderrLines == ["Error: " + message], "\(run.stderr)")
+        // With every argument, the same function reads.
+        let whole = try strata(["sql", "--store", store.path, "SELECT count(*) AS n FROM slice('views', 100, 103)"])
+        #expect(whole.status == 0 && whole.stdout == "n\n4\n", "\(whole.stdout)\(whole.stderr)")
+    }
 }
 
 /// Runs the built `strata` binary with `arguments` and the file `stdinFile` as its standard input
