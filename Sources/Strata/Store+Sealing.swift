@@ -10,9 +10,13 @@ public struct SealReport: Sendable, Equatable {
     public var sealedBefore: Interval?
     /// The newest sealed interval after (`nil`: none).
     public var sealedAfter: Interval?
+    /// The late side stream's newest sealed interval after the seal, when the seal sealed late
+    /// records there and left the stream's own frontier where it was (the stream had nothing to
+    /// seal); `nil` otherwise.
+    public var lateSealedAlone: Interval? = nil
 
     /// Whether the seal changed anything.
-    public var changed: Bool { sealedBefore != sealedAfter }
+    public var changed: Bool { sealedBefore != sealedAfter || lateSealedAlone != nil }
 }
 
 extension Store {
@@ -35,6 +39,9 @@ extension Store {
         guard let descriptor = try log.descriptor(named: name) else { throw .unknownStream(name) }
         let stream = StoredStream<Bytes>(store: log, descriptor: descriptor)
         let before = try stream.frontier().sealedThrough
+        let late = try log.descriptor(named: descriptor.lateStreamName)
+        var lateBefore: Interval?
+        if let late { lateBefore = try log.frontier(of: late).sealedThrough }
         let appender = try stream.explicitAppender()
         if let through {
             try appender.seal(through: through)
@@ -43,7 +50,12 @@ extension Store {
             // itself has nothing to seal.
             try appender.sealAll()
         }
-        return SealReport(stream: name, sealedBefore: before, sealedAfter: try stream.frontier().sealedThrough)
+        var report = SealReport(stream: name, sealedBefore: before, sealedAfter: try stream.frontier().sealedThrough)
+        if report.sealedAfter == before, let late, let lateAfter = try log.frontier(of: late).sealedThrough,
+           lateAfter != lateBefore {
+            report.lateSealedAlone = lateAfter
+        }
+        return report
     }
 
     /// Seals, in every JSON stream with arrival time, the intervals that ended before now and hold

@@ -172,6 +172,26 @@ import Testing
         let whole = try strata(["sql", "--store", store.path, "SELECT count(*) AS n FROM slice('views', 100, 103)"])
         #expect(whole.status == 0 && whole.stdout == "n\n4\n", "\(whole.stdout)\(whole.stderr)")
     }
+
+    /// Late records an ingest committed and did not seal (`--no-seal-at-end`, or a kill) once made
+    /// `strata seal` seal one more, empty, interval of the stream; now they are sealed in the late
+    /// side stream alone, and the seal says so.
+    @Test func sealingLeftOverLateRecordsSealsOnlyTheLateSideStream() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-cli")
+        let path = directory.appending("store")
+        _ = try strata(["ingest", "v", "--store", path, "--time-field", "ts", "--time-unit", "s"],
+                       stdin: "{\"ts\":100}\n{\"ts\":105}\n")
+        let late = try strata(["ingest", "v", "--store", path, "--no-seal-at-end"], stdin: "{\"ts\":101}\n")
+        #expect(late.status == 0, "\(late.stderr)")
+        let seal = try strata(["seal", "v", "--store", path])
+        #expect(seal.status == 0, "\(seal.stderr)")
+        #expect(seal.stdout == "sealed the late records of v in v.late through 106; v stays sealed through 105\n",
+                "\(seal.stdout)\(seal.stderr)")
+        let lateRecords = try strata(["cat", "v.late", "--store", path])
+        #expect(lateRecords.stdout == "{\"ts\":101}\n", "\(lateRecords.stdout)\(lateRecords.stderr)")
+        let again = try strata(["seal", "v", "--store", path])
+        #expect(again.stdout == "nothing to seal in v: sealed through 105, no committed records after it\n", "\(again.stdout)")
+    }
 }
 
 /// Runs the built `strata` binary with `arguments` and the file `stdinFile` as its standard input
