@@ -10,14 +10,19 @@ public struct SealReport: Sendable, Equatable {
     public var sealedBefore: Interval?
     /// The newest sealed interval after (`nil`: none).
     public var sealedAfter: Interval?
+    /// The late side stream's newest sealed interval after the seal, when the seal sealed late
+    /// records there and left the stream's own frontier where it was (the stream had nothing to
+    /// seal); `nil` otherwise.
+    public var lateSealedAlone: Interval? = nil
 
     /// Whether the seal changed anything.
-    public var changed: Bool { sealedBefore != sealedAfter }
+    public var changed: Bool { sealedBefore != sealedAfter || lateSealedAlone != nil }
 }
 
 extension Store {
     /// Seals a stream through `through`, or through the newest interval holding committed records
-    /// when `nil`, and returns once the seal is durable: the committed records of those intervals
+    /// when `nil` (late records left unsealed are then sealed too, in the late side stream alone
+    /// when the stream has no such interval), and returns once the seal is durable: the committed records of those intervals
     /// (left unsealed by an ingest that was stopped or killed, or by a quiet event-time input)
     /// become readable, and later records for them go to the late side stream.
     ///
@@ -34,11 +39,23 @@ extension Store {
         guard let descriptor = try log.descriptor(named: name) else { throw .unknownStream(name) }
         let stream = StoredStream<Bytes>(store: log, descriptor: descriptor)
         let before = try stream.frontier().sealedThrough
+        let late = try log.descriptor(named: descriptor.lateStreamName)
+        var lateBefore: Interval?
+        if let late { lateBefore = try log.frontier(of: late).sealedThrough }
         let appender = try stream.explicitAppender()
-        if let target = through ?? appender.newestUnsealedInterval {
-            try appender.seal(through: target)
+        if let through {
+            try appender.seal(through: through)
+        } else {
+            // Late records left unsealed are sealed in the late side stream alone when the stream
+            // itself has nothing to seal.
+            try appender.sealAll()
         }
-        return SealReport(stream: name, sealedBefore: before, sealedAfter: try stream.frontier().sealedThrough)
+        var report = SealReport(stream: name, sealedBefore: before, sealedAfter: try stream.frontier().sealedThrough)
+        if report.sealedAfter == before, let late, let lateAfter = try log.frontier(of: late).sealedThrough,
+           lateAfter != lateBefore {
+            report.lateSealedAlone = lateAfter
+        }
+        return report
     }
 
     /// Seals, in every JSON stream with arrival time, the intervals that ended before now and hold

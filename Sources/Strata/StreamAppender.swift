@@ -115,6 +115,13 @@ public class StreamAppender {
     @exclusivity(unchecked) private var late: [PayloadBuilder] = []
     @exclusivity(unchecked) private var lateCountPending: UInt64 = 0
     @exclusivity(unchecked) private var sealedThrough: Interval?
+    /// The newest sealed interval of the late side stream. Late records are filed under an
+    /// interval of their own stream after it, and sealing them never seals the main stream: an
+    /// ingest of late records only leaves the main stream's next interval open for on-time ones.
+    @exclusivity(unchecked) private var lateSealedThrough: Interval?
+    /// The interval of the late side stream holding blocks (cut here, or left by an earlier
+    /// writer) that are not sealed yet.
+    @exclusivity(unchecked) private var lateUnsealedInterval: Interval?
     @exclusivity(unchecked) private var maxEventTime: Int64 = .min
     @exclusivity(unchecked) private var batch = AppendBatch()
     @exclusivity(unchecked) private var batchBytes = 0
@@ -133,8 +140,8 @@ public class StreamAppender {
     @exclusivity(unchecked) private var newestBlockInterval: Interval?
     /// Whether records were appended since the last commit with a position.
     @exclusivity(unchecked) private var appendedSincePosition = false
-    /// The newest interval (of the stream or its late side stream) with blocks committed by an
-    /// earlier writer and not sealed when this appender was made.
+    /// The newest interval of the stream with blocks committed by an earlier writer and not
+    /// sealed when this appender was made.
     private let unsealedOnDisk: Interval?
     /// The failure of a `flush(together:)` commit led by another appender.
     @exclusivity(unchecked) private var inheritedFailure: StorageError?
@@ -175,11 +182,11 @@ public class StreamAppender {
             latenessNanos = 0
         }
         sealedThrough = try store.frontier(of: descriptor).sealedThrough
-        var unsealed = try store.newestUnsealedInterval(of: descriptor)
-        if let lateDescriptor, let late = try store.newestUnsealedInterval(of: lateDescriptor) {
-            unsealed = max(unsealed ?? late, late)
+        unsealedOnDisk = try store.newestUnsealedInterval(of: descriptor)
+        if let lateDescriptor {
+            lateSealedThrough = try store.frontier(of: lateDescriptor).sealedThrough
+            lateUnsealedInterval = try store.newestUnsealedInterval(of: lateDescriptor)
         }
-        unsealedOnDisk = unsealed
         if let source {
             resumeRecord = try store.sourceRecord(of: descriptor, source: source)
             if case .eventTime = timing, let time = resumeRecord?.maxEventTime { maxEventTime = time }
@@ -192,17 +199,18 @@ public class StreamAppender {
     /// Seals the arrival intervals an earlier writer committed blocks to and that have ended
     /// since: after a shutdown or a kill, they become readable now rather than with new data.
     private final func sealElapsedAtOpen(_ clock: ArrivalClock) throws(StorageError) {
-        guard let unsealed = unsealedOnDisk else { return }
+        guard let unsealed = [unsealedOnDisk, lateUnsealedInterval].compactMap({ $0 }).max() else { return }
         let now = clock.now()
         guard now.rawValue >= 0 else { return }
         let current = UInt64(now.rawValue) / lengthNanos
         guard unsealed.rawValue < current else { return }
-        var seals = AppendBatch()
         let through = Interval(current - 1)
-        seals.seals.append((descriptor, through))
-        if let lateDescriptor { seals.seals.append((lateDescriptor, through)) }
-        try store.submit(seals, chain: chain, compressor: compressor).wait()
+        batch.seals.append((descriptor, through))
         sealedThrough = through
+        sealLateSideStream(through: through)
+        let seals = batch
+        batch = AppendBatch()
+        try store.submit(seals, chain: chain, compressor: compressor).wait()
     }
 
     deinit {
@@ -476,14 +484,34 @@ public class StreamAppender {
 
     private final func cutLateBlocks() throws(StorageError) {
         guard let lateDescriptor else { return }
-        // Late records are filed under the first open interval, sealed with the main stream.
-        let interval = sealedThrough?.next ?? Interval(0)
+        // Late records are filed under the first interval open in both the stream and its late side
+        // stream; they are sealed with the stream's next seal, or alone by `sealAll` (and
+        // `sealAllWithoutWaiting`) when the stream has nothing to seal.
+        let interval = lateFilingInterval
         for p in late.indices where late[p].recordCount > 0 {
             add(Self.takeBlock(&late[p], stream: lateDescriptor, interval: interval, partition: p,
                                compressor: compressor, capacity: 0))
+            lateUnsealedInterval = interval
         }
         if lateCountPending > 0 { batch.lateCounts.append((descriptor, lateCountPending)) }
         lateCountPending = 0
+    }
+
+    /// The interval of the late side stream that late records go to: the first after both the
+    /// stream's and the late side stream's sealed intervals.
+    private final var lateFilingInterval: Interval {
+        max(sealedThrough?.next ?? Interval(0), lateSealedThrough?.next ?? Interval(0))
+    }
+
+    /// Adds to the batch the seal of the late side stream through `through`, or through the
+    /// interval holding its unsealed late records when that is later.
+    private final func sealLateSideStream(through: Interval) {
+        guard let lateDescriptor else { return }
+        let target = max(through, lateUnsealedInterval ?? through)
+        lateUnsealedInterval = nil
+        if let sealed = lateSealedThrough, target <= sealed { return }
+        batch.seals.append((lateDescriptor, target))
+        lateSealedThrough = target
     }
 
     private final func add(_ block: PendingBlock) {
@@ -532,14 +560,33 @@ public class StreamAppender {
 
     private final func sealInternal(through: Interval) throws(StorageError) {
         if let sealed = sealedThrough, through <= sealed { return }
+        // Late records go after the sealed intervals: the last index has none after it.
+        guard through.rawValue < UInt64.max else {
+            throw .misuse("stream \(descriptor.name): interval \(through) is the last interval index and cannot be "
+                + "sealed: no interval would follow it for later records")
+        }
         for index in open.indices where open[index].interval <= through {
             for p in 0..<Int(partitionCount) { try cutBlock(openIndex: index, partition: p) }
         }
         dropOpenIntervals(through: through)
         try cutLateBlocks()
         batch.seals.append((descriptor, through))
-        if let lateDescriptor { batch.seals.append((lateDescriptor, through)) }
         sealedThrough = through
+        sealLateSideStream(through: through)
+        try submitBatch()
+    }
+
+    /// Seals the stream through its newest interval holding records, and the late side stream's
+    /// interval holding late records; when the stream itself has none, only the late side stream:
+    /// late records never seal an empty interval of the stream, which stays open for on-time ones.
+    private final func sealAllInternal() throws(StorageError) {
+        if let last = newestUnsealedInterval {
+            try sealInternal(through: last)
+            return
+        }
+        guard lateCountPending > 0 || lateUnsealedInterval != nil else { return }
+        try cutLateBlocks()
+        if let interval = lateUnsealedInterval { sealLateSideStream(through: interval) }
         try submitBatch()
     }
 
@@ -547,7 +594,10 @@ public class StreamAppender {
     /// immutable, and readers see them. Returns once the seal is durable.
     ///
     /// Intervals with no records are sealed as empty. Sealing an interval that is already
-    /// sealed does nothing.
+    /// sealed does nothing. Late records not sealed yet are sealed with it, in the late side stream.
+    ///
+    /// - Throws: `.misuse` for the last interval index (`UInt64.max`), after which no interval
+    ///   could take later records; a commit error.
     public final func seal(through: Interval) throws(StorageError) {
         try sealInternal(through: through)
         try flush()
@@ -700,28 +750,49 @@ public class StreamAppender {
     }
 
     /// Seals every interval holding buffered records (and those an earlier writer left unsealed),
-    /// then flushes: use it at the end of a finite input so that all of it becomes readable.
+    /// and the late records not sealed yet, then flushes: use it at the end of a finite input so
+    /// that all of it becomes readable.
+    ///
+    /// Only intervals that hold records are sealed: when every record since the last seal was
+    /// late, only the late side stream is sealed, and the stream's next interval stays open for
+    /// on-time records.
     ///
     /// - Throws: `.misuse` for a resumable appender with records appended since its last
-    ///   positioned commit (use `sealWithoutWaiting(through:)` and `flush(position:)`).
+    ///   positioned commit (use `sealAllWithoutWaiting()` and `flush(position:)`).
     public final func sealAll() throws(StorageError) {
         try checkPositionless()
-        if let last = newestUnsealedInterval { try sealInternal(through: last) }
+        try sealAllInternal()
         try flush()
     }
 
-    /// The newest interval holding records that are not sealed: buffered here, committed by this
-    /// appender, or committed by an earlier writer that stopped before sealing them. `nil` when
-    /// there is none. Sealing through it (`sealWithoutWaiting(through:)`) makes all of them readable.
+    /// Seals what `sealAll()` seals without waiting: the seals are committed with the appender's
+    /// next batch, which with `Limits.holdsCommitsUntilFlush` (and for a resumable appender) is the
+    /// next flush.
+    ///
+    /// - Throws: a commit error from earlier work.
+    public final func sealAllWithoutWaiting() throws(StorageError) {
+        try sealAllInternal()
+    }
+
+    /// The newest interval of the stream holding records that are not sealed: buffered here,
+    /// committed by this appender, or committed by an earlier writer that stopped before sealing
+    /// them. `nil` when there is none. Sealing through it (`sealWithoutWaiting(through:)`) makes
+    /// all of them readable.
+    ///
+    /// Late records are not counted here: they are in the late side stream, and sealing an
+    /// interval of the stream for them would make later on-time records of it late.
+    /// `holdsUnsealedRecords` counts them too.
     public final var newestUnsealedInterval: Interval? {
-        var newest = [open.last?.interval, unsealedOnDisk, newestBlockInterval].compactMap { $0 }.max()
-        if !late.isEmpty || lateCountPending > 0 {
-            let lateInterval = sealedThrough?.next ?? Interval(0)
-            newest = max(newest ?? lateInterval, lateInterval)
-        }
-        guard let newest else { return nil }
+        guard let newest = [open.last?.interval, unsealedOnDisk, newestBlockInterval].compactMap({ $0 }).max()
+        else { return nil }
         if let sealed = sealedThrough, newest <= sealed { return nil }
         return newest
+    }
+
+    /// Whether the stream or its late side stream holds records that are not sealed (buffered,
+    /// committed by this appender, or left by an earlier writer): what `sealAll()` would seal.
+    public final var holdsUnsealedRecords: Bool {
+        newestUnsealedInterval != nil || lateCountPending > 0 || lateUnsealedInterval != nil
     }
 
     // MARK: Resumable appending

@@ -21,6 +21,14 @@ extension StreamDescriptor {
     /// `StrataStorage.KeyValue<Swift.String, Swift.Int64>` reads `KeyValue<String, Int64>`.
     public var readableRecordType: String { Self.readableTypeName(recordType) }
 
+    /// `readableTypeName(name)` after its indefinite article, for messages: `an Int64`,
+    /// `a UInt64`, `a String`.
+    package static func readableTypeNameWithArticle(_ name: String) -> String {
+        let readable = readableTypeName(name)
+        let article = readable.first.map { "AEIO".contains($0) } == true ? "an" : "a"
+        return "\(article) \(readable)"
+    }
+
     /// `name`, a catalog type name, without the module prefixes of its (possibly generic) type
     /// names: `Swift.UInt64` reads `UInt64`.
     public static func readableTypeName(_ name: String) -> String {

@@ -127,7 +127,7 @@ public final class ProgramBuilder: Sendable {
     {
         // A stream computed from a change stream keeps the retention the change stream extends.
         let base = state.withLock { $0.baseRetention[input.name] } ?? input.retention
-        let retention = keepsChanges ? changeRetention(base, intervalLength: input.intervalLength) : base
+        let retention = keepsChanges ? Self.changeRetention(base, intervalLength: input.intervalLength, snapshotEvery: snapshotEvery) : base
         if keepsChanges { state.withLock { $0.baseRetention[name] = base } }
         do {
             let stream = try log.createOrOpenStream(LogStore.StreamSpec(
@@ -143,13 +143,18 @@ public final class ProgramBuilder: Sendable {
         }
     }
 
-    /// A retention extended by one snapshot period.
-    private func changeRetention(_ base: Retention, intervalLength: IntervalLength) -> Retention {
-        guard let every = snapshotEvery.map({ UInt64($0) }) else { return base }
+    /// A retention extended by one snapshot period; one that would pass `UInt64.max` intervals or
+    /// nanoseconds saturates there (keeps everything), as `Retention.duration` does, rather than
+    /// wrapping round to a short one that drops what it should keep.
+    static func changeRetention(_ base: Retention, intervalLength: IntervalLength, snapshotEvery: Int?) -> Retention {
+        guard let every = snapshotEvery.map({ UInt64(clamping: $0) }) else { return base }
+        func saturated(_ result: (partialValue: UInt64, overflow: Bool)) -> UInt64 { result.overflow ? .max : result.partialValue }
         switch base {
         case .forever: return .forever
-        case .intervals(let n): return .intervals(n &+ every)
-        case .nanoseconds(let d): return .nanoseconds(d &+ every &* intervalLength.rawValue)
+        case .intervals(let n): return .intervals(saturated(n.addingReportingOverflow(every)))
+        case .nanoseconds(let d):
+            let period = saturated(every.multipliedReportingOverflow(by: intervalLength.rawValue))
+            return .nanoseconds(saturated(d.addingReportingOverflow(period)))
         }
     }
 

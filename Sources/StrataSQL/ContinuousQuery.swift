@@ -44,10 +44,13 @@ public enum ContinuousQuery {
     ///     the running state is also saved as `OUTPUT.state` (`state('OUTPUT.state', t)`: the whole result as of t).
     /// - Throws: `SQLError.sqlite` for a query that does not prepare, `.invalidArgument` when the
     ///   query reads no stream or more than two, a stream is not JSON, or two streams' interval
-    ///   lengths differ; the engine's errors (for example a query changed since the program last ran).
+    ///   lengths differ; `.storage(.invalidStreamName)` for an `output` that is no valid stream
+    ///   name; the engine's errors (for example a query changed since the program last ran).
     public static func program(store: Store, query: String, into output: String, stream: String? = nil,
                                window: Int? = nil, running: Bool = false,
                                options: ProgramOptions = ProgramOptions()) throws -> Program {
+        // The output names the program too: say it is the stream name that is wrong.
+        guard StreamDescriptor.isValidName(output) else { throw SQLError.storage(.invalidStreamName(output)) }
         if let window, window < 1 { throw SQLError.invalidArgument("a window holds at least 1 interval, not \(window)") }
         let windowed = try WindowSyntax.rewrite(query, window: window)
         let query = windowed.sql, window = windowed.window

@@ -140,12 +140,14 @@ public final class SQLConnection {
     ///   - sql: One or more SQL statements.
     ///   - columns: Called once per statement that returns columns.
     ///   - row: Called per row; the row is valid only during the call.
+    /// - Returns: The number of statements run: 0 when `sql` holds only whitespace, `;` and comments.
     /// - Throws: `SQLError.sqlite` with SQLite's message and the error's offset in `sql`;
     ///   `.unknownStream`; `.interrupted`; `.storage` / `.timeTravel` from reading the store;
     ///   `.invalidArgument` for `window(STREAM, N)`, which only continuous queries have (use
     ///   `slice`); whatever `columns` or `row` throw.
+    @discardableResult
     public func execute(_ sql: String, columns: ([String]) throws -> Void = { _ in },
-                        row: (SQLRow) throws -> Void) throws {
+                        row: (SQLRow) throws -> Void) throws -> Int {
         if let call = WindowSyntax.calls(in: sql).first {
             throw SQLError.invalidArgument("window(\(call.replacement), \(call.length)) is the last \(call.length) "
                 + "intervals of each interval of a continuous query (strata sql --continuous); over the store, "
@@ -153,6 +155,7 @@ public final class SQLConnection {
         }
         let text = Array(sql.utf8CString)
         var offset = 0
+        var statements = 0
         interruption.reset()
         while offset < text.count - 1 {
             context.pendingError = nil
@@ -160,6 +163,7 @@ public final class SQLConnection {
             offset = next
             guard let statement else { continue }  // only whitespace or a comment
             defer { sqlite3_finalize(statement) }
+            statements += 1
             let count = Int(sqlite3_column_count(statement))
             if count > 0 {
                 var names: [String] = []
@@ -178,6 +182,7 @@ public final class SQLConnection {
                 throw SQLError.sqlite(code: rc, message: String(cString: sqlite3_errmsg(db)), sql: sql, offset: nil)
             }
         }
+        return statements
     }
 
     /// The streams the statements of `sql` read, in the order SQLite first needs them (prepared, not run).

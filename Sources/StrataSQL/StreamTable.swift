@@ -119,9 +119,11 @@ func planScan(_ info: inout sqlite3_index_info, context: SQLContext, descriptor:
         codes.append(code)
         codes.append(op.rawValue)
     }
-    // A table function without its arguments has no plan.
-    if !required.isEmpty { return SQLITE_CONSTRAINT }
-    rows = Int64(max(1, cost))
+    // A table function without its arguments gets the costliest plan: SQLite takes it only when no
+    // plan has them (`slice('v', 1000)`), and the scan then says what is missing, where
+    // SQLITE_CONSTRAINT made SQLite say only "no query solution".
+    let missingArguments = !required.isEmpty
+    rows = missingArguments ? Int64.max : Int64(max(1, cost))
     var grouping = ""
     // Rows come in (interval, partition) order.
     if info.nOrderBy >= 1, let order = info.aOrderBy {
@@ -149,7 +151,7 @@ func planScan(_ info: inout sqlite3_index_info, context: SQLContext, descriptor:
     let plan = String(info.colUsed, radix: 16) + ";" + codes + ";" + grouping
     info.idxStr = sqliteMessage(plan)
     info.needToFreeIdxStr = 1
-    info.estimatedCost = max(1, cost)
+    info.estimatedCost = missingArguments ? 1e300 : max(1, cost)
     info.estimatedRows = rows
     return SQLITE_OK
 }

@@ -141,12 +141,8 @@ final class DeadLetteringIngestor {
     func sealAll() throws(ReceiverError) {
         do {
             // Intervals an earlier writer committed records to and left open are sealed too.
-            if let last = ingestor.appender.newestUnsealedInterval {
-                try ingestor.appender.sealWithoutWaiting(through: last)
-            }
-            if let last = deadLetters.appender.newestUnsealedInterval {
-                try deadLetters.appender.sealWithoutWaiting(through: last)
-            }
+            try ingestor.appender.sealAllWithoutWaiting()
+            try deadLetters.appender.sealAllWithoutWaiting()
         } catch {
             throw .storage(error, context: "stream \(descriptor.name): seal")
         }
@@ -154,7 +150,7 @@ final class DeadLetteringIngestor {
 
     /// Whether the stream or its dead letters hold records of intervals that are not sealed.
     var hasUnsealedRecords: Bool {
-        ingestor.appender.newestUnsealedInterval != nil || deadLetters.appender.newestUnsealedInterval != nil
+        ingestor.appender.holdsUnsealedRecords || deadLetters.appender.holdsUnsealedRecords
     }
 
     /// Hands everything appended, dead letters included, to the committer as one transaction and

@@ -240,5 +240,8 @@ import Testing
         }
         #expect(describeError(NIOLike()) == "bind failed: address already in use")
         #expect(describeError(StorageError.misuse("stream x is used by program p")) == "stream x is used by program p")
+        // A system error that names its path and call keeps them (it once read only "not a directory").
+        #expect(describeError(StorageError.system(call: "mkdir", errno: ENOTDIR, path: "/s/file"))
+                    == "/s/file: mkdir failed: not a directory")
     }
 }

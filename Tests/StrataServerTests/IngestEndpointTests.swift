@@ -77,7 +77,7 @@ import FoundationNetworking
             (String(repeating: "[", count: 70), "not a JSON object"),
             ("{\"a\":" + String(repeating: "[", count: 70) + String(repeating: "]", count: 70) + "}", "nested more than 64"),
             ("{\"noTime\":1}", "missing time field \"ts\""),
-            ("{\"ts\":\"yesterday\"}", "time field \"ts\" is not"),
+            ("{\"ts\":\"yesterday\"}", "time field \"ts\" is neither a number of seconds nor an ISO 8601 time"),
             ("{\"ts\":-5}", "is before 1970"),
             ("{\"ts\":1000,\"ok\":2}", ""),
         ]

@@ -271,6 +271,52 @@ private func ms(_ n: Int64) -> Timestamp { Timestamp(milliseconds: n) }
         }
     }
 
+    /// `sealAll` after late records only once sealed the stream's next interval (2), empty, so the
+    /// on-time record for it that came next was late; a second writer did it again (3).
+    @Test func lateRecordsAloneSealOnlyTheLateSideStream() throws {
+        try withStore { store in
+            let stream = try store.stream("et", of: Int64.self, interval: .seconds(1), partitions: 1)
+            do {
+                let appender = try stream.eventTimeAppender(allowedLateness: .zero)
+                try appender.append(1, eventTime: ms(500))
+                try appender.append(2, eventTime: ms(1_500))
+                try appender.sealAll()
+                #expect(try stream.newestSealedInterval() == Interval(1))
+                try appender.append(3, eventTime: ms(600))  // late
+                #expect(appender.newestUnsealedInterval == nil && appender.holdsUnsealedRecords)
+                try appender.sealAll()
+                #expect(!appender.holdsUnsealedRecords)
+                #expect(appender.newestSealedInterval == Interval(1))
+            }
+            #expect(try stream.newestSealedInterval() == Interval(1))
+            let late = try store.stream(named: "et.late", of: Int64.self)
+            #expect(try late.newestSealedInterval() == Interval(2))
+            #expect(try late.read(Interval(2)).records == [3])
+            do {
+                // A later writer: late records again, then an on-time one for interval 2.
+                let appender = try stream.eventTimeAppender(allowedLateness: .zero)
+                try appender.append(4, eventTime: ms(700))
+                try appender.sealAll()
+                #expect(try stream.newestSealedInterval() == Interval(1))
+                #expect(try late.read(Interval(3)).records == [4])
+                try appender.append(5, eventTime: ms(2_100))
+                #expect(appender.lateRecords == 1)
+                try appender.append(6, eventTime: ms(800))  // late: filed after the late stream's sealed intervals
+                try appender.sealAll()
+            }
+            #expect(try stream.newestSealedInterval() == Interval(2))
+            #expect(try stream.read(Interval(2)).records == [5])
+            #expect(try late.newestSealedInterval() == Interval(4))
+            #expect(try late.read(Interval(4)).records == [6])
+            #expect(try stream.frontier().lateRecords == 3)
+            // A seal the user asks for still seals what they name, with the late records.
+            let explicit = try stream.explicitAppender()
+            try explicit.seal(through: Interval(5))
+            #expect(try stream.newestSealedInterval() == Interval(5) && late.newestSealedInterval() == Interval(5))
+            #expect(try store.verify().isClean)
+        }
+    }
+
     // MARK: Arrival time
 
     @Test func arrivalTimeSealsWhenTheClockMovesOn() throws {

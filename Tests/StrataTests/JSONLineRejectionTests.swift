@@ -62,7 +62,7 @@ import Testing
         #expect(summary.rejections.map(\.description) == [
             "line 2: byte 0: not a JSON object, a line must start with '{'",
             "line 3: missing time field \"ts\"",
-            "line 4: time field \"ts\" is not a s number or an ISO 8601 time",
+            "line 4: time field \"ts\" is neither a number of seconds nor an ISO 8601 time",
             "line 5: time field \"ts\" is before 1970",
             "line 6: missing key field \"url\"",
             "line 7: byte 18: invalid escape sequence in string",

@@ -90,6 +90,34 @@ private func intervalsWithBlocks(_ store: Store, _ descriptor: StreamDescriptor)
         }
     }
 
+    /// A state's change stream keeps its input's retention plus one snapshot period; that sum
+    /// once wrapped (`&+`), so an input kept for `UInt64.max - 1` intervals gave a change stream
+    /// kept for 2, which dropped the changes restoring the state needs.
+    @Test func aChangeStreamsRetentionSaturatesRatherThanWraps() throws {
+        for base in [StrataStorage.Retention.intervals(.max - 1), .nanoseconds(.max - 1)] {
+            try withStore { store in
+                let views = try store.stream("views", of: KeyValue<String, Int64>.self, interval: .seconds(1), partitions: 1,
+                                             retention: base)
+                let appender = try views.explicitAppender()
+                for t in UInt64(0)..<6 { try appender.append(KeyValue("/a", 1), interval: Interval(t)) }
+                try appender.seal(through: Interval(5))
+                let program = try Program(name: "counts", store: store, options: ProgramOptions(snapshotEvery: 4)) { p in
+                    p.read(views).runningReduce(+).save(as: "urlCounts")
+                }
+                try program.runUntilCaughtUp()
+                let changes = try store.streams().map(\.descriptor).filter {
+                    $0.name.hasPrefix("counts.") && $0.name.hasSuffix(".out")
+                }
+                #expect(!changes.isEmpty)
+                for change in changes {
+                    #expect(change.retention == (base == .intervals(.max - 1) ? .intervals(.max) : .nanoseconds(.max)),
+                            "\(change.name)")
+                    #expect(try intervalsWithBlocks(store, change) == [0, 1, 2, 3, 4, 5], "\(change.name)")
+                }
+            }
+        }
+    }
+
     @Test func changingRetentionTakesEffectAtTheNextSeal() throws {
         try withStore { store in
             let stream = try store.stream("c", of: Int64.self, interval: .seconds(1), partitions: 1)

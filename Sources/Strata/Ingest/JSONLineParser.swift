@@ -101,7 +101,7 @@ struct JSONLineParser: Sendable {
         case .overlong(let length): "line of \(length) bytes exceeds the limit of \(maxLineBytes)"
         case .malformed(let failure): failure.lineError.description
         case .missingTimeField: "missing time field \"\(timeField ?? "")\""
-        case .unreadableTime: "time field \"\(timeField ?? "")\" is not a \(timeUnit.rawValue) number or an ISO 8601 time"
+        case .unreadableTime: "time field \"\(timeField ?? "")\" is neither a number of \(timeUnit.plural) nor an ISO 8601 time"
         case .timeBefore1970: "time field \"\(timeField ?? "")\" is before 1970"
         case .missingKeyField: "missing key field \"\(keyField ?? "")\""
         }

@@ -6,9 +6,12 @@ extension JSONLinesIngestor {
     /// 2^20 lines.
     ///
     /// A trailing carriage return is dropped; an empty line becomes `{"line":""}`; the text is
-    /// escaped as a JSON string (control characters, `"` and `\`), and bytes that are not UTF-8
-    /// are kept as they are. A line longer than `maxLineBytes` is cut there while it is read, so
-    /// it is rejected as too long without being held whole. `stop` is asked as in
+    /// escaped as a JSON string (control characters, `"` and `\`); other bytes are kept as they
+    /// are. A line that is not UTF-8 is rejected, naming the offset of its first bad byte in the
+    /// line (`byte 5 of the line: invalid UTF-8`, counted from 0). A line whose record would be
+    /// longer than `maxLineBytes` is rejected naming its own length and that limit (`line of
+    /// 3145728 bytes is too long: its record {"line":…} would exceed the limit of 1048576 bytes`);
+    /// it is cut at the limit while it is read, so it is never held whole. `stop` is asked as in
     /// `ingest(fileDescriptor:stop:progress:)`; when it says so, the unfinished last line is left
     /// for the next run and `summary.interrupted` is set.
     ///
@@ -28,13 +31,26 @@ extension JSONLinesIngestor {
         var record: [UInt8] = []
         var nextProgress = 1 << 20
 
-        func ingest(_ text: UnsafeRawBufferPointer, inputBytes: Int) throws(IngestError) {
+        /// Ingests one line of `lineBytes` bytes (without its newline), `text` or (when it was cut
+        /// while read) its start, standing for `inputBytes` bytes of the input.
+        func ingest(_ text: UnsafeRawBufferPointer, lineBytes: Int, inputBytes: Int) throws(IngestError) {
+            func tooLong() throws(IngestError) {
+                try rejectLine("line of \(lineBytes) bytes is too long: its record {\"line\":…} would exceed the limit of "
+                               + "\(maxLineBytes) bytes", lineBytes: lineBytes, inputBytes: inputBytes)
+            }
+            guard lineBytes <= maxLineBytes else { return try tooLong() }
             var text = text
             if text.last == 0x0D { text = UnsafeRawBufferPointer(rebasing: text.dropLast()) }
+            if let offset = firstInvalidUTF8Offset(text) {
+                return try rejectLine("byte \(offset) of the line: invalid UTF-8 (a line must be UTF-8 text)",
+                                      lineBytes: lineBytes, inputBytes: inputBytes)
+            }
             record.removeAll(keepingCapacity: true)
             record.append(contentsOf: #"{"line":"#.utf8)
             appendJSONStringLiteral(text, to: &record)
             record.append(0x7D)
+            // Escapes make the record longer than the line.
+            guard record.count <= maxLineBytes else { return try tooLong() }
             try Self.typed { try record.withUnsafeBytes { _ = try self.ingest(line: $0, inputBytes: inputBytes) } }
         }
 
@@ -66,11 +82,11 @@ extension JSONLinesIngestor {
                     }
                     let line = UnsafeRawBufferPointer(rebasing: chunk[start..<end])
                     if pending.isEmpty {
-                        try ingest(line, inputBytes: line.count + 1)
+                        try ingest(line, lineBytes: line.count, inputBytes: line.count + 1)
                     } else {
                         keep(line)
-                        let bytes = pendingBytes + 1
-                        try pending.withUnsafeBytes { raw in try ingest(raw, inputBytes: bytes) }
+                        let bytes = pendingBytes
+                        try pending.withUnsafeBytes { raw in try ingest(raw, lineBytes: bytes, inputBytes: bytes + 1) }
                         pending.removeAll(keepingCapacity: true)
                         pendingBytes = 0
                     }
@@ -84,7 +100,24 @@ extension JSONLinesIngestor {
         }
         if !pending.isEmpty {
             let bytes = pendingBytes
-            try Self.typed { try pending.withUnsafeBytes { raw in try ingest(raw, inputBytes: bytes) } }
+            try Self.typed { try pending.withUnsafeBytes { raw in try ingest(raw, lineBytes: bytes, inputBytes: bytes) } }
+        }
+    }
+}
+
+/// The offset of the first byte of `bytes` that does not belong to a well-formed UTF-8 sequence
+/// (RFC 3629: no overlong forms, surrogates or code points past U+10FFFF), or `nil`.
+func firstInvalidUTF8Offset(_ bytes: UnsafeRawBufferPointer) -> Int? {
+    // Most lines are ASCII: find the first byte that is not before decoding anything.
+    guard let firstNonASCII = bytes.firstIndex(where: { $0 >= 0x80 }) else { return nil }
+    var iterator = UnsafeRawBufferPointer(rebasing: bytes[firstNonASCII...]).makeIterator()
+    var parser = Unicode.UTF8.ForwardParser()
+    var offset = firstNonASCII
+    while true {
+        switch parser.parseScalar(from: &iterator) {
+        case .valid(let scalar): offset += scalar.count
+        case .emptyInput: return nil
+        case .error: return offset
         }
     }
 }

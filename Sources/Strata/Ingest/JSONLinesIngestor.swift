@@ -457,14 +457,21 @@ public final class JSONLinesIngestor {
 
     /// Counts and rejects a line of `length` bytes (without its newline) that was too long to hold.
     private func rejectOverlong(length: Int, newline: Bool = true) throws(IngestError) {
+        try rejectLine("line of \(length) bytes exceeds the limit of \(options.maxLineBytes)", lineBytes: length,
+                       inputBytes: length + (newline ? 1 : 0))
+    }
+
+    /// Counts and rejects, for `reason`, a line of `lineBytes` bytes (without its newline) that
+    /// stands for `inputBytes` bytes of the input, without parsing it.
+    func rejectLine(_ reason: String, lineBytes: Int, inputBytes: Int) throws(IngestError) {
         lastAcceptedInterval = nil
         summary.lines += 1
-        summary.bytes += length + 1  // and its newline, as `ingest(line:)` counts
-        _ = try reject("line of \(length) bytes exceeds the limit of \(options.maxLineBytes)")
+        summary.bytes += lineBytes + 1  // and its newline, as `ingest(line:)` counts
+        _ = try reject(reason)
         guard options.source != nil else { return }
         position.lines += 1
-        position.bytes += UInt64(length + (newline ? 1 : 0))
-        sinceCommit += length + 1
+        position.bytes += UInt64(inputBytes)
+        sinceCommit += inputBytes
         if sinceCommit >= options.commitBytes { try commitPosition() }
     }
 
@@ -484,9 +491,7 @@ public final class JSONLinesIngestor {
     public func finish() throws(IngestError) -> IngestSummary {
         do {
             if options.source != nil {
-                if options.sealAtEnd, let last = appender.newestUnsealedInterval {
-                    try appender.sealWithoutWaiting(through: last)
-                }
+                if options.sealAtEnd { try appender.sealAllWithoutWaiting() }
                 try commitPosition(finished: true)
                 try waitForCommits()
             } else if options.sealAtEnd {
@@ -626,7 +631,7 @@ public final class JSONLinesIngestor {
         }
         while true {
             var timeout: Duration? = nil
-            if let idle = options.idleSeal, !sealedWhileIdle, appender.newestUnsealedInterval != nil {
+            if let idle = options.idleSeal, !sealedWhileIdle, appender.holdsUnsealedRecords {
                 timeout = idle - (ContinuousClock.now - idleSince)
             }
             if let untilNext = arrivalIntervalEnd() { timeout = min(timeout ?? untilNext, untilNext) }
@@ -643,8 +648,8 @@ public final class JSONLinesIngestor {
             }
             if stop() { return false }
             if let idle = options.idleSeal, !sealedWhileIdle, ContinuousClock.now - idleSince >= idle,
-               let last = appender.newestUnsealedInterval {
-                try sealIdle(through: last)
+               appender.holdsUnsealedRecords {
+                try sealIdle(through: nil)
                 sealedWhileIdle = true
                 idleSince = ContinuousClock.now
             } else if case .arrival = appender.timing, let through = elapsedArrivalInterval(),
@@ -672,10 +677,15 @@ public final class JSONLinesIngestor {
         return Interval(UInt64(now) / lengthNanos - 1)
     }
 
-    /// Seals through `through` while the input is quiet, and commits.
-    private func sealIdle(through: Interval) throws(IngestError) {
+    /// Seals through `through` while the input is quiet, or (`nil`) every interval holding
+    /// records, late ones included, and commits.
+    private func sealIdle(through: Interval?) throws(IngestError) {
         do {
-            try appender.sealWithoutWaiting(through: through)
+            if let through {
+                try appender.sealWithoutWaiting(through: through)
+            } else {
+                try appender.sealAllWithoutWaiting()
+            }
             if options.source != nil {
                 try commitPosition()
                 try waitForCommits()

@@ -31,7 +31,7 @@ enum StateLookup {
         var parsed: Key?
         if let key {
             guard let value = Key(stateKey: key) else {
-                throw APIError.badRequest("key \(key) is not a \(Key.recordTypeName), the key type of \(stream)'s state")
+                throw APIError.badRequest("key \(key) is not \(StreamDescriptor.readableTypeNameWithArticle(Key.recordTypeName)), the key type of \(stream)'s state")
             }
             parsed = value
         }

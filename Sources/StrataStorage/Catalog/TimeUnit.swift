@@ -11,6 +11,16 @@ public enum TimeUnit: String, Sendable, CaseIterable {
     /// Nanoseconds since the Unix epoch.
     case nanoseconds = "ns"
 
+    /// The unit's name in the plural, for messages: `seconds`, `milliseconds`, …
+    package var plural: String {
+        switch self {
+        case .seconds: "seconds"
+        case .milliseconds: "milliseconds"
+        case .microseconds: "microseconds"
+        case .nanoseconds: "nanoseconds"
+        }
+    }
+
     /// The power of ten that converts one of this unit to nanoseconds.
     package var nanosecondsExponent: Int {
         switch self {

@@ -100,6 +100,7 @@ struct Ingest: ParsableCommand {
             throw ValidationError("--source \(source): use 1–200 characters of A–Z a–z 0–9 . _ -")
         }
         guard commitBytes >= 1 else { throw ValidationError("--commit-bytes must be at least 1, not \(commitBytes)") }
+        try DurationArgument.validateIdleSeal(idleSeal)
     }
 
     /// Opens the stream: an existing one with its own settings (the flags given must match them),

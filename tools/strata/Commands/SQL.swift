@@ -69,7 +69,12 @@ struct SQLCommand: ParsableCommand {
         if let window, window < 1 { throw ValidationError("--window needs at least 1 interval") }
         if json && csv { throw ValidationError("--json and --csv exclude each other") }
         if query != nil && file != nil { throw ValidationError("give the SQL as an argument or with -f, not both") }
+        if let query, query.allSatisfy({ $0.isWhitespace || $0 == ";" }) { throw ValidationError(Self.noStatement) }
     }
+
+    /// The usage error for SQL that holds no statement (only whitespace, `;` or comments).
+    static let noStatement = "no SQL statement given: pass one as the argument, with -f FILE, or on standard input"
+
 
     func run() throws {
         let interactive = query == nil && file == nil && !continuous && isatty(STDIN_FILENO) != 0
@@ -115,7 +120,8 @@ struct SQLCommand: ParsableCommand {
             return
         }
         do {
-            try Self.print(sql, on: connection, format: format)
+            let statements = try Self.print(sql, on: connection, format: format)
+            if statements == 0 { throw CommandUsageError(Self.self, Self.noStatement) }
         } catch SQLError.interrupted {
             printError("interrupted")
             throw ExitCode(130)
@@ -124,9 +130,11 @@ struct SQLCommand: ParsableCommand {
 
     /// Runs `sql` on `connection` and prints every statement's rows to standard output in `format`.
     ///
+    /// - Returns: The number of statements run (0 for only whitespace and comments).
     /// - Throws: what the connection throws (`SQLError.interrupted` on Ctrl-C), after flushing the
     ///   rows printed so far and clearing the progress line.
-    static func print(_ sql: String, on connection: SQLConnection, format: Format) throws {
+    @discardableResult
+    static func print(_ sql: String, on connection: SQLConnection, format: Format) throws -> Int {
         var out = OutputBuffer()
         var table: Table?
         var columns: [String] = []
@@ -137,7 +145,7 @@ struct SQLCommand: ParsableCommand {
             }
         }
         do {
-            try connection.execute(sql, columns: { names in
+            let statements = try connection.execute(sql, columns: { names in
                 finishTable()
                 columns = names
                 switch format {
@@ -160,6 +168,7 @@ struct SQLCommand: ParsableCommand {
             finishTable()
             try out.flush()
             ProgressLine.clear(if: connection.progress != nil)
+            return statements
         } catch SQLError.interrupted {
             finishTable()
             try? out.flush()

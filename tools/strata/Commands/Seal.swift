@@ -53,8 +53,10 @@ struct Seal: ParsableCommand {
         let report = try store.seal(stream, through: last)
         let before = report.sealedBefore.map { (interval: Interval) in interval.description } ?? "none"
         let after = report.sealedAfter.map { (interval: Interval) in interval.description } ?? "none"
-        if report.changed {
+        if report.sealedAfter != report.sealedBefore {
             print("sealed \(stream) through \(after) (was \(before))")
+        } else if let late = report.lateSealedAlone {
+            print("sealed the late records of \(stream) in \(stream).late through \(late); \(stream) stays sealed through \(after)")
         } else {
             print("nothing to seal in \(stream): sealed through \(after), no committed records after it")
         }

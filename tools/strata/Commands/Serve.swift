@@ -150,6 +150,7 @@ struct Serve: ParsableCommand {
         if timeUnit != nil && timeField == nil { throw ValidationError("--time-unit needs --time-field") }
         if let token, token.isEmpty { throw ValidationError("--token must not be empty") }
         if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        try DurationArgument.validateIdleSeal(idleSeal)
     }
 
     func run() throws {

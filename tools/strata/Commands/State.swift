@@ -58,7 +58,7 @@ struct State: ParsableCommand {
         var parsed: Key?
         if let key {
             guard let value = Key(stateKey: key) else {
-                throw CommandUsageError(State.self, "--key \(key) is not a \(StreamDescriptor.readableTypeName(Key.recordTypeName)), the key type of \(name)'s state")
+                throw CommandUsageError(State.self, "--key \(key) is not \(StreamDescriptor.readableTypeNameWithArticle(Key.recordTypeName)), the key type of \(name)'s state")
             }
             parsed = value
         }

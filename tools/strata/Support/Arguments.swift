@@ -40,6 +40,13 @@ struct DurationArgument: ExpressibleByArgument {
     /// No lateness.
     static let zero = DurationArgument(duration: .zero, text: "0s")
 
+    /// Throws the usage error for an `--idle-seal` below 1 ms: 0 would seal every open interval
+    /// at each pause of the input, defeating the lateness the stream allows.
+    static func validateIdleSeal(_ idleSeal: DurationArgument?) throws {
+        guard let idleSeal, idleSeal.duration < .milliseconds(1) else { return }
+        throw ValidationError("--idle-seal must be from 1ms to 1000000000h (e.g. 500ms, 30s, 5m), not \(idleSeal.text)")
+    }
+
     private init(duration: Duration, text: String) {
         self.duration = duration
         self.text = text

@@ -23,7 +23,9 @@ struct PlainError: Error, CustomStringConvertible {
 /// - A system error that ends `(errno: N)` or `(errno N)`, as NIO's and Foundation's do, becomes
 ///   `CALL failed: TEXT`, where TEXT is the C library's words for N in lower case
 ///   ("address already in use"), e.g. `bind(descriptor:ptr:bytes:): Address already in use) (errno: 98)`
-///   → `bind failed: address already in use`.
+///   → `bind failed: address already in use`. One that already says what and where in words
+///   (`StorageError.system`: `/s/x: mkdir failed: not a directory (errno 20)`) only loses the
+///   number: `/s/x: mkdir failed: not a directory`.
 func describeError(_ error: any Error) -> String {
     if let storage = error as? StorageError, case .misuse(let what) = storage { return what }
     if let timeTravel = error as? TimeTravelError, case .storage(.misuse(let what)) = timeTravel { return what }
@@ -33,7 +35,12 @@ func describeError(_ error: any Error) -> String {
     if let paren = call.firstIndex(of: "(") { call = String(call[..<paren]) }
     call = call.trimmingCharacters(in: .whitespaces)
     let words = systemErrorText(errno)
-    return call.isEmpty || call.contains(" ") ? words : "\(call) failed: \(words)"
+    if call.isEmpty { return words }
+    guard call.contains(" ") else { return "\(call) failed: \(words)" }
+    // Words already: keep them (the path and the call), in lower case, without the trailing errno.
+    guard let number = text.range(of: "(errno", options: .backwards) else { return words }
+    let said = text[..<number.lowerBound].trimmingCharacters(in: .whitespaces)
+    return said.isEmpty ? words : said.replacingOccurrences(of: String(cString: strerror(errno)), with: words)
 }
 
 /// `strerror(errno)` in lower case: "address already in use", "no such file or directory".

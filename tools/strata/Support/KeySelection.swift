@@ -31,7 +31,7 @@ extension KeyValue: KeySelectable where Key: StateKey & Sendable, Value: JSONPri
 
     private static func parsedKey(_ text: String, command: any ParsableCommand.Type) throws -> Key {
         guard let key = Key(stateKey: text) else {
-            throw CommandUsageError(command, "--key \(text) is not a \(StreamDescriptor.readableTypeName(Key.recordTypeName)), the key type of the stream")
+            throw CommandUsageError(command, "--key \(text) is not \(StreamDescriptor.readableTypeNameWithArticle(Key.recordTypeName)), the key type of the stream")
         }
         return key
     }
