@@ -32,7 +32,13 @@ package final class Environment: @unchecked Sendable {
     private let mapSize: Mutex<Int>
     /// Block bytes released since the whole map was last unmapped from this process (`releasePages`).
     private let releasedSinceSweep = Atomic<Int>(0)
+    /// Commits since the data file's pages were last unmapped from this process.
+    private let commitsSinceSweep = Atomic<Int>(0)
     private let closed = Atomic<Bool>(false)
+    /// Where LMDB mapped the data file in this process (`locateMap()`), 0 when unknown; set at
+    /// open and after every resize of the map, both with the gate held exclusively or before
+    /// any transaction.
+    private let mapBase = Atomic<UInt>(0)
     /// Opened with `MDB_RDONLY`: every write is refused.
     package let readOnly: Bool
     /// Opened with `MDB_NOLOCK` because the lock file could not be written (read-only only).
@@ -95,6 +101,7 @@ package final class Environment: @unchecked Sendable {
         pthread_rwlockattr_setkind_np(&attributes, Int32(PTHREAD_RWLOCK_PREFER_READER_NP))
         pthread_rwlock_init(gate, &attributes)
         pthread_rwlockattr_destroy(&attributes)
+        mapBase.store(locateMap(), ordering: .relaxed)
     }
 
     /// Creates and opens one `MDB_env`; `nil` when a read-only open failed only for want of a
@@ -256,9 +263,16 @@ package final class Environment: @unchecked Sendable {
                     holds.push(ObjectIdentifier(self), read: nil)
                     defer { holds.pop() }
                     let transaction = Transaction(handle: txn, environment: handle, writable: true,
-                                                  bounds: mappedBounds())
+                                                  bounds: mappedBounds(writable: true))
                     let result = try body(transaction)
                     try transaction.commit()
+                    // A write walks the B-trees through the map, and each page it faults in maps
+                    // up to 15 neighbours (fault-around), often blocks just written: unmap the
+                    // file's pages every few commits, as reads do every `sweepBytes`.
+                    if commitsSinceSweep.add(1, ordering: .relaxed).newValue >= Self.commitsPerSweep {
+                        commitsSinceSweep.store(0, ordering: .relaxed)
+                        releaseMappedFile()
+                    }
                     return result
                 }
             } catch let error as MapFullSignal {
@@ -297,12 +311,60 @@ package final class Environment: @unchecked Sendable {
     /// A damaged node size makes `mdb_get` return a value running past the end of the file; reading
     /// it faults (SIGBUS). Every page up to the newest meta page's last page is in the file (checked
     /// at open, and LMDB writes pages before the meta page that counts them).
-    private func mappedBounds() -> MappedBounds {
+    private func mappedBounds(writable: Bool = false) -> MappedBounds {
         var envInfo = MDB_envinfo()
         mdb_env_info(handle, &envInfo)
-        let start = UInt(bitPattern: envInfo.me_mapaddr)
+        let start = mapBase.load(ordering: .relaxed)
+        guard start != 0 else { return MappedBounds(start: 0, mapEnd: 0, fileEnd: 0) }
+        let mapEnd = start &+ UInt(envInfo.me_mapsize)
+        // A write transaction may read pages it allocated past the last committed one and spilled
+        // to the file (`mdb_page_spill`): only the map bounds it.
+        if writable { return MappedBounds(start: start, mapEnd: mapEnd, fileEnd: mapEnd) }
         let used = UInt(envInfo.me_last_pgno &+ 1) &* UInt(pageSize)
-        return MappedBounds(start: start, mapEnd: start &+ UInt(envInfo.me_mapsize), fileEnd: start &+ used)
+        return MappedBounds(start: start, mapEnd: mapEnd, fileEnd: start &+ used)
+    }
+
+    /// The addresses LMDB's map of the data file covers in this process; empty when the map could
+    /// not be located (then values are not bounds-checked and `releaseMappedFile` does nothing).
+    package var mappedRange: Range<UInt> {
+        let start = mapBase.load(ordering: .relaxed)
+        guard start != 0 else { return 0..<0 }
+        return start..<start &+ UInt(mapSize.withLock { $0 })
+    }
+
+    /// The address at which LMDB mapped the data file in this process, 0 when it cannot be told.
+    ///
+    /// `mdb_env_info`'s `me_mapaddr` is the address recorded in the meta page, set only with
+    /// `MDB_FIXEDMAP`, so 0 here; the map is the mapping of `data.mdb` at file offset 0 in
+    /// `/proc/self/maps`, found by device and inode (the same file opened twice in one process is
+    /// refused by LMDB's lock; should two mappings show anyway, none is chosen).
+    private func locateMap() -> UInt {
+        var fd: Int32 = -1
+        var info = stat()
+        guard mdb_env_get_fd(handle, &fd) == 0, fd >= 0, fstat(fd, &info) == 0,
+              let maps = fopen("/proc/self/maps", "r") else { return 0 }
+        defer { fclose(maps) }
+        let device = UInt64(info.st_dev)
+        let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~UInt64(0xfff))
+        let minor = (device & 0xff) | ((device >> 12) & ~UInt64(0xff))
+        var found: UInt = 0
+        var matches = 0
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(line) }
+        while getline(&line, &capacity, maps) > 0, let line {
+            // start-end perms offset major:minor inode [path]
+            let fields = String(cString: line).split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 5, fields[2].allSatisfy({ $0 == "0" }),
+                  UInt64(fields[4]) == UInt64(info.st_ino) else { continue }
+            let deviceField = fields[3].split(separator: ":")
+            guard deviceField.count == 2, UInt64(deviceField[0], radix: 16) == major,
+                  UInt64(deviceField[1], radix: 16) == minor,
+                  let start = fields[0].split(separator: "-").first.flatMap({ UInt($0, radix: 16) }) else { continue }
+            found = start
+            matches += 1
+        }
+        return matches == 1 ? found : 0
     }
 
     /// Thrown inside `write` to abort, grow the map and retry.
@@ -325,6 +387,7 @@ package final class Environment: @unchecked Sendable {
         let next = min(sizeLimit, current * 2)
         try check(mdb_env_set_mapsize(handle, next), "mdb_env_set_mapsize", path)
         mapSize.withLock { $0 = next }
+        mapBase.store(locateMap(), ordering: .relaxed)
     }
 
     /// Another process grew the map: adopt its size (`mdb_env_set_mapsize(env, 0)`).
@@ -341,6 +404,7 @@ package final class Environment: @unchecked Sendable {
         var envInfo = MDB_envinfo()
         mdb_env_info(handle, &envInfo)
         mapSize.withLock { $0 = envInfo.me_mapsize }
+        mapBase.store(locateMap(), ordering: .relaxed)
     }
 
     /// Unmaps from this process the whole pages inside `bytes`, a value read from the map, once the
@@ -354,19 +418,31 @@ package final class Environment: @unchecked Sendable {
     ///
     /// The corresponding system call is `madvise` with `MADV_DONTNEED`.
     package func releasePages(of bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= 2 * pageSize, let base = bytes.baseAddress else { return }
-        let mask = UInt(pageSize) &- 1
-        let start = (UInt(bitPattern: base) &+ mask) & ~mask
-        let end = (UInt(bitPattern: base) &+ UInt(bytes.count)) & ~mask
-        guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(pointer, Int(end &- start), MADV_DONTNEED)
-        // The kernel maps pages around each faulting one (fault-around), and B-tree pages are
-        // touched by every walk: after every 32 MiB of blocks read, unmap the whole file's pages.
-        if releasedSinceSweep.add(bytes.count, ordering: .relaxed).newValue >= 32 << 20 {
+        guard let base = bytes.baseAddress else { return }
+        if bytes.count >= 2 * pageSize {
+            let mask = UInt(pageSize) &- 1
+            let start = (UInt(bitPattern: base) &+ mask) & ~mask
+            let end = (UInt(bitPattern: base) &+ UInt(bytes.count)) & ~mask
+            if end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) {
+                _ = madvise(pointer, Int(end &- start), MADV_DONTNEED)
+            }
+        }
+        // The kernel maps up to 16 pages around each faulting one (fault-around), so a small
+        // block or a B-tree page read maps its neighbours too: after every `sweepBytes` of blocks
+        // read, whatever their size, unmap the whole file's pages.
+        if releasedSinceSweep.add(max(bytes.count, 16 * pageSize), ordering: .relaxed).newValue >= Self.sweepBytes {
             releasedSinceSweep.store(0, ordering: .relaxed)
             releaseMappedFile()
         }
     }
+
+    /// Bytes of blocks read (a block smaller than 16 pages counting as 16, the most fault-around
+    /// maps) between two unmappings of the whole data file: bounds the pages of the file that
+    /// stay resident in this process to about this much plus the blocks being read.
+    static let sweepBytes = 16 << 20
+
+    /// Commits between two unmappings of the whole data file from the writing side.
+    static let commitsPerSweep = 8
 
     /// Unmaps every page of the data file from this process (they stay in the page cache).
     ///
@@ -375,7 +451,8 @@ package final class Environment: @unchecked Sendable {
     package func releaseMappedFile() {
         var envInfo = MDB_envinfo()
         mdb_env_info(handle, &envInfo)
-        guard let base = envInfo.me_mapaddr else { return }
+        // Not me_mapaddr: that is 0 without MDB_FIXEDMAP (`locateMap()`).
+        guard let base = UnsafeMutableRawPointer(bitPattern: mapBase.load(ordering: .relaxed)) else { return }
         let used = min(Int(envInfo.me_last_pgno &+ 1) &* pageSize, envInfo.me_mapsize)
         _ = madvise(base, used, MADV_DONTNEED)
     }
