@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Strata
+import StrataStorage
 import StrataTestSupport
 import Testing
 
@@ -118,6 +119,22 @@ private func expectExactlyOnce(_ ids: [Int], _ count: Int, _ comment: Comment) {
             "\(comment): \(missing) missing, \(duplicated) duplicated, \(stray) stray of \(count)")
 }
 
+/// Every block of `streams` in the store at `path`, in key order: (stream, interval, partition,
+/// chunk) and the block's stored bytes.
+private func storedBlocks(at path: String, _ streams: [String]) throws -> [(key: String, bytes: [UInt8])] {
+    let store = try Store.open(at: path)
+    var blocks: [(key: String, bytes: [UInt8])] = []
+    for name in streams {
+        let descriptor = try #require(try store.logStore.descriptor(named: name), "stream \(name) in \(path)")
+        try store.logStore.forEachBlock(of: descriptor, fromInterval: Interval(0)) { key, bytes in
+            blocks.append(("\(name) interval \(key.interval.rawValue) partition \(key.partition.rawValue) "
+                + "chunk \(key.chunk.rawValue)", Array(bytes)))
+            return true
+        }
+    }
+    return blocks
+}
+
 /// `strata ingest --source NAME` resumes exactly once after any interruption (issue 10, item 1).
 @Suite struct IngestResumeTests {
 
@@ -168,6 +185,68 @@ private func expectExactlyOnce(_ ids: [Int], _ count: Int, _ comment: Comment) {
         }
         print("kill test: \(kills) kills in \(runs) runs over \(rounds) rounds (\(skippedRuns) completed runs resumed)")
         #expect(kills >= 30)
+    }
+
+    /// A resumed ingest stores exactly the bytes of an uninterrupted one: unkeyed records go
+    /// round-robin, and the rotation resumes where the committed records left it (with the source
+    /// position) instead of at partition 0. The child is killed with SIGKILL each time the sealed
+    /// frontier has moved on, so every kill lands mid-input, after commits, at an arbitrary point.
+    @Test func aResumedUnkeyedIngestStoresTheBytesOfAnUninterruptedOne() async throws {
+        try await onOwnThread(within: .seconds(900), "SIGKILLed ingests and their resumes") {
+            let directory = try TemporaryDirectory(prefix: "strata-resume-bytes")
+            let count = 100_000  // 50 intervals of 2 000 lines
+            let inputPath = directory.appending("input.jsonl")
+            try numberedInput(count).write(toFile: inputPath, atomically: false, encoding: .utf8)
+            func arguments(_ store: String) -> [String] {
+                ["ingest", "v", "--store", store, "--time-field", "ts", "--time-unit", "s", "--partitions", "3",
+                 "--source", "input", "--commit-bytes", "16384", "--durability", "none"]
+            }
+            let whole = directory.appending("whole")
+            let uninterrupted = try IngestChild(arguments(whole), inputPath: inputPath, in: directory)
+            let end = uninterrupted.wait()
+            #expect(!end.signaled && end.code == 0, "\(uninterrupted.stderr)")
+
+            let resumed = directory.appending("resumed")
+            var kills = 0, resumes = 0
+            var frontierAtKill: UInt64 = 0
+            func sealedThrough() -> UInt64? {
+                (try? Store.open(at: resumed).info(of: "v").frontier.sealedThrough)?.rawValue
+            }
+            while kills < 6 {
+                let child = try IngestChild(arguments(resumed), inputPath: inputPath, in: directory)
+                // Kill once two more intervals are sealed than at the last kill (or the run ends first).
+                try waitUntil("the sealed frontier to move on") {
+                    !child.process.isRunning || (sealedThrough() ?? 0) >= frontierAtKill + 2
+                }
+                kill(child.pid, SIGKILL)
+                let end = child.wait()
+                if child.stderr.contains("source input: skipped") { resumes += 1 }
+                guard end.signaled else {
+                    #expect(end.code == 0, "\(child.stderr)")
+                    break
+                }
+                kills += 1
+                frontierAtKill = sealedThrough() ?? 0
+            }
+            let last = try IngestChild(arguments(resumed), inputPath: inputPath, in: directory)
+            let lastEnd = last.wait()
+            #expect(!lastEnd.signaled && lastEnd.code == 0, "\(last.stderr)")
+            #expect(kills >= 3, "only \(kills) kills before the input ended")
+            expectExactlyOnce(try storedIDs(try Store.open(at: resumed), "v"), count, "after \(kills) kills")
+
+            let expected = try storedBlocks(at: whole, ["v", "v.late"])
+            let actual = try storedBlocks(at: resumed, ["v", "v.late"])
+            #expect(actual.count == expected.count, "\(actual.count) blocks after \(kills) kills, \(expected.count) without")
+            if let first = (0..<min(actual.count, expected.count)).first(where: {
+                actual[$0].key != expected[$0].key || actual[$0].bytes != expected[$0].bytes
+            }) {
+                let difference = "block \(first) differs after \(kills) kills (\(resumes) resumes): "
+                    + "\(actual[first].key) (\(actual[first].bytes.count) bytes), "
+                    + "uninterrupted \(expected[first].key) (\(expected[first].bytes.count) bytes)"
+                Issue.record("\(difference)")
+            }
+            print("resumed ingest: \(kills) kills, \(resumes) resumes, \(expected.count) blocks compared")
+        }
     }
 
     @Test func aFullDiskStopsTheIngestAndARerunCompletesIt() throws {

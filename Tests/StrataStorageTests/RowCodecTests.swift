@@ -51,7 +51,10 @@ private let sampleTiming = VertexTiming(interval: Interval(12), processingNanose
 private let sampleState = StateDescriptor(stream: "p.v1.out", vertex: "p.v1", kind: .keyedState, keyType: "String",
                                           valueType: "Int64", changes: "p.v1.changes")
 private let sampleSource = SourceRecord(position: InputPosition(lines: 3, bytes: 120, token: [9, 8]),
-                                        maxEventTime: -5, finished: true, processID: 4242)
+                                        maxEventTime: -5, finished: true, processID: 4242, nextRoundRobinPartition: 2)
+/// A source row of version 1, written before the round-robin partition was kept: it reads as partition 0.
+private let sampleSourceV1 = SourceRecord(position: InputPosition(lines: 3, bytes: 120, token: [9, 8]),
+                                          maxEventTime: -5, finished: true, processID: 4242)
 
 @Suite struct RowCodecTests {
     @Test func everyRowTypeKeepsItsBytes() throws {
@@ -78,6 +81,7 @@ private let sampleSource = SourceRecord(position: InputPosition(lines: 3, bytes:
         #expect(try bytes(GoldenRows.state).withUnsafeBytes { try StateDescriptor(stream: "p.v1.out", row: $0) }
                 == sampleState)
         #expect(try bytes(GoldenRows.source).withUnsafeBytes { try SourceRecord(row: $0) } == sampleSource)
+        #expect(try bytes(GoldenRows.sourceV1).withUnsafeBytes { try SourceRecord(row: $0) } == sampleSourceV1)
     }
 
     @Test func progressTimingStateAndSourceRowsRoundTrip() async {
@@ -100,7 +104,8 @@ private let sampleSource = SourceRecord(position: InputPosition(lines: 3, bytes:
         await propertyCheck(input: Gen.uint64(), Gen.uint64(), Gen.int64().optional, Gen.bool, Gen.int32()) {
             lines, offset, eventTime, finished, pid throws in
             let source = SourceRecord(position: InputPosition(lines: lines, bytes: offset, token: [UInt8](repeating: 7, count: Int(lines % 9))),
-                                      maxEventTime: eventTime, finished: finished, processID: pid)
+                                      maxEventTime: eventTime, finished: finished, processID: pid,
+                                      nextRoundRobinPartition: UInt32(truncatingIfNeeded: offset))
             #expect(try source.encodedRow().withUnsafeBytes { try SourceRecord(row: $0) } == source)
         }
     }
@@ -117,6 +122,7 @@ private let sampleSource = SourceRecord(position: InputPosition(lines: 3, bytes:
             ("timing", bytes(GoldenRows.timing), { b in _ = try b.withUnsafeBytes { try VertexTiming(row: $0) } }),
             ("state", bytes(GoldenRows.state), { b in _ = try b.withUnsafeBytes { try StateDescriptor(stream: "s", row: $0) } }),
             ("source", bytes(GoldenRows.source), { b in _ = try b.withUnsafeBytes { try SourceRecord(row: $0) } }),
+            ("source v1", bytes(GoldenRows.sourceV1), { b in _ = try b.withUnsafeBytes { try SourceRecord(row: $0) } }),
         ]
         for (what, row, decode) in decoders {
             try decode(row)
@@ -132,7 +138,8 @@ private let sampleSource = SourceRecord(position: InputPosition(lines: 3, bytes:
     }
 }
 
-/// The bytes of the sample rows, as written by format version 1 before and after `RowCodec`.
+/// The bytes of the sample rows, as written by format version 1 before and after `RowCodec` (and
+/// by the row versions after it, where a row has them).
 private enum GoldenRows {
     static let catalog =
         "0107000000057669657773046a736f6e00ca9a3b0000000004000000010a0000000000000001027473010375726c01026d73006615c98c20ee5bf9"
@@ -145,5 +152,7 @@ private enum GoldenRows {
     static let timing =
         "010c0000000000000060e3160000000000204e000000000000e8030000000000000a000000000000000100000001000000020000002bb272c4e7a9ae35"
     static let state = "0104702e76310206537472696e6705496e7436340c702e76312e6368616e676573bec1db2cb18d34f9"
-    static let source = "010303000000000000007800000000000000fbffffffffffffff92100000020908c097364bde31b8e5"
+    /// Version 2: the round-robin partition (u32) follows the token.
+    static let source = "020303000000000000007800000000000000fbffffffffffffff92100000020908020000009fa0a8fb418344db"
+    static let sourceV1 = "010303000000000000007800000000000000fbffffffffffffff92100000020908c097364bde31b8e5"
 }

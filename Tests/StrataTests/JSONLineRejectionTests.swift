@@ -76,6 +76,39 @@ import Testing
         ])
     }
 
+    /// A time that reads but does not fit a timestamp (Int64 nanoseconds since 1970) is rejected
+    /// as out of range, naming the range in the stream's unit; a malformed one stays unreadable.
+    @Test func aTimeBeyondTheTimestampRangeIsOutOfRangeNotUnreadable() throws {
+        let lines = [
+            "{\"ts\":9223372036854775807,\"url\":\"/p\"}",
+            "{\"ts\":\"9999-12-31T23:59:59Z\",\"url\":\"/p\"}",
+            "{\"ts\":9223372037,\"url\":\"/p\"}",
+            "{\"ts\":1e400,\"url\":\"/p\"}",
+            "{\"ts\":\"2262-04-11T23:47:17Z\",\"url\":\"/p\"}",
+            "{\"ts\":\"2262-04-11T23:47:16+00:00\",\"url\":\"/p\"}",
+            "{\"ts\":\"2023-02-29T00:00:00Z\",\"url\":\"/p\"}",
+            "{\"ts\":\"9999-13-01T00:00:00Z\",\"url\":\"/p\"}",
+            "{\"ts\":\"99999-01-01\",\"url\":\"/p\"}",
+            "{\"ts\":9223372036,\"url\":\"/p\"}",
+        ]
+        let (summary, intervals, _) = try Self.ingest(lines)
+        let outOfRange = "time field \"ts\" is out of range: event times go from 1970-01-01T00:00:00Z to "
+            + "2262-04-11T23:47:16.854775807Z (0 to 9223372036 seconds)"
+        let unreadable = "time field \"ts\" is neither a number of seconds nor an ISO 8601 time"
+        #expect(summary.rejections.map(\.description) == [
+            "line 1: " + outOfRange,
+            "line 2: " + outOfRange,
+            "line 3: " + outOfRange,
+            "line 4: " + outOfRange,
+            "line 5: " + outOfRange,
+            "line 7: " + unreadable,
+            "line 8: " + unreadable,
+            "line 9: " + unreadable,
+        ])
+        // The last second that fits is a time like any other.
+        #expect(intervals[5] == Interval(9_223_372_036) && intervals[9] == Interval(9_223_372_036))
+    }
+
     /// `scanFields` (the ingest's plain-value failure) and `scan` (the public `JSONLineError`)
     /// agree on every truncation and every single-byte change of a line.
     @Test func scanFieldsAgreesWithScanOnEveryTruncationAndByteChange() {

@@ -36,6 +36,34 @@ import Testing
         }
     }
 
+    /// Unkeyed records go round-robin; a resumed appender continues the rotation where the
+    /// committed records left it (kept in the source row), so its stream holds exactly what an
+    /// uninterrupted appender with the same commits writes.
+    @Test func theRoundRobinRotationResumesFromTheCommittedPosition() throws {
+        try withStore { store in
+            func write(_ name: String, resumingAfterFirstCommit: Bool) throws -> StoredStream<Int64> {
+                let stream = try store.stream(name, of: Int64.self, interval: .seconds(1), partitions: 3)
+                var appender: ExplicitAppender<Int64>? = try stream.explicitAppender(source: "in")
+                for i in 0..<7 { try appender?.append(Int64(i), interval: Interval(3)) }
+                try appender?.flush(position: InputPosition(lines: 7))
+                if resumingAfterFirstCommit {
+                    appender = nil  // released: as after a kill, the next appender starts from the store
+                    appender = try stream.explicitAppender(source: "in")
+                    #expect(try store.log.sourceRecord(of: stream.descriptor, source: "in")?.nextRoundRobinPartition == 1)
+                }
+                guard let appender else { return stream }
+                for i in 7..<12 { try appender.append(Int64(i), interval: Interval(3)) }
+                try appender.sealWithoutWaiting(through: Interval(3))
+                try appender.flush(position: InputPosition(lines: 12), finished: true)
+                return stream
+            }
+            let whole = try write("whole", resumingAfterFirstCommit: false)
+            let resumed = try write("resumed", resumingAfterFirstCommit: true)
+            #expect(try whole.read(Interval(3)).partitions == [[0, 3, 6, 9], [1, 4, 7, 10], [2, 5, 8, 11]])
+            #expect(try resumed.read(Interval(3)).partitions == whole.read(Interval(3)).partitions)
+        }
+    }
+
     @Test func theWatermarkResumesFromTheCommittedPosition() throws {
         try withStore { store in
             let stream = try store.stream("w", of: Int64.self, interval: .seconds(1), partitions: 1)

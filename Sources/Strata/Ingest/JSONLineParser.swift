@@ -24,6 +24,9 @@ enum LineRejection: Equatable {
     case missingTimeField
     /// The time field is neither a number nor an ISO 8601 time.
     case unreadableTime
+    /// The time field is a number or an ISO 8601 time beyond what a timestamp holds (Int64
+    /// nanoseconds since the epoch: up to 2262-04-11T23:47:16.854775807Z).
+    case timeOutOfRange
     /// The time field is before 1970.
     case timeBefore1970
     /// The stream's key field is absent.
@@ -80,7 +83,7 @@ struct JSONLineParser: Sendable {
         var keyValue: JSONFieldValue?
         if timeField != nil {
             guard let value = fields.0 else { return .rejected(.missingTimeField) }
-            guard let nanos = parseTime(value, in: line) else { return .rejected(.unreadableTime) }
+            guard let nanos = parseTime(value, in: line) else { return .rejected(timeRejection(value, in: line)) }
             guard nanos >= 0 else { return .rejected(.timeBefore1970) }
             eventTime = Timestamp(nanoseconds: nanos)
             keyValue = fields.1
@@ -102,9 +105,17 @@ struct JSONLineParser: Sendable {
         case .malformed(let failure): failure.lineError.description
         case .missingTimeField: "missing time field \"\(timeField ?? "")\""
         case .unreadableTime: "time field \"\(timeField ?? "")\" is neither a number of \(timeUnit.plural) nor an ISO 8601 time"
+        case .timeOutOfRange: "time field \"\(timeField ?? "")\" is out of range: \(timeRangeText)"
         case .timeBefore1970: "time field \"\(timeField ?? "")\" is before 1970"
         case .missingKeyField: "missing key field \"\(keyField ?? "")\""
         }
+    }
+
+    /// The event times a timestamp holds (Int64 nanoseconds since the epoch, none before 1970),
+    /// also as numbers of the stream's time unit.
+    private var timeRangeText: String {
+        let last = Int64.max / timeUnit.nanosecondsPerUnit
+        return "event times go from 1970-01-01T00:00:00Z to 2262-04-11T23:47:16.854775807Z (0 to \(last) \(timeUnit.plural))"
     }
 
     /// Whether the line holds only spaces and tabs (a JSON line starts with `{` at once, so the
@@ -121,6 +132,32 @@ struct JSONLineParser: Sendable {
         case .number: return parseTimestampNanoseconds(number: bytes, unit: timeUnit)
         case .string where !value.hasEscapes: return parseISO8601Nanoseconds(bytes)
         default: return nil
+        }
+    }
+
+    /// Why a time field that `parseTime` refused was refused: out of range when it is a JSON
+    /// number (the scanner checked its grammar, which the number parser accepts whole, so only
+    /// its size fails) or an ISO 8601 time that reads with its year set to 2000 (a valid date of
+    /// its own year: `2023-02-29` stays unreadable); unreadable otherwise. Runs for rejected lines
+    /// only, never on the parse path of an accepted one.
+    @inline(never)
+    private func timeRejection(_ value: JSONFieldValue, in line: UnsafeRawBufferPointer) -> LineRejection {
+        switch value.kind {
+        case .number:
+            return .timeOutOfRange
+        case .string where !value.hasEscapes:
+            var text = Array(UnsafeRawBufferPointer(rebasing: line[value.range]))
+            guard text.count >= 10, text[0..<4].allSatisfy({ $0 &- 0x30 < 10 }),
+                  let year = Int(String(decoding: text[0..<4], as: UTF8.self)),
+                  let month = Int(String(decoding: text[5..<7], as: UTF8.self)),
+                  let day = Int(String(decoding: text[8..<10], as: UTF8.self)),
+                  (1...12).contains(month), day <= daysInMonth(year: year, month: month)
+            else { return .unreadableTime }
+            text.replaceSubrange(0..<4, with: Array("2000".utf8))
+            let readsIn2000 = text.withUnsafeBytes { parseISO8601Nanoseconds($0) } != nil
+            return readsIn2000 ? .timeOutOfRange : .unreadableTime
+        default:
+            return .unreadableTime
         }
     }
 

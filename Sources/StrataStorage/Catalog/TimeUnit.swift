@@ -21,6 +21,16 @@ public enum TimeUnit: String, Sendable, CaseIterable {
         }
     }
 
+    /// Nanoseconds in one of this unit.
+    package var nanosecondsPerUnit: Int64 {
+        switch self {
+        case .seconds: 1_000_000_000
+        case .milliseconds: 1_000_000
+        case .microseconds: 1_000
+        case .nanoseconds: 1
+        }
+    }
+
     /// The power of ten that converts one of this unit to nanoseconds.
     package var nanosecondsExponent: Int {
         switch self {

@@ -28,7 +28,8 @@ public struct InputPosition: Sendable, Equatable {
 }
 
 /// What the store keeps for one source of one stream: its position, the event-time watermark
-/// the appender had reached there, and whether the input ended.
+/// the appender had reached there, the partition its next unkeyed record goes to, and whether the
+/// input ended.
 ///
 /// Kept in the `meta` database under `source/` + stream ID (4 bytes, big-endian) + the source's
 /// name (UTF-8; empty for the unnamed input of `strata ingest` without `--source`), written in
@@ -41,12 +42,18 @@ package struct SourceRecord: Sendable, Equatable {
     package var finished: Bool
     /// The process that committed the row.
     package var processID: Int32
+    /// The partition the appender's next unkeyed (round-robin) record goes to: a resumed appender
+    /// continues the rotation there, so a resumed input is partitioned as an uninterrupted one.
+    /// 0 in rows of version 1, written before it was kept.
+    package var nextRoundRobinPartition: UInt32
 
-    package init(position: InputPosition, maxEventTime: Int64?, finished: Bool, processID: Int32) {
+    package init(position: InputPosition, maxEventTime: Int64?, finished: Bool, processID: Int32,
+                 nextRoundRobinPartition: UInt32 = 0) {
         self.position = position
         self.maxEventTime = maxEventTime
         self.finished = finished
         self.processID = processID
+        self.nextRoundRobinPartition = nextRoundRobinPartition
     }
 
     /// The `meta` key of a stream's source.
@@ -146,10 +153,12 @@ extension LogStore {
 
 extension SourceRecord: RowCodec {
     package static let rowName = "source row"
-    package static let rowVersion: UInt8 = 1
-    package var rowCapacity: Int { 48 + position.token.count }
+    package static let rowVersion: UInt8 = 2
+    /// Rows of version 1 (before the round-robin partition was kept) still read, as partition 0.
+    package static var readableRowVersions: ClosedRange<UInt8> { 1...rowVersion }
+    package var rowCapacity: Int { 52 + position.token.count }
 
-    /// The row's fields: flags, lines, bytes, max event time, pid, token.
+    /// The row's fields: flags, lines, bytes, max event time, pid, token, next round-robin partition.
     package func writeRowFields(to w: inout BinaryWriter) {
         w.write(byte: (maxEventTime == nil ? 0 : 1) | (finished ? 2 : 0))
         w.write(position.lines)
@@ -157,23 +166,26 @@ extension SourceRecord: RowCodec {
         w.write(UInt64(bitPattern: maxEventTime ?? 0))
         w.write(UInt32(bitPattern: processID))
         w.write(position.token)
+        w.write(nextRoundRobinPartition)
     }
 
     /// Decodes a source row, verifying its checksum.
     package init(row: UnsafeRawBufferPointer) throws(Corruption) {
-        self = try Self.decodeRow(row) { _, r in
+        self = try Self.decodeRow(row) { version, r in
             let flags = try r.readByte()
             let lines: UInt64 = try r.read()
             let bytes: UInt64 = try r.read()
             let eventTime: UInt64 = try r.read()
             let pid: UInt32 = try r.read()
             let token: [UInt8] = try r.read()
+            let nextRoundRobin: UInt32 = try version >= 2 ? r.read() : 0
             guard r.remaining == 0, flags & ~3 == 0, token.count <= InputPosition.maxTokenBytes else {
                 throw Corruption.badRow("source row")
             }
             return SourceRecord(position: InputPosition(lines: lines, bytes: bytes, token: token),
                                 maxEventTime: flags & 1 != 0 ? Int64(bitPattern: eventTime) : nil,
-                                finished: flags & 2 != 0, processID: Int32(bitPattern: pid))
+                                finished: flags & 2 != 0, processID: Int32(bitPattern: pid),
+                                nextRoundRobinPartition: nextRoundRobin)
         }
     }
 }
