@@ -206,46 +206,57 @@ private func storedBlocks(at path: String, _ streams: [String]) throws -> [(key:
             let end = uninterrupted.wait()
             #expect(!end.signaled && end.code == 0, "\(uninterrupted.stderr)")
 
-            let resumed = directory.appending("resumed")
-            var kills = 0, resumes = 0
-            var frontierAtKill: UInt64 = 0
-            func sealedThrough() -> UInt64? {
-                (try? Store.open(at: resumed).info(of: "v").frontier.sealedThrough)?.rawValue
-            }
-            while kills < 6 {
-                let child = try IngestChild(arguments(resumed), inputPath: inputPath, in: directory)
-                // Kill once two more intervals are sealed than at the last kill (or the run ends first).
-                try waitUntil("the sealed frontier to move on") {
-                    !child.process.isRunning || (sealedThrough() ?? 0) >= frontierAtKill + 2
+            let expected = try storedBlocks(at: whole, ["v", "v.late"])
+            var kills = 0, resumes = 0, rounds = 0
+            // Each child is killed once the sealed frontier has moved on two intervals since the
+            // last kill, or at a moment within a whole run's time, whichever comes first: so kills
+            // land mid-input however fast the machine is. Rounds (each a new store) go on until
+            // six kills; every round's store must equal the uninterrupted one.
+            var runTime: Duration = .milliseconds(400)
+            var moments = SplitMix64(seed: 0x5EED_B17E5)
+            while kills < 6 && rounds < 40 {
+                rounds += 1
+                let resumed = directory.appending("resumed\(rounds)")
+                var frontierAtKill: UInt64 = 0
+                func sealedThrough() -> UInt64? {
+                    (try? Store.open(at: resumed).info(of: "v").frontier.sealedThrough)?.rawValue
                 }
-                kill(child.pid, SIGKILL)
-                let end = child.wait()
-                if child.stderr.contains("source input: skipped") { resumes += 1 }
-                guard end.signaled else {
+                while true {
+                    let child = try IngestChild(arguments(resumed), inputPath: inputPath, in: directory)
+                    let started = ContinuousClock.now
+                    let runMicroseconds = runTime.components.seconds * 1_000_000 + runTime.components.attoseconds / 1_000_000_000_000
+                    let killAt = started + .microseconds(Int64(moments.next() % UInt64(max(1, runMicroseconds))))
+                    try waitUntil("the sealed frontier to move on") {
+                        !child.process.isRunning || ContinuousClock.now >= killAt
+                            || (sealedThrough() ?? 0) >= frontierAtKill + 2
+                    }
+                    kill(child.pid, SIGKILL)
+                    let end = child.wait()
+                    if child.stderr.contains("source input: skipped") { resumes += 1 }
+                    if end.signaled {
+                        kills += 1
+                        frontierAtKill = sealedThrough() ?? 0
+                        continue
+                    }
+                    // It finished before the kill: this round's ingest is complete.
                     #expect(end.code == 0, "\(child.stderr)")
+                    runTime = max(runTime, ContinuousClock.now - started)
                     break
                 }
-                kills += 1
-                frontierAtKill = sealedThrough() ?? 0
+                expectExactlyOnce(try storedIDs(try Store.open(at: resumed), "v"), count, "round \(rounds), \(kills) kills so far")
+                let actual = try storedBlocks(at: resumed, ["v", "v.late"])
+                #expect(actual.count == expected.count, "round \(rounds): \(actual.count) blocks, \(expected.count) without kills")
+                if let first = (0..<min(actual.count, expected.count)).first(where: {
+                    actual[$0].key != expected[$0].key || actual[$0].bytes != expected[$0].bytes
+                }) {
+                    let difference = "round \(rounds): block \(first) differs after \(kills) kills (\(resumes) resumes): "
+                        + "\(actual[first].key) (\(actual[first].bytes.count) bytes), "
+                        + "uninterrupted \(expected[first].key) (\(expected[first].bytes.count) bytes)"
+                    Issue.record("\(difference)")
+                }
             }
-            let last = try IngestChild(arguments(resumed), inputPath: inputPath, in: directory)
-            let lastEnd = last.wait()
-            #expect(!lastEnd.signaled && lastEnd.code == 0, "\(last.stderr)")
-            #expect(kills >= 3, "only \(kills) kills before the input ended")
-            expectExactlyOnce(try storedIDs(try Store.open(at: resumed), "v"), count, "after \(kills) kills")
-
-            let expected = try storedBlocks(at: whole, ["v", "v.late"])
-            let actual = try storedBlocks(at: resumed, ["v", "v.late"])
-            #expect(actual.count == expected.count, "\(actual.count) blocks after \(kills) kills, \(expected.count) without")
-            if let first = (0..<min(actual.count, expected.count)).first(where: {
-                actual[$0].key != expected[$0].key || actual[$0].bytes != expected[$0].bytes
-            }) {
-                let difference = "block \(first) differs after \(kills) kills (\(resumes) resumes): "
-                    + "\(actual[first].key) (\(actual[first].bytes.count) bytes), "
-                    + "uninterrupted \(expected[first].key) (\(expected[first].bytes.count) bytes)"
-                Issue.record("\(difference)")
-            }
-            print("resumed ingest: \(kills) kills, \(resumes) resumes, \(expected.count) blocks compared")
+            #expect(kills >= 6, "only \(kills) kills in \(rounds) rounds")
+            print("resumed ingest: \(kills) kills, \(resumes) resumes over \(rounds) rounds, \(expected.count) blocks compared each")
         }
     }
 
