@@ -97,13 +97,19 @@ import Testing
     }
 
     static func ingest(_ text: String, keyed: Bool, failFast: Bool, parallelism: Int?, pieceBytes: Int,
-                       viaPipe: Bool = false) throws -> Outcome {
+                       viaPipe: Bool = false, chunkBytes: Int? = nil, stopAfterAsks: Int? = nil) throws -> Outcome {
         try withStore { store in
             let stream = try store.jsonStream("views", interval: .seconds(1), partitions: 3, timeField: "ts",
                                               keyField: keyed ? "url" : nil, timeUnit: .seconds)
             let ingestor = try JSONLinesIngestor(
                 stream: stream, options: options(failFast: failFast, parallelism: parallelism ?? 1))
             ingestor.parsePieceBytes = pieceBytes
+            if let chunkBytes { ingestor.readChunkBytes = chunkBytes }
+            var asks = 0
+            let stop = { () -> Bool in
+                asks += 1
+                return stopAfterAsks.map { asks > $0 } ?? false
+            }
             var failedAt: IngestRejection?
             do {
                 if parallelism == nil {
@@ -131,20 +137,20 @@ import Testing
                         }
                         close(fd)
                     }
-                    try ingestor.ingest(fileDescriptor: fd)
+                    try ingestor.ingest(fileDescriptor: fd, stop: stop)
                 } else {
                     let directory = try TemporaryDirectory()
                     let path = directory.appending("input.jsonl")
                     try Data(text.utf8).write(to: URL(fileURLWithPath: path))
                     let fd = open(path, O_RDONLY)
                     defer { close(fd) }
-                    try ingestor.ingest(fileDescriptor: fd)
+                    try ingestor.ingest(fileDescriptor: fd, stop: stop)
                 }
             } catch let error as IngestError {
                 guard case .malformedLine(let rejection) = error else { throw error }
                 failedAt = rejection
             }
-            let summary = try ingestor.finish()
+            let summary = stopAfterAsks == nil ? try ingestor.finish() : try ingestor.stop()
             return Outcome(summary: summary, failedAt: failedAt, image: try image(of: store))
         }
     }
@@ -182,6 +188,53 @@ import Testing
         let parallel = try Self.ingest(text, keyed: true, failFast: false, parallelism: 2, pieceBytes: 256 << 10)
         #expect(reference.summary?.rejected ?? 0 > 0 && reference.summary?.late ?? 0 > 0)
         #expect(parallel == reference)
+    }
+
+    /// 0–160 lines, a last line with or without its newline, the parse piece size, the threads, the
+    /// read size (chunks of a few lines: many chunk boundaries, lines longer than a chunk).
+    static let chunkedInputs = zip(Gen.int(in: 0...10_000).array(of: 0...160), Gen.bool, Gen.int(in: 1...40),
+                                   Gen.int(in: 2...4), Gen.int(in: 16...400))
+
+    /// Issue 16: the next chunk is read and parsed ahead while the lines of the one before are
+    /// appended. With reads of a few lines, from a file and from a pipe, the stored bytes, the
+    /// rejections with their line numbers, and fail-fast's error are those of the single-threaded
+    /// path.
+    @Test func readingAheadAcrossChunksStoresTheBytesOfTheSingleThreadedPath() async {
+        await propertyCheck(count: 12, input: Self.chunkedInputs) { codes, finalNewline, pieces, threads, chunkBytes in
+            let text = Self.text(codes, finalNewline: finalNewline)
+            let setting: Comment = "\(threads) threads, reads of \(chunkBytes) B, pieces of \(pieces) B"
+            for failFast in [false, true] {
+                let reference = try Self.ingest(text, keyed: true, failFast: failFast, parallelism: nil, pieceBytes: pieces)
+                let file = try Self.ingest(text, keyed: true, failFast: failFast, parallelism: threads, pieceBytes: pieces,
+                                           chunkBytes: chunkBytes)
+                #expect(file == reference, "file, fail-fast \(failFast), \(setting)")
+                let piped = try Self.ingest(text, keyed: true, failFast: failFast, parallelism: threads, pieceBytes: pieces,
+                                            viaPipe: true, chunkBytes: chunkBytes)
+                #expect(piped == reference, "pipe, fail-fast \(failFast), \(setting)")
+            }
+        }
+    }
+
+    /// Issue 16: `stop` said yes after some reads, with a chunk read ahead: what is stored is
+    /// exactly the lines before the stop point, as the single-threaded path stores them, and no
+    /// line is cut.
+    @Test func stoppingWhileAChunkIsReadAheadStoresALinePrefix() async {
+        let inputs = zip(Gen.int(in: 0...10_000).array(of: 0...160), Gen.bool, Gen.int(in: 1...40),
+                         Gen.int(in: 2...4), Gen.int(in: 16...400), Gen.int(in: 0...12))
+        await propertyCheck(count: 12, input: inputs) { codes, finalNewline, pieceBytes, threads, chunkBytes, asks in
+            let text = Self.text(codes, finalNewline: finalNewline)
+            let stopped = try Self.ingest(text, keyed: true, failFast: false, parallelism: threads,
+                                          pieceBytes: pieceBytes, chunkBytes: chunkBytes, stopAfterAsks: asks)
+            let lines = try #require(stopped.summary?.lines)
+            // The same lines fed one by one, then stopped as well.
+            let prefix = Self.text(Array(codes.prefix(lines)), finalNewline: true)
+            let reference = try Self.ingest(prefix, keyed: true, failFast: false, parallelism: nil,
+                                            pieceBytes: pieceBytes, stopAfterAsks: 0)
+            #expect(stopped.image == reference.image, "stop after \(asks) asks, \(threads) threads, reads of \(chunkBytes) B")
+            #expect(stopped.summary?.rejections == reference.summary?.rejections)
+            #expect(stopped.summary?.bytes == reference.summary?.bytes)
+            #expect(stopped.summary?.interrupted == true || lines == codes.count)
+        }
     }
 
     @Test func textLinesBecomeLineRecords() throws {

@@ -4,9 +4,10 @@ import Synchronization
 
 /// The parse of one read chunk's complete lines, cut into pieces at newlines and shared between
 /// the ingesting thread and helper jobs on Dispatch's global queue (never Swift's cooperative
-/// pool): each piece is parsed by whoever claims it first, and the ingesting thread applies the
-/// pieces in input order, parsing a piece itself when no helper has claimed it yet. The result is
-/// the same whichever thread parses what: a line's verdict depends on its bytes only.
+/// pool, see `ParseHelpers`): each piece is parsed by whoever claims it first, and the ingesting
+/// thread applies the pieces in input order, parsing a piece itself when no helper has claimed it
+/// yet. The result is the same whichever thread parses what: a line's verdict depends on its
+/// bytes only.
 ///
 /// `@unchecked Sendable`: the chunk's bytes are read-only while the parse runs (the ingesting
 /// thread waits in `finish()` until no helper is inside a piece before it reuses them), and piece
@@ -68,25 +69,11 @@ final class ChunkParse: @unchecked Sendable {
     /// The number of pieces.
     var pieceCount: Int { bounds.count - 1 }
 
-    /// Starts helper jobs that claim and parse pieces until none is left: up to `helpers` jobs
-    /// queued or running at a time, counted in `outstanding`, which the caller shares between its
-    /// chunks. When the global queue is busy (a program's tasks), a job may start only after its
-    /// chunk is done; it then finds nothing to claim and ends. Bounding the jobs keeps them from
-    /// piling up behind other work meanwhile.
-    func startHelpers(_ helpers: Int, outstanding: HelperCount) {
-        guard pieceCount > 1 else { return }
-        let wanted = min(helpers, pieceCount - 1)
-        while outstanding.count.load(ordering: .relaxed) < wanted {
-            outstanding.count.add(1, ordering: .relaxed)
-            DispatchQueue.global().async { [self] in
-                defer { outstanding.count.subtract(1, ordering: .relaxed) }
-                var scratch: [UInt8] = []
-                while let piece = claimNext() {
-                    parse(piece, scratch: &scratch)
-                    pieceDone.signal()
-                }
-            }
-        }
+    /// Parses piece `i`, which this helper claimed (`claimNext()`), and wakes the ingesting
+    /// thread if it waits for it.
+    func parseClaimed(_ i: Int, scratch: inout [UInt8]) {
+        parse(i, scratch: &scratch)
+        pieceDone.signal()
     }
 
     /// Piece `i`'s lines, parsed: by this thread when no helper claimed it, else once the helper
@@ -112,9 +99,9 @@ final class ChunkParse: @unchecked Sendable {
             for i in state.pieces.indices where state.pieces[i] == .unclaimed { state.pieces[i] = .cancelled }
         }
         while state.withLock({ $0.pieces.contains(.parsing) }) { pieceDone.wait() }
-        // Move the arrays out, so that a helper job that still holds this object (queued, it
-        // starts later and claims nothing) does not keep a second reference to them: appending
-        // to a reused array would then copy it.
+        // Move the arrays out, so that a helper job that still holds this object (it has just
+        // parsed a piece and not yet dropped it) does not keep a second reference to them:
+        // appending to a reused array would then copy it.
         var arrays: [[ParsedLineSpan]] = []
         for i in 0..<pieceCount {
             var taken: [ParsedLineSpan] = []
@@ -124,7 +111,8 @@ final class ChunkParse: @unchecked Sendable {
         return arrays
     }
 
-    private func claimNext() -> Int? {
+    /// Claims the first piece nobody claimed yet, for a helper; `nil` when none is left.
+    func claimNext() -> Int? {
         state.withLock { state -> Int? in
             while state.next < state.pieces.count {
                 let i = state.next
@@ -155,8 +143,61 @@ final class ChunkParse: @unchecked Sendable {
     }
 }
 
-/// The helper jobs of one ingest that are queued or running (`ChunkParse.startHelpers`).
-final class HelperCount: Sendable {
-    let count = Atomic<Int>(0)
-    init() {}
+/// The parse helper jobs of one ingest and the chunk parses they serve, oldest first: at most
+/// `limit` jobs queued or running on Dispatch's global queue (never Swift's cooperative pool). A job
+/// claims the first unclaimed piece of the oldest parse that has one, so that while the ingesting
+/// thread appends one chunk's lines a helper goes on into the next chunk read ahead
+/// (`JSONLinesIngestor.ingest(fileDescriptor:stop:progress:)`), and ends when no parse has a piece
+/// left. A job decides to end, and the ingesting thread publishes a parse, under the same lock, so
+/// a published parse never waits for a job that is about to end. When the global queue is busy (a
+/// program's tasks), a job may start only after its chunks are done; it then finds nothing to claim
+/// and ends. Bounding the jobs keeps them from piling up behind other work meanwhile.
+final class ParseHelpers: Sendable {
+    /// The parses that may have unclaimed pieces, oldest first, and the jobs queued or running.
+    private let state = Mutex<(parses: [ChunkParse], jobs: Int)>(([], 0))
+    /// The most helper jobs at a time.
+    let limit: Int
+
+    /// Helpers for an ingest that parses on `limit` threads besides its own.
+    init(limit: Int) {
+        self.limit = max(0, limit)
+    }
+
+    /// Makes `parse`'s pieces claimable by helpers and starts jobs up to the limit (at most one
+    /// fewer than its pieces: the ingesting thread parses too).
+    func publish(_ parse: ChunkParse) {
+        let start = state.withLock { state -> Int in
+            state.parses.append(parse)
+            let wanted = min(limit, parse.pieceCount - 1)
+            let more = max(0, wanted - state.jobs)
+            state.jobs += more
+            return more
+        }
+        for _ in 0..<start {
+            DispatchQueue.global().async { [self] in runJob() }
+        }
+    }
+
+    /// Withdraws `parse` (no helper claims a piece of it afterwards), cancels its unclaimed
+    /// pieces and waits until no helper parses one: afterwards its bytes may change. Returns its
+    /// result arrays for reuse.
+    func finish(_ parse: ChunkParse) -> [[ParsedLineSpan]] {
+        state.withLock { state in state.parses.removeAll { $0 === parse } }
+        return parse.finish()
+    }
+
+    private func runJob() {
+        var scratch: [UInt8] = []
+        while true {
+            let claim = state.withLock { state -> (ChunkParse, Int)? in
+                for parse in state.parses {
+                    if let piece = parse.claimNext() { return (parse, piece) }
+                }
+                state.jobs -= 1
+                return nil
+            }
+            guard let (parse, piece) = claim else { return }
+            parse.parseClaimed(piece, scratch: &scratch)
+        }
+    }
 }

@@ -141,8 +141,8 @@ public final class JSONLinesIngestor {
     private var lengthNanos: UInt64
     /// Result arrays of the last chunk parsed, reused for their capacity.
     private var spareParses: [[ParsedLineSpan]] = []
-    /// The parse helper jobs queued or running.
-    private let helpers = HelperCount()
+    /// The parse helper jobs and the chunk parses they serve.
+    private let parseHelpers: ParseHelpers
     /// What was done so far.
     @exclusivity(unchecked) public private(set) var summary = IngestSummary()
     /// The interval that received the last line ingested; `nil` when that line was blank,
@@ -168,6 +168,7 @@ public final class JSONLinesIngestor {
         }
         self.stream = stream
         self.options = options
+        parseHelpers = ParseHelpers(limit: options.parallelism - 1)
         lengthNanos = d.intervalLength.rawValue
         parser = JSONLineParser(descriptor: d, maxLineBytes: options.maxLineBytes)
         let timing: TimeAssignment = d.timeField == nil ? .arrival : .eventTime(allowedLateness: options.allowedLateness)
@@ -276,7 +277,10 @@ public final class JSONLinesIngestor {
 
     /// Reads `fd` to its end, ingesting each line; calls `progress` about every 2^20 lines.
     ///
-    /// Reads in chunks of 4 MiB; a line longer than the buffer grows it, up to what a line of
+    /// Reads in chunks of 4 MiB. With `parallelism` above 1 and input ready without waiting, the
+    /// next chunk is read into a second buffer, and helpers parse it, while the lines of the one
+    /// before are appended (at most two chunks in memory); the lines read are appended before a
+    /// read that could wait. A line longer than the buffer grows it, up to what a line of
     /// `maxLineBytes` (plus a carriage return) needs, so any line within the limit is ingested
     /// whole. A longer line is rejected, naming its length and the configured limit, and skipped
     /// to its newline without being held in memory.
@@ -302,7 +306,27 @@ public final class JSONLinesIngestor {
         // line, a carriage return, and one byte more.
         let (maxPending, overflow) = max(0, options.maxLineBytes).addingReportingOverflow(2)
         let largest = overflow ? Int.max : maxPending
-        var buffer = [UInt8](repeating: 0, count: min(Self.chunkSize, largest))
+        let readSize = min(max(1, readChunkBytes), largest)
+        // The buffer read into; the other one holds the chunk read before, while its lines wait
+        // to be appended (allocated when a chunk is first read ahead): at most two chunks.
+        var buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: readSize, alignment: 16)
+        var other: UnsafeMutableRawBufferPointer?
+        defer {
+            buffer.deallocate()
+            other?.deallocate()
+        }
+        // The chunk in `other` whose lines helpers parse while the next one is read: appended
+        // before anything later is (lines are appended in input order), before a read that could
+        // wait, and before stopping. Declared after the buffers, so that on an error its helpers
+        // are done with it before the buffers are freed.
+        var pending: (parse: ChunkParse, base: UnsafeRawPointer)?
+        defer { if let pending { spareParses += parseHelpers.finish(pending.parse) } }
+        func appendPending() throws(IngestError) {
+            guard let chunk = pending else { return }
+            pending = nil
+            defer { spareParses += parseHelpers.finish(chunk.parse) }
+            try appendParsed(chunk.parse, base: chunk.base)
+        }
         var carried = 0  // bytes of an unfinished line at the start of `buffer`
         var skipped: Int?  // bytes of an overlong line skipped so far, while skipping it
         var nextProgress = 1 << 20
@@ -311,41 +335,46 @@ public final class JSONLinesIngestor {
                 if buffer.count < largest {
                     // A line longer than the buffer but perhaps within the limit: grow geometrically.
                     let grown = buffer.count > largest / 2 ? largest : max(buffer.count * 2, 1)
-                    buffer.append(contentsOf: repeatElement(0, count: grown - buffer.count))
+                    let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: grown, alignment: 16)
+                    larger.baseAddress!.copyMemory(from: buffer.baseAddress!, byteCount: carried)
+                    buffer.deallocate()
+                    buffer = larger
                 } else {
                     // Longer than any line within the limit: skip to its end, then reject it.
                     skipped = (skipped ?? 0) + carried
                     carried = 0
                 }
             }
+            // A read that could wait comes only after the lines read so far are appended.
+            if pending != nil && !Self.inputReady(fd) { try appendPending() }
             if stop() {
+                try appendPending()
                 summary.interrupted = true
                 return
             }
             guard try waitForInput(fd, stop: stop) else {
+                try appendPending()
                 summary.interrupted = true
                 return
             }
-            let n = buffer.withUnsafeMutableBytes { raw -> Int in
-                guard let base = raw.baseAddress else { return 0 }
-                return read(fd, base + carried, raw.count - carried)
-            }
+            let base = buffer.baseAddress!
+            let n = read(fd, base + carried, buffer.count - carried)
             if n < 0 {
                 // Not retryingOnInterrupt: the signal may be a stop request, which the loop's top checks.
                 if errno == EINTR { continue }
-                throw .readFailed(errno: errno)
+                let code = errno
+                try appendPending()  // read before the failure, as without reading ahead
+                throw .readFailed(errno: code)
             }
             // At the input's end: the unfinished last line (without a newline) is a line too.
             func endOfInput() throws(IngestError) {
+                try appendPending()
                 if let length = skipped {
                     try rejectOverlong(length: length + carried, newline: false)
                 } else if carried > 0 {
-                    try Self.typed {
-                        try buffer.withUnsafeBytes { raw in
-                            // The last line has no newline: it stands for its own bytes only.
-                            _ = try ingest(line: UnsafeRawBufferPointer(rebasing: raw[0..<carried]), inputBytes: carried)
-                        }
-                    }
+                    // The last line has no newline: it stands for its own bytes only.
+                    _ = try ingest(line: UnsafeRawBufferPointer(start: buffer.baseAddress, count: carried),
+                                   inputBytes: carried)
                 }
             }
             if n == 0 {
@@ -358,11 +387,8 @@ public final class JSONLinesIngestor {
             // threads. Never waits: lines read are ingested before any read that could block.
             var ended = false
             if options.parallelism > 1 {
-                while filled < min(buffer.count, Self.chunkSize), Self.inputReady(fd) {
-                    let more = buffer.withUnsafeMutableBytes { raw -> Int in
-                        guard let base = raw.baseAddress else { return 0 }
-                        return retryingOnInterrupt { read(fd, base + filled, raw.count - filled) }
-                    }
+                while filled < min(buffer.count, readChunkBytes), Self.inputReady(fd) {
+                    let more = retryingOnInterrupt { read(fd, base + filled, buffer.count - filled) }
                     guard more > 0 else {
                         ended = more == 0  // an error is read (and reported) again by the next read
                         break
@@ -371,34 +397,61 @@ public final class JSONLinesIngestor {
                 }
             }
             var lineStart = 0
-            try Self.typed { try buffer.withUnsafeBytes { raw in
-                guard let base = raw.baseAddress,
-                      let first = memchr(base + carried, 0x0a, filled - carried) else { return }
-                var end = base.distance(to: UnsafeRawPointer(first))
+            var readAhead = false  // whether this chunk's lines wait in `pending`
+            if let first = memchr(base + carried, 0x0a, filled - carried) {
+                var end = base.distance(to: first)
                 if let length = skipped {
                     // The newline ends the overlong line being skipped.
+                    try appendPending()
                     try rejectOverlong(length: length + end)
                     skipped = nil
                     lineStart = end + 1
                 }
                 // Complete lines end at the last newline; what follows it is carried.
                 end = filled - 1
-                while end >= lineStart && raw[end] != 0x0a { end -= 1 }
-                guard end >= lineStart else { return }
-                try ingestLines(base + lineStart, count: end + 1 - lineStart)
-                lineStart = end + 1
-            } }
+                while end >= lineStart && buffer[end] != 0x0a { end -= 1 }
+                if end >= lineStart {
+                    let count = end + 1 - lineStart
+                    if options.parallelism > 1 && count >= 2 * parsePieceBytes {
+                        // Helpers start on these lines while the chunk before is appended and the
+                        // next one read.
+                        let parse = ChunkParse(base: base + lineStart, count: count, parser: parser,
+                                               pieceBytes: max(1, parsePieceBytes), spare: &spareParses)
+                        parseHelpers.publish(parse)
+                        let previous = pending
+                        pending = (parse, UnsafeRawPointer(base + lineStart))
+                        if let previous {
+                            defer { spareParses += parseHelpers.finish(previous.parse) }
+                            try appendParsed(previous.parse, base: previous.base)
+                        }
+                        readAhead = true
+                    } else {
+                        try appendPending()
+                        try ingestLinesHere(base + lineStart, count: count)
+                    }
+                    lineStart = end + 1
+                }
+            }
             if summary.lines >= nextProgress {
                 progress(summary)
                 nextProgress = summary.lines + (1 << 20)
             }
-            // Move the unfinished line to the front.
             carried = filled - lineStart
-            if carried > 0 && lineStart > 0 {
-                buffer.withUnsafeMutableBytes { raw in
-                    guard let base = raw.baseAddress else { return }
-                    base.copyMemory(from: base + lineStart, byteCount: carried)
+            if readAhead {
+                // This chunk stays until its lines are appended: the unfinished line goes to the
+                // front of the other buffer (free now: its chunk was appended), which is read next.
+                var next = other
+                    ?? UnsafeMutableRawBufferPointer.allocate(byteCount: max(readSize, carried), alignment: 16)
+                if next.count < carried {
+                    next.deallocate()
+                    next = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count, alignment: 16)
                 }
+                if carried > 0 { next.baseAddress!.copyMemory(from: base + lineStart, byteCount: carried) }
+                other = buffer
+                buffer = next
+            } else if carried > 0 && lineStart > 0 {
+                // Move the unfinished line to the front.
+                base.copyMemory(from: base + lineStart, byteCount: carried)
             }
             if ended {
                 // The last read found the end: reading again could wait (a terminal after Ctrl-D).
@@ -421,31 +474,31 @@ public final class JSONLinesIngestor {
         return poll(&poller, 1, 0) > 0
     }
 
-    /// The read size of `ingest(fileDescriptor:)`, and its buffer's size unless a line needs more.
+    /// The read size of `ingest(fileDescriptor:)`, and its buffers' size unless a line needs more.
     static let chunkSize = 4 << 20
+
+    /// The read size of `ingest(fileDescriptor:)` (`chunkSize`; smaller in tests, to cross many
+    /// chunk boundaries with small inputs).
+    var readChunkBytes = JSONLinesIngestor.chunkSize
 
     /// About how many bytes of lines one thread parses at a time in `ingest(fileDescriptor:)`
     /// (a piece ends at a newline); less than two pieces' worth is parsed on the calling thread.
     var parsePieceBytes = 256 << 10
 
-    /// Ingests `count` bytes of complete lines, each ending with its newline: parsed by up to
-    /// `parallelism` threads, applied in input order on this one.
-    private func ingestLines(_ base: UnsafeRawPointer, count: Int) throws(IngestError) {
-        guard options.parallelism > 1, count >= 2 * parsePieceBytes else {
-            var lineStart = 0
-            while lineStart < count, let newline = memchr(base + lineStart, 0x0a, count - lineStart) {
-                let end = base.distance(to: UnsafeRawPointer(newline))
-                _ = try ingest(line: UnsafeRawBufferPointer(start: base + lineStart, count: end - lineStart))
-                lineStart = end + 1
-            }
-            return
+    /// Ingests `count` bytes of complete lines, each ending with its newline, parsing them on
+    /// this thread.
+    private func ingestLinesHere(_ base: UnsafeRawPointer, count: Int) throws(IngestError) {
+        var lineStart = 0
+        while lineStart < count, let newline = memchr(base + lineStart, 0x0a, count - lineStart) {
+            let end = base.distance(to: UnsafeRawPointer(newline))
+            _ = try ingest(line: UnsafeRawBufferPointer(start: base + lineStart, count: end - lineStart))
+            lineStart = end + 1
         }
-        let parse = ChunkParse(base: base, count: count, parser: parser, pieceBytes: max(1, parsePieceBytes),
-                               spare: &spareParses)
-        parse.startHelpers(options.parallelism - 1, outstanding: helpers)
-        // Helpers read the chunk until every piece is parsed or cancelled: wait for them, also
-        // when a line fails the ingest (fail-fast, a full store).
-        defer { spareParses = parse.finish() }
+    }
+
+    /// Appends the lines of `parse` (of the chunk at `base`) in input order, parsing on this
+    /// thread the pieces no helper has claimed. The caller finishes `parse` afterwards.
+    private func appendParsed(_ parse: ChunkParse, base: UnsafeRawPointer) throws(IngestError) {
         for piece in 0..<parse.pieceCount {
             let lines = parse.lines(ofPiece: piece, scratch: &keyScratch)
             for span in lines.pointee {
