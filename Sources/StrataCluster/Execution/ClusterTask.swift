@@ -820,8 +820,8 @@ enum ProgressValue {
 
 /// Removing a store directory that is set aside (its files, then the directory), with Glibc only.
 enum StoreFiles {
-    /// Removes the directory `path` and the files in it (a store directory has no subdirectories);
-    /// nothing when it does not exist.
+    /// Removes the directory `path` and everything in it — a store directory holds files and
+    /// `writers/`, the writer locks' directory, itself of files; nothing when it does not exist.
     static func remove(_ path: String) throws(ClusterError) {
         guard let directory = opendir(path) else {
             if errno == ENOENT { return }
@@ -836,7 +836,9 @@ enum StoreFiles {
         }
         closedir(directory)
         for name in names where unlink(path + "/" + name) != 0 && errno != ENOENT {
-            throw .replication("cannot remove \(path)/\(name): errno \(errno)")
+            // A directory (unlink gives EISDIR on Linux): its contents first.
+            guard errno == EISDIR else { throw .replication("cannot remove \(path)/\(name): errno \(errno)") }
+            try remove(path + "/" + name)
         }
         guard rmdir(path) == 0 || errno == ENOENT else { throw .replication("cannot remove \(path): errno \(errno)") }
     }
