@@ -209,9 +209,10 @@ private func storedBlocks(at path: String, _ streams: [String]) throws -> [(key:
             let expected = try storedBlocks(at: whole, ["v", "v.late"])
             var kills = 0, resumes = 0, rounds = 0
             // Each child is killed once the sealed frontier has moved on two intervals since the
-            // last kill, or at a moment within a whole run's time, whichever comes first: so kills
-            // land mid-input however fast the machine is. Rounds (each a new store) go on until
-            // six kills; every round's store must equal the uninterrupted one.
+            // last kill, or, once it has moved on one, at a moment within a whole run's time: so
+            // every kill lands mid-input after progress, and a round takes at most one kill per
+            // interval. Rounds (each a new store) go on until six kills; every round's store must
+            // equal the uninterrupted one.
             var runTime: Duration = .milliseconds(400)
             var moments = SplitMix64(seed: 0x5EED_B17E5)
             while kills < 6 && rounds < 40 {
@@ -226,9 +227,12 @@ private func storedBlocks(at path: String, _ streams: [String]) throws -> [(key:
                     let started = ContinuousClock.now
                     let runMicroseconds = runTime.components.seconds * 1_000_000 + runTime.components.attoseconds / 1_000_000_000_000
                     let killAt = started + .microseconds(Int64(moments.next() % UInt64(max(1, runMicroseconds))))
+                    // Only once the child has sealed at least one more interval: a kill before that
+                    // tests nothing, and under load a child may take longer to start than `killAt`.
                     try waitUntil("the sealed frontier to move on") {
-                        !child.process.isRunning || ContinuousClock.now >= killAt
-                            || (sealedThrough() ?? 0) >= frontierAtKill + 2
+                        guard child.process.isRunning else { return true }
+                        let sealed = sealedThrough() ?? 0
+                        return sealed >= frontierAtKill + 2 || (sealed > frontierAtKill && ContinuousClock.now >= killAt)
                     }
                     kill(child.pid, SIGKILL)
                     let end = child.wait()
