@@ -50,6 +50,34 @@ enum PartitionReader {
         return records
     }
 
+    /// Calls `body` with the encoding of every record of (interval, partition), in (chunk,
+    /// sequence) order, the location, and the record's index in the partition: the records
+    /// `read` would decode, undecoded (`countByEncodedKey`). The same empty cases and errors as
+    /// `read`; nothing is taken from or left for `DecodedAhead`.
+    static func forEachFrame(_ log: LogStore, _ descriptor: StreamDescriptor, _ interval: Interval,
+                             _ partition: PartitionIndex, codec: inout BlockCodec,
+                             _ body: (UnsafeRawBufferPointer, StoreLocation, Int) throws -> Void) throws {
+        let location = StoreLocation(stream: descriptor.name, interval: interval, partition: partition)
+        var before = 0
+        do {
+            try log.withSealedBlocks(of: descriptor, interval: interval, partition: partition) { _, _, block in
+                let count = try codec.withVerifiedPayload(block) { header, payload in
+                    var frames = RecordFrames(payload: payload, expectedCount: header.recordCount)
+                    while let frame = try frames.next() { try body(frame, location, before + frames.index - 1) }
+                    return header.recordCount
+                }
+                // Evidence for speculation: how far the task has got (once per block).
+                TaskProgress.current?.add(count)
+                before += count
+            }
+        } catch let corruption as Corruption {
+            throw StorageError.corrupt(location, corruption)
+        } catch StorageError.beforeStreamStart {
+            // Thrown only for a sealed interval (`sealRecord` checks the seal first): empty.
+            return
+        }
+    }
+
     /// The records of one stored block, verified and decoded; `recordsBefore` is the number of
     /// records of the same (interval, partition) before it, for the error's record index.
     ///

@@ -66,7 +66,7 @@ public final class Program: Sendable {
         var decodedAhead: [String: DecodedAhead] = [:]  // lookup only
         if options.decodesAhead != .never {
             for vertex in vertices {
-                let decoders = builder.decoders(reading: vertex.inputs)
+                let decoders = builder.decoders(of: vertex.name, reading: vertex.inputs)
                 if !decoders.isEmpty { decodedAhead[vertex.name] = DecodedAhead(log: log, decoders: decoders) }
             }
         }

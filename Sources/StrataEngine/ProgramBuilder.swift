@@ -23,6 +23,9 @@ public final class ProgramBuilder: Sendable {
         var lookback: UInt64 = 0
         /// How the definition reads each stream, in registration order (`DecodedAhead`).
         var decoders: [DecodedAhead.Decoder] = []
+        /// The vertices that read their inputs' stored frames without decoding them
+        /// (`countByEncodedKey`): nothing is decoded ahead for them.
+        var readsUndecoded: Set<String> = []
     }
     private let state = Mutex(State())
 
@@ -49,7 +52,8 @@ public final class ProgramBuilder: Sendable {
         }
         let log = self.log
         registerDecoder(descriptor, as: Record.self)
-        return DStream(builder: self, input: descriptor, chain: "read(\(descriptor.name))") { interval, partition, codec in
+        return DStream(builder: self, inputs: [descriptor], partitionCount: descriptor.partitions,
+                       chain: "read(\(descriptor.name))", plainRead: descriptor) { interval, partition, codec in
             try PartitionReader.read(log, descriptor, interval, partition, codec: &codec)
         }
     }
@@ -92,10 +96,15 @@ public final class ProgramBuilder: Sendable {
         }
     }
 
-    /// The decoders of the streams a vertex reads, in the order of its inputs.
-    func decoders(reading inputs: [StreamDescriptor]) -> [DecodedAhead.Decoder] {
+    /// Records that vertex `vertex` reads its inputs' frames without decoding them.
+    func noteReadsUndecoded(vertex: String) { state.withLock { _ = $0.readsUndecoded.insert(vertex) } }
+
+    /// The decoders of the streams vertex `vertex` reads, in the order of its inputs (none for a
+    /// vertex that reads them undecoded).
+    func decoders(of vertex: String, reading inputs: [StreamDescriptor]) -> [DecodedAhead.Decoder] {
         state.withLock { state in
-            inputs.compactMap { input in state.decoders.first { $0.stream.id == input.id } }
+            if state.readsUndecoded.contains(vertex) { return [] }
+            return inputs.compactMap { input in state.decoders.first { $0.stream.id == input.id } }
         }
     }
 

@@ -48,6 +48,9 @@ struct Pipeline: ParsableCommand {
     @Flag(name: .customLong("ingest-only"), help: "Ingest only, with no program: the JSON ingest's own rate.")
     var ingestOnly = false
 
+    @Option(help: "How the program keys each view: decoded (each record decoded to its url, then map { KeyValue($0.url, 1) }) or encoded (countByEncodedKey: the url's bytes read from the stored JSON, nothing decoded; the same output blocks).")
+    var keys: KeyReading = .decoded
+
     @Option(name: .customLong("compression-parallelism"),
             help: """
                 Threads compressing one commit batch's blocks of the ingest \
@@ -74,9 +77,13 @@ struct Pipeline: ParsableCommand {
         let stream = try strataStore.jsonStream("pageViews", interval: interval.length, partitions: partitions,
                                                 timeField: "ts", keyField: "url")
         let views = try strataStore.stream(named: "pageViews", of: JSONPageViewURL.self)
-        let output = self.output
+        let output = self.output, keys = self.keys
         let program = try Program(name: output + ".program", store: strataStore, snapshotEvery: snapshotEvery.intervals) { p in
-            p.read(views).map { KeyValue($0.url, Int64(1)) }.runningReduce(+).save(as: output)
+            if keys == .encoded {
+                WorkloadInput.Kind.json(views).countsPerURL(p).runningReduce(+).save(as: output)
+            } else {
+                p.read(views).map { KeyValue($0.url, Int64(1)) }.runningReduce(+).save(as: output)
+            }
         }
         let outcome = ProgramOutcome()
         if ingestOnly {
@@ -166,7 +173,7 @@ struct Pipeline: ParsableCommand {
             "partitions": String(partitions), "durability": durability.rawValue,
             "compression_parallelism": String(compressionParallelism), "process_cpu_s": fixed(time.cpu), "peak_rss_mb": fixed(peakRSSFromStatus(), 1),
             "peak_anon_mb": fixed(sampler.peakAnon, 1), "peak_file_mb": fixed(sampler.peakFile, 1),
-            "output_records": String(outputRecords), "urls": String(latest.count),
+            "output_records": String(outputRecords), "urls": String(latest.count), "keys": keys.rawValue,
             "speculative_launches": String(program.taskStatistics().reduce(0) { $0 + $1.speculativeLaunches }),
             "clock_peak_rss_mb": fixed(clockPeaks.rss, 1), "clock_peak_anon_mb": fixed(clockPeaks.anon, 1),
             "clock_peak_file_mb": fixed(clockPeaks.file, 1),

@@ -37,14 +37,25 @@ struct RunningCount: ParsableCommand {
           help: "Declare the pairs partitioned by url (assumingPartitionedByKey(): strata-bench ingest keys its stream by url), so that the running count does no shuffle; checked per key, a stream partitioned otherwise fails.")
     var assumePartitioned = false
 
+    @Option(help: "How the program keys each view: decoded (map { KeyValue($0.url, 1) }, every record decoded) or encoded (countByEncodedKey: the url's bytes read from the stored record, nothing decoded; the same output blocks).")
+    var keys: KeyReading = .decoded
+
     func validate() throws {
         if let partitions, !(1...4096).contains(partitions) { throw ValidationError("--partitions must be 1 to 4096") }
+        if keys == .encoded, assumePartitioned || partitions != nil {
+            throw ValidationError("--keys encoded counts through its own shuffle: not with --assume-partitioned or --partitions")
+        }
     }
 
     func run() throws {
         let input = try workload.open(output: output)
         let output = self.output, partitions = self.partitions, assumePartitioned = self.assumePartitioned
+        let keys = self.keys
         let run = try workload.time(input, name: "running-count", output: output) { p in
+            if keys == .encoded {
+                input.kind.countsPerURL(p).runningReduce(+).save(as: output)
+                return
+            }
             var pairs: DStream<KeyValue<String, Int64>>
             switch input.kind {
             case .typed(let views): pairs = p.read(views).map { KeyValue($0.url, Int64(1)) }
@@ -73,7 +84,8 @@ struct RunningCount: ParsableCommand {
         }
         print("  output \(output): \(outputRecords) records; \(latest.count) urls whose final counts sum to \(total) events (checked)")
         run.printResult(workload: "running-count", extra: ["output_records": String(outputRecords), "urls": String(latest.count),
-                                                           "shuffle": assumePartitioned ? "elided" : "yes"])
+                                                           "shuffle": assumePartitioned ? "elided" : "yes",
+                                                           "keys": keys.rawValue])
     }
 }
 
@@ -312,6 +324,14 @@ extension WorkloadOptions {
     }
 }
 
+/// How a workload's program keys each view.
+enum KeyReading: String, ExpressibleByArgument, CaseIterable {
+    /// Each record decoded, then `map { KeyValue($0.url, 1) }`.
+    case decoded
+    /// `countByEncodedKey`: the url's encoded bytes read from each stored record.
+    case encoded
+}
+
 /// An opened workload input.
 struct WorkloadInput {
     enum Kind {
@@ -322,6 +342,23 @@ struct WorkloadInput {
             switch self {
             case .typed: "PageView"
             case .json: "json"
+            }
+        }
+
+        /// The count of views per url of each interval by `countByEncodedKey`: the url's encoded
+        /// bytes read from each stored record, no record decoded.
+        func countsPerURL(_ p: ProgramBuilder) -> DStream<KeyValue<String, Int64>> {
+            switch self {
+            case .typed(let views):
+                // PageView encodes ts (Int64), url (String), user, ev.
+                p.read(views).countByEncodedKey(as: String.self) { record, key in
+                    try record.skip(Int64.self)
+                    key.write(raw: try record.encodedBytes(of: String.self))
+                }
+            case .json(let views):
+                p.read(views).countByEncodedKey(as: String.self) { record, key in
+                    try JSONPageViewURL.writeURLKey(record.readRemaining(), to: &key)
+                }
             }
         }
     }
@@ -442,6 +479,88 @@ struct JSONPageViewURL: RecordCodable {
     /// The url by the byte scan, or `nil` when the text is not of the simple form.
     @inline(__always)
     static func fastURL(_ text: UnsafeRawBufferPointer) -> String? {
+        // The ingest validated the UTF-8; ASCII needs no second look.
+        fastURLRange(text).map { String(decoding: UnsafeRawBufferPointer(rebasing: text[$0]), as: UTF8.self) }
+    }
+
+    /// Writes the url's encoding as a `String` key (varint length, UTF-8 bytes) without building
+    /// the `String` when the text is of the simple form (`countByEncodedKey`).
+    @inline(__always)
+    static func writeURLKey(_ text: UnsafeRawBufferPointer, to key: inout BinaryWriter) throws(RecordDecodingError) {
+        if let range = fastURLRange(text) {
+            key.write(lengthPrefixed: UnsafeRawBufferPointer(rebasing: text[range]))
+        } else {
+            key.write(string: try scannedURL(text))
+        }
+    }
+
+    /// Where the url's bytes are by the byte scan, or `nil` when the text is not of the simple form.
+    @inline(__always)
+    static func fastURLRange(_ text: UnsafeRawBufferPointer) -> Range<Int>? {
+        let count = text.count
+        guard count > 8, let base = text.baseAddress, text[0] == UInt8(ascii: "{") else { return nil }
+        // Positions 1 ... count − 7 are looked at; eight at a time while none holds a quote, a
+        // backslash or an opening brace or bracket (the bytes the byte-wise rule stops at).
+        let last = count - 7
+        var i = 1
+        while i <= last {
+            if i + 8 <= count {
+                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let marks = Self.markedBytes(word)
+                if marks == 0 {
+                    i += 8
+                    continue
+                }
+                // The lowest marked byte is exact (the zero-byte test's borrows only run upwards).
+                i += marks.trailingZeroBitCount >> 3
+                if i > last { return nil }
+            }
+            let byte = text[i]
+            if byte == UInt8(ascii: "\"") && text[i + 1] == UInt8(ascii: "u") && text[i + 2] == UInt8(ascii: "r")
+                && text[i + 3] == UInt8(ascii: "l") && text[i + 4] == UInt8(ascii: "\"")
+                && text[i + 5] == UInt8(ascii: ":")
+            {
+                guard text[i + 6] == UInt8(ascii: "\"") else { return nil }
+                let start = i + 7
+                var end = start
+                // Eight bytes at a time up to the closing quote or a backslash.
+                while end + 8 <= count {
+                    let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: end, as: UInt64.self))
+                    let marks = Self.zeroBytes(word ^ 0x2222_2222_2222_2222) | Self.zeroBytes(word ^ 0x5C5C_5C5C_5C5C_5C5C)
+                    if marks != 0 {
+                        end += marks.trailingZeroBitCount >> 3
+                        break
+                    }
+                    end += 8
+                }
+                while end < count {
+                    let c = text[end]
+                    if c == UInt8(ascii: "\"") { break }
+                    if c == UInt8(ascii: "\\") { return nil }
+                    end += 1
+                }
+                guard end < count else { return nil }
+                return start..<end
+            }
+            if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { return nil }
+            i += 1
+        }
+        return nil
+    }
+
+    /// The high bit of each byte of `word` that is `"`, `\\`, `{` or `[` (exact for the lowest one).
+    @inline(__always)
+    static func markedBytes(_ word: UInt64) -> UInt64 {
+        zeroBytes(word ^ 0x2222_2222_2222_2222) | zeroBytes(word ^ 0x5C5C_5C5C_5C5C_5C5C)
+            | zeroBytes(word ^ 0x7B7B_7B7B_7B7B_7B7B) | zeroBytes(word ^ 0x5B5B_5B5B_5B5B_5B5B)
+    }
+
+    /// The high bit of each zero byte of `x` (exact for the lowest one).
+    @inline(__always)
+    static func zeroBytes(_ x: UInt64) -> UInt64 { (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 }
+
+    /// The byte-by-byte form of `fastURLRange`, which the word-at-a-time one must equal (tests).
+    static func fastURLRangeBytewise(_ text: UnsafeRawBufferPointer) -> Range<Int>? {
         let count = text.count
         guard count > 8, text[0] == UInt8(ascii: "{") else { return nil }
         var i = 1
@@ -461,9 +580,7 @@ struct JSONPageViewURL: RecordCodable {
                     end += 1
                 }
                 guard end < count else { return nil }
-                let value = UnsafeRawBufferPointer(rebasing: text[start..<end])
-                // The ingest validated the UTF-8; ASCII needs no second look.
-                return String(decoding: value, as: UTF8.self)
+                return start..<end
             }
             if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { return nil }
             i += 1
