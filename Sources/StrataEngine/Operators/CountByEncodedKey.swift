@@ -198,7 +198,7 @@ struct EncodedKeyCounts {
         } catch let error as RecordDecodingError {
             throw StorageError.recordRejected(location, record: record, recordType: recordType, error)
         }
-        let (index, inserted) = scratch.bytes.withUnsafeBytes { table.index(ofEncoded: $0) }
+        let (index, inserted) = scratch._bytes.withUnsafeBytes { table.index(ofEncoded: $0) }
         if inserted { counts.append(1) } else { counts[index] &+= 1 }
         return inserted
     }
