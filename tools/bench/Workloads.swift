@@ -559,35 +559,6 @@ struct JSONPageViewURL: RecordCodable {
     @inline(__always)
     static func zeroBytes(_ x: UInt64) -> UInt64 { (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 }
 
-    /// The byte-by-byte form of `fastURLRange`, which the word-at-a-time one must equal (tests).
-    static func fastURLRangeBytewise(_ text: UnsafeRawBufferPointer) -> Range<Int>? {
-        let count = text.count
-        guard count > 8, text[0] == UInt8(ascii: "{") else { return nil }
-        var i = 1
-        while i + 7 <= count {
-            let byte = text[i]
-            if byte == UInt8(ascii: "\"") && text[i + 1] == UInt8(ascii: "u") && text[i + 2] == UInt8(ascii: "r")
-                && text[i + 3] == UInt8(ascii: "l") && text[i + 4] == UInt8(ascii: "\"")
-                && text[i + 5] == UInt8(ascii: ":")
-            {
-                guard text[i + 6] == UInt8(ascii: "\"") else { return nil }
-                let start = i + 7
-                var end = start
-                while end < count {
-                    let c = text[end]
-                    if c == UInt8(ascii: "\"") { break }
-                    if c == UInt8(ascii: "\\") { return nil }
-                    end += 1
-                }
-                guard end < count else { return nil }
-                return start..<end
-            }
-            if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { return nil }
-            i += 1
-        }
-        return nil
-    }
-
     /// The url by the full scanner: a string is unescaped; another JSON value is taken as its text.
     static func scannedURL(_ text: UnsafeRawBufferPointer) throws(RecordDecodingError) -> String {
         let scanner = JSONLineScanner(fields: ["url"])
