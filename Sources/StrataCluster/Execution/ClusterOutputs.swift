@@ -146,11 +146,13 @@ public struct ClusterOutputs: Sendable {
                 }
             }
         }
-        for (subject, first) in firstOnOutputSubject.sorted(by: { $0.key < $1.key }) where first.previous != 0 {
+        // (A first message without a link, from a Strata before `Strata-Previous`, says nothing.)
+        for (subject, first) in firstOnOutputSubject.sorted(by: { $0.key < $1.key }) {
+            guard let previous = first.previous, previous != 0 else { continue }
             let present = chunks.keys.filter { $0.stream == first.stream && $0.partition == first.partition }.map(\.interval).min()
             throw .corrupt("\(first.stream) partition \(first.partition): the first message stored on \(subject) "
                 + "(sequence \(first.sequence) of \(names.jetStream(ofSubject: subject))) follows sequence "
-                + "\(first.previous.map(String.init) ?? "(none named)"), which is gone: the intervals before "
+                + "\(previous), which is gone: the intervals before "
                 + "\(present.map { String($0.rawValue) } ?? "the ones read") are missing")
         }
         // A copy whose link was not read follows what it says when that is nothing (sequence 0) or a
