@@ -112,16 +112,18 @@ struct ExchangePiecesClusterTests {
             let jetStream = try connection.jetStream()
             let names = ExecutionNames(namespace: "pieces", program: "demo")
             var counts = (shufflePieces: 0, outputPieces: 0, largest: 0, largestShuffleBlock: 0, largestOutputBlock: 0)
-            try jetStream.reader(stream: names.jetStreamName, subject: names.allSubjects).readToEnd(timeout: .seconds(60)) { stored in
-                counts.largest = max(counts.largest, stored.payload.count)
-                guard let (stream, _, _) = names.parse(subject: stored.subject) else { return }
-                let shuffle = stream.hasSuffix(".shuffle")
-                if stored.header(ExchangeWire.piece) != nil {
-                    if shuffle { counts.shufflePieces += 1 } else { counts.outputPieces += 1 }
-                } else if shuffle {
-                    counts.largestShuffleBlock = max(counts.largestShuffleBlock, stored.payload.count)
-                } else {
-                    counts.largestOutputBlock = max(counts.largestOutputBlock, stored.payload.count)
+            for (stream, subjects) in [(names.jetStreamName, names.allSubjects), (names.outputsJetStreamName, names.allOutputSubjects)] {
+                try jetStream.reader(stream: stream, subject: subjects).readToEnd(timeout: .seconds(60)) { stored in
+                    counts.largest = max(counts.largest, stored.payload.count)
+                    guard let (stream, _, _) = names.parse(subject: stored.subject) else { return }
+                    let shuffle = stream.hasSuffix(".shuffle")
+                    if stored.header(ExchangeWire.piece) != nil {
+                        if shuffle { counts.shufflePieces += 1 } else { counts.outputPieces += 1 }
+                    } else if shuffle {
+                        counts.largestShuffleBlock = max(counts.largestShuffleBlock, stored.payload.count)
+                    } else {
+                        counts.largestOutputBlock = max(counts.largestOutputBlock, stored.payload.count)
+                    }
                 }
             }
             return (try single(), digest, counts, run.logs)
@@ -155,8 +157,10 @@ struct ExchangePiecesClusterTests {
             let names = ExecutionNames(namespace: "specpieces", program: "demo")
             let outputs = try ClusterOutputs.read(jetStream: jetStream, names: names, streams: ["urlCounts"])
             var copiedPieces = 0
-            try jetStream.reader(stream: names.jetStreamName, subject: names.allSubjects).readToEnd(timeout: .seconds(60)) { stored in
-                if SubjectChain.isSpeculative(stored) && stored.header(ExchangeWire.piece) != nil { copiedPieces += 1 }
+            for (stream, subjects) in [(names.jetStreamName, names.allSubjects), (names.outputsJetStreamName, names.allOutputSubjects)] {
+                try jetStream.reader(stream: stream, subject: subjects).readToEnd(timeout: .seconds(60)) { stored in
+                    if SubjectChain.isSpeculative(stored) && stored.header(ExchangeWire.piece) != nil { copiedPieces += 1 }
+                }
             }
             let violations = zip(outputs.fenceViolations, outputs.fenceViolationContext).map { "\($0)\n\($1)" }
             return (try single(), digest, (violations, outputs.speculativeMessagesByNode, copiedPieces), run.logs)

@@ -74,11 +74,11 @@ struct SubjectChainTests {
                     do {
                         let ack = try jetStream.publish(ExchangeWire.chained(piece, after: own))
                         own = try SubjectChain.afterAcknowledgement(ack, ownLast: own, jetStream: jetStream,
-                                                                    stream: names.jetStreamName, subject: subject, node: node).sequence
+                                                                    stream: names.outputsJetStreamName, subject: subject, node: node).sequence
                         duplicates.append(ack.duplicate)
                         continue pieces
                     } catch .wrongLastSequence {
-                        own = try SubjectChain.continuation(jetStream: jetStream, stream: names.jetStreamName,
+                        own = try SubjectChain.continuation(jetStream: jetStream, stream: names.outputsJetStreamName,
                                                             subject: subject, ownLast: own, node: node).sequence
                     }
                 }
@@ -102,7 +102,10 @@ struct SubjectChainTests {
     /// message id) and on a single server (the id first).
     static func ownerRule(_ jetStream: JetStream, replicas: Int) throws {
         let names = ExecutionNames(namespace: uniqueName("chain").lowercased(), program: "demo")
+        // "out" is a named output: its subjects are in the outputs' stream (`ExecutionNames`).
         _ = try jetStream.addOrUpdateStream(JetStreamConfiguration(name: names.jetStreamName, subjects: [names.allSubjects],
+                                                                   replicas: replicas, duplicateWindow: .seconds(600)))
+        _ = try jetStream.addOrUpdateStream(JetStreamConfiguration(name: names.outputsJetStreamName, subjects: [names.allOutputSubjects],
                                                                    replicas: replicas, duplicateWindow: .seconds(600)))
         let s = Subject(jetStream: jetStream, names: names, target: 0)
         // Owner a takes the subject over and sends interval 1.
@@ -120,8 +123,8 @@ struct SubjectChainTests {
         last = afterBlock
         (last, _) = try s.ownerPublish(s.seal(2), node: "a", last: last)
         (last, _) = try s.ownerPublish(s.block(3), node: "a", last: last)
-        #expect(try jetStream.lastMessage(stream: names.jetStreamName, subject: s.subject)?.sequence == last)
-        let onSubject = try jetStream.messages(stream: names.jetStreamName, subject: s.subject)
+        #expect(try jetStream.lastMessage(stream: names.outputsJetStreamName, subject: s.subject)?.sequence == last)
+        let onSubject = try jetStream.messages(stream: names.outputsJetStreamName, subject: s.subject)
         // The owner's block and seal mark of interval 2 were duplicates of the copy's.
         #expect(onSubject.map { $0.header(ExchangeWire.kind) ?? "" } == ["fence", "block", "sealed", "block", "sealed", "block"])
         #expect(onSubject.map { $0.header(ExchangeWire.node) ?? "" } == ["a", "a", "a", "b", "b", "a"])
@@ -130,7 +133,7 @@ struct SubjectChainTests {
         let fence = try s.fence(node: "c", after: last)
         let stopped = try Self.fenced { () throws(ClusterError) in _ = try s.ownerPublish(s.seal(3), node: "a", last: last) }
         #expect(stopped?.contains("fence by c") == true, "the owner published after a fence (R\(replicas)): \(stopped ?? "no error")")
-        #expect(try jetStream.lastMessage(stream: names.jetStreamName, subject: s.subject)?.sequence == fence)
+        #expect(try jetStream.lastMessage(stream: names.outputsJetStreamName, subject: s.subject)?.sequence == fence)
 
         // Another node's write that is not a speculative copy stops the owner too.
         let other = Subject(jetStream: jetStream, names: names, target: 1)
@@ -160,8 +163,8 @@ struct SubjectChainTests {
         (piecedLast, duplicates) = try pieced.ownerPublishPieces(pieced.block(2), node: "a", last: piecedLast, pieceBytes: 16)
         #expect(duplicates == [true, true, false, false], "the copy's pieces were stored first (R\(replicas))")
         (piecedLast, _) = try pieced.ownerPublish(pieced.seal(2), node: "a", last: piecedLast)
-        #expect(try jetStream.lastMessage(stream: names.jetStreamName, subject: pieced.subject)?.sequence == piecedLast)
-        let piecedStored = try jetStream.messages(stream: names.jetStreamName, subject: pieced.subject)
+        #expect(try jetStream.lastMessage(stream: names.outputsJetStreamName, subject: pieced.subject)?.sequence == piecedLast)
+        let piecedStored = try jetStream.messages(stream: names.outputsJetStreamName, subject: pieced.subject)
         #expect(piecedStored.map { $0.header(ExchangeWire.piece) ?? "-" }
                 == ["-", "0/4", "1/4", "2/4", "3/4", "-", "0/4", "1/4", "2/4", "3/4", "-"])
         #expect(piecedStored.map { $0.header(ExchangeWire.node) ?? "" } == ["a", "a", "a", "a", "a", "a", "b", "b", "a", "a", "a"])

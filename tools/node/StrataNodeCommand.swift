@@ -174,7 +174,18 @@ extension StrataNodeCommand {
             let last = Interval(UInt64(intervals - 1))
             let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(waitSeconds) * 1_000_000_000
             while true {
-                let outputs = try? ClusterOutputs.read(jetStream: jetStream, names: names, streams: Set(NodeProgram.outputs))
+                // Not readable yet (no stream, no leader) is tried again; data that is wrong or gone
+                // (`ClusterError.corrupt`: an output without its oldest intervals among them) will
+                // not heal by waiting.
+                let outputs: ClusterOutputs?
+                do {
+                    outputs = try ClusterOutputs.read(jetStream: jetStream, names: names, streams: Set(NodeProgram.outputs))
+                } catch .corrupt(let what) {
+                    FileHandle.standardError.write(Data("strata-node digest: \(what)\n".utf8))
+                    throw ExitCode(65)
+                } catch {
+                    outputs = nil
+                }
                 if let outputs {
                     let complete = NodeProgram.outputs.allSatisfy { stream in
                         (0..<UInt32(cluster.partitions)).allSatisfy { (outputs.sealed[stream]?[$0]).map { $0 >= last } ?? false }

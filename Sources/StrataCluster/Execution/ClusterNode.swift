@@ -116,13 +116,17 @@ public final class ClusterNode: Sendable {
         }
     }
 
-    /// Creates the program's JetStream stream, or binds to it.
+    /// Creates the program's two JetStream streams, or binds to them: exchanges and checkpoints
+    /// (purged behind checkpoints), and named outputs (never purged: `ExecutionNames`).
     static func ensureStream(_ jetStream: JetStream, names: ExecutionNames, options: ExecutionOptions) throws(ClusterError) {
-        let configuration = JetStreamConfiguration(
+        _ = try jetStream.addOrUpdateStream(JetStreamConfiguration(
             name: names.jetStreamName, subjects: [names.allSubjects], replicas: options.replicas,
             duplicateWindow: options.duplicateWindow,
-            description: "Strata program \(names.program): exchanges between partition tasks")
-        _ = try jetStream.addOrUpdateStream(configuration)
+            description: "Strata program \(names.program): exchanges between partition tasks, checkpoints"))
+        _ = try jetStream.addOrUpdateStream(JetStreamConfiguration(
+            name: names.outputsJetStreamName, subjects: [names.allOutputSubjects], replicas: options.replicas,
+            duplicateWindow: options.duplicateWindow,
+            description: "Strata program \(names.program): named outputs (never purged)"))
     }
 
     /// The partitions whose tasks run on this node now, in order.

@@ -35,14 +35,18 @@ public struct ClusterOutputs: Sendable {
     /// Per node, how many of its messages are speculative copies (stored before their owner's).
     public var speculativeMessagesByNode: [String: Int] = [:]
 
-    /// Reads every message of the program `names` and keeps those of `streams`.
+    /// Reads every message of the program `names` — its outputs' JetStream stream, then its
+    /// exchanges' (which holds the outputs an earlier Strata published) — and keeps those of
+    /// `streams`.
     ///
     /// Meant for the named outputs, which stay in JetStream: the subjects of gathered exchanges
     /// are purged behind each partition's checkpoints, so their early intervals are gone, and a
     /// block the purge cut in two would read as one missing a piece.
     ///
     /// - Throws: `ClusterError.corrupt` for a message Strata did not write, for two different
-    ///   copies of a block, or a chunk missing below a seal mark.
+    ///   copies of a block, a chunk missing below a seal mark, or a subject of `streams` whose
+    ///   first stored message follows one that is gone (its oldest intervals are missing: outputs
+    ///   are never purged, so something else removed them).
     public static func read(jetStream: JetStream, names: ExecutionNames, streams: Set<String>) throws(ClusterError) -> ClusterOutputs {
         var outputs = ClusterOutputs()
         var fencer: [String: String] = [:]  // lookup only
@@ -108,27 +112,48 @@ public struct ClusterOutputs: Sendable {
                 if current.map({ $0 < through }) ?? true { outputs.sealed[message.stream, default: [:]][message.target] = through }
             }
         }
-        let reader = try jetStream.reader(stream: names.jetStreamName, subject: names.allSubjects)
-        try reader.readToEnd(timeout: .seconds(60)) { stored throws(ClusterError) in
-            switch try ExchangeWire.decode(stored, names: names) {
-            case .fence(let node):
-                note(stored)
-                fencer[stored.subject] = node
-                previousOnSubject[stored.subject] = stored.sequence
-                outputs.messagesByNode[node, default: 0] += 1
-            case .checkpoint(let node):
-                audit(stored, node, "checkpoint message")
-            case .message(let message, let node):
-                audit(stored, node, "message")
-                if streams.contains(message.stream) { try take(message, subject: stored.subject) }
-            case .piece(let piece, let index, let count, let node):
-                audit(stored, node, "message")
-                // A block sent in pieces is one once every piece is in.
-                if streams.contains(piece.stream),
-                   let whole = try pieces.add(piece, index: index, count: count, subject: stored.subject, sequence: stored.sequence) {
-                    try take(whole, subject: stored.subject)
+        // Per subject of `streams`, its first message read: the sequence it was published after
+        // must be 0 (the subject's first message ever), or messages before it are gone.
+        var firstOnOutputSubject: [String: (sequence: UInt64, previous: UInt64?, stream: String, partition: UInt32)] = [:]  // lookup only
+        func noteFirst(_ stored: StoredMessage) {
+            guard firstOnOutputSubject[stored.subject] == nil, let (stream, _, target) = names.parse(subject: stored.subject),
+                  streams.contains(stream) else { return }
+            firstOnOutputSubject[stored.subject] = (stored.sequence, SubjectChain.previous(of: stored), stream, target)
+        }
+        for (jetStreamName, subjects) in [(names.outputsJetStreamName, names.allOutputSubjects), (names.jetStreamName, names.allSubjects)] {
+            guard try jetStream.streamInfo(jetStreamName) != nil else { continue }
+            let reader = try jetStream.reader(stream: jetStreamName, subject: subjects)
+            try reader.readToEnd(timeout: .seconds(60)) { stored throws(ClusterError) in
+                noteFirst(stored)
+                switch try ExchangeWire.decode(stored, names: names) {
+                case .fence(let node):
+                    note(stored)
+                    fencer[stored.subject] = node
+                    previousOnSubject[stored.subject] = stored.sequence
+                    outputs.messagesByNode[node, default: 0] += 1
+                case .checkpoint(let node):
+                    audit(stored, node, "checkpoint message")
+                case .message(let message, let node):
+                    audit(stored, node, "message")
+                    if streams.contains(message.stream) { try take(message, subject: stored.subject) }
+                case .piece(let piece, let index, let count, let node):
+                    audit(stored, node, "message")
+                    // A block sent in pieces is one once every piece is in.
+                    if streams.contains(piece.stream),
+                       let whole = try pieces.add(piece, index: index, count: count, subject: stored.subject, sequence: stored.sequence) {
+                        try take(whole, subject: stored.subject)
+                    }
                 }
             }
+        }
+        // (A first message without a link, from a Strata before `Strata-Previous`, says nothing.)
+        for (subject, first) in firstOnOutputSubject.sorted(by: { $0.key < $1.key }) {
+            guard let previous = first.previous, previous != 0 else { continue }
+            let present = chunks.keys.filter { $0.stream == first.stream && $0.partition == first.partition }.map(\.interval).min()
+            throw .corrupt("\(first.stream) partition \(first.partition): the first message stored on \(subject) "
+                + "(sequence \(first.sequence) of \(names.jetStream(ofSubject: subject))) follows sequence "
+                + "\(previous), which is gone: the intervals before "
+                + "\(present.map { String($0.rawValue) } ?? "the ones read") are missing")
         }
         // A copy whose link was not read follows what it says when that is nothing (sequence 0) or a
         // message purged since (behind a checkpoint: the purge keeps every subject's newest message,
@@ -137,7 +162,8 @@ public struct ClusterOutputs: Sendable {
         for (stored, node, context) in unlinked {
             let link = SubjectChain.previous(of: stored)
             if link == 0 { continue }
-            if let link, link < stored.sequence, try jetStream.message(stream: names.jetStreamName, sequence: link) == nil { continue }
+            if let link, link < stored.sequence,
+               try jetStream.message(stream: names.jetStream(ofSubject: stored.subject), sequence: link) == nil { continue }
             violation("\(node) wrote speculative message \(stored.sequence) on \(stored.subject) linked to \(link.map { "message \($0), which is stored but was not read before it" } ?? "nothing")",
                       subject: stored.subject, context: context)
         }

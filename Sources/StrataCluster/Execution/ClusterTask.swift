@@ -254,7 +254,7 @@ final class ClusterTask: Sendable {
         for subject in subjects {
             var attempts = 0
             while true {
-                let last = try jetStream.lastMessage(stream: names.jetStreamName, subject: subject)?.sequence ?? 0
+                let last = try jetStream.lastMessage(stream: names.jetStream(ofSubject: subject), subject: subject)?.sequence ?? 0
                 do {
                     let ack = try jetStream.publish(ExchangeWire.fence(subject: subject, names: names, node: node,
                                                                        revision: leaseRevision,
@@ -619,9 +619,10 @@ final class ClusterTask: Sendable {
     /// this task — now, or a new owner of `P` restoring one of the two checkpoints kept, which
     /// reads from that checkpoint's position — and `ClusterOutputs`, which only counts and audits
     /// them (it keeps the named outputs' blocks, whose subjects are never purged). The sender
-    /// (task `SOURCE`) reads only the subject's last message, to fence it, which stays.
+    /// (task `SOURCE`) reads only the subject's last message, to fence it, which stays. Only the
+    /// exchanges' JetStream stream is ever purged; named outputs live in a stream of their own.
     private func purgeExchanges(_ bounds: [(subject: String, before: UInt64)]) throws(ClusterError) {
-        for (subject, before) in bounds where before > 1 {
+        for (subject, before) in bounds where before > 1 && names.jetStream(ofSubject: subject) == names.jetStreamName {
             try whileNoResponders { () throws(ClusterError) in
                 try jetStream.purge(stream: names.jetStreamName, subject: subject, beforeSequence: before)
             }
@@ -665,7 +666,7 @@ final class ClusterTask: Sendable {
                         // a duplicate stored after the task's last message is a copy's.
                         let own = sequences[subject] ?? 0
                         let next = try SubjectChain.afterAcknowledgement(ack, ownLast: own, jetStream: jetStream,
-                                                                         stream: names.jetStreamName, subject: subject,
+                                                                         stream: names.jetStream(ofSubject: subject), subject: subject,
                                                                          node: node)
                         var sealed = next.sealedThrough
                         if let mark { sealed = max(sealed ?? mark, mark) }
@@ -685,7 +686,7 @@ final class ClusterTask: Sendable {
 
     /// Carries on after speculative copies on `subject` (or stops at a fence: `SubjectChain`).
     private func adoptChain(_ subject: String, after own: UInt64) throws(ClusterError) {
-        let next = try SubjectChain.continuation(jetStream: jetStream, stream: names.jetStreamName, subject: subject,
+        let next = try SubjectChain.continuation(jetStream: jetStream, stream: names.jetStream(ofSubject: subject), subject: subject,
                                                  ownLast: own, node: node)
         record(subject, next.sequence, sealed: next.sealedThrough)
     }
@@ -740,7 +741,7 @@ final class ClusterTask: Sendable {
                 waitForValidLease()
                 if isStopping { return }
                 let subject = names.subject(stream: channel.wireName, source: UInt32(partition), target: target)
-                guard let last = try jetStream.lastMessage(stream: names.jetStreamName, subject: subject) else { continue }
+                guard let last = try jetStream.lastMessage(stream: names.jetStream(ofSubject: subject), subject: subject) else { continue }
                 // Where the owner stands on the subject: after a seal mark, its interval; right after
                 // the owner's fence (it took the subject over and has stored nothing since), the
                 // progress it resumes from — read after the fence, so a publish expecting the fence

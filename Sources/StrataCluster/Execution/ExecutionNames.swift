@@ -1,20 +1,29 @@
 import StrataEngine
 
 /// The JetStream names of a program run on a cluster: one JetStream stream holding every message
-/// its partition tasks exchange, and one KV bucket holding its members, leases and progress.
+/// its partition tasks exchange and their checkpoints, one holding its named outputs, and KV buckets
+/// holding its members, leases and progress.
 ///
 /// For program `P` in namespace `ns` (with `<p>` the name with `_` written `__` and `.` written `_d`,
 /// a valid subject token that decodes back):
 ///
 /// | what | name |
 /// | --- | --- |
-/// | JetStream stream | `NS__x_<p>` (the namespace upper-cased) |
-/// | subjects | `ns._x.<p>.<stream>.<source>.<target>`: stream `<stream>`'s blocks and seal marks from task `source` to task `target` |
+/// | JetStream stream of exchanges and checkpoints (purged behind checkpoints) | `NS__x_<p>` (the namespace upper-cased) |
+/// | its subjects | `ns._x.<p>.<stream>.<source>.<target>`: an exchange's blocks and seal marks from task `source` to task `target` |
 /// | checkpoint subjects | `ns._x.<p>._c.<partition>`: the checkpoints of a partition task (`TaskCheckpoint`) |
+/// | JetStream stream of named outputs (never purged) | `NS__o_<p>` |
+/// | its subjects | `ns._o.<p>.<stream>.<q>.<q>`: output `<stream>`'s blocks and seal marks from task `q` |
 /// | KV buckets | `ns_x_<p>_leases` with keys `node.<node>`, `lease.<partition>`; `ns_x_<p>_progress` with keys `progress.<partition>` and `program` |
 ///
-/// `_x` is never an encoded name (`_` is always escaped as `__` or `_d`), so a program's subjects
-/// never collide with a replicated stream's (`ns.<stream>.…`). `ExecutionNames` is `Sendable`.
+/// A stream is a named output unless its name begins with `P.` (the program's internal streams,
+/// exchanges among them: `P.vN.shuffle`), the rule `ClusterTask` exports by. Outputs live apart
+/// because nats-server before 2.9.18 may replay a filtered purge as a purge of the whole stream
+/// when a replica recovers (nats-server issue #4196): a stream that is purged can lose every
+/// message stored before the purge on a restarted server, whatever its subject.
+///
+/// `_x`, `_o` are never encoded names (`_` is always escaped as `__` or `_d`), so a program's
+/// subjects never collide with a replicated stream's (`ns.<stream>.…`). `ExecutionNames` is `Sendable`.
 public struct ExecutionNames: Sendable, Equatable {
     /// The namespace.
     public let namespace: String
@@ -30,16 +39,29 @@ public struct ExecutionNames: Sendable, Equatable {
         token = Self.encode(program)
     }
 
-    /// The JetStream stream of the program's exchanges.
+    /// The JetStream stream of the program's exchanges and checkpoints.
     public var jetStreamName: String { namespace.uppercased() + "__x_" + token }
     /// Every subject of it.
     public var allSubjects: String { "\(namespace)._x.\(token).>" }
+    /// The JetStream stream of the program's named outputs, which is never purged.
+    public var outputsJetStreamName: String { namespace.uppercased() + "__o_" + token }
+    /// Every subject of it.
+    public var allOutputSubjects: String { "\(namespace)._o.\(token).>" }
+
+    /// Whether `stream` is a named output of the program: any stream not named `<program>.…`.
+    public func isOutput(_ stream: String) -> Bool { !stream.hasPrefix(program + ".") }
+
+    /// The JetStream stream holding `subject`: the outputs' for an output subject, else the exchanges'.
+    public func jetStream(ofSubject subject: String) -> String {
+        subject.hasPrefix("\(namespace)._o.\(token).") ? outputsJetStreamName : jetStreamName
+    }
     /// The KV bucket of members, leases and progress.
     public var bucket: String { "\(namespace)_x_\(token)" }
 
-    /// The subject of `stream`'s messages from task `source` to task `target`.
+    /// The subject of `stream`'s messages from task `source` to task `target`: in the outputs'
+    /// stream for a named output (`isOutput`), in the exchanges' otherwise.
     public func subject(stream: String, source: UInt32, target: UInt32) -> String {
-        "\(namespace)._x.\(token).\(Self.encode(stream)).\(source).\(target)"
+        "\(namespace).\(isOutput(stream) ? "_o" : "_x").\(token).\(Self.encode(stream)).\(source).\(target)"
     }
 
     /// The subject of partition `partition`'s checkpoints (`_c` is never an encoded stream name).
@@ -52,12 +74,15 @@ public struct ExecutionNames: Sendable, Equatable {
     public func subjects(toTarget target: UInt32) -> String { "\(namespace)._x.\(token).*.*.\(target)" }
 
     /// Every subject of one stream.
-    public func subjects(ofStream stream: String) -> String { "\(namespace)._x.\(token).\(Self.encode(stream)).*.*" }
+    public func subjects(ofStream stream: String) -> String {
+        "\(namespace).\(isOutput(stream) ? "_o" : "_x").\(token).\(Self.encode(stream)).*.*"
+    }
 
-    /// The stream, source and target of a subject of this program, or `nil`.
+    /// The stream, source and target of a subject of this program (in either of its JetStream
+    /// streams: outputs published by an earlier Strata are in the exchanges'), or `nil`.
     public func parse(subject: String) -> (stream: String, source: UInt32, target: UInt32)? {
-        let prefix = "\(namespace)._x.\(token)."
-        guard subject.hasPrefix(prefix) else { return nil }
+        let exchanges = "\(namespace)._x.\(token).", outputs = "\(namespace)._o.\(token)."
+        guard let prefix = [exchanges, outputs].first(where: { subject.hasPrefix($0) }) else { return nil }
         let parts = subject.dropFirst(prefix.count).split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let stream = Self.decode(String(parts[0])),
               let source = UInt32(parts[1]), let target = UInt32(parts[2]) else { return nil }
