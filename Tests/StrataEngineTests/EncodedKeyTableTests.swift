@@ -98,4 +98,107 @@ import Strata
             }
         }
     }
+
+    /// Keys that agree on everything a slot holds (length, first 8 bytes and the 24 bits of the
+    /// probing hash in the tag), found by search, against a dictionary: a slot match must still
+    /// tell them apart by their entries, through growth, removals, tombstone reuse and rebuilds.
+    @Test func keysEqualInTheirSlotsStayDistinctKeys() {
+        let prefix = Array("sessions".utf8)
+        var byTag: [[UInt64]: [[UInt8]]] = [:]  // lookup only; groups sorted below
+        for n in 0..<(1 << 17) {
+            withUnsafeBytes(of: UInt32(n).littleEndian) { counter in
+                for padding in [0, 12] {  // 12 bytes (head and tag), 24 bytes (arena)
+                    let key = prefix + Array(counter) + [UInt8](repeating: 0x2E, count: padding)
+                    let tag = key.withUnsafeBytes { bytes in
+                        let head = EncodedKeyTable.head(of: bytes)
+                        return EncodedKeyTable.tag(hash: EncodedKeyTable.probingHash(bytes, head: head), count: bytes.count)
+                    }
+                    byTag[[tag, UInt64(key.count)], default: []].append(key)
+                }
+            }
+        }
+        let colliding = byTag.values.filter { $0.count > 1 }.sorted { $0[0].lexicographicallyPrecedes($1[0]) }
+        #expect(colliding.count > 100, "\(colliding.count) groups of keys equal in their slots")
+        // Each group's keys one after another, with short keys between them (integers, whose
+        // slots match on their bytes alone).
+        var keys: [[UInt8]] = []
+        for (n, group) in colliding.enumerated() {
+            keys += group
+            keys.append(withUnsafeBytes(of: UInt64(n).littleEndian) { Array($0) })
+            keys.append(Array(prefix.prefix(n % 9)))
+        }
+        var table = EncodedKeyTable()
+        var model: [[UInt8]] = []
+        var indexOf: [[UInt8]: Int] = [:]  // lookup only
+        func check() {
+            #expect(table.count == model.count)
+            for (index, key) in model.enumerated() {
+                #expect(key.withUnsafeBytes { table.find(bytes: $0) } == index)
+                #expect(table.withBytes(of: index) { Array($0) } == key)
+                #expect(table.hash(of: index) == XXH64.hash(key))
+            }
+        }
+        for round in 0..<3 {
+            for key in keys {
+                let (index, inserted) = key.withUnsafeBytes { table.index(ofEncoded: $0) }
+                #expect(inserted == (indexOf[key] == nil))
+                if inserted {
+                    indexOf[key] = model.count
+                    model.append(key)
+                }
+                #expect(index == indexOf[key])
+            }
+            check()
+            // Remove every other key of the colliding groups (the swap-remove of the state
+            // tables), then look every key up: removed ones are absent.
+            for (n, key) in keys.enumerated() where (n + round) % 2 == 0 {
+                guard let at = indexOf[key] else { continue }
+                table.remove(at: at)
+                indexOf[key] = nil
+                let last = model.removeLast()
+                if at < model.count {
+                    model[at] = last
+                    indexOf[last] = at
+                }
+            }
+            for key in keys where indexOf[key] == nil {
+                #expect(key.withUnsafeBytes { table.find(bytes: $0) } == nil)
+            }
+            check()
+        }
+    }
+
+    /// Integer keys are looked up by their little-endian bytes, which are their encodings: the
+    /// same indices and routing hashes as the encoded bytes, and `String` keys beside them.
+    @Test func integerKeysAreTheirEncodedBytes() async {
+        await propertyCheck(count: 40, input: Gen.uint64(in: 0...40).array(of: 0...300)) { values in
+            var byInteger = EncodedKeyTable()
+            var byBytes = EncodedKeyTable()
+            var scratch = BinaryWriter()
+            for value in values {
+                let found: (index: Int, inserted: Bool)
+                switch value % 4 {
+                case 0: found = byInteger.index(of: value, scratch: &scratch)
+                case 1: found = byInteger.index(of: Int64(bitPattern: value), scratch: &scratch)
+                case 2: found = byInteger.index(of: Int(bitPattern: UInt(value)), scratch: &scratch)
+                default: found = byInteger.index(of: value >> 1, scratch: &scratch)
+                }
+                var encoded = BinaryWriter()
+                (value % 4 == 3 ? value >> 1 : value).encode(to: &encoded)
+                let expected = encoded.bytes.withUnsafeBytes { byBytes.index(ofEncoded: $0) }
+                #expect(found.index == expected.index && found.inserted == expected.inserted)
+                #expect(byInteger.hash(of: found.index) == XXH64.hash(encoded.bytes))
+                #expect(byInteger.find(UInt64(value % 4 == 3 ? value >> 1 : value), scratch: &scratch) == found.index)
+            }
+            var small = EncodedKeyTable()
+            for value in values {
+                var encoded = BinaryWriter()
+                UInt32(truncatingIfNeeded: value).encode(to: &encoded)
+                let expected = encoded.bytes.withUnsafeBytes { small.find(bytes: $0) }
+                #expect(small.find(UInt32(truncatingIfNeeded: value), scratch: &scratch) == expected)
+                #expect(small.find(Int32(truncatingIfNeeded: value), scratch: &scratch) == expected)
+                _ = small.index(of: Int32(truncatingIfNeeded: value), scratch: &scratch)
+            }
+        }
+    }
 }

@@ -70,6 +70,40 @@ import Testing
         }
     }
 
+    /// `track` (each event folded as it comes, one table lookup per key and interval, removals
+    /// followed by index) writes the same bytes as `updateStateByKey` with a step folding the
+    /// key's values (a lookup per key after every change): its updates and its changes, whose
+    /// timed-out keys come in the table's order, so the tables' orders after appends and
+    /// swap-removals are the same too.
+    @Test func trackWritesWhatTheFoldingStepWrites() async {
+        let events = Gen.int64(in: 0...(40 * 7 - 1)).map { PairB($0 / 7, $0 % 7 - 3) }.array(of: 0...40).array(of: 1...8)
+        await propertyCheck(count: 25, input: events, EngineGenB.partitions, Gen.int(in: 0...3)) {
+            intervals, partitions, timeoutChoice throws in
+            let fixture = try EngineFixtureB()
+            _ = try fixture.input("events", intervals, partitions: partitions)
+            let timeout = timeoutChoice == 0 ? nil : timeoutChoice
+            let stream = try fixture.store.stream(named: "events", of: PairB.self)
+            try fixture.run("tracked") { p in
+                p.read(stream).track(initialize: { _, ev in ev }, update: { _, sum, ev in sum + ev < 0 ? nil : sum + ev },
+                                     timeout: timeout, partitions: 3).updates.save(as: "tracked")
+            }
+            try fixture.run("folded") { p in
+                p.read(stream).updateStateByKey(timeout: timeout, partitions: 3) {
+                    (_: Int64, events: [Int64], previous: Int64?) -> Int64? in
+                    var state = previous
+                    for ev in events { state = state.map { $0 + ev < 0 ? nil : $0 + ev } ?? ev }
+                    return state
+                }.save(as: "folded")
+            }
+            #expect(try fixture.read("tracked", of: PairB.self, intervals: intervals.count)
+                    == fixture.read("folded", of: PairB.self, intervals: intervals.count))
+            let trackedChanges = try #require(try fixture.store.stateDescriptor(of: "tracked")).changes
+            let foldedChanges = try #require(try fixture.store.stateDescriptor(of: "folded")).changes
+            #expect(try fixture.read(trackedChanges, of: KeyValue<Int64, Int64?>.self, intervals: intervals.count)
+                    == fixture.read(foldedChanges, of: KeyValue<Int64, Int64?>.self, intervals: intervals.count))
+        }
+    }
+
     /// Restarting a `track` program after more input is sealed gives the same updates and counts
     /// as one uninterrupted run.
     @Test func trackSurvivesRestart() async {

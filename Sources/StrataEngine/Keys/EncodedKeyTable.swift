@@ -11,7 +11,12 @@ import StrataStorage
 /// `"e\u{301}"` (equal Strings) are two keys, and so are `-0.0` and `0.0`; a NaN key equals
 /// itself.
 ///
-/// Probing uses a fast multiply-xorshift hash of those bytes (no per-process seed); XXH64 of the
+/// Probing uses a fast multiply-xorshift hash of those bytes (no per-process seed). Each slot holds,
+/// beside its entry's index, a tag (24 bits of that hash and the key's length) and the key's first
+/// 8 bytes, so that a probe compares in the slot array and a key of at most 8 bytes (an integer,
+/// a short string) is found without loading its entry: one cache miss per lookup into a large
+/// table rather than two. Fixed-width integer keys are looked up by their 8 (or 4) little-endian
+/// bytes, their encoding, without a `BinaryWriter`. XXH64 of the
 /// encoded key, which routes it to a partition, is computed once per distinct key and kept when
 /// asked (`routing`). A `String` key is looked up by its UTF-8 bytes directly (its encoding is a
 /// length and those bytes, so equality is the same) without being encoded. Nothing iterates the
@@ -39,9 +44,11 @@ package struct EncodedKeyTable {
         }
     }
 
-    /// Open addressing, linear probing: `(entry index + 1) << 32 | upper 32 bits of the probing
-    /// hash`, or 0 for an empty slot, so that most mismatches are seen without loading the entry.
-    /// Power-of-two count.
+    /// Open addressing, linear probing, two words per slot (`slotCount` slots, a power of two):
+    /// word `2 s` is `(entry index + 1) << 32 | tag` (`tag(hash:count:)`), 0 for an empty slot
+    /// and `tombstone` for a removed one; word `2 s + 1` is the key's first 8 bytes (`head.0`).
+    /// A 16-byte slot never straddles a cache line, and a key of at most 8 bytes matches when
+    /// both words do, without its entry.
     @usableFromInline package var slots: [UInt64]
     /// The entries, in first-seen order.
     @usableFromInline package var entries: [Entry]
@@ -66,7 +73,7 @@ package struct EncodedKeyTable {
     package init(routing: Bool = true, capacity: Int = 0) {
         var slotCount = 64
         while slotCount < capacity * 2, slotCount < 1 << 30 { slotCount *= 2 }
-        slots = [UInt64](repeating: 0, count: slotCount)
+        slots = [UInt64](repeating: 0, count: 2 * slotCount)
         entries = []
         routingHashes = []
         arena = []
@@ -75,6 +82,30 @@ package struct EncodedKeyTable {
 
     /// The tombstone slot word: no entry index (the upper half of a live slot is never 0).
     @inlinable static var tombstone: UInt64 { 1 }
+
+    /// The number of slots (half the words of `slots`).
+    @inlinable var slotCount: Int { slots.count &>> 1 }
+
+    /// The low half of a live slot's first word: 24 bits of the probing hash (not the bits that
+    /// choose the slot) above the key's length, capped at 255. With equal first 8 bytes, keys of
+    /// at most 8 bytes with equal tags are equal.
+    @inlinable @inline(__always)
+    static func tag(hash: UInt64, count: Int) -> UInt64 {
+        (hash >> 40) << 8 | UInt64(truncatingIfNeeded: min(count, 255))
+    }
+
+    /// Calls `body` with the encoding of `key` when it is a fixed-width integer encoded as its
+    /// little-endian bytes (`UInt64`, `Int64`, `Int`, `UInt32`, `Int32`), without a writer;
+    /// `nil` for other types (the checks fold away in specialized code).
+    @inlinable @inline(__always)
+    static func withIntegerEncoding<Key: RecordCodable, R>(of key: Key, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        if Key.self == UInt64.self { return withUnsafeBytes(of: unsafeBitCast(key, to: UInt64.self).littleEndian, body) }
+        if Key.self == Int64.self { return withUnsafeBytes(of: unsafeBitCast(key, to: Int64.self).littleEndian, body) }
+        if Key.self == Int.self { return withUnsafeBytes(of: Int64(unsafeBitCast(key, to: Int.self)).littleEndian, body) }
+        if Key.self == UInt32.self { return withUnsafeBytes(of: unsafeBitCast(key, to: UInt32.self).littleEndian, body) }
+        if Key.self == Int32.self { return withUnsafeBytes(of: unsafeBitCast(key, to: Int32.self).littleEndian, body) }
+        return nil
+    }
 
     /// The number of distinct keys.
     @inlinable
@@ -103,6 +134,7 @@ package struct EncodedKeyTable {
             }
             return found
         }
+        if let found = Self.withIntegerEncoding(of: key, { index(ofEncoded: $0) }) { return found }
         scratch.removeAll()
         key.encode(to: &scratch)
         return scratch.bytes.withUnsafeBytes { index(ofEncoded: $0) }
@@ -116,6 +148,7 @@ package struct EncodedKeyTable {
         if Key.self == String.self, var string = key as? String {
             return string.withUTF8 { find(bytes: UnsafeRawBufferPointer($0)) }
         }
+        if let found = Self.withIntegerEncoding(of: key, { find(bytes: $0) }) { return found }
         scratch.removeAll()
         key.encode(to: &scratch)
         return scratch.bytes.withUnsafeBytes { find(bytes: $0) }
@@ -134,26 +167,29 @@ package struct EncodedKeyTable {
     /// Where `key`'s bytes are: its entry's index and slot, or the slot a new entry takes.
     @inlinable @inline(__always)
     func probe(_ key: UnsafeRawBufferPointer, head: (UInt64, UInt64), hash: UInt64) -> (index: Int?, slot: Int) {
-        let fingerprint = hash >> 32
-        let mask = slots.count - 1
+        let tag = Self.tag(hash: hash, count: key.count)
+        let mask = slotCount &- 1
         var slot = Int(truncatingIfNeeded: hash) & mask
         var free = -1
         while true {
-            let word = slots[slot]
+            let word = slots[2 &* slot]
             if word == 0 { break }
             if word == Self.tombstone {
                 if free < 0 { free = slot }
-            } else if word & 0xFFFF_FFFF == fingerprint {
-                let index = Int(word >> 32) - 1
+            } else if word & 0xFFFF_FFFF == tag, slots[2 &* slot &+ 1] == head.0 {
+                // Same tag (so same length up to 255) and first 8 bytes: a key of at most 8
+                // bytes is equal; a longer one is compared with its entry.
+                let index = Int(truncatingIfNeeded: word >> 32) &- 1
+                if key.count <= 8 { return (index, slot) }
                 let entry = entries[index]
-                if entry.count == key.count, entry.head == head,
+                if entry.count == key.count, entry.head.1 == head.1,
                    key.count <= 16 || arena.withUnsafeBytes({
                        Self.equal(UnsafeRawBufferPointer(rebasing: $0[entry.start..<entry.start + entry.count]), key)
                    }) {
                     return (index, slot)
                 }
             }
-            slot = (slot + 1) & mask
+            slot = (slot &+ 1) & mask
         }
         return (nil, free >= 0 ? free : slot)
     }
@@ -182,9 +218,10 @@ package struct EncodedKeyTable {
         let index = entries.count
         entries.append(Entry(start: arena.count, count: key.count, head: head))
         if key.count > 16 { arena.append(contentsOf: key) }
-        if slots[found.slot] == Self.tombstone { tombstones -= 1 }
-        slots[found.slot] = UInt64(index + 1) << 32 | hash >> 32
-        if (entries.count + tombstones) * 2 > slots.count { rebuild() }
+        if slots[2 &* found.slot] == Self.tombstone { tombstones -= 1 }
+        slots[2 &* found.slot] = UInt64(index + 1) << 32 | Self.tag(hash: hash, count: key.count)
+        slots[2 &* found.slot &+ 1] = head.0
+        if (entries.count + tombstones) * 2 > slotCount { rebuild() }
         return (index, true)
     }
 
@@ -196,12 +233,13 @@ package struct EncodedKeyTable {
     package mutating func remove(at index: Int) {
         let last = entries.count - 1
         let removedSlot = slot(of: index)
-        slots[removedSlot] = Self.tombstone
+        slots[2 * removedSlot] = Self.tombstone
+        slots[2 * removedSlot + 1] = 0
         tombstones += 1
         if entries[index].count > 16 { garbage += entries[index].count }
         if index != last {
             let moved = slot(of: last)
-            slots[moved] = UInt64(index + 1) << 32 | slots[moved] & 0xFFFF_FFFF
+            slots[2 * moved] = UInt64(index + 1) << 32 | slots[2 * moved] & 0xFFFF_FFFF
             entries[index] = entries[last]
             if routing { routingHashes[index] = routingHashes[last] }
         }
@@ -216,9 +254,9 @@ package struct EncodedKeyTable {
         let hash = entry.count <= 16
             ? Self.probingHash(head: entry.head, count: entry.count)
             : arena.withUnsafeBytes { Self.probingHash(UnsafeRawBufferPointer(rebasing: $0[entry.start..<entry.start + entry.count])) }
-        let mask = slots.count - 1
+        let mask = slotCount - 1
         var slot = Int(truncatingIfNeeded: hash) & mask
-        while slots[slot] >> 32 != UInt64(index + 1) { slot = (slot + 1) & mask }
+        while slots[2 * slot] >> 32 != UInt64(index + 1) { slot = (slot + 1) & mask }
         return slot
     }
 
@@ -337,9 +375,9 @@ package struct EncodedKeyTable {
             arena = compacted
             garbage = 0
         }
-        let count = entries.count * 4 > slots.count ? slots.count * 2 : slots.count
-        var fresh = [UInt64](repeating: 0, count: count)
-        let mask = fresh.count - 1
+        let count = entries.count * 4 > slotCount ? slotCount * 2 : slotCount
+        var fresh = [UInt64](repeating: 0, count: 2 * count)
+        let mask = count - 1
         for (index, entry) in entries.enumerated() {
             let hash: UInt64
             if entry.count <= 16 {
@@ -350,8 +388,9 @@ package struct EncodedKeyTable {
                 }
             }
             var slot = Int(truncatingIfNeeded: hash) & mask
-            while fresh[slot] != 0 { slot = (slot + 1) & mask }
-            fresh[slot] = UInt64(index + 1) << 32 | hash >> 32
+            while fresh[2 * slot] != 0 { slot = (slot + 1) & mask }
+            fresh[2 * slot] = UInt64(index + 1) << 32 | Self.tag(hash: hash, count: entry.count)
+            fresh[2 * slot + 1] = entry.head.0
         }
         slots = fresh
         tombstones = 0

@@ -274,36 +274,61 @@ struct KeyedStateKernel<Key: RecordCodable, Value: RecordCodable, State: RecordC
     init(initialize: @escaping @Sendable (Key, Value) throws -> State,
          update: @escaping @Sendable (Key, State, Value) throws -> State?) {
         apply = { table, pairs, t, timeout, emit, output, changes in
-            // Per key of the interval, in order of first event: its running state. The table
-            // changes only once every event is folded.
+            // The interval's keys in order of first event (groups), and each event's group.
             var groupKeys = EncodedKeyTable(routing: false, capacity: min(pairs.count, 1 << 16))
             var scratch = BinaryWriter(capacity: 64)
-            // Each group keeps the table index its key had (one lookup per key and interval):
-            // the table does not change while the events are folded.
-            var groups = ContiguousArray<(key: Key, state: State?, index: Int?)>()
-            for pair in pairs {
-                let (group, inserted) = groupKeys.index(of: pair.key, scratch: &scratch)
-                if inserted {
-                    let index = table.index(of: pair.key)
-                    let state = try index.map { try update(pair.key, table.entries[$0].state, pair.value) }
-                        ?? initialize(pair.key, pair.value)
-                    groups.append((pair.key, state, index))
-                } else if let current = groups[group].state {
-                    groups[group].state = try update(pair.key, current, pair.value)
+            var groupOfPair = ContiguousArray<Int>()
+            groupOfPair.reserveCapacity(pairs.count)
+            var firstPair = ContiguousArray<Int>()
+            for position in pairs.indices {
+                let (group, inserted) = groupKeys.index(of: pairs[position].key, scratch: &scratch)
+                if inserted { firstPair.append(position) }
+                groupOfPair.append(group)
+            }
+            // Each group's table index (-1: no state), then its state: loops of independent
+            // lookups, so that the processor overlaps their cache misses into a large table
+            // (one lookup per key and interval). The table does not change until every event
+            // is folded.
+            var indexes = ContiguousArray<Int>(repeating: -1, count: firstPair.count)
+            for group in firstPair.indices {
+                indexes[group] = table.index(of: pairs[firstPair[group]].key) ?? -1
+            }
+            var states = ContiguousArray<State?>()
+            states.reserveCapacity(firstPair.count)
+            for index in indexes { states.append(index >= 0 ? table.entries[index].state : nil) }
+            // The events in order: each folded into its key's running state (a key whose state
+            // ended starts afresh).
+            for position in pairs.indices {
+                let group = groupOfPair[position], pair = pairs[position]
+                if let current = states[group] {
+                    states[group] = try update(pair.key, current, pair.value)
                 } else {
-                    groups[group].state = try initialize(pair.key, pair.value)
+                    states[group] = try initialize(pair.key, pair.value)
                 }
             }
-            // Updates in place and appends leave every kept index valid; a removal moves the last
-            // entry, so after the first one each key is looked up again.
-            var indexesKept = true
-            for group in groups {
-                let index = indexesKept ? group.index : table.index(of: group.key)
-                if index != nil, group.state == nil { indexesKept = false }
-                table.set(group.key, at: index, to: group.state, interval: t)
+            // The table changes, key by key in order of first event. Updates in place and
+            // appends leave every index valid; a removal moves the last entry into the freed
+            // index, and `groupOfEntry` (each entry's group, -1 for none) follows it there.
+            var groupOfEntry = ContiguousArray<Int>(repeating: -1, count: table.entries.count)
+            for group in indexes.indices where indexes[group] >= 0 { groupOfEntry[indexes[group]] = group }
+            for group in firstPair.indices {
+                let key = pairs[firstPair[group]].key, state = states[group]
+                let index = indexes[group] >= 0 ? indexes[group] : nil
+                if let index, state == nil {
+                    let last = table.entries.count - 1
+                    table.remove(at: index)
+                    let moved = groupOfEntry.removeLast()
+                    if index < last {
+                        groupOfEntry[index] = moved
+                        if moved >= 0 { indexes[moved] = index }
+                    }
+                } else {
+                    table.set(key, at: index, to: state, interval: t)
+                    if index == nil, state != nil { groupOfEntry.append(group) }
+                }
                 if emit {
-                    if let state = group.state { output.append(KeyValue(group.key, state)) }
-                    if group.state != nil || index != nil { changes.append(KeyValue(group.key, group.state)) }
+                    if let state { output.append(KeyValue(key, state)) }
+                    if state != nil || index != nil { changes.append(KeyValue(key, state)) }
                 }
             }
             if let timeout {
