@@ -357,6 +357,22 @@ public class StreamAppender {
         return Int(truncatingIfNeeded: hash % count)
     }
 
+    /// The partition the next unkeyed (round-robin) record goes to. A caller that keeps its input
+    /// positions itself (the directory source, in `NAME.pos`) commits it with them and hands it
+    /// to `continueRoundRobin(at:)` when it resumes, as a resumable appender does in its source row.
+    package final var nextRoundRobinPartition: UInt32 { roundRobin }
+
+    /// Continues the round-robin rotation at `partition`: the next unkeyed record goes there. Call
+    /// it before appending, with a value committed from `nextRoundRobinPartition`.
+    ///
+    /// - Throws: `.misuse` when `partition` is not one of the stream's partitions.
+    package final func continueRoundRobin(at partition: UInt32) throws(StorageError) {
+        guard partition < partitionCount else {
+            throw .misuse("stream \(descriptor.name): round-robin partition \(partition) of \(partitionCount)")
+        }
+        roundRobin = partition
+    }
+
     @inline(__always)
     private final func nextRoundRobin() -> Int {
         let p = roundRobin
