@@ -185,6 +185,8 @@ extension Store {
             report.problems += problems
             if seals[interval] != nil { checked.insert(interval); report.intervals += 1 }
             progress(report)
+            // No interval follows the last index: `next` would wrap to 0 and walk the stream again, forever.
+            guard interval.rawValue < UInt64.max else { break }
             cursorInterval = interval.next
         }
         // Seals whose blocks are missing altogether.

@@ -321,7 +321,7 @@ public class StreamAppender {
             guard eventTime.rawValue >= 0 else { throw .timeOutOfRange(stream: descriptor.name, time: eventTime) }
             interval = Interval(UInt64(eventTime.rawValue) / lengthNanos)
             if let sealed = sealedThrough, interval <= sealed {
-                guard lateDescriptor != nil else { throw .misuse("stream \(descriptor.name) has no late side stream") }
+                try checkLateSideStream()
                 if late.isEmpty { late = [PayloadBuilder](repeating: PayloadBuilder(capacity: 0), count: Int(partitionCount)) }
                 late[p].append(encoded: bytes)
                 lateRecords &+= 1
@@ -355,6 +355,22 @@ public class StreamAppender {
         let count = UInt64(partitionCount)
         if count & (count &- 1) == 0 { return Int(truncatingIfNeeded: hash & (count &- 1)) }
         return Int(truncatingIfNeeded: hash % count)
+    }
+
+    /// The partition the next unkeyed (round-robin) record goes to. A caller that keeps its input
+    /// positions itself (the directory source, in `NAME.pos`) commits it with them and hands it
+    /// to `continueRoundRobin(at:)` when it resumes, as a resumable appender does in its source row.
+    package final var nextRoundRobinPartition: UInt32 { roundRobin }
+
+    /// Continues the round-robin rotation at `partition`: the next unkeyed record goes there. Call
+    /// it before appending, with a value committed from `nextRoundRobinPartition`.
+    ///
+    /// - Throws: `.misuse` when `partition` is not one of the stream's partitions.
+    package final func continueRoundRobin(at partition: UInt32) throws(StorageError) {
+        guard partition < partitionCount else {
+            throw .misuse("stream \(descriptor.name): round-robin partition \(partition) of \(partitionCount)")
+        }
+        roundRobin = partition
     }
 
     @inline(__always)
@@ -436,9 +452,7 @@ public class StreamAppender {
         _ record: Record, encodeKey: ((Record, inout BinaryWriter) -> Void)?,
         encodeAfterKey: ((Record, inout BinaryWriter) -> Bool)?
     ) throws(StorageError) {
-        guard lateDescriptor != nil else {
-            throw .misuse("stream \(descriptor.name) has no late side stream")
-        }
+        try checkLateSideStream()
         if late.isEmpty { late = [PayloadBuilder](repeating: PayloadBuilder(capacity: 0), count: Int(partitionCount)) }
         let p = partition(for: record, encodeKey: encodeKey)
         _ = try frame(record, encodeAfterKey: encodeAfterKey, into: &late[p], limit: .max)
@@ -500,7 +514,7 @@ public class StreamAppender {
         // Late records are filed under the first interval open in both the stream and its late side
         // stream; they are sealed with the stream's next seal, or alone by `sealAll` (and
         // `sealAllWithoutWaiting`) when the stream has nothing to seal.
-        let interval = lateFilingInterval
+        guard let interval = lateFilingInterval else { return }  // no late record was taken then
         for p in late.indices where late[p].recordCount > 0 {
             add(Self.takeBlock(&late[p], stream: lateDescriptor, interval: interval, partition: p,
                                compressor: compressor, capacity: 0))
@@ -510,10 +524,33 @@ public class StreamAppender {
         lateCountPending = 0
     }
 
+    /// Checks that a late record can be taken: the stream has a late side stream, and an interval
+    /// of it is left to file the record under.
+    ///
+    /// - Throws: `.misuse` naming the stream otherwise.
+    private final func checkLateSideStream() throws(StorageError) {
+        guard let lateDescriptor else {
+            throw .misuse("stream \(descriptor.name) has no late side stream")
+        }
+        guard lateFilingInterval != nil else {
+            // As for the stream itself, the last interval index is never sealed in the late side
+            // stream: no interval would follow it for the late records after these.
+            throw .misuse("stream \(descriptor.name) is sealed through \(sealedThrough.map { "\($0)" } ?? "-"): a late "
+                + "record would go to \(lateDescriptor.name) interval \(UInt64.max), the last interval index, which "
+                + "cannot be sealed: no interval would follow it for later late records")
+        }
+    }
+
     /// The interval of the late side stream that late records go to: the first after both the
-    /// stream's and the late side stream's sealed intervals.
-    private final var lateFilingInterval: Interval {
-        max(sealedThrough?.next ?? Interval(0), lateSealedThrough?.next ?? Interval(0))
+    /// stream's and the late side stream's sealed intervals; `nil` when that would be the last
+    /// interval index (`UInt64.max`), which is never sealed, or past it.
+    private final var lateFilingInterval: Interval? {
+        let afterStream = sealedThrough.map { $0.rawValue &+ 1 } ?? 0
+        let afterLate = lateSealedThrough.map { $0.rawValue &+ 1 } ?? 0
+        // A sealed interval `UInt64.max` (never sealed by this build) leaves nothing after it.
+        guard sealedThrough?.rawValue != .max, lateSealedThrough?.rawValue != .max else { return nil }
+        let interval = max(afterStream, afterLate)
+        return interval < .max ? Interval(interval) : nil
     }
 
     /// Adds to the batch the seal of the late side stream through `through`, or through the

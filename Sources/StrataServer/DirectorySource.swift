@@ -229,6 +229,7 @@ final class DirectoryIngest {
         }
         sequence = (positionsAppender.newestSealedInterval?.rawValue).map { $0 + 1 } ?? 0
         let legacyName = SideStreams.legacySourcePositions(of: configuration.stream)
+        var resumed: (record: SourcePositionsRecord, recordedIn: String)?
         if let (origin, record) = try SourcePositionsRecord.newest(of: configuration.stream, in: store) {
             let recordedIn: String
             switch origin {
@@ -243,6 +244,7 @@ final class DirectoryIngest {
                                       configuredDirectory: source.directory)
             }
             for position in record.files { positions[position.file] = position }
+            resumed = (record, recordedIn)
         }
         do {
             if try store.existingStream(named: legacyName, of: JSONRecord.self) != nil { legacyPositions = legacyName }
@@ -250,6 +252,27 @@ final class DirectoryIngest {
             throw .storage(error, context: "stream \(legacyName): look for the positions of an older store")
         }
         buffer = [UInt8](repeating: 0, count: max(1 << 20, configuration.maxRecordBytes + 2))
+        if let resumed { try continueRotations(from: resumed.record, recordedIn: resumed.recordedIn) }
+    }
+
+    /// Continues the round-robin rotations of the stream and its dead letters where the committed
+    /// records left them, so a resumed directory is partitioned exactly as an uninterrupted one.
+    private func continueRotations(from record: SourcePositionsRecord, recordedIn name: String) throws(ReceiverError) {
+        let rotations: [(UInt32, StreamAppender)] = [
+            (record.nextRoundRobinPartition, ingest.ingestor.appender),
+            (record.nextDeadLetterPartition, ingest.deadLetters.appender),
+        ]
+        for (next, appender) in rotations {
+            guard next < appender.descriptor.partitions else {
+                throw .corruptPositions(stream: name, reason: "the next round-robin partition of "
+                    + "\(appender.descriptor.name) is \(next), not one of its \(appender.descriptor.partitions) partitions")
+            }
+            do {
+                try appender.continueRoundRobin(at: next)
+            } catch {
+                throw .storage(error, context: "stream \(appender.descriptor.name): continue the round-robin rotation")
+            }
+        }
     }
 
     /// Reads until stopped (or drained), then commits what was read.
@@ -454,7 +477,9 @@ final class DirectoryIngest {
         if let position { positions[position.file] = position }
         let record = SourcePositionsRecord(
             directory: source.directory,
-            files: positions.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.compactMap { positions[$0] })
+            files: positions.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.compactMap { positions[$0] },
+            nextRoundRobinPartition: ingest.ingestor.appender.nextRoundRobinPartition,
+            nextDeadLetterPartition: ingest.deadLetters.appender.nextRoundRobinPartition)
         do {
             try positionsAppender.append(record, interval: Interval(sequence))
             try positionsAppender.sealWithoutWaiting(through: Interval(sequence))

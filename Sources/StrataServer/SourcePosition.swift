@@ -25,9 +25,12 @@ public struct SourcePosition: Sendable, Equatable, Codable {
 /// the same transaction (`StreamAppender.commit(together:)` across record types): the directory and
 /// every file's position, files in name order.
 ///
-/// Binary, as every typed record (`docs/ingest.md` gives the layout): a version byte (1), the
-/// directory (a string), the file count (a varint), then per file its name (a string), offset and
-/// line count (each a `UInt64`).
+/// Binary, as every typed record (`docs/ingest.md` gives the layout): a version byte (2), the
+/// directory (a string), the file count (a varint), per file its name (a string), offset and line
+/// count (each a `UInt64`), then the partitions the stream's and the dead letters' next unkeyed
+/// records go to (each a `UInt32`). Records of version 1, written before the rotation was kept,
+/// still read, as partition 0. (The event-time watermark needs no keeping: what it sealed is in
+/// the store, which a resumed appender reads.)
 ///
 /// `NAME.pos` keeps only its newest sealed interval (retention: 1 interval); interval `k` holds
 /// the `k`-th commit's record. Its intervals count commits, not time. Stores written before it
@@ -36,17 +39,25 @@ public struct SourcePosition: Sendable, Equatable, Codable {
 struct SourcePositionsRecord: RecordCodable, Equatable {
     /// The catalog name of `NAME.pos` streams.
     static var recordTypeName: String { "strata.source-positions" }
-    /// The layout version written first.
-    static let version: UInt8 = 1
+    /// The layout version written first; version 1 (without the round-robin partitions) still reads.
+    static let version: UInt8 = 2
 
     /// The watched directory's absolute path.
     var directory: String
     /// Every file's position, in name order.
     var files: [SourcePosition]
+    /// The partition the stream's next unkeyed record goes to: a resumed source continues the
+    /// rotation there, so a resumed directory is stored as an uninterrupted one.
+    var nextRoundRobinPartition: UInt32
+    /// The partition the next dead letter goes to (the dead-letter stream's rotation).
+    var nextDeadLetterPartition: UInt32
 
-    init(directory: String, files: [SourcePosition]) {
+    init(directory: String, files: [SourcePosition], nextRoundRobinPartition: UInt32 = 0,
+         nextDeadLetterPartition: UInt32 = 0) {
         self.directory = directory
         self.files = files
+        self.nextRoundRobinPartition = nextRoundRobinPartition
+        self.nextDeadLetterPartition = nextDeadLetterPartition
     }
 
     func encode(to writer: inout BinaryWriter) {
@@ -58,12 +69,15 @@ struct SourcePositionsRecord: RecordCodable, Equatable {
             writer.write(file.offset)
             writer.write(file.line)
         }
+        writer.write(nextRoundRobinPartition)
+        writer.write(nextDeadLetterPartition)
     }
 
     init(from reader: inout BinaryReader) throws(RecordDecodingError) {
         let at = reader.offset
-        guard try reader.readByte() == Self.version else {
-            throw .invalidValue(offset: at, what: "source positions version (this build reads 1)")
+        let version = try reader.readByte()
+        guard version == 1 || version == Self.version else {
+            throw .invalidValue(offset: at, what: "source positions version \(version) (this build reads 1 and 2)")
         }
         directory = try reader.read()
         let count = try reader.readVarint()
@@ -78,6 +92,13 @@ struct SourcePositionsRecord: RecordCodable, Equatable {
             let offset: UInt64 = try reader.read()
             let line: UInt64 = try reader.read()
             files.append(SourcePosition(file: file, offset: offset, line: line))
+        }
+        if version >= 2 {
+            nextRoundRobinPartition = try reader.read()
+            nextDeadLetterPartition = try reader.read()
+        } else {
+            nextRoundRobinPartition = 0
+            nextDeadLetterPartition = 0
         }
     }
 

@@ -91,6 +91,9 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case recordRejected(StoreLocation, record: Int, recordType: String, RecordDecodingError)
     /// No store exists at the path.
     case storeNotFound(path: String)
+    /// A store was to be created at `path`, but its parent directory `parent` does not exist (and
+    /// `StoreOptions.createsParentDirectories` is off). Added in 0.1 (docs/errors.md).
+    case storeParentNotFound(path: String, parent: String)
     /// The path exists but is not a store this build can open.
     case notAStore(path: String, reason: String)
     /// The store's LMDB file is damaged below the level of streams (its meta pages, B-tree pages or
@@ -151,6 +154,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
             "\(location): record \(record) is intact but does not decode as \(type): \(why) "
                 + "(the store is not damaged: the reading type does not accept what was written)"
         case .storeNotFound(let path): "no store at \(path)"
+        case .storeParentNotFound(let path, let parent):
+            "cannot create store \(path): its parent directory \(parent) does not exist; create it first (mkdir -p \(parent))"
         case .notAStore(let path, let reason): "\(path) is not a Strata store: \(reason)"
         case .damaged(let path, let what): "\(path.isEmpty ? "the store" : "store " + path) is damaged: \(what)"
         case .unknownStream(let name): "unknown stream \(name)"

@@ -67,12 +67,12 @@ import Testing
     }
 
     @Test func salvageCopiesWhatVerifiesAndNamesWhatIsLost() throws {
-        let dir = try TemporaryDirectory(prefix: "strata-cli")
-        let store = dir.appending("store")
         let marker = VerifyCommandTests.marker
         let input = "{\"ts\":100,\"id\":\"\(marker)\"}\n{\"ts\":101,\"ok\":true}\n"
-        #expect(try strata(["ingest", "s", "--store", store, "--time-field", "ts", "--time-unit", "s",
-                            "--partitions", "1"], stdin: input).status == 0)
+        let ingested = try IngestedStore("s", lines: input,
+                                         arguments: ["--time-field", "ts", "--time-unit", "s", "--partitions", "1"])
+        let dir = ingested.directory, store = ingested.path
+        #expect(ingested.ingest.status == 0)
         let file = URL(fileURLWithPath: store + "/data.mdb")
         var data = try Data(contentsOf: file)
         var searchFrom = data.startIndex
@@ -103,12 +103,7 @@ import Testing
         chmod(store.path + "/data.mdb", 0o644)
         chmod(store.path + "/lock.mdb", 0o644)
         let binary = builtProductsDirectory() + "/strata"
-        var prefix = URL(fileURLWithPath: builtProductsDirectory())
-        while prefix.path != "/" {
-            let mode = (try? FileManager.default.attributesOfItem(atPath: prefix.path)[.posixPermissions] as? Int) ?? 0
-            guard mode & 0o001 != 0 else { return }  // the build directory is not reachable by another user
-            prefix.deleteLastPathComponent()
-        }
+        guard buildDirectoryClosedToOthers() == nil else { return }  // the build directory is not reachable by another user
         for command in Self.readCommands {
             let expected = try strata(command + ["--store", store.path])
             let run = try strata(["--reuid=65534", "--regid=65534", "--clear-groups", binary] + command + ["--store", store.path],

@@ -11,11 +11,9 @@ import Testing
     /// An ingest whose records were all late once sealed one more, empty, interval of the stream
     /// (106 here): the on-time record for it that came next then counted as late.
     @Test func anIngestOfLateRecordsOnlySealsNoIntervalOfTheStream() throws {
-        let directory = try TemporaryDirectory(prefix: "strata-cli")
-        let path = directory.appending("store")
-        let first = try strata(["ingest", "v", "--store", path, "--time-field", "ts", "--time-unit", "s"],
-                               stdin: "{\"ts\":100}\n{\"ts\":105}\n")
-        #expect(first.status == 0, "\(first.stderr)")
+        let store = try IngestedStore("v", lines: "{\"ts\":100}\n{\"ts\":105}\n")
+        let path = store.path
+        #expect(store.ingest.status == 0, "\(store.ingest.stderr)")
         for round in 1...2 {
             let late = try strata(["ingest", "v", "--store", path], stdin: "{\"ts\":10\(round)}\n")
             #expect(late.status == 0, "\(late.stderr)")
@@ -121,11 +119,9 @@ import Testing
     /// interval after it wrapped to 0, so the next late record failed the ingest with `stream
     /// v.late interval 0 partition 0 is already sealed`, and every later one with it.
     @Test func theLastIntervalIndexCannotBeSealed() throws {
-        let directory = try TemporaryDirectory(prefix: "strata-cli")
-        let path = directory.appending("store")
-        let first = try strata(["ingest", "v", "--store", path, "--time-field", "ts", "--time-unit", "s"],
-                               stdin: "{\"ts\":100}\n")
-        #expect(first.status == 0, "\(first.stderr)")
+        let store = try IngestedStore("v", lines: "{\"ts\":100}\n")
+        let path = store.path
+        #expect(store.ingest.status == 0, "\(store.ingest.stderr)")
         let seal = try strata(["seal", "v", "--store", path, "--through", "18446744073709551615"])
         #expect(seal.status == 1 && !seal.crashed, "\(seal.stderr)")
         #expect(seal.stderrLines == ["Error: stream v: interval 18446744073709551615 is the last interval index and "
@@ -135,6 +131,84 @@ import Testing
                 "\(late.stderr)")
         let lateRecords = try strata(["cat", "v.late", "--store", path])
         #expect(lateRecords.stdout == "{\"ts\":99}\n", "\(lateRecords.stdout)\(lateRecords.stderr)")
+    }
+
+    /// After `strata seal --through 18446744073709551614`, late records alone once went to
+    /// `v.late` interval 18446744073709551615 and sealed it (the last index, which `seal` refuses
+    /// for `v`), and the next late records went to that sealed interval again. Now a late record
+    /// with no interval left is a typed error naming both streams, and nothing of it is stored;
+    /// `describe` shows the end of the sealed range as beyond the representable times, never a
+    /// wrapped or clamped time.
+    @Test func lateRecordsPastTheLastSealableIntervalAreRefused() throws {
+        let store = try IngestedStore("v", lines: "{\"ts\":100}\n")
+        let path = store.path
+        #expect(store.ingest.status == 0, "\(store.ingest.stderr)")
+        let seal = try strata(["seal", "v", "--store", path, "--through", "18446744073709551614"])
+        #expect(seal.status == 0 && !seal.crashed, "\(seal.stdout)\(seal.stderr)")
+        for round in 1...2 {
+            let late = try strata(["ingest", "v", "--store", path], stdin: "{\"ts\":99}\n")
+            #expect(late.status == 1 && !late.crashed, "round \(round): \(late.stderr)")
+            #expect(late.stderrLines.contains(
+                "Error: stream v is sealed through 18446744073709551614: a late record would go to v.late interval "
+                + "18446744073709551615, the last interval index, which cannot be sealed: no interval would follow it "
+                + "for later late records"), "round \(round): \(late.stderr)")
+        }
+        let lateRecords = try strata(["cat", "v.late", "--store", path])
+        #expect(lateRecords.stdout == "", "\(lateRecords.stdout)\(lateRecords.stderr)")
+        let verify = try strata(["verify", "--store", path])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+
+        let describe = try strata(["describe", "v", "--store", path])
+        #expect(describe.status == 0, "\(describe.stderr)")
+        let sealedRow = describe.stdout.split(separator: "\n").first { $0.hasPrefix("sealed through ") }
+        #expect(sealedRow?.hasSuffix(" 18446744073709551614 (ends beyond the representable range, after "
+                                     + "2262-04-11T23:47:16Z)") == true, "\(describe.stdout)")
+        let json = try jsonObject(try strata(["describe", "v", "--store", path, "--json"]).stdout)
+        #expect(json["sealedThrough"] as? UInt64 == 18_446_744_073_709_551_614)
+        #expect(json["sealedThroughTime"] is NSNull, "\(json)")
+    }
+
+    /// `strata describe` of a stream sealed through an interval that starts before the last
+    /// representable instant and ends after it once printed the end clamped to it.
+    @Test func anEndPastTheRepresentableTimesIsNamedSo() throws {
+        let store = try IngestedStore("v", lines: "{\"ts\":100}\n")
+        #expect(store.ingest.status == 0, "\(store.ingest.stderr)")
+        // 9223372036 s starts at 2262-04-11T23:47:16Z and ends after the last nanosecond an Int64 counts.
+        let seal = try strata(["seal", "v", "--store", store.path, "--through", "9223372036"])
+        #expect(seal.status == 0, "\(seal.stderr)")
+        let describe = try strata(["describe", "v", "--store", store.path])
+        #expect(describe.stdout.contains(
+            "9223372036 (ends beyond the representable range, after 2262-04-11T23:47:16Z)"), "\(describe.stdout)")
+        let json = try jsonObject(try strata(["describe", "v", "--store", store.path, "--json"]).stdout)
+        #expect(json["sealedThroughTime"] as? String == "2262-04-11T23:47:16Z", "\(json)")
+    }
+
+    /// `strata ingest --store DIR/missing/store` once created the missing parent silently
+    /// (`mkdir -p`), so a mistyped path became a new store. Every command that creates a store
+    /// refuses, naming the parent, with exit 73 (`EX_CANTCREAT`), and creates nothing.
+    @Test func noStoreIsCreatedUnderAMissingParent() throws {
+        let source = try IngestedStore("v", lines: "{\"ts\":100}\n")
+        let directory = source.directory
+        let parent = directory.appending("missing")
+        let path = parent + "/store"
+        let message = "Error: cannot create store \(path): its parent directory \(parent) does not exist; "
+            + "create it first (mkdir -p \(parent))"
+        let inbox = directory.appending("in")
+        try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: false)
+        let commands: [([String], String)] = [
+            (["ingest", "v", "--store", path], "{\"ts\":1}\n"),
+            (["serve", "--store", path, "--watch", inbox, "--watch-stream", "v", "--once"], ""),
+            (["salvage", source.path, "--into", path], ""),
+        ]
+        for (arguments, input) in commands {
+            let run = try strata(arguments, stdin: input)
+            #expect(run.status == 73 && !run.crashed, "\(arguments[0]): \(run.stderr)")
+            #expect(run.stderrLines.last == message, "\(arguments[0]): \(run.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: parent), "\(arguments[0]) created \(parent)")
+        }
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: false)
+        let ingest = try strata(["ingest", "v", "--store", path], stdin: "{\"ts\":1}\n")
+        #expect(ingest.status == 0, "\(ingest.stderr)")
     }
 
     /// A store path under a file once failed with `Error: not a directory`: no path, no call.
@@ -177,10 +251,8 @@ import Testing
     /// `strata seal` seal one more, empty, interval of the stream; now they are sealed in the late
     /// side stream alone, and the seal says so.
     @Test func sealingLeftOverLateRecordsSealsOnlyTheLateSideStream() throws {
-        let directory = try TemporaryDirectory(prefix: "strata-cli")
-        let path = directory.appending("store")
-        _ = try strata(["ingest", "v", "--store", path, "--time-field", "ts", "--time-unit", "s"],
-                       stdin: "{\"ts\":100}\n{\"ts\":105}\n")
+        let store = try IngestedStore("v", lines: "{\"ts\":100}\n{\"ts\":105}\n")
+        let path = store.path
         let late = try strata(["ingest", "v", "--store", path, "--no-seal-at-end"], stdin: "{\"ts\":101}\n")
         #expect(late.status == 0, "\(late.stderr)")
         let seal = try strata(["seal", "v", "--store", path])

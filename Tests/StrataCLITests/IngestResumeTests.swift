@@ -119,22 +119,6 @@ private func expectExactlyOnce(_ ids: [Int], _ count: Int, _ comment: Comment) {
             "\(comment): \(missing) missing, \(duplicated) duplicated, \(stray) stray of \(count)")
 }
 
-/// Every block of `streams` in the store at `path`, in key order: (stream, interval, partition,
-/// chunk) and the block's stored bytes.
-private func storedBlocks(at path: String, _ streams: [String]) throws -> [(key: String, bytes: [UInt8])] {
-    let store = try Store.open(at: path)
-    var blocks: [(key: String, bytes: [UInt8])] = []
-    for name in streams {
-        let descriptor = try #require(try store.logStore.descriptor(named: name), "stream \(name) in \(path)")
-        try store.logStore.forEachBlock(of: descriptor, fromInterval: Interval(0)) { key, bytes in
-            blocks.append(("\(name) interval \(key.interval.rawValue) partition \(key.partition.rawValue) "
-                + "chunk \(key.chunk.rawValue)", Array(bytes)))
-            return true
-        }
-    }
-    return blocks
-}
-
 /// `strata ingest --source NAME` resumes exactly once after any interruption (issue 10, item 1).
 @Suite struct IngestResumeTests {
 

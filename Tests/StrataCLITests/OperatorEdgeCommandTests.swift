@@ -8,12 +8,10 @@ import Testing
     /// `--keep 5124096h` (past `UInt64.max` nanoseconds) once wrapped to about 25 minutes and
     /// dropped intervals the operator asked to keep.
     @Test func aRetentionLongerThanNanosecondsCanCountKeepsEverything() throws {
-        let directory = try TemporaryDirectory(prefix: "strata-cli")
-        let path = directory.appending("store")
         // Intervals 100 and 5000: 4900 s apart, more than the wrapped 1526 s.
-        let ingest = try strata(["ingest", "views", "--store", path, "--time-field", "ts", "--time-unit", "s"],
-                                stdin: "{\"ts\":100}\n{\"ts\":5000}\n")
-        #expect(ingest.status == 0, "\(ingest.stderr)")
+        let store = try IngestedStore("views", lines: "{\"ts\":100}\n{\"ts\":5000}\n")
+        let path = store.path
+        #expect(store.ingest.status == 0, "\(store.ingest.stderr)")
         let keep = try strata(["retain", "views", "--store", path, "--keep", "5124096h"])
         #expect(keep.status == 0 && !keep.crashed, "\(keep.stderr)")
         #expect(keep.stdout.hasSuffix("nothing to drop\n"), "\(keep.stdout)")
@@ -24,11 +22,10 @@ import Testing
     /// A duration retention on a stream whose interval length is close to `UInt64.max`
     /// nanoseconds once trapped, in `retain` and then in every later seal of the stream.
     @Test func aRetentionOnAHugeIntervalLengthDoesNotTrap() throws {
-        let directory = try TemporaryDirectory(prefix: "strata-cli")
-        let path = directory.appending("store")
-        let ingest = try strata(["ingest", "long", "--store", path, "--interval", "18446744073s", "--time-field", "t",
-                                 "--time-unit", "s"], stdin: "{\"t\":5}\n")
-        #expect(ingest.status == 0, "\(ingest.stderr)")
+        let store = try IngestedStore("long", lines: "{\"t\":5}\n",
+                                      arguments: ["--interval", "18446744073s", "--time-field", "t", "--time-unit", "s"])
+        let path = store.path
+        #expect(store.ingest.status == 0, "\(store.ingest.stderr)")
         let retain = try strata(["retain", "long", "--store", path, "--keep", "1h"])
         #expect(retain.status == 0 && !retain.crashed, "\(retain.stderr)")
         let before = try strata(["retain", "long", "--store", path, "--before", "end"])
@@ -104,10 +101,9 @@ import Testing
     /// A full disk before the first commit once printed `committed: lines 1–0 (bytes 0–0) …` and
     /// `tail -c +1 FILE | …`; it says that nothing is in the stream and to feed the whole input.
     @Test func aFullDiskBeforeTheFirstCommitSaysNothingIsCommitted() throws {
-        let directory = try TemporaryDirectory(prefix: "strata-cli")
-        let path = directory.appending("store")
-        let first = try strata(["ingest", "f", "--store", path, "--time-field", "ts", "--time-unit", "s"], stdin: "{\"ts\":1}\n")
-        #expect(first.status == 0, "\(first.stderr)")
+        let store = try IngestedStore("f", lines: "{\"ts\":1}\n")
+        let path = store.path
+        #expect(store.ingest.status == 0, "\(store.ingest.stderr)")
         let size = try #require(try FileManager.default.attributesOfItem(atPath: path + "/data.mdb")[.size] as? Int)
         // One commit of this input needs more than the store may grow by (a file-size limit, in 512-byte blocks).
         let input = (0..<20_000).map { #"{"ts":2,"n":\#($0),"pad":"0123456789abcdef0123456789abcdef"}"# }.joined(separator: "\n") + "\n"
@@ -129,12 +125,8 @@ import Testing
         chmod(store.path + "/data.mdb", 0o644)
         chmod(store.path + "/lock.mdb", 0o644)
         let binary = builtProductsDirectory() + "/strata"
-        var prefix = URL(fileURLWithPath: builtProductsDirectory())
-        while prefix.path != "/" {
-            let mode = (try? FileManager.default.attributesOfItem(atPath: prefix.path)[.posixPermissions] as? Int) ?? 0
-            try #require(mode & 0o001 != 0, "the build directory \(prefix.path) is not reachable by another user")
-            prefix.deleteLastPathComponent()
-        }
+        let closed = buildDirectoryClosedToOthers()
+        try #require(closed == nil, "the build directory \(closed ?? "") is not reachable by another user")
         let query = ["sql", "select user, count(*) from views group by user order by user", "--csv", "--store", store.path]
         let run = try strata(["--reuid=65534", "--regid=65534", "--clear-groups", binary] + query,
                              executable: "/usr/bin/setpriv")

@@ -53,6 +53,37 @@ struct FixtureStore {
     }
 }
 
+/// A store in a fresh temporary directory, made by `strata ingest STREAM --store PATH ARGUMENTS` of a
+/// few lines: the set-up of most command-line edge tests. The ingest's run is kept for the test to
+/// check (an ingest that fails is not thrown: some tests look at how it failed).
+struct IngestedStore {
+    let directory: TemporaryDirectory
+    /// The store's directory.
+    var path: String { directory.appending("store") }
+    /// How the ingest that made the store ran.
+    let ingest: StrataRun
+
+    /// Ingests `lines` into `stream` of a new store; by default with event times in seconds from
+    /// the field `ts`.
+    init(_ stream: String, lines: String, arguments: [String] = ["--time-field", "ts", "--time-unit", "s"]) throws {
+        directory = try TemporaryDirectory(prefix: "strata-cli")
+        ingest = try strata(["ingest", stream, "--store", directory.appending("store")] + arguments, stdin: lines)
+    }
+}
+
+/// The first directory above the build products (the `strata` binary) that another user cannot
+/// enter (no execute permission for others), or `nil` when every one can: the tests that run
+/// `strata` as another user (`setpriv`) need none.
+func buildDirectoryClosedToOthers() -> String? {
+    var prefix = URL(fileURLWithPath: builtProductsDirectory())
+    while prefix.path != "/" {
+        let mode = (try? FileManager.default.attributesOfItem(atPath: prefix.path)[.posixPermissions] as? Int) ?? 0
+        if mode & 0o001 == 0 { return prefix.path }
+        prefix.deleteLastPathComponent()
+    }
+    return nil
+}
+
 /// The fixture's ingest failed.
 struct FixtureError: Error, CustomStringConvertible {
     var run: StrataRun

@@ -33,6 +33,19 @@ struct StoreArguments: ParsableArguments {
         try Store.open(at: path)
     }
 
+    /// Opens the store, creating it when missing, but never its parent directories: a mistyped
+    /// path is refused (`StorageError.storeParentNotFound`, exit 73) rather than made. Every command
+    /// that creates a store (`ingest`, `serve`, `salvage --into`, `cluster restore`/`follow`) opens
+    /// this way.
+    func createOrOpenStore(durability: Durability = .groupCommit) throws -> Store {
+        try Self.createOrOpenStore(at: path, durability: durability)
+    }
+
+    /// Opens the store at `path` as `createOrOpenStore(durability:)` does.
+    static func createOrOpenStore(at path: String, durability: Durability = .groupCommit) throws -> Store {
+        try Store(at: path, options: StoreOptions(durability: durability, createsParentDirectories: false))
+    }
+
     /// Opens the existing store for reading only (LMDB's `MDB_RDONLY`); never creates or writes.
     ///
     /// A store whose lock file cannot be written (a read-only mount, no write permission) is opened

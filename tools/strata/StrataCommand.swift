@@ -5,7 +5,8 @@ import Strata
 ///
 /// Every subcommand parses its arguments, calls one `Strata` API and formats the result; the
 /// logic lives in the library. Exit codes: 0 success, 1 error (or rejected input lines for
-/// `ingest`), 64 usage, 65 damaged or corrupt store data (found by `verify`, or met by any command).
+/// `ingest`), 64 usage, 65 damaged or corrupt store data (found by `verify`, or met by any command),
+/// 73 a store that cannot be created (its parent directory does not exist).
 @main
 struct StrataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,8 +15,8 @@ struct StrataCommand: ParsableCommand {
         discussion: """
             The store is given with --store PATH or the STRATA_STORE environment variable. \
             Results go to standard output, diagnostics and progress to standard error. \
-            Exit codes: 0 success, 1 error, 64 usage error, 65 damaged or corrupt store data; diff: 0 identical, \
-            1 different, 2 error.
+            Exit codes: 0 success, 1 error, 64 usage error, 65 damaged or corrupt store data, 73 a store that \
+            cannot be created (its parent directory does not exist); diff: 0 identical, 1 different, 2 error.
             """,
         version: "strata \(Store.libraryVersion) (store format \(Store.formatVersion))",
         // One per line, so that branches adding commands merge without conflicts.
@@ -66,6 +67,11 @@ struct StrataCommand: ParsableCommand {
                 // Damaged or unreadable store data: the error's own line, then exit 65.
                 printError("Error: \(error)")
                 exit(withError: ExitCode(status))
+            }
+            if case .storeParentNotFound = DamageExits.storageError(in: error) {
+                // A store that cannot be created where it was asked for: exit 73 (EX_CANTCREAT).
+                printError("Error: \(error)")
+                exit(withError: ExitCode.cannotCreateStore)
             }
             if let misplaced = misplacedStoreOption(error, arguments: arguments) {
                 printError("Error: \(misplaced)")
@@ -178,4 +184,7 @@ func closest(to word: String, among candidates: [String]) -> String? {
 /// Exit code 65 (`EX_DATAERR`): corrupt or damaged store data.
 extension ExitCode {
     static let corruptDataFound = ExitCode(65)
+    /// Exit code 73 (`EX_CANTCREAT`): a store could not be created where it was asked for (its
+    /// parent directory does not exist).
+    static let cannotCreateStore = ExitCode(73)
 }

@@ -106,7 +106,11 @@ package final class LogStore: Sendable {
         if stat(path, &info) != 0 {
             guard errno == ENOENT else { throw .system(call: "stat", errno: errno, path: path) }
             guard options.createIfMissing else { throw .storeNotFound(path: path) }
-            try makeDirectories(path)
+            if options.createsParentDirectories {
+                try makeDirectories(path)
+            } else {
+                try makeStoreDirectory(path)
+            }
             if stat(path, &info) != 0 { throw .system(call: "stat", errno: errno, path: path) }
         }
         guard info.st_mode & S_IFMT == S_IFDIR else { throw .notAStore(path: path, reason: "not a directory") }
@@ -192,6 +196,21 @@ package final class LogStore: Sendable {
             }
             prefix += "/"
         }
+    }
+
+    /// Creates the directory `path` alone (`mkdir`): a missing parent is `.storeParentNotFound`.
+    private static func makeStoreDirectory(_ path: String) throws(StorageError) {
+        guard mkdir(path, 0o755) != 0 && errno != EEXIST else { return }
+        let failure = errno
+        guard failure == ENOENT else { throw .system(call: "mkdir", errno: failure, path: path) }
+        var parent = path
+        while parent.count > 1 && parent.hasSuffix("/") { parent.removeLast() }
+        if let slash = parent.lastIndex(of: "/") {
+            parent = slash == parent.startIndex ? "/" : String(parent[..<slash])
+        } else {
+            parent = "."
+        }
+        throw .storeParentNotFound(path: path, parent: parent)
     }
 
     private init(path: String, options: StoreOptions, directoryID: FileID) throws(StorageError) {

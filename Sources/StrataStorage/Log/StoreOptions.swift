@@ -28,13 +28,19 @@ public struct StoreOptions: Sendable, Equatable {
     /// the store is opened without LMDB's lock (`MDB_NOLOCK`): a process writing to it at the same
     /// time could change pages this one is reading. Implies `createIfMissing == false`.
     public var readOnly: Bool
+    /// Whether creating the store also creates its missing parent directories (`mkdir -p`). When
+    /// false, a store whose parent directory does not exist is not created:
+    /// `StorageError.storeParentNotFound` names the parent (the `strata` commands open this way).
+    public var createsParentDirectories: Bool
 
-    /// Default options: group commit, a 1 TiB size limit, create when missing, read-write.
+    /// Default options: group commit, a 1 TiB size limit, create when missing (parents included),
+    /// read-write.
     public init(durability: Durability = .groupCommit, sizeLimit: Int = 1 << 40, createIfMissing: Bool = true,
-                readOnly: Bool = false) {
+                readOnly: Bool = false, createsParentDirectories: Bool = true) {
         self.durability = durability
         self.sizeLimit = sizeLimit
         self.createIfMissing = createIfMissing && !readOnly
         self.readOnly = readOnly
+        self.createsParentDirectories = createsParentDirectories
     }
 }

@@ -81,7 +81,7 @@ struct ClusterRestore: ParsableCommand {
 
     func run() throws {
         let clusterOptions = try cluster.clusterOptions()
-        let store = try Store(at: options.path)
+        let store = try options.createOrOpenStore()
         let follower = try ClusterFollower(store: store, options: clusterOptions)
         let reports = streams.isEmpty ? try follower.restoreAll() : try streams.map { try follower.restore(stream: $0) }
         for report in reports { print(describe(report)) }
@@ -113,7 +113,7 @@ struct ClusterFollow: ParsableCommand {
 
     func run() throws {
         let clusterOptions = try cluster.clusterOptions()
-        let store = try Store(at: options.path)
+        let store = try options.createOrOpenStore()
         let follower = try ClusterFollower(store: store, options: clusterOptions)
         if once {
             print(describe(try follower.restore(stream: stream)))

@@ -95,7 +95,8 @@ struct Describe: ParsableCommand {
     /// `1763900002 (ends 2025-11-23T12:13:23Z)`; `-` for none.
     private func describe(_ interval: Interval?, _ d: StreamDescriptor, end: Bool) -> String {
         guard let interval else { return "-" }
-        let time = display.time(of: end ? interval.next : interval, length: d.intervalLength)
+        let time = end ? display.endTime(of: interval, length: d.intervalLength)
+            : display.time(of: interval, length: d.intervalLength)
         return "\(interval) (\(end ? "ends" : "starts") \(time))"
     }
 }

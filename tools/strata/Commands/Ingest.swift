@@ -148,7 +148,7 @@ struct Ingest: ParsableCommand {
         // Cluster mode: connect first, so that a refused node writes nothing, not even locally.
         let clusterOptions = cluster.isEnabled ? try cluster.clusterOptions() : nil
         let jetStream = try clusterOptions.map { try NATSConnection($0.connectionOptions).jetStream() }
-        let store = try Store(at: options.path, options: StoreOptions(durability: durability.durability))
+        let store = try options.createOrOpenStore(durability: durability.durability)
         let stream = try openStream(store)
         let replicator = try clusterOptions.flatMap { options in
             try jetStream.map { try ClusterReplicator(store: store, jetStream: $0, options: options) }
@@ -208,7 +208,7 @@ struct Ingest: ParsableCommand {
             summary = ingestor.summary.interrupted ? try ingestor.stop() : try ingestor.finish()
         } catch {
             if progressShown { printError("") }
-            printError("Error: \(error)")
+            printError("Error: \(describeError(error))")
             printResumeAdvice(ingestor)
             throw ExitCode.failure
         }

@@ -93,7 +93,7 @@ struct Salvage: ParsableCommand {
         let source: Store, destination: Store
         do {
             source = try Store.openForReading(at: store)
-            destination = try Store(at: into)
+            destination = try StoreArguments.createOrOpenStore(at: into)
         } catch {
             log(["failed", "store", "\(error)"])
             throw error

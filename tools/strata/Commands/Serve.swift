@@ -159,7 +159,7 @@ struct Serve: ParsableCommand {
         // Cluster mode: connect first, so that a refused node writes nothing, not even locally.
         let clusterOptions = cluster.isEnabled ? try cluster.clusterOptions() : nil
         let jetStream = try clusterOptions.map { try NATSConnection($0.connectionOptions).jetStream() }
-        let store = try Store(at: options.path, options: StoreOptions(durability: durability.durability))
+        let store = try options.createOrOpenStore(durability: durability.durability)
         let replicator = try clusterOptions.flatMap { options in
             try jetStream.map { try ClusterReplicator(store: store, jetStream: $0, options: options) }
         }

@@ -22,7 +22,7 @@ enum ClusterRead {
             temporaryStore.withLock { $0 = path }
             atexit { ClusterRead.removeTemporaryStore() }
         }
-        let store = try Store(at: path)
+        let store = try StoreArguments.createOrOpenStore(at: path)
         let follower = try ClusterFollower(store: store, options: clusterOptions)
         for stream in streams { try follower.restore(stream: stream) }
         return store

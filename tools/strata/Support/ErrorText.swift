@@ -29,6 +29,7 @@ struct PlainError: Error, CustomStringConvertible {
 func describeError(_ error: any Error) -> String {
     if let storage = error as? StorageError, case .misuse(let what) = storage { return what }
     if let timeTravel = error as? TimeTravelError, case .storage(.misuse(let what)) = timeTravel { return what }
+    if let ingest = error as? IngestError, case .storage(.misuse(let what)) = ingest { return what }
     let text = String(describing: error)
     guard let errno = trailingErrno(text) else { return text }
     var call = text

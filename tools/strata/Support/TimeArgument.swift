@@ -75,8 +75,12 @@ struct TimeDisplayOptions: ParsableArguments {
     /// The start time of `interval` on a stream of interval length `length`, as ISO 8601 text:
     /// `2025-11-23T12:00:03Z` (`.250` added when the length is not whole seconds), or with
     /// `--local` the local time and its offset, `2025-11-23T13:00:03+01:00`.
+    /// An interval that starts after the last representable instant (`Int64.max` nanoseconds
+    /// since the epoch, 2262-04-11T23:47:16.854775807Z) has no time: `beyondRange` stands for it,
+    /// never a wrapped or clamped time.
     func time(of interval: Interval, length: IntervalLength) -> String {
-        formatTime(length.start(of: interval), fractional: length.rawValue % 1_000_000_000 != 0, zone: displayZone)
+        guard let start = Self.start(of: interval, length: length) else { return Self.beyondRange }
+        return formatTime(start, fractional: length.rawValue % 1_000_000_000 != 0, zone: displayZone)
     }
 
     /// `time(of:length:)` for an optional interval, `-` for none.
@@ -84,9 +88,29 @@ struct TimeDisplayOptions: ParsableArguments {
         interval.map { time(of: $0, length: length) } ?? "-"
     }
 
-    /// A JSON time, or `null`.
+    /// When `interval` ends (the start of the next one), or `beyondRange` when that is past the
+    /// last representable instant (the last interval index included: no interval follows it).
+    func endTime(of interval: Interval, length: IntervalLength) -> String {
+        guard interval.rawValue < UInt64.max else { return Self.beyondRange }
+        return time(of: interval.next, length: length)
+    }
+
+    /// A JSON time, or `null` for none and for an interval that starts past the last
+    /// representable instant (its index, printed beside it, is exact).
     func json(_ interval: Interval?, length: IntervalLength) -> JSONValue {
-        interval.map { .string(time(of: $0, length: length)) } ?? .null
+        guard let interval, Self.start(of: interval, length: length) != nil else { return .null }
+        return .string(time(of: interval, length: length))
+    }
+
+    /// What an instant past `Int64.max` nanoseconds since the epoch prints as.
+    static let beyondRange = "beyond the representable range, after 2262-04-11T23:47:16Z"
+
+    /// The instant `interval` starts, or `nil` when it is past `Int64.max` nanoseconds since the
+    /// epoch (`IntervalLength.start(of:)` saturates there).
+    static func start(of interval: Interval, length: IntervalLength) -> Timestamp? {
+        let (product, overflow) = interval.rawValue.multipliedReportingOverflow(by: length.rawValue)
+        guard !overflow, product <= UInt64(Int64.max) else { return nil }
+        return Timestamp(rawValue: Int64(product))
     }
 }
 
