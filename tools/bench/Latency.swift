@@ -277,37 +277,46 @@ struct Latency: ParsableCommand {
 }
 
 extension Latency {
-    /// Prints, per step of the critical path, the time from the step before (p50, p90, p99, max over
-    /// the measured intervals): input seal durable → each vertex's pass found the interval → began
-    /// it → its first task started → its tasks finished → its commit visible → … → output yielded
-    /// to the reader.
+    /// Prints, per step of the critical path, the time from the step before it (p50, p90, p99,
+    /// max over the measured intervals): input seal durable → the first vertex's pass found the
+    /// interval → began it → its first task started → its tasks finished → the next vertex found
+    /// it (from the tasks' end: with the hand-off it need not wait for the commit) → … → the last
+    /// vertex's commit visible → output yielded to the reader. The commits of the vertices before
+    /// the last are printed beside the path, from their tasks' end.
     private func printBreakdown(from first: Interval, through last: Interval, sealedAt: IntervalTimes,
                                 outputAt: IntervalTimes) {
         let vertices = Self.steps.vertices()
-        // The path's steps in order: (label, time of the step for an interval).
-        var path: [(String, (Interval) -> UInt64?)] = [("input seal durable", { sealedAt.get($0) })]
-        let names = ["found ready", "began", "first task started", "tasks done", "commit visible"]
-        let stepOrder = [IntervalTrace.Step.found.rawValue, IntervalTrace.Step.began.rawValue, StepTimes.firstTask,
-                         IntervalTrace.Step.processed.rawValue, IntervalTrace.Step.committed.rawValue]
-        for vertex in vertices {
-            for (name, step) in zip(names, stepOrder) {
-                path.append(("\(vertex) \(name)", { Self.steps.time(vertex, $0, step) }))
-            }
+        typealias Time = (Interval) -> UInt64?
+        func step(_ vertex: String, _ step: Int) -> Time { { Self.steps.time(vertex, $0, step) } }
+        let found = IntervalTrace.Step.found.rawValue, began = IntervalTrace.Step.began.rawValue
+        let done = IntervalTrace.Step.processed.rawValue, committed = IntervalTrace.Step.committed.rawValue
+        // (label, from, to)
+        var rows: [(String, Time, Time)] = []
+        var before: Time = { sealedAt.get($0) }
+        for (index, vertex) in vertices.enumerated() {
+            rows.append(("\(vertex) found ready", before, step(vertex, found)))
+            rows.append(("\(vertex) began", step(vertex, found), step(vertex, began)))
+            rows.append(("\(vertex) first task started", step(vertex, began), step(vertex, StepTimes.firstTask)))
+            rows.append(("\(vertex) tasks done", step(vertex, StepTimes.firstTask), step(vertex, done)))
+            let last = index == vertices.count - 1
+            rows.append((last ? "\(vertex) commit visible" : "  (beside the path) \(vertex) commit visible, from its tasks done",
+                         step(vertex, done), step(vertex, committed)))
+            before = last ? step(vertex, committed) : step(vertex, done)
         }
-        path.append(("output yielded to the reader", { outputAt.get($0) }))
+        rows.append(("output yielded to the reader", before, { outputAt.get($0) }))
         print("  breakdown (ms from the step before; p50 / p90 / p99 / max over the measured intervals):")
-        for index in 1..<path.count {
+        for (label, from, to) in rows {
             var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
             var interval = first
             while interval <= last {
-                if let before = path[index - 1].1(interval), let after = path[index].1(interval) {
-                    _ = histogram.record(after > before ? (after - before) / 1000 : 0)
+                if let start = from(interval), let end = to(interval) {
+                    _ = histogram.record(end > start ? (end - start) / 1000 : 0)
                 }
                 interval = interval.next
             }
             guard histogram.totalCount > 0 else { continue }
             func ms(_ p: Double) -> String { fixed(Double(histogram.valueAtPercentile(p)) / 1000, 2) }
-            print("    \(path[index].0): \(ms(50)) / \(ms(90)) / \(ms(99)) / \(fixed(Double(histogram.max) / 1000, 2))"
+            print("    \(label): \(ms(50)) / \(ms(90)) / \(ms(99)) / \(fixed(Double(histogram.max) / 1000, 2))"
                   + " (\(histogram.totalCount) intervals)")
         }
     }
