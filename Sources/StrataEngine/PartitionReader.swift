@@ -11,9 +11,7 @@ enum PartitionReader {
     /// combine inputs whose first records come in different intervals (issue 11, bugs 1 and 2).
     ///
     /// Blocks that an idle core already decoded for this task (`DecodedAhead`, under the task's
-    /// vertex) are taken as they are instead of decoded again: the same records either way. An
-    /// interval the producing vertex handed off (`HandedOffBlocks`) is read from its blocks in
-    /// memory until its commit is visible.
+    /// vertex) are taken as they are instead of decoded again: the same records either way.
     ///
     /// - Throws: `StorageError` (including `.corrupt` naming where, and `.recordRejected` for a
     ///   record that `Record` does not accept); `.notSealed` and `.outsideRetention` stay errors.
@@ -23,26 +21,6 @@ enum PartitionReader {
     {
         var records = ContiguousArray<Record>()
         let location = StoreLocation(stream: descriptor.name, interval: interval, partition: partition)
-        if let handedOff = log.handedOff.entry(of: descriptor.id, interval: interval) {
-            // Blocks the producing vertex submitted and this process may read before their commit
-            // is visible: the bytes the store will hold, decoded the same way.
-            let index = Int(partition.rawValue)
-            guard index < handedOff.blocks.count else { return [] }
-            do {
-                for block in handedOff.blocks[index] {
-                    let decoded: ContiguousArray<Record> = try block.withUnsafeBytes {
-                        try decode($0, codec: &codec, location: location, recordsBefore: records.count)
-                    }
-                    TaskProgress.current?.add(decoded.count)
-                    if records.isEmpty { records = decoded } else { records.append(contentsOf: decoded) }
-                }
-            } catch let corruption as Corruption {
-                throw StorageError.corrupt(location, corruption)
-            } catch {
-                throw StorageError(wrapping: error)
-            }
-            return records
-        }
         let ahead = DecodedAhead.current
         do {
             try log.withSealedBlocks(of: descriptor, interval: interval, partition: partition) { _, chunk, block in

@@ -280,9 +280,6 @@ public final class Program: Sendable {
             return min(a, b)
         }) else { return (0, stored?.interval) }
         if let through = options.through { ready = min(ready, through) }
-        let durableReady = ready
-        let handedOff = handedOffIntervals(vertex, stored: stored, frontiers: frontiers, after: ready)
-        if let newest = handedOff.last { ready = newest.interval }
         if let done = stored?.interval, done >= ready { return (0, done) }
         let firstReadable = frontiers.compactMap(\.firstReadable).min()
         var start = stored?.interval.next ?? firstReadable ?? ready
@@ -304,52 +301,19 @@ public final class Program: Sendable {
             throw EngineError.storage(error, vertex: vertex.name, interval: nil)
         }
         if vertex.isStateful { try vertex.restore(through: stateThrough0) }
-        var intervals = try intervalsToProcess(log, inputs: vertex.inputs, from: start, through: durableReady,
+        let intervals = try intervalsToProcess(log, inputs: vertex.inputs, from: start, through: ready,
                                                every: vertex.needsEveryInterval, vertex: vertex.name)
-        for entry in handedOff where vertex.needsEveryInterval || entry.records > 0 { intervals.append(entry.interval) }
         let chain = CommitChain()
         var last = CommitTicket.completed
         do {
             return try submitIntervals(vertex, intervals, ready: ready, stored: stored, stateThrough: stateThrough0,
-                                       plan: &plan, chain: chain, last: &last, requires: handedOff.map(\.chain),
-                                       stopping: stopping)
+                                       plan: &plan, chain: chain, last: &last, stopping: stopping)
         } catch {
             // Whatever was submitted before the error stays committed: wait for it before
             // reporting, so that no commit of this pass lands after the caller has moved on.
             try? last.wait()
-            // Nothing this vertex handed off is read once it stopped: its commit failed, or will land.
-            if handsOff(vertex) { for output in vertex.outputs { log.handedOff.removeAll(of: output.id) } }
             throw error
         }
-    }
-
-    /// The intervals after `durable` (the newest interval sealed in the store in every input) that
-    /// the producing vertex of this process has handed off (`HandedOffBlocks`), consecutive, for a
-    /// vertex that is caught up with the store: one input, already started (its first records
-    /// are durable, so what the operators read of the stream's beginning no longer changes), the
-    /// vertex's progress at `durable`, no `startAt`/`through` range and no gathered exchanges.
-    private func handedOffIntervals(_ vertex: any VertexRunner, stored: ProgressMark?, frontiers: [StreamFrontier],
-                                    after durable: Interval)
-        -> [(interval: Interval, records: UInt64, chain: CommitChain)]
-    {
-        guard vertex.inputs.count == 1, let input = vertex.inputs.first, frontiers.first?.firstInterval != nil,
-              let stored, stored.interval == durable, options.startAt == nil, options.through == nil,
-              !options.gathersExchanges
-        else { return [] }
-        var found: [(interval: Interval, records: UInt64, chain: CommitChain)] = []
-        var next = durable.next
-        while let entry = log.handedOff.entry(of: input.id, interval: next) {
-            found.append((next, entry.records, entry.chain))
-            next = next.next
-        }
-        return found
-    }
-
-    /// Whether a vertex hands its intervals off to the vertices reading them before their commit is
-    /// visible: it writes internal streams only (as `defersMetaSync`), outside a `startAt` range and
-    /// gathered exchanges.
-    private func handsOff(_ vertex: any VertexRunner) -> Bool {
-        options.startAt == nil && !options.gathersExchanges && defersMetaSync(vertex)
     }
 
     /// The loop of `run(_:stopping:)`: processes `intervals` in order and submits each one's
@@ -357,8 +321,7 @@ public final class Program: Sendable {
     /// commit submitted.
     private func submitIntervals(_ vertex: any VertexRunner, _ intervals: [Interval], ready: Interval,
                                  stored: ProgressMark?, stateThrough start: Interval?, plan: inout SnapshotPlan,
-                                 chain: CommitChain, last: inout CommitTicket, requires: [CommitChain],
-                                 stopping: borrowing Atomic<Bool>)
+                                 chain: CommitChain, last: inout CommitTicket, stopping: borrowing Atomic<Bool>)
         throws -> (count: Int, through: Interval?)
     {
         let startAt = options.startAt
@@ -423,31 +386,12 @@ public final class Program: Sendable {
             }
             // Back-pressure: bounded memory however far behind the input is.
             if log.committer.pendingBytes.load(ordering: .relaxed) > 64 << 20 { try wait(last, vertex, interval) }
-            if handsOff(vertex) {
-                // Submitted first, then published: a consumer's commit queues behind this one.
-                let handedOff = log.handedOff, outputs = vertex.outputs.map(\.id)
-                let committed = Committed()
+            var noteCommitted: (@Sendable () -> Void)? = nil
+            if let trace {
                 let name = vertex.name
-                last = log.submit(batch, chain: chain, afterCommit: {
-                    committed.flag.store(true, ordering: .sequentiallyConsistent)
-                    for output in outputs { handedOff.remove(output, interval: interval) }
-                    trace?.record(name, interval, .committed)
-                }, requires: requires)
-                for output in vertex.outputs { handedOff.publish(blocks, of: output, interval: interval, chain: chain) }
-                // Visible already: readers find the blocks in the store (the removal above may
-                // have run before the publication).
-                if committed.flag.load(ordering: .sequentiallyConsistent) {
-                    for output in outputs { handedOff.remove(output, interval: interval) }
-                }
-                log.sealSignal.bump()
-            } else {
-                var noteCommitted: (@Sendable () -> Void)? = nil
-                if let trace {
-                    let name = vertex.name
-                    noteCommitted = { trace.record(name, interval, .committed) }
-                }
-                last = log.submit(batch, chain: chain, afterCommit: noteCommitted, requires: requires)
+                noteCommitted = { trace.record(name, interval, .committed) }
             }
+            last = log.submit(batch, chain: chain, afterCommit: noteCommitted)
             committedThrough = interval
             stateThrough = interval
         }
@@ -458,7 +402,7 @@ public final class Program: Sendable {
             batch.progress = [(vertex.name, ProgressMark(interval: ready, fingerprint: vertex.fingerprint))]
             batch.defersMetaSync = defersMetaSync(vertex)
             try plan.annotate(&batch, through: ready, processed: false)
-            last = log.submit(batch, chain: chain, requires: requires)
+            last = log.submit(batch, chain: chain)
             measured.progress.record(Int64(clamping: ready.rawValue))
             measured.lag.record(0)
         }
@@ -481,13 +425,6 @@ public final class Program: Sendable {
         let partitions = vertex.inputs.first.map { Int($0.partitions) } ?? 0
         var blocks = [UInt64](repeating: 0, count: partitions)
         for input in vertex.inputs {
-            if let handedOff = log.handedOff.entry(of: input.id, interval: interval) {
-                total &+= handedOff.records
-                if handedOff.blocks.count == partitions {
-                    for p in 0..<partitions { blocks[p] &+= UInt64(handedOff.blocks[p].count) }
-                }
-                continue
-            }
             do {
                 for (_, seal) in try log.sealRecords(of: input, in: interval...interval) {
                     total &+= seal.records
@@ -679,9 +616,4 @@ public struct ProgramOptions: Sendable {
         self.through = through
         self.changedDefinition = changedDefinition
     }
-}
-
-/// Whether a handed-off interval's commit has become visible (set on the committer's queue).
-private final class Committed: Sendable {
-    let flag = Atomic<Bool>(false)
 }

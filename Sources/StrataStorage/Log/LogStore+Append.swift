@@ -295,11 +295,8 @@ extension LogStore {
     ///   - ticket: The ticket to acknowledge (a new one when `nil`).
     ///   - then: Runs on the committer's queue once the batch is committed (after the seal signal's
     ///     bump), before the ticket is acknowledged.
-    ///   - requires: Chains of commits submitted before this one that must not have failed: if one
-    ///     has when the batch's turn comes, the batch fails with its error instead (a consumer's
-    ///     commit computed from handed-off blocks, `HandedOffBlocks`).
     package func submit(_ batch: AppendBatch, chain: CommitChain?, ticket: CommitTicket? = nil,
-                        afterCommit then: (@Sendable () -> Void)? = nil, requires: [CommitChain] = []) -> CommitTicket {
+                        afterCommit then: (@Sendable () -> Void)? = nil) -> CommitTicket {
         let signal = sealSignal
         var afterCommit = then
         if !batch.seals.isEmpty {
@@ -312,7 +309,6 @@ extension LogStore {
         }
         return committer.submit(bytes: batch.byteCount, chain: chain, defersMetaSync: batch.defersMetaSync,
                                 ticket: ticket, afterCommit: afterCommit) { [self] txn in
-            for required in requires { if let failure = required.firstFailure { throw failure } }
             try apply(batch, in: txn)
         }
     }

@@ -34,9 +34,6 @@ package final class LogStore: Sendable {
     /// Bumped on every commit of this process that seals, and when another process writes the
     /// data file; subscriptions wait on it.
     package let sealSignal: SealSignal
-    /// Internal streams' intervals submitted for commit and readable by this process's consuming
-    /// vertices before the commit is visible (`HandedOffBlocks`).
-    package let handedOff = HandedOffBlocks()
     /// The committer's counts of the unsealed intervals' blocks, which seals sum (`SealTally`).
     let sealTally: SealTally
 
