@@ -280,7 +280,7 @@ extension Latency {
     /// Prints, per step of the critical path, the time from the step before it (p50, p90, p99,
     /// max over the measured intervals): input seal durable → the first vertex's pass found the
     /// interval → began it → its first task started → its tasks finished → the next vertex found
-    /// it (from the tasks' end: with the hand-off it need not wait for the commit) → … → the last
+    /// it (measured from the tasks' end, so it includes the commit) → … → the last
     /// vertex's commit visible → output yielded to the reader. The commits of the vertices before
     /// the last are printed beside the path, from their tasks' end.
     private func printBreakdown(from first: Interval, through last: Interval, sealedAt: IntervalTimes,
