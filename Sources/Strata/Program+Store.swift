@@ -15,6 +15,8 @@ public typealias ProgramOptions = StrataEngine.ProgramOptions
 public typealias TaskPolicy = StrataEngine.TaskPolicy
 /// Faults injected into a program's tasks (tests, benchmarks).
 public typealias TaskFaults = StrataEngine.TaskFaults
+/// A hook noting when each vertex reaches each step of an interval, for latency breakdowns.
+public typealias IntervalTrace = StrataEngine.IntervalTrace
 /// The state of one key inside a `mapWithState` function.
 public typealias KeyState = StrataEngine.KeyState
 /// The streams of a `mapWithState`: the mapped records and the state snapshots.

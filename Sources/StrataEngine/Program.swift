@@ -330,6 +330,8 @@ public final class Program: Sendable {
         var processedCount = 0
         let measured = metrics.vertex(vertex.name)
         let passBegan = DispatchTime.now().uptimeNanoseconds
+        let trace = options.trace
+        if let trace { for interval in intervals { trace.record(vertex.name, interval, .found) } }
         for (position, interval) in intervals.enumerated() {
             if stopping.load(ordering: .relaxed) {
                 try wait(last, vertex, interval)
@@ -339,12 +341,14 @@ public final class Program: Sendable {
             if let failure = chain.firstFailure { throw EngineError.storage(failure, vertex: vertex.name, interval: interval) }
             processedCount += 1
             let began = DispatchTime.now().uptimeNanoseconds
+            trace?.record(vertex.name, interval, .began)
             measured.schedulingDelay.recordNanoseconds(Int64(clamping: began &- passBegan))
             let input = try inputCosts(vertex, interval)
             let next = position + 1 < intervals.count ? intervals[position + 1] : nil
             let blocks = try process(vertex, interval, after: stateThrough, pending: last, inputBlocks: input.blocks,
                                      next: next)
             let processing = DispatchTime.now().uptimeNanoseconds &- began
+            trace?.record(vertex.name, interval, .processed)
             measured.processing.recordNanoseconds(Int64(clamping: processing))
             var batch = AppendBatch()
             if let startAt, interval < startAt {
@@ -382,7 +386,12 @@ public final class Program: Sendable {
             }
             // Back-pressure: bounded memory however far behind the input is.
             if log.committer.pendingBytes.load(ordering: .relaxed) > 64 << 20 { try wait(last, vertex, interval) }
-            last = log.submit(batch, chain: chain)
+            var noteCommitted: (@Sendable () -> Void)? = nil
+            if let trace {
+                let name = vertex.name
+                noteCommitted = { trace.record(name, interval, .committed) }
+            }
+            last = log.submit(batch, chain: chain, afterCommit: noteCommitted)
             committedThrough = interval
             stateThrough = interval
         }
@@ -543,6 +552,9 @@ public struct ProgramOptions: Sendable {
     public var tasks = TaskPolicy()
     /// Faults injected into tasks (`nil`: none).
     public var faults: TaskFaults?
+    /// Notes when each vertex reaches each step of an interval, for latency breakdowns (`nil`:
+    /// nothing is noted).
+    public var trace: IntervalTrace?
     /// Stateful vertices write a snapshot of their state every this many intervals (`nil`: never),
     /// at least 1, in the commit of that interval's outputs and progress; a restart loads the
     /// newest one and replays only the input after it. Default `Program.defaultSnapshotEvery` (30).

@@ -73,6 +73,9 @@ struct Latency: ParsableCommand {
     @Option(name: .customLong("burst-factor"), help: "The burst's rate, as a multiple of --rate.")
     var burstFactor: Double = 10
 
+    @Flag(help: "Break the latency down along the critical path: per vertex, when its pass found the interval ready, began it, started its first task, finished its tasks and had its commit visible (ProgramOptions.trace).")
+    var breakdown = false
+
     @OptionGroup var dataSet: DataSetOptions
 
     func validate() throws {
@@ -116,16 +119,27 @@ struct Latency: ParsableCommand {
         }
     }
 
-    /// Speculation on or off, and the slowed tasks.
+    /// The steps noted with `--breakdown` (one run's, shared with the program's threads).
+    private static let steps = StepTimes()
+
+    /// Speculation on or off, the slowed tasks, and with `--breakdown` the trace.
     private var programOptions: ProgramOptions {
         var options = ProgramOptions()
         if noSpeculation { options.tasks.speculationMultiplier = nil }
-        if slowEvery > 0 {
-            let every = UInt64(slowEvery), delay = Duration.milliseconds(slowMs)
+        let every = UInt64(max(slowEvery, 0)), delay = Duration.milliseconds(slowMs)
+        let noteTaskStart = breakdown
+        if slowEvery > 0 || breakdown {
+            let steps = Self.steps
             options.faults = TaskFaults(delay: { vertex, interval, partition, attempt in
-                vertex == "latency.v0" && interval.rawValue % every == 0 && partition == PartitionIndex(0) && attempt == 0
-                    ? delay : nil
+                // The hook runs as each task attempt starts: the first is the interval's first task start.
+                if noteTaskStart { steps.note(vertex, interval, StepTimes.firstTask) }
+                return every > 0 && vertex == "latency.v0" && interval.rawValue % every == 0
+                    && partition == PartitionIndex(0) && attempt == 0 ? delay : nil
             })
+        }
+        if breakdown {
+            let steps = Self.steps
+            options.trace = IntervalTrace { vertex, interval, step in steps.note(vertex, interval, step.rawValue) }
         }
         return options
     }
@@ -249,6 +263,7 @@ struct Latency: ParsableCommand {
             burstFields = " burst_events=\(events) burst_events_per_s=\(Int(Double(events) / seconds)) "
                 + "burst_caught_up_s=\(fixed(caughtUp)) burst_processed_per_s=\(Int(catchUpRate))"
         }
+        if breakdown { printBreakdown(from: measuredFrom, through: lastInterval, sealedAt: sealedAt, outputAt: outputAt) }
         print("  the generator was at most \(mostBehind) events behind; peak RSS \(fixed(peakRSSMegabytes(), 1)) MiB")
         print("RESULT workload=latency-\(workload.rawValue) events=\(appended) seconds=\(fixed(loadSeconds)) "
               + "events_per_s=\(Int(achieved)) interval_ms=\(intervalMs) intervals=\(histogram.totalCount) "
@@ -259,6 +274,76 @@ struct Latency: ParsableCommand {
                  + "slowed_max_ms=\(fixed(Double(slowed.max) / 1000, 2)) slow_ms=\(slowMs) "
                  + "speculation=\(noSpeculation ? "off" : "on")" : ""))
     }
+}
+
+extension Latency {
+    /// Prints, per step of the critical path, the time from the step before it (p50, p90, p99,
+    /// max over the measured intervals): input seal durable → the first vertex's pass found the
+    /// interval → began it → its first task started → its tasks finished → the next vertex found
+    /// it (measured from the tasks' end, so it includes the commit) → … → the last
+    /// vertex's commit visible → output yielded to the reader. The commits of the vertices before
+    /// the last are printed beside the path, from their tasks' end.
+    private func printBreakdown(from first: Interval, through last: Interval, sealedAt: IntervalTimes,
+                                outputAt: IntervalTimes) {
+        let vertices = Self.steps.vertices()
+        typealias Time = (Interval) -> UInt64?
+        func step(_ vertex: String, _ step: Int) -> Time { { Self.steps.time(vertex, $0, step) } }
+        let found = IntervalTrace.Step.found.rawValue, began = IntervalTrace.Step.began.rawValue
+        let done = IntervalTrace.Step.processed.rawValue, committed = IntervalTrace.Step.committed.rawValue
+        // (label, from, to)
+        var rows: [(String, Time, Time)] = []
+        var before: Time = { sealedAt.get($0) }
+        for (index, vertex) in vertices.enumerated() {
+            rows.append(("\(vertex) found ready", before, step(vertex, found)))
+            rows.append(("\(vertex) began", step(vertex, found), step(vertex, began)))
+            rows.append(("\(vertex) first task started", step(vertex, began), step(vertex, StepTimes.firstTask)))
+            rows.append(("\(vertex) tasks done", step(vertex, StepTimes.firstTask), step(vertex, done)))
+            let last = index == vertices.count - 1
+            rows.append((last ? "\(vertex) commit visible" : "  (beside the path) \(vertex) commit visible, from its tasks done",
+                         step(vertex, done), step(vertex, committed)))
+            before = last ? step(vertex, committed) : step(vertex, done)
+        }
+        rows.append(("output yielded to the reader", before, { outputAt.get($0) }))
+        print("  breakdown (ms from the step before; p50 / p90 / p99 / max over the measured intervals):")
+        for (label, from, to) in rows {
+            var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+            var interval = first
+            while interval <= last {
+                if let start = from(interval), let end = to(interval) {
+                    _ = histogram.record(end > start ? (end - start) / 1000 : 0)
+                }
+                interval = interval.next
+            }
+            guard histogram.totalCount > 0 else { continue }
+            func ms(_ p: Double) -> String { fixed(Double(histogram.valueAtPercentile(p)) / 1000, 2) }
+            print("    \(label): \(ms(50)) / \(ms(90)) / \(ms(99)) / \(fixed(Double(histogram.max) / 1000, 2))"
+                  + " (\(histogram.totalCount) intervals)")
+        }
+    }
+}
+
+/// The monotonic time (ns) at which each (vertex, interval, step) was first noted: the steps of
+/// `IntervalTrace` and `firstTask`.
+final class StepTimes: Sendable {
+    /// The step number of "the interval's first task started" (after `IntervalTrace.Step`'s).
+    static let firstTask = IntervalTrace.Step.allCases.count
+    private struct Key: Hashable { let vertex: String, interval: UInt64, step: Int }
+    private let times = Mutex<[Key: UInt64]>([:])  // lookup only
+
+    /// Notes `step` of `vertex` for `interval` now, unless already noted.
+    func note(_ vertex: String, _ interval: Interval, _ step: Int) {
+        let now = monotonicNanos()
+        let key = Key(vertex: vertex, interval: interval.rawValue, step: step)
+        times.withLock { times in if times[key] == nil { times[key] = now } }
+    }
+
+    /// When `step` of `vertex` was noted for `interval`.
+    func time(_ vertex: String, _ interval: Interval, _ step: Int) -> UInt64? {
+        times.withLock { $0[Key(vertex: vertex, interval: interval.rawValue, step: step)] }
+    }
+
+    /// The vertices noted, in name order.
+    func vertices() -> [String] { Array(Set(times.withLock { $0.keys.map(\.vertex) })).sorted() }
 }
 
 /// Waits on this thread for a task to end; its error, described, or `nil`.

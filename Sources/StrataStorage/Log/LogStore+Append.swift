@@ -291,15 +291,20 @@ extension LogStore {
 
     /// Submits a batch of compressed blocks to the committer; the ticket is acknowledged when it is durable.
     ///
-    /// - Parameter ticket: The ticket to acknowledge (a new one when `nil`).
-    package func submit(_ batch: AppendBatch, chain: CommitChain?, ticket: CommitTicket? = nil) -> CommitTicket {
+    /// - Parameters:
+    ///   - ticket: The ticket to acknowledge (a new one when `nil`).
+    ///   - then: Runs on the committer's queue once the batch is committed (after the seal signal's
+    ///     bump), before the ticket is acknowledged.
+    package func submit(_ batch: AppendBatch, chain: CommitChain?, ticket: CommitTicket? = nil,
+                        afterCommit then: (@Sendable () -> Void)? = nil) -> CommitTicket {
         let signal = sealSignal
-        var afterCommit: (@Sendable () -> Void)? = nil
+        var afterCommit = then
         if !batch.seals.isEmpty {
             let seals = committer.metrics.seals
             afterCommit = { @Sendable in
                 signal.bump()
                 seals.increment()
+                then?()
             }
         }
         return committer.submit(bytes: batch.byteCount, chain: chain, defersMetaSync: batch.defersMetaSync,
