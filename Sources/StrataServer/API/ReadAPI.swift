@@ -125,11 +125,15 @@ struct ReadAPI: Sendable {
             }
             // Only what is sealed and retained exists; the rest of the range is clipped.
             let low = max(range.lowerBound, first), high = min(range.upperBound, sealed)
-            let count = high >= low ? high.rawValue - low.rawValue + 1 : 0
-            guard count <= Self.maxIntervalsListed else {
-                throw APIError.badRequest("the range holds \(count) intervals; at most \(Self.maxIntervalsListed) "
+            // `high − low + 1` would pass UInt64.max for the whole index space (a stream from
+            // interval 0 sealed through the last index): the difference is compared.
+            let span = high >= low ? high.rawValue - low.rawValue : nil
+            guard (span ?? 0) < Self.maxIntervalsListed else {
+                let held = span.map { $0 < UInt64.max ? "\($0 + 1)" : "18446744073709551616" } ?? "0"
+                throw APIError.badRequest("the range holds \(held) intervals; at most \(Self.maxIntervalsListed) "
                                           + "are listed at once: narrow from/to")
             }
+            let count = span.map { $0 + 1 } ?? 0
             let seals = count == 0 ? [] : try store.sealRecords(of: name, in: low...high)
             json.key("first")
             json.integer(count == 0 ? nil : low.rawValue)
