@@ -126,6 +126,24 @@ import StrataTestSupport
         }
     }
 
+    /// `stats` counted `last − first + 1` intervals: for a stream from interval 0 sealed through
+    /// the last index that trapped. It saturates at `UInt64.max`; the records are counted.
+    @Test func statsOfTheWholeIndexSpace() throws {
+        try withStore { store in
+            let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 1)
+            let appender = try stream.explicitAppender()
+            try appender.append(1, interval: Interval(0))
+            try appender.seal(through: Interval(UInt64.max - 1))
+            try appender.append(2, interval: Interval(UInt64.max))
+            try appender.flush()
+            try Self.sealThroughTheLastIndex(store, "v")
+            let stats = try #require(try store.stats(of: "v").first)
+            #expect(stats.intervals == UInt64.max)
+            #expect(stats.nonEmptyIntervals == 2)
+            #expect(stats.records == 2)
+        }
+    }
+
     /// Seals `name` through the last interval index by a batch straight to the log, as builds
     /// before a0eef49 did for a late side stream whose stream was sealed through `UInt64.max − 1`.
     private static func sealThroughTheLastIndex(_ store: Store, _ name: String) throws {
