@@ -8,7 +8,8 @@ public struct StreamStats: Sendable, Equatable {
     public var firstInterval: Interval?
     /// The newest sealed interval, if any.
     public var newestSealed: Interval?
-    /// Readable sealed intervals, empty ones included.
+    /// Readable sealed intervals, empty ones included; `UInt64.max` also for all 2^64 of them (a
+    /// stream from interval 0 sealed through the last index), which it cannot hold.
     public var intervals: UInt64
     /// Readable sealed intervals that hold records.
     public var nonEmptyIntervals: UInt64
@@ -66,7 +67,9 @@ extension Store {
                                     intervals: 0, nonEmptyIntervals: 0, records: 0, rawBytes: 0, storedBytes: 0,
                                     lateRecords: f.lateRecords)
             if let first = f.firstReadable, let last = f.sealedThrough {
-                stats.intervals = last.rawValue - first.rawValue + 1
+                // `+ 1` would trap for the whole index space: it saturates there.
+                let span = last.rawValue - first.rawValue
+                stats.intervals = span < UInt64.max ? span + 1 : UInt64.max
                 for (_, seal) in try log.sealRecords(of: d, in: first...last) {
                     stats.nonEmptyIntervals += 1
                     stats.records += seal.records

@@ -213,18 +213,25 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
     /// commit by another process is a wake-up (`SealSignal`). Where inotify is not available
     /// (its per-user limits reached, a network file system), they are seen within `pollInterval`.
     /// Ends with an error if an interval cannot be read (for example when retention dropped it
-    /// before it was yielded).
+    /// before it was yielded). Ends after the last interval index (`UInt64.max`), which no
+    /// interval follows: at once when the stream is sealed through it and `start` is the default.
     public func sealedIntervals(from start: Interval? = nil, pollInterval: Duration = .milliseconds(50))
         -> AsyncThrowingStream<IntervalBatch<Record>, any Error>
     {
         let stream = self
-        // The default start is fixed now, at the call, not whenever the task first runs.
-        let first: Result<Interval, any Error> = start.map { .success($0) }
-            ?? Result { try stream.frontier().sealedThrough?.next ?? Interval(0) }
+        // The default start is fixed now, at the call, not whenever the task first runs; `nil`
+        // when the stream is sealed through the last interval index (no interval follows it).
+        let first: Result<Interval?, any Error> = start.map { .success($0) } ?? Result {
+            guard let sealed = try stream.frontier().sealedThrough else { return Interval(0) }
+            return sealed.rawValue < UInt64.max ? sealed.next : nil
+        }
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {
-                    var next = try first.get()
+                    guard var next = try first.get() else {
+                        continuation.finish()
+                        return
+                    }
                     while !Task.isCancelled {
                         let generation = stream.store.sealSignal.current
                         let frontier = try stream.frontier()
@@ -232,6 +239,11 @@ public struct StoredStream<Record: RecordCodable>: Sendable {
                             if let first = frontier.firstInterval, next < first { next = first }
                             while next <= sealed && !Task.isCancelled {
                                 continuation.yield(try stream.read(next))
+                                // `next` would wrap to interval 0 and yield the stream again.
+                                guard next.rawValue < UInt64.max else {
+                                    continuation.finish()
+                                    return
+                                }
                                 next = next.next
                             }
                             continue

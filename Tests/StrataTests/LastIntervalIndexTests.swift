@@ -45,4 +45,111 @@ import StrataTestSupport
             #expect(try store.verify().isClean)
         }
     }
+
+    /// `slice` and `countByEncodedKey` split a range into runs at `length × split / splits`: over
+    /// a stream sealed through `UInt64.max − 1` the product passed `UInt64.max` and trapped. The
+    /// runs cover the range exactly, and the records come back.
+    @Test(.timeLimit(.minutes(1))) func slicesUpToTheIntervalBeforeTheLastIndex() throws {
+        try withStore { store in
+            let stream = try store.stream("s", of: KeyValue<String, Int64>.self, interval: .seconds(1), partitions: 1)
+            let appender = try stream.explicitAppender()
+            try appender.append(KeyValue("a", 1), interval: Interval(5))
+            try appender.append(KeyValue("b", 2), interval: Interval(UInt64.max / 2))
+            try appender.append(KeyValue("a", 3), interval: Interval(UInt64.max - 1))
+            try appender.seal(through: Interval(UInt64.max - 1))
+            let sliced = try stream.slice(from: Interval(5), through: Interval(UInt64.max - 1)).collect()
+            #expect(sliced.map(\.value).sorted() == [1, 2, 3])
+            let counts = try stream.countByEncodedKey(from: Interval(5), through: Interval(UInt64.max - 1),
+                                                      as: String.self) { record in
+                try record.encodedBytes(of: String.self)
+            }
+            #expect(try counts.collect().map { "\($0.key)=\($0.value)" }.sorted() == ["a=2", "b=1"])
+        }
+    }
+
+    /// The runs of a range split for `slice` cover it exactly, in order, without gaps or overlap,
+    /// for ranges up to the whole index space.
+    @Test func sliceRunsCoverTheRangeExactly() {
+        let cases: [(from: UInt64, length: UInt64, splits: Int)] = [
+            (0, 1, 32), (5, 7, 3), (0, UInt64.max, 32), (1, UInt64.max, 1), (5, UInt64.max - 5, 32),
+            (UInt64.max - 1, 2, 2), (UInt64.max, 1, 1),
+        ]
+        for (from, length, splits) in cases {
+            let runs = (0..<splits).compactMap { sliceRun($0, of: splits, from: Interval(from), length: length) }
+            #expect(runs.first?.lowerBound == Interval(from), "\(from) \(length) \(splits)")
+            #expect(runs.last?.upperBound == Interval(from + (length - 1)), "\(from) \(length) \(splits)")
+            for (a, b) in zip(runs, runs.dropFirst()) {
+                #expect(a.upperBound.rawValue + 1 == b.lowerBound.rawValue, "\(from) \(length) \(splits)")
+            }
+        }
+    }
+
+    /// A stream sealed through the last interval index (builds before a0eef49 sealed a late side
+    /// stream so): `sealedIntervals` stepped from it to interval 0 and yielded the stream again,
+    /// and its default start (after the newest sealed interval) was interval 0. It ends there; a
+    /// salvage of the store ends too.
+    @Test(.timeLimit(.minutes(1))) func subscriptionsEndAtTheLastIntervalIndex() async throws {
+        try await withStore { store in
+            let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 1)
+            let appender = try stream.explicitAppender()
+            try appender.append(1, interval: Interval(UInt64.max - 1))
+            try await appender.seal(through: Interval(UInt64.max - 1))
+            try appender.append(2, interval: Interval(UInt64.max))
+            try await appender.flush()
+            try Self.sealThroughTheLastIndex(store, "v")
+            #expect(try stream.frontier().sealedThrough == Interval(UInt64.max))
+
+            var seen: [Interval] = []
+            var records: [Int64] = []
+            for try await batch in stream.sealedIntervals(from: Interval(UInt64.max - 1)) {
+                seen.append(batch.interval)
+                records += batch.partitions.joined()
+                if seen.count > 2 { break }  // a wrap goes on past the last index
+            }
+            #expect(seen == [Interval(UInt64.max - 1), Interval(UInt64.max)])
+            #expect(records == [1, 2])
+            var afterNewest: [Interval] = []
+            for try await batch in stream.sealedIntervals() {
+                afterNewest.append(batch.interval)
+                break
+            }
+            #expect(afterNewest == [])
+
+            try await withStore { fresh in
+                var copied: [Interval] = []
+                try store.salvage(into: fresh, skipping: []) { event in
+                    if case .copied(let name, let interval, _, _, _, _, _) = event, name == "v" { copied.append(interval) }
+                }
+                #expect(copied == [Interval(UInt64.max - 1), Interval(UInt64.max)])
+                #expect(try fresh.info(of: "v").frontier.sealedThrough == Interval(UInt64.max))
+            }
+        }
+    }
+
+    /// `stats` counted `last − first + 1` intervals: for a stream from interval 0 sealed through
+    /// the last index that trapped. It saturates at `UInt64.max`; the records are counted.
+    @Test func statsOfTheWholeIndexSpace() throws {
+        try withStore { store in
+            let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 1)
+            let appender = try stream.explicitAppender()
+            try appender.append(1, interval: Interval(0))
+            try appender.seal(through: Interval(UInt64.max - 1))
+            try appender.append(2, interval: Interval(UInt64.max))
+            try appender.flush()
+            try Self.sealThroughTheLastIndex(store, "v")
+            let stats = try #require(try store.stats(of: "v").first)
+            #expect(stats.intervals == UInt64.max)
+            #expect(stats.nonEmptyIntervals == 2)
+            #expect(stats.records == 2)
+        }
+    }
+
+    /// Seals `name` through the last interval index by a batch straight to the log, as builds
+    /// before a0eef49 did for a late side stream whose stream was sealed through `UInt64.max − 1`.
+    private static func sealThroughTheLastIndex(_ store: Store, _ name: String) throws {
+        let descriptor = try #require(try store.log.descriptor(named: name))
+        var batch = AppendBatch()
+        batch.seals = [(descriptor, Interval(UInt64.max))]
+        try store.log.submit(batch, chain: nil).wait()
+    }
 }

@@ -80,12 +80,10 @@ extension StoredStream {
             // a concrete array: this generic code touches nothing generic per record.
             var keys = ContiguousArray<Key>()
             var counts: [Int64] = []
-            let first = from.rawValue + length * UInt64(split) / UInt64(splits)
-            let end = from.rawValue + length * UInt64(split + 1) / UInt64(splits)
-            if end > first {
+            if let run = sliceRun(split, of: splits, from: from, length: length) {
                 var decoded = 0
                 var current: Interval?
-                try stream.forEachPayload(in: Interval(first)...Interval(end - 1), partition: PartitionIndex(UInt32(p))) {
+                try stream.forEachPayload(in: run, partition: PartitionIndex(UInt32(p))) {
                     interval, partition, payload, count in
                     if current != interval {
                         current = interval

@@ -27,10 +27,8 @@ extension StoredStream {
         let length = through.rawValue - from.rawValue + 1
         let splits = Int(min(length, UInt64(max(1, (32 + partitions - 1) / partitions))))
         return Dataset(partitionCount: partitions, splits: splits) { p, split, sink in
-            let first = from.rawValue + length * UInt64(split) / UInt64(splits)
-            let end = from.rawValue + length * UInt64(split + 1) / UInt64(splits)
-            guard end > first else { return }
-            try stream.forEach(in: Interval(first)...Interval(end - 1), partition: PartitionIndex(UInt32(p))) { _, _, record in
+            guard let run = sliceRun(split, of: splits, from: from, length: length) else { return }
+            try stream.forEach(in: run, partition: PartitionIndex(UInt32(p))) { _, _, record in
                 try sink(record)
             }
         }
@@ -90,4 +88,19 @@ extension StoredStream {
                                              retainedFrom: frontier.retainedFrom))
         }
     }
+}
+
+/// Run `split` of the `splits` runs that divide the `length` intervals from `from` evenly, or `nil`
+/// when that run is empty.
+///
+/// The offsets `length × split / splits` are computed at full width: for a range of more than
+/// `UInt64.max / splits` intervals (a stream sealed through near the last interval index) the
+/// product passes `UInt64.max`. The last interval is computed as `from + (end − 1)`, never as
+/// `from + end`, which is one past the range.
+func sliceRun(_ split: Int, of splits: Int, from: Interval, length: UInt64) -> ClosedRange<Interval>? {
+    // The quotient is at most `length`: `split` and `split + 1` are at most `splits`.
+    func offset(_ k: Int) -> UInt64 { UInt64(splits).dividingFullWidth(length.multipliedFullWidth(by: UInt64(k))).quotient }
+    let start = offset(split), end = offset(split + 1)
+    guard end > start else { return nil }
+    return Interval(from.rawValue + start)...Interval(from.rawValue + (end - 1))
 }

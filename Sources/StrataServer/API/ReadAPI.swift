@@ -125,11 +125,15 @@ struct ReadAPI: Sendable {
             }
             // Only what is sealed and retained exists; the rest of the range is clipped.
             let low = max(range.lowerBound, first), high = min(range.upperBound, sealed)
-            let count = high >= low ? high.rawValue - low.rawValue + 1 : 0
-            guard count <= Self.maxIntervalsListed else {
-                throw APIError.badRequest("the range holds \(count) intervals; at most \(Self.maxIntervalsListed) "
+            // `high − low + 1` would pass UInt64.max for the whole index space (a stream from
+            // interval 0 sealed through the last index): the difference is compared.
+            let span = high >= low ? high.rawValue - low.rawValue : nil
+            guard (span ?? 0) < Self.maxIntervalsListed else {
+                let held = span.map { $0 < UInt64.max ? "\($0 + 1)" : "18446744073709551616" } ?? "0"
+                throw APIError.badRequest("the range holds \(held) intervals; at most \(Self.maxIntervalsListed) "
                                           + "are listed at once: narrow from/to")
             }
+            let count = span.map { $0 + 1 } ?? 0
             let seals = count == 0 ? [] : try store.sealRecords(of: name, in: low...high)
             json.key("first")
             json.integer(count == 0 ? nil : low.rawValue)
@@ -332,13 +336,18 @@ struct ReadAPI: Sendable {
             p = PartitionIndex(UInt32(partition))
         }
         let start: Interval
+        var intervalsLeft = maxIntervals
         if let from {
             start = try await onReads { () throws -> Interval in try Self.interval(from, of: info, zone: zone, day: day) }
+        } else if let sealed = info.frontier.sealedThrough, sealed.rawValue == UInt64.max {
+            // Sealed through the last interval index: no interval follows it, the tail ends at once.
+            start = sealed
+            intervalsLeft = 0
         } else {
             start = info.frontier.sealedThrough?.next ?? info.frontier.firstReadable ?? Interval(0)
         }
         let plan = RecordsRequest(range: start...start, partition: p, key: key, field: field ?? d.keyField, limit: nil)
-        return tailResponse(type, stream: name, plan: plan, maxIntervals: maxIntervals)
+        return tailResponse(type, stream: name, plan: plan, maxIntervals: intervalsLeft)
     }
 
     private func tailResponse<Record: JSONServable>(_ type: Record.Type, stream name: String, plan: RecordsRequest,
@@ -349,7 +358,7 @@ struct ReadAPI: Sendable {
         let body = ResponseBody { writer in
             var next = plan.range.lowerBound
             var sent = 0
-            while !stopping.isSet, sent < (maxIntervals ?? Int.max) {
+            intervals: while !stopping.isSet, sent < (maxIntervals ?? Int.max) {
                 let current = next
                 let outcome: Result<(bytes: [UInt8], sealed: Bool, skipTo: Interval?), any Error> =
                     await withCheckedContinuation { continuation in
@@ -373,6 +382,8 @@ struct ReadAPI: Sendable {
                     } else if result.sealed {
                         if !result.bytes.isEmpty { try await writer.write(ByteBuffer(bytes: result.bytes)) }
                         sent += 1
+                        // No interval follows the last index: `next` would wrap to 0 and send the stream again.
+                        if current.rawValue == UInt64.max { break intervals }
                         next = current.next
                     } else {
                         try? await Task.sleep(for: Self.tailPoll)
