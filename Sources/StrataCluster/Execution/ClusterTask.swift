@@ -763,9 +763,12 @@ final class ClusterTask: Sendable {
                 default:
                     continue  // a block: the owner is mid-interval
                 }
+                // Nothing after `through` to send; checked before stepping, so that a header naming
+                // the last interval index (UInt64.max) cannot overflow.
+                guard after.rawValue < through.rawValue else { continue }
                 let first = after.rawValue + 1
                 // The copy's store must hold every interval it would send.
-                guard first <= through.rawValue, frontier.retainedFrom.rawValue <= first else { continue }
+                guard frontier.retainedFrom.rawValue <= first else { continue }
                 let key = after.rawValue
                 let all: [[ExchangeMessage]]
                 if let cached = byStart[key] {
