@@ -143,6 +143,36 @@ struct TaskCheckpointTests {
         log.received(subject: x, sequence: 16, sealedThrough: nil, block: Interval(3))
         #expect(log.purgeBounds(subjects: [x, y], position: 15).map { "\($0.subject) \($0.before)" } == ["\(x) 15"])
     }
+    /// Trimming deletes message by message (`JetStream.deleteMessage`, never a filtered purge:
+    /// nats-server #4196): the sequences still stored before each subject's bound, those a former
+    /// owner left before the reader's start (`found`) first, each deleted once.
+    @Test func theMessagesToDeleteAreThoseStillStoredBeforeEachSubjectsBound() {
+        var log = SealMarkLog(start: 8, tracksSequences: true)
+        let (x, y) = ("s.a.0.1", "s.a.1.1")
+        log.found(subject: x, sequence: 3)   // left by a former owner
+        log.found(subject: y, sequence: 4)
+        log.found(subject: x, sequence: 9)   // not before the start: read by the reader itself
+        log.received(subject: x, sequence: 10, sealedThrough: nil, block: Interval(1))
+        log.received(subject: x, sequence: 11, sealedThrough: Interval(1))
+        log.received(subject: y, sequence: 12, sealedThrough: Interval(1))
+        log.received(subject: x, sequence: 14, sealedThrough: Interval(2))
+        func listed(_ position: UInt64) -> [String] {
+            log.deletable(subjects: [x, y], position: position).map { "\($0.subject) \(Array($0.sequences))" }
+        }
+        // Position 14: x keeps 14 on, y its newest message (12).
+        #expect(listed(14) == ["\(x) [3, 10, 11]", "\(y) [4]"])
+        log.deleted(subject: x, count: 3)
+        log.deleted(subject: y, count: 1)
+        #expect(listed(14).isEmpty)
+        log.received(subject: y, sequence: 15, sealedThrough: Interval(2))
+        #expect(listed(14) == ["\(y) [12]"])
+        // A log that does not trim (a speculative copy, checkpoints off) keeps no sequences.
+        var quiet = SealMarkLog(start: 8)
+        quiet.found(subject: x, sequence: 3)
+        quiet.received(subject: x, sequence: 10, sealedThrough: Interval(1))
+        #expect(quiet.sequences.isEmpty && quiet.deletable(subjects: [x], position: 20).isEmpty)
+    }
+
     /// A new owner of the sending partition fences the subject and, the input having ended, sends
     /// nothing after it: the gathering task records the fence as seen (`ClusterTask`'s gatherer,
     /// neither a mark nor a block), so the purge goes up to it. Without it the sender's last mark

@@ -94,14 +94,15 @@ final class ClusterTask: Sendable {
         self.names = names
         self.jetStream = jetStream
         self.progress = progress
-        let (store, program, start, restored) = try Self.openRestoring(
+        let (store, program, start, restored, checkpointMessages) = try Self.openRestoring(
             path: "\(directory)/\(names.token).p\(partition)" + (role == .speculative ? ".speculative" : ""),
             definition: definition, names: names, partition: partition, jetStream: jetStream, checkpoints: checkpoints)
         self.checkpoints = checkpoints && role != .speculative
         self.store = store
         self.program = program
         self.restored = restored
-        sealMarks = Mutex(SealMarkLog(start: start))
+        sealMarks = Mutex(SealMarkLog(start: start, tracksSequences: self.checkpoints))
+        checkpointSequences = Mutex(self.checkpoints ? checkpointMessages : [])
         checkpointFirstSequence = Mutex((restored?.firstSequence ?? 0, restored?.position ?? 0))
         statefulVertices = program.statefulVertexNames
         let q = UInt32(partition)
@@ -144,9 +145,11 @@ final class ClusterTask: Sendable {
     /// gets the checkpoint installed; a store left from an earlier run that is behind the
     /// checkpoint is set aside (removed) and replaced by a fresh one with the checkpoint; a store
     /// at or past it is kept. Returns the sequence from which to read the partition's messages:
-    /// the checkpoint's position, or 1 (the beginning) when no checkpoint applies.
+    /// the checkpoint's position, or 1 (the beginning) when no checkpoint applies, and the
+    /// sequences of the messages read on the partition's checkpoint subject.
     private static func openRestoring(path: String, definition: ClusterProgram, names: ExecutionNames, partition: Int,
-                                      jetStream: JetStream, checkpoints: Bool) throws -> (Store, Program, UInt64, Restored?) {
+                                      jetStream: JetStream,
+                                      checkpoints: Bool) throws -> (Store, Program, UInt64, Restored?, [UInt64]) {
         func open() throws -> (Store, Program) {
             let store = try Store(at: path)
             var options = definition.options
@@ -158,9 +161,9 @@ final class ClusterTask: Sendable {
             return (store, program)
         }
         var (store, program) = try open()
-        guard checkpoints else { return (store, program, 1, nil) }
+        guard checkpoints else { return (store, program, 1, nil, []) }
         let found = try TaskCheckpoint.latest(jetStream: jetStream, names: names, partition: partition)
-        guard let checkpoint = found.checkpoint else { return (store, program, 1, nil) }
+        guard let checkpoint = found.checkpoint else { return (store, program, 1, nil, found.sequences) }
         let image: StoreImage
         do { image = try StoreImage(decoding: checkpoint.image) } catch {
             throw ClusterError.corrupt("checkpoint of partition \(partition) through \(checkpoint.through.rawValue): \(error)")
@@ -180,18 +183,18 @@ final class ClusterTask: Sendable {
                 // Kept when the store has gathered at least what the checkpoint had: the messages
                 // after that come after the checkpoint's position. A store short of it would have
                 // to read from the beginning, and the exchange messages behind the checkpoints
-                // kept are purged: it is behind too.
+                // kept are trimmed: it is behind too.
                 let sealed = Dictionary(image.streams.map { ($0.name, $0.frontier.sealedThrough) }) { a, _ in a }
                 for stream in program.externalStreams.inputs + program.gatheredExchanges.map(\.gathered) where !behind {
                     guard let had = sealed[stream.name] ?? nil else { continue }
                     let local = try store.logStore.frontier(of: stream).sealedThrough
                     behind = local.map { $0 < had } ?? true
                 }
-                if !behind { return (store, program, checkpoint.position, restored(installed: false)) }
+                if !behind { return (store, program, checkpoint.position, restored(installed: false), found.sequences) }
             }
             // Behind the checkpoint (a partition coming back to a node that ran it before):
             // installing the checkpoint is less work than replaying from the old state, and the
-            // only way once the exchange messages before it are purged. The old store is renamed
+            // only way once the exchange messages before it are trimmed. The old store is renamed
             // aside and its files removed; LMDB keeps the open files valid until the old store closes.
             let aside = path + ".replaced"
             try StoreFiles.remove(aside)
@@ -202,7 +205,7 @@ final class ClusterTask: Sendable {
             try StoreFiles.remove(aside)
         }
         try program.install(image)
-        return (store, program, checkpoint.position, restored(installed: true))
+        return (store, program, checkpoint.position, restored(installed: true), found.sequences)
     }
 
     /// Whether the task publishes checkpoints (`ExecutionOptions.checkpoints`).
@@ -216,10 +219,18 @@ final class ClusterTask: Sendable {
     private let checkpointFirstSequence: Mutex<(first: UInt64, position: UInt64)>
     /// The snapshot intervals of the last checkpoint published (sender thread only).
     private let lastCheckpointSignature = Mutex<[Interval?]>([])
-    /// The position of the oldest checkpoint kept, once one was published (nothing before it on
-    /// the gathered exchange subjects is read again), and how far each of those subjects was
-    /// purged (sender thread only).
-    private let exchangePurge = Mutex<(oldest: UInt64?, purged: [String: UInt64])>((nil, [:]))
+    /// The position of the oldest checkpoint kept, once one was published: nothing before it on
+    /// the gathered exchange subjects is read again (sender thread only).
+    private let oldestKeptPosition = Mutex<UInt64?>(nil)
+    /// The first piece of the oldest checkpoint kept: the messages before it on the checkpoint
+    /// subject go (0: none yet).
+    private let checkpointTrimBefore = Mutex<UInt64>(0)
+    /// Wakes the trimmer (`trimLoop`) after a checkpoint; it also looks every 200 ms.
+    private let trimWake = DispatchSemaphore(value: 0)
+    /// The sequences of the messages on the partition's checkpoint subject that may still be
+    /// stored (read at start, this task's fence and pieces), ascending: deleted once they are
+    /// before the oldest checkpoint kept.
+    private let checkpointSequences: Mutex<[UInt64]>
 
     /// The subjects the task sends on, with the sequence of its last message on each.
     private let lastSequence = Mutex<[String: UInt64]>([:])
@@ -260,6 +271,7 @@ final class ClusterTask: Sendable {
                                                                        revision: leaseRevision,
                                                                        expectedLastSubjectSequence: last))
                     sequences[subject] = ack.sequence
+                    if subject == names.checkpointSubject(partition) { rememberCheckpointMessage(ack.sequence) }
                     break
                 } catch .wrongLastSequence where attempts < 20 {
                     // The former owner wrote in between: read again and fence after it.
@@ -288,6 +300,13 @@ final class ClusterTask: Sendable {
             defer { finished.leave() }
             if role == .speculative { speculativeExportLoop() } else { exportLoop() }
         }
+        if checkpoints {
+            finished.enter()
+            NodeThread.start { [self] in
+                defer { finished.leave() }
+                trimLoop()
+            }
+        }
     }
 
     /// Asks the task to end; `wait()` returns once it has.
@@ -313,6 +332,7 @@ final class ClusterTask: Sendable {
             stopping.store(true, ordering: .sequentiallyConsistent)
             program.stop()
             store.logStore.sealSignal.bump()
+            trimWake.signal()
         }
     }
 
@@ -327,6 +347,7 @@ final class ClusterTask: Sendable {
             // Exchanges from the checkpoint's recorded position (1 without one); the inputs from the
             // first interval the store has not sealed — after an installed checkpoint, its frontier.
             let start = sealMarks.withLock { $0.start }
+            try noteMessagesBefore(start)
             let reader = try openReader(names.jetStreamName, names.subjects(toTarget: UInt32(partition)), startSequence: start)
             let replicas = inputs.map {
                 ReplicatedInput(jetStream: jetStream, namespace: names.namespace, local: $0, partition: UInt32(partition),
@@ -342,14 +363,25 @@ final class ClusterTask: Sendable {
                 while received < 4096, let stored = try reader.next(timeout: received == 0 ? wait : .milliseconds(1)) {
                     received += 1
                     var arrived: ExchangeMessage?
-                    // Where a checkpoint's readers resume, and what can be purged behind it: marks
+                    // Where a checkpoint's readers resume, and what can be trimmed behind it: marks
                     // and blocks of the gathered streams (outputs sent here are not read again).
-                    func record(_ stream: String, sealed: Interval? = nil, block: Interval? = nil) {
+                    // A message chained to one the reader should have received and did not: the
+                    // subject lost messages (a server that lost them, a purge by hand), and the
+                    // intervals they carried cannot be gathered — a typed error, not a gap.
+                    func record(_ stream: String, sealed: Interval? = nil, block: Interval? = nil) throws(ClusterError) {
                         guard gatherer.gathers(stream) else { return }
                         let speculative = SubjectChain.isSpeculative(stored)
-                        sealMarks.withLock {
-                            $0.received(subject: stored.subject, sequence: stored.sequence, sealedThrough: sealed, block: block,
-                                        speculative: speculative)
+                        let link = SubjectChain.previous(of: stored)
+                        let lost = sealMarks.withLock { marks -> Bool in
+                            if let link, marks.isMissingLink(subject: stored.subject, link: link) { return true }
+                            marks.received(subject: stored.subject, sequence: stored.sequence, sealedThrough: sealed, block: block,
+                                           speculative: speculative)
+                            return false
+                        }
+                        if lost, let link {
+                            throw .corrupt("message \(stored.sequence) on \(stored.subject) of \(names.jetStreamName) follows "
+                                           + "message \(link), which is gone (this task read from \(start)): the subject lost "
+                                           + "messages it still needs")
                         }
                     }
                     switch try ExchangeWire.decode(stored, names: names) {
@@ -358,13 +390,13 @@ final class ClusterTask: Sendable {
                         case .sealed(let through):
                             try pieces.sealed(subject: stored.subject, through: through,
                                               gathered: gatherer.committed(message.stream))
-                            record(message.stream, sealed: through)
+                            try record(message.stream, sealed: through)
                         case .block(let interval, _, _):
-                            record(message.stream, block: interval)
+                            try record(message.stream, block: interval)
                         }
                         arrived = message
                     case .piece(let piece, let index, let count, _):
-                        if case .block(let interval, _, _) = piece.body { record(piece.stream, block: interval) }
+                        if case .block(let interval, _, _) = piece.body { try record(piece.stream, block: interval) }
                         // A whole block once its last piece is in.
                         if gatherer.gathers(piece.stream) || !isOutput(piece.stream) {
                             arrived = try pieces.add(piece, index: index, count: count, subject: stored.subject,
@@ -373,9 +405,9 @@ final class ClusterTask: Sendable {
                     case .fence:
                         // A new owner of the sending partition took the subject over: its fence is
                         // the subject's newest message until that owner sends again (never, once
-                        // the input ended), so it counts as seen — the purge behind checkpoints may
+                        // the input ended), so it counts as seen — trimming behind checkpoints may
                         // then go up to it (the message before it would otherwise stay forever).
-                        if let (stream, _, _) = names.parse(subject: stored.subject) { record(stream) }
+                        if let (stream, _, _) = names.parse(subject: stored.subject) { try record(stream) }
                     case .checkpoint:
                         break
                     }
@@ -392,15 +424,39 @@ final class ClusterTask: Sendable {
         }
     }
 
+    /// Records the messages stored before `start` (a checkpoint's position) on the subjects the
+    /// task gathers: left by a former owner of the partition that had not trimmed so far, they are
+    /// deleted with the others once the oldest kept checkpoint's position passes them
+    /// (`SealMarkLog.found`). Read without payloads; only by a task that trims.
+    ///
+    /// - Throws: `ClusterError.timedOut` when a stored message does not arrive within 60 s;
+    ///   `ClusterError` of the reader.
+    private func noteMessagesBefore(_ start: UInt64) throws(ClusterError) {
+        guard checkpoints, start > 1 else { return }
+        let gathered = Set(gatheredExchangeSubjects.flatMap(\.1))
+        let reader = try openReader(names.jetStreamName, names.subjects(toTarget: UInt32(partition)), headersOnly: true)
+        while !isStopping, reader.lastSequence < min(reader.endAtOpen, start - 1) {
+            guard let stored = try reader.next(timeout: .seconds(60)) else {
+                throw .timedOut("messages before \(start) on \(reader.subject) of \(names.jetStreamName) after \(reader.lastSequence)")
+            }
+            guard stored.sequence < start else { return }
+            if gathered.contains(stored.subject) {
+                sealMarks.withLock { $0.found(subject: stored.subject, sequence: stored.sequence) }
+            }
+        }
+    }
+
     /// An ordered consumer on `subject`, created with a short request timeout and tried again while
     /// it times out: with one server of three down, creating a consumer timed out again and again
     /// here (NATS 2.9) — each try costing a whole request timeout, each failed task a restart.
-    func openReader(_ stream: String, _ subject: String, startSequence: UInt64 = 1) throws(ClusterError) -> SubjectReader {
+    func openReader(_ stream: String, _ subject: String, startSequence: UInt64 = 1,
+                    headersOnly: Bool = false) throws(ClusterError) -> SubjectReader {
         let quick = try jetStream.connection.jetStream(requestTimeout: .seconds(5))
         var attempt = 0
         while true {
             do {
-                return try quick.reader(stream: stream, subject: subject, startSequence: startSequence)
+                return try quick.reader(stream: stream, subject: subject, startSequence: startSequence,
+                                        headersOnly: headersOnly)
             } catch .nats(let call, let status, let code, let text) {
                 attempt += 1
                 guard attempt < 24, !isStopping else { throw .nats(call: call, status: status, jetStreamCode: code, text: text) }
@@ -452,7 +508,6 @@ final class ClusterTask: Sendable {
                     try checkpointIfDue()
                 } else {
                     try checkpointIfDue()
-                    try purgeExchangesBehindCheckpoints()
                     signal.waitBlocking(after: generation, timeout: .milliseconds(200))
                 }
             } catch let error as ClusterError {
@@ -523,9 +578,9 @@ final class ClusterTask: Sendable {
 
     /// Publishes a checkpoint when a stateful vertex wrote a newer snapshot since the last one
     /// (for a program without state, when the smallest progress entered another snapshot
-    /// period), then purges the checkpoints before the previous one — the two newest complete
-    /// checkpoints of a partition are kept — and the exchange messages before the oldest kept
-    /// checkpoint's position (`purgeExchanges`).
+    /// period), then has the trimmer (`trimLoop`) delete the checkpoints before the previous one —
+    /// the two newest complete checkpoints of a partition are kept — and the exchange messages
+    /// before the oldest kept checkpoint's position (`trimExchangesBehindCheckpoints`).
     private func checkpointIfDue() throws {
         guard checkpoints else { return }
         let log = store.logStore
@@ -562,6 +617,7 @@ final class ClusterTask: Sendable {
             fenced.expectedLastSubjectSequence = lastSequence.withLock { $0[subject] ?? 0 }
             let ack = try jetStream.publish(fenced)
             if !ack.duplicate { lastSequence.withLock { $0[subject] = ack.sequence } }
+            rememberCheckpointMessage(ack.sequence)
             if first == nil { first = ack.sequence }
         }
         lastCheckpointSignature.withLock { $0 = signature }
@@ -579,12 +635,67 @@ final class ClusterTask: Sendable {
         if previous.first == 0 {
             oldestPosition = position
         } else if previous.first < first {
-            try jetStream.purge(stream: names.jetStreamName, subject: subject, beforeSequence: previous.first)
+            checkpointTrimBefore.withLock { $0 = previous.first }
             oldestPosition = previous.position
         }
         if let oldestPosition {
-            exchangePurge.withLock { $0.oldest = oldestPosition }
-            try purgeExchangesBehindCheckpoints()
+            oldestKeptPosition.withLock { $0 = oldestPosition }
+            trimWake.signal()
+        }
+    }
+
+    // MARK: Trimming
+
+    /// The trimmer's thread: after each checkpoint, and every 200 ms (the gatherer may have seen
+    /// further on a subject since), deletes what no kept checkpoint needs — apart from the sender,
+    /// whose rounds never wait for a deletion (one request per message: `deleteMessages`).
+    private func trimLoop() {
+        while !isStopping {
+            _ = trimWake.wait(timeout: .now() + .milliseconds(200))
+            if isStopping { return }
+            do {
+                try trimCheckpoints()
+                try trimExchangesBehindCheckpoints()
+            } catch {
+                end(.failed("trimming partition \(partition): \(error)"))
+                return
+            }
+        }
+    }
+
+    /// Deletes the messages on the partition's checkpoint subject before the first piece of the
+    /// oldest checkpoint kept (`checkpointTrimBefore`): older checkpoints, torn ones, fences.
+    private func trimCheckpoints() throws(ClusterError) {
+        let before = checkpointTrimBefore.withLock { $0 }
+        let older = checkpointSequences.withLock { Array($0.prefix { $0 < before }) }
+        guard !older.isEmpty else { return }
+        try deleteMessages(older)
+        if isStopping { return }
+        let deleted = Set(older)
+        checkpointSequences.withLock { $0.removeAll { deleted.contains($0) } }
+    }
+
+    /// Notes a message stored on the partition's checkpoint subject (kept ascending, once each).
+    private func rememberCheckpointMessage(_ sequence: UInt64) {
+        checkpointSequences.withLock { list in
+            guard list.last.map({ $0 < sequence }) ?? true else {
+                if !list.contains(sequence) { list.append(sequence); list.sort() }
+                return
+            }
+            list.append(sequence)
+        }
+    }
+
+    /// Deletes messages of the exchanges' JetStream stream one by one (`JetStream.deleteMessage`),
+    /// never with a filtered purge: nats-server before 2.9.18 replays a filtered purge on a
+    /// restarted replica as a purge of every message stored before it (nats-server #4196;
+    /// docs/cluster.md, "Trimming JetStream"). A message already gone is passed over.
+    private func deleteMessages(_ sequences: [UInt64]) throws(ClusterError) {
+        for sequence in sequences {
+            if isStopping { return }
+            try whileNoResponders { () throws(ClusterError) in
+                _ = try jetStream.deleteMessage(stream: names.jetStreamName, sequence: sequence)
+            }
         }
     }
 
@@ -599,33 +710,27 @@ final class ClusterTask: Sendable {
         }
     }
 
-    /// Purges the gathered exchange subjects behind the oldest kept checkpoint's position, as far
-    /// as the task has seen each one (`SealMarkLog.purgeBounds`): after a checkpoint, and again when
-    /// the task is idle and has since seen further on a subject (a message that arrived after the
-    /// checkpoint's purge but lies before its position goes then, not at the next checkpoint, which
-    /// may never come). A subject is purged only when its bound moved.
-    private func purgeExchangesBehindCheckpoints() throws(ClusterError) {
-        guard let oldest = exchangePurge.withLock({ $0.oldest }) else { return }
-        let subjects = gatheredExchangeSubjects.flatMap(\.1)
-        let bounds = sealMarks.withLock { marks in marks.purgeBounds(subjects: subjects, position: oldest) }
-        let moved = exchangePurge.withLock { state in bounds.filter { $0.before > (state.purged[$0.subject] ?? 1) } }
-        guard !moved.isEmpty else { return }
-        try purgeExchanges(moved)
-        exchangePurge.withLock { state in for bound in moved { state.purged[bound.subject] = bound.before } }
-    }
-
-    /// Purges each subject this task gathers its exchanges from (`STREAM.SOURCE.P`, `P` this
-    /// task's partition) before its bound (`SealMarkLog.purgeBounds`). Who reads such a subject:
-    /// this task — now, or a new owner of `P` restoring one of the two checkpoints kept, which
-    /// reads from that checkpoint's position — and `ClusterOutputs`, which only counts and audits
-    /// them (it keeps the named outputs' blocks, whose subjects are never purged). The sender
-    /// (task `SOURCE`) reads only the subject's last message, to fence it, which stays. Only the
-    /// exchanges' JetStream stream is ever purged; named outputs live in a stream of their own.
-    private func purgeExchanges(_ bounds: [(subject: String, before: UInt64)]) throws(ClusterError) {
-        for (subject, before) in bounds where before > 1 && names.jetStream(ofSubject: subject) == names.jetStreamName {
-            try whileNoResponders { () throws(ClusterError) in
-                try jetStream.purge(stream: names.jetStreamName, subject: subject, beforeSequence: before)
-            }
+    /// Trims the gathered exchange subjects behind the oldest kept checkpoint's position, as far
+    /// as the task has seen each one (`SealMarkLog.purgeBounds`): after a checkpoint, and again
+    /// whenever the trimmer looks and the task has since seen further on a subject (a message that
+    /// arrived after the checkpoint's trim but lies before its position goes then, not at the next
+    /// checkpoint, which may never come). Only messages still stored are deleted
+    /// (`SealMarkLog.deletable`).
+    ///
+    /// Who reads such a subject (`STREAM.SOURCE.P`, `P` this task's partition): this task — now,
+    /// or a new owner of `P` restoring one of the two checkpoints kept, which reads from that
+    /// checkpoint's position — and `ClusterOutputs`, which only counts and audits them (it keeps
+    /// the named outputs' blocks, whose subjects are never trimmed). The sender (task `SOURCE`)
+    /// reads only the subject's last message, to fence it, which stays. Only the exchanges'
+    /// JetStream stream is ever trimmed; named outputs live in a stream of their own.
+    private func trimExchangesBehindCheckpoints() throws(ClusterError) {
+        guard let oldest = oldestKeptPosition.withLock({ $0 }) else { return }
+        let subjects = gatheredExchangeSubjects.flatMap(\.1).filter { names.jetStream(ofSubject: $0) == names.jetStreamName }
+        let deletable = sealMarks.withLock { marks in marks.deletable(subjects: subjects, position: oldest) }
+        for (subject, sequences) in deletable {
+            try deleteMessages(Array(sequences))
+            if isStopping { return }
+            sealMarks.withLock { $0.deleted(subject: subject, count: sequences.count) }
         }
     }
 

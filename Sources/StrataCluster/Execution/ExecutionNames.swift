@@ -9,7 +9,7 @@ import StrataEngine
 ///
 /// | what | name |
 /// | --- | --- |
-/// | JetStream stream of exchanges and checkpoints (purged behind checkpoints) | `NS__x_<p>` (the namespace upper-cased) |
+/// | JetStream stream of exchanges and checkpoints (trimmed behind checkpoints, message by message) | `NS__x_<p>` (the namespace upper-cased) |
 /// | its subjects | `ns._x.<p>.<stream>.<source>.<target>`: an exchange's blocks and seal marks from task `source` to task `target` |
 /// | checkpoint subjects | `ns._x.<p>._c.<partition>`: the checkpoints of a partition task (`TaskCheckpoint`) |
 /// | JetStream stream of named outputs (never purged) | `NS__o_<p>` |
@@ -19,8 +19,9 @@ import StrataEngine
 /// A stream is a named output unless its name begins with `P.` (the program's internal streams,
 /// exchanges among them: `P.vN.shuffle`), the rule `ClusterTask` exports by. Outputs live apart
 /// because nats-server before 2.9.18 may replay a filtered purge as a purge of the whole stream
-/// when a replica recovers (nats-server issue #4196): a stream that is purged can lose every
-/// message stored before the purge on a restarted server, whatever its subject.
+/// when a replica recovers (nats-server issue #4196): a stream that was purged could lose every
+/// message stored before the purge on a restarted server, whatever its subject. (Tasks now trim
+/// the exchanges' stream by deleting messages one by one, which replays exactly.)
 ///
 /// `_x`, `_o` are never encoded names (`_` is always escaped as `__` or `_d`), so a program's
 /// subjects never collide with a replicated stream's (`ns.<stream>.…`). `ExecutionNames` is `Sendable`.

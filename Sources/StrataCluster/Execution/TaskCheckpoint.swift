@@ -65,6 +65,9 @@ struct TaskCheckpoint: Sendable {
         var firstSequence: UInt64
         /// Checkpoints passed over because a piece was missing or they did not hash to their digest.
         var torn: [String]
+        /// The sequence of every message read on the subject (checkpoint pieces and fences),
+        /// ascending: what the task deletes once checkpoints after them are kept.
+        var sequences: [UInt64] = []
     }
 
     /// Reads the checkpoints of `partition` and returns the newest complete one (highest
@@ -83,9 +86,11 @@ struct TaskCheckpoint: Sendable {
             var pieces: [Int: [UInt8]] = [:]
         }
         var byDigest: [String: Pieces] = [:]  // lookup only; ordered below
+        var sequences: [UInt64] = []
         let subject = names.checkpointSubject(partition)
         let reader = try jetStream.reader(stream: names.jetStreamName, subject: subject)
         try reader.readToEnd(timeout: .seconds(60)) { stored throws(ClusterError) in
+            sequences.append(stored.sequence)
             guard stored.header(ExchangeWire.kind) == "checkpoint" else { return }  // fences
             let fields = (stored.header(header) ?? "").split(separator: "/").map(String.init)
             guard fields.count == 5, let through = UInt64(fields[0]), let index = Int(fields[2]),
@@ -102,7 +107,7 @@ struct TaskCheckpoint: Sendable {
         let newestFirst = byDigest.sorted { a, b in
             a.value.through != b.value.through ? a.value.through > b.value.through : a.value.lastSequence > b.value.lastSequence
         }
-        var found = Found(checkpoint: nil, firstSequence: 0, torn: [])
+        var found = Found(checkpoint: nil, firstSequence: 0, torn: [], sequences: sequences)
         for (digest, entry) in newestFirst {
             var image: [UInt8] = []
             image.reserveCapacity(entry.bytes)
@@ -152,8 +157,26 @@ struct SealMarkLog {
     /// Per subject, the sequence of the last message received on it that is not a speculative
     /// copy: an owner's chain back (`SubjectChain.continuation`) never reaches before it.
     var lastWritten: [String: UInt64] = [:]
+    /// Whether the sequences of every message are kept (`sequences`): for a task that trims the
+    /// subjects it gathers (one that publishes checkpoints); a log that never trims keeps none.
+    let tracksSequences: Bool
+    /// Per subject, ascending, the sequences of the messages on it that are still stored: those
+    /// received, after those found before the reader's start (`found`), less those deleted
+    /// (`deleted`). What trimming deletes message by message (`deletable`).
+    var sequences: [String: [UInt64]] = [:]
 
-    init(start: UInt64) { self.start = start }
+    init(start: UInt64, tracksSequences: Bool = false) {
+        self.start = start
+        self.tracksSequences = tracksSequences
+    }
+
+    /// Records a message of `subject` stored before the reader's start (left by an earlier owner
+    /// of the partition, which had not trimmed so far): deleted like the others once the oldest
+    /// kept checkpoint's position passes it. Call before anything is `received`, in stream order.
+    mutating func found(subject: String, sequence: UInt64) {
+        guard tracksSequences, sequence < start else { return }
+        sequences[subject, default: []].append(sequence)
+    }
 
     /// Records a message of `subject`: a seal mark through `sealedThrough`, a block (or a piece of
     /// one) of interval `block`, or neither; `speculative` for a speculative copy's (`SubjectChain`).
@@ -169,6 +192,7 @@ struct SealMarkLog {
             marks[subject, default: []].append((sealedThrough, sequence))
         }
         if let block { blocks[subject, default: []].append((block, sequence)) }
+        if tracksSequences { sequences[subject, default: []].append(sequence) }
     }
 
     /// On `subject`, the sequence after the last seal mark at or before `sealed`, or of the first
@@ -206,6 +230,33 @@ struct SealMarkLog {
             guard let seen = lastSeen[subject], let written = lastWritten[subject] else { return nil }
             return (subject, min(position, seen, written))
         }
+    }
+
+    /// Whether a message on `subject` chained (`Strata-Previous`) to `link` follows a message the
+    /// reader never received: `link` at or after the reader's start, but before the first message
+    /// received on the subject. The reader gets every message stored from its start on, in order,
+    /// and trimming deletes only messages already received (or `found` before the start), so such
+    /// a message was removed by something else — a server that lost messages, an operator's purge
+    /// — and what follows it cannot be gathered correctly.
+    func isMissingLink(subject: String, link: UInt64) -> Bool {
+        link >= start && link < (firstSeen[subject] ?? .max)
+    }
+
+    /// Per subject of `subjects`, the sequences of the messages still stored before its bound
+    /// (`purgeBounds`), ascending; subjects with none are left out.
+    func deletable(subjects: [String], position: UInt64) -> [(subject: String, sequences: ArraySlice<UInt64>)] {
+        purgeBounds(subjects: subjects, position: position).compactMap { bound in
+            guard let list = sequences[bound.subject] else { return nil }
+            let before = list.prefix { $0 < bound.before }
+            return before.isEmpty ? nil : (bound.subject, before)
+        }
+    }
+
+    /// Forgets the `count` oldest sequences of `subject` (`deletable`), once they are deleted.
+    mutating func deleted(subject: String, count: Int) {
+        guard var list = sequences[subject] else { return }
+        list.removeFirst(min(count, list.count))
+        sequences[subject] = list.isEmpty ? nil : list
     }
 
     /// Forgets the seal marks before the last one at or before `sealed` on each of `subjects`, and

@@ -197,6 +197,36 @@ public final class JetStream: Sendable {
         try check("js_PurgeStream(\(stream)\(what.isEmpty ? "" : ", " + what))", status, code)
     }
 
+    /// Removes one message of a stream by its sequence, without erasing its bytes on disk.
+    ///
+    /// Unlike a purge filtered by subject or sequence, a deletion is replayed exactly on a server
+    /// that restarts: nats-server before 2.9.18 replays a filtered purge on a recovering replica
+    /// as "remove everything through the stream's last sequence when the purge was proposed"
+    /// (nats-server #4196), whatever the subject, which deletes kept messages (docs/cluster.md,
+    /// "Trimming JetStream").
+    ///
+    /// - Returns: `false` when the stream holds no message at `sequence` (never stored, or
+    ///   removed before).
+    ///
+    /// The corresponding C call is `js_DeleteMsg` (`$JS.API.STREAM.MSG.DELETE.<stream>`,
+    /// `no_erase`).
+    @discardableResult
+    public func deleteMessage(stream: String, sequence: UInt64) throws(ClusterError) -> Bool {
+        var options = jsOptions()
+        jsOptions_Init(&options)
+        options.Wait = requestTimeout.wholeMilliseconds
+        var code = jsErrCode(rawValue: 0)
+        let status = js_DeleteMsg(handle, stream, sequence, &options, &code)
+        if status == NATS_NOT_FOUND || code == JSNoMessageFoundErr || code == JSSequenceNotFoundErr { return false }
+        do {
+            try check("js_DeleteMsg(\(stream), \(sequence))", status, code)
+        } catch .nats(_, _, let jetStreamCode, let text)
+            where jetStreamCode == Int(JSStreamMsgDeleteFailed.rawValue) && text.contains("no message found") {
+            return false  // nats-server 2.9.10 answers a deletion of a message already gone so (10057)
+        }
+        return true
+    }
+
     // MARK: Publishing
 
     /// Publishes one message and waits until the stream has stored it on a quorum of replicas.
@@ -380,8 +410,12 @@ public final class JetStream: Sendable {
     /// `startSequence` on, in stream order.
     ///
     /// The corresponding C call is `js_SubscribeSync` with an ordered consumer.
-    public func reader(stream: String, subject: String, startSequence: UInt64 = 1) throws(ClusterError) -> SubjectReader {
-        try SubjectReader(jetStream: self, stream: stream, subject: subject, startSequence: startSequence)
+    /// With `headersOnly`, the messages come without their payloads (their subjects, sequences
+    /// and headers only: a cheap way to learn which sequences a subject holds).
+    public func reader(stream: String, subject: String, startSequence: UInt64 = 1,
+                       headersOnly: Bool = false) throws(ClusterError) -> SubjectReader {
+        try SubjectReader(jetStream: self, stream: stream, subject: subject, startSequence: startSequence,
+                          headersOnly: headersOnly)
     }
 
     /// Reads every message of `stream` on subjects matching `subject` from `startSequence` up to

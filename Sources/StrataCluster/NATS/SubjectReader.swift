@@ -34,7 +34,7 @@ public final class SubjectReader {
     /// before the first).
     public private(set) var pending: UInt64 = 0
 
-    init(jetStream: JetStream, stream: String, subject: String, startSequence: UInt64) throws(ClusterError) {
+    init(jetStream: JetStream, stream: String, subject: String, startSequence: UInt64, headersOnly: Bool = false) throws(ClusterError) {
         self.jetStream = jetStream
         self.stream = stream
         self.subject = subject
@@ -46,6 +46,7 @@ public final class SubjectReader {
         options.Ordered = true
         options.Config.DeliverPolicy = startSequence <= 1 ? js_DeliverAll : js_DeliverByStartSequence
         options.Config.OptStartSeq = startSequence <= 1 ? 0 : startSequence
+        options.Config.HeadersOnly = headersOnly
         var sub: OpaquePointer?
         var code = jsErrCode(rawValue: 0)
         let status = stream.withCString { cStream in

@@ -313,8 +313,11 @@ public final class ClusterReplicator: Sendable {
         }
     }
 
-    /// Purges from JetStream the intervals local retention dropped: every block and seal message
-    /// before the first kept interval's.
+    /// Removes from JetStream the intervals local retention dropped: every block and seal message
+    /// before the first kept interval's, deleted one by one (`JetStream.deleteMessage`) — never
+    /// with a filtered purge, which nats-server before 2.9.18 replays on a restarted replica as a
+    /// purge of every message stored before it, the stream's descriptor and kept intervals
+    /// included (nats-server #4196; docs/cluster.md, "Trimming JetStream").
     private func applyRetention(_ frontier: StreamFrontier, _ names: ClusterNames) throws(ClusterError) -> Interval? {
         let floor = frontier.retainedFrom
         guard floor > Interval(0) else { return nil }
@@ -322,13 +325,17 @@ public final class ClusterReplicator: Sendable {
         guard let info = try jetStream.streamInfo(names.jetStreamName) else { return nil }
         var cut: (blocks: UInt64, seals: UInt64)?
         var first: Interval?
+        var blockSequences: [UInt64] = [], sealSequences: [UInt64] = []
+        let blockPrefix = String(names.partitionsSubject.dropLast())  // "ns.<token>.p."
         // Forward from the oldest message to the seal of the first kept interval (by sequence,
         // answered by the stream's leader; see ClusterFollower for why not a consumer).
         var sequence = max(info.firstSequence, 1)
         while sequence <= info.lastSequence, cut == nil {
             defer { sequence += 1 }
-            guard let message = try jetStream.message(stream: names.jetStreamName, sequence: sequence),
-                  message.subject == names.sealSubject else { continue }
+            guard let message = try jetStream.message(stream: names.jetStreamName, sequence: sequence) else { continue }
+            if message.subject.hasPrefix(blockPrefix) { blockSequences.append(message.sequence) }
+            guard message.subject == names.sealSubject else { continue }
+            sealSequences.append(message.sequence)
             let seal = try SealMessage(decoding: message.payload, what: "\(names.sealSubject) #\(message.sequence)")
             if first == nil { first = seal.interval }
             if seal.interval >= floor {
@@ -339,8 +346,12 @@ public final class ClusterReplicator: Sendable {
             retainedFloor.withLock { $0[names.stream] = floor }
             return nil
         }
-        try jetStream.purge(stream: names.jetStreamName, subject: names.partitionsSubject, beforeSequence: cut.blocks)
-        try jetStream.purge(stream: names.jetStreamName, subject: names.sealSubject, beforeSequence: cut.seals)
+        for sequence in blockSequences where sequence < cut.blocks {
+            try jetStream.deleteMessage(stream: names.jetStreamName, sequence: sequence)
+        }
+        for sequence in sealSequences where sequence < cut.seals {
+            try jetStream.deleteMessage(stream: names.jetStreamName, sequence: sequence)
+        }
         retainedFloor.withLock { $0[names.stream] = floor }
         return floor
     }
