@@ -120,9 +120,12 @@ struct TrimReplayTests {
     /// every server restarted with the nodes stopped: the exchanges' stream holds exactly the
     /// messages it held before (and not the ones behind the checkpoints, so it stays bounded); a
     /// node with a fresh store then restores every partition from the checkpoints, finishes the
-    /// input, and the outputs are the single-node run's.
+    /// input, and the outputs are the single-node run's. Then what a task does when the exchanges
+    /// are gone after all (as a server replaying a filtered purge lost them; here emptied by
+    /// hand): a node without a store refuses to gather past the gap — a typed error naming the
+    /// subject, not outputs computed without the lost intervals.
     @Test func aProgramsTrimmedExchangesAndCheckpointsSurviveARestartOfEveryServer() async throws {
-        let (expected, actual, restorer, logs): ([String], [String], String, String) = try await onOwnThread(within: .seconds(1200), "the cluster run") {
+        let (expected, actual, restorer, refusal, logs): ([String], [String], String, String, String) = try await onOwnThread(within: .seconds(1200), "the cluster run") {
             let cluster = try NATSCluster()
             defer { cluster.stop() }
             let single = try ClusterExecutionTests.startSingleDigest()
@@ -161,11 +164,24 @@ struct TrimReplayTests {
             try run.start(node: "c", leaseTTLMs: 3000)
             try feed(first: 22, intervals: ClusterExecutionTests.intervals)
             let actual = try run.clusterDigest()
-            return (try single(), actual, run.nodes["c"]?.output ?? "", run.logs)
+            let restorer = run.nodes["c"]?.output ?? ""
+            run.nodes["c"]?.signal(SIGTERM)
+            _ = run.nodes["c"]?.waitForExit(within: .seconds(60))
+            try jetStream.purge(stream: names.jetStreamName)
+            try run.start(node: "d", leaseTTLMs: 3000)
+            var refusal = ""
+            _ = waitUntil(within: .seconds(240)) {
+                let log = run.nodes["d"]?.output ?? ""
+                refusal = log.split(separator: "\n").first { $0.contains("lost messages it still needs") }.map(String.init) ?? ""
+                return !refusal.isEmpty
+            }
+            return (try single(), actual, restorer, refusal, run.logs)
         }
         #expect(expected.count > 50, "a weak test: \(expected.count) output blocks")
         #expect(actual == expected, "cluster outputs differ from the single-node run: \(ClusterExecutionTests.difference(actual, expected))\n\(logs)")
         #expect(restorer.contains("partition restored from its checkpoint"), "\(logs)")
+        print("TrimReplayTests: with the exchanges' stream emptied: \(refusal)")
+        #expect(!refusal.isEmpty, "no task refused emptied exchange subjects:\n\(logs)")
     }
 
     /// A replicated stream whose source dropped old intervals (retention): the replicator deletes

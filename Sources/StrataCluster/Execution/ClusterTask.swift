@@ -260,16 +260,17 @@ final class ClusterTask: Sendable {
         if try progress.get(ExecutionNames.programKey)?.value != info { _ = try progress.put(ExecutionNames.programKey, info) }
         var sequences: [String: UInt64] = [:]
         let subjects = exportChannels.flatMap { channel in
-            channel.targets.map { names.subject(stream: channel.wireName, source: UInt32(partition), target: $0) }
-        } + [names.checkpointSubject(partition)]
-        for subject in subjects {
+            channel.targets.map { (names.subject(stream: channel.wireName, source: UInt32(partition), target: $0), resume[channel.wireName]) }
+        } + [(names.checkpointSubject(partition), nil)]
+        for (subject, sentThrough) in subjects {
             var attempts = 0
             while true {
                 let last = try jetStream.lastMessage(stream: names.jetStream(ofSubject: subject), subject: subject)?.sequence ?? 0
                 do {
                     let ack = try jetStream.publish(ExchangeWire.fence(subject: subject, names: names, node: node,
                                                                        revision: leaseRevision,
-                                                                       expectedLastSubjectSequence: last))
+                                                                       expectedLastSubjectSequence: last,
+                                                                       sentThrough: sentThrough))
                     sequences[subject] = ack.sequence
                     if subject == names.checkpointSubject(partition) { rememberCheckpointMessage(ack.sequence) }
                     break
@@ -407,7 +408,22 @@ final class ClusterTask: Sendable {
                         // the subject's newest message until that owner sends again (never, once
                         // the input ended), so it counts as seen — trimming behind checkpoints may
                         // then go up to it (the message before it would otherwise stay forever).
-                        if let (stream, _, _) = names.parse(subject: stored.subject) { try record(stream) }
+                        if let (stream, _, _) = names.parse(subject: stored.subject) {
+                            try record(stream)
+                            // The sender sent a seal mark through `sent` on this subject before its
+                            // fence: read from this task's start, or covered by what it committed.
+                            // Neither: the subject lost them (emptied and fenced again from nothing).
+                            if gatherer.gathers(stream), let sent = stored.header(ExchangeWire.sentThrough).flatMap(UInt64.init) {
+                                let marked = sealMarks.withLock { $0.marks[stored.subject]?.last?.through }
+                                let known = [gatherer.committed(stream), marked].compactMap { $0?.rawValue }.max()
+                                if known.map({ $0 < sent }) ?? true {
+                                    throw ClusterError.corrupt(
+                                        "fence \(stored.sequence) on \(stored.subject) of \(names.jetStreamName) follows intervals "
+                                        + "through \(sent) sent before it, but this task (read from \(start)) has them only through "
+                                        + "\(known.map(String.init) ?? "none"): the subject lost messages it still needs")
+                                }
+                            }
+                        }
                     case .checkpoint:
                         break
                     }

@@ -13,6 +13,7 @@ import StrataStorage
 /// | `Strata-Node` | the node that sent it |
 /// | `Strata-Previous` | the subject sequence it was published after (its expected last subject sequence; `SubjectChain`); each piece its own |
 /// | `Strata-Speculative` | `1` on a speculative copy's block (every piece of it) or seal mark (`SubjectChain`) |
+/// | `Strata-Sent-Through` | on a fence: the interval through which the subject's stream was sent before it (the progress the new owner resumes after; absent: none), so a gatherer can tell the subject's earlier messages are gone |
 /// | `Nats-Msg-Id` | `PROGRAM/` + `ExchangeMessage.messageID` (a piece's: + `/i/n`); a fence's is `PROGRAM/fence/NODE/REVISION/SUBJECT` |
 ///
 /// A block no bigger than the piece size travels as one message without `Strata-Piece` (the
@@ -28,6 +29,7 @@ enum ExchangeWire {
     static let piece = "Strata-Piece"
     static let through = "Strata-Through"
     static let node = "Strata-Node"
+    static let sentThrough = "Strata-Sent-Through"
 
     /// The room left for an exchange message's headers under the maximum payload (as for
     /// replicated blocks): pieces carry `NATSConnection.pieceBytes(headroom:)` bytes of a block.
@@ -91,11 +93,16 @@ enum ExchangeWire {
         return Interval(value)
     }
 
+    /// The fence a new owner writes on `subject`, chained to the subject's last message, saying
+    /// through which interval the subject's stream was sent before it (`sentThrough`, its
+    /// progress; `nil`: nothing yet).
     static func fence(subject: String, names: ExecutionNames, node: String, revision: UInt64,
-                      expectedLastSubjectSequence: UInt64) -> OutgoingMessage {
-        chained(OutgoingMessage(subject: subject, payload: [], messageID: "\(names.program)/fence/\(node)/\(revision)/\(subject)",
-                                headers: [MessageHeader(Self.node, node), MessageHeader(kind, "fence")]),
-                after: expectedLastSubjectSequence)
+                      expectedLastSubjectSequence: UInt64, sentThrough: Interval? = nil) -> OutgoingMessage {
+        var headers = [MessageHeader(Self.node, node), MessageHeader(kind, "fence")]
+        if let sentThrough { headers.append(MessageHeader(Self.sentThrough, "\(sentThrough.rawValue)")) }
+        return chained(OutgoingMessage(subject: subject, payload: [], messageID: "\(names.program)/fence/\(node)/\(revision)/\(subject)",
+                                       headers: headers),
+                       after: expectedLastSubjectSequence)
     }
 
     /// Decodes a stored message of the program.
