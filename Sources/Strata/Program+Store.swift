@@ -55,8 +55,11 @@ extension Program {
 
 extension ProgramBuilder {
     /// A stream of the records of a stored stream, interval by interval.
+    ///
+    /// Inlinable so that the records are decoded by a loop specialized for `Record`.
+    @inlinable
     public func read<Record: RecordCodable>(_ stream: StoredStream<Record>) -> DStream<Record> {
-        read(stream.descriptor, as: Record.self)
+        read(stream.descriptor, as: Record.self, decoder: BlockDecoder())
     }
 }
 /// The result of `track`: per-interval updates and the count of live keys.

@@ -60,13 +60,15 @@ public struct DStream<Record: RecordCodable>: Sendable {
         self.init(builder: builder, inputs: [input], partitionCount: input.partitions, chain: chain, produce: produce)
     }
 
-    /// A stream of a durable stream's records as stored, partition `p` from partition `p`.
-    init(builder: ProgramBuilder, reading stream: StreamDescriptor, chain: String) {
+    /// A stream of a durable stream's records as stored, partition `p` from partition `p`, each
+    /// block decoded by `decoder` (specialized when an `@inlinable` entry point built it).
+    init(builder: ProgramBuilder, reading stream: StreamDescriptor, chain: String,
+         decoder: BlockDecoder<Record> = BlockDecoder()) {
         let log = builder.log
-        builder.registerDecoder(stream, as: Record.self)
+        builder.registerDecoder(stream, decoder: decoder)
         self.init(builder: builder, inputs: [stream], partitionCount: stream.partitions, chain: chain,
                   plainRead: stream) { interval, partition, codec in
-            try PartitionReader.read(log, stream, interval, partition, codec: &codec)
+            try PartitionReader.read(log, stream, interval, partition, codec: &codec, decoder: decoder)
         }
     }
 

@@ -13,10 +13,14 @@ enum PartitionReader {
     /// Blocks that an idle core already decoded for this task (`DecodedAhead`, under the task's
     /// vertex) are taken as they are instead of decoded again: the same records either way.
     ///
+    /// `decoder` decodes each block (specialized for `Record` when built where it is concrete);
+    /// by default one built here, unspecialized: the same records.
+    ///
     /// - Throws: `StorageError` (including `.corrupt` naming where, and `.recordRejected` for a
     ///   record that `Record` does not accept); `.notSealed` and `.outsideRetention` stay errors.
     static func read<Record: RecordCodable>(_ log: LogStore, _ descriptor: StreamDescriptor, _ interval: Interval,
-                                            _ partition: PartitionIndex, codec: inout BlockCodec)
+                                            _ partition: PartitionIndex, codec: inout BlockCodec,
+                                            decoder: BlockDecoder<Record> = BlockDecoder())
         throws -> ContiguousArray<Record>
     {
         var records = ContiguousArray<Record>()
@@ -29,7 +33,7 @@ enum PartitionReader {
                     DecodedAhead.BlockID(stream: descriptor.id, interval: interval, partition: partition, chunk: chunk)) {
                     decoded = taken
                 } else {
-                    decoded = try decode(block, codec: &codec, location: location, recordsBefore: records.count)
+                    decoded = try decoder.decode(block, &codec, location, records.count)
                 }
                 // Evidence for speculation: how far the task has got (once per block).
                 TaskProgress.current?.add(decoded.count)
@@ -78,39 +82,15 @@ enum PartitionReader {
         }
     }
 
-    /// The records of one stored block, verified and decoded; `recordsBefore` is the number of
-    /// records of the same (interval, partition) before it, for the error's record index.
+    /// The records of one stored block, verified and decoded (unspecialized: `BlockDecoder`
+    /// built here); `recordsBefore` is the number of records of the same (interval, partition)
+    /// before it, for the error's record index.
     ///
     /// - Throws: `Corruption`, or `StorageError.recordRejected` at `location`.
     static func decode<Record: RecordCodable>(_ block: UnsafeRawBufferPointer, codec: inout BlockCodec,
                                               location: StoreLocation, recordsBefore: Int) throws
         -> ContiguousArray<Record>
     {
-        try codec.withVerifiedPayload(block) { header, payload in
-            // Decoded straight into the block's own array through its buffer: in this
-            // generic (unspecialized) code, `append` per record looked up the array's
-            // type metadata every time; this initializes each element in place instead.
-            // Every frame takes at least one byte: the payload bounds the count read from disk.
-            let capacity = min(header.recordCount, payload.count)
-            return try ContiguousArray<Record>(unsafeUninitializedCapacity: capacity) { buffer, initialized in
-                var frames = RecordFrames(payload: payload, expectedCount: header.recordCount)
-                while let frame = try frames.next() {
-                    // RecordFrames yields at most `expectedCount` frames, each of at least one byte.
-                    guard initialized < buffer.count, let base = buffer.baseAddress else {
-                        throw Corruption.recordCountMismatch(header: header.recordCount, found: initialized + 1)
-                    }
-                    var reader = BinaryReader(frame)
-                    do throws(RecordDecodingError) {
-                        let record = try Record(from: &reader)
-                        if reader.remaining != 0 { throw .trailingBytes(offset: reader.offset) }
-                        (base + initialized).initialize(to: record)
-                        initialized += 1
-                    } catch {
-                        throw StorageError.recordRejected(location, record: recordsBefore + frames.index - 1,
-                                                          recordType: Record.recordTypeName, error)
-                    }
-                }
-            }
-        }
+        try BlockDecoder<Record>().decode(block, &codec, location, recordsBefore)
     }
 }

@@ -29,6 +29,20 @@ struct PartitionWriter {
         if builder.byteCount >= Self.blockBytes { cut() }
     }
 
+    /// Frames the pair `KeyValue(key, value)` from its key already encoded (`key`: the bytes the
+    /// key's `encode` writes, as routing by key or a window entry has them): those bytes, then
+    /// the value encoded — the frame `append(KeyValue(key, value))` makes, without encoding the
+    /// key again.
+    @inlinable
+    mutating func append<Value: RecordCodable>(encodedKey key: UnsafeRawBufferPointer, value: Value) {
+        let lengthAt = builder.writer.count
+        builder.writer.write(byte: 0)
+        builder.writer.write(raw: key)
+        value.encode(to: &builder.writer)
+        builder.finishFrame(lengthAt: lengthAt)
+        if builder.byteCount >= Self.blockBytes { cut() }
+    }
+
     /// Ends the current block, compressing it here, on the task's thread: the committer only writes.
     @usableFromInline
     mutating func cut() {

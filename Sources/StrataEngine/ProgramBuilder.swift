@@ -43,18 +43,21 @@ public final class ProgramBuilder: Sendable {
         self.gathersExchanges = gathersExchanges
     }
 
-    /// A stream of the records of a durable stream, read as `Record`.
+    /// A stream of the records of a durable stream, read as `Record` with `decoder` (built by the
+    /// `@inlinable` `read(_:)` of `Strata` in the program's module, so that it is specialized).
     ///
     /// - Throws: nothing here; a stream that does not exist or holds another type fails `Program.init`.
-    package func read<Record: RecordCodable>(_ descriptor: StreamDescriptor, as type: Record.Type) -> DStream<Record> {
+    @usableFromInline
+    package func read<Record: RecordCodable>(_ descriptor: StreamDescriptor, as type: Record.Type,
+                                             decoder: BlockDecoder<Record> = BlockDecoder()) -> DStream<Record> {
         if descriptor.recordType != Record.recordTypeName {
             fail(EngineError.misuse("stream \(descriptor.name) holds \(descriptor.recordType), not \(Record.recordTypeName)"))
         }
         let log = self.log
-        registerDecoder(descriptor, as: Record.self)
+        registerDecoder(descriptor, decoder: decoder)
         return DStream(builder: self, inputs: [descriptor], partitionCount: descriptor.partitions,
                        chain: "read(\(descriptor.name))", plainRead: descriptor) { interval, partition, codec in
-            try PartitionReader.read(log, descriptor, interval, partition, codec: &codec)
+            try PartitionReader.read(log, descriptor, interval, partition, codec: &codec, decoder: decoder)
         }
     }
 
@@ -87,12 +90,13 @@ public final class ProgramBuilder: Sendable {
 
     /// Records that the program reads `stream` as `Record` (through `PartitionReader`), so that a
     /// vertex reading it can have its next interval's blocks decoded ahead on an idle core
-    /// (`DecodedAhead`). The first registration of a stream counts.
-    func registerDecoder<Record: RecordCodable>(_ stream: StreamDescriptor, as type: Record.Type) {
+    /// (`DecodedAhead`), with `decoder` (the vertex's own, specialized where it was built so).
+    /// The first registration of a stream counts.
+    func registerDecoder<Record: RecordCodable>(_ stream: StreamDescriptor, decoder: BlockDecoder<Record>) {
         let log = self.log
         state.withLock { state in
             guard !state.decoders.contains(where: { $0.stream.id == stream.id }) else { return }
-            state.decoders.append(.reading(stream, as: type, log: log))
+            state.decoders.append(.reading(stream, decoder: decoder, log: log))
         }
     }
 

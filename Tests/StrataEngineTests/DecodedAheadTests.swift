@@ -97,7 +97,7 @@ import Testing
         let (fixture, stream) = try Self.skewedInput([records, records.reversed()], partitions: 3)
         let log = fixture.store.log
         let descriptor = stream.descriptor
-        let ahead = DecodedAhead(log: log, decoders: [.reading(descriptor, as: KV.self, log: log)])
+        let ahead = DecodedAhead(log: log, decoders: [.reading(descriptor, decoder: BlockDecoder<KV>(), log: log)])
         let interval = Interval(1)
 
         IdleWork(ahead: ahead, next: interval, tasks: 0).run()
@@ -155,7 +155,7 @@ import Testing
     @Test func aQueuedIdleJobStartsOrIsCalledOff() throws {
         let (fixture, stream) = try Self.skewedInput([[KV(1, 1)], [KV(2, 2)]], partitions: 2)
         let log = fixture.store.log
-        let ahead = DecodedAhead(log: log, decoders: [.reading(stream.descriptor, as: KV.self, log: log)])
+        let ahead = DecodedAhead(log: log, decoders: [.reading(stream.descriptor, decoder: BlockDecoder<KV>(), log: log)])
         let calledOff = IdleWork(ahead: ahead, next: Interval(1), tasks: 1)
         #expect(!calledOff.callOff())   // not started: nothing to wait for
         #expect(!calledOff.startJob())  // and it never starts

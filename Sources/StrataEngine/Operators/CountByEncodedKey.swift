@@ -110,12 +110,13 @@ extension DStream {
                                    route: { pairs, _, writers in route(pairs, &writers) }))
         // The exchange reads its input's frames itself: nothing to decode ahead for it.
         if plainRead != nil { builder.noteReadsUndecoded(vertex: name) }
-        builder.registerDecoder(shuffle, as: Pair.self)
+        let decoder = kernels.decoder
+        builder.registerDecoder(shuffle, decoder: decoder)
         let sum = kernels.sum
         return DStream<Pair>(builder: builder, inputs: [shuffle], partitionCount: shuffle.partitions,
                              chain: "countByEncodedKey(\(shuffle.name))", isKeyPartitioned: true) {
             interval, partition, codec in
-            sum(try PartitionReader.read(log, shuffle, interval, partition, codec: &codec))
+            sum(try PartitionReader.read(log, shuffle, interval, partition, codec: &codec, decoder: decoder))
         }
     }
 }
@@ -134,9 +135,12 @@ struct EncodedKeyCountKernels<Key: RecordCodable>: Sendable {
     @usableFromInline let sum: @Sendable (ContiguousArray<KeyValue<Key, Int64>>) -> ContiguousArray<KeyValue<Key, Int64>>
     /// Appends each pair to `writers[XXH64(encoded key) mod writers.count]`, in order.
     @usableFromInline let route: @Sendable (ContiguousArray<KeyValue<Key, Int64>>, inout [PartitionWriter]) -> Void
+    /// Decodes the shuffle stream's blocks for the sum.
+    @usableFromInline let decoder: BlockDecoder<KeyValue<Key, Int64>>
 
     @inlinable
     init() {
+        decoder = BlockDecoder()
         newKey = { bytes, location, record, recordType, keys in
             var reader = BinaryReader(bytes)
             do throws(RecordDecodingError) {

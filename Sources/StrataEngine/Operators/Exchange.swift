@@ -147,7 +147,7 @@ extension DStream {
         _ step: @escaping @Sendable (ContiguousArray<Stored>) throws -> ContiguousArray<Out>
     ) -> DStream<Out> {
         let log = builder.log
-        builder.registerDecoder(stream, as: Stored.self)
+        builder.registerDecoder(stream, decoder: BlockDecoder<Stored>())
         return DStream<Out>(builder: builder, input: stream, chain: chain + "(\(stream.name))") {
             interval, partition, codec in
             try step(try PartitionReader.read(log, stream, interval, partition, codec: &codec))

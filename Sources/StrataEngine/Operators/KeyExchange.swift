@@ -19,12 +19,13 @@ extension DStream {
         // holds the pairs of input partition 0 that route to `q`, then those of 1, and so on, so
         // the values of a key reach a stateful vertex in the same order in every run.
         let suffix = KeyPartitioner.suffix(route.partitioner)
-        let route = route.route
+        let decoder = route.decoder, route = route.route
         builder.add(ExchangeVertex(name: name,
                                    definition: "exchange|\(chain)|\(exchange.name)|\(exchange.partitions)\(suffix)",
                                    log: builder.log, stream: self, output: exchange, prepare: { $0 },
                                    route: { pairs, _, writers in route(pairs, &writers) }))
-        return DStream<KeyValue<Key, Value>>(builder: builder, reading: exchange, chain: "exchange(\(exchange.name))")
+        return DStream<KeyValue<Key, Value>>(builder: builder, reading: exchange, chain: "exchange(\(exchange.name))",
+                                             decoder: decoder)
     }
 }
 
@@ -36,10 +37,13 @@ struct RouteKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
     @usableFromInline let route: @Sendable (ContiguousArray<KeyValue<Key, Value>>, inout [PartitionWriter]) -> Void
     /// The user partition function, `nil` for the stable hash.
     @usableFromInline let partitioner: KeyPartitioner<Key>?
+    /// Decodes the exchange stream's blocks for the vertex reading it.
+    @usableFromInline let decoder: BlockDecoder<KeyValue<Key, Value>>
 
     @inlinable
     init(partitioner: KeyPartitioner<Key>? = nil) {
         self.partitioner = partitioner
+        decoder = BlockDecoder()
         if let partitioner {
             route = { pairs, writers in routeByKey(pairs, into: &writers, partitioner: partitioner) }
         } else {

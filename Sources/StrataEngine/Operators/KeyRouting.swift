@@ -20,10 +20,17 @@ func routeByKey<Key: RecordCodable, Value: RecordCodable>(_ pairs: ContiguousArr
     var key = BinaryWriter(capacity: 64)
     let partitions = UInt64(writers.count)
     for pair in pairs {
+        // The key encoded once: hashed, then written as the start of the pair's frame. A
+        // fixed-width integer key is its little-endian bytes, without a writer.
+        let routed: Void? = EncodedKeyTable.withIntegerEncoding(of: pair.key) { bytes in
+            writers[Int(XXH64.hash(bytes) % partitions)].append(encodedKey: bytes, value: pair.value)
+        }
+        if routed != nil { continue }
         key.removeAll()
         pair.key.encode(to: &key)
-        let target = key.bytes.withUnsafeBytes { XXH64.hash($0) } % partitions
-        writers[Int(target)].append(pair)
+        key.bytes.withUnsafeBytes { bytes in
+            writers[Int(XXH64.hash(bytes) % partitions)].append(encodedKey: bytes, value: pair.value)
+        }
     }
 }
 

@@ -20,6 +20,8 @@ struct ShuffleKernels<Key: RecordCodable & Hashable, Value: RecordCodable>: Send
     @usableFromInline let partitionerSuffix: String
     /// Whether keys route by the stable hash (no user partition function).
     @usableFromInline let routesByStableHash: Bool
+    /// Decodes the shuffle stream's blocks for the reduce side.
+    @usableFromInline let decoder: BlockDecoder<KeyValue<Key, Value>>
 
     @inlinable
     init(combine: @escaping @Sendable (Value, Value) throws -> Value, partitioner: KeyPartitioner<Key>? = nil) {
@@ -34,6 +36,7 @@ struct ShuffleKernels<Key: RecordCodable & Hashable, Value: RecordCodable>: Send
             self.route = { pairs, writers in routeByKey(pairs, into: &writers) }
         }
         partitionerSuffix = KeyPartitioner.suffix(partitioner)
+        decoder = BlockDecoder()
     }
 }
 
@@ -91,11 +94,11 @@ extension DStream {
         builder.add(ExchangeVertex(name: name, definition: "shuffle|\(chain)|\(shuffle.name)|\(shuffle.partitions)\(kernels.partitionerSuffix)",
                                    log: builder.log, stream: self, output: shuffle, prepare: combine,
                                    route: { pairs, _, writers in route(pairs, &writers) }))
-        let log = builder.log
-        builder.registerDecoder(shuffle, as: KeyValue<Key, Value>.self)
+        let log = builder.log, decoder = kernels.decoder
+        builder.registerDecoder(shuffle, decoder: decoder)
         return DStream<KeyValue<Key, Value>>(builder: builder, input: shuffle, chain: "reduceByKey(\(shuffle.name))") {
             interval, partition, codec in
-            let pairs: ContiguousArray<KeyValue<Key, Value>> = try PartitionReader.read(log, shuffle, interval, partition, codec: &codec)
+            let pairs = try PartitionReader.read(log, shuffle, interval, partition, codec: &codec, decoder: decoder)
             return try combine(pairs)
         }
     }

@@ -146,22 +146,26 @@ struct SlidingWindowKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
                 }
             }
             guard emits else { return }
-            // By encoded key: first by the key's first 16 bytes as two big-endian words (integer
-            // comparisons, no array retained), the whole bytes only when those are equal.
-            var order = ContiguousArray<(head: (UInt64, UInt64), index: Int)>()
-            order.reserveCapacity(window.entries.count)
-            for index in window.entries.indices {
-                order.append((sortingHead(of: window.entries[index].keyBytes), index))
-            }
-            window.entries.withUnsafeBufferPointer { entries in
+            try window.entries.withUnsafeBufferPointer { entries in
+                // By encoded key: first by the key's first 16 bytes as two big-endian words
+                // (integer comparisons, no array retained), the whole bytes only when those are equal.
+                var order = ContiguousArray<(head: (UInt64, UInt64), index: Int)>()
+                order.reserveCapacity(entries.count)
+                for index in entries.indices {
+                    order.append((sortingHead(of: entries[index].keyBytes), index))
+                }
                 order.sort { a, b in
                     if a.head != b.head { return a.head < b.head }
                     return precedes(entries[a.index].keyBytes, entries[b.index].keyBytes)
                 }
-            }
-            for (_, index) in order {
-                let entry = window.entries[index]
-                if try filter?(entry.key, entry.value) ?? true { output.append(KeyValue(entry.key, entry.value)) }
+                // Each pair framed from the entry's encoded key and its value, in place: no entry
+                // copied, no key encoded again (the same frame as `append(KeyValue(key, value))`).
+                for (_, index) in order {
+                    if let filter, try !filter(entries[index].key, entries[index].value) { continue }
+                    entries[index].keyBytes.withUnsafeBytes { key in
+                        output.append(encodedKey: key, value: entries[index].value)
+                    }
+                }
             }
         }
     }

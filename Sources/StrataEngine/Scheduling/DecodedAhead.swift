@@ -136,14 +136,15 @@ final class DecodedAhead: Sendable {
 }
 
 extension DecodedAhead.Decoder {
-    /// A decoder of `stream`'s blocks as `Record`.
-    static func reading<Record: RecordCodable>(_ stream: StreamDescriptor, as type: Record.Type, log: LogStore) -> Self {
+    /// A decoder of `stream`'s blocks as `Record`, with `decoder` (the same records as the
+    /// vertex's own read).
+    static func reading<Record: RecordCodable>(_ stream: StreamDescriptor, decoder: BlockDecoder<Record>,
+                                               log: LogStore) -> Self {
         Self(stream: stream) { interval, partition, chunk, codec, ahead in
             let location = StoreLocation(stream: stream.name, interval: interval, partition: partition)
             try log.withSealedBlocks(of: stream, interval: interval, partition: partition, chunks: chunk..<chunk + 1) {
                 _, index, block in
-                let records: ContiguousArray<Record> = try PartitionReader.decode(block, codec: &codec, location: location,
-                                                                                recordsBefore: 0)
+                let records = try decoder.decode(block, &codec, location, 0)
                 ahead.keep(DecodedAhead.BlockID(stream: stream.id, interval: interval, partition: partition, chunk: index),
                            records)
             }

@@ -8,7 +8,12 @@ import Synchronization
 /// and checks the framing, so that any damage becomes a `Corruption`, never a crash.
 ///
 /// A codec value owns reusable scratch buffers; use one per thread.
-package struct BlockCodec {
+///
+/// `@usableFromInline` for the engine's record decoders (`withVerifiedFrames`), which are
+/// inlined into, and specialized for, the program's record types. Not part of the public API.
+/// `Sendable` as before it was `@usableFromInline` (then inferred): plain byte arrays, moved
+/// between threads through `encodeBlock`'s pool.
+@usableFromInline package struct BlockCodec: Sendable {
     private var compressed: [UInt8] = []
     private var decompressed: [UInt8] = []
 
@@ -90,6 +95,22 @@ package struct BlockCodec {
             return try decompressed.withUnsafeBytes { raw in
                 try body(header, UnsafeRawBufferPointer(rebasing: raw[0..<header.rawLength]))
             }
+        }
+    }
+
+    /// Verifies a block and calls `body` with the frames of its records (the count its header
+    /// gives, checked against the framing as `body` iterates).
+    ///
+    /// Not generic in the record type: the caller's loop over the frames is, and is inlined where
+    /// the record type is known. The frames' memory is valid only inside `body`.
+    @usableFromInline
+    package mutating func withVerifiedFrames<R>(
+        _ block: UnsafeRawBufferPointer,
+        _ body: (inout RecordFrames) throws -> R
+    ) throws -> R {
+        try withVerifiedPayload(block) { header, payload in
+            var frames = RecordFrames(payload: payload, expectedCount: header.recordCount)
+            return try body(&frames)
         }
     }
 
