@@ -555,10 +555,17 @@ public class StreamAppender {
 
     /// Adds to the batch the seal of the late side stream through `through`, or through the
     /// interval holding its unsealed late records when that is later.
+    ///
+    /// The last interval index (`UInt64.max`) is never sealed, as in the stream itself: no
+    /// interval would follow it for later late records. A block an older build left unsealed
+    /// there stays unsealed (it is kept; `verify` counts it as an unsealed block), and the seal
+    /// goes through `through` alone.
     private final func sealLateSideStream(through: Interval) {
         guard let lateDescriptor else { return }
-        let target = max(through, lateUnsealedInterval ?? through)
+        var target = through
+        if let unsealed = lateUnsealedInterval, unsealed > target, unsealed.rawValue < .max { target = unsealed }
         lateUnsealedInterval = nil
+        guard target.rawValue < .max else { return }
         if let sealed = lateSealedThrough, target <= sealed { return }
         batch.seals.append((lateDescriptor, target))
         lateSealedThrough = target
