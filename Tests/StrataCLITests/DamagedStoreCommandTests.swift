@@ -72,7 +72,6 @@ import Testing
         let ingested = try IngestedStore("s", lines: input,
                                          arguments: ["--time-field", "ts", "--time-unit", "s", "--partitions", "1"])
         let dir = ingested.directory, store = ingested.path
-        #expect(ingested.ingest.status == 0)
         let file = URL(fileURLWithPath: store + "/data.mdb")
         var data = try Data(contentsOf: file)
         var searchFrom = data.startIndex
@@ -99,9 +98,7 @@ import Testing
     func aStoreWithoutWritePermissionCanBeRead() throws {
         let store = try FixtureStore()
         // Let the other user reach the store and the binary, but write nothing.
-        for path in [store.directory.path, store.path] { chmod(path, 0o755) }
-        chmod(store.path + "/data.mdb", 0o644)
-        chmod(store.path + "/lock.mdb", 0o644)
+        makeReadOnlyForOthers(store)
         let binary = builtProductsDirectory() + "/strata"
         guard buildDirectoryClosedToOthers() == nil else { return }  // the build directory is not reachable by another user
         for command in Self.readCommands {

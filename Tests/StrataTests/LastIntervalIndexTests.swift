@@ -13,12 +13,7 @@ import StrataTestSupport
     /// the walk to interval 0, and it went round the stream forever.
     @Test(.timeLimit(.minutes(1))) func verifyEndsAfterABlockOfTheLastIntervalIndex() throws {
         try withStore { store in
-            let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.explicitAppender()
-            try appender.append(1, interval: Interval(5))
-            try appender.seal(through: Interval(5))
-            try appender.append(2, interval: Interval(UInt64.max))
-            try appender.flush()
+            try Self.blockAtTheLastIndex(store, "v")
             let report = try store.verify(stream: "v")
             #expect(report.isClean, "\(report.problems)")
             #expect(report.unsealedBlocks == 1, "\(report)")
@@ -179,12 +174,7 @@ import StrataTestSupport
     /// sealed through the last index that wrapped to interval 0 and found the sealed blocks.
     @Test func aStreamSealedThroughTheLastIndexHasNoUnsealedBlocks() throws {
         try withStore { store in
-            let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.explicitAppender()
-            try appender.append(1, interval: Interval(5))
-            try appender.seal(through: Interval(5))
-            try appender.append(2, interval: Interval(UInt64.max))
-            try appender.flush()
+            try Self.blockAtTheLastIndex(store, "v")
             let descriptor = try #require(try store.log.descriptor(named: "v"))
             func unsealed() throws -> Bool {
                 try store.log.environment.read { txn in
@@ -220,6 +210,17 @@ import StrataTestSupport
             let whole = try store.log.readImage(streams: [descriptor], vertices: []) { _ in (["v": Interval(0)], [:]) }
             #expect(whole.streams.first?.blocks.map(\.interval) == [Interval(5), Interval(UInt64.max)])
         }
+    }
+
+    /// Makes stream `name` with a record in interval 5, sealed through it, and an unsealed block
+    /// of interval `UInt64.max` (an explicit appender may commit one).
+    private static func blockAtTheLastIndex(_ store: Store, _ name: String) throws {
+        let stream = try store.stream(name, of: Int64.self, interval: .seconds(1), partitions: 1)
+        let appender = try stream.explicitAppender()
+        try appender.append(1, interval: Interval(5))
+        try appender.seal(through: Interval(5))
+        try appender.append(2, interval: Interval(UInt64.max))
+        try appender.flush()
     }
 
     /// Commits one block of `value` to `name`'s `interval` straight to the log, unsealed, as an
