@@ -757,7 +757,15 @@ public class StreamAppender {
     /// - Throws: `.misuse` when an appender writes to another store; the first commit error of any
     ///   of them, which afterwards every one of them reports.
     public final func flush(together others: [StreamAppender]) throws(StorageError) {
-        let acknowledgement = try commit(together: others)
+        try flush(together: others, keepingRotationAs: nil)
+    }
+
+    /// Flushes as `flush(together:)` does, keeping the rotation as
+    /// `commit(together:keepingRotationAs:)` does.
+    package final func flush(together others: [StreamAppender], keepingRotationAs rotationRow: String?)
+        throws(StorageError)
+    {
+        let acknowledgement = try commit(together: others, keepingRotationAs: rotationRow)
         do {
             try acknowledgement.wait()
         } catch {

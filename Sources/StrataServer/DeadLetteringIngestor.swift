@@ -186,12 +186,7 @@ final class DeadLetteringIngestor {
     /// Blocks the calling thread.
     func commit(together others: [StreamAppender] = []) throws(ReceiverError) {
         do {
-            if rotationRow == nil {
-                try ingestor.appender.flush(together: [deadLetters.appender] + others)
-            } else {
-                try ingestor.appender.commit(together: [deadLetters.appender] + others, keepingRotationAs: rotationRow)
-                    .wait()
-            }
+            try ingestor.appender.flush(together: [deadLetters.appender] + others, keepingRotationAs: rotationRow)
         } catch {
             throw .storage(error, context: "stream \(descriptor.name): commit")
         }
