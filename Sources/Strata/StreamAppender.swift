@@ -374,6 +374,27 @@ public class StreamAppender {
     }
 
     @inline(__always)
+    /// The source row name under which the HTTP receiver keeps the rotation of its streams
+    /// (`commit(together:keepingRotationAs:)`): a space is in no valid source name, so no
+    /// `strata ingest --source` input can read or overwrite it.
+    package static let receiverRotationRow = "http receiver"
+
+    /// Continues the round-robin rotation where the last commit that kept it under `rotationRow`
+    /// (`commit(together:keepingRotationAs:)`) left it; at partition 0 when none did. Call it
+    /// before appending.
+    ///
+    /// - Throws: `.corrupt` naming the stream and the row when the row does not verify or names a
+    ///   partition the stream does not have.
+    package final func continueRotation(keptAs rotationRow: String) throws(StorageError) {
+        guard let record = try store.sourceRecord(of: descriptor, source: rotationRow) else { return }
+        let next = record.nextRoundRobinPartition
+        guard next < partitionCount else {
+            throw .corrupt(StoreLocation(stream: "\(descriptor.name) (source \(rotationRow))"),
+                           .badRow("source row (round-robin partition \(next) of \(partitionCount))"))
+        }
+        roundRobin = next
+    }
+
     private final func nextRoundRobin() -> Int {
         let p = roundRobin
         roundRobin = roundRobin &+ 1 == partitionCount ? 0 : roundRobin &+ 1
@@ -555,10 +576,17 @@ public class StreamAppender {
 
     /// Adds to the batch the seal of the late side stream through `through`, or through the
     /// interval holding its unsealed late records when that is later.
+    ///
+    /// The last interval index (`UInt64.max`) is never sealed, as in the stream itself: no
+    /// interval would follow it for later late records. A block an older build left unsealed
+    /// there stays unsealed (it is kept; `verify` counts it as an unsealed block), and the seal
+    /// goes through `through` alone.
     private final func sealLateSideStream(through: Interval) {
         guard let lateDescriptor else { return }
-        let target = max(through, lateUnsealedInterval ?? through)
+        var target = through
+        if let unsealed = lateUnsealedInterval, unsealed > target, unsealed.rawValue < .max { target = unsealed }
         lateUnsealedInterval = nil
+        guard target.rawValue < .max else { return }
         if let sealed = lateSealedThrough, target <= sealed { return }
         batch.seals.append((lateDescriptor, target))
         lateSealedThrough = target
@@ -729,7 +757,15 @@ public class StreamAppender {
     /// - Throws: `.misuse` when an appender writes to another store; the first commit error of any
     ///   of them, which afterwards every one of them reports.
     public final func flush(together others: [StreamAppender]) throws(StorageError) {
-        let acknowledgement = try commit(together: others)
+        try flush(together: others, keepingRotationAs: nil)
+    }
+
+    /// Flushes as `flush(together:)` does, keeping the rotation as
+    /// `commit(together:keepingRotationAs:)` does.
+    package final func flush(together others: [StreamAppender], keepingRotationAs rotationRow: String?)
+        throws(StorageError)
+    {
+        let acknowledgement = try commit(together: others, keepingRotationAs: rotationRow)
         do {
             try acknowledgement.wait()
         } catch {
@@ -757,6 +793,20 @@ public class StreamAppender {
     /// - Throws: `.misuse` when an appender writes to another store; the first commit error of an
     ///   earlier commit of any of them.
     public final func commit(together others: [StreamAppender] = []) throws(StorageError) -> CommitAcknowledgement {
+        try commit(together: others, keepingRotationAs: nil)
+    }
+
+    /// Commits as `commit(together:)` does and, in the same transaction, the partition this
+    /// appender's next unkeyed record goes to, in the stream's source row named `rotationRow`
+    /// (its position stays the start: only the rotation is kept). An appender of the same
+    /// stream that calls `continueRotation(keptAs:)` with the name before appending places its
+    /// records as this one would have: an input without positions of its own (the HTTP
+    /// receiver's) is partitioned across restarts as by one uninterrupted writer.
+    ///
+    /// Name the row so that no input's source can take it (`StreamAppender.receiverRotationRow`).
+    package final func commit(together others: [StreamAppender], keepingRotationAs rotationRow: String?)
+        throws(StorageError) -> CommitAcknowledgement
+    {
         let partners = others.filter { $0 !== self }
         for other in partners {
             guard other.store === store else {
@@ -777,6 +827,11 @@ public class StreamAppender {
             merged.seals += taken.seals
             merged.lateCounts += taken.lateCounts
             merged.sources += taken.sources
+        }
+        if let rotationRow {
+            merged.sources.append((descriptor.id, rotationRow,
+                                   SourceRecord(position: InputPosition(), maxEventTime: nil, finished: false,
+                                                processID: getpid(), nextRoundRobinPartition: roundRobin)))
         }
         if !merged.isEmpty {
             let ticket = store.submit(merged, chain: chain, compressor: compressor)

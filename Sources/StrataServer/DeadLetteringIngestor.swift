@@ -16,6 +16,10 @@ final class DeadLetteringIngestor {
     /// Whether the stream takes arrival time (no time field): its elapsed intervals are sealed
     /// by the clock, not by event time.
     let usesArrivalTime: Bool
+    /// The source row each commit keeps the stream's round-robin rotation in, and the rotation
+    /// continues from at open (`StreamAppender.receiverRotationRow` for the HTTP receiver); `nil`
+    /// when the caller keeps it itself (the directory source, in `NAME.pos`).
+    let rotationRow: String?
     private let clock = ArrivalClock.system
 
     /// Opens the ingest of `stream` and its dead-letter stream (created when absent).
@@ -23,9 +27,13 @@ final class DeadLetteringIngestor {
     /// - Parameters:
     ///   - holdsCommitsUntilFlush: Whether nothing is committed before `commit(together:)`, so
     ///     that a commit is atomic with state committed alongside it.
+    ///   - rotationRow: The source row that keeps the round-robin rotation with every commit.
+    /// - Throws: `ReceiverError.storage` when the store fails (`StorageError.corrupt` naming the
+    ///   stream and the row when the kept rotation does not verify).
     init(stream: StoredStream<JSONRecord>, store: Store, maxRecordBytes: Int, allowedLateness: Duration,
-         holdsCommitsUntilFlush: Bool) throws(ReceiverError) {
+         holdsCommitsUntilFlush: Bool, rotationRow: String? = nil) throws(ReceiverError) {
         descriptor = stream.descriptor
+        self.rotationRow = rotationRow
         var limits = StreamAppender.Limits()
         limits.holdsCommitsUntilFlush = holdsCommitsUntilFlush
         var options = JSONIngestOptions()
@@ -38,6 +46,13 @@ final class DeadLetteringIngestor {
             ingestor = try JSONLinesIngestor(stream: stream, options: options)
         } catch {
             throw .storage(error, context: "stream \(stream.name): open an appender")
+        }
+        if let rotationRow {
+            do {
+                try ingestor.appender.continueRotation(keptAs: rotationRow)
+            } catch {
+                throw .storage(error, context: "stream \(stream.name): continue the round-robin rotation")
+            }
         }
         deadLetters = try DeadLetterWriter(of: stream.descriptor, in: store, limits: limits)
         usesArrivalTime = stream.descriptor.timeField == nil
@@ -159,7 +174,7 @@ final class DeadLetteringIngestor {
     /// May block the calling thread.
     func startCommit() throws(ReceiverError) -> CommitAcknowledgement {
         do {
-            return try ingestor.appender.commit(together: [deadLetters.appender])
+            return try ingestor.appender.commit(together: [deadLetters.appender], keepingRotationAs: rotationRow)
         } catch {
             throw .storage(error, context: "stream \(descriptor.name): commit")
         }
@@ -171,7 +186,7 @@ final class DeadLetteringIngestor {
     /// Blocks the calling thread.
     func commit(together others: [StreamAppender] = []) throws(ReceiverError) {
         do {
-            try ingestor.appender.flush(together: [deadLetters.appender] + others)
+            try ingestor.appender.flush(together: [deadLetters.appender] + others, keepingRotationAs: rotationRow)
         } catch {
             throw .storage(error, context: "stream \(descriptor.name): commit")
         }

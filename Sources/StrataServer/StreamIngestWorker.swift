@@ -17,6 +17,11 @@ import Synchronization
 /// request answered with an error left nothing in the store. After a failed commit the worker is
 /// broken: it fails what it holds, and the registry replaces it on the next request.
 ///
+/// **Placement across restarts.** Every commit keeps, in the same transaction, the partition the
+/// stream's next unkeyed record goes to (source row `StreamAppender.receiverRotationRow`), and a
+/// new worker (after a restart, a kill, or in place of a broken one) continues the round-robin
+/// rotation there: the requests are placed as by one uninterrupted worker.
+///
 /// `StreamIngestWorker` is `Sendable`: the queue of bodies is behind a `Mutex`; the appenders are
 /// touched only on the worker's queue.
 final class StreamIngestWorker: Sendable {
@@ -63,7 +68,8 @@ final class StreamIngestWorker: Sendable {
         descriptor = stream.descriptor
         let ingest = try DeadLetteringIngestor(
             stream: stream, store: store, maxRecordBytes: configuration.maxRecordBytes,
-            allowedLateness: configuration.allowedLateness, holdsCommitsUntilFlush: true)
+            allowedLateness: configuration.allowedLateness, holdsCommitsUntilFlush: true,
+            rotationRow: StreamAppender.receiverRotationRow)
         self.ingest = QueueConfined(Optional(ingest))
         self.counters = counters
         rejectionsListed = configuration.maxRejectionsListed

@@ -12,18 +12,9 @@ import Testing
     static func makeStore() throws -> (TemporaryDirectory, String) {
         let directory = try TemporaryDirectory(prefix: "strata-cli-state")
         let path = directory.appending("store")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: builtProductsDirectory() + "/strata-crash-child")
-        process.arguments = ["program", "--store", path, "--intervals", "12", "--snapshot-every", "4",
-                             "--events-per-interval", "50"]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ChildFailed(status: process.terminationStatus) }
+        try runSeedPrograms(store: path, intervals: 12)
         return (directory, path)
     }
-
-    struct ChildFailed: Error { var status: Int32 }
 
     /// A runningReduce's state as of t is, per key, the last value it emitted at or before t.
     @Test func runningReduceStateIsTheLastEmittedValuePerKey() throws {

@@ -11,20 +11,9 @@ import Testing
     static func makeStore() throws -> (TemporaryDirectory, String) {
         let directory = try TemporaryDirectory(prefix: "strata-cli-status")
         let path = directory.appending("store")
-        for intervals in ["10", "12"] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: builtProductsDirectory() + "/strata-crash-child")
-            process.arguments = ["program", "--store", path, "--intervals", intervals, "--snapshot-every", "4",
-                                 "--events-per-interval", "50"]
-            process.standardOutput = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw ChildFailed(status: process.terminationStatus) }
-        }
+        for intervals in [10, 12] { try runSeedPrograms(store: path, intervals: intervals) }
         return (directory, path)
     }
-
-    struct ChildFailed: Error { var status: Int32 }
 
     /// A rerun after a clean stop is a resume, not a recovery: every vertex says `resumed`.
     @Test func statusShowsProgressLagSnapshotsAndAResumeAfterACleanStop() throws {

@@ -54,21 +54,50 @@ struct FixtureStore {
 }
 
 /// A store in a fresh temporary directory, made by `strata ingest STREAM --store PATH ARGUMENTS` of a
-/// few lines: the set-up of most command-line edge tests. The ingest's run is kept for the test to
-/// check (an ingest that fails is not thrown: some tests look at how it failed).
+/// few lines: the set-up of most command-line edge tests. An ingest that does not exit 0 is thrown
+/// (`FixtureError`, with its standard error): a test never runs on a store its set-up did not make.
 struct IngestedStore {
     let directory: TemporaryDirectory
     /// The store's directory.
     var path: String { directory.appending("store") }
-    /// How the ingest that made the store ran.
+    /// How the ingest that made the store ran (it exited 0).
     let ingest: StrataRun
 
     /// Ingests `lines` into `stream` of a new store; by default with event times in seconds from
     /// the field `ts`.
+    ///
+    /// - Throws: `FixtureError` when the ingest does not exit 0.
     init(_ stream: String, lines: String, arguments: [String] = ["--time-field", "ts", "--time-unit", "s"]) throws {
         directory = try TemporaryDirectory(prefix: "strata-cli")
         ingest = try strata(["ingest", stream, "--store", directory.appending("store")] + arguments, stdin: lines)
+        guard ingest.status == 0 else { throw FixtureError(run: ingest) }
     }
+}
+
+/// Runs the seed programs of `strata-crash-child program` (tools/crash/ProgramMode.swift) over
+/// `STORE` through interval `intervals − 1`: 50 events an interval, snapshots every 4 intervals.
+///
+/// - Throws: `ChildFailed` when the child does not exit 0.
+func runSeedPrograms(store: String, intervals: Int) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: builtProductsDirectory() + "/strata-crash-child")
+    process.arguments = ["program", "--store", store, "--intervals", String(intervals), "--snapshot-every", "4",
+                         "--events-per-interval", "50"]
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw ChildFailed(status: process.terminationStatus) }
+}
+
+/// A child process of a test's set-up did not exit 0.
+struct ChildFailed: Error { var status: Int32 }
+
+/// Opens a fixture store to reading by other users and closes it to their writing: its
+/// directories 0755, its files 0644. For the tests that read it as another user (`setpriv`).
+func makeReadOnlyForOthers(_ store: FixtureStore) {
+    for path in [store.directory.path, store.path] { chmod(path, 0o755) }
+    chmod(store.path + "/data.mdb", 0o644)
+    chmod(store.path + "/lock.mdb", 0o644)
 }
 
 /// The first directory above the build products (the `strata` binary) that another user cannot

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import StrataTestSupport
 import Testing
 
 @testable import StrataCLI
@@ -28,6 +30,14 @@ import Testing
         ["serve", "--store", "/s", "--watch", "/in", "--watch-stream", "ev", "--time-unit", "s"],
         ["serve", "--store", "/s", "--token", ""],
         ["serve", "--store", "/s", "--lateness", "soon"],
+        // The receiver's limits: once exit 1 after the store was created.
+        ["serve", "--store", "/s", "--host", ""],
+        ["serve", "--store", "/s", "--max-record-bytes", "0"],
+        ["serve", "--store", "/s", "--max-record-bytes", "16777217"],
+        ["serve", "--store", "/s", "--max-body-bytes", "100", "--max-record-bytes", "101"],
+        ["serve", "--store", "/s", "--max-connections", "0"],
+        ["serve", "--store", "/s", "--max-queued-bytes", "0"],
+        ["serve", "--store", "/s", "--watch", "/in", "--watch-stream", "ev", "--commit-bytes", "0"],
     ])
     func badServeArgumentsAreUsageErrors(arguments: [String]) {
         #expect(throws: (any Error).self) { _ = try StrataCommand.parseAsRoot(arguments) }
@@ -36,5 +46,16 @@ import Testing
         } catch {
             #expect(StrataCommand.exitCode(for: error) == .validationFailure, "\(arguments)")
         }
+    }
+
+    /// A limit out of range is a usage error (exit 64) naming the flag, before the store is
+    /// opened: `serve` once created the store, then exited 1 with the limit's inner name.
+    @Test func aBadLimitLeavesNoStoreBehind() async throws {
+        let directory = try TemporaryDirectory(prefix: "strata-serve-limits")
+        let store = directory.appending("store")
+        let child = try ServeProcess(["serve", "--store", store, "--port", "0", "--max-connections", "0"], in: directory)
+        #expect(try await child.waitForExit() == .exited(64))
+        #expect(try child.standardError().hasPrefix("Error: --max-connections must be at least 1, not 0"))
+        #expect(!FileManager.default.fileExists(atPath: store))
     }
 }

@@ -101,7 +101,7 @@ private let retention = zip(Gen.int(in: 0...2), Gen.uint64()).map { kind, n -> R
         var body = Array(d.encodedRow().dropLast(8))
         // A row version this build does not know.
         body[0] = 2
-        #expect(throws: Corruption.badRow("catalog row version")) { try descriptor(RowChecksum.seal(body)) }
+        #expect(throws: Corruption.badRow("catalog row version 2; this build reads version 1")) { try descriptor(RowChecksum.seal(body)) }
         // An unknown retention kind (byte 21).
         body = Array(d.encodedRow().dropLast(8))
         body[21] = 3
@@ -137,11 +137,11 @@ private let retention = zip(Gen.int(in: 0...2), Gen.uint64()).map { kind, n -> R
         #expect(throws: Corruption.badRow("frontier row")) { try frontier(RowChecksum.seal(f)) }
         f[1] = 0
         f[0] = 9
-        #expect(throws: Corruption.badRow("frontier row version")) { try frontier(RowChecksum.seal(f)) }
+        #expect(throws: Corruption.badRow("frontier row version 9; this build reads version 1")) { try frontier(RowChecksum.seal(f)) }
 
         var s = Array(SealRecord(chunks: [1], records: 1, rawBytes: 1, storedBytes: 1).encodedRow().dropLast(8))
         s[0] = 0
-        #expect(throws: Corruption.badRow("seal row version")) { try seal(RowChecksum.seal(s), partitions: 1) }
+        #expect(throws: Corruption.badRow("seal row version 0; this build reads version 1")) { try seal(RowChecksum.seal(s), partitions: 1) }
     }
 
     @Test func rowChecksumIsXXH64LittleEndian() throws {

@@ -13,12 +13,7 @@ import StrataTestSupport
     /// the walk to interval 0, and it went round the stream forever.
     @Test(.timeLimit(.minutes(1))) func verifyEndsAfterABlockOfTheLastIntervalIndex() throws {
         try withStore { store in
-            let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 1)
-            let appender = try stream.explicitAppender()
-            try appender.append(1, interval: Interval(5))
-            try appender.seal(through: Interval(5))
-            try appender.append(2, interval: Interval(UInt64.max))
-            try appender.flush()
+            try Self.blockAtTheLastIndex(store, "v")
             let report = try store.verify(stream: "v")
             #expect(report.isClean, "\(report.problems)")
             #expect(report.unsealedBlocks == 1, "\(report)")
@@ -142,6 +137,105 @@ import StrataTestSupport
             #expect(stats.nonEmptyIntervals == 2)
             #expect(stats.records == 2)
         }
+    }
+
+    /// An older build could leave an unsealed block in a late side stream's interval `UInt64.max`:
+    /// the next appender sealed the late side stream through it (the last index, after which no
+    /// late record has an interval) with the stream's next seal, and `sealAll` did too. The block
+    /// stays unsealed; the late side stream is sealed with the stream, and late records still go in.
+    @Test(.timeLimit(.minutes(1))) func aLateBlockAtTheLastIndexIsNeverSealed() throws {
+        try withStore { store in
+            let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 1)
+            try stream.eventTimeAppender(allowedLateness: .zero).flush()  // creates v.late
+            try Self.commitBlock(store, "v.late", interval: Interval(UInt64.max), value: 9)
+
+            do {  // the appender releases the stream's writer lock at the end of the scope
+                let appender = try stream.eventTimeAppender(allowedLateness: .zero)
+                try appender.append(1, eventTime: Timestamp(rawValue: 5_000_000_000))
+                try appender.seal(through: Interval(5))
+                #expect(try store.info(of: "v.late").frontier.sealedThrough == Interval(5))
+                try appender.append(2, eventTime: Timestamp(rawValue: 1_000_000_000))  // late: v.late interval 6
+                #expect(appender.lateRecords == 1)
+                try appender.sealAll()
+                #expect(try store.info(of: "v.late").frontier.sealedThrough == Interval(6))
+            }
+
+            let again = try stream.eventTimeAppender(allowedLateness: .zero)
+            #expect(again.holdsUnsealedRecords)
+            try again.sealAll()
+            #expect(try store.info(of: "v.late").frontier.sealedThrough == Interval(6))
+            let report = try store.verify(stream: "v.late")
+            #expect(report.isClean, "\(report.problems)")
+            #expect(report.unsealedBlocks == 1, "\(report)")
+        }
+    }
+
+    /// `hasUnsealedBlocks` looked for blocks from the interval after the sealed ones: for a stream
+    /// sealed through the last index that wrapped to interval 0 and found the sealed blocks.
+    @Test func aStreamSealedThroughTheLastIndexHasNoUnsealedBlocks() throws {
+        try withStore { store in
+            try Self.blockAtTheLastIndex(store, "v")
+            let descriptor = try #require(try store.log.descriptor(named: "v"))
+            func unsealed() throws -> Bool {
+                try store.log.environment.read { txn in
+                    try store.log.hasUnsealedBlocks(descriptor, frontier: try store.log.frontier(of: descriptor, in: txn),
+                                                    in: txn)
+                }
+            }
+            #expect(try unsealed())
+            try Self.sealThroughTheLastIndex(store, "v")
+            #expect(try !unsealed())
+        }
+    }
+
+    /// A store image took the interval after a stream's sealed ones as the highest floor: for a
+    /// stream sealed through the last index that wrapped to interval 0, and the image held every
+    /// sealed block whatever floor was asked. It holds the blocks from the floor on.
+    @Test(.timeLimit(.minutes(1))) func anImageOfAStreamSealedThroughTheLastIndexKeepsItsFloor() throws {
+        try withStore { store in
+            let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 1)
+            let appender = try stream.explicitAppender()
+            try appender.append(1, interval: Interval(5))
+            try appender.seal(through: Interval(UInt64.max - 1))
+            try appender.append(2, interval: Interval(UInt64.max))
+            try appender.flush()
+            try Self.sealThroughTheLastIndex(store, "v")
+            let descriptor = try #require(try store.log.descriptor(named: "v"))
+            for floors in [["v": Interval(UInt64.max)], [:]] {
+                let image = try store.log.readImage(streams: [descriptor], vertices: []) { _ in (floors, [:]) }
+                let tail = try #require(image.streams.first)
+                #expect(tail.floor == Interval(UInt64.max), "\(floors)")
+                #expect(tail.blocks.map(\.interval) == [Interval(UInt64.max)], "\(floors)")
+            }
+            let whole = try store.log.readImage(streams: [descriptor], vertices: []) { _ in (["v": Interval(0)], [:]) }
+            #expect(whole.streams.first?.blocks.map(\.interval) == [Interval(5), Interval(UInt64.max)])
+        }
+    }
+
+    /// Makes stream `name` with a record in interval 5, sealed through it, and an unsealed block
+    /// of interval `UInt64.max` (an explicit appender may commit one).
+    private static func blockAtTheLastIndex(_ store: Store, _ name: String) throws {
+        let stream = try store.stream(name, of: Int64.self, interval: .seconds(1), partitions: 1)
+        let appender = try stream.explicitAppender()
+        try appender.append(1, interval: Interval(5))
+        try appender.seal(through: Interval(5))
+        try appender.append(2, interval: Interval(UInt64.max))
+        try appender.flush()
+    }
+
+    /// Commits one block of `value` to `name`'s `interval` straight to the log, unsealed, as an
+    /// older build's appender could leave it.
+    private static func commitBlock(_ store: Store, _ name: String, interval: Interval, value: Int64) throws {
+        let descriptor = try #require(try store.log.descriptor(named: name))
+        var builder = PayloadBuilder(capacity: 64)
+        var writer = BinaryWriter(capacity: 16)
+        value.encode(to: &writer)
+        writer.bytes.withUnsafeBytes { builder.append(encoded: $0) }
+        let records = builder.recordCount
+        var batch = AppendBatch()
+        batch.blocks = [PendingBlock(stream: descriptor, interval: interval, partition: PartitionIndex(0),
+                                     rawPayload: builder.takeBytes(replacingWith: []), recordCount: records)]
+        try store.log.submit(batch, chain: nil, compressor: BlockCompressor(parallelism: 1, maxSpareBuffers: 1)).wait()
     }
 
     /// Seals `name` through the last interval index by a batch straight to the log, as builds

@@ -30,12 +30,22 @@ extension RowCodec {
         return RowChecksum.seal(writer.bytes)
     }
 
+    /// What a row of `version`, which this build does not read, is called in errors:
+    /// `catalog row version 9; this build reads version 1` (a newer build wrote it, or the
+    /// byte is damaged: the checksum held).
+    static func versionRefusal(_ version: UInt8) -> String {
+        let readable = readableRowVersions
+        let reads = readable.count == 1 ? "version \(readable.lowerBound)"
+            : "versions \(readable.lowerBound)–\(readable.upperBound)"
+        return "\(rowName) version \(version); this build reads \(reads)"
+    }
+
     /// Verifies `row`'s checksum and version, then reads its fields with `fields`, which gets the
     /// version and a reader just after it and must read every byte up to the checksum.
     ///
     /// - Throws: `Corruption.badRow` naming the row: `NAME (…)` for a short row, a checksum
-    ///   mismatch or a field that does not decode, `NAME version` for a version this build does
-    ///   not read, `NAME` when bytes follow the fields; a `Corruption` that `fields` throws, as is.
+    ///   mismatch or a field that does not decode, `NAME version V; this build reads version R`
+    ///   for a version this build does not read, `NAME` when bytes follow the fields; a `Corruption` that `fields` throws, as is.
     package static func decodeRow<Value>(
         _ row: UnsafeRawBufferPointer, _ fields: (_ version: UInt8, _ reader: inout BinaryReader) throws -> Value
     ) throws(Corruption) -> Value {
@@ -43,7 +53,7 @@ extension RowCodec {
         var reader = BinaryReader(body)
         do {
             let version = try reader.readByte()
-            guard readableRowVersions.contains(version) else { throw Corruption.badRow(rowName + " version") }
+            guard readableRowVersions.contains(version) else { throw Corruption.badRow(versionRefusal(version)) }
             let value = try fields(version, &reader)
             guard reader.remaining == 0 else { throw Corruption.badRow(rowName) }
             return value

@@ -385,10 +385,16 @@ extension LogStore {
     }
 
     /// Whether the stream has a block after its sealed intervals, as this transaction sees it.
-    private func hasUnsealedBlocks(_ descriptor: StreamDescriptor, frontier: StreamFrontier,
-                                   in txn: borrowing Transaction) throws -> Bool {
-        try txn.withCursor(blocks) { cursor in
-            let from = BlockKey(stream: descriptor.id, interval: frontier.sealedThrough?.next ?? Interval(0),
+    /// A stream sealed through the last interval index has none: no interval follows it.
+    func hasUnsealedBlocks(_ descriptor: StreamDescriptor, frontier: StreamFrontier,
+                           in txn: borrowing Transaction) throws -> Bool {
+        var first = Interval(0)
+        if let sealed = frontier.sealedThrough {
+            guard sealed.rawValue < .max else { return false }
+            first = sealed.next
+        }
+        return try txn.withCursor(blocks) { cursor in
+            let from = BlockKey(stream: descriptor.id, interval: first,
                                 partition: PartitionIndex(0), chunk: ChunkIndex(rawValue: 0))
             guard let (keyBytes, _) = try from.withEncodedBytes({ try cursor.seek(atLeast: $0) }) else { return false }
             guard let key = BlockKey(decoding: keyBytes) else {

@@ -180,8 +180,9 @@ extension LogStore {
     ///   - streams: The streams to include.
     ///   - vertices: The vertices whose progress marks (and snapshot intervals) to read.
     ///   - plan: Given what the transaction sees, the floor of each stream (by name; a stream
-    ///     without one gets no blocks: its floor is past its sealed frontier) and, per vertex, the
-    ///     interval of the snapshot rows to include.
+    ///     without one gets no blocks: its floor is past its sealed frontier; for a stream sealed
+    ///     through the last interval index nothing is past it, so its floor is that index, whose
+    ///     blocks it gets) and, per vertex, the interval of the snapshot rows to include.
     /// - Throws: `StorageError` (`.corrupt` naming the stream or snapshot for damage), what `plan` throws.
     package func readImage(streams: [StreamDescriptor], vertices: [String],
                            plan: (ImageView) throws -> (floors: [String: Interval], snapshots: [String: Interval]))
@@ -215,7 +216,9 @@ extension LogStore {
                 var image = StoreImage()
                 for stream in streams {
                     guard let frontier = view.frontiers[stream.name] else { continue }
-                    let past = frontier.sealedThrough?.next ?? Interval(0)
+                    // The interval after the sealed ones; a stream sealed through the last index
+                    // has none, and its floor is at most that index (its blocks are the last ones).
+                    let past = frontier.sealedThrough.map { $0.rawValue == .max ? $0 : $0.next } ?? Interval(0)
                     let floor = max(min(floors[stream.name] ?? past, past), frontier.retainedFrom)
                     var tail = StoreImage.StreamTail(name: stream.name, frontier: frontier, floor: floor, blocks: [], seals: [])
                     if let sealed = frontier.sealedThrough, floor <= sealed {

@@ -17,18 +17,20 @@ import Synchronization
 ///
 /// **Commits of other processes.** Every Strata process writes a few bytes to the store's
 /// `commits` file after each of its commits has returned (`CommitNotice`). With the first wait,
-/// the signal starts watching the store directory with inotify (`IN_MODIFY` of any file in it;
+/// the signal starts watching the store directory with inotify (`IN_MODIFY` of the files in it;
 /// one inotify instance per process, `DataFileWatcher`, read by a thread of its own, since the
-/// per-user limit on instances is small); any such write by any process bumps the generation, so
-/// waiters look again within milliseconds of another process's commit (the kernel's event
-/// delivery plus one thread's wake-up). The write to `data.mdb` also wakes them, but is not enough
-/// on its own: LMDB makes a commit visible by updating the transaction id in `lock.mdb`'s shared
-/// map after writing the meta page, and a shared map's writes raise no event, so a waiter woken
-/// by the meta page may look too early; the `commits` write comes after the commit is visible.
-/// A waiter may so be woken by commits that seal nothing: it looks again and waits again. Where
-/// inotify is not available (its per-user limits are reached, or the file system does not report
-/// changes, as NFS does not), or the writer is not Strata (LMDB's tools), waits end at their
-/// timeout only: callers then poll at their timeout.
+/// per-user limit on instances is small); a write to `commits` by any process, this one included,
+/// bumps the generation, so waiters look again within milliseconds of a commit (the kernel's event
+/// delivery plus one thread's wake-up): once per commit, or once for several that come before the
+/// reading thread reads their events. Writes to `data.mdb` wake no one: a commit writes it several
+/// times (pages, then the meta page), and none of them is a visible commit — LMDB makes a commit
+/// visible by updating the transaction id in `lock.mdb`'s shared map after writing the meta page,
+/// and a shared map's writes raise no event; the `commits` write comes after the commit is
+/// visible. A waiter may so be woken by commits that seal nothing: it looks again and waits
+/// again. Where inotify is not available (its per-user limits are reached, or the file system does
+/// not report changes, as NFS does not), or the writer does not write `commits` (LMDB's tools, a
+/// Strata process that cannot open the file), waits end at their timeout only: callers then poll
+/// at their timeout.
 ///
 /// `SealSignal` is `Sendable`; any number of tasks and threads may wait and bump concurrently.
 package final class SealSignal: Sendable {
@@ -279,13 +281,15 @@ final class DataFileWatcher: @unchecked Sendable {
         while true {
             let n = retryingOnInterrupt { read(descriptor, buffer.baseAddress, capacity) }
             if n < 0 { return }
-            // struct inotify_event: wd i32, mask u32, cookie u32, len u32, then len name bytes.
+            // struct inotify_event: wd i32, mask u32, cookie u32, len u32, then len name bytes
+            // (the file's name in a watched directory, NUL-padded; none for a watched file).
             var written: [Int32] = []
             var offset = 0
             while offset + 16 <= n {
                 let wd = buffer.loadUnaligned(fromByteOffset: offset, as: Int32.self)
                 let length = Int(buffer.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
-                if !written.contains(wd) { written.append(wd) }
+                let name = UnsafeRawBufferPointer(rebasing: buffer[(offset + 16)..<min(n, offset + 16 + length)])
+                if isCommit(name), !written.contains(wd) { written.append(wd) }
                 offset += 16 + length
             }
             // Strong references are taken inside the lock and released outside it: a signal's
@@ -293,5 +297,17 @@ final class DataFileWatcher: @unchecked Sendable {
             let toBump = table.signals.withLock { table in written.flatMap { table[$0] ?? [] }.compactMap(\.signal) }
             for signal in toBump { signal.bump() }
         }
+    }
+
+    /// The name of the `commits` file, as an event names it.
+    private static let commitsName = Array(CommitNotice.fileName.utf8)
+
+    /// Whether an event with file name `name` is a commit: a write to a store directory's
+    /// `commits` file (`CommitNotice`), or to a file watched by itself (no name). Writes to
+    /// `data.mdb` and the other files of the store wake no one: a commit writes `data.mdb`
+    /// several times before it is visible, and `commits` once after.
+    static func isCommit(_ name: UnsafeRawBufferPointer) -> Bool {
+        let end = name.firstIndex(of: 0) ?? name.count
+        return end == 0 || name[..<end].elementsEqual(commitsName)
     }
 }

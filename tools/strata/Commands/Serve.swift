@@ -151,6 +151,20 @@ struct Serve: ParsableCommand {
         if let token, token.isEmpty { throw ValidationError("--token must not be empty") }
         if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
         try DurationArgument.validateIdleSeal(idleSeal)
+        // The receiver's limits, checked before the store is opened (or created): a value out of
+        // range is a usage error that leaves no store behind.
+        if host.isEmpty { throw ValidationError("--host must not be empty") }
+        guard (1...ReceiverConfiguration.largestRecordBytes).contains(maxRecordBytes) else {
+            throw ValidationError("--max-record-bytes must be 1 to \(ReceiverConfiguration.largestRecordBytes), "
+                                  + "not \(maxRecordBytes)")
+        }
+        guard maxBodyBytes >= maxRecordBytes else {
+            throw ValidationError("--max-body-bytes (\(maxBodyBytes)) must be at least --max-record-bytes "
+                                  + "(\(maxRecordBytes))")
+        }
+        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1, not \(maxConnections)") }
+        guard maxQueuedBytes >= 1 else { throw ValidationError("--max-queued-bytes must be at least 1, not \(maxQueuedBytes)") }
+        guard commitBytes >= 1 else { throw ValidationError("--commit-bytes must be at least 1, not \(commitBytes)") }
     }
 
     func run() throws {
