@@ -58,4 +58,25 @@ import Testing
         #expect(try child.standardError().hasPrefix("Error: --max-connections must be at least 1, not 0"))
         #expect(!FileManager.default.fileExists(atPath: store))
     }
+
+    /// A watched directory that does not exist, or is a file, is a usage error (exit 64) naming it,
+    /// before the store is opened: `serve` once created the store, then exited 1 with "realpath failed".
+    @Test func aMissingWatchedDirectoryLeavesNoStoreBehind() async throws {
+        let directory = try TemporaryDirectory(prefix: "strata-serve-watch")
+        let store = directory.appending("store")
+        let missing = directory.appending("no-such-directory")
+        let child = try ServeProcess(["serve", "--store", store, "--port", "0", "--watch", missing,
+                                      "--watch-stream", "ev", "--once"], in: directory)
+        #expect(try await child.waitForExit() == .exited(64))
+        #expect(try child.standardError().hasPrefix("Error: --watch \(missing): no such directory"))
+        #expect(!FileManager.default.fileExists(atPath: store))
+
+        let file = directory.appending("a-file")
+        try Data("{}\n".utf8).write(to: URL(fileURLWithPath: file))
+        let onFile = try ServeProcess(["serve", "--store", store, "--port", "0", "--watch", file,
+                                       "--watch-stream", "ev", "--once"], in: directory)
+        #expect(try await onFile.waitForExit() == .exited(64))
+        #expect(try onFile.standardError().hasPrefix("Error: --watch \(file): not a directory"))
+        #expect(!FileManager.default.fileExists(atPath: store))
+    }
 }

@@ -122,6 +122,15 @@ struct Serve: ParsableCommand {
             + "202 instead of 200 (default 30s).", valueName: "duration"))
     var replicationTimeout: DurationArgument?
 
+    /// Throws a usage error naming `path` when it is not an existing directory.
+    static func checkWatchedDirectory(_ path: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw ValidationError("--watch \(path): " + (errno == ENOENT ? "no such directory" : String(cString: strerror(errno))))
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else { throw ValidationError("--watch \(path): not a directory") }
+    }
+
     mutating func validate() throws {
         if replicationTimeout != nil && !cluster.isEnabled {
             throw ValidationError("--replication-timeout needs --nats URL (cluster mode)")
@@ -168,6 +177,9 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
+        // The watched directory is checked before anything is created: a mistyped path is a usage
+        // error naming it, not a new store and "realpath failed".
+        if let watch { try Self.checkWatchedDirectory(watch) }
         // Before the store opens: storage and engine metrics are made with the store.
         let registry = StrataMetrics.bootstrapPrometheus()
         // Cluster mode: connect first, so that a refused node writes nothing, not even locally.
