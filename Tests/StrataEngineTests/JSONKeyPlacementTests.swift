@@ -16,18 +16,20 @@ import Testing
                                             "日", "本", "\u{FFFD}", "😀", "𝄞"]
 
     /// One key: its scalars (possibly none), each written raw or as a `\u` escape (a surrogate pair
-    /// beyond the BMP), or, for some, a JSON number instead of a string.
+    /// beyond the BMP), or, for some, a JSON number instead of a string; one key in eight repeats
+    /// its scalars 40 times (up to 960 bytes: XXH64's 32-byte stripes and a 2-byte length prefix).
     static let key = zip(Gen.int(in: 0..<scalars.count).array(of: 0...6), Gen.bool.array(of: 6...6), Gen.int(in: 0...9),
-                         Gen.int(in: -99_999...99_999))
+                         Gen.int(in: -99_999...99_999), Gen.int(in: 0...7))
 
     /// The key field's JSON text and the key's text as a program sees it (a string's unescaped text,
     /// a number's JSON text).
-    static func literal(_ key: ([Int], [Bool], Int, Int)) -> (json: String, text: String) {
-        let (indices, escaped, kind, number) = key
+    static func literal(_ key: ([Int], [Bool], Int, Int, Int)) -> (json: String, text: String) {
+        let (indices, escaped, kind, number, long) = key
         if kind == 0 { return (String(number), String(number)) }
         var json = "\""
         var text = ""
-        for (position, index) in indices.enumerated() {
+        for (position, index) in Array(repeating: indices, count: long == 0 ? 40 : 1).joined().enumerated() {
+            let position = position % max(1, indices.count)
             let scalar = scalars[index]
             text.unicodeScalars.append(scalar)
             switch scalar {
