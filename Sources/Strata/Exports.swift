@@ -38,6 +38,8 @@ public typealias Corruption = StrataStorage.Corruption
 public typealias StoreLocation = StrataStorage.StoreLocation
 /// How a numeric time field of a JSON stream is read.
 public typealias TimeUnit = StrataStorage.TimeUnit
+/// How a JSON stream's key field chooses each line's partition.
+public typealias KeyPlacement = StrataStorage.KeyPlacement
 /// How a store is opened.
 public typealias StoreOptions = StrataStorage.StoreOptions
 /// What a commit survives.

@@ -55,7 +55,8 @@ extension Store {
         let copy = try log.createOrOpenStream(LogStore.StreamSpec(
             name: target, recordType: descriptor.recordType, intervalLength: descriptor.intervalLength,
             partitions: descriptor.partitions, retention: descriptor.retention, timeField: descriptor.timeField,
-            keyField: descriptor.keyField, timeUnit: descriptor.timeUnit))
+            keyField: descriptor.keyField, timeUnit: descriptor.timeUnit,
+            keyPlacement: descriptor.keyPlacement))
 
         var summary = ReplaySummary()
         var codec = BlockCodec()

@@ -51,7 +51,7 @@ extension Store {
             _ = try destination.log.createOrOpenStream(LogStore.StreamSpec(
                 name: mainName, recordType: settings.recordType, intervalLength: settings.intervalLength,
                 partitions: settings.partitions, retention: settings.retention, timeField: settings.timeField,
-                keyField: settings.keyField, timeUnit: settings.timeUnit))
+                keyField: settings.keyField, timeUnit: settings.timeUnit, keyPlacement: settings.keyPlacement))
             guard let target = try destination.log.descriptor(named: source.name) else {
                 event(.note(stream: source.name, text: "cannot be created in the new store; not copied"))
                 continue

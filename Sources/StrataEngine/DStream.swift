@@ -42,11 +42,18 @@ public struct DStream<Record: RecordCodable>: Sendable {
     /// `flatMapValues` and `filter`): a keyed shuffle to as many partitions by that hash is then
     /// elided (`reduceByKey`, `runningReduce`, `reduceByKeyAndWindow`).
     let isKeyPartitioned: Bool
+    /// Whether this stream reads a JSON stream as stored whose key field placed every line where
+    /// the engine routes the field's text as a `String` key (`assumingPartitionedByKeyField()`,
+    /// checked against the stream's `KeyPlacement`): `countByEncodedKey` to as many partitions
+    /// then counts each partition where it is, with no shuffle.
+    let isPlacedByKeyField: Bool
 
     init(builder: ProgramBuilder, inputs: [StreamDescriptor], partitionCount: UInt32, needsEveryInterval: Bool = false,
-         chain: String, plainRead: StreamDescriptor? = nil, isKeyPartitioned: Bool = false, produce: @escaping Produce) {
+         chain: String, plainRead: StreamDescriptor? = nil, isKeyPartitioned: Bool = false,
+         isPlacedByKeyField: Bool = false, produce: @escaping Produce) {
         self.plainRead = plainRead
         self.isKeyPartitioned = isKeyPartitioned
+        self.isPlacedByKeyField = isPlacedByKeyField
         self.builder = builder
         self.inputs = inputs
         self.partitionCount = partitionCount

@@ -52,7 +52,7 @@ import Testing
             "partitions      1",
             "retention       forever",
             "time            field ts (s)",
-            "key             field user",
+            "key             field user, placed by string key",
             "sealed through  103 (ends 1970-01-01T00:01:44Z)",
             "first interval  100 (starts 1970-01-01T00:01:40Z)",
             "first readable  100 (starts 1970-01-01T00:01:40Z)",
@@ -65,6 +65,7 @@ import Testing
         let json = try jsonObject(try strata(["describe", "views", "--store", store.path, "--json"]).stdout)
         #expect(json["timeField"] as? String == "ts")
         #expect(json["keyField"] as? String == "user")
+        #expect(json["keyPlacement"] as? String == "string key")
         #expect(json["sealedThrough"] as? Int == 103)
         let stats = try #require(json["stats"] as? [String: Any])
         #expect(stats["records"] as? Int == 4)

@@ -58,6 +58,7 @@ import Testing
         #expect(all.contains { $0["name"] as? String == "counts.v1.out" && $0["internal"] as? Bool == true })
         let one = try await server.get("/api/streams/views").json()
         #expect(one["name"] as? String == "views" && one["keyField"] as? String == "url")
+        #expect(one["keyPlacement"] as? String == "string key")
         #expect(try await server.get("/api/streams/nope").status == 404)
         try await server.stop()
     }

@@ -37,6 +37,45 @@ private let retention = zip(Gen.int(in: 0...2), Gen.uint64()).map { kind, n -> R
         #expect(try descriptor(golden) == d)
     }
 
+    /// A keyed JSON stream's row as builds before key placement wrote it (version 1, no placement
+    /// byte) reads back as `fieldBytes`, and such a descriptor is written as exactly that row; a new
+    /// keyed stream's row is version 2 with the placement after the version 1 fields.
+    @Test func keyPlacementRowVersions() throws {
+        var w = BinaryWriter(capacity: 64)
+        w.write(byte: 1)  // row version 1
+        w.write(UInt32(3)); w.write("views"); w.write("json"); w.write(UInt64(1_000_000_000)); w.write(UInt32(4))
+        w.write(byte: 0); w.write(UInt64(0))  // retention forever
+        w.write(Optional("ts")); w.write(Optional("url")); w.write(Optional("ms")); w.write(String?.none)
+        let old = RowChecksum.seal(w.bytes)
+        let read = try descriptor(old)
+        #expect(read.keyField == "url" && read.keyPlacement == .fieldBytes)
+        #expect(read.encodedRow() == old)
+
+        var new = read
+        new.keyPlacement = .stringKey
+        let row = new.encodedRow()
+        #expect(row.first == 2)
+        #expect(Array(row.dropFirst().dropLast(9)) == Array(old.dropFirst().dropLast(8)))
+        #expect(row[row.count - 9] == 1)  // stringKey
+        #expect(try descriptor(row) == new)
+        #expect(StreamDescriptor(id: StreamID(rawValue: 1), name: "s", recordType: "json", intervalLength: .seconds(1),
+                                 partitions: 2, keyField: "k").keyPlacement == .stringKey)
+        #expect(StreamDescriptor(id: StreamID(rawValue: 1), name: "s", recordType: "json", intervalLength: .seconds(1),
+                                 partitions: 2, keyPlacement: .stringKey).keyPlacement == nil)
+
+        // A version 2 row with an unknown placement, or a placement without a key field, is corrupt.
+        var unknown = Array(row.dropLast(8))
+        unknown[unknown.count - 1] = 9
+        #expect(throws: Corruption.self) { try descriptor(RowChecksum.seal(unknown)) }
+        var keyless = BinaryWriter(capacity: 64)
+        keyless.write(byte: 2)
+        keyless.write(UInt32(3)); keyless.write("views"); keyless.write("json"); keyless.write(UInt64(1_000_000_000))
+        keyless.write(UInt32(4)); keyless.write(byte: 0); keyless.write(UInt64(0))
+        keyless.write(String?.none); keyless.write(String?.none); keyless.write(String?.none); keyless.write(String?.none)
+        keyless.write(byte: 1)
+        #expect(throws: Corruption.self) { try descriptor(RowChecksum.seal(keyless.bytes)) }
+    }
+
     @Test func frontierRowHasExactBytes() throws {
         let f = StreamFrontier(sealedThrough: Interval(5), firstInterval: Interval(2), retainedFrom: Interval(1), lateRecords: 3)
         let golden: [UInt8] = [
@@ -100,8 +139,8 @@ private let retention = zip(Gen.int(in: 0...2), Gen.uint64()).map { kind, n -> R
         let d = StreamDescriptor(id: StreamID(rawValue: 1), name: "s", recordType: "t", intervalLength: .seconds(1), partitions: 2)
         var body = Array(d.encodedRow().dropLast(8))
         // A row version this build does not know.
-        body[0] = 2
-        #expect(throws: Corruption.badRow("catalog row version 2; this build reads version 1")) { try descriptor(RowChecksum.seal(body)) }
+        body[0] = 3
+        #expect(throws: Corruption.badRow("catalog row version 3; this build reads versions 1–2")) { try descriptor(RowChecksum.seal(body)) }
         // An unknown retention kind (byte 21).
         body = Array(d.encodedRow().dropLast(8))
         body[21] = 3

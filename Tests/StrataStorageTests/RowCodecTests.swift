@@ -23,7 +23,8 @@ private func bytes(_ hex: String) -> [UInt8] {
 
 private let sampleDescriptor = StreamDescriptor(
     id: StreamID(rawValue: 7), name: "views", recordType: "json", intervalLength: .seconds(1), partitions: 4,
-    retention: .intervals(10), timeField: "ts", keyField: "url", timeUnit: .milliseconds, lateRecordsOf: nil)
+    retention: .intervals(10), timeField: "ts", keyField: "url", timeUnit: .milliseconds, lateRecordsOf: nil,
+    keyPlacement: .fieldBytes)  // a version 1 row, as written before the placement was recorded
 private let sampleFrontier = StreamFrontier(sealedThrough: Interval(9), firstInterval: Interval(2),
                                             retainedFrom: Interval(3), lateRecords: 4)
 private let sampleSeal = SealRecord(chunks: [1, 0, 2, 1], records: 90, rawBytes: 4000, storedBytes: 1500)

@@ -138,7 +138,8 @@ import Testing
         }
     }
 
-    /// Records go to partition `XXH64(key) mod n` (a mask for a power of two, a division
+    /// Records go to partition `XXH64(encoded String key) mod n` (the key's LEB128 length, then its
+    /// UTF-8: where the engine routes the `String`; a mask for a power of two, a division
     /// otherwise); the interval reported for each line is the one it went to, and a late line
     /// reports none.
     @Test(arguments: [1, 3, 4, 8])
@@ -149,7 +150,7 @@ import Testing
         let (summary, intervals, snapshot) = try Self.ingest(lines, partitions: partitions)
         for placement in snapshot.placed {
             let url = placement.text.split(separator: "\"")[5]
-            let hash = Array(url.utf8).withUnsafeBytes { XXH64.hash($0) }
+            let hash = ([UInt8(url.utf8.count)] + Array(url.utf8)).withUnsafeBytes { XXH64.hash($0) }
             #expect(placement.partition == Int(hash % UInt64(partitions)), "\(placement.text)")
         }
         #expect(Array(intervals.prefix(40)) == urls.indices.map { Optional(Interval(UInt64(10 + $0 / 8))) })

@@ -11,8 +11,9 @@ struct Pipeline: ParsableCommand {
         abstract: "Ingest a JSON lines file and keep the running count per url while it is ingested.",
         discussion: """
             Creates a new store with the JSON stream pageViews (event time from ts in ms, allowed \
-            lateness 0, partitioned by url), starts the program (url, 1) → runningReduce(+) → \
-            save(as: OUTPUT) with Program.run(), which processes each interval as soon as the \
+            lateness 0, partitioned by url as the engine routes a String key), starts the program \
+            (url, 1) → runningReduce(+) → save(as: OUTPUT), declared partitioned by key so that it \
+            has no shuffle (--shuffle keeps it), with Program.run(), which processes each interval as soon as the \
             ingest seals it, and ingests the file on this thread (strata ingest's path: \
             JSONLinesIngestor). Timed: from before the store opens until the output holds every \
             sealed interval. Then it checks that the final counts of all urls sum to the events \
@@ -51,6 +52,9 @@ struct Pipeline: ParsableCommand {
     @Option(help: "How the program keys each view: decoded (each record decoded to its url, then map { KeyValue($0.url, 1) }) or encoded (countByEncodedKey: the url's bytes read from the stored JSON, nothing decoded; the same output blocks).")
     var keys: KeyReading = .decoded
 
+    @Flag(help: "Keep the shuffle: the program does not declare the input partitioned by its key field (the plan before the input's placement matched the engine's; the same output blocks).")
+    var shuffle = false
+
     @Option(name: .customLong("compression-parallelism"),
             help: """
                 Threads compressing one commit batch's blocks of the ingest \
@@ -79,10 +83,19 @@ struct Pipeline: ParsableCommand {
         let views = try strataStore.stream(named: "pageViews", of: JSONPageViewURL.self)
         let output = self.output, keys = self.keys
         let program = try Program(name: output + ".program", store: strataStore, snapshotEvery: snapshotEvery.intervals) { p in
-            if keys == .encoded {
+            // The stream is new, so its key field places each line as the engine routes the url
+            // as a String key: the program declares it (checked) and needs no shuffle.
+            switch (keys, shuffle) {
+            case (.encoded, true):
                 WorkloadInput.Kind.json(views).countsPerURL(p).runningReduce(+).save(as: output)
-            } else {
+            case (.encoded, false):
+                p.read(views).assumingPartitionedByKeyField().countByEncodedKey(as: String.self) { record, key in
+                    try JSONPageViewURL.writeURLKey(record.readRemaining(), to: &key)
+                }.runningReduce(+).save(as: output)
+            case (.decoded, true):
                 p.read(views).map { KeyValue($0.url, Int64(1)) }.runningReduce(+).save(as: output)
+            case (.decoded, false):
+                p.read(views).map { KeyValue($0.url, Int64(1)) }.assumingPartitionedByKey().runningReduce(+).save(as: output)
             }
         }
         let outcome = ProgramOutcome()
@@ -174,6 +187,7 @@ struct Pipeline: ParsableCommand {
             "compression_parallelism": String(compressionParallelism), "process_cpu_s": fixed(time.cpu), "peak_rss_mb": fixed(peakRSSFromStatus(), 1),
             "peak_anon_mb": fixed(sampler.peakAnon, 1), "peak_file_mb": fixed(sampler.peakFile, 1),
             "output_records": String(outputRecords), "urls": String(latest.count), "keys": keys.rawValue,
+            "shuffle": shuffle ? "yes" : "elided",
             "speculative_launches": String(program.taskStatistics().reduce(0) { $0 + $1.speculativeLaunches }),
             "clock_peak_rss_mb": fixed(clockPeaks.rss, 1), "clock_peak_anon_mb": fixed(clockPeaks.anon, 1),
             "clock_peak_file_mb": fixed(clockPeaks.file, 1),

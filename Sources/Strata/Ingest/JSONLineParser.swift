@@ -49,12 +49,15 @@ struct JSONLineParser: Sendable {
     let scanner: JSONLineScanner
     let timeField: String?
     let keyField: String?
+    /// How the key field's text chooses the partition (the stream's, fixed at its creation).
+    let keyPlacement: KeyPlacement
     let timeUnit: TimeUnit
     let maxLineBytes: Int
 
     init(descriptor d: StreamDescriptor, maxLineBytes: Int) {
         timeField = d.timeField
         keyField = d.keyField
+        keyPlacement = d.keyPlacement ?? .fieldBytes
         timeUnit = d.timeUnit ?? .milliseconds
         self.maxLineBytes = maxLineBytes
         var fields: [String] = []
@@ -161,13 +164,41 @@ struct JSONLineParser: Sendable {
         }
     }
 
-    /// The partition hash of a key field: XXH64 of a string's unescaped UTF-8, or of any other
-    /// value's JSON text.
+    /// The partition hash of a key field, by the stream's placement (`KeyPlacement`) of its text: a
+    /// string's unescaped UTF-8, or any other value's JSON text (a string whose escapes do not
+    /// decode, which the scanner has refused before, by its raw bytes).
     private func hashKey(_ value: JSONFieldValue, in line: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> UInt64 {
         let bytes = UnsafeRawBufferPointer(rebasing: line[value.range])
-        guard value.kind == .string, value.hasEscapes else { return XXH64.hash(bytes) }
+        guard value.kind == .string, value.hasEscapes else {
+            return Self.partitionHash(ofKeyText: bytes, placement: keyPlacement)
+        }
         scratch.removeAll(keepingCapacity: true)
-        if (try? unescapeJSONString(bytes, into: &scratch)) == nil { return XXH64.hash(bytes) }
-        return scratch.withUnsafeBytes { XXH64.hash($0) }
+        if (try? unescapeJSONString(bytes, into: &scratch)) == nil {
+            return Self.partitionHash(ofKeyText: bytes, placement: keyPlacement)
+        }
+        return scratch.withUnsafeBytes { Self.partitionHash(ofKeyText: $0, placement: keyPlacement) }
+    }
+
+    /// The partition hash of a key's text under `placement`: `XXH64(text)` for `fieldBytes`; for
+    /// `stringKey`, XXH64 of the text's `String` encoding (LEB128 length, then the bytes: what the
+    /// engine hashes to route a `String` key), assembled in a temporary buffer (on the stack for a
+    /// key of usual length: nothing allocated per line).
+    @inline(__always)
+    static func partitionHash(ofKeyText text: UnsafeRawBufferPointer, placement: KeyPlacement) -> UInt64 {
+        guard placement == .stringKey else { return XXH64.hash(text) }
+        return withUnsafeTemporaryAllocation(byteCount: text.count + 10, alignment: 8) { buffer in
+            var length = UInt64(text.count), prefix = 0
+            while length >= 0x80 {
+                buffer[prefix] = UInt8(truncatingIfNeeded: length) | 0x80
+                length >>= 7
+                prefix += 1
+            }
+            buffer[prefix] = UInt8(truncatingIfNeeded: length)
+            prefix += 1
+            if let source = text.baseAddress, let target = buffer.baseAddress {
+                (target + prefix).copyMemory(from: source, byteCount: text.count)
+            }
+            return XXH64.hash(UnsafeRawBufferPointer(rebasing: buffer[0..<prefix + text.count]))
+        }
     }
 }

@@ -1,7 +1,7 @@
 import StrataStorage
 
 /// Finds the records of one key in a JSON stream with a key field: the partition the key goes
-/// to, and whether a record's key field holds it.
+/// to (by the stream's `KeyPlacement`), and whether a record's key field holds it.
 ///
 /// The key is matched as ingest partitions it: a string field by its unescaped text, any other
 /// value (number, `true`, …) by its JSON text. So the key `"42"` matches `"url":"42"` and `"url":42`.
@@ -28,7 +28,9 @@ public struct JSONKeyFilter: Sendable {
                 "it has no key field (created without --key-field), so its records cannot be found by key")
         }
         wanted = Array(key.utf8)
-        let hash = wanted.withUnsafeBytes { XXH64.hash($0) }
+        let hash = wanted.withUnsafeBytes {
+            JSONLineParser.partitionHash(ofKeyText: $0, placement: descriptor.keyPlacement ?? .fieldBytes)
+        }
         partition = PartitionIndex(UInt32(hash % UInt64(max(1, descriptor.partitions))))
         scanner = JSONLineScanner(fields: [keyField])
     }

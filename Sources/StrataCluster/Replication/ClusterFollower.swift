@@ -147,7 +147,8 @@ public final class ClusterFollower: Sendable {
         let spec = LogStore.StreamSpec(name: replicated.name, recordType: replicated.recordType,
                                        intervalLength: replicated.intervalLength, partitions: replicated.partitions,
                                        retention: replicated.retention, timeField: replicated.timeField,
-                                       keyField: replicated.keyField, timeUnit: replicated.timeUnit)
+                                       keyField: replicated.keyField, timeUnit: replicated.timeUnit,
+                                       keyPlacement: replicated.keyPlacement)
         var descriptor = try local({ () throws(StorageError) in try log.createOrOpenStream(spec) })
         if descriptor.retention != replicated.retention {
             descriptor = try local({ () throws(StorageError) in try log.setRetention(replicated.retention, of: replicated.name) })

@@ -58,6 +58,9 @@ extension DStream {
         kernels: EncodedKeyCountKernels<Key>
     ) -> DStream<KeyValue<Key, Int64>> {
         typealias Pair = KeyValue<Key, Int64>
+        if isPlacedByKeyField, let stored = plainRead, partitions.map({ $0 == Int(partitionCount) }) ?? true {
+            return countedWhereTheyAre(stored, key: key, kernels: kernels)
+        }
         let log = builder.log, parent = produce
         let chain = self.chain + ".countByEncodedKey(\(Key.recordTypeName))"
         let counted: DStream<Pair>
@@ -117,6 +120,42 @@ extension DStream {
                              chain: "countByEncodedKey(\(shuffle.name))", isKeyPartitioned: true) {
             interval, partition, codec in
             sum(try PartitionReader.read(log, shuffle, interval, partition, codec: &codec, decoder: decoder))
+        }
+    }
+}
+
+extension DStream {
+    /// `countByEncodedKey` over a stream placed by its key field (`assumingPartitionedByKeyField()`):
+    /// each partition's frames counted where they are, fused into the consuming vertex, every
+    /// distinct key checked to route to its partition (`XXH64(encoded key) mod partitionCount`).
+    func countedWhereTheyAre<Key: RecordCodable>(
+        _ stored: StreamDescriptor, key: @escaping @Sendable (inout BinaryReader, inout BinaryWriter) throws -> Void,
+        kernels: EncodedKeyCountKernels<Key>
+    ) -> DStream<KeyValue<Key, Int64>> {
+        let log = builder.log, count = partitionCount
+        // The consuming vertex is the next one defined (the chain's runningReduce, reduceByKey or
+        // save): it reads the frames itself, so nothing is decoded ahead for it. Were another vertex
+        // defined first, only which vertex decodes ahead would differ, never a result.
+        builder.noteReadsUndecoded(vertex: builder.nextVertexName)
+        return DStream<KeyValue<Key, Int64>>(
+            builder: builder, inputs: inputs, partitionCount: count, needsEveryInterval: needsEveryInterval,
+            chain: chain + ".countByEncodedKey(\(Key.recordTypeName),partitioned)", isKeyPartitioned: true
+        ) { interval, partition, codec in
+            var counts = EncodedKeyCounts(recordType: stored.recordType)
+            var keys = ContiguousArray<Key>()
+            var misplaced: (index: Int, routesTo: UInt64)?
+            try counts.countFrames(log, stored, interval, partition, codec: &codec, key: key) { bytes, location, record in
+                try kernels.newKey(bytes, location, record, stored.recordType, &keys)
+                let routesTo = XXH64.hash(bytes) % UInt64(count)
+                if misplaced == nil, routesTo != UInt64(partition.rawValue) { misplaced = (keys.count - 1, routesTo) }
+            }
+            if let misplaced {
+                throw EngineError.misuse(
+                    "a stream declared partitioned by its key field (assumingPartitionedByKeyField) is not: reading "
+                        + "\(stored.name), interval \(interval) partition \(partition) holds key \(keys[misplaced.index]), "
+                        + "which routes to partition \(misplaced.routesTo) of \(count)")
+            }
+            return kernels.pairs(keys, counts.counts)
         }
     }
 }

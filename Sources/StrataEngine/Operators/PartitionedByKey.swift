@@ -42,6 +42,57 @@ extension DStream {
                 chain: chain, plainRead: plainRead, isKeyPartitioned: true, produce: produce)
     }
 
+    /// Declares that this stream, a JSON stream with a key field read as stored, holds each line in
+    /// the partition a keyed shuffle would send the field's text to as a `String` key:
+    /// `countByEncodedKey(as: String.self)` to as many partitions, keyed by that field, then counts
+    /// each partition where it is, with no exchange vertex and no `PROGRAM.vN.shuffle` stream, and
+    /// is itself declared partitioned by key (a following `runningReduce(+)` needs no shuffle either).
+    ///
+    /// The declaration is checked twice. When the program is defined, against the stream's catalog:
+    /// it must be read as stored (`read(_:)`, nothing between) and have a key field whose
+    /// `KeyPlacement` is `.stringKey` (every JSON stream created with a key field since placement
+    /// was recorded; an older stream keeps `.fieldBytes` and is refused); otherwise the program
+    /// fails to build with `EngineError.misuse` naming the stream and its placement. When it runs,
+    /// against the keys the `countByEncodedKey` closure writes: each distinct key of a partition is
+    /// hashed once, and a key found outside its partition (the closure reads another field, or the
+    /// key's text differs from the field's, such as a number reformatted) fails the vertex with
+    /// `EngineError.misuse` naming the stream, interval, partition and key; nothing of that
+    /// interval is committed.
+    ///
+    /// The counts equal the shuffled plan's (`countByEncodedKey` without the declaration) pair for
+    /// pair, in the same order, so `countByEncodedKey(…).runningReduce(+)` writes byte-identical
+    /// output blocks: with every key in its own partition, shuffle partition `q` would hold input
+    /// partition `q`'s counts in first-seen order and nothing else. Other operators (`map`
+    /// included) drop the declaration; `countByEncodedKey` to another partition count shuffles.
+    ///
+    /// ```swift
+    /// let views = try store.jsonStream("views", interval: .seconds(1), partitions: 4, keyField: "url")
+    /// p.read(views).assumingPartitionedByKeyField().countByEncodedKey(as: String.self) { record, key in
+    ///     …  // the url's unescaped text, as key.write(lengthPrefixed:)
+    /// }.runningReduce(+).save(as: "urlCounts")              // one vertex, no shuffle
+    /// ```
+    ///
+    /// - Returns: This stream, marked as placed by its key field.
+    public func assumingPartitionedByKeyField() -> DStream<Record> {
+        guard let stored = plainRead, inputs.count == 1 else {
+            builder.fail(EngineError.misuse(
+                "assumingPartitionedByKeyField needs a stream read as stored (read(_:) with nothing between), "
+                    + "reading \(inputs.map(\.name).joined(separator: ", "))"))
+            return self
+        }
+        guard let field = stored.keyField, stored.keyPlacement == .stringKey else {
+            let why = stored.keyField == nil
+                ? "it has no key field (its lines are spread round-robin)"
+                : "its key field \(stored.keyField ?? "") places lines by \(stored.keyPlacement ?? .fieldBytes) "
+                    + "(created before placement by string key), not as the engine routes a String key"
+            builder.fail(EngineError.misuse("stream \(stored.name) is not partitioned by its key field: \(why)"))
+            return self
+        }
+        return DStream(builder: builder, inputs: inputs, partitionCount: partitionCount, needsEveryInterval: needsEveryInterval,
+                       chain: chain + ".partitionedByKeyField(\(field))", plainRead: stored, isPlacedByKeyField: true,
+                       produce: produce)
+    }
+
     /// `reduceByKey` over pairs declared partitioned by key (`assumingPartitionedByKey()`): each
     /// partition's pairs combined where they are, fused into the consuming vertex, every distinct
     /// key checked to route to its partition.

@@ -748,6 +748,8 @@ struct ReadAPI: Sendable {
         json.integer(d.intervalLength.rawValue)
         json.key("keyField")
         json.string(d.keyField)
+        json.key("keyPlacement")
+        json.string(d.keyPlacement?.description)
         json.key("lateRecords")
         json.integer(f.lateRecords)
         json.key("name")

@@ -39,6 +39,28 @@ public enum Retention: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// How a JSON stream with a key field chooses each line's partition from the field's value: fixed
+/// when the stream is created, kept for its life (catalog row version 2; a version 1 row is
+/// `fieldBytes`).
+///
+/// The field's value is taken as text: a string's unescaped UTF-8, or any other value's JSON text
+/// (so `"42"` and `42` go to the same partition).
+public enum KeyPlacement: UInt8, Sendable, Equatable, CustomStringConvertible {
+    /// `XXH64(text) mod partitions`: streams created before placement was recorded.
+    case fieldBytes = 0
+    /// `XXH64(encoded String key) mod partitions`, the hash of the text's `String` encoding
+    /// (varint length, then the UTF-8): the partition the engine routes that `String` key to, so a
+    /// program keyed by the field finds each key where a keyed shuffle would put it. New streams.
+    case stringKey = 1
+
+    public var description: String {
+        switch self {
+        case .fieldBytes: "field bytes"
+        case .stringKey: "string key"
+        }
+    }
+}
+
 /// A stream's settings, kept in the catalog: fixed at creation except retention.
 ///
 /// `StreamDescriptor` is `Sendable`; it is a plain value.
@@ -59,15 +81,18 @@ public struct StreamDescriptor: Sendable, Equatable {
     public package(set) var timeField: String?
     /// For JSON streams, the top-level field whose value chooses the partition (`nil`: round-robin).
     public package(set) var keyField: String?
+    /// For JSON streams with a key field, how the field's value chooses the partition; `nil` without one.
+    public package(set) var keyPlacement: KeyPlacement?
     /// For JSON streams with a numeric time field, its unit (`s`, `ms`, `us`, `ns`).
     public package(set) var timeUnit: TimeUnit?
     /// For a late side stream, the name of the stream whose late records it keeps.
     public package(set) var lateRecordsOf: String?
 
-    /// Creates a descriptor.
+    /// Creates a descriptor; `keyPlacement` applies only with a `keyField` (`nil` there: `.stringKey`).
     public init(id: StreamID, name: String, recordType: String, intervalLength: IntervalLength,
                 partitions: UInt32, retention: Retention = .forever, timeField: String? = nil,
-                keyField: String? = nil, timeUnit: TimeUnit? = nil, lateRecordsOf: String? = nil) {
+                keyField: String? = nil, timeUnit: TimeUnit? = nil, lateRecordsOf: String? = nil,
+                keyPlacement: KeyPlacement? = nil) {
         self.id = id
         self.name = name
         self.recordType = recordType
@@ -76,6 +101,7 @@ public struct StreamDescriptor: Sendable, Equatable {
         self.retention = retention
         self.timeField = timeField
         self.keyField = keyField
+        self.keyPlacement = keyField == nil ? nil : (keyPlacement ?? .stringKey)
         self.timeUnit = timeUnit
         self.lateRecordsOf = lateRecordsOf
     }
@@ -96,8 +122,20 @@ public struct StreamDescriptor: Sendable, Equatable {
 
 extension StreamDescriptor: RowCodec {
     package static let rowName = "catalog row"
-    package static let rowVersion: UInt8 = 1
+    /// Version 2 adds the key placement after the version 1 fields. A row whose placement is
+    /// `fieldBytes` or absent is written as version 1, byte for byte as before placement was recorded.
+    package static let rowVersion: UInt8 = 2
+    package static var readableRowVersions: ClosedRange<UInt8> { 1...2 }
     package var rowCapacity: Int { 128 }
+
+    /// The row: version 2 with a `stringKey` placement, version 1 otherwise; fields, checksum.
+    package func encodedRow() -> [UInt8] {
+        var writer = BinaryWriter(capacity: rowCapacity)
+        let placement = keyPlacement ?? .fieldBytes
+        writer.write(byte: placement == .fieldBytes ? 1 : Self.rowVersion)
+        writeRowFields(to: &writer)
+        return RowChecksum.seal(writer.bytes)
+    }
 
     /// The catalog row's fields, in order; `encodedRow()` adds the version and the checksum.
     package func writeRowFields(to w: inout BinaryWriter) {
@@ -115,11 +153,12 @@ extension StreamDescriptor: RowCodec {
         w.write(keyField)
         w.write(timeUnit?.rawValue)
         w.write(lateRecordsOf)
+        if let keyPlacement, keyPlacement != .fieldBytes { w.write(byte: keyPlacement.rawValue) }
     }
 
     /// Decodes a catalog row, verifying its checksum.
     package init(row: UnsafeRawBufferPointer) throws(Corruption) {
-        self = try Self.decodeRow(row) { _, r in
+        self = try Self.decodeRow(row) { version, r in
             let id = StreamID(rawValue: try r.read())
             let name: String = try r.read()
             let recordType: String = try r.read()
@@ -143,12 +182,20 @@ extension StreamDescriptor: RowCodec {
                 timeUnit = known
             }
             let lateRecordsOf: String? = try r.read()
+            var keyPlacement = KeyPlacement.fieldBytes
+            if version >= 2 {
+                guard keyField != nil, let known = KeyPlacement(rawValue: try r.readByte()) else {
+                    throw Corruption.badRow("catalog row key placement")
+                }
+                keyPlacement = known
+            }
             guard r.remaining == 0, partitions > 0, intervalLength.rawValue > 0 else {
                 throw Corruption.badRow("catalog row")
             }
             return StreamDescriptor(id: id, name: name, recordType: recordType, intervalLength: intervalLength,
                                     partitions: partitions, retention: retention, timeField: timeField,
-                                    keyField: keyField, timeUnit: timeUnit, lateRecordsOf: lateRecordsOf)
+                                    keyField: keyField, timeUnit: timeUnit, lateRecordsOf: lateRecordsOf,
+                                    keyPlacement: keyPlacement)
         }
     }
 }

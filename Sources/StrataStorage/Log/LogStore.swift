@@ -400,10 +400,13 @@ package final class LogStore: Sendable {
         package var timeField: String?
         package var keyField: String?
         package var timeUnit: TimeUnit?
+        /// With a key field: the placement a new stream gets (`nil`: `.stringKey`), and, when given,
+        /// the placement an existing stream must have (a copy of a stream's blocks keeps its placement).
+        package var keyPlacement: KeyPlacement?
 
         package init(name: String, recordType: String, intervalLength: IntervalLength, partitions: UInt32,
                      retention: Retention = .forever, timeField: String? = nil, keyField: String? = nil,
-                     timeUnit: TimeUnit? = nil) {
+                     timeUnit: TimeUnit? = nil, keyPlacement: KeyPlacement? = nil) {
             self.name = name
             self.recordType = recordType
             self.intervalLength = intervalLength
@@ -412,6 +415,7 @@ package final class LogStore: Sendable {
             self.timeField = timeField
             self.keyField = keyField
             self.timeUnit = timeUnit
+            self.keyPlacement = keyPlacement
         }
     }
 
@@ -438,7 +442,8 @@ package final class LogStore: Sendable {
             let main = StreamDescriptor(id: id, name: spec.name, recordType: spec.recordType,
                                         intervalLength: spec.intervalLength, partitions: spec.partitions,
                                         retention: spec.retention, timeField: spec.timeField,
-                                        keyField: spec.keyField, timeUnit: spec.timeUnit)
+                                        keyField: spec.keyField, timeUnit: spec.timeUnit,
+                                        keyPlacement: spec.keyPlacement)
             var late = main
             late.id = lateID
             late.name = main.lateStreamName
@@ -468,6 +473,10 @@ package final class LogStore: Sendable {
             }
             throw .streamMismatch(stream: spec.name, reason: "\(fields(existing.timeField, existing.timeUnit, existing.keyField)), "
                                   + "not \(fields(spec.timeField, spec.timeUnit, spec.keyField))")
+        }
+        if spec.keyField != nil, let wanted = spec.keyPlacement, existing.keyPlacement != wanted {
+            throw .streamMismatch(stream: spec.name, reason: "its key field places lines by \(existing.keyPlacement ?? .fieldBytes), "
+                                  + "not by \(wanted)")
         }
         return existing
     }

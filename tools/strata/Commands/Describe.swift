@@ -35,6 +35,7 @@ struct Describe: ParsableCommand {
                 "timeField": .optional(d.timeField),
                 "timeUnit": .optional(d.timeUnit?.rawValue),
                 "keyField": .optional(d.keyField),
+                "keyPlacement": .optional(d.keyPlacement?.description),
                 "lateRecordsOf": .optional(d.lateRecordsOf),
                 "sealedThrough": .interval(f.sealedThrough),
                 "firstInterval": .interval(f.firstInterval),
@@ -57,7 +58,7 @@ struct Describe: ParsableCommand {
             ]
             if d.recordType == JSONRecord.recordTypeName {
                 rows.append(("time", d.timeField.map { "field \($0) (\(d.timeUnit?.rawValue ?? "ms"))" } ?? "arrival"))
-                rows.append(("key", d.keyField.map { "field \($0)" } ?? "none (round-robin)"))
+                rows.append(("key", d.keyField.map { "field \($0), placed by \(d.keyPlacement ?? .fieldBytes)" } ?? "none (round-robin)"))
             }
             if let of = d.lateRecordsOf { rows.append(("late records of", of)) }
             rows += [
