@@ -57,7 +57,14 @@ enum BlockBytesFixture {
         }
         try appender.sealAll()
 
-        let json = try store.jsonStream("json", interval: .seconds(1), partitions: 2, timeField: "ts", keyField: "url")
+        // Placed by the field's bytes, as every keyed JSON stream was before the placement was
+        // recorded (`KeyPlacement.fieldBytes`, catalog row version 1): such a stream must keep
+        // writing the bytes it wrote. New streams' `stringKey` placement is pinned by
+        // JSONKeyPlacementTests against the engine's own routing.
+        let json = StoredStream<JSONRecord>(store: store.log, descriptor: try store.log.createOrOpenStream(
+            LogStore.StreamSpec(name: "json", recordType: JSONRecord.recordTypeName, intervalLength: .seconds(1),
+                                partitions: 2, timeField: "ts", keyField: "url", timeUnit: .milliseconds,
+                                keyPlacement: .fieldBytes)))
         var options = JSONIngestOptions()
         options.appenderLimits.blockBytes = 8 << 10
         let ingestor = try JSONLinesIngestor(stream: json, options: options)
