@@ -211,12 +211,25 @@ public class StreamAppender {
 
     /// Seals the arrival intervals an earlier writer committed blocks to and that have ended
     /// since: after a shutdown or a kill, they become readable now rather than with new data.
+    ///
+    /// An interval has ended when the clock is past it. The clock's time is an `Int64` of
+    /// nanoseconds, so an interval of index `Int64.max / length` or above, `UInt64.max` among them
+    /// (an explicit appender, or an older build's late side stream, may have left a block there),
+    /// never ends: its blocks stay unsealed, and they do not hide the ended intervals below them,
+    /// which are sealed as usual (through the interval before the clock's).
     private final func sealElapsedAtOpen(_ clock: ArrivalClock) throws(StorageError) {
-        guard let unsealed = [unsealedOnDisk, lateUnsealedInterval].compactMap({ $0 }).max() else { return }
+        guard let newest = [unsealedOnDisk, lateUnsealedInterval].compactMap({ $0 }).max() else { return }
         let now = clock.now()
         guard now.rawValue >= 0 else { return }
         let current = UInt64(now.rawValue) / lengthNanos
-        guard unsealed.rawValue < current else { return }
+        if newest.rawValue >= current {
+            // The newest has not ended: look for an older unsealed interval that has.
+            var oldest = try store.oldestUnsealedInterval(of: descriptor)
+            if let lateDescriptor, let late = try store.oldestUnsealedInterval(of: lateDescriptor) {
+                oldest = min(oldest ?? late, late)
+            }
+            guard let oldest, oldest.rawValue < current else { return }
+        }
         let through = Interval(current - 1)
         batch.seals.append((descriptor, through))
         sealedThrough = through

@@ -212,6 +212,50 @@ import StrataTestSupport
         }
     }
 
+    /// An arrival appender seals at open the intervals an earlier writer left blocks in and that
+    /// have ended. `sealElapsedAtOpen` looked only at the newest unsealed interval: a block of
+    /// interval `UInt64.max` (which never ends: the clock is an `Int64` of nanoseconds, so even
+    /// its last time falls in a lower interval) hid the ended intervals below it, and they stayed
+    /// unreadable until new data came. They are sealed now; the block of the last index is not.
+    @Test func anArrivalAppenderSealsTheEndedIntervalsBelowABlockOfTheLastIndex() throws {
+        try withStore { store in
+            let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 1)
+            do {  // an earlier writer stops with interval 5 and the last index unsealed
+                let appender = try stream.explicitAppender()
+                try appender.append(1, interval: Interval(5))
+                try appender.append(2, interval: Interval(UInt64.max))
+                try appender.flush()
+            }
+            let clock = ManualClock(Timestamp(milliseconds: 10_500))
+            let appender = try stream.arrivalAppender(clock: clock.arrivalClock)
+            #expect(try stream.newestSealedInterval() == Interval(9))
+            #expect(try stream.read(Interval(5)).records == [1])
+            #expect(appender.newestUnsealedInterval == Interval(UInt64.max))
+            let report = try store.verify(stream: "v")
+            #expect(report.isClean, "\(report.problems)")
+            #expect(report.unsealedBlocks == 1, "\(report)")
+        }
+    }
+
+    /// A block of the last interval index alone is never sealed by an arrival appender's open,
+    /// even with the clock at its last time (`Int64.max` nanoseconds, in 2262) and the shortest
+    /// interval length (1 ms): the clock is then in interval 9 223 372 036 854.
+    @Test func theLastIndexNeverEndsByTheArrivalClock() throws {
+        try withStore { store in
+            let stream = try store.stream("v", of: Int64.self, interval: .milliseconds(1), partitions: 1)
+            do {
+                let appender = try stream.explicitAppender()
+                try appender.append(2, interval: Interval(UInt64.max))
+                try appender.flush()
+            }
+            let clock = ManualClock(Timestamp(nanoseconds: .max))
+            let appender = try stream.arrivalAppender(clock: clock.arrivalClock)
+            #expect(try stream.newestSealedInterval() == nil)
+            #expect(appender.newestUnsealedInterval == Interval(UInt64.max))
+            #expect(try store.verify(stream: "v").unsealedBlocks == 1)
+        }
+    }
+
     /// Makes stream `name` with a record in interval 5, sealed through it, and an unsealed block
     /// of interval `UInt64.max` (an explicit appender may commit one).
     private static func blockAtTheLastIndex(_ store: Store, _ name: String) throws {

@@ -120,6 +120,28 @@ extension LogStore {
         }
     }
 
+    /// The oldest interval after the stream's sealed frontier that holds committed blocks; `nil`
+    /// when there are none (or the stream is sealed through the last interval index).
+    package func oldestUnsealedInterval(of descriptor: StreamDescriptor) throws(StorageError) -> Interval? {
+        try wrap {
+            try environment.read { txn in
+                let frontier = try frontier(of: descriptor, in: txn)
+                var from = Interval(0)
+                if let sealed = frontier.sealedThrough {
+                    guard sealed.rawValue < .max else { return nil }
+                    from = sealed.next
+                }
+                return try txn.withCursor(blocks) { cursor -> Interval? in
+                    let start = BlockKey(stream: descriptor.id, interval: from, partition: PartitionIndex(0),
+                                         chunk: ChunkIndex(rawValue: 0))
+                    guard let (keyBytes, _) = try start.withEncodedBytes({ try cursor.seek(atLeast: $0) }),
+                          let key = BlockKey(decoding: keyBytes), key.stream == descriptor.id else { return nil }
+                    return key.interval
+                }
+            }
+        }
+    }
+
     /// Calls `body` with every committed block of the unsealed intervals of a stream in `range`, in
     /// key order (interval, partition, chunk), inside one read transaction; returns the stream's
     /// sealed frontier as the blocks were read. Blocks of sealed intervals are not visited.
