@@ -139,6 +139,50 @@ import Testing
         }
     }
 
+    /// Keys whose `String` encoding's length prefix changes width (127/128 bytes: 1 → 2 bytes;
+    /// 16 383/16 384: 2 → 3), in ASCII, in 2-byte UTF-8, and with an escape (the unescaping path),
+    /// sit where the engine routes them: the length prefix is hashed in place of the bytes before
+    /// the key's text (`JSONLineParser.stringKeyHash`), never copied with it.
+    @Test(arguments: [0, 1, 126, 127, 128, 129, 16_383, 16_384, 16_385])
+    func keysAtTheLengthPrefixBoundariesSitWhereTheEngineRoutesThem(length: Int) throws {
+        let directory = try TemporaryDirectory(prefix: "strata-jsonkey")
+        let ascii = String(repeating: "u", count: length)
+        let twoByte = String(repeating: "é", count: length / 2) + (length % 2 == 1 ? "a" : "")
+        let escaped = length < 2 ? "\\\\" : "\\/" + String(repeating: "x", count: length - 1)
+        let literals = ["\"\(ascii)\"", "\"\(twoByte)\"", "\"\(escaped)\""]
+        let texts = [ascii, twoByte, length < 2 ? "\\" : "/" + String(repeating: "x", count: length - 1)]
+        #expect(texts.map(\.utf8.count) == [length, length, max(1, length)])
+        for partitions in [3, 7] {
+            let store = try Store(at: directory.appending("s\(partitions)"))
+            let stream = try Self.ingest(literals, into: store, partitions: partitions)
+            let placed = try Self.placed(stream)
+            #expect(placed.count == literals.count)
+            var scratch = BinaryWriter(capacity: 64)
+            for (partition, text) in placed {
+                let key = String(decoding: text, as: UTF8.self)
+                #expect(texts.contains(key))
+                #expect(partition == stablePartition(of: key, among: UInt32(partitions), scratch: &scratch), "\(text.count)")
+            }
+        }
+    }
+
+    /// The in-place hash equals the copying one for every key length up to 300 bytes and at the
+    /// prefix boundaries, at every start from the line's first byte on (a start too close for the
+    /// prefix takes the copying path), over arbitrary bytes before the key.
+    @Test func theInPlaceHashEqualsTheCopyingHash() {
+        for length in Array(0...300) + [16_383, 16_384, 16_385] {
+            for start in 0...9 {
+                let line = (0..<(start + length + 3)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ length) }
+                line.withUnsafeBytes { line in
+                    let range = start..<(start + length)
+                    let copied = JSONLineParser.partitionHash(ofKeyText: UnsafeRawBufferPointer(rebasing: line[range]),
+                                                              placement: .stringKey)
+                    #expect(JSONLineParser.stringKeyHash(ofTextAt: range, in: line) == copied, "\(length) at \(start)")
+                }
+            }
+        }
+    }
+
     /// Property: over a new stream, the declared plan (`assumingPartitionedByKeyField()
     /// .countByEncodedKey`, no exchange vertex, no shuffle stream) writes the same blocks as the
     /// shuffled `countByEncodedKey`, for the per-interval counts and the running count, and so does

@@ -59,4 +59,18 @@ private func pattern(_ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeed
             #expect(viaPointer == XXH64.hash(bytes, seed: seed))
         }
     }
+
+    /// Replacing the first bytes (`hash(_:replacingFirst:with:)`, how a JSON key's length prefix is
+    /// hashed in place) gives the digest of the bytes with that head written over them, for every
+    /// head width, length (all tail shapes and 32-byte stripes) and seed.
+    @Test func aReplacedHeadHashesAsTheBytesWithThatHead() async {
+        await propertyCheck(input: Gen.uint8().array(of: 0...200), Gen.int(in: 0...8), Gen.uint64(), Gen.uint64()) {
+            bytes, width, head, seed throws in
+            let width = min(width, bytes.count)
+            var written = bytes
+            for i in 0..<width { written[i] = UInt8(truncatingIfNeeded: head >> UInt64(8 * i)) }
+            let inPlace = bytes.withUnsafeBytes { XXH64.hash($0, replacingFirst: width, with: head, seed: seed) }
+            #expect(inPlace == XXH64.hash(written, seed: seed))
+        }
+    }
 }

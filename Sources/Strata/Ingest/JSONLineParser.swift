@@ -170,13 +170,38 @@ struct JSONLineParser: Sendable {
     private func hashKey(_ value: JSONFieldValue, in line: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> UInt64 {
         let bytes = UnsafeRawBufferPointer(rebasing: line[value.range])
         guard value.kind == .string, value.hasEscapes else {
-            return Self.partitionHash(ofKeyText: bytes, placement: keyPlacement)
+            guard keyPlacement == .stringKey else { return XXH64.hash(bytes) }
+            return Self.stringKeyHash(ofTextAt: value.range, in: line)
         }
         scratch.removeAll(keepingCapacity: true)
         if (try? unescapeJSONString(bytes, into: &scratch)) == nil {
             return Self.partitionHash(ofKeyText: bytes, placement: keyPlacement)
         }
         return scratch.withUnsafeBytes { Self.partitionHash(ofKeyText: $0, placement: keyPlacement) }
+    }
+
+    /// The `stringKey` partition hash of the key text at `range` of `line`, without copying the
+    /// text: XXH64 over the bytes from the length prefix's width before the text to its end, those
+    /// first bytes read as the LEB128 length (`XXH64.hash(_:replacingFirst:with:)`). A key's text
+    /// always has readable bytes before it (at least `{"":` and, for a string, its quote: 4 or 5,
+    /// and a prefix is 1 byte below 128 bytes of text, 2 below 16 384, 3 below 2 097 152); a key too
+    /// close to the line's start for its prefix is hashed by `partitionHash(ofKeyText:placement:)`.
+    /// Both give the same digest.
+    @inline(__always)
+    static func stringKeyHash(ofTextAt range: Range<Int>, in line: UnsafeRawBufferPointer) -> UInt64 {
+        var length = UInt64(range.count), head: UInt64 = 0, headCount = 0
+        while length >= 0x80, headCount < 8 {
+            head |= ((length & 0x7F) | 0x80) << UInt64(8 * headCount)
+            length >>= 7
+            headCount += 1
+        }
+        guard length < 0x80, headCount < 8, range.lowerBound > headCount else {
+            return partitionHash(ofKeyText: UnsafeRawBufferPointer(rebasing: line[range]), placement: .stringKey)
+        }
+        head |= length << UInt64(8 * headCount)
+        headCount += 1
+        return XXH64.hash(UnsafeRawBufferPointer(rebasing: line[(range.lowerBound - headCount)..<range.upperBound]),
+                          replacingFirst: headCount, with: head)
     }
 
     /// The partition hash of a key's text under `placement`: `XXH64(text)` for `fieldBytes`; for
