@@ -124,29 +124,42 @@ enum Chromium {
 
     /// Loads `url` until its DOM satisfies `condition` (at most `seconds`), then takes a screenshot
     /// when asked; returns the DOM.
-    static func waitForDOM(_ url: String, within seconds: Double = 120, screenshot: String? = nil,
+    ///
+    /// Each Chromium run is capped (`runLimit`) and its whole process group killed past it: under
+    /// the full suite on two loaded cores one `--dump-dom` run once outlived `onOwnThread`'s 600 s
+    /// (the test alone takes 11 s). A run that was killed shows nothing and is retried with the same
+    /// virtual-time budget; the deadline covers the retries.
+    static func waitForDOM(_ url: String, within seconds: Double = 900, screenshot: String? = nil,
                            screenshotHeight: Int = 900, _ condition: @escaping @Sendable (String) -> Bool) async throws -> String {
         let deadline = ContinuousClock.now + .seconds(seconds)
         var budget = 3000
         var dom = ""
         while true {
             let current = budget
-            dom = try await onOwnThread { try run(["--dump-dom", url], budget: current) }
-            if condition(dom) { break }
+            let result = try await onOwnThread(within: .seconds(runLimit + 60)) { try run(["--dump-dom", url], budget: current) }
+            dom = result ?? ""
+            if result != nil, condition(dom) { break }
             guard ContinuousClock.now < deadline else {
                 throw TestFailure("the page \(url) did not show what was expected within \(seconds) s; its DOM:\n\(dom)")
             }
-            budget = min(budget * 2, 20_000)
+            if result != nil { budget = min(budget * 2, 20_000) }
         }
         if let screenshot {
             let current = budget
-            _ = try await onOwnThread {
-                try run(["--screenshot=\(screenshot)", "--window-size=1366,\(screenshotHeight)", url], budget: current)
+            var taken = false
+            while !taken {
+                taken = try await onOwnThread(within: .seconds(runLimit + 60)) {
+                    try run(["--screenshot=\(screenshot)", "--window-size=1366,\(screenshotHeight)", url], budget: current)
+                } != nil
+                guard taken || ContinuousClock.now < deadline else { throw TestFailure("no screenshot of \(url) within \(seconds) s") }
             }
             #expect(FileManager.default.fileExists(atPath: screenshot))
         }
         return dom
     }
+
+    /// The longest one Chromium run may take before its process group is killed (seconds).
+    static let runLimit = 240
 
     /// The `data-points` a chart's canvas carries (the console sets it when it draws the chart).
     static func points(in dom: String, chart id: String) -> Int {
@@ -158,13 +171,15 @@ enum Chromium {
     }
 
     /// Runs Chromium headless on `arguments`, with `budget` ms of virtual time for the page's
-    /// scripts and requests; returns its standard output.
-    static func run(_ arguments: [String], budget: Int) throws -> String {
+    /// scripts and requests; returns its standard output, or `nil` when it ran past `runLimit`
+    /// seconds and was killed (`timeout` kills Chromium's whole process group, renderers included).
+    static func run(_ arguments: [String], budget: Int) throws -> String? {
         guard let path else { throw TestFailure("chromium is not installed: run tools/setup.sh") }
         let profile = try TemporaryDirectory(prefix: "strata-chromium")
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        process.arguments = ["-s", "KILL", "\(runLimit)", path,
+                             "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                              "--no-first-run", "--disable-extensions", "--hide-scrollbars", "--mute-audio",
                              "--user-data-dir=\(profile.path)"]
             + (arguments.contains { $0.hasPrefix("--window-size=") } ? [] : ["--window-size=1366,900"])
@@ -175,6 +190,9 @@ enum Chromium {
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        // Killed by `timeout -s KILL`: the signal reaches its own process group, `timeout` included
+        // (ended by SIGKILL; or exit 137 from a `timeout` that outlived it).
+        if process.terminationReason == .uncaughtSignal || process.terminationStatus == 137 { return nil }
         return String(decoding: data, as: UTF8.self)
     }
 }
