@@ -178,6 +178,12 @@ public final class JetStream: Sendable {
     /// those with a sequence below `beforeSequence` when it is given.
     ///
     /// The corresponding C call is `js_PurgeStream` with `jsOptions.Stream.Purge`.
+    ///
+    /// - Warning: nats-server before 2.9.18 (Debian's 2.9.10 among them) replays a purge with a
+    ///   subject or a sequence on a replica that restarts as a purge of every message up to the
+    ///   stream's last sequence at the time (nats-server issue #4196): a replicated stream can lose
+    ///   messages this call was not asked to remove. Strata trims its own streams with
+    ///   `deleteMessage(stream:sequence:)` instead (docs/cluster.md, "Trimming JetStream").
     public func purge(stream: String, subject: String? = nil, beforeSequence: UInt64? = nil) throws(ClusterError) {
         var options = jsOptions()
         jsOptions_Init(&options)
