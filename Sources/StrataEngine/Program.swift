@@ -33,6 +33,14 @@ public final class Program: Sendable {
     /// The longest window of the definition, in intervals (0: none): how far back before the
     /// interval it computes a vertex may read its inputs (a store image keeps that much more).
     package let lookback: UInt64
+    /// Per vertex (lookup only), the internal streams it writes or reads that other vertices of the
+    /// program read, with those readers: each of its commits keeps what the readers still need
+    /// (`RetentionHold`), so a reader that falls behind its producer — input sealed in a burst —
+    /// never finds an interval it needs dropped by the stream's retention.
+    let retentionHolds: [String: [RetentionHold]]
+    /// Per internal stream some vertex reads (lookup only), its hold: for commits that seal it
+    /// outside a vertex (a gathered exchange, `holdRetention(of:)`).
+    let streamHolds: [String: RetentionHold]
     /// Vertices whose state `recover()` rebuilt, counted as a recovery in their next commit.
     let recoveredVertices = Mutex<Set<String>>([])  // membership only; never iterated
     /// Vertices whose first run in this process has begun (its start was classified and counted).
@@ -73,6 +81,7 @@ public final class Program: Sendable {
         self.decodedAhead = decodedAhead
         gatheredExchanges = builder.gatheredExchanges
         lookback = builder.lookback
+        (retentionHolds, streamHolds) = Self.retentionHolds(of: vertices, programName: name, lookback: builder.lookback)
         try registerStates()
     }
 
@@ -359,6 +368,7 @@ public final class Program: Sendable {
                 batch.seals = vertex.outputs.map { ($0, interval) }
             }
             batch.progress = [(vertex.name, ProgressMark(interval: interval, fingerprint: vertex.fingerprint))]
+            batch.retentionHolds = retentionHolds[vertex.name] ?? []
             batch.defersMetaSync = defersMetaSync(vertex)
             try plan.annotate(&batch, through: interval, processed: true)
             let tasks = counters.takeUnreported(vertex.name)
@@ -400,6 +410,7 @@ public final class Program: Sendable {
             var batch = AppendBatch()
             batch.seals = vertex.outputs.filter { startAt.map { ready >= $0 } ?? true || isInternal($0) }.map { ($0, ready) }
             batch.progress = [(vertex.name, ProgressMark(interval: ready, fingerprint: vertex.fingerprint))]
+            batch.retentionHolds = retentionHolds[vertex.name] ?? []
             batch.defersMetaSync = defersMetaSync(vertex)
             try plan.annotate(&batch, through: ready, processed: false)
             last = log.submit(batch, chain: chain)
@@ -440,6 +451,41 @@ public final class Program: Sendable {
 
     /// Whether a stream is one of the program's internal streams (`PROGRAM.vN…`), not a named output.
     private func isInternal(_ stream: StreamDescriptor) -> Bool { stream.name.hasPrefix(name + ".") }
+
+    /// `retentionHolds` for `vertices`: for each vertex, the internal streams among its outputs and
+    /// inputs that some vertex reads, each with its readers in definition order.
+    private static func retentionHolds(of vertices: [any VertexRunner], programName: String, lookback: UInt64)
+        -> ([String: [RetentionHold]], [String: RetentionHold]) {
+        var readers: [String: [String]] = [:]  // stream name → readers; lookup only
+        for vertex in vertices {
+            for input in vertex.inputs where input.name.hasPrefix(programName + ".") {
+                readers[input.name, default: []].append(vertex.name)
+            }
+        }
+        var holds: [String: [RetentionHold]] = [:]  // lookup only
+        var byStream: [String: RetentionHold] = [:]  // lookup only
+        for vertex in vertices {
+            var seen: Set<String> = []  // membership only
+            for stream in vertex.inputs + vertex.outputs {
+                guard let names = readers[stream.name], seen.insert(stream.name).inserted else { continue }
+                let hold = RetentionHold(stream: stream, readers: names, lookback: lookback)
+                holds[vertex.name, default: []].append(hold)
+                byStream[stream.name] = hold
+            }
+        }
+        return (holds, byStream)
+    }
+
+    /// Adds to `batch` the retention hold of each internal stream it seals that a vertex of the
+    /// program reads, for a commit made outside the program's vertices (a task's gatherer sealing
+    /// a gathered exchange): the stream then keeps what its readers have yet to read.
+    package func holdRetention(of batch: inout AppendBatch) {
+        for (stream, _) in batch.seals {
+            guard let hold = streamHolds[stream.name],
+                  !batch.retentionHolds.contains(where: { $0.stream.id == stream.id }) else { continue }
+            batch.retentionHolds.append(hold)
+        }
+    }
 
     /// Computes one interval of a vertex under the program's task policy. A stateful vertex whose
     /// task failed is retried whole: once the commits submitted so far (`pending`) are durable,

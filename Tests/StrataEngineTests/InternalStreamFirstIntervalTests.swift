@@ -1,6 +1,7 @@
 import Foundation
 import StrataTestSupport
 import Testing
+import Synchronization
 
 @testable import Strata
 @testable import StrataEngine
@@ -49,6 +50,47 @@ import Testing
         for info in try Self.programStreams(store) {
             #expect(info.frontier.firstInterval == Interval(0), "\(info.descriptor.name): \(info.frontier)")
         }
+    }
+
+    /// Input sealed in a burst longer than retention minus the window: the window's shuffle
+    /// producer seals its stream through interval 11 while the window is still at interval 3. The
+    /// stream keeps what the window will read (back to 6 − 3 = 3 for interval 6's dropped pane)
+    /// beyond its retention of 8 intervals, and drops it as the window catches up. Before the
+    /// hold, retention dropped intervals 0…3 at the producer's seal and the window failed
+    /// `outsideRetention` whenever it fell that far behind (a CI run failed this way).
+    @Test func aReaderBehindItsProducerKeepsTheIntervalsItNeeds() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-hold")
+        let burst = directory.appending("burst")
+        try SnapshotFixture.fill(burst, intervals: 0..<4)
+        let program = try SnapshotFixture.makeProgram(at: burst, snapshotEvery: 4)
+        try program.runUntilCaughtUp()
+        try SnapshotFixture.fill(burst, intervals: 4..<12)
+        // Only the producer of the window's shuffle stream runs, through the whole burst.
+        let window = try #require(program.vertices.first { $0.outputs.contains { $0.name == "windows" } })
+        let shuffle = try #require(window.inputs.first { $0.name.hasPrefix("sn.") })
+        let producer = try #require(program.vertices.first { $0.outputs.contains { $0.id == shuffle.id } })
+        let stopping = Atomic(false)
+        _ = try program.run(producer, stopping: stopping)
+        let held = try program.log.frontier(of: shuffle)
+        #expect(held.sealedThrough == Interval(11), "\(held)")
+        // The window committed interval 3: it reads 4 next, back to 4 − 3 = 1.
+        #expect(held.retainedFrom == Interval(1), "\(held)")
+        try program.runUntilCaughtUp()
+        let caughtUp = try program.log.frontier(of: shuffle)
+        #expect(caughtUp.sealedThrough == Interval(11) && caughtUp.retainedFrom == Interval(4), "\(caughtUp)")
+        try SnapshotFixture.fill(burst, intervals: 12..<16)
+        try SnapshotFixture.continueRun(program, at: burst)
+
+        // The same input in steps of four intervals: every stream of the program block for block.
+        let steps = directory.appending("steps")
+        try SnapshotFixture.fill(steps, intervals: 0..<4)
+        let reference = try SnapshotFixture.makeProgram(at: steps, snapshotEvery: 4)
+        for start in stride(from: 4, to: 16, by: 4) {
+            try reference.runUntilCaughtUp()
+            try SnapshotFixture.fill(steps, intervals: start..<(start + 4))
+        }
+        try SnapshotFixture.continueRun(reference, at: steps)
+        try LogImage(ofStoreAt: burst, program: "sn").expectIdentical(to: try LogImage(ofStoreAt: steps, program: "sn"))
     }
 
     /// An input whose first intervals are sealed empty: the program's streams begin at the

@@ -219,9 +219,9 @@ enum SnapshotFixture {
         }
     }
 
-    /// Runs `program` over what is sealed, then over intervals 16…19. (Input comes in steps of
-    /// at most 4 intervals: the window reads intervals it drops from its shuffle stream, whose
-    /// retention is the input's 8 intervals.)
+    /// Runs `program` over what is sealed, then over intervals 16…19. (The window reads the
+    /// intervals it drops from its shuffle stream, whose retention is the input's 8 intervals; the
+    /// stream keeps them beyond that while the window is behind: `RetentionHold`.)
     static func continueRun(_ program: Program, at path: String) throws {
         try program.runUntilCaughtUp()
         try fill(path, intervals: 16..<intervals)

@@ -433,7 +433,11 @@ final class ClusterTask: Sendable {
                     }
                     if reader.isCaughtUp { break }
                 }
-                if let batch = try gatherer.takeReady() { try store.logStore.submit(batch, chain: nil).wait() }
+                if var batch = try gatherer.takeReady() {
+                    // The gathered streams keep what the task's vertices have yet to read.
+                    program.holdRetention(of: &batch)
+                    try store.logStore.submit(batch, chain: nil).wait()
+                }
             }
         } catch {
             end(.failed("gathering partition \(partition): \(error)"))

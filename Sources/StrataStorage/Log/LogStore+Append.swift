@@ -225,6 +225,10 @@ package struct AppendBatch: Sendable {
     /// Source positions to put (stream, source name, record), in the same transaction as the
     /// blocks they account for (`InputPosition.swift`).
     package var sources: [(StreamID, String, SourceRecord)] = []
+    /// Streams whose retention keeps what their readers still need: each is sealed without its
+    /// retention, which is applied after the batch's progress marks, up to the hold its readers'
+    /// progress gives (`RetentionHold`).
+    package var retentionHolds: [RetentionHold] = []
     /// Whether the commit may skip flushing its meta page (`MDB_NOMETASYNC`) when the store syncs:
     /// only for writes a later synced commit orders after, such as a program's internal streams
     /// (a downstream vertex's commit, synced, follows). A transaction skips it only when every
@@ -236,7 +240,7 @@ package struct AppendBatch: Sendable {
     /// Whether the batch writes nothing.
     package var isEmpty: Bool {
         blocks.isEmpty && seals.isEmpty && lateCounts.isEmpty && progress.isEmpty && snapshots.isEmpty
-            && vertexStats.isEmpty && vertexTimings.isEmpty && sources.isEmpty
+            && vertexStats.isEmpty && vertexTimings.isEmpty && sources.isEmpty && retentionHolds.isEmpty
     }
     /// The bytes of its blocks.
     package var byteCount: Int { blocks.reduce(0) { $0 + $1.bytes.count } }
@@ -373,12 +377,23 @@ extension LogStore {
         }
         for (descriptor, through) in batch.seals {
             var f = try frontier(descriptor)
-            if try seal(descriptor, through: through, frontier: &f, in: txn) {
+            let held = batch.retentionHolds.contains { $0.stream.id == descriptor.id }
+            if try seal(descriptor, through: through, frontier: &f, appliesRetention: !held, in: txn) {
                 frontierCache[descriptor.id] = f
                 try putFrontier(f, of: descriptor.id, txn)
             }
         }
         for (name, mark) in batch.progress { try putProgress(mark, named: name, txn) }
+        // After the progress marks: a reader committing here counts with its new progress.
+        for hold in batch.retentionHolds {
+            var f = try frontier(hold.stream)
+            let before = f.retainedFrom
+            try applyRetention(hold.stream, frontier: &f, keepingFrom: try holdInterval(hold, in: txn), in: txn)
+            if f.retainedFrom != before {
+                frontierCache[hold.stream.id] = f
+                try putFrontier(f, of: hold.stream.id, txn)
+            }
+        }
         for (stream, source, record) in batch.sources { try putSourceRecord(record, stream: stream, source: source, txn) }
         try applySnapshots(batch.snapshots, vertexStats: batch.vertexStats, in: txn)
         try applyVertexTimings(batch.vertexTimings, in: txn)
@@ -423,7 +438,7 @@ extension LogStore {
     /// Seals every interval of a stream up to `through`: writes a seal row for each interval that
     /// holds blocks, advances the frontier and applies retention. Returns whether anything changed.
     func seal(_ descriptor: StreamDescriptor, through: Interval, frontier: inout StreamFrontier,
-              in txn: borrowing Transaction) throws -> Bool {
+              appliesRetention: Bool = true, in txn: borrowing Transaction) throws -> Bool {
         if let sealed = frontier.sealedThrough, through <= sealed { return false }
         let start = frontier.sealedThrough?.next ?? Interval(0)
         // The counts the committer kept from the blocks it wrote, when they cover every unsealed
@@ -438,7 +453,7 @@ extension LogStore {
         }
         frontier.sealedThrough = through
         if frontier.firstInterval == nil, let first = sealRows.first?.0 { frontier.firstInterval = first }
-        try applyRetention(descriptor, frontier: &frontier, in: txn)
+        if appliesRetention { try applyRetention(descriptor, frontier: &frontier, in: txn) }
         return true
     }
 
@@ -481,8 +496,13 @@ extension LogStore {
     }
 
     /// Drops whole intervals older than the stream's retention keeps: blocks and seal rows.
+    ///
+    /// - Parameters:
+    ///   - hold: Intervals from this one on stay, whatever the retention says (a `RetentionHold`'s
+    ///     interval); a one-off `cut` is not held back.
     func applyRetention(_ descriptor: StreamDescriptor, frontier: inout StreamFrontier,
-                        cutBefore cut: Interval? = nil, in txn: borrowing Transaction) throws {
+                        cutBefore cut: Interval? = nil, keepingFrom hold: Interval? = nil,
+                        in txn: borrowing Transaction) throws {
         // The catalog's retention, not the caller's copy: `setRetention` may have changed it since.
         let retention = try self.descriptor(named: descriptor.name, in: txn)?.retention ?? descriptor.retention
         guard let sealed = frontier.sealedThrough else { return }
@@ -490,6 +510,7 @@ extension LogStore {
         if let kept = retention.keptIntervals(intervalLength: descriptor.intervalLength), sealed.rawValue &+ 1 > kept {
             floor = Interval(sealed.rawValue &+ 1 - kept)
         }
+        if let hold, let retained = floor { floor = min(retained, hold) }
         // A one-off cut keeps the newest sealed interval at least, like every retention.
         if let cut { floor = max(floor ?? Interval(0), min(cut, sealed)) }
         guard let floor, floor > frontier.retainedFrom else { return }
@@ -511,5 +532,50 @@ extension LogStore {
             }
         }
         frontier.retainedFrom = floor
+    }
+}
+
+/// What a program's internal stream keeps beyond its retention: the intervals its readers (vertices
+/// of the same program) have yet to read. A reader at progress `p` next reads interval `p + 1`, and
+/// back to `lookback` intervals before it (a window's oldest pane); a reader with no progress yet
+/// may need every interval. The hold is read from the progress marks inside the commit's
+/// transaction, so it never passes what a reader has durably consumed, and once every reader has
+/// caught up the stream keeps exactly what its retention says.
+package struct RetentionHold: Sendable {
+    /// The held stream.
+    package var stream: StreamDescriptor
+    /// The progress-mark names of the vertices that read it.
+    package var readers: [String]
+    /// How many intervals before its next one a reader may read.
+    package var lookback: UInt64
+
+    package init(stream: StreamDescriptor, readers: [String], lookback: UInt64) {
+        self.stream = stream
+        self.readers = readers
+        self.lookback = lookback
+    }
+}
+
+extension LogStore {
+    /// The first interval `hold` keeps, from the readers' progress marks as `txn` sees them.
+    func holdInterval(_ hold: RetentionHold, in txn: borrowing Transaction) throws -> Interval {
+        var next = UInt64.max
+        for reader in hold.readers {
+            var key = reader
+            let progress = try key.withUTF8 { utf8 in
+                try txn.withValue(progressMarks, key: UnsafeRawBufferPointer(utf8)) { row -> ProgressMark? in
+                    guard let row else { return nil }
+                    do throws(Corruption) {
+                        return try ProgressMark(row: row)
+                    } catch {
+                        throw StorageError.corrupt(StoreLocation(stream: "progress of \(reader)"), error)
+                    }
+                }
+            }
+            // No progress yet: the reader may still read from the stream's first interval.
+            guard let progress else { return Interval(0) }
+            next = min(next, progress.interval.rawValue == .max ? .max : progress.interval.rawValue + 1)
+        }
+        return Interval(next >= hold.lookback ? next - hold.lookback : 0)
     }
 }
