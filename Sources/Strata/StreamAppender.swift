@@ -125,6 +125,8 @@ public class StreamAppender {
     /// writer) that are not sealed yet.
     @exclusivity(unchecked) private var lateUnsealedInterval: Interval?
     @exclusivity(unchecked) private var maxEventTime: Int64 = .min
+    /// The interval `eventTimeInterval(_:)` found last and its first nanosecond (interval 0 at first).
+    @exclusivity(unchecked) private var lastEventInterval: (interval: Interval, startNanoseconds: UInt64) = (Interval(0), 0)
     @exclusivity(unchecked) private var batch = AppendBatch()
     @exclusivity(unchecked) private var batchBytes = 0
     private let chain = CommitChain()
@@ -332,7 +334,7 @@ public class StreamAppender {
         case .eventTime:
             guard let eventTime else { throw .misuse("stream \(descriptor.name): event-time appender needs a time") }
             guard eventTime.rawValue >= 0 else { throw .timeOutOfRange(stream: descriptor.name, time: eventTime) }
-            interval = Interval(UInt64(eventTime.rawValue) / lengthNanos)
+            interval = eventTimeInterval(UInt64(eventTime.rawValue))
             if let sealed = sealedThrough, interval <= sealed {
                 try checkLateSideStream()
                 if late.isEmpty { late = [PayloadBuilder](repeating: PayloadBuilder(capacity: 0), count: Int(partitionCount)) }
@@ -355,6 +357,18 @@ public class StreamAppender {
             maxEventTime = eventTime.rawValue
             try advanceWatermark()
         }
+        return interval
+    }
+
+    /// The interval of an event time, `nanoseconds / lengthNanos`: the interval of the previous
+    /// call again while the times stay in it (most records of an input), without a 64-bit
+    /// division per record.
+    @inline(__always)
+    private final func eventTimeInterval(_ nanoseconds: UInt64) -> Interval {
+        // Wrapping: `nanoseconds - start < length` is `start <= nanoseconds < start + length`.
+        if nanoseconds &- lastEventInterval.startNanoseconds < lengthNanos { return lastEventInterval.interval }
+        let interval = Interval(nanoseconds / lengthNanos)
+        lastEventInterval = (interval, interval.rawValue &* lengthNanos)
         return interval
     }
 

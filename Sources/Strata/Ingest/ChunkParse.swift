@@ -71,14 +71,14 @@ final class ChunkParse: @unchecked Sendable {
 
     /// Parses piece `i`, which this helper claimed (`claimNext()`), and wakes the ingesting
     /// thread if it waits for it.
-    func parseClaimed(_ i: Int, scratch: inout [UInt8]) {
+    func parseClaimed(_ i: Int, scratch: inout JSONLineParser.Scratch) {
         parse(i, scratch: &scratch)
         pieceDone.signal()
     }
 
     /// Piece `i`'s lines, parsed: by this thread when no helper claimed it, else once the helper
     /// is done. Call for `i` = 0, 1, … in order, from the ingesting thread only.
-    func lines(ofPiece i: Int, scratch: inout [UInt8]) -> UnsafeMutablePointer<[ParsedLineSpan]> {
+    func lines(ofPiece i: Int, scratch: inout JSONLineParser.Scratch) -> UnsafeMutablePointer<[ParsedLineSpan]> {
         let claimed = state.withLock { state -> Bool in
             guard state.pieces[i] == .unclaimed else { return false }
             state.pieces[i] = .parsing
@@ -127,7 +127,7 @@ final class ChunkParse: @unchecked Sendable {
     }
 
     /// Parses piece `i` into its result slot and marks it done; only by the thread that claimed it.
-    private func parse(_ i: Int, scratch: inout [UInt8]) {
+    private func parse(_ i: Int, scratch: inout JSONLineParser.Scratch) {
         let slot = results + i
         var lineStart = bounds[i]
         let end = bounds[i + 1]
@@ -136,7 +136,7 @@ final class ChunkParse: @unchecked Sendable {
             let lineEnd = base.distance(to: UnsafeRawPointer(newline))
             let line = UnsafeRawBufferPointer(start: base + lineStart, count: lineEnd - lineStart)
             slot.pointee.append(ParsedLineSpan(start: lineStart, end: lineEnd,
-                                               parsed: parser.parse(line, keyScratch: &scratch)))
+                                               parsed: parser.parse(line, scratch: &scratch)))
             lineStart = lineEnd + 1
         }
         state.withLock { $0.pieces[i] = .done }
@@ -187,7 +187,7 @@ final class ParseHelpers: Sendable {
     }
 
     private func runJob() {
-        var scratch: [UInt8] = []
+        var scratch = JSONLineParser.Scratch()
         while true {
             let claim = state.withLock { state -> (ChunkParse, Int)? in
                 for parse in state.parses {

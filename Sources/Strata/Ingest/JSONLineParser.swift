@@ -66,10 +66,21 @@ struct JSONLineParser: Sendable {
         scanner = JSONLineScanner(fields: fields)
     }
 
+    /// What one thread keeps between the lines it parses: a buffer for unescaping a key with
+    /// escapes, and the keys of the last line it scanned in full (`JSONLineShape`).
+    struct Scratch {
+        /// A buffer for unescaping a key with escapes.
+        var key: [UInt8] = []
+        /// The keys of the last line scanned in full.
+        var shape = JSONLineShape()
+        /// Empty buffers, no shape.
+        init() {}
+    }
+
     /// The verdict on `rawLine` (without its newline; a trailing carriage return is dropped).
     ///
-    /// - Parameter keyScratch: A buffer for unescaping a key with escapes; one per thread.
-    func parse(_ rawLine: UnsafeRawBufferPointer, keyScratch: inout [UInt8]) -> ParsedLine {
+    /// - Parameter scratch: This thread's scratch (one per thread); the verdict does not depend on it.
+    func parse(_ rawLine: UnsafeRawBufferPointer, scratch: inout Scratch) -> ParsedLine {
         var line = rawLine
         if line.last == 0x0d { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
         if isBlank(line) { return .blank }
@@ -78,7 +89,7 @@ struct JSONLineParser: Sendable {
         }
         let fields: (JSONFieldValue?, JSONFieldValue?)
         do {
-            fields = try scanner.scanFields(line)
+            fields = try scanner.scanFields(line, shape: &scratch.shape)
         } catch {
             return .rejected(.malformed(error))
         }
@@ -96,7 +107,7 @@ struct JSONLineParser: Sendable {
         var keyHash: UInt64?
         if keyField != nil {
             guard let key = keyValue else { return .rejected(.missingKeyField) }
-            keyHash = hashKey(key, in: line, scratch: &keyScratch)
+            keyHash = hashKey(key, in: line, scratch: &scratch.key)
         }
         return .accepted(eventTime: eventTime, keyHash: keyHash)
     }

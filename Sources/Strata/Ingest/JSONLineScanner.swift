@@ -194,6 +194,80 @@ package struct JSONLineScanner: Sendable {
     /// `scan(_:)` with its failure as a plain value (`JSONScanFailure`): what the ingest's per-line
     /// path calls, so that neither throwing nor keeping a failure touches a reference count.
     func scanFields(_ line: UnsafeRawBufferPointer) throws(JSONScanFailure) -> (JSONFieldValue?, JSONFieldValue?) {
+        var unused = JSONLineShape()
+        return try scanFields(line, recording: &unused, record: false)
+    }
+
+    /// `scanFields(_:)` that first tries the keys of the last line this thread scanned in full
+    /// (`shape`), and remembers the keys of a line it has to scan in full.
+    ///
+    /// The result and the failure are `scanFields(_:)`'s for every line: a line whose keys are
+    /// the shape's bytes, in the shape's order, is scanned as `scanFields(_:)` scans it except
+    /// that each key is compared with the shape's bytes (one or two 8-byte words) instead of being
+    /// scanned as a string and compared with the field names — the shape's keys are plain strings
+    /// the full scan accepted, so the same bytes scan the same way. Any other line, and any line
+    /// the shape's scan would fail, is scanned again in full from its start, which reports the
+    /// failure. One shape per thread (it is the caller's, as `inout`).
+    func scanFields(_ line: UnsafeRawBufferPointer,
+                    shape: inout JSONLineShape) throws(JSONScanFailure) -> (JSONFieldValue?, JSONFieldValue?) {
+        if !shape.keys.isEmpty {
+            var value0: JSONFieldValue?
+            var value1: JSONFieldValue?
+            let scanned = shape.keys.withUnsafeBufferPointer { keys in
+                scanByShape(line, keys, &value0, &value1)
+            }
+            if scanned { return (value0, value1) }
+        }
+        return try scanFields(line, recording: &shape, record: true)
+    }
+
+    /// Scans `line` the way `scanFields(_:recording:record:)` does, with each top-level key
+    /// compared with the next of `keys` instead of scanned; false when a key differs, the line
+    /// has more or fewer keys, or any part of it fails (the caller then scans it in full).
+    @inline(__always)
+    private func scanByShape(_ line: UnsafeRawBufferPointer, _ keys: UnsafeBufferPointer<JSONShapeKey>,
+                             _ value0: inout JSONFieldValue?, _ value1: inout JSONFieldValue?) -> Bool {
+        var cursor = JSONCursor(line, bytewise: bytewise)
+        cursor.skipWhitespace()
+        guard cursor.index < cursor.count, cursor.current == JSONByte.openBrace else { return false }
+        cursor.index += 1
+        cursor.skipWhitespace()
+        let last = keys.count - 1
+        for k in 0...last {
+            let key = keys[k]
+            guard cursor.startsWith(key) else { return false }
+            cursor.index += key.length
+            cursor.skipWhitespace()
+            let value: JSONFieldValue
+            do {
+                value = try cursor.scanTopLevelValue()
+            } catch {
+                return false
+            }
+            if key.isField0 && value0 == nil { value0 = value }
+            if key.isField1 && value1 == nil { value1 = value }
+            cursor.skipWhitespace()
+            guard cursor.index < cursor.count else { return false }
+            let next = cursor.current
+            cursor.index += 1
+            if k < last {
+                guard next == JSONByte.comma else { return false }
+                cursor.skipWhitespace()
+            } else {
+                guard next == JSONByte.closeBrace else { return false }
+            }
+        }
+        cursor.skipWhitespace()
+        return cursor.index == cursor.count
+    }
+
+    /// The full scan; with `record`, a line it accepts whose keys all fit a shape
+    /// (`JSONShapeKey.init(line:quote:keyEnd:field0:field1:)`, at most `JSONLineShape.maximumKeys`)
+    /// becomes `shape`.
+    private func scanFields(_ line: UnsafeRawBufferPointer, recording shape: inout JSONLineShape,
+                            record: Bool) throws(JSONScanFailure) -> (JSONFieldValue?, JSONFieldValue?) {
+        var recordable = record
+        if record { shape.candidate.removeAll(keepingCapacity: true) }
         var cursor = JSONCursor(line, bytewise: bytewise)
         cursor.skipWhitespace()
         guard cursor.index < cursor.count else { throw JSONScanFailure(.empty, offset: cursor.index) }
@@ -216,6 +290,16 @@ package struct JSONLineScanner: Sendable {
                 let keyEnd = cursor.index - 1
                 let match0 = wants0 && value0 == nil && keyMatches(line, keyStart, keyEnd, keyEscaped, field0)
                 let match1 = wants1 && value1 == nil && keyMatches(line, keyStart, keyEnd, keyEscaped, field1)
+                if recordable {
+                    if !keyEscaped, shape.candidate.count < JSONLineShape.maximumKeys,
+                       let key = JSONShapeKey(line: line, quote: keyStart - 1, keyEnd: keyEnd,
+                                              field0: wants0 && keyMatches(line, keyStart, keyEnd, false, field0),
+                                              field1: wants1 && keyMatches(line, keyStart, keyEnd, false, field1)) {
+                        shape.candidate.append(key)
+                    } else {
+                        recordable = false
+                    }
+                }
 
                 cursor.skipWhitespace()
                 try cursor.expect(JSONByte.colon)
@@ -237,6 +321,7 @@ package struct JSONLineScanner: Sendable {
         }
         cursor.skipWhitespace()
         guard cursor.index == cursor.count else { throw JSONScanFailure(.trailingBytes, offset: cursor.index) }
+        if recordable && !shape.candidate.isEmpty { swap(&shape.keys, &shape.candidate) }
         return (value0, value1)
     }
 
@@ -281,6 +366,74 @@ package struct JSONLineScanner: Sendable {
             }
             return matched == name.count
         }
+    }
+}
+
+// MARK: - Shape
+
+/// The top-level keys of the last JSON line one thread scanned in full, for
+/// `JSONLineScanner.scanFields(_:shape:)`: lines of one input mostly repeat their keys, so
+/// comparing a line's keys with these bytes replaces scanning each key as a string and comparing
+/// it with the requested field names. Empty until a line is scanned in full.
+struct JSONLineShape {
+    /// The most keys a shape holds; a line with more is always scanned in full.
+    static let maximumKeys = 32
+    /// The keys in line order; empty: no shape yet.
+    fileprivate(set) var keys: [JSONShapeKey] = []
+    /// The keys of the line being scanned in full, kept for its storage (no allocation per line).
+    fileprivate var candidate: [JSONShapeKey] = []
+
+    /// No shape yet.
+    init() {}
+}
+
+/// One key of a `JSONLineShape`: the bytes from its opening quote to the colon right after its
+/// closing quote (`"url":`, at most 16 bytes), as two little-endian words with masks.
+struct JSONShapeKey {
+    /// Bytes 0–7 (byte `i` in bits `8i..<8i+8`), zero past `length`.
+    let word0: UInt64
+    /// Bytes 8–15, zero past `length`.
+    let word1: UInt64
+    /// All ones in the bytes of `word0` below `length`.
+    let mask0: UInt64
+    /// All ones in the bytes of `word1` below `length`.
+    let mask1: UInt64
+    /// The number of bytes, quotes and colon included (3…16).
+    let length: Int
+    /// Whether the key is the scanner's first requested field.
+    let isField0: Bool
+    /// Whether the key is the scanner's second requested field.
+    let isField1: Bool
+
+    /// The key whose opening quote is at `quote` and closing quote at `keyEnd` of `line`, when
+    /// a colon follows the closing quote at once and the bytes fit 16; `nil` otherwise. The
+    /// caller has scanned the key as a string without escapes.
+    init?(line: UnsafeRawBufferPointer, quote: Int, keyEnd: Int, field0: Bool, field1: Bool) {
+        let length = keyEnd + 2 - quote
+        guard length <= 16, keyEnd + 1 < line.count, line[keyEnd + 1] == JSONByte.colon else { return nil }
+        var words: (UInt64, UInt64) = (0, 0)
+        var masks: (UInt64, UInt64) = (0, 0)
+        for i in 0..<length {
+            let byte = UInt64(line[quote + i]) << UInt64(8 * (i & 7))
+            let ones = UInt64(0xFF) << UInt64(8 * (i & 7))
+            if i < 8 {
+                words.0 |= byte
+                masks.0 |= ones
+            } else {
+                words.1 |= byte
+                masks.1 |= ones
+            }
+        }
+        (word0, word1, mask0, mask1) = (words.0, words.1, masks.0, masks.1)
+        self.length = length
+        isField0 = field0
+        isField1 = field1
+    }
+
+    /// The key's byte at `i` (< `length`).
+    @inline(__always)
+    func byte(_ i: Int) -> UInt8 {
+        UInt8(truncatingIfNeeded: (i < 8 ? word0 : word1) >> UInt64(8 * (i & 7)))
     }
 }
 
@@ -332,6 +485,23 @@ private struct JSONCursor {
     func peek() throws(JSONScanFailure) -> UInt8 {
         guard index < count else { throw JSONScanFailure(.unexpectedEnd, offset: index) }
         return bytes[index]
+    }
+
+    /// Whether the bytes at `index` are `key`'s (all `key.length` of them, within the line).
+    @inline(__always)
+    func startsWith(_ key: JSONShapeKey) -> Bool {
+        if key.length <= 8 && index + 8 <= count {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            return (word ^ key.word0) & key.mask0 == 0
+        }
+        if index + 16 <= count {
+            let first = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            let second = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index + 8, as: UInt64.self))
+            return ((first ^ key.word0) & key.mask0) | ((second ^ key.word1) & key.mask1) == 0
+        }
+        guard index + key.length <= count else { return false }
+        for i in 0..<key.length where bytes[index + i] != key.byte(i) { return false }
+        return true
     }
 
     /// Consumes `byte` or throws.

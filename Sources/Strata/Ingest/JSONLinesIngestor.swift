@@ -137,7 +137,7 @@ public final class JSONLinesIngestor {
     private let options: JSONIngestOptions
     // An ingestor is used by one thread at a time (it is not `Sendable`), so the run-time
     // exclusivity checks on its per-line state (about 6 % of the ingest's CPU, measured) are off.
-    @exclusivity(unchecked) private var keyScratch: [UInt8] = []
+    @exclusivity(unchecked) private var parseScratch = JSONLineParser.Scratch()
     private var lengthNanos: UInt64
     /// Result arrays of the last chunk parsed, reused for their capacity.
     private var spareParses: [[ParsedLineSpan]] = []
@@ -211,7 +211,7 @@ public final class JSONLinesIngestor {
     ///   position); `.storage` when the store fails.
     @discardableResult
     public func ingest(line rawLine: UnsafeRawBufferPointer, inputBytes: Int) throws(IngestError) -> IngestRejection? {
-        let parsed = parser.parse(rawLine, keyScratch: &keyScratch)
+        let parsed = parser.parse(rawLine, scratch: &parseScratch)
         return try apply(parsed, line: rawLine, inputBytes: inputBytes)
     }
 
@@ -500,7 +500,7 @@ public final class JSONLinesIngestor {
     /// thread the pieces no helper has claimed. The caller finishes `parse` afterwards.
     private func appendParsed(_ parse: ChunkParse, base: UnsafeRawPointer) throws(IngestError) {
         for piece in 0..<parse.pieceCount {
-            let lines = parse.lines(ofPiece: piece, scratch: &keyScratch)
+            let lines = parse.lines(ofPiece: piece, scratch: &parseScratch)
             for span in lines.pointee {
                 let line = UnsafeRawBufferPointer(start: base + span.start, count: span.end - span.start)
                 _ = try apply(span.parsed, line: line, inputBytes: line.count + 1)
