@@ -1,4 +1,5 @@
 import Foundation
+import Strata
 import StrataTestSupport
 import Testing
 
@@ -52,5 +53,70 @@ import Testing
         #expect(fields["workload"] == "pipeline" && fields["events"] == "15000" && fields["urls"] == "50")
         #expect(Double(fields["peak_rss_mb"] ?? "") ?? 0 > 0)
         #expect(Double(fields["clock_peak_rss_mb"] ?? "") ?? 0 > 0)
+    }
+
+    /// A stored page view as `strata-bench ingest` writes it (`ts`, `url`, `user`, `ev`), for
+    /// the reference below: the same catalog name and encoding as the benchmark's own type.
+    struct StoredPageView: RecordCodable {
+        static var recordTypeName: String { "strata-bench.PageView" }
+        var ts: Int64
+        var url: String
+        var user: UInt64
+        var ev: UInt8
+
+        func encode(to writer: inout BinaryWriter) {
+            writer.write(ts)
+            writer.write(url)
+            writer.write(user)
+            writer.write(ev)
+        }
+
+        init(from reader: inout BinaryReader) throws(RecordDecodingError) {
+            ts = try reader.read()
+            url = try reader.read()
+            user = try reader.read()
+            ev = try reader.read()
+        }
+    }
+
+    /// `sessions` over a typed input reads only `user` and `ev` (`PageViewSession`, the url
+    /// skipped): its live-session counts equal a reference that decodes whole page views and
+    /// folds each user's events in input order (a `buy` ends a session, 2 intervals without a view
+    /// time it out).
+    @Test func theSessionsWorkloadReadsUserAndEventFromATypedInput() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-bench-sessions")
+        let store = directory.appending("store")
+        let ingest = try Self.bench(["ingest", "--store", store, "--events", "20000", "--rate", "2000", "--urls", "50",
+                                     "--durability", "none", "--mode", "inline"])
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        let run = try Self.bench(["sessions", "--store", store, "--durability", "none", "--timeout", "2"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try Self.result(run.stdout)["events"] == "20000")
+
+        let opened = try Store.open(at: store, durability: .noSync)
+        let views = try opened.stream(named: "pageViews", of: StoredPageView.self)
+        let info = try opened.info(of: "pageViews")
+        let first = try #require(info.frontier.firstReadable), last = try #require(info.frontier.sealedThrough)
+        // Per user: views so far in the session, and the last interval with an event (lookup only).
+        var sessions: [UInt64: (views: Int64, lastActive: UInt64)] = [:]
+        var expected: [Int64] = []
+        for batch in try views.read(first...last) {
+            let t = batch.interval.rawValue
+            for partition in batch.partitions {
+                for view in partition {
+                    if let current = sessions[view.user] {
+                        sessions[view.user] = view.ev == 3 ? nil : (current.views + 1, t)
+                    } else {
+                        sessions[view.user] = (1, t)
+                    }
+                }
+            }
+            sessions = sessions.filter { t - $0.value.lastActive < 2 }
+            expected.append(Int64(sessions.count))
+        }
+        let counts = try opened.stream(named: "activeSessions", of: Int64.self)
+        let found = try counts.read(first...last).flatMap(\.records)
+        #expect(expected.count >= 10)
+        #expect(found == expected)
     }
 }

@@ -42,3 +42,36 @@ struct PageView: RecordCodable, KeyedRecord, Equatable {
         ev = try reader.read()
     }
 }
+
+/// The fields of a `PageView` that the sessions workload uses, `user` and `ev`, read from a
+/// stored `PageView` without decoding its `url` into a `String` (the url's length prefix is
+/// read and its bytes skipped; `ts` is read and dropped). Its catalog name is `PageView`'s, so it
+/// reads `PageView` streams; it is never written (`encode` writes a full `PageView` with
+/// `ts` 0 and an empty url, for completeness only). The typed counterpart of
+/// `JSONPageViewSession`.
+struct PageViewSession: RecordCodable {
+    static var recordTypeName: String { PageView.recordTypeName }
+
+    /// The user id.
+    var user: UInt64
+    /// The event kind, as `PageView.ev`.
+    var ev: UInt8
+
+    init(user: UInt64, ev: UInt8) {
+        self.user = user
+        self.ev = ev
+    }
+
+    func encode(to writer: inout BinaryWriter) {
+        PageView(ts: 0, url: "", user: user, ev: ev).encode(to: &writer)
+    }
+
+    /// Reads a `PageView`'s encoding (`ts`, `url`, `user`, `ev`); the url's bytes are bounded by
+    /// the frame but not checked as UTF-8 (they are never read).
+    init(from reader: inout BinaryReader) throws(RecordDecodingError) {
+        _ = try reader.read(Int64.self)
+        _ = try reader.readLengthPrefixed()
+        user = try reader.read()
+        ev = try reader.read()
+    }
+}

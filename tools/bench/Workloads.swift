@@ -175,11 +175,18 @@ struct Sessions: ParsableCommand {
         } else {
             nil
         }
+        // A typed stream is read for its user and ev fields only, as the JSON one: its url is
+        // skipped, not decoded into a `String` (the program and its fingerprint are the same).
+        let typedViews: StoredStream<PageViewSession>? = if case .typed = input.kind {
+            try input.store.stream(named: input.descriptor.name, of: PageViewSession.self)
+        } else {
+            nil
+        }
         let output = self.output, timeout = self.timeout
         let run = try workload.time(input, name: "sessions", output: output) { p in
             let pairs: DStream<KeyValue<UInt64, UInt8>>
             switch input.kind {
-            case .typed(let views): pairs = p.read(views).map { KeyValue($0.user, $0.ev) }
+            case .typed: pairs = p.read(typedViews!).map { KeyValue($0.user, $0.ev) }
             case .json: pairs = p.read(jsonViews!).map { KeyValue($0.user, $0.ev) }
             }
             let sessions = pairs.track(

@@ -202,7 +202,7 @@ package struct PayloadBuilder: Sendable {
     /// Frames one record, encoding it directly into the payload.
     @inlinable
     package mutating func append<R: RecordCodable>(_ record: R) {
-        let lengthAt = writer.bytes.count
+        let lengthAt = writer._bytes.count
         writer.write(byte: 0)
         record.encode(to: &writer)
         finishFrame(lengthAt: lengthAt)
@@ -214,7 +214,7 @@ package struct PayloadBuilder: Sendable {
     @inlinable
     package mutating func append<R: RecordCodable>(_ record: R, leadingKey: UnsafeRawBufferPointer,
                                                   remainder: (R, inout BinaryWriter) -> Bool) {
-        let lengthAt = writer.bytes.count
+        let lengthAt = writer._bytes.count
         writer.write(byte: 0)
         writer.write(raw: leadingKey)
         if !remainder(record, &writer) {
@@ -238,22 +238,31 @@ package struct PayloadBuilder: Sendable {
         recordCount += 1
     }
 
-    @inlinable
+    /// Ends the frame whose one-byte length placeholder is at `lengthAt`: the length of the bytes
+    /// after it, as a LEB128 varint. A record under 128 bytes (the common case) patches the byte
+    /// in place, inlined into the record loop; a longer one widens the prefix out of line.
+    @inlinable @inline(__always)
     package mutating func finishFrame(lengthAt: Int) {
-        let length = writer.bytes.count - lengthAt - 1
+        let length = writer._bytes.count - lengthAt - 1
         if length < 0x80 {
-            writer._bytes[lengthAt] = UInt8(length)
+            writer._bytes[lengthAt] = UInt8(truncatingIfNeeded: length)
         } else {
-            var prefix: [UInt8] = []
-            var v = length
-            while v >= 0x80 {
-                prefix.append(UInt8(truncatingIfNeeded: v) | 0x80)
-                v >>= 7
-            }
-            prefix.append(UInt8(v))
-            writer._bytes.replaceSubrange(lengthAt..<lengthAt + 1, with: prefix)
+            widenLengthPrefix(at: lengthAt, length: length)
         }
         recordCount += 1
+    }
+
+    /// Replaces the one-byte length placeholder at `lengthAt` with `length` (≥ 128) as a varint.
+    @usableFromInline @inline(never)
+    package mutating func widenLengthPrefix(at lengthAt: Int, length: Int) {
+        var prefix: [UInt8] = []
+        var v = length
+        while v >= 0x80 {
+            prefix.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        prefix.append(UInt8(v))
+        writer._bytes.replaceSubrange(lengthAt..<lengthAt + 1, with: prefix)
     }
 
     /// Hands over the framed bytes and starts again with `buffer` (emptied) as storage.
