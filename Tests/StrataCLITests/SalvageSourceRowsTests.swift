@@ -148,64 +148,68 @@ private func flip(_ store: Store, _ database: Database, _ key: [UInt8], byte ind
     }
 
     /// A source row that does not verify is named, counted as a loss (exit 65) and not copied.
-    @Test func aDamagedSourceRowIsANoteAndIsNotCopied() throws {
-        let directory = try TemporaryDirectory(prefix: "strata-salvage-source")
-        let original = directory.appending("store"), salvaged = directory.appending("salvaged")
-        let ingest = try strata(Self.ingestArguments(original), stdin: numberedLines(4_000))
-        #expect(ingest.status == 0, "\(ingest.stderr)")
-        do {
-            let store = try Store.open(at: original)
+    @Test func aDamagedSourceRowIsANoteAndIsNotCopied() async throws {
+        try await onOwnThread(within: .seconds(300), "an ingest, a damaged row and a salvage") {
+            let directory = try TemporaryDirectory(prefix: "strata-salvage-source")
+            let original = directory.appending("store"), salvaged = directory.appending("salvaged")
+            let ingest = try strata(Self.ingestArguments(original), stdin: numberedLines(4_000))
+            #expect(ingest.status == 0, "\(ingest.stderr)")
+            do {
+                let store = try Store.open(at: original)
+                let descriptor = try #require(try store.logStore.descriptor(named: "v"))
+                #expect(try store.logStore.sourceRecord(of: descriptor, source: "input")?.position.lines == 4_000)
+                // A bit of the lines count, inside the checksummed body.
+                try flip(store, store.logStore.meta, SourceRecord.key(stream: descriptor.id, source: "input"), byte: 4, mask: 0x10)
+                #expect(throws: StorageError.self) { try store.logStore.sourceRecord(of: descriptor, source: "input") }
+            }
+            let salvage = try strata(["salvage", original, "--into", salvaged])
+            #expect(salvage.status == 65, "\(salvage.stdout)\(salvage.stderr)")
+            #expect(!salvage.crashed)
+            let lines = salvage.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.first?.hasPrefix("v: copied 2 intervals, ") == true
+                    && lines.first?.hasSuffix("; lost 0 intervals, 0 blocks in 0 partitions, 0 records") == true, "\(salvage.stdout)")
+            #expect(lines.contains { $0.hasPrefix("  source row input: checksum") && $0.hasSuffix("; not copied") }, "\(salvage.stdout)")
+            let store = try Store.open(at: salvaged)
             let descriptor = try #require(try store.logStore.descriptor(named: "v"))
-            #expect(try store.logStore.sourceRecord(of: descriptor, source: "input")?.position.lines == 4_000)
-            // A bit of the lines count, inside the checksummed body.
-            try flip(store, store.logStore.meta, SourceRecord.key(stream: descriptor.id, source: "input"), byte: 4, mask: 0x10)
-            #expect(throws: StorageError.self) { try store.logStore.sourceRecord(of: descriptor, source: "input") }
+            #expect(try store.logStore.sourceRecord(of: descriptor, source: "input") == nil)
+            #expect(try store.verify().isClean)
         }
-        let salvage = try strata(["salvage", original, "--into", salvaged])
-        #expect(salvage.status == 65, "\(salvage.stdout)\(salvage.stderr)")
-        #expect(!salvage.crashed)
-        let lines = salvage.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.first?.hasPrefix("v: copied 2 intervals, ") == true
-                && lines.first?.hasSuffix("; lost 0 intervals, 0 blocks in 0 partitions, 0 records") == true, "\(salvage.stdout)")
-        #expect(lines.contains { $0.hasPrefix("  source row input: checksum") && $0.hasSuffix("; not copied") }, "\(salvage.stdout)")
-        let store = try Store.open(at: salvaged)
-        let descriptor = try #require(try store.logStore.descriptor(named: "v"))
-        #expect(try store.logStore.sourceRecord(of: descriptor, source: "input") == nil)
-        #expect(try store.verify().isClean)
     }
 
     /// When records of a stream are lost, its source row is still copied (the input was read
     /// there), and a note says its position counts the lost lines.
-    @Test func aPositionCountingLostRecordsIsNamed() throws {
-        let marker = VerifyCommandTests.marker
-        let directory = try TemporaryDirectory(prefix: "strata-salvage-source")
-        let original = directory.appending("store"), salvaged = directory.appending("salvaged")
-        let input = "{\"ts\":100,\"id\":\"\(marker)\"}\n{\"ts\":101,\"ok\":true}\n"
-        let ingest = try strata(["ingest", "s", "--store", original, "--time-field", "ts", "--time-unit", "s",
-                                 "--partitions", "1", "--source", "log"], stdin: input)
-        #expect(ingest.status == 0, "\(ingest.stderr)")
-        let file = URL(fileURLWithPath: original + "/data.mdb")
-        var data = try Data(contentsOf: file)
-        var searchFrom = data.startIndex
-        while let found = data.range(of: Data(marker.utf8), in: searchFrom..<data.endIndex) {
-            data[found.lowerBound] ^= 0x01
-            searchFrom = found.upperBound
+    @Test func aPositionCountingLostRecordsIsNamed() async throws {
+        try await onOwnThread(within: .seconds(300), "an ingest, a damaged block and a salvage") {
+            let marker = VerifyCommandTests.marker
+            let directory = try TemporaryDirectory(prefix: "strata-salvage-source")
+            let original = directory.appending("store"), salvaged = directory.appending("salvaged")
+            let input = "{\"ts\":100,\"id\":\"\(marker)\"}\n{\"ts\":101,\"ok\":true}\n"
+            let ingest = try strata(["ingest", "s", "--store", original, "--time-field", "ts", "--time-unit", "s",
+                                     "--partitions", "1", "--source", "log"], stdin: input)
+            #expect(ingest.status == 0, "\(ingest.stderr)")
+            let file = URL(fileURLWithPath: original + "/data.mdb")
+            var data = try Data(contentsOf: file)
+            var searchFrom = data.startIndex
+            while let found = data.range(of: Data(marker.utf8), in: searchFrom..<data.endIndex) {
+                data[found.lowerBound] ^= 0x01
+                searchFrom = found.upperBound
+            }
+            try data.write(to: file)
+
+            let salvage = try strata(["salvage", original, "--into", salvaged])
+            #expect(salvage.status == 65)
+            #expect(salvage.stdout == """
+                s: copied 2 intervals, 1 blocks, 1 records; lost 0 intervals, 1 blocks in 1 partitions, 1 records
+                  source log: its position (2 lines, \(input.utf8.count) bytes) still counts the lines of the records \
+                lost here as read; resuming the input does not read them again
+
+                """, "\(salvage.stdout)")
+            let store = try Store.open(at: salvaged)
+            let descriptor = try #require(try store.logStore.descriptor(named: "s"))
+            #expect(try store.logStore.sourceRecord(of: descriptor, source: "log")?.position.lines == 2)
+            // A rerun of the ingest on the salvaged store skips the whole input, as it would have on the original.
+            let rerun = try strata(["ingest", "s", "--store", salvaged, "--source", "log"], stdin: input)
+            #expect(rerun.status == 0 && rerun.stderr.contains("source log: skipped 2 lines"), "\(rerun.stderr)")
         }
-        try data.write(to: file)
-
-        let salvage = try strata(["salvage", original, "--into", salvaged])
-        #expect(salvage.status == 65)
-        #expect(salvage.stdout == """
-            s: copied 2 intervals, 1 blocks, 1 records; lost 0 intervals, 1 blocks in 1 partitions, 1 records
-              source log: its position (2 lines, \(input.utf8.count) bytes) still counts the lines of the records \
-            lost here as read; resuming the input does not read them again
-
-            """, "\(salvage.stdout)")
-        let store = try Store.open(at: salvaged)
-        let descriptor = try #require(try store.logStore.descriptor(named: "s"))
-        #expect(try store.logStore.sourceRecord(of: descriptor, source: "log")?.position.lines == 2)
-        // A rerun of the ingest on the salvaged store skips the whole input, as it would have on the original.
-        let rerun = try strata(["ingest", "s", "--store", salvaged, "--source", "log"], stdin: input)
-        #expect(rerun.status == 0 && rerun.stderr.contains("source log: skipped 2 lines"), "\(rerun.stderr)")
     }
 }
