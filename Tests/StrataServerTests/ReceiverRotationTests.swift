@@ -63,6 +63,58 @@ import Testing
         #expect(try store.verify().isClean)
     }
 
+    /// The rotation row survives a salvage: `Store.salvage` copies the stream's source rows (the
+    /// rotation is one) with the unsealed blocks the killed receiver committed, so a receiver
+    /// started on the salvaged store stores the bytes of an uninterrupted one.
+    @Test func aReceiverStartedOnASalvagedStoreContinuesTheRotation() async throws {
+        let directory = try TemporaryDirectory(prefix: "strata-serve-rotation-salvage")
+        let whole = directory.appending("whole"), killed = directory.appending("killed")
+        let salvaged = directory.appending("salvaged")
+
+        let uninterrupted = try ServeProcess(["serve", "--store", whole, "--port", "0"], in: directory)
+        try await Self.post(0..<4, to: try await uninterrupted.listeningPort())
+        uninterrupted.signal(SIGTERM)
+        let uninterruptedEnd = try await uninterrupted.waitForExit()
+        #expect(uninterruptedEnd == .exited(0), "\((try? uninterrupted.standardError()) ?? "")")
+
+        let first = try ServeProcess(["serve", "--store", killed, "--port", "0"], in: directory)
+        try await Self.post(0..<2, to: try await first.listeningPort())
+        first.signal(SIGKILL)  // both requests were answered: their commits are durable
+        #expect(try await first.waitForExit() == .signaled(SIGKILL))
+        let losses = try await onOwnThread(within: .seconds(300), "a salvage") { () throws -> [SalvageEvent] in
+            let source = try Store.openForReading(at: killed)
+            let destination = try Store(at: salvaged)
+            var losses: [SalvageEvent] = []
+            try source.salvage(into: destination, skipping: []) { event in
+                switch event {
+                case .note, .intervalLost: losses.append(event)
+                case .copied(_, _, _, _, let lostBlocks, _, let lostRecords) where lostBlocks > 0 || lostRecords > 0:
+                    losses.append(event)
+                case .copiedUnsealed(_, _, _, _, let lostBlocks, _) where lostBlocks > 0: losses.append(event)
+                default: break
+                }
+            }
+            return losses
+        }
+        #expect(losses.isEmpty, "\(losses)")
+        let second = try ServeProcess(["serve", "--store", salvaged, "--port", "0"], in: directory)
+        try await Self.post(2..<4, to: try await second.listeningPort())
+        second.signal(SIGTERM)
+        let secondEnd = try await second.waitForExit()
+        #expect(secondEnd == .exited(0), "\((try? second.standardError()) ?? "")")
+
+        let expected = try storedBlocks(at: whole, ["ev"])
+        let actual = try storedBlocks(at: salvaged, ["ev"])
+        #expect(expected.count >= 6, "\(expected.map(\.key))")
+        #expect(actual.map(\.key) == expected.map(\.key))
+        #expect(actual.map(\.bytes) == expected.map(\.bytes), "the receiver on the salvaged store placed records elsewhere")
+        let store = try Store.open(at: salvaged)
+        let descriptor = try #require(try store.logStore.descriptor(named: "ev"))
+        let row = try #require(try store.logStore.sourceRecord(of: descriptor, source: StreamAppender.receiverRotationRow))
+        #expect(row.nextRoundRobinPartition == 28 % 3)
+        #expect(try store.verify().isClean)
+    }
+
     /// A kept rotation naming a partition the stream does not have is a typed error naming the
     /// stream and the row, not a crash or a silent restart at partition 0.
     @Test func aKeptRotationPastThePartitionsIsNamed() throws {

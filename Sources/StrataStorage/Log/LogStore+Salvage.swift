@@ -214,11 +214,153 @@ extension LogStore {
         }
     }
 
-    /// Sets a salvaged stream's frontier.
-    package func putSalvagedFrontier(_ frontier: StreamFrontier, of descriptor: StreamDescriptor) throws(StorageError) {
+    /// The source rows of a stream for salvage (`SourceRecord`, under `source/` + its ID in
+    /// `meta`): each row that verifies with its source's name, in key order; a row that does not
+    /// verify, or whose key names no valid source, is a note instead.
+    package func salvageSourceRows(of descriptor: StreamDescriptor, notes: inout [String]) -> [(String, SourceRecord)] {
+        let prefix = SourceRecord.key(stream: descriptor.id, source: "")
+        var rows: [(String, SourceRecord)] = []
+        var found: [String] = []
+        do {
+            try environment.read { txn in
+                try txn.withCursor(meta) { cursor in
+                    var entry = try prefix.withUnsafeBytes { try cursor.seek(atLeast: $0) }
+                    var previous: [UInt8] = []
+                    while let (key, row) = entry, key.count >= prefix.count, key.prefix(prefix.count).elementsEqual(prefix) {
+                        guard previous.isEmpty || previous.lexicographicallyPrecedes(key) else {
+                            throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("source key order"))
+                        }
+                        previous = Array(key)
+                        // The key is not checksummed: a name that no writer could have used is damage. Besides
+                        // the names of sources, rows of Strata's own have names of printable ASCII (`http receiver`).
+                        let nameBytes = key.dropFirst(prefix.count)
+                        if nameBytes.count > 200 || !nameBytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
+                            found.append("a source row under a key that names no valid source; not copied")
+                        } else {
+                            let name = String(decoding: nameBytes, as: UTF8.self)
+                            let what = name.isEmpty ? "the unnamed input's source row" : "source row \(name)"
+                            do throws(Corruption) {
+                                rows.append((name, try SourceRecord(row: row)))
+                            } catch {
+                                found.append("\(what): \(error.description); not copied")
+                            }
+                        }
+                        entry = try cursor.next()
+                    }
+                }
+            }
+        } catch {
+            found.append("the source rows walk stopped (\(error)); the rows after it are not copied")
+        }
+        notes += found
+        return rows
+    }
+
+    /// The oldest interval of a stream after `sealedThrough` (every one when `nil`) that holds
+    /// committed blocks; `nil` when none does.
+    package func salvageOldestUnsealedInterval(of descriptor: StreamDescriptor, after sealedThrough: Interval?)
+        throws -> Interval?
+    {
+        var from = Interval(0)
+        if let sealedThrough {
+            guard sealedThrough.rawValue < .max else { return nil }
+            from = sealedThrough.next
+        }
+        return try environment.read { txn in
+            try txn.withCursor(blocks) { cursor -> Interval? in
+                let start = BlockKey(stream: descriptor.id, interval: from, partition: PartitionIndex(0),
+                                     chunk: ChunkIndex(rawValue: 0))
+                guard let (keyBytes, _) = try start.withEncodedBytes({ try cursor.seek(atLeast: $0) }) else { return nil }
+                guard let key = BlockKey(decoding: keyBytes) else {
+                    throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("block key"))
+                }
+                return key.stream == descriptor.id ? key.interval : nil
+            }
+        }
+    }
+
+    /// One interval not sealed yet, read for salvage: for each partition its committed blocks
+    /// that verify, in chunk order, and how many did not (per partition, and in all: a block key
+    /// naming a partition the stream does not have counts in `lost` alone).
+    package struct SalvagedUnsealedInterval: Sendable {
+        package var interval: Interval
+        package var blocks: [[[UInt8]]]
+        package var lostPerPartition: [UInt64]
+        package var lost: UInt64
+    }
+
+    /// Reads the committed blocks of a stream's intervals from `from` on (none of them sealed),
+    /// keeping those that verify (checksum, decompression, framing).
+    ///
+    /// - Throws: an LMDB error, or `.corrupt` when the block keys are damaged (out of order, or
+    ///   not a block key).
+    package func salvageUnsealedBlocks(of descriptor: StreamDescriptor, from: Interval) throws -> [SalvagedUnsealedInterval] {
+        try environment.read { txn in
+            var codec = BlockCodec()
+            var result: [SalvagedUnsealedInterval] = []
+            try txn.withCursor(blocks) { cursor in
+                var entry = try BlockKey(stream: descriptor.id, interval: from, partition: PartitionIndex(0),
+                                         chunk: ChunkIndex(rawValue: 0)).withEncodedBytes { try cursor.seek(atLeast: $0) }
+                var previous: BlockKey?
+                while let (keyBytes, value) = entry {
+                    guard let key = BlockKey(decoding: keyBytes) else {
+                        throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("block key"))
+                    }
+                    guard key.stream == descriptor.id else { return }
+                    if let previous {
+                        guard (previous.interval, previous.partition.rawValue, previous.chunk.rawValue)
+                            < (key.interval, key.partition.rawValue, key.chunk.rawValue) else {
+                            throw StorageError.corrupt(StoreLocation(stream: descriptor.name), .badRow("block key order"))
+                        }
+                    }
+                    previous = key
+                    if result.last?.interval != key.interval {
+                        result.append(SalvagedUnsealedInterval(
+                            interval: key.interval,
+                            blocks: Array(repeating: [], count: Int(descriptor.partitions)),
+                            lostPerPartition: Array(repeating: 0, count: Int(descriptor.partitions)), lost: 0))
+                    }
+                    let last = result.count - 1
+                    let partition = Int(key.partition.rawValue)
+                    if key.partition.rawValue < descriptor.partitions {
+                        do throws(Corruption) {
+                            try codec.verify(value)
+                            result[last].blocks[partition].append(Array(value))
+                        } catch {
+                            result[last].lostPerPartition[partition] += 1
+                            result[last].lost += 1
+                        }
+                    } else {
+                        result[last].lost += 1
+                    }
+                    entry = try cursor.next()
+                }
+            }
+            return result
+        }
+    }
+
+    /// Ends the salvage of one stream in one transaction: the committed blocks of its intervals
+    /// not sealed yet (as chunks `0..<n` of each partition, still not sealed), its frontier, and
+    /// its source rows, so the rows never count blocks the new store lacks for a reason other
+    /// than damage.
+    package func putSalvagedTail(_ descriptor: StreamDescriptor, frontier: StreamFrontier,
+                                 unsealed: [SalvagedUnsealedInterval], sources: [(String, SourceRecord)]) throws(StorageError) {
+        let blocksDB = blocks
         try committer.write { [self] txn in
+            // Blocks written outside `apply`: the seal counts start again from the disk.
             sealTally.invalidate()
+            for interval in unsealed {
+                for (p, partition) in interval.blocks.enumerated() {
+                    for (c, block) in partition.enumerated() {
+                        let key = BlockKey(stream: descriptor.id, interval: interval.interval,
+                                           partition: PartitionIndex(UInt32(p)), chunk: ChunkIndex(rawValue: UInt32(c)))
+                        try key.withEncodedBytes { k in try block.withUnsafeBytes { try txn.put(blocksDB, key: k, value: $0) } }
+                    }
+                }
+            }
             try putFrontier(frontier, of: descriptor.id, txn)
+            for (name, record) in sources { try putSourceRecord(record, stream: descriptor.id, source: name, txn) }
         }
     }
 }

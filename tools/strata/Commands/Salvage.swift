@@ -14,8 +14,10 @@ struct Salvage: ParsableCommand {
         discussion: """
             Streams come from the catalog rows that verify, intervals from the seal rows, and each block is \\
             copied only when its checksum, decompression and framing verify; a copied interval's seal counts \\
-            what was kept. Then one line per stream says what was copied and lost. Not copied: blocks of \\
-            intervals not sealed yet, and the progress, snapshots and states of programs (run them again). \\
+            what was kept. The blocks of intervals not sealed yet that verify are copied (still unsealed), then \\
+            the stream's source rows that verify (ingest positions: a resumed ingest goes on where it would \\
+            have). Then one line per stream says what was copied and lost. Not copied: the progress, \\
+            snapshots and states of programs (run them again). \\
             Exit status 0 when nothing was lost, 65 when something was.
             """)
 
@@ -119,6 +121,9 @@ struct Salvage: ParsableCommand {
             case .copied(let stream, let interval, let blocks, let records, let lostBlocks, let lostPartitions, let lostRecords):
                 log(["copied", stream, "\(interval.rawValue)", "\(blocks)", "\(records)", "\(lostBlocks)",
                      "\(lostPartitions)", "\(lostRecords)"])
+            case .copiedUnsealed(let stream, let interval, let blocks, let records, let lostBlocks, let lostPartitions):
+                log(["unsealed", stream, "\(interval.rawValue)", "\(blocks)", "\(records)", "\(lostBlocks)",
+                     "\(lostPartitions)"])
             case .intervalLost(let stream, let interval, let reason):
                 // Skipped intervals are reported by the parent, with the signal that ended the copy.
                 if !skipping.contains(where: { $0.0 == stream && $0.1 == interval }) {
@@ -139,6 +144,7 @@ struct Salvage: ParsableCommand {
         struct Totals {
             var intervals: UInt64 = 0, blocks: UInt64 = 0, records: UInt64 = 0
             var lostIntervals: [String] = [], lostBlocks: UInt64 = 0, lostPartitions: UInt64 = 0, lostRecords: UInt64 = 0
+            var unsealedIntervals: UInt64 = 0, unsealedBlocks: UInt64 = 0, unsealedRecords: UInt64 = 0
             var notes: [String] = []
         }
         var totals: [String: Totals] = [:]  // lookup only; printed in name order
@@ -152,6 +158,12 @@ struct Salvage: ParsableCommand {
                 t.lostBlocks += UInt64(event[5]) ?? 0
                 t.lostPartitions += UInt64(event[6]) ?? 0
                 t.lostRecords += UInt64(event[7]) ?? 0
+            case "unsealed" where event.count == 7:
+                t.unsealedIntervals += 1
+                t.unsealedBlocks += UInt64(event[3]) ?? 0
+                t.unsealedRecords += UInt64(event[4]) ?? 0
+                t.lostBlocks += UInt64(event[5]) ?? 0
+                t.lostPartitions += UInt64(event[6]) ?? 0
             case "lost" where event.count >= 3:
                 t.lostIntervals.append(event[2] + (event.count > 3 ? " (" + event[3] + ")" : ""))
             case "note" where event.count >= 3: t.notes.append(event[2])
@@ -165,8 +177,13 @@ struct Salvage: ParsableCommand {
         for name in totals.keys.sorted() {
             guard let t = totals[name] else { continue }
             var line = "\(name): copied \(t.intervals) intervals, \(t.blocks) blocks, \(t.records) records"
+            if t.unsealedIntervals > 0 {
+                line += " (and, not sealed yet, \(t.unsealedIntervals) intervals, \(t.unsealedBlocks) blocks, "
+                    + "\(t.unsealedRecords) records)"
+            }
             let lost = !t.lostIntervals.isEmpty || t.lostBlocks > 0 || t.lostRecords > 0 || !t.notes.isEmpty
-            if t.intervals == 0 && t.lostIntervals.isEmpty && t.lostBlocks == 0 && !t.notes.isEmpty {
+            if t.intervals == 0 && t.unsealedIntervals == 0 && t.lostIntervals.isEmpty && t.lostBlocks == 0
+                && !t.notes.isEmpty {
                 lostAnything = true
                 line = "\(name): not copied"
             } else if lost {
