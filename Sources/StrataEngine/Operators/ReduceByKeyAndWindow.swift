@@ -77,6 +77,9 @@ struct SlidingWindowTable<Key: RecordCodable, Value> {
         @usableFromInline var value: Value
         /// Intervals of the current window in which the key had a value.
         @usableFromInline var count: Int
+        /// The first 16 bytes of `keyBytes` as sorted (`sortingHead(of:)`); computed once, when
+        /// the key enters, not at every window end.
+        @usableFromInline let head: (UInt64, UInt64)
 
         @inlinable
         init(key: Key, keyBytes: [UInt8], value: Value, count: Int) {
@@ -84,6 +87,7 @@ struct SlidingWindowTable<Key: RecordCodable, Value> {
             self.keyBytes = keyBytes
             self.value = value
             self.count = count
+            head = sortingHead(of: keyBytes)
         }
     }
 
@@ -121,16 +125,22 @@ struct SlidingWindowKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
         filtered = filter != nil
         apply = { window, old, new, emits, name, interval, output in
             var scratch = BinaryWriter(capacity: 64)
+            // Each entry's value is read into a local before the user closure runs and written
+            // back after it: `entries[i].value = f(entries[i].value, …)` copied the whole entry
+            // (retaining its key and key bytes) around every call.
             for pair in old {
                 guard let index = window.keys.find(pair.key, scratch: &scratch) else {
                     throw EngineError.misuse("vertex \(name): a key leaving the window at interval \(interval) "
                                              + "was never in it")
                 }
-                window.entries[index].count -= 1
-                if window.entries[index].count == 0 {
+                let remaining = window.entries[index].count - 1
+                if remaining == 0 {
                     window.remove(at: index)
                 } else {
-                    window.entries[index].value = try inverse(window.entries[index].value, pair.value)
+                    let current = window.entries[index].value
+                    let updated = try inverse(current, pair.value)
+                    window.entries[index].value = updated
+                    window.entries[index].count = remaining
                 }
             }
             for pair in new {
@@ -141,7 +151,9 @@ struct SlidingWindowKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
                     window.entries.append(SlidingWindowTable<Key, Value>.Entry(
                         key: pair.key, keyBytes: scratch.bytes, value: pair.value, count: 1))
                 } else {
-                    window.entries[index].value = try combine(window.entries[index].value, pair.value)
+                    let current = window.entries[index].value
+                    let updated = try combine(current, pair.value)
+                    window.entries[index].value = updated
                     window.entries[index].count += 1
                 }
             }
@@ -152,7 +164,7 @@ struct SlidingWindowKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
                 var order = ContiguousArray<(head: (UInt64, UInt64), index: Int)>()
                 order.reserveCapacity(entries.count)
                 for index in entries.indices {
-                    order.append((sortingHead(of: entries[index].keyBytes), index))
+                    order.append((entries[index].head, index))
                 }
                 order.sort { a, b in
                     if a.head != b.head { return a.head < b.head }
