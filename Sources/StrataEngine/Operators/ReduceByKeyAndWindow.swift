@@ -77,9 +77,13 @@ struct SlidingWindowTable<Key: RecordCodable, Value> {
         @usableFromInline var value: Value
         /// Intervals of the current window in which the key had a value.
         @usableFromInline var count: Int
-        /// The first 16 bytes of `keyBytes` as sorted (`sortingHead(of:)`); computed once, when
-        /// the key enters, not at every window end.
+        /// The first 16 bytes of `keyBytes` as sorted (`sortingHead(of:)`), zero-padded: for a key
+        /// of at most 16 bytes, its whole encoding. Computed once, when the key enters, so that a
+        /// window end sorts and emits such keys without touching their `keyBytes` arrays (one
+        /// heap object per key, visited in sorted order: a cache miss per key).
         @usableFromInline let head: (UInt64, UInt64)
+        /// `keyBytes.count`.
+        @usableFromInline let keyCount: Int
 
         @inlinable
         init(key: Key, keyBytes: [UInt8], value: Value, count: Int) {
@@ -88,6 +92,16 @@ struct SlidingWindowTable<Key: RecordCodable, Value> {
             self.value = value
             self.count = count
             head = sortingHead(of: keyBytes)
+            keyCount = keyBytes.count
+        }
+
+        /// Calls `body` with the first `count` (at most 16) bytes of the key whose sorting head is
+        /// `head`: the whole encoding of a key of at most 16 bytes. Static, over plain values, so
+        /// that no entry is copied (with its key and key bytes retained) to call it.
+        @inlinable @inline(__always)
+        static func withShortKey<R>(head: (UInt64, UInt64), count: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            var words = (head.0.bigEndian, head.1.bigEndian)
+            return try withUnsafeBytes(of: &words) { try body(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
         }
     }
 
@@ -174,8 +188,15 @@ struct SlidingWindowKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
                 // copied, no key encoded again (the same frame as `append(KeyValue(key, value))`).
                 for (_, index) in order {
                     if let filter, try !filter(entries[index].key, entries[index].value) { continue }
-                    entries[index].keyBytes.withUnsafeBytes { key in
-                        output.append(encodedKey: key, value: entries[index].value)
+                    let count = entries[index].keyCount
+                    if count <= 16 {
+                        SlidingWindowTable<Key, Value>.Entry.withShortKey(head: entries[index].head, count: count) { key in
+                            output.append(encodedKey: key, value: entries[index].value)
+                        }
+                    } else {
+                        entries[index].keyBytes.withUnsafeBytes { key in
+                            output.append(encodedKey: key, value: entries[index].value)
+                        }
                     }
                 }
             }
