@@ -79,10 +79,10 @@ import Strata
         }
     }
 
-    /// The combine kernel makes room for 4096 keys up front and grows past it: a batch of 9000
-    /// distinct keys among 30 000 pairs (`String` and `Int64` keys) combines to the keys in
-    /// first-seen order with their sums, as a dictionary and an array of first positions say.
-    @Test func combineGrowsPastItsInitialRoomInFirstSeenOrder() {
+    /// The combine kernel over a batch of 9000 distinct keys among 30 000 pairs (`String` keys of
+    /// 6–28 characters and `Int64` keys): the keys in first-seen order with their sums, as a dictionary
+    /// and an array of first positions say.
+    @Test func combineOfManyDistinctKeysKeepsFirstSeenOrder() {
         var strings = ContiguousArray<KeyValue<String, Int64>>()
         var integers = ContiguousArray<KeyValue<Int64, Int64>>()
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15

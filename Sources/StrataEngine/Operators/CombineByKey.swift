@@ -14,10 +14,10 @@ func combineInPlace<Key: RecordCodable, Value: RecordCodable, Combined: RecordCo
     _ pairs: ContiguousArray<KeyValue<Key, Value>>, create: (Value) throws -> Combined,
     merge: (inout Combined, Value) throws -> Void
 ) rethrows -> ContiguousArray<KeyValue<Key, Combined>> {
-    // Room for up to 4096 keys up front (8192 slots, 128 KiB), growing beyond: room for every
-    // pair (up to 65536 keys, 1 MiB of slots) was allocated, zeroed and probed at random per
-    // batch even when a batch holds a few thousand distinct keys among tens of thousands of pairs.
-    var table = EncodedKeyTable(routing: false, capacity: min(pairs.count, 1 << 12))
+    // Room for every key up front (bounded): growing re-places each key several times. (Room
+    // for 4096 keys instead, 128 KiB of slots, tripled the window count's page faults: glibc then
+    // kept the batches' megabyte arrays on mmap rather than its heap; docs/benchmarks.md.)
+    var table = EncodedKeyTable(routing: false, capacity: min(pairs.count, 1 << 16))
     var scratch = BinaryWriter(capacity: 64)
     var output = ContiguousArray<KeyValue<Key, Combined>>()
     for pair in pairs {
