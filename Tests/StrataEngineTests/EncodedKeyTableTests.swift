@@ -60,6 +60,53 @@ import Strata
         }
     }
 
+    /// `find` of a `String` key (its UTF-8 read in place) agrees with `index(of:)`: the index of a
+    /// key inserted before, `nil` for one never inserted, short (at most 16 bytes) and long alike.
+    @Test func stringKeysAreFoundWhereTheyWereInserted() async {
+        await propertyCheck(count: 40, input: Self.keys) { keys in
+            var table = EncodedKeyTable(routing: false)
+            var scratch = BinaryWriter()
+            var model: [String: Int] = [:]  // lookup only
+            for (position, key) in keys.enumerated() {
+                let string = String(decoding: key.map { $0 + 0x61 }, as: UTF8.self)  // a, b, c
+                #expect(table.find(string, scratch: &scratch) == model[string])
+                if position % 2 == 0 {
+                    let (index, _) = table.index(of: string, scratch: &scratch)
+                    if model[string] == nil { model[string] = index }
+                    #expect(table.find(string, scratch: &scratch) == index)
+                }
+            }
+        }
+    }
+
+    /// The combine kernel over a batch of 9000 distinct keys among 30 000 pairs (`String` keys of
+    /// 6–28 characters and `Int64` keys): the keys in first-seen order with their sums, as a dictionary
+    /// and an array of first positions say.
+    @Test func combineOfManyDistinctKeysKeepsFirstSeenOrder() {
+        var strings = ContiguousArray<KeyValue<String, Int64>>()
+        var integers = ContiguousArray<KeyValue<Int64, Int64>>()
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for position in 0..<30_000 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let key = position < 9_000 ? position : Int((state >> 33) % 9_000)
+            strings.append(KeyValue("url-\(key)-" + String(repeating: "x", count: key % 20), Int64(position % 7)))
+            integers.append(KeyValue(Int64(key) * 1_000_003, Int64(position % 5)))
+        }
+        func check<Key: RecordCodable & Hashable>(_ pairs: ContiguousArray<KeyValue<Key, Int64>>) {
+            var order: [Key] = []
+            var sums: [Key: Int64] = [:]  // lookup only
+            for pair in pairs {
+                if sums[pair.key] == nil { order.append(pair.key) }
+                sums[pair.key, default: 0] += pair.value
+            }
+            let combined = combineByKey(pairs, +)
+            #expect(combined.map(\.key) == order)
+            #expect(combined.allSatisfy { sums[$0.key] == $0.value })
+        }
+        check(strings)
+        check(integers)
+    }
+
     @Test func reduceByKeyOfLongStringKeysMatchesADictionary() throws {
         let words = (0..<5_000).map { "a-rather-long-key-number-\($0 % 613)" }
         let counts = try Dataset(words, partitions: 3).map { KeyValue($0, Int64(1)) }.reduceByKey(partitions: 2, +).collect()

@@ -70,6 +70,37 @@ import Testing
         }
     }
 
+    /// `String` keys of 0–56 characters, half of them behind a shared 16-character prefix, beside
+    /// short ones: the incremental window (which sorts by each key's head kept from when it
+    /// entered, and emits a key of at most 16 encoded bytes from that head) writes the
+    /// non-incremental window's pairs, in the same order, partition by partition.
+    @Test func stringKeysShortAndLongEmitAsTheFullWindowDoes() async {
+        let keys = Gen.uint8(in: 0...2).array(of: 0...40).array(of: 0...40).array(of: 1...8)
+        await propertyCheck(count: 20, input: keys, EngineGenB.partitions, EngineGenB.length) {
+            generated, partitions, length throws in
+            // Every other key behind a shared 16-byte prefix (equal heads, ordered by their whole
+            // bytes); values −3…3 from the key's length and position: some sums cancel to 0.
+            let intervals = generated.map { keys in
+                keys.enumerated().map { position, key in
+                    KeyValue((position % 2 == 0 ? "shared-prefix-16" : "") + String(decoding: key.map { $0 + 0x61 }, as: UTF8.self),
+                             Int64((key.count + position) % 7) - 3)
+                }
+            }
+            let fixture = try EngineFixtureB()
+            _ = try fixture.input("in", intervals, partitions: partitions)
+            let input = try fixture.store.stream(named: "in", of: KeyValue<String, Int64>.self)
+            try fixture.run("w") { p in
+                let pairs = p.read(input)
+                pairs.reduceByKeyAndWindow(+, length: length).save(as: "full")
+                pairs.reduceByKeyAndWindow(+, inverse: -, length: length).save(as: "incremental")
+            }
+            let full = try fixture.read("full", of: KeyValue<String, Int64>.self, intervals: intervals.count)
+            let incremental = try fixture.read("incremental", of: KeyValue<String, Int64>.self, intervals: intervals.count)
+            #expect(full == incremental)
+            for t in 0..<intervals.count { for partition in full[t] { #expect(isSortedByEncodedKey(partition)) } }
+        }
+    }
+
     /// Windows keep closing over sealed empty intervals after the input ends; incremental results
     /// stay equal, and keys leave once none of their intervals is in the window.
     @Test func windowsAfterTheInputEndsDrainToNothing() throws {

@@ -125,8 +125,16 @@ package struct EncodedKeyTable {
     package mutating func index<Key: RecordCodable>(of key: Key, scratch: inout BinaryWriter)
         -> (index: Int, inserted: Bool)
     {
-        if Key.self == String.self, var string = key as? String {
-            let found = string.withUTF8 { index(ofBytes: UnsafeRawBufferPointer($0)) }
+        if Key.self == String.self, let string = key as? String {
+            // A native `String` is contiguous: its UTF-8 is read in place, without the copy
+            // (and retain) that the mutating `withUTF8` needs; any other is made contiguous.
+            let found: (index: Int, inserted: Bool)
+            if let inPlace = string.utf8.withContiguousStorageIfAvailable({ index(ofBytes: UnsafeRawBufferPointer($0)) }) {
+                found = inPlace
+            } else {
+                var copy = string
+                found = copy.withUTF8 { index(ofBytes: UnsafeRawBufferPointer($0)) }
+            }
             if found.inserted, routing {
                 scratch.removeAll()
                 scratch.write(string: string)
@@ -145,8 +153,12 @@ package struct EncodedKeyTable {
     /// - Complexity: O(encoded key length) expected.
     @inlinable
     package func find<Key: RecordCodable>(_ key: Key, scratch: inout BinaryWriter) -> Int? {
-        if Key.self == String.self, var string = key as? String {
-            return string.withUTF8 { find(bytes: UnsafeRawBufferPointer($0)) }
+        if Key.self == String.self, let string = key as? String {
+            if let found = string.utf8.withContiguousStorageIfAvailable({ find(bytes: UnsafeRawBufferPointer($0)) }) {
+                return found
+            }
+            var copy = string
+            return copy.withUTF8 { find(bytes: UnsafeRawBufferPointer($0)) }
         }
         if let found = Self.withIntegerEncoding(of: key, { find(bytes: $0) }) { return found }
         scratch.removeAll()

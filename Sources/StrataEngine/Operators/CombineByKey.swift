@@ -14,7 +14,9 @@ func combineInPlace<Key: RecordCodable, Value: RecordCodable, Combined: RecordCo
     _ pairs: ContiguousArray<KeyValue<Key, Value>>, create: (Value) throws -> Combined,
     merge: (inout Combined, Value) throws -> Void
 ) rethrows -> ContiguousArray<KeyValue<Key, Combined>> {
-    // Room for every key up front (bounded): growing re-places each key several times.
+    // Room for every key up front (bounded): growing re-places each key several times. (Room
+    // for 4096 keys instead, 128 KiB of slots, tripled the window count's page faults: glibc then
+    // kept the batches' megabyte arrays on mmap rather than its heap; docs/benchmarks.md.)
     var table = EncodedKeyTable(routing: false, capacity: min(pairs.count, 1 << 16))
     var scratch = BinaryWriter(capacity: 64)
     var output = ContiguousArray<KeyValue<Key, Combined>>()

@@ -77,6 +77,13 @@ struct SlidingWindowTable<Key: RecordCodable, Value> {
         @usableFromInline var value: Value
         /// Intervals of the current window in which the key had a value.
         @usableFromInline var count: Int
+        /// The first 16 bytes of `keyBytes` as sorted (`sortingHead(of:)`), zero-padded: for a key
+        /// of at most 16 bytes, its whole encoding. Computed once, when the key enters, so that a
+        /// window end sorts and emits such keys without touching their `keyBytes` arrays (one
+        /// heap object per key, visited in sorted order: a cache miss per key).
+        @usableFromInline let head: (UInt64, UInt64)
+        /// `keyBytes.count`.
+        @usableFromInline let keyCount: Int
 
         @inlinable
         init(key: Key, keyBytes: [UInt8], value: Value, count: Int) {
@@ -84,6 +91,17 @@ struct SlidingWindowTable<Key: RecordCodable, Value> {
             self.keyBytes = keyBytes
             self.value = value
             self.count = count
+            head = sortingHead(of: keyBytes)
+            keyCount = keyBytes.count
+        }
+
+        /// Calls `body` with the first `count` (at most 16) bytes of the key whose sorting head is
+        /// `head`: the whole encoding of a key of at most 16 bytes. Static, over plain values, so
+        /// that no entry is copied (with its key and key bytes retained) to call it.
+        @inlinable @inline(__always)
+        static func withShortKey<R>(head: (UInt64, UInt64), count: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            var words = (head.0.bigEndian, head.1.bigEndian)
+            return try withUnsafeBytes(of: &words) { try body(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
         }
     }
 
@@ -121,16 +139,22 @@ struct SlidingWindowKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
         filtered = filter != nil
         apply = { window, old, new, emits, name, interval, output in
             var scratch = BinaryWriter(capacity: 64)
+            // Each entry's value is read into a local before the user closure runs and written
+            // back after it: `entries[i].value = f(entries[i].value, …)` copied the whole entry
+            // (retaining its key and key bytes) around every call.
             for pair in old {
                 guard let index = window.keys.find(pair.key, scratch: &scratch) else {
                     throw EngineError.misuse("vertex \(name): a key leaving the window at interval \(interval) "
                                              + "was never in it")
                 }
-                window.entries[index].count -= 1
-                if window.entries[index].count == 0 {
+                let remaining = window.entries[index].count - 1
+                if remaining == 0 {
                     window.remove(at: index)
                 } else {
-                    window.entries[index].value = try inverse(window.entries[index].value, pair.value)
+                    let current = window.entries[index].value
+                    let updated = try inverse(current, pair.value)
+                    window.entries[index].value = updated
+                    window.entries[index].count = remaining
                 }
             }
             for pair in new {
@@ -141,7 +165,9 @@ struct SlidingWindowKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
                     window.entries.append(SlidingWindowTable<Key, Value>.Entry(
                         key: pair.key, keyBytes: scratch.bytes, value: pair.value, count: 1))
                 } else {
-                    window.entries[index].value = try combine(window.entries[index].value, pair.value)
+                    let current = window.entries[index].value
+                    let updated = try combine(current, pair.value)
+                    window.entries[index].value = updated
                     window.entries[index].count += 1
                 }
             }
@@ -152,7 +178,7 @@ struct SlidingWindowKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
                 var order = ContiguousArray<(head: (UInt64, UInt64), index: Int)>()
                 order.reserveCapacity(entries.count)
                 for index in entries.indices {
-                    order.append((sortingHead(of: entries[index].keyBytes), index))
+                    order.append((entries[index].head, index))
                 }
                 order.sort { a, b in
                     if a.head != b.head { return a.head < b.head }
@@ -162,8 +188,15 @@ struct SlidingWindowKernel<Key: RecordCodable, Value: RecordCodable>: Sendable {
                 // copied, no key encoded again (the same frame as `append(KeyValue(key, value))`).
                 for (_, index) in order {
                     if let filter, try !filter(entries[index].key, entries[index].value) { continue }
-                    entries[index].keyBytes.withUnsafeBytes { key in
-                        output.append(encodedKey: key, value: entries[index].value)
+                    let count = entries[index].keyCount
+                    if count <= 16 {
+                        SlidingWindowTable<Key, Value>.Entry.withShortKey(head: entries[index].head, count: count) { key in
+                            output.append(encodedKey: key, value: entries[index].value)
+                        }
+                    } else {
+                        entries[index].keyBytes.withUnsafeBytes { key in
+                            output.append(encodedKey: key, value: entries[index].value)
+                        }
                     }
                 }
             }
