@@ -24,6 +24,18 @@ public final class OwnThreadExecutor: TaskExecutor, Sendable {
     }
 }
 
+/// Runs `body` with its task preferring `OwnThreadExecutor`: every job of the task and of its
+/// child tasks (each resumption after an `await`) runs on a thread of its own, never on the
+/// cooperative pool.
+///
+/// For async work that must keep moving while the pool is busy: under the whole suite the pool
+/// (one thread per core) runs the synchronous tests one after another, and a job enqueued there
+/// waits behind every test queued before it — minutes on two cores. Unstructured tasks started in
+/// `body` (`Task { … }`) do not inherit the preference: give them `Task(executorPreference:)`.
+public func offTheCooperativePool<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    try await withTaskExecutorPreference(OwnThreadExecutor()) { try await body() }
+}
+
 /// The error of `onOwnThread(within:_:_:)` when the work has not returned within its deadline.
 public struct OwnThreadTimedOut: Error, CustomStringConvertible {
     /// What was being waited for.

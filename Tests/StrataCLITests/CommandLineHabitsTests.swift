@@ -127,16 +127,16 @@ import Testing
     @Test func tailFollowWaitsForTheStreamAndItsFirstSeal() async throws {
         let directory = try TemporaryDirectory(prefix: "strata-cli-wait")
         let path = directory.appending("store")
-        _ = try strata(["ingest", "other", "--store", path], stdin: "{}\n")
+        _ = try await strataOffThePool(["ingest", "other", "--store", path], stdin: "{}\n")
         // Gives up when told to: nothing is created.
-        let gaveUp = try strata(["tail", "-f", "late", "--store", path, "--timeout", "200ms"])
+        let gaveUp = try await strataOffThePool(["tail", "-f", "late", "--store", path, "--timeout", "200ms"])
         #expect(gaveUp.status == 1)
         #expect(gaveUp.stderr.contains("gave up waiting for the stream to be created"))
 
         // A follower started before its stream exists prints it once sealed.
         let early = try Follower("early", store: path, in: directory)
         defer { early.stop() }
-        let made = try strata(["ingest", "early", "--store", path, "--time-field", "ts", "--time-unit", "s"],
+        let made = try await strataOffThePool(["ingest", "early", "--store", path, "--time-field", "ts", "--time-unit", "s"],
                               stdin: #"{"ts":5,"n":1}"# + "\n")
         #expect(made.status == 0)
         let earlyOutput = try await early.output(containing: #""n":1"#)
@@ -145,12 +145,12 @@ import Testing
 
         // A stream whose only sealed intervals are empty (the watermark at 5 s sealed 0…4; the input's
         // own interval stays open) has nothing readable: the follower waits for its first records.
-        let open = try strata(["ingest", "live", "--store", path, "--time-field", "ts", "--time-unit", "s",
+        let open = try await strataOffThePool(["ingest", "live", "--store", path, "--time-field", "ts", "--time-unit", "s",
                                "--no-seal-at-end"], stdin: #"{"ts":5,"n":0}"# + "\n")
         #expect(open.status == 0)
         let live = try Follower("live", store: path, in: directory)
         defer { live.stop() }
-        let sealed = try strata(["ingest", "live", "--store", path, "--time-field", "ts", "--time-unit", "s"],
+        let sealed = try await strataOffThePool(["ingest", "live", "--store", path, "--time-field", "ts", "--time-unit", "s"],
                                 stdin: #"{"ts":6,"n":1}"# + "\n")
         #expect(sealed.status == 0)
         let liveOutput = try await live.output(containing: #""n":1"#)

@@ -66,18 +66,21 @@ import Testing
             return false
         }
         try #require(running, "the child never committed seeds.v0's interval 6 while stalled")
-        let killed = try strata(["status", "seeds", "--json", "--store", path])
+        let killed = try await strataOffThePool(["status", "seeds", "--json", "--store", path])
         #expect(killed.stdout.split(separator: "\n").first.map { $0.contains(#""runState":"running""#) } == true)
 
         // The restart: seeds.v0 recovers from the crash; the others stopped cleanly after interval 5.
-        let restart = Process()
-        restart.executableURL = URL(fileURLWithPath: builtProductsDirectory() + "/strata-crash-child")
-        restart.arguments = ["program", "--store", path, "--intervals", "8"] + common
-        restart.standardOutput = FileHandle.nullDevice
-        try restart.run()
-        restart.waitUntilExit()
-        try #require(restart.terminationStatus == 0)
-        let run = try strata(["status", "seeds", "--store", path])
+        let restarted = try await onOwnThread { () throws -> Int32 in
+            let restart = Process()
+            restart.executableURL = URL(fileURLWithPath: builtProductsDirectory() + "/strata-crash-child")
+            restart.arguments = ["program", "--store", path, "--intervals", "8"] + common
+            restart.standardOutput = FileHandle.nullDevice
+            try restart.run()
+            restart.waitUntilExit()
+            return restart.terminationStatus
+        }
+        try #require(restarted == 0)
+        let run = try await strataOffThePool(["status", "seeds", "--store", path])
         #expect(run.status == 0)
         let lines = run.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 12)
@@ -87,7 +90,7 @@ import Testing
         #expect(fields[2...10].allSatisfy { $0[5] == "resumed" && $0[6] == "0" }, "\(run.stdout)")
         #expect(lines.last == "seeds: recovered after a crash (vertex seeds.v0 was mid-run; restarted from progress "
                 + "1970-01-01T00:00:06Z); resumed after a clean stop (9 vertices)")
-        let json = try strata(["status", "seeds", "--json", "--store", path])
+        let json = try await strataOffThePool(["status", "seeds", "--json", "--store", path])
         let v0 = try jsonObject(json.stdout.split(separator: "\n")[0])
         #expect(v0["lastStart"] as? String == "crash-recovery")
         #expect(v0["recoveries"] as? Int == 1 && v0["resumes"] as? Int == 0 && v0["runState"] as? String == "stopped")

@@ -30,6 +30,14 @@ func strata(_ arguments: [String], stdin: String = "", environment: [String: Str
     return StrataRun(status: result.status, stdout: result.stdout, stderr: result.stderr)
 }
 
+/// `strata(_:stdin:environment:executable:)` on a thread of its own, for async tests: waiting for
+/// the child on the cooperative pool (two threads here) would hold up every other async test.
+func strataOffThePool(_ arguments: [String], stdin: String = "", environment: [String: String] = [:]) async throws
+    -> StrataRun
+{
+    try await onOwnThread { try strata(arguments, stdin: stdin, environment: environment) }
+}
+
 /// JSON lines of page views with event times in seconds: intervals 100, 100, 101 and 103 (1 s intervals).
 let pageViews = """
     {"ts":100,"user":"alice","page":"/a"}

@@ -44,12 +44,12 @@ import Testing
             try appender.append(NotQuiteAString(bytes: [0x6f, 0xc3]), interval: Interval(7))  // a cut-off é
             try await appender.seal(through: Interval(7))
         }
-        let cat = try strata(["cat", "names", "--interval", "7", "--store", path])
+        let cat = try await strataOffThePool(["cat", "names", "--interval", "7", "--store", path])
         #expect(cat.status == 1 && !cat.crashed)
         #expect(cat.stderr.contains("stream names interval 7 partition 0: record 1 is intact but does not decode as Swift.String"),
                 "\(cat.stderr)")
         #expect(!cat.stderr.contains("corrupt"), "\(cat.stderr)")
-        let verify = try strata(["verify", "--store", path])
+        let verify = try await strataOffThePool(["verify", "--store", path])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
     }
 }

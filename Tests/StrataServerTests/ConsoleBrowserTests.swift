@@ -8,7 +8,13 @@ import Testing
 /// a store with real data, and the test polls the rendered DOM (never sleeps) until what matters
 /// is there, within a generous deadline. Screenshots go to the test's temporary directory, and
 /// also to `$STRATA_CONSOLE_SCREENSHOTS` when set (how `docs/console/*.png` are made).
-@Suite(.serialized) struct ConsoleBrowserTests {
+///
+/// Off the cooperative pool: each page load is a dozen requests, each a few jobs of the server's
+/// tasks and the test's. On the pool (two threads here) every such job waited behind the
+/// synchronous tests queued there, so under the whole suite the first test took 260–620 s instead
+/// of ~20 s; the server's tasks run on threads of their own (`ReceiverHarness`), and so do the
+/// test's (`.offTheCooperativePool`).
+@Suite(.serialized, .offTheCooperativePool) struct ConsoleBrowserTests {
     @Test func everyPageShowsItsDataInChromium() async throws {
         let server = try await ReadAPITests.start(console: true)
         let shots = try TemporaryDirectory(prefix: "strata-console-shots")
@@ -125,10 +131,11 @@ enum Chromium {
     /// Loads `url` until its DOM satisfies `condition` (at most `seconds`), then takes a screenshot
     /// when asked; returns the DOM.
     ///
-    /// Each Chromium run is capped (`runLimit`) and its whole process group killed past it: under
-    /// the full suite on two loaded cores one `--dump-dom` run once outlived `onOwnThread`'s 600 s
-    /// (the test alone takes 11 s). A run that was killed shows nothing and is retried with the same
-    /// virtual-time budget; the deadline covers the retries.
+    /// Each Chromium run is capped (`runLimit`) and its whole process group killed past it, a guard
+    /// against a browser that hangs: one `--dump-dom` run once outlived `onOwnThread`'s 600 s under
+    /// the full suite, while the server's handlers still waited on the cooperative pool (see the
+    /// suite). A run that was killed shows nothing and is retried with the same virtual-time
+    /// budget; the deadline covers the retries.
     static func waitForDOM(_ url: String, within seconds: Double = 900, screenshot: String? = nil,
                            screenshotHeight: Int = 900, _ condition: @escaping @Sendable (String) -> Bool) async throws -> String {
         let deadline = ContinuousClock.now + .seconds(seconds)

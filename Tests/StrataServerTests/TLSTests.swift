@@ -7,7 +7,8 @@ import Testing
 /// HTTPS with `tlsCertificatePath`/`tlsKeyPath` (`strata serve --tls-cert/--tls-key`): a
 /// self-signed certificate made with openssl, and real curl as the client.
 @Suite struct TLSTests {
-    /// A self-signed certificate for 127.0.0.1 and its key, in `directory`.
+    /// A self-signed certificate for 127.0.0.1 and its key, in `directory`. Waits for openssl:
+    /// call it off the cooperative pool (`onOwnThread`).
     static func makeCertificate(in directory: TemporaryDirectory) throws -> (certificate: String, key: String) {
         let certificate = directory.appending("cert.pem"), key = directory.appending("key.pem")
         let process = Process()
@@ -24,7 +25,7 @@ import Testing
 
     @Test func servesHTTPSWithTheTokenAndRefusesPlainHTTP() async throws {
         let directory = try TemporaryDirectory(prefix: "strata-tls")
-        let (certificate, key) = try Self.makeCertificate(in: directory)
+        let (certificate, key) = try await onOwnThread { try Self.makeCertificate(in: directory) }
         let server = try await ReceiverHarness.start {
             $0.tlsCertificatePath = certificate
             $0.tlsKeyPath = key
@@ -45,7 +46,7 @@ import Testing
 
     @Test func anUnreadableCertificateIsAnErrorNamingTheFile() async throws {
         let directory = try TemporaryDirectory(prefix: "strata-tls-bad")
-        let (_, key) = try Self.makeCertificate(in: directory)
+        let (_, key) = try await onOwnThread { try Self.makeCertificate(in: directory) }
         let store = try Store(at: directory.appending("store"))
         var configuration = ReceiverConfiguration()
         configuration.port = 0

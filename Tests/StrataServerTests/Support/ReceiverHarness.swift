@@ -26,7 +26,12 @@ struct ReceiverHarness: Sendable {
         configure(&configuration)
         configuration.port = 0
         let receiver = IngestReceiver(store: store, configuration: configuration, sources: try sources(store, directory))
-        let running = Task { try await receiver.run() }
+        // The server's tasks (Hummingbird's connection handlers are child tasks) run on threads of
+        // their own: on the cooperative pool they would wait behind the synchronous tests that
+        // fill it under the whole suite, minutes per request on two cores. Hummingbird's graceful
+        // shutdown starts an unstructured task, which does run on the pool: at a high priority it
+        // goes before the tests queued there.
+        let running = Task(executorPreference: OwnThreadExecutor(), priority: .high) { try await receiver.run() }
         let port = try await receiver.listeningPort()
         return ReceiverHarness(directory: directory, store: store, receiver: receiver, port: port, running: running)
     }
