@@ -561,17 +561,7 @@ extension LogStore {
     func holdInterval(_ hold: RetentionHold, in txn: borrowing Transaction) throws -> Interval {
         var next = UInt64.max
         for reader in hold.readers {
-            var key = reader
-            let progress = try key.withUTF8 { utf8 in
-                try txn.withValue(progressMarks, key: UnsafeRawBufferPointer(utf8)) { row -> ProgressMark? in
-                    guard let row else { return nil }
-                    do throws(Corruption) {
-                        return try ProgressMark(row: row)
-                    } catch {
-                        throw StorageError.corrupt(StoreLocation(stream: "progress of \(reader)"), error)
-                    }
-                }
-            }
+            let progress = try progress(named: reader, in: txn)
             // No progress yet: the reader may still read from the stream's first interval.
             guard let progress else { return Interval(0) }
             next = min(next, progress.interval.rawValue == .max ? .max : progress.interval.rawValue + 1)

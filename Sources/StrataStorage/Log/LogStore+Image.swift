@@ -193,15 +193,7 @@ extension LogStore {
                 var view = ImageView(frontiers: [:], progress: [:], snapshotIntervals: [:])
                 for stream in streams { view.frontiers[stream.name] = try frontier(of: stream, in: txn) }
                 for vertex in vertices {
-                    var key = vertex
-                    view.progress[vertex] = try key.withUTF8 { utf8 in
-                        try txn.withValue(progressMarks, key: UnsafeRawBufferPointer(utf8)) { row -> ProgressMark? in
-                            guard let row else { return nil }
-                            do throws(Corruption) { return try ProgressMark(row: row) } catch {
-                                throw StorageError.corrupt(StoreLocation(stream: "progress of \(vertex)"), error)
-                            }
-                        }
-                    }
+                    view.progress[vertex] = try progress(named: vertex, in: txn)
                     view.snapshotIntervals[vertex] = try txn.withCursor(snapshots) { cursor in
                         var result: [Interval] = []
                         var entry = try SnapshotKey.prefix(of: vertex).withUnsafeBytes { try cursor.seek(atLeast: $0) }

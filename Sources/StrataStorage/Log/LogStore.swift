@@ -855,18 +855,21 @@ extension ProgressMark: RowCodec {
 extension LogStore {
     /// The progress mark stored under `name`, or `nil` when the vertex has committed nothing.
     package func progress(named name: String) throws(StorageError) -> ProgressMark? {
-        try wrap {
-            try environment.read { txn in
-                var key = name
-                return try key.withUTF8 { utf8 in
-                    try txn.withValue(progressMarks, key: UnsafeRawBufferPointer(utf8)) { row -> ProgressMark? in
-                        guard let row else { return nil }
-                        do throws(Corruption) {
-                            return try ProgressMark(row: row)
-                        } catch {
-                            throw StorageError.corrupt(StoreLocation(stream: "progress of \(name)"), error)
-                        }
-                    }
+        try wrap { try environment.read { txn in try progress(named: name, in: txn) } }
+    }
+
+    /// The progress mark stored under `name` as `txn` sees it, or `nil` when there is none.
+    ///
+    /// - Throws: `StorageError.corrupt` naming the progress row when it does not verify.
+    func progress(named name: String, in txn: borrowing Transaction) throws -> ProgressMark? {
+        var key = name
+        return try key.withUTF8 { utf8 in
+            try txn.withValue(progressMarks, key: UnsafeRawBufferPointer(utf8)) { row -> ProgressMark? in
+                guard let row else { return nil }
+                do throws(Corruption) {
+                    return try ProgressMark(row: row)
+                } catch {
+                    throw StorageError.corrupt(StoreLocation(stream: "progress of \(name)"), error)
                 }
             }
         }
