@@ -54,6 +54,35 @@ import Testing
         }
     }
 
+    /// A negative number is the option's value, not an unknown flag: the error names the option and
+    /// what was wrong with the value, never "Missing value" (numeric options parse unconditionally).
+    @Test(arguments: [
+        (["ingest", "v", "--store", "/s", "--partitions", "-1"], "--partitions must be 1 to 4096, not -1"),
+        (["ingest", "v", "--store", "/s", "--interval", "-1s"], "'-1s' is invalid for '--interval"),
+        (["ingest", "v", "--store", "/s", "--lateness", "-2s"], "'-2s' is invalid for '--lateness"),
+        (["serve", "--store", "/s", "--max-connections", "-1"], "--max-connections must be at least 1, not -1"),
+        (["serve", "--store", "/s", "--partitions", "-4", "--watch", "/d", "--watch-stream", "w"], "-4"),
+        (["retain", "v", "--store", "/s", "--last", "-1"], "'-1' is invalid for '--last"),
+        (["retain", "v", "--store", "/s", "--keep", "-5m"], "'-5m' is invalid for '--keep"),
+        (["slice", "v", "--store", "/s", "--top", "-1"], "--top must be at least 1"),
+        (["tail", "v", "--store", "/s", "--pace", "--speed", "-2"], "--speed must be a number from 0.001"),
+        (["cat", "v", "--store", "/s", "--interval", "1", "--partition", "-1"], "'-1' is invalid for '--partition"),
+        (["ingest", "v", "--store", "/s", "--commit-bytes", "-1"], "-1"),
+        (["serve", "--store", "/s", "--port", "-80"], "-80"),
+        (["ingest", "v", "--store", "/s", "--partitions", "--format", "lines"], "'--format' is invalid for '--partitions"),
+    ])
+    func negativeNumbersReachTheOptionsOwnCheck(arguments: [String], message: String) {
+        do {
+            _ = try StrataCommand.parseAsRoot(arguments)
+            Issue.record("\(arguments) parsed")
+        } catch {
+            #expect(StrataCommand.exitCode(for: error) == .validationFailure)
+            let text = StrataCommand.message(for: error)
+            #expect(text.contains(message), "\(arguments): \(text)")
+            #expect(!text.contains("Missing value"), "\(arguments): \(text)")
+        }
+    }
+
     @Test func ingestDefaultsAndFlags() throws {
         let defaults = try #require(try StrataCommand.parseAsRoot(["ingest", "v", "--store", "/s"]) as? Ingest)
         // Omitted settings are nil: a new stream gets the defaults (1s, 4, ms), an existing one its own.

@@ -28,7 +28,7 @@ struct Cat: ParsableCommand {
 
     @OptionGroup var range: RangeOptions
 
-    @Option(help: ArgumentHelp("Only this partition.", valueName: "P"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Only this partition.", valueName: "P"))
     var partition: PartitionArgument?
 
     @Option(help: ArgumentHelp(

@@ -32,11 +32,11 @@ struct Ingest: ParsableCommand {
     @Argument(help: "The stream's name (A–Z a–z 0–9 . _ -).")
     var stream: String
 
-    @Option(help: ArgumentHelp("The length of each interval: 100ms, 1s, 1m, 1h … (new stream: 1s).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("The length of each interval: 100ms, 1s, 1m, 1h … (new stream: 1s).",
                                valueName: "length"))
     var interval: IntervalLengthArgument?
 
-    @Option(help: ArgumentHelp("Partitions per interval, 1–4096 (new stream: 4).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Partitions per interval, 1–4096 (new stream: 4).", valueName: "n"))
     var partitions: Int?
 
     @Option(help: ArgumentHelp(
@@ -51,7 +51,7 @@ struct Ingest: ParsableCommand {
     @Option(help: "The unit of a numeric time field (new stream: ms).")
     var timeUnit: TimeUnitArgument?
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "How far event time may run behind the largest time seen before an interval is sealed: 0, 500ms, 2s …",
         valueName: "duration"))
     var lateness = DurationArgument.zero
@@ -70,12 +70,12 @@ struct Ingest: ParsableCommand {
             + "input skips what is already committed.", valueName: "name"))
     var source: String?
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Seal every open interval once no line has arrived for this long (event time; like Flink's idleness): "
             + "30s, 5m …", valueName: "duration"))
     var idleSeal: DurationArgument?
 
-    @Option(help: ArgumentHelp("Input bytes between commits (each commit carries the input's position).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Input bytes between commits (each commit carries the input's position).",
                                valueName: "bytes"))
     var commitBytes = 4 << 20
 

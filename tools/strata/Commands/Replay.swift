@@ -29,7 +29,7 @@ struct Replay: ParsableCommand {
     @Flag(help: "Seal one interval per interval length (the original pace) instead of at full speed.")
     var pace = false
 
-    @Option(help: "With --pace, how many times faster than the original pace.")
+    @Option(parsing: .unconditional, help: "With --pace, how many times faster than the original pace.")
     var speed: Double = 1
 
     @Flag(help: "Print the summary as one JSON object.")

@@ -20,14 +20,14 @@ struct Retain: ParsableCommand {
     @Argument(help: "The stream's name.")
     var stream: String
 
-    @Option(help: ArgumentHelp("Keep the newest N sealed intervals.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep the newest N sealed intervals.", valueName: "N"))
     var last: UInt64?
 
-    @Option(name: [.customLong("keep"), .customLong("for")],
+    @Option(name: [.customLong("keep"), .customLong("for")], parsing: .unconditional,
             help: ArgumentHelp("Keep this much time: 90s, 15m, 24h …", valueName: "duration"))
     var duration: DurationArgument?
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Drop the sealed intervals before this one, once: an index, 21:00, ISO 8601, -2h, now.", valueName: "T"))
     var before: TimeArgument?
 

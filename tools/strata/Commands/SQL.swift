@@ -54,7 +54,7 @@ struct SQLCommand: ParsableCommand {
     @Flag(help: "Stop a continuous query once every sealed input interval is processed.")
     var untilCaughtUp = false
 
-    @Option(help: ArgumentHelp("A continuous query's table holds the last N intervals.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("A continuous query's table holds the last N intervals.", valueName: "n"))
     var window: Int?
 
     @Flag(help: "Merge a continuous query's count/sum/min/max per group over every interval so far.")

@@ -19,7 +19,7 @@ struct Seal: ParsableCommand {
     @Argument(help: "The stream's name.")
     var stream: String
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "The last interval to seal: an index, end, or a time it contains (ISO 8601, -5m, now).", valueName: "T"))
     var through: TimeArgument?
 

@@ -29,32 +29,32 @@ struct Serve: ParsableCommand {
     @Option(help: "The address to listen on.")
     var host = "127.0.0.1"
 
-    @Option(help: "The port to listen on; 0 picks a free one (printed on standard error).")
+    @Option(parsing: .unconditional, help: "The port to listen on; 0 picks a free one (printed on standard error).")
     var port = 7070
 
     @Option(help: ArgumentHelp(
         "Require Authorization: Bearer TOKEN on every request (default: $STRATA_TOKEN).", valueName: "token"))
     var token: String?
 
-    @Option(help: ArgumentHelp("The largest request body accepted, in bytes.", valueName: "bytes"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The largest request body accepted, in bytes.", valueName: "bytes"))
     var maxBodyBytes = 64 << 20
 
-    @Option(help: ArgumentHelp("The longest line (record) accepted, in bytes.", valueName: "bytes"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The longest line (record) accepted, in bytes.", valueName: "bytes"))
     var maxRecordBytes = 1 << 20
 
-    @Option(help: ArgumentHelp("The most connections served at once.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The most connections served at once.", valueName: "n"))
     var maxConnections = 1024
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Body bytes per stream read and not yet appended before requests stop reading.", valueName: "bytes"))
     var maxQueuedBytes = 64 << 20
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "For streams with a time field: how far event time may run behind the largest time seen before an "
             + "interval is sealed: 0, 500ms, 2s …", valueName: "duration"))
     var lateness = DurationArgument.zero
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Event-time streams: seal every open interval once no lines have arrived for this long (like Flink's "
             + "idleness): 30s, 5m …", valueName: "duration"))
     var idleSeal: DurationArgument?
@@ -68,11 +68,11 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("The JSON stream the watched directory's lines go to.", valueName: "stream"))
     var watchStream: String?
 
-    @Option(help: ArgumentHelp("Interval length of a new watched stream: 100ms, 1s, 1m … (default 1s).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Interval length of a new watched stream: 100ms, 1s, 1m … (default 1s).",
                                valueName: "length"))
     var interval: IntervalLengthArgument?
 
-    @Option(help: ArgumentHelp("Partitions of a new watched stream, 1–4096 (default 4).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Partitions of a new watched stream, 1–4096 (default 4).", valueName: "n"))
     var partitions: Int?
 
     @Option(help: ArgumentHelp("The watched stream's event-time field (default: arrival time).", valueName: "field"))
@@ -87,7 +87,7 @@ struct Serve: ParsableCommand {
     @Option(help: ArgumentHelp("Read only the files whose names end with this, such as .jsonl.", valueName: "suffix"))
     var suffix: String?
 
-    @Option(help: ArgumentHelp("File bytes read between commits of the watched directory.", valueName: "bytes"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("File bytes read between commits of the watched directory.", valueName: "bytes"))
     var commitBytes = 8 << 20
 
     @Flag(help: "Ingest what the watched directory holds, seal it, and exit (no HTTP).")
@@ -117,7 +117,7 @@ struct Serve: ParsableCommand {
 
     @OptionGroup(title: "Cluster (replicate to NATS JetStream)") var cluster: NATSArguments
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Cluster mode: how long a POST waits for its intervals to be sealed and replicated before it is answered "
             + "202 instead of 200 (default 30s).", valueName: "duration"))
     var replicationTimeout: DurationArgument?

@@ -26,7 +26,7 @@ struct SliceCommand: ParsableCommand {
 
     @OptionGroup var range: RangeOptions
 
-    @Option(help: ArgumentHelp("Print only the top K key/value records.", valueName: "K"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Print only the top K key/value records.", valueName: "K"))
     var top: Int?
 
     @Option(help: "What --top ranks by: value (largest first, ties by key) or key (largest first).")

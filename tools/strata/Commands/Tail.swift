@@ -24,7 +24,7 @@ struct Tail: ParsableCommand {
 
     @OptionGroup var range: RangeOptions
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "With -f: give up (exit 1) when the stream does not exist or has nothing sealed after this long: 30s, 5m.",
         valueName: "duration"))
     var timeout: DurationArgument?
@@ -36,7 +36,7 @@ struct Tail: ParsableCommand {
     @Flag(help: "Print intervals at the pace they were made: one interval length apart.")
     var pace = false
 
-    @Option(help: ArgumentHelp("With --pace: how many times faster than the original (0.5 is slower).", valueName: "x"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --pace: how many times faster than the original (0.5 is slower).", valueName: "x"))
     var speed: Double?
 
     @Flag(help: #"Print each record as {"interval":T,"partition":P,"record":R,"time":"START"}."#)

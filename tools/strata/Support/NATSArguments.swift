@@ -41,7 +41,7 @@ struct NATSArguments: ParsableArguments {
     @Option(name: .customLong("nats-tls-key"), help: ArgumentHelp("The TLS client certificate's key (PEM).", valueName: "path"))
     var tlsKey: String?
 
-    @Option(name: .customLong("replicas"), help: ArgumentHelp(
+    @Option(name: .customLong("replicas"), parsing: .unconditional, help: ArgumentHelp(
         "How many JetStream servers hold each replicated stream (1, 3 or 5).", valueName: "n"))
     var replicas: Int = 3
 
