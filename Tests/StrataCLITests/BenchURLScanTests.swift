@@ -30,30 +30,38 @@ import Testing
         return nil
     }
 
-    @Test func theWordAtATimeScanFindsWhatTheByteWiseRuleFinds() {
-        var random = SplitMix64(seed: 16)
-        let alphabet = Array(#""url:{[\ab1,/"#.utf8)
-        let pieces = [#""url":"#, #""url":""#, #""ts":1763900000000,"#, "/products/12"].map { Array($0.utf8) }
-        var found = 0
-        for n in 0..<300_000 {
-            var bytes: [UInt8] = [UInt8(ascii: n % 7 == 0 ? "x" : "{")]
-            let length = random.next(upTo: 61)
-            while bytes.count < length {
-                if random.next(upTo: 6) == 0 {
-                    bytes += pieces[random.next(upTo: pieces.count)]
-                } else {
-                    bytes.append(alphabet[random.next(upTo: alphabet.count)])
+    @Test func theWordAtATimeScanFindsWhatTheByteWiseRuleFinds() async throws {
+        // A loop of 200 000 scans: on a thread of its own, not the cooperative pool.
+        let (found, mismatches, firstMismatch) = try await onOwnThread(within: .seconds(600), "200 000 url scans") {
+            var random = SplitMix64(seed: 16)
+            let alphabet = Array(#""url:{[\ab1,/"#.utf8)
+            let pieces = [#""url":"#, #""url":""#, #""ts":1763900000000,"#, "/products/12"].map { Array($0.utf8) }
+            var found = 0, mismatches = 0
+            var firstMismatch: String?
+            for n in 0..<200_000 {
+                var bytes: [UInt8] = [UInt8(ascii: n % 7 == 0 ? "x" : "{")]
+                let length = random.next(upTo: 61)
+                while bytes.count < length {
+                    if random.next(upTo: 6) == 0 {
+                        bytes += pieces[random.next(upTo: pieces.count)]
+                    } else {
+                        bytes.append(alphabet[random.next(upTo: alphabet.count)])
+                    }
                 }
+                // A buffer of exactly the text's size: the scan reads nothing after it.
+                let text = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
+                defer { text.deallocate() }
+                text.copyBytes(from: bytes)
+                let expected = Self.byteWise(UnsafeRawBufferPointer(text))
+                if JSONPageViewURL.fastURLRange(UnsafeRawBufferPointer(text)) != expected {
+                    mismatches += 1
+                    if firstMismatch == nil { firstMismatch = String(decoding: bytes, as: UTF8.self) }
+                }
+                if expected != nil { found += 1 }
             }
-            // A buffer of exactly the text's size: the scan reads nothing after it.
-            let text = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
-            defer { text.deallocate() }
-            text.copyBytes(from: bytes)
-            let expected = Self.byteWise(UnsafeRawBufferPointer(text))
-            let scanned = JSONPageViewURL.fastURLRange(UnsafeRawBufferPointer(text))
-            #expect(scanned == expected, "\(String(decoding: bytes, as: UTF8.self))")
-            if expected != nil { found += 1 }
+            return (found, mismatches, firstMismatch)
         }
+        #expect(mismatches == 0, "first: \(firstMismatch ?? "-")")
         #expect(found > 10_000)
         let line = Array(#"{"ts":1763900000000,"url":"/products/7149","user":52044,"ev":"view"}"#.utf8)
         #expect(line.withUnsafeBytes { JSONPageViewURL.fastURLRange($0) } == 27..<41)
