@@ -501,70 +501,90 @@ struct JSONPageViewURL: RecordCodable {
         }
     }
 
-    /// Where the url's bytes are by the byte scan, or `nil` when the text is not of the simple form.
+    /// Where the url's bytes are by the byte scan, or `nil` when the text is not of the simple form:
+    /// the first `"url":` at positions 1 … count − 7 with no `\`, `{` or `[` before it, its value
+    /// a string without escapes.
     @inline(__always)
     static func fastURLRange(_ text: UnsafeRawBufferPointer) -> Range<Int>? {
         let count = text.count
         guard count > 8, let base = text.baseAddress, text[0] == UInt8(ascii: "{") else { return nil }
-        // Positions 1 ... count − 7 are looked at; eight at a time while none holds a quote, a
-        // backslash or an opening brace or bracket (the bytes the byte-wise rule stops at).
+        // Positions 1 ... count − 7 are looked at, eight at a time: every quote of a word is tried
+        // as the start of `"url":` in order, unless a backslash or an opening brace or bracket (the
+        // bytes the byte-wise rule stops at) comes before it.
         let last = count - 7
         var i = 1
         while i <= last {
-            if i + 8 <= count {
-                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                let marks = Self.markedBytes(word)
-                if marks == 0 {
-                    i += 8
-                    continue
-                }
-                // The lowest marked byte is exact (the zero-byte test's borrows only run upwards).
-                i += marks.trailingZeroBitCount >> 3
-                if i > last { return nil }
+            guard i + 8 <= count else {
+                // The last position alone (i == last, one byte short of a whole word).
+                let byte = text[i]
+                if byte == UInt8(ascii: "\"") && isURLName(text, at: i) { return urlValue(text, base: base, quoteAt: i) }
+                return nil
             }
-            let byte = text[i]
-            if byte == UInt8(ascii: "\"") && text[i + 1] == UInt8(ascii: "u") && text[i + 2] == UInt8(ascii: "r")
-                && text[i + 3] == UInt8(ascii: "l") && text[i + 4] == UInt8(ascii: "\"")
-                && text[i + 5] == UInt8(ascii: ":")
-            {
-                guard text[i + 6] == UInt8(ascii: "\"") else { return nil }
-                let start = i + 7
-                var end = start
-                // Eight bytes at a time up to the closing quote or a backslash.
-                while end + 8 <= count {
-                    let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: end, as: UInt64.self))
-                    let marks = Self.zeroBytes(word ^ 0x2222_2222_2222_2222) | Self.zeroBytes(word ^ 0x5C5C_5C5C_5C5C_5C5C)
-                    if marks != 0 {
-                        end += marks.trailingZeroBitCount >> 3
-                        break
-                    }
-                    end += 8
-                }
-                while end < count {
-                    let c = text[end]
-                    if c == UInt8(ascii: "\"") { break }
-                    if c == UInt8(ascii: "\\") { return nil }
-                    end += 1
-                }
-                guard end < count else { return nil }
-                return start..<end
+            let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            // Only the word's positions up to `last` count.
+            let valid = last - i + 1
+            let inRange: UInt64 = valid >= 8 ? ~0 : (1 &<< UInt64(valid &* 8)) &- 1
+            var quotes = Self.exactZeroBytes(word ^ 0x2222_2222_2222_2222) & inRange
+            let stops = (Self.exactZeroBytes(word ^ 0x5C5C_5C5C_5C5C_5C5C) | Self.exactZeroBytes(word ^ 0x7B7B_7B7B_7B7B_7B7B)
+                | Self.exactZeroBytes(word ^ 0x5B5B_5B5B_5B5B_5B5B)) & inRange
+            let firstStop = stops == 0 ? 64 : stops.trailingZeroBitCount
+            while quotes != 0 {
+                let bit = quotes.trailingZeroBitCount
+                if bit > firstStop { return nil }
+                let q = i + bit >> 3
+                if isURLName(text, at: q) { return urlValue(text, base: base, quoteAt: q) }
+                quotes &= quotes &- 1
             }
-            if byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") { return nil }
-            i += 1
+            if stops != 0 { return nil }
+            i += 8
         }
         return nil
     }
 
-    /// The high bit of each byte of `word` that is `"`, `\\`, `{` or `[` (exact for the lowest one).
+    /// Whether `"url":` starts at `q` (at most `text.count − 7`).
     @inline(__always)
-    static func markedBytes(_ word: UInt64) -> UInt64 {
-        zeroBytes(word ^ 0x2222_2222_2222_2222) | zeroBytes(word ^ 0x5C5C_5C5C_5C5C_5C5C)
-            | zeroBytes(word ^ 0x7B7B_7B7B_7B7B_7B7B) | zeroBytes(word ^ 0x5B5B_5B5B_5B5B_5B5B)
+    static func isURLName(_ text: UnsafeRawBufferPointer, at q: Int) -> Bool {
+        text[q + 1] == UInt8(ascii: "u") && text[q + 2] == UInt8(ascii: "r") && text[q + 3] == UInt8(ascii: "l")
+            && text[q + 4] == UInt8(ascii: "\"") && text[q + 5] == UInt8(ascii: ":")
+    }
+
+    /// The range of the string value after `"url":` at `q`, up to its closing quote; `nil` when the
+    /// value is not a string or holds a backslash (an escape), or the text ends first.
+    @inline(__always)
+    static func urlValue(_ text: UnsafeRawBufferPointer, base: UnsafeRawPointer, quoteAt q: Int) -> Range<Int>? {
+        let count = text.count
+        guard text[q + 6] == UInt8(ascii: "\"") else { return nil }
+        let start = q + 7
+        var end = start
+        // Eight bytes at a time up to the closing quote or a backslash.
+        while end + 8 <= count {
+            let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: end, as: UInt64.self))
+            let marks = Self.zeroBytes(word ^ 0x2222_2222_2222_2222) | Self.zeroBytes(word ^ 0x5C5C_5C5C_5C5C_5C5C)
+            if marks != 0 {
+                end += marks.trailingZeroBitCount >> 3
+                break
+            }
+            end += 8
+        }
+        while end < count {
+            let c = text[end]
+            if c == UInt8(ascii: "\"") { break }
+            if c == UInt8(ascii: "\\") { return nil }
+            end += 1
+        }
+        guard end < count else { return nil }
+        return start..<end
     }
 
     /// The high bit of each zero byte of `x` (exact for the lowest one).
     @inline(__always)
     static func zeroBytes(_ x: UInt64) -> UInt64 { (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080 }
+
+    /// The high bit of each zero byte of `x`, exact for every byte (no borrow between bytes).
+    @inline(__always)
+    static func exactZeroBytes(_ x: UInt64) -> UInt64 {
+        ~(((x & 0x7F7F_7F7F_7F7F_7F7F) &+ 0x7F7F_7F7F_7F7F_7F7F) | x | 0x7F7F_7F7F_7F7F_7F7F)
+    }
 
     /// The url by the full scanner: a string is unescaped; another JSON value is taken as its text.
     static func scannedURL(_ text: UnsafeRawBufferPointer) throws(RecordDecodingError) -> String {

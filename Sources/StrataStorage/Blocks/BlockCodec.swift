@@ -29,8 +29,11 @@ import Synchronization
         let compressedCount = compressed.withUnsafeMutableBytes { LZ4.compress(payload, into: $0) }
         let useLZ4 = compressedCount > 0 && compressedCount < payload.count
         let storedCount = useLZ4 ? compressedCount : payload.count
-        var block = [UInt8](repeating: 0, count: BlockHeader.size + storedCount)
-        block.withUnsafeMutableBytes { out in
+        // Allocated uninitialized and written once: the header, then the stored payload, then the
+        // checksum (no zero fill of a block's bytes before they are written).
+        let block = [UInt8](unsafeUninitializedCapacity: BlockHeader.size + storedCount) { buffer, initialized in
+            let out = UnsafeMutableRawBufferPointer(buffer)
+            out.storeBytes(of: UInt64(0), toByteOffset: 0, as: UInt64.self)
             out[0] = BlockHeader.magic[0]; out[1] = BlockHeader.magic[1]
             out[2] = BlockHeader.magic[2]; out[3] = BlockHeader.magic[3]
             out[4] = BlockHeader.formatVersion
@@ -38,6 +41,8 @@ import Synchronization
             out.storeBytes(of: UInt32(recordCount).bigEndian, toByteOffset: 8, as: UInt32.self)
             out.storeBytes(of: UInt32(payload.count).bigEndian, toByteOffset: 12, as: UInt32.self)
             out.storeBytes(of: UInt32(storedCount).bigEndian, toByteOffset: 16, as: UInt32.self)
+            out.storeBytes(of: UInt32(0), toByteOffset: 20, as: UInt32.self)
+            out.storeBytes(of: UInt64(0), toByteOffset: 24, as: UInt64.self)
             if storedCount > 0, let destination = out.baseAddress?.advanced(by: BlockHeader.size) {
                 if useLZ4 {
                     compressed.withUnsafeBytes { source in
@@ -49,6 +54,7 @@ import Synchronization
             }
             let checksum = BlockHeader.computeChecksum(UnsafeRawBufferPointer(out))
             out.storeBytes(of: checksum.bigEndian, toByteOffset: 24, as: UInt64.self)
+            initialized = BlockHeader.size + storedCount
         }
         return block
     }
