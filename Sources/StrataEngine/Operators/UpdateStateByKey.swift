@@ -515,6 +515,13 @@ extension KeyedStateVertex: SnapshottingVertex {
         states.withState(partition) { table in
             writeCount(table.entries.count, to: &writer)
             for entry in table.entries {
+                // Integer keys and states: the entry's bytes with one append (`FieldGroup`).
+                var group = FieldGroup()
+                if group.append(encodingOf: entry.key), group.append(encodingOf: entry.state),
+                   group.append(littleEndian: entry.lastActive) {
+                    writer.write(group)
+                    continue
+                }
                 entry.key.encode(to: &writer)
                 entry.state.encode(to: &writer)
                 writer.write(entry.lastActive)

@@ -81,11 +81,17 @@ extension String: RecordCodable {
     @inlinable public init(from reader: inout BinaryReader) throws(RecordDecodingError) { self = try reader.readString() }
 }
 extension Optional: RecordCodable where Wrapped: RecordCodable {
-    /// One tag byte, 0 for `nil` or 1 followed by the value.
+    /// One tag byte, 0 for `nil` or 1 followed by the value (with one append when the value
+    /// is a fixed-width integer, `FieldGroup`).
     @inlinable public func encode(to writer: inout BinaryWriter) {
         switch self {
         case .none: writer.write(byte: 0)
         case .some(let value):
+            var group = FieldGroup()
+            if group.append(optional: value) {
+                writer.write(group)
+                return
+            }
             writer.write(byte: 1)
             value.encode(to: &writer)
         }
@@ -144,7 +150,14 @@ public struct KeyValue<Key: RecordCodable, Value: RecordCodable>: KeyedRecord {
     }
     /// The partition key is the key.
     @inlinable public var partitionKey: Key { key }
+    /// The key's encoding followed by the value's; when both are fixed-width integers (or an
+    /// optional one, `FieldGroup`), the same bytes are written with one append.
     @inlinable public func encode(to writer: inout BinaryWriter) {
+        var group = FieldGroup()
+        if group.append(encodingOf: key), group.append(encodingOf: value) {
+            writer.write(group)
+            return
+        }
         key.encode(to: &writer)
         value.encode(to: &writer)
     }
