@@ -505,7 +505,8 @@ public final class Program: Sendable {
             let context = TaskContext(vertex: vertex.name, interval: interval, repeatable: !vertex.isStateful,
                                       attempt: failures, policy: options.tasks, faults: options.faults, counters: counters,
                                       inputBlocks: inputBlocks,
-                                      decodedAhead: ahead, next: options.decodesAhead == .whenIdle ? next : nil)
+                                      decodedAhead: ahead, next: options.decodesAhead == .whenIdle ? next : nil,
+                                      trace: options.trace)
             do {
                 return try TaskContext.$current.withValue(context) { try vertex.process(interval) }
             } catch let error as EngineError {

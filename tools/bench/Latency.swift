@@ -76,6 +76,10 @@ struct Latency: ParsableCommand {
     @Flag(help: "Break the latency down along the critical path: per vertex, when its pass found the interval ready, began it, started its first task, finished its tasks and had its commit visible (ProgramOptions.trace).")
     var breakdown = false
 
+    @Option(name: .customLong("snapshot-every"),
+            help: "Stateful vertices snapshot their state every this many intervals (0: never; default the program's, 30).")
+    var snapshotEvery: Int = Program.defaultSnapshotEvery
+
     @OptionGroup var dataSet: DataSetOptions
 
     func validate() throws {
@@ -84,6 +88,7 @@ struct Latency: ParsableCommand {
         guard seconds > 0, warmup >= 0 else { throw ValidationError("--seconds must be positive, --warmup not negative") }
         guard (1...4096).contains(partitions) else { throw ValidationError("--partitions must be 1 to 4096") }
         guard slowEvery >= 0, slowMs >= 0 else { throw ValidationError("--slow-every and --slow-ms must not be negative") }
+        guard snapshotEvery >= 0 else { throw ValidationError("--snapshot-every must not be negative") }
         guard burstSeconds >= 0, burstFactor >= 1 else { throw ValidationError("--burst-seconds must not be negative, --burst-factor at least 1") }
     }
 
@@ -125,6 +130,7 @@ struct Latency: ParsableCommand {
     /// Speculation on or off, the slowed tasks, and with `--breakdown` the trace.
     private var programOptions: ProgramOptions {
         var options = ProgramOptions()
+        options.snapshotEvery = snapshotEvery > 0 ? snapshotEvery : nil
         if noSpeculation { options.tasks.speculationMultiplier = nil }
         let every = UInt64(max(slowEvery, 0)), delay = Duration.milliseconds(slowMs)
         let noteTaskStart = breakdown
@@ -139,7 +145,8 @@ struct Latency: ParsableCommand {
         }
         if breakdown {
             let steps = Self.steps
-            options.trace = IntervalTrace { vertex, interval, step in steps.note(vertex, interval, step.rawValue) }
+            options.trace = IntervalTrace(record: { vertex, interval, step in steps.note(vertex, interval, step.rawValue) },
+                                          task: { vertex, interval, run in steps.noteTask(vertex, interval, run) })
         }
         return options
     }
@@ -270,6 +277,7 @@ struct Latency: ParsableCommand {
               + "p50_ms=\(ms(50)) p90_ms=\(ms(90)) p99_ms=\(ms(99)) max_ms=\(maxMs) "
               + "peak_rss_mb=\(fixed(peakRSSMegabytes(), 1))" + burstFields
               + (partitionedByURL ? " input=partitioned-by-url" : "")
+              + (snapshotEvery != Program.defaultSnapshotEvery ? " snapshot_every=\(snapshotEvery)" : "")
               + (slowEvery > 0 ? " slowed_p50_ms=\(fixed(Double(slowed.valueAtPercentile(50)) / 1000, 2)) "
                  + "slowed_max_ms=\(fixed(Double(slowed.max) / 1000, 2)) slow_ms=\(slowMs) "
                  + "speculation=\(noSpeculation ? "off" : "on")" : ""))
@@ -298,12 +306,26 @@ extension Latency {
             rows.append(("\(vertex) began", step(vertex, found), step(vertex, began)))
             rows.append(("\(vertex) first task started", step(vertex, began), step(vertex, StepTimes.firstTask)))
             rows.append(("\(vertex) tasks done", step(vertex, StepTimes.firstTask), step(vertex, done)))
+            let tasks = { (interval: Interval) in Self.steps.tasks(vertex, interval) }
+            rows.append(("  \(vertex)'s tasks: sum of their wall times", { _ in 0 }, { tasks($0)?.wall }))
+            rows.append(("  \(vertex)'s tasks: sum of their CPU times", { _ in 0 }, { tasks($0)?.cpu }))
+            rows.append(("  \(vertex)'s tasks: the longest's wall time", { _ in 0 }, { tasks($0)?.longest }))
+            rows.append(("  \(vertex)'s tasks: the longest wait for a thread", { _ in 0 }, { tasks($0)?.queued }))
             let last = index == vertices.count - 1
             rows.append((last ? "\(vertex) commit visible" : "  (beside the path) \(vertex) commit visible, from its tasks done",
                          step(vertex, done), step(vertex, committed)))
             before = last ? step(vertex, committed) : step(vertex, done)
         }
         rows.append(("output yielded to the reader", before, { outputAt.get($0) }))
+        // Every interval has input here, so a stateful vertex snapshots at t when (t + 1) % every == 0.
+        if snapshotEvery > 0 {
+            let every = UInt64(snapshotEvery)
+            func path(_ snapshots: Bool) -> Time {
+                { interval in ((interval.rawValue + 1) % every == 0) == snapshots ? outputAt.get(interval) : nil }
+            }
+            rows.append(("whole path, intervals whose commits write a snapshot", { sealedAt.get($0) }, path(true)))
+            rows.append(("whole path, the other intervals", { sealedAt.get($0) }, path(false)))
+        }
         print("  breakdown (ms from the step before; p50 / p90 / p99 / max over the measured intervals):")
         for (label, from, to) in rows {
             var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
@@ -340,6 +362,30 @@ final class StepTimes: Sendable {
     /// When `step` of `vertex` was noted for `interval`.
     func time(_ vertex: String, _ interval: Interval, _ step: Int) -> UInt64? {
         times.withLock { $0[Key(vertex: vertex, interval: interval.rawValue, step: step)] }
+    }
+
+    /// Per (vertex, interval), its task attempts summed: count, wall and CPU time, the longest
+    /// attempt's wall time and the longest wait for a thread (ns).
+    struct TaskSums { var count = 0, wall: UInt64 = 0, cpu: UInt64 = 0, longest: UInt64 = 0, queued: UInt64 = 0 }
+    private let taskSums = Mutex<[Key: TaskSums]>([:])  // lookup only
+
+    /// Adds one task attempt of `vertex` for `interval`.
+    func noteTask(_ vertex: String, _ interval: Interval, _ run: IntervalTrace.TaskRun) {
+        let key = Key(vertex: vertex, interval: interval.rawValue, step: 0)
+        taskSums.withLock { sums in
+            var sum = sums[key] ?? TaskSums()
+            sum.count += 1
+            sum.wall &+= run.wallNanoseconds
+            sum.cpu &+= run.cpuNanoseconds
+            sum.longest = max(sum.longest, run.wallNanoseconds)
+            sum.queued = max(sum.queued, run.queuedNanoseconds)
+            sums[key] = sum
+        }
+    }
+
+    /// The task attempts of `vertex` for `interval`, summed.
+    func tasks(_ vertex: String, _ interval: Interval) -> TaskSums? {
+        taskSums.withLock { $0[Key(vertex: vertex, interval: interval.rawValue, step: 0)] }
     }
 
     /// The vertices noted, in name order.

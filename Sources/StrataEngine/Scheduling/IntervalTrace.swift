@@ -1,3 +1,4 @@
+import Glibc
 import StrataStorage
 
 /// A hook that notes when each vertex reaches each step of an interval, for benchmarks that break
@@ -20,11 +21,40 @@ public struct IntervalTrace: Sendable {
         case committed
     }
 
+    /// One attempt of one partition task that ran to its end (or threw), as its thread saw it.
+    public struct TaskRun: Sendable {
+        /// The task's partition.
+        public let partition: PartitionIndex
+        /// Whether it was a speculative copy.
+        public let speculative: Bool
+        /// From when the task was queued to when a thread began it, ns (0 when it ran inside a
+        /// parallel loop, which queues nothing of its own).
+        public let queuedNanoseconds: UInt64
+        /// From when its thread began it to its end, ns.
+        public let wallNanoseconds: UInt64
+        /// The CPU time its thread spent on it (`CLOCK_THREAD_CPUTIME_ID`), ns: below the wall
+        /// time by what the thread waited (for a CPU, a page, a lock).
+        public let cpuNanoseconds: UInt64
+    }
+
     /// Called once per vertex, interval and step.
     public var record: @Sendable (_ vertex: String, _ interval: Interval, _ step: Step) -> Void
 
-    /// A trace calling `record`.
-    public init(record: @escaping @Sendable (_ vertex: String, _ interval: Interval, _ step: Step) -> Void) {
+    /// Called at the end of every partition task attempt, on the task's thread (`nil`: tasks are
+    /// not timed).
+    public var task: (@Sendable (_ vertex: String, _ interval: Interval, _ run: TaskRun) -> Void)?
+
+    /// A trace calling `record` for the steps and `task` (when given) for each task attempt.
+    public init(record: @escaping @Sendable (_ vertex: String, _ interval: Interval, _ step: Step) -> Void,
+                task: (@Sendable (_ vertex: String, _ interval: Interval, _ run: TaskRun) -> Void)? = nil) {
         self.record = record
+        self.task = task
     }
+}
+
+/// The calling thread's CPU time, ns.
+func threadCPUNanoseconds() -> UInt64 {
+    var spec = timespec()
+    guard clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec) == 0 else { return 0 }
+    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
 }

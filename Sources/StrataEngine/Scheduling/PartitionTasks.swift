@@ -133,8 +133,19 @@ struct TaskContext: Sendable {
     /// The interval the vertex processes next (`nil`: none yet, or nothing to decode ahead):
     /// cores with no task of this interval left to start decode its blocks meanwhile.
     var next: Interval? = nil
+    /// The program's trace (`nil`: none): with a task hook, each attempt is timed.
+    var trace: IntervalTrace? = nil
 
     @TaskLocal static var current: TaskContext?
+
+    /// Reports one attempt to the trace's task hook; `began` and `cpuBegan` as read when it began.
+    func noteTask(_ partition: PartitionIndex, speculative: Bool, queued: UInt64, began: UInt64, cpuBegan: UInt64) {
+        guard let hook = trace?.task else { return }
+        let end = DispatchTime.now().uptimeNanoseconds
+        hook(vertex, interval, IntervalTrace.TaskRun(partition: partition, speculative: speculative, queuedNanoseconds: queued,
+                                                     wallNanoseconds: end &- began,
+                                                     cpuNanoseconds: threadCPUNanoseconds() &- cpuBegan))
+    }
 }
 
 /// The order in which to start `count` partition tasks: longest-processing-time first, the
@@ -170,7 +181,10 @@ func forEachPartition<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Pa
     }
     if !context.repeatable {
         // State is updated in place: one attempt per task; the program retries the interval.
+        let timed = context.trace?.task != nil
         return try runInParallel(count, order: order, idle: idle) { partition in
+            let began = timed ? DispatchTime.now().uptimeNanoseconds : 0, cpuBegan = timed ? threadCPUNanoseconds() : 0
+            defer { if timed { context.noteTask(partition, speculative: false, queued: 0, began: began, cpuBegan: cpuBegan) } }
             try injectFaults(context, partition, attempt: context.attempt)
             return try task(partition)
         }
@@ -406,6 +420,8 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
         start { [self] in
             let partition = PartitionIndex(UInt32(p))
             let began = DispatchTime.now().uptimeNanoseconds
+            let timed = context.trace?.task != nil
+            let cpuBegan = timed ? threadCPUNanoseconds() : 0
             if !speculative {
                 let account = ThreadSchedule.current()
                 self.tasks.withLock { tasks in
@@ -422,6 +438,11 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
                 // Another copy already won: do not spend a core on this one.
                 if self.tasks.withLock({ $0[p].result != nil }) { throw CancellationError() }
                 return try TaskProgress.$current.withValue(attemptProgress) { try body(partition) }
+            }
+            if timed {
+                let queuedAt = speculative ? began : self.tasks.withLock { $0[p].queuedAt }
+                context.noteTask(partition, speculative: speculative, queued: began > queuedAt ? began - queuedAt : 0,
+                                 began: began, cpuBegan: cpuBegan)
             }
             finish(p, result, began: began, units: attemptProgress.count, speculative: speculative)
         }
