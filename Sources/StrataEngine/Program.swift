@@ -535,10 +535,16 @@ public final class Program: Sendable {
     }
 }
 
-/// Runs blocking work on a Dispatch thread, never on the cooperative pool.
+/// Runs blocking work on a thread of its own (`EngineThread`), never on the cooperative pool and
+/// never on a worker of Dispatch's pool: a run blocks its thread until it ends, and libdispatch on
+/// Linux replaces a blocked worker only when its once-a-second check happens to find work queued,
+/// so a run holding one of the pool's workers (as many as cores) left the partition tasks of a
+/// live program one worker on 2 cores — the map side's tasks ran one after the other
+/// (docs/benchmarks.md, "Figures: issue 16, the live path: its map side on one worker, and
+/// snapshots").
 func onOwnThread<R: Sendable>(_ work: @escaping @Sendable () throws -> R) async throws -> R {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        EngineThread.detach(orDispatch: true) { continuation.resume(with: Result { try work() }) }
     }
 }
 

@@ -132,18 +132,34 @@ final class EngineThread: @unchecked Sendable {
     /// Starts `body` at once on a new thread.
     init(_ body: @escaping @Sendable () -> Void) {
         self.body = body
+        if !start() {
+            // No thread to be had: run the stage here; `join` then returns at once.
+            body()
+        }
+    }
+
+    /// Starts `body` on a new thread unless `orDispatch`, when no thread can be had: then on a
+    /// worker of Dispatch's pool (for a caller that must not block, such as a task of Swift's
+    /// cooperative pool).
+    private init(_ body: @escaping @Sendable () -> Void, orDispatch: Bool) {
+        self.body = body
+        if !start() { DispatchQueue.global().async(execute: body) }
+    }
+
+    /// Creates the thread running `body`; `false` (and no handle) when none can be had.
+    private func start() -> Bool {
         let context = Unmanaged.passRetained(self).toOpaque()
         let created = pthread_create(&handle, nil, { context in
             let thread = Unmanaged<EngineThread>.fromOpaque(context!).takeRetainedValue()
             thread.body()
             return nil
         }, context)
-        if created != 0 {
-            // No thread to be had: run the stage here; `join` then returns at once.
+        guard created == 0 else {
             Unmanaged<EngineThread>.fromOpaque(context).release()
             handle = pthread_t()
-            body()
+            return false
         }
+        return true
     }
 
     /// Waits for the thread to end.
@@ -153,8 +169,11 @@ final class EngineThread: @unchecked Sendable {
 
     /// Starts `body` on a new thread nobody joins: for work that must not wait for a worker of
     /// Dispatch's pool (a speculative copy, when a straggler may be holding one of them).
-    static func detach(_ body: @escaping @Sendable () -> Void) {
-        let thread = EngineThread(body)
+    ///
+    /// With `orDispatch`, when no thread can be had, `body` runs on a worker of Dispatch's pool
+    /// instead of on the calling thread.
+    static func detach(orDispatch: Bool = false, _ body: @escaping @Sendable () -> Void) {
+        let thread = orDispatch ? EngineThread(body, orDispatch: true) : EngineThread(body)
         if thread.handle != pthread_t() { pthread_detach(thread.handle) }
     }
 }
