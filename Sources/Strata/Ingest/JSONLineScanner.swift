@@ -161,14 +161,15 @@ package struct JSONLineScanner: Sendable {
     private let wants0: Bool
     /// Whether a second field was requested.
     private let wants1: Bool
-    /// Whether digit runs are skipped byte by byte instead of eight bytes at a time: the plain
-    /// path, kept for tests that check the word-at-a-time path against it.
+    /// Whether the full scan skips digit runs byte by byte instead of eight bytes at a time: the
+    /// plain path, kept for tests that check the word-at-a-time path against it (the shape's
+    /// scan, `scanFields(_:shape:)` on a line of the shape's keys, always reads words).
     private let bytewise: Bool
 
     /// Field names to extract (top-level keys only), up to 2: e.g. a time field and a key field.
     ///
-    /// - Parameter bytewise: Skip digit runs one byte at a time (the plain path; for tests).
-    ///   The results and failures are the same either way.
+    /// - Parameter bytewise: The full scan skips digit runs one byte at a time (the plain path;
+    ///   for tests). The results and failures are the same either way.
     package init(fields: [String], bytewise: Bool = false) {
         precondition(fields.count <= 2, "JSONLineScanner extracts at most 2 fields, got \(fields.count)")
         self.bytewise = bytewise
@@ -224,41 +225,53 @@ package struct JSONLineScanner: Sendable {
     /// Scans `line` the way `scanFields(_:recording:record:)` does, with each top-level key
     /// compared with the next of `keys` instead of scanned; false when a key differs, the line
     /// has more or fewer keys, or any part of it fails (the caller then scans it in full).
+    ///
+    /// The common values are scanned here, on a position held in a register, without a call:
+    /// a string up to its closing quote eight bytes at a time while its bytes are plain ASCII,
+    /// and an integer eight digits at a time up to a byte that cannot continue it
+    /// (`JSONShapeScan`); a string holding an escape, a control byte or non-ASCII, any other
+    /// number (fraction, exponent, or a byte that continues it) and any other value are scanned
+    /// from their first byte by the full scan's own code (`JSONCursor`), so each value's result
+    /// and each failure are the full scan's.
     @inline(__always)
     private func scanByShape(_ line: UnsafeRawBufferPointer, _ keys: UnsafeBufferPointer<JSONShapeKey>,
                              _ value0: inout JSONFieldValue?, _ value1: inout JSONFieldValue?) -> Bool {
-        var cursor = JSONCursor(line, bytewise: bytewise)
-        cursor.skipWhitespace()
-        guard cursor.index < cursor.count, cursor.current == JSONByte.openBrace else { return false }
-        cursor.index += 1
-        cursor.skipWhitespace()
-        let last = keys.count - 1
-        for k in 0...last {
+        guard let base = line.baseAddress else { return false }
+        let bytes = JSONShapeScan(base: base, count: line.count)
+        var index = bytes.skipWhitespace(from: 0)
+        guard index < bytes.count, bytes[index] == JSONByte.openBrace else { return false }
+        index &+= 1
+        let last = keys.count &- 1
+        var k = 0
+        while true {
             let key = keys[k]
-            guard cursor.startsWith(key) else { return false }
-            cursor.index += key.length
-            cursor.skipWhitespace()
+            index = bytes.skipWhitespace(from: index)
+            guard bytes.startsWith(key, at: index) else { return false }
+            index &+= key.length
+            index = bytes.skipWhitespace(from: index)
+            guard index < bytes.count else { return false }
+            let start = index
+            let first = bytes[index]
             let value: JSONFieldValue
-            do {
-                value = try cursor.scanTopLevelValue()
-            } catch {
-                return false
+            if first == JSONByte.quote, let end = bytes.plainStringEnd(afterQuoteAt: start) {
+                value = JSONFieldValue(kind: .string, range: (start &+ 1)..<end)
+                index = end &+ 1
+            } else if let end = bytes.integerEnd(at: start, first: first) {
+                value = JSONFieldValue(kind: .number, range: start..<end)
+                index = end
+            } else {
+                guard let (slowValue, slowEnd) = bytes.scanValueInFull(at: start) else { return false }
+                value = slowValue
+                index = slowEnd
             }
             if key.isField0 && value0 == nil { value0 = value }
             if key.isField1 && value1 == nil { value1 = value }
-            cursor.skipWhitespace()
-            guard cursor.index < cursor.count else { return false }
-            let next = cursor.current
-            cursor.index += 1
-            if k < last {
-                guard next == JSONByte.comma else { return false }
-                cursor.skipWhitespace()
-            } else {
-                guard next == JSONByte.closeBrace else { return false }
-            }
+            guard let next = bytes.separator(at: index, last: k == last) else { return false }
+            index = next
+            if k == last { break }
+            k &+= 1
         }
-        cursor.skipWhitespace()
-        return cursor.index == cursor.count
+        return bytes.skipWhitespace(from: index) == bytes.count
     }
 
     /// The full scan; with `record`, a line it accepts whose keys all fit a shape
@@ -429,11 +442,142 @@ struct JSONShapeKey {
         isField0 = field0
         isField1 = field1
     }
+}
 
-    /// The key's byte at `i` (< `length`).
+// MARK: - Shape scan
+
+/// The bytes of one line as `JSONLineScanner.scanByShape` reads them: a position is a plain
+/// `Int` the caller keeps (in a register), and every read is checked against `count` by this
+/// type's own functions — no other bounds checks. A word read near the line's end has zeros in
+/// place of the bytes past it; a zero byte is a control byte, a non-digit and no key's byte, so
+/// each scan below stops at the line's end as it stops at any byte that ends its run.
+private struct JSONShapeScan {
+    /// The line's first byte.
+    let base: UnsafeRawPointer
+    /// The line's length.
+    let count: Int
+
+    /// The byte at `index` (< `count`).
     @inline(__always)
-    func byte(_ i: Int) -> UInt8 {
-        UInt8(truncatingIfNeeded: (i < 8 ? word0 : word1) >> UInt64(8 * (i & 7)))
+    subscript(index: Int) -> UInt8 { base.load(fromByteOffset: index, as: UInt8.self) }
+
+    /// The eight bytes from `index` (< `count`) as a little-endian word (byte `index` lowest),
+    /// zero in the bytes past the line's end.
+    @inline(__always)
+    func word(at index: Int) -> UInt64 {
+        if index &+ 8 <= count {
+            return UInt64(littleEndian: base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+        }
+        if count >= 8 {
+            // The line's last eight bytes, shifted down so that byte `index` is the lowest.
+            let tail = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self))
+            return tail >> UInt64(truncatingIfNeeded: 8 &* (index &- (count &- 8)))
+        }
+        var word: UInt64 = 0
+        var position = index
+        while position < count {
+            word |= UInt64(self[position]) << UInt64(truncatingIfNeeded: 8 &* (position &- index))
+            position &+= 1
+        }
+        return word
+    }
+
+    /// The first position from `index` that is not JSON whitespace (space, tab, CR, LF), or `count`.
+    @inline(__always)
+    func skipWhitespace(from index: Int) -> Int {
+        var position = index
+        while position < count {
+            let byte = self[position]
+            if byte > 0x20 { return position }
+            guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { return position }
+            position &+= 1
+        }
+        return position
+    }
+
+    /// Whether the bytes from `index` are all of `key`'s (its quotes and colon included). A key's
+    /// bytes are never zero (the full scan accepted it as a string without escapes, which holds
+    /// no control byte), so a key running past the line's end differs from the zeros read there.
+    @inline(__always)
+    func startsWith(_ key: JSONShapeKey, at index: Int) -> Bool {
+        guard index < count, (word(at: index) ^ key.word0) & key.mask0 == 0 else { return false }
+        if key.length <= 8 { return true }
+        guard index &+ 8 < count else { return false }
+        return (word(at: index &+ 8) ^ key.word1) & key.mask1 == 0
+    }
+
+    /// The position of the closing quote of the string whose opening quote is at `quote`, when
+    /// every byte between is plain ASCII (no backslash, no control byte, none at or above 0x80);
+    /// `nil` otherwise, and when the line ends first. Eight bytes at a time.
+    @inline(__always)
+    func plainStringEnd(afterQuoteAt quote: Int) -> Int? {
+        var position = quote &+ 1
+        while position < count {
+            let special = jsonStringSpecialBytes(word(at: position))
+            if special != 0 {
+                position &+= special.trailingZeroBitCount &>> 3
+                return position < count && self[position] == JSONByte.quote ? position : nil
+            }
+            position &+= 8
+        }
+        return nil
+    }
+
+    /// The end of the integer at `start` (whose byte is `first`): `-?(0|[1-9][0-9]*)` followed by
+    /// the line's end or a byte that cannot continue a number (`isWordByte`), its digits read
+    /// eight at a time; `nil` when `start` holds no such integer (not a number, a fraction, an
+    /// exponent, a malformed number), which the full scan then reads.
+    @inline(__always)
+    func integerEnd(at start: Int, first: UInt8) -> Int? {
+        var position = start
+        var digit = first
+        if first == JSONByte.minus {
+            position &+= 1
+            guard position < count else { return nil }
+            digit = self[position]
+        }
+        if digit == JSONByte.zero {
+            position &+= 1
+        } else if digit &- JSONByte.zero < 10 {
+            position &+= 1
+            while position < count {
+                let nonDigits = jsonNonDigitBytes(word(at: position))
+                if nonDigits != 0 {
+                    position &+= nonDigits.trailingZeroBitCount &>> 3
+                    break
+                }
+                position &+= 8
+            }
+        } else {
+            return nil
+        }
+        if position < count && isWordByte(self[position]) { return nil }
+        return position
+    }
+
+    /// The position after the separator that follows a value ending at `index`: the comma
+    /// before the next key, or the closing brace after the `last` one (whitespace before it
+    /// skipped); `nil` when another byte, or the line's end, is there.
+    @inline(__always)
+    func separator(at index: Int, last: Bool) -> Int? {
+        let position = skipWhitespace(from: index)
+        guard position < count, self[position] == (last ? JSONByte.closeBrace : JSONByte.comma) else { return nil }
+        return position &+ 1
+    }
+
+    /// The value at `start`, read by the full scan's code (`JSONCursor.scanTopLevelValue`), and
+    /// the position after it; `nil` when it fails. Out of line: for the values the loop above does
+    /// not read itself.
+    @inline(never)
+    func scanValueInFull(at start: Int) -> (JSONFieldValue, Int)? {
+        var cursor = JSONCursor(UnsafeRawBufferPointer(start: base, count: count))
+        cursor.index = start
+        do {
+            let value = try cursor.scanTopLevelValue()
+            return (value, cursor.index)
+        } catch {
+            return nil
+        }
     }
 }
 
@@ -485,23 +629,6 @@ private struct JSONCursor {
     func peek() throws(JSONScanFailure) -> UInt8 {
         guard index < count else { throw JSONScanFailure(.unexpectedEnd, offset: index) }
         return bytes[index]
-    }
-
-    /// Whether the bytes at `index` are `key`'s (all `key.length` of them, within the line).
-    @inline(__always)
-    func startsWith(_ key: JSONShapeKey) -> Bool {
-        if key.length <= 8 && index + 8 <= count {
-            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-            return (word ^ key.word0) & key.mask0 == 0
-        }
-        if index + 16 <= count {
-            let first = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-            let second = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index + 8, as: UInt64.self))
-            return ((first ^ key.word0) & key.mask0) | ((second ^ key.word1) & key.mask1) == 0
-        }
-        guard index + key.length <= count else { return false }
-        for i in 0..<key.length where bytes[index + i] != key.byte(i) { return false }
-        return true
     }
 
     /// Consumes `byte` or throws.
