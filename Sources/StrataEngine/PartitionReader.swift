@@ -13,8 +13,8 @@ enum PartitionReader {
     /// Blocks that an idle core already decoded for this task (`DecodedAhead`, under the task's
     /// vertex) are taken as they are instead of decoded again: the same records either way.
     ///
-    /// `decoder` decodes each block into the one array returned (specialized for `Record` when
-    /// built where it is concrete); by default one built here, unspecialized: the same records.
+    /// `decoder` decodes each block (specialized for `Record` when built where it is concrete);
+    /// by default one built here, unspecialized: the same records.
     ///
     /// - Throws: `StorageError` (including `.corrupt` naming where, and `.recordRejected` for a
     ///   record that `Record` does not accept); `.notSealed` and `.outsideRetention` stay errors.
@@ -27,23 +27,21 @@ enum PartitionReader {
         let location = StoreLocation(stream: descriptor.name, interval: interval, partition: partition)
         let ahead = DecodedAhead.current
         do {
-            var blocksLeft = 0
-            try log.withSealedBlocks(of: descriptor, interval: interval, partition: partition,
-                                     beforePartition: { _, blocks in blocksLeft = blocks }) { _, chunk, block in
-                // Every block decoded straight into the partition's one array (room made once for
-                // all of them, from the first block's count), or a block decoded ahead appended to
-                // it, both by `decoder`'s (specialized) code.
-                let count: Int
+            try log.withSealedBlocks(of: descriptor, interval: interval, partition: partition) { _, chunk, block in
+                let decoded: ContiguousArray<Record>
                 if let ahead, let taken: ContiguousArray<Record> = ahead.take(
                     DecodedAhead.BlockID(stream: descriptor.id, interval: interval, partition: partition, chunk: chunk)) {
-                    count = taken.count
-                    if records.isEmpty { records = taken } else { decoder.appendDecoded(taken, &records) }
+                    decoded = taken
                 } else {
-                    count = try decoder.decodeAppending(block, &codec, location, records.count, blocksLeft, &records)
+                    decoded = try decoder.decode(block, &codec, location, records.count)
                 }
-                blocksLeft -= 1
                 // Evidence for speculation: how far the task has got (once per block).
-                TaskProgress.current?.add(count)
+                TaskProgress.current?.add(decoded.count)
+                if records.isEmpty {
+                    records = decoded
+                } else {
+                    records.append(contentsOf: decoded)
+                }
             }
         } catch let corruption as Corruption {
             throw StorageError.corrupt(location, corruption)

@@ -14,14 +14,10 @@ func combineInPlace<Key: RecordCodable, Value: RecordCodable, Combined: RecordCo
     _ pairs: ContiguousArray<KeyValue<Key, Value>>, create: (Value) throws -> Combined,
     merge: (inout Combined, Value) throws -> Void
 ) rethrows -> ContiguousArray<KeyValue<Key, Combined>> {
-    // Room for up to 2048 keys up front: 4096 slots, 64 KiB, under glibc's mmap threshold, so
-    // the same heap memory serves batch after batch; more keys grow the table (re-placing only
-    // the keys so far). A batch usually has far fewer distinct keys than pairs (about 1 250 urls
-    // in a partition's 25 000 page views). Room for every pair (up to 65 536 keys, 1 MiB of slots
-    // per batch), with each partition's records decoded into one array (`PartitionReader`),
-    // raised the window count's page faults from 10–34 K to 45–103 K per run (+0.2 s of system
-    // CPU); docs/benchmarks.md, "the reader decodes into one array".
-    var table = EncodedKeyTable(routing: false, capacity: min(pairs.count, 2048))
+    // Room for every key up front (bounded): growing re-places each key several times. (Room
+    // for 4096 keys instead, 128 KiB of slots, tripled the window count's page faults: glibc then
+    // kept the batches' megabyte arrays on mmap rather than its heap; docs/benchmarks.md.)
+    var table = EncodedKeyTable(routing: false, capacity: min(pairs.count, 1 << 16))
     var scratch = BinaryWriter(capacity: 64)
     var output = ContiguousArray<KeyValue<Key, Combined>>()
     for pair in pairs {

@@ -128,7 +128,7 @@ func combineByKey<Key: RecordCodable, Value: RecordCodable>(
     _ pairs: ContiguousArray<KeyValue<Key, Value>>, inPartition partition: UInt32, of count: UInt32,
     _ combine: (Value, Value) throws -> Value
 ) rethrows -> (combined: ContiguousArray<KeyValue<Key, Value>>, misplaced: (index: Int, routesTo: UInt32)?) {
-    // Room for every key up front (bounded); routing keeps each new key's XXH64.
+    // Room for every key up front (bounded), as combineInPlace; routing keeps each new key's XXH64.
     var table = EncodedKeyTable(routing: true, capacity: min(pairs.count, 1 << 16))
     var scratch = BinaryWriter(capacity: 64)
     var output = ContiguousArray<KeyValue<Key, Value>>()

@@ -625,15 +625,13 @@ package final class LogStore: Sendable {
     /// transaction.
     ///
     /// Block pointers are valid only inside `body`. Returns the interval's seal (nil when empty).
-    /// `beforePartition`, when given, is called before each partition's blocks with the number of
-    /// blocks `body` will then be called with (a reader sizes its array from it).
     ///
     /// - Throws: what `sealRecord` throws; `.corrupt(…, .missingBlock)` when a block the seal
     ///   lists is gone; `.partitionOutOfRange`; whatever `body` throws.
     @discardableResult
     package func withSealedBlocks(
         of descriptor: StreamDescriptor, interval: Interval, partition: PartitionIndex? = nil,
-        chunks: Range<UInt32>? = nil, beforePartition: ((PartitionIndex, _ blocks: Int) throws -> Void)? = nil,
+        chunks: Range<UInt32>? = nil,
         _ body: (PartitionIndex, ChunkIndex, UnsafeRawBufferPointer) throws -> Void
     ) throws -> SealRecord? {
         if let partition, partition.rawValue >= descriptor.partitions {
@@ -650,7 +648,6 @@ package final class LogStore: Sendable {
             for p in partitions {
                 let chunkCount = seal.chunks[Int(p.rawValue)]
                 let first = min(chunks?.lowerBound ?? 0, chunkCount), end = min(chunks?.upperBound ?? chunkCount, chunkCount)
-                try beforePartition?(p, Int(end - first))
                 for c in first..<end {
                     let key = BlockKey(stream: descriptor.id, interval: interval, partition: p, chunk: ChunkIndex(rawValue: c))
                     try key.withEncodedBytes { keyBytes in
