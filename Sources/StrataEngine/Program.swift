@@ -544,7 +544,7 @@ public final class Program: Sendable {
 /// snapshots").
 func onOwnThread<R: Sendable>(_ work: @escaping @Sendable () throws -> R) async throws -> R {
     try await withCheckedThrowingContinuation { continuation in
-        EngineThread.detach(orDispatch: true) { continuation.resume(with: Result { try work() }) }
+        EngineThread.detach { continuation.resume(with: Result { try work() }) }
     }
 }
 

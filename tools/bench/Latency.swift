@@ -76,7 +76,7 @@ struct Latency: ParsableCommand {
     @Flag(help: "Break the latency down along the critical path: per vertex, when its pass found the interval ready, began it, started its first task, finished its tasks and had its commit visible (ProgramOptions.trace).")
     var breakdown = false
 
-    @Option(name: .customLong("snapshot-every"),
+    @Option(name: .customLong("snapshot-every"), parsing: .unconditional,
             help: "Stateful vertices snapshot their state every this many intervals (0: never; default the program's, 30).")
     var snapshotEvery: Int = Program.defaultSnapshotEvery
 

@@ -76,7 +76,9 @@ final class WindowedReduceVertex<Key: RecordCodable & Hashable, Value: RecordCod
 
 /// The batches of one partition's last intervals as they entered a sliding window, in interval
 /// order, kept for when each leaves it (`WindowedReduceVertex`): at most `limitBytes` of records
-/// (their inline size), beyond which a batch is not kept and is read again when it leaves.
+/// (the arrays' capacity × the record's stride; storage a record points to, such as a String
+/// key of more than 15 bytes, is not counted), beyond which a batch is not kept and is read
+/// again when it leaves.
 ///
 /// A batch is a pure function of the sealed input of its interval, so one taken from here equals
 /// the one a read would return; a batch missing (not kept, or dropped by a reset) is only read.
@@ -93,12 +95,12 @@ struct RecentBatches<Record> {
     mutating func take(_ interval: Interval) -> ContiguousArray<Record>? {
         var dropped = 0
         while dropped < batches.count, batches[dropped].interval < interval {
-            held -= batches[dropped].records.count
+            held -= batches[dropped].records.capacity
             dropped += 1
         }
         batches.removeFirst(dropped)
         guard let first = batches.first, first.interval == interval else { return nil }
-        held -= first.records.count
+        held -= first.records.capacity
         batches.removeFirst()
         return first.records
     }
@@ -110,9 +112,9 @@ struct RecentBatches<Record> {
             batches.removeAll()
             held = 0
         }
-        guard (held + records.count) * MemoryLayout<Record>.stride <= Self.limitBytes else { return }
+        guard (held + records.capacity) * MemoryLayout<Record>.stride <= Self.limitBytes else { return }
         batches.append((interval, records))
-        held += records.count
+        held += records.capacity
     }
 }
 

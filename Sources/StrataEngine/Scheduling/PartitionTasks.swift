@@ -142,9 +142,10 @@ struct TaskContext: Sendable {
     func noteTask(_ partition: PartitionIndex, speculative: Bool, queued: UInt64, began: UInt64, cpuBegan: UInt64) {
         guard let hook = trace?.task else { return }
         let end = DispatchTime.now().uptimeNanoseconds
+        let cpuEnd = threadCPUNanoseconds()  // 0 (as cpuBegan) when the clock cannot be read: then 0
         hook(vertex, interval, IntervalTrace.TaskRun(partition: partition, speculative: speculative, queuedNanoseconds: queued,
-                                                     wallNanoseconds: end &- began,
-                                                     cpuNanoseconds: threadCPUNanoseconds() &- cpuBegan))
+                                                     wallNanoseconds: end > began ? end - began : 0,
+                                                     cpuNanoseconds: cpuEnd > cpuBegan ? cpuEnd - cpuBegan : 0))
     }
 }
 

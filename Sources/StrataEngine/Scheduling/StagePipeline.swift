@@ -138,10 +138,10 @@ final class EngineThread: @unchecked Sendable {
         }
     }
 
-    /// Starts `body` on a new thread unless `orDispatch`, when no thread can be had: then on a
-    /// worker of Dispatch's pool (for a caller that must not block, such as a task of Swift's
-    /// cooperative pool).
-    private init(_ body: @escaping @Sendable () -> Void, orDispatch: Bool) {
+    /// Starts `body` on a new thread, or, when no thread can be had, on a worker of Dispatch's
+    /// pool: never on the calling thread (which must not block: a task of Swift's cooperative
+    /// pool, or a coordinator watching for stragglers).
+    private init(fallingBackToDispatch body: @escaping @Sendable () -> Void) {
         self.body = body
         if !start() { DispatchQueue.global().async(execute: body) }
     }
@@ -168,12 +168,11 @@ final class EngineThread: @unchecked Sendable {
     }
 
     /// Starts `body` on a new thread nobody joins: for work that must not wait for a worker of
-    /// Dispatch's pool (a speculative copy, when a straggler may be holding one of them).
-    ///
-    /// With `orDispatch`, when no thread can be had, `body` runs on a worker of Dispatch's pool
-    /// instead of on the calling thread.
-    static func detach(orDispatch: Bool = false, _ body: @escaping @Sendable () -> Void) {
-        let thread = orDispatch ? EngineThread(body, orDispatch: true) : EngineThread(body)
+    /// Dispatch's pool (a speculative copy, when a straggler may be holding one of them; a
+    /// program's run). When no thread can be had, `body` runs on a worker of Dispatch's pool,
+    /// never on the calling thread.
+    static func detach(_ body: @escaping @Sendable () -> Void) {
+        let thread = EngineThread(fallingBackToDispatch: body)
         if thread.handle != pthread_t() { pthread_detach(thread.handle) }
     }
 }

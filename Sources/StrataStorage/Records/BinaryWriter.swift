@@ -157,6 +157,8 @@ extension BinaryWriter {
     @inlinable
     public mutating func write(_ group: FieldGroup) {
         let count = group.count
+        // Four `UInt64`s: no padding, zeroed at first, every byte below `count` stored
+        // little-endian by `append`, so the first `count` bytes are exactly the fields'.
         withUnsafeBytes(of: group.storage) { _bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[..<count])) }
     }
 }
