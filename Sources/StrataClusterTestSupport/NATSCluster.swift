@@ -160,6 +160,13 @@ public final class NATSCluster: Sendable {
         for index in nodes.indices { try start(node: index) }
         do {
             try waitUntilReady(within: readyWithin)
+        } catch NATSClusterError.timedOut(let what, let last) {
+            // What the servers said (a port they could not listen on, a crash) names the cause.
+            let exited = nodes.indices.filter { !isRunning(node: $0) }.map { nodes[$0].name }
+            let logs = logTails(lines: 15)
+            stop()
+            throw NATSClusterError.timedOut(what, lastError: last + (exited.isEmpty ? "" : "; exited: \(exited)")
+                                                + "\nserver logs:\n" + logs)
         } catch {
             stop()
             throw error
