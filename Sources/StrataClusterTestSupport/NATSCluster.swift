@@ -102,62 +102,88 @@ public final class NATSCluster: Sendable {
         self.authentication = authentication
         tls = requireTLS ? try Self.makeCertificates(in: directory) : nil
         _ = try Self.serverBinary()
-        let ports = try Self.freePorts(nodeCount * 2)
-        var nodes: [Node] = []
-        for index in 0..<nodeCount {
-            let name = "n\(index)"
-            nodes.append(Node(name: name, clientPort: ports[index * 2], routePort: ports[index * 2 + 1],
-                              configFile: directory.appending("\(name).conf"),
-                              logFile: directory.appending("\(name).log")))
-        }
-        self.nodes = nodes
-        processes = Mutex([Process?](repeating: nil, count: nodeCount))
-        for node in nodes {
-            let routes = nodes.filter { $0.name != node.name }.map { "nats-route://127.0.0.1:\($0.routePort)" }
-            var config = """
-                server_name: \(node.name)
-                listen: 127.0.0.1:\(node.clientPort)
-                debug: \(debugLogging)
-                jetstream {
-                    store_dir: "\(directory.appending(node.name))"
-                    max_memory_store: 64MB
-                    max_file_store: 2GB
+        // A port checked free can be taken (by any connection of the test run) before its server
+        // binds it; that server then exits ("address already in use") and the cluster never forms:
+        // such a start is retried with new ports.
+        var started: (nodes: [Node], processes: [Process])?
+        for attempt in 1...5 {
+            let authentication = self.authentication, tls = self.tls
+            let ports = try Self.freePorts(nodeCount * 2)
+            var nodes: [Node] = []
+            for index in 0..<nodeCount {
+                let name = "n\(index)"
+                nodes.append(Node(name: name, clientPort: ports[index * 2], routePort: ports[index * 2 + 1],
+                                  configFile: directory.appending("\(name).conf"),
+                                  logFile: directory.appending("\(name).log")))
+            }
+            for node in nodes {
+                let routes = nodes.filter { $0.name != node.name }.map { "nats-route://127.0.0.1:\($0.routePort)" }
+                var config = """
+                    server_name: \(node.name)
+                    listen: 127.0.0.1:\(node.clientPort)
+                    debug: \(debugLogging)
+                    jetstream {
+                        store_dir: "\(directory.appending(node.name))"
+                        max_memory_store: 64MB
+                        max_file_store: 2GB
+                    }
+
+                    """
+                if let maxPayload { config += "max_payload: \(maxPayload)\n" }
+                if nodeCount > 1 {
+                    config += """
+                        cluster {
+                            name: strata-test
+                            listen: 127.0.0.1:\(node.routePort)
+                            routes: [\(routes.joined(separator: ", "))]
+                        }
+
+                        """
                 }
+                switch authentication {
+                case .none: break
+                case let .userPassword(user, password):
+                    config += "authorization { user: \"\(user)\", password: \"\(password)\" }\n"
+                case let .token(token):
+                    config += "authorization { token: \"\(token)\" }\n"
+                }
+                if let tls {
+                    config += """
+                        tls {
+                            cert_file: "\(tls.serverCertificate)"
+                            key_file: "\(tls.serverKey)"
+                            ca_file: "\(tls.certificateAuthority)"
+                            verify: true
+                            timeout: 5
+                        }
 
-                """
-            if let maxPayload { config += "max_payload: \(maxPayload)\n" }
-            if nodeCount > 1 {
-                config += """
-                    cluster {
-                        name: strata-test
-                        listen: 127.0.0.1:\(node.routePort)
-                        routes: [\(routes.joined(separator: ", "))]
-                    }
-
-                    """
+                        """
+                }
+                try config.write(toFile: node.configFile, atomically: true, encoding: .utf8)
             }
-            switch authentication {
-            case .none: break
-            case let .userPassword(user, password):
-                config += "authorization { user: \"\(user)\", password: \"\(password)\" }\n"
-            case let .token(token):
-                config += "authorization { token: \"\(token)\" }\n"
+            if attempt > 1 {
+                // The last attempt's logs (their "Listening" lines) and stores go.
+                for node in nodes {
+                    try? FileManager.default.removeItem(atPath: node.logFile)
+                    try? FileManager.default.removeItem(atPath: directory.appending(node.name))
+                }
             }
-            if let tls {
-                config += """
-                    tls {
-                        cert_file: "\(tls.serverCertificate)"
-                        key_file: "\(tls.serverKey)"
-                        ca_file: "\(tls.certificateAuthority)"
-                        verify: true
-                        timeout: 5
-                    }
-
-                    """
+            let processes = try nodes.map { try Self.launch($0) }
+            if Self.waitUntilListening(nodes, processes, routes: nodeCount > 1) {
+                started = (nodes, processes)
+                break
             }
-            try config.write(toFile: node.configFile, atomically: true, encoding: .utf8)
+            for process in processes where process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+            for process in processes { process.waitUntilExit() }
+            if attempt == 5 {
+                throw NATSClusterError.timedOut("nats-server to listen on its ports (5 attempts with new ports)",
+                                                lastError: nodes.map(\.logFile).map { (try? String(contentsOfFile: $0, encoding: .utf8))?
+                                                    .split(separator: "\n").suffix(3).joined(separator: "\n") ?? "" }.joined(separator: "\n"))
+            }
         }
-        for index in nodes.indices { try start(node: index) }
+        guard let started else { throw NATSClusterError.noPort(EADDRINUSE) }
+        self.nodes = started.nodes
+        processes = Mutex(started.processes.map { Optional($0) })
         do {
             try waitUntilReady(within: readyWithin)
         } catch NATSClusterError.timedOut(let what, let last) {
@@ -189,19 +215,42 @@ public final class NATSCluster: Sendable {
 
     /// Starts one node's process (it must not be running).
     public func start(node index: Int) throws {
+        let process = try Self.launch(nodes[index])
+        processes.withLock { $0[index] = process }
+    }
+
+    /// Runs `nats-server` with `node`'s config, its output appended to the node's log.
+    static func launch(_ node: Node) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.serverBinary())
-        process.arguments = ["-c", nodes[index].configFile]
-        let log = FileHandle(forWritingAtPath: nodes[index].logFile) ?? {
-            _ = FileManager.default.createFile(atPath: nodes[index].logFile, contents: nil)
-            return FileHandle(forWritingAtPath: nodes[index].logFile)
+        process.arguments = ["-c", node.configFile]
+        let log = FileHandle(forWritingAtPath: node.logFile) ?? {
+            _ = FileManager.default.createFile(atPath: node.logFile, contents: nil)
+            return FileHandle(forWritingAtPath: node.logFile)
         }()
         log?.seekToEndOfFile()
         process.standardOutput = log ?? FileHandle.nullDevice
         process.standardError = log ?? FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        processes.withLock { $0[index] = process }
+        return process
+    }
+
+    /// Whether every server of a fresh start listens for clients (and routes): `false` as soon as
+    /// one has exited (it could not bind a port), or after 60 s.
+    static func waitUntilListening(_ nodes: [Node], _ processes: [Process], routes: Bool) -> Bool {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if processes.contains(where: { !$0.isRunning }) { return false }
+            let listening = nodes.allSatisfy { node in
+                let log = (try? String(contentsOfFile: node.logFile, encoding: .utf8)) ?? ""
+                return log.contains("Listening for client connections on")
+                    && (!routes || log.contains("Listening for route connections on"))
+            }
+            if listening { return !processes.contains(where: { !$0.isRunning }) }
+            usleep(20_000)
+        }
+        return false
     }
 
     /// Sends `SIGKILL` to a node and waits for it to exit.
