@@ -102,12 +102,74 @@ public final class NATSCluster: Sendable {
         self.authentication = authentication
         tls = requireTLS ? try Self.makeCertificates(in: directory) : nil
         _ = try Self.serverBinary()
-        // A port checked free can be taken (by any connection of the test run) before its server
-        // binds it; that server then exits ("address already in use") and the cluster never forms:
-        // such a start is retried with new ports.
-        var started: (nodes: [Node], processes: [Process])?
+        let started = try Self.startListening(nodeCount: nodeCount, directory: directory, authentication: authentication,
+                                              tls: tls, maxPayload: maxPayload, debugLogging: debugLogging)
+        self.nodes = started.nodes
+        processes = Mutex(started.processes.map { Optional($0) })
+        do {
+            try waitUntilReady(within: readyWithin)
+        } catch NATSClusterError.timedOut(let what, let last) {
+            // What the servers said (a port they could not listen on, a crash) names the cause.
+            let exited = nodes.indices.filter { !isRunning(node: $0) }.map { nodes[$0].name }
+            let logs = logTails(lines: 15)
+            stop()
+            throw NATSClusterError.timedOut(what, lastError: last + (exited.isEmpty ? "" : "; exited: \(exited)")
+                                                + "\nserver logs:\n" + logs)
+        } catch {
+            stop()
+            throw error
+        }
+    }
+
+    deinit { stop() }
+
+    /// The client URLs of every node.
+    public var urls: [String] { nodes.map(\.url) }
+
+    /// Connection options for this cluster, with its credentials; `nodes` picks which URLs (all by default).
+    public func connectionOptions(name: String, nodes picked: [Int]? = nil) -> NATSConnectionOptions {
+        let urls = (picked ?? Array(nodes.indices)).map { nodes[$0].url }
+        var options = NATSConnectionOptions(urls: urls, name: name, credentials: authentication.credentials,
+                                            tls: tls?.clientOptions)
+        options.requestTimeout = .seconds(20)
+        return options
+    }
+
+    /// Starts one node's process (it must not be running).
+    public func start(node index: Int) throws {
+        let process = try Self.launch(nodes[index])
+        processes.withLock { $0[index] = process }
+    }
+
+    /// Runs `nats-server` with `node`'s config, its output appended to the node's log.
+    static func launch(_ node: Node) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.serverBinary())
+        process.arguments = ["-c", node.configFile]
+        let log = FileHandle(forWritingAtPath: node.logFile) ?? {
+            _ = FileManager.default.createFile(atPath: node.logFile, contents: nil)
+            return FileHandle(forWritingAtPath: node.logFile)
+        }()
+        log?.seekToEndOfFile()
+        process.standardOutput = log ?? FileHandle.nullDevice
+        process.standardError = log ?? FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Starts `nodeCount` servers on ports checked free, until every one listens: a port checked
+    /// free can be taken (by any connection of the test run) before its server binds it; that
+    /// server then exits ("address already in use") and the cluster never forms, so such a start
+    /// is tried again with new ports, 5 times at most.
+    ///
+    /// - Throws: `NATSClusterError.timedOut` with the last attempt's log tails when no attempt
+    ///   listened; what writing a config file or launching a server throws.
+    private static func startListening(nodeCount: Int, directory: TemporaryDirectory, authentication: Authentication,
+                                       tls: TLSFiles?, maxPayload: Int?,
+                                       debugLogging: Bool) throws -> (nodes: [Node], processes: [Process]) {
+        var lastLogTails = ""
         for attempt in 1...5 {
-            let authentication = self.authentication, tls = self.tls
             let ports = try Self.freePorts(nodeCount * 2)
             var nodes: [Node] = []
             for index in 0..<nodeCount {
@@ -169,71 +231,13 @@ public final class NATSCluster: Sendable {
                 }
             }
             let processes = try nodes.map { try Self.launch($0) }
-            if Self.waitUntilListening(nodes, processes, routes: nodeCount > 1) {
-                started = (nodes, processes)
-                break
-            }
+            if Self.waitUntilListening(nodes, processes, routes: nodeCount > 1) { return (nodes, processes) }
             for process in processes where process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
             for process in processes { process.waitUntilExit() }
-            if attempt == 5 {
-                throw NATSClusterError.timedOut("nats-server to listen on its ports (5 attempts with new ports)",
-                                                lastError: nodes.map(\.logFile).map { (try? String(contentsOfFile: $0, encoding: .utf8))?
-                                                    .split(separator: "\n").suffix(3).joined(separator: "\n") ?? "" }.joined(separator: "\n"))
-            }
+            lastLogTails = nodes.map(\.logFile).map { (try? String(contentsOfFile: $0, encoding: .utf8))?
+                .split(separator: "\n").suffix(3).joined(separator: "\n") ?? "" }.joined(separator: "\n")
         }
-        guard let started else { throw NATSClusterError.noPort(EADDRINUSE) }
-        self.nodes = started.nodes
-        processes = Mutex(started.processes.map { Optional($0) })
-        do {
-            try waitUntilReady(within: readyWithin)
-        } catch NATSClusterError.timedOut(let what, let last) {
-            // What the servers said (a port they could not listen on, a crash) names the cause.
-            let exited = nodes.indices.filter { !isRunning(node: $0) }.map { nodes[$0].name }
-            let logs = logTails(lines: 15)
-            stop()
-            throw NATSClusterError.timedOut(what, lastError: last + (exited.isEmpty ? "" : "; exited: \(exited)")
-                                                + "\nserver logs:\n" + logs)
-        } catch {
-            stop()
-            throw error
-        }
-    }
-
-    deinit { stop() }
-
-    /// The client URLs of every node.
-    public var urls: [String] { nodes.map(\.url) }
-
-    /// Connection options for this cluster, with its credentials; `nodes` picks which URLs (all by default).
-    public func connectionOptions(name: String, nodes picked: [Int]? = nil) -> NATSConnectionOptions {
-        let urls = (picked ?? Array(nodes.indices)).map { nodes[$0].url }
-        var options = NATSConnectionOptions(urls: urls, name: name, credentials: authentication.credentials,
-                                            tls: tls?.clientOptions)
-        options.requestTimeout = .seconds(20)
-        return options
-    }
-
-    /// Starts one node's process (it must not be running).
-    public func start(node index: Int) throws {
-        let process = try Self.launch(nodes[index])
-        processes.withLock { $0[index] = process }
-    }
-
-    /// Runs `nats-server` with `node`'s config, its output appended to the node's log.
-    static func launch(_ node: Node) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.serverBinary())
-        process.arguments = ["-c", node.configFile]
-        let log = FileHandle(forWritingAtPath: node.logFile) ?? {
-            _ = FileManager.default.createFile(atPath: node.logFile, contents: nil)
-            return FileHandle(forWritingAtPath: node.logFile)
-        }()
-        log?.seekToEndOfFile()
-        process.standardOutput = log ?? FileHandle.nullDevice
-        process.standardError = log ?? FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        return process
+        throw NATSClusterError.timedOut("nats-server to listen on its ports (5 attempts with new ports)", lastError: lastLogTails)
     }
 
     /// Whether every server of a fresh start listens for clients (and routes): `false` as soon as

@@ -26,7 +26,8 @@ struct TaskCheckpointTests {
             let names = ExecutionNames(namespace: uniqueName("ckpt").lowercased(), program: "demo")
             _ = try jetStream.addOrUpdateStream(JetStreamConfiguration(name: names.jetStreamName, subjects: [names.allSubjects],
                                                                        replicas: 3, duplicateWindow: .seconds(600)))
-            #expect(try TaskCheckpoint.latest(jetStream: jetStream, names: names, partition: 1).checkpoint == nil)
+            let none = try TaskCheckpoint.latest(jetStream: jetStream, names: names, partition: 1)
+            #expect(none.checkpoint == nil && none.oldestPosition == nil)
 
             let older = TaskCheckpoint(through: Interval(9), position: 17, image: Self.image(3000, seed: 1))
             let olderMessages = older.messages(names: names, partition: 1, node: "a", pieceBytes: 1000)
@@ -55,6 +56,8 @@ struct TaskCheckpointTests {
             let chosen = try #require(found.checkpoint)
             #expect(chosen.through == Interval(9) && chosen.position == 17 && chosen.image == older.image)
             #expect(found.torn.count == 2, "\(found.torn)")
+            // No restore reads before the oldest position of the checkpoints kept, torn ones included.
+            #expect(found.oldestPosition == 17)
 
             // The missing piece arrives (a new owner republished it): the newer one is complete.
             _ = try jetStream.publish(tornMessages[1])
@@ -188,5 +191,33 @@ struct TaskCheckpointTests {
         #expect(log.purgeBounds(subjects: [x], position: 25).map { "\($0.subject) \($0.before)" } == ["\(x) 20"])
         // The fence changes no resume position: still right after the mark through 1.
         #expect(log.position(subjects: [x], sealed: Interval(1)) == 12)
+    }
+
+    /// A new owner that restored a checkpoint taken once the input had ended: on the subject
+    /// whose last seal mark is where the checkpoint resumes, every message lies before the
+    /// reader's start and nothing more comes. The messages found there count as seen, so the
+    /// purge reaches them (keeping the subject's newest); before, they stayed behind every
+    /// checkpoint for good — one way to the "N behind it" for 240 s of `TrimReplayTests` under
+    /// load, which needs a partition's task to start from a checkpoint once the input ended.
+    @Test func messagesFoundBeforeTheStartOnASubjectThatGetsNoMoreAreTrimmed() {
+        var log = SealMarkLog(start: 30, tracksSequences: true)
+        let (x, y) = ("s.a.0.1", "s.a.1.1")
+        log.found(subject: x, sequence: 12)
+        log.found(subject: y, sequence: 13)
+        log.found(subject: x, sequence: 20)
+        log.found(subject: x, sequence: 29)   // x's last seal mark: the checkpoint's position is after it
+        log.found(subject: y, sequence: 27, speculative: true)
+        log.received(subject: y, sequence: 31, sealedThrough: Interval(21), speculative: true)
+        func listed(_ position: UInt64) -> [String] {
+            log.deletable(subjects: [x, y], position: position).map { "\($0.subject) \(Array($0.sequences))" }
+        }
+        // x: up to its newest message (29), which stays; y: up to its last message that is not a
+        // copy (13), the copies after it stay until their owner writes after them.
+        #expect(listed(30) == ["\(x) [12, 20]"])
+        #expect(listed(15) == ["\(x) [12]"])
+        log.deleted(subject: x, count: 2)
+        #expect(listed(30).isEmpty)
+        // Found messages change no resume position: the reader's start.
+        #expect(log.position(subjects: [x], sealed: Interval(21)) == 30)
     }
 }

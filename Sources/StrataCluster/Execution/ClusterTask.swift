@@ -104,6 +104,10 @@ final class ClusterTask: Sendable {
         sealMarks = Mutex(SealMarkLog(start: start, tracksSequences: self.checkpoints))
         checkpointSequences = Mutex(self.checkpoints ? checkpointMessages : [])
         checkpointFirstSequence = Mutex((restored?.firstSequence ?? 0, restored?.position ?? 0))
+        // A task that started from a checkpoint trims behind the checkpoints kept at once: its
+        // first checkpoint may be the one it restored (the same image, acknowledged as a
+        // duplicate), which moves nothing (`checkpointIfDue`).
+        oldestKeptPosition = Mutex(self.checkpoints ? restored?.oldestKeptPosition : nil)
         statefulVertices = program.statefulVertexNames
         let q = UInt32(partition)
         let streams = program.externalStreams
@@ -134,6 +138,9 @@ final class ClusterTask: Sendable {
         var firstSequence: UInt64
         /// Newer checkpoints passed over (torn).
         var torn: [String]
+        /// The smallest position of the partition's checkpoints found (complete or torn): while
+        /// the task publishes none newer, they are all kept, and no restore reads before it.
+        var oldestKeptPosition: UInt64
     }
 
     /// What the task's start took from JetStream (`nil`: no checkpoint; the store read the
@@ -170,7 +177,8 @@ final class ClusterTask: Sendable {
         }
         func restored(installed: Bool) -> Restored {
             Restored(through: checkpoint.through, position: checkpoint.position, installed: installed,
-                     firstSequence: found.firstSequence, torn: found.torn)
+                     firstSequence: found.firstSequence, torn: found.torn,
+                     oldestKeptPosition: min(found.oldestPosition ?? checkpoint.position, checkpoint.position))
         }
         let progress = try program.progress()
         var fresh = progress.allSatisfy { $0.through == nil }
@@ -219,9 +227,9 @@ final class ClusterTask: Sendable {
     private let checkpointFirstSequence: Mutex<(first: UInt64, position: UInt64)>
     /// The snapshot intervals of the last checkpoint published (sender thread only).
     private let lastCheckpointSignature = Mutex<[Interval?]>([])
-    /// The position of the oldest checkpoint kept, once one was published: nothing before it on
-    /// the gathered exchange subjects is read again (sender thread only).
-    private let oldestKeptPosition = Mutex<UInt64?>(nil)
+    /// The position of the oldest checkpoint kept, once one was published or restored: nothing
+    /// before it on the gathered exchange subjects is read again.
+    private let oldestKeptPosition: Mutex<UInt64?>
     /// The first piece of the oldest checkpoint kept: the messages before it on the checkpoint
     /// subject go (0: none yet).
     private let checkpointTrimBefore = Mutex<UInt64>(0)
@@ -461,7 +469,8 @@ final class ClusterTask: Sendable {
             }
             guard stored.sequence < start else { return }
             if gathered.contains(stored.subject) {
-                sealMarks.withLock { $0.found(subject: stored.subject, sequence: stored.sequence) }
+                let speculative = SubjectChain.isSpeculative(stored)
+                sealMarks.withLock { $0.found(subject: stored.subject, sequence: stored.sequence, speculative: speculative) }
             }
         }
     }

@@ -68,6 +68,9 @@ struct TaskCheckpoint: Sendable {
         /// The sequence of every message read on the subject (checkpoint pieces and fences),
         /// ascending: what the task deletes once checkpoints after them are kept.
         var sequences: [UInt64] = []
+        /// The smallest position of the checkpoints read (complete or torn; `nil`: none): no
+        /// restore starts before it while they are all kept.
+        var oldestPosition: UInt64?
     }
 
     /// Reads the checkpoints of `partition` and returns the newest complete one (highest
@@ -87,6 +90,7 @@ struct TaskCheckpoint: Sendable {
         }
         var byDigest: [String: Pieces] = [:]  // lookup only; ordered below
         var sequences: [UInt64] = []
+        var oldestPosition: UInt64?
         let subject = names.checkpointSubject(partition)
         let reader = try jetStream.reader(stream: names.jetStreamName, subject: subject)
         try reader.readToEnd(timeout: .seconds(60)) { stored throws(ClusterError) in
@@ -98,6 +102,7 @@ struct TaskCheckpoint: Sendable {
                   let position = stored.header(positionHeader).flatMap(UInt64.init) else {
                 throw .corrupt("checkpoint message \(stored.sequence) on \(subject) of \(names.jetStreamName): bad \(header) header")
             }
+            oldestPosition = min(oldestPosition ?? position, position)
             var entry = byDigest[fields[1]] ?? Pieces(through: Interval(through), position: position, count: count, bytes: bytes,
                                                      firstSequence: stored.sequence, lastSequence: stored.sequence)
             entry.pieces[index] = stored.payload
@@ -107,7 +112,7 @@ struct TaskCheckpoint: Sendable {
         let newestFirst = byDigest.sorted { a, b in
             a.value.through != b.value.through ? a.value.through > b.value.through : a.value.lastSequence > b.value.lastSequence
         }
-        var found = Found(checkpoint: nil, firstSequence: 0, torn: [], sequences: sequences)
+        var found = Found(checkpoint: nil, firstSequence: 0, torn: [], sequences: sequences, oldestPosition: oldestPosition)
         for (digest, entry) in newestFirst {
             var image: [UInt8] = []
             image.reserveCapacity(entry.bytes)
@@ -152,10 +157,10 @@ struct SealMarkLog {
     var blocks: [String: [(interval: Interval, sequence: UInt64)]] = [:]
     /// Per subject, the sequence of the first message received on it.
     var firstSeen: [String: UInt64] = [:]
-    /// Per subject, the sequence of the last message received on it.
+    /// Per subject, the sequence of the last message received (or `found`) on it.
     var lastSeen: [String: UInt64] = [:]
-    /// Per subject, the sequence of the last message received on it that is not a speculative
-    /// copy: an owner's chain back (`SubjectChain.continuation`) never reaches before it.
+    /// Per subject, the sequence of the last message received (or `found`) on it that is not a
+    /// speculative copy: an owner's chain back (`SubjectChain.continuation`) never reaches before it.
     var lastWritten: [String: UInt64] = [:]
     /// Whether the sequences of every message are kept (`sequences`): for a task that trims the
     /// subjects it gathers (one that publishes checkpoints); a log that never trims keeps none.
@@ -171,11 +176,17 @@ struct SealMarkLog {
     }
 
     /// Records a message of `subject` stored before the reader's start (left by an earlier owner
-    /// of the partition, which had not trimmed so far): deleted like the others once the oldest
-    /// kept checkpoint's position passes it. Call before anything is `received`, in stream order.
-    mutating func found(subject: String, sequence: UInt64) {
+    /// of the partition, which had not trimmed so far; `speculative` for a speculative copy's):
+    /// deleted like the others once the oldest kept checkpoint's position passes it. Call before
+    /// anything is `received`, in stream order. It counts as seen for the purge's bound
+    /// (`purgeBounds`): a subject whose newest message lies before the start — the sender's last
+    /// seal mark is where the checkpoint resumed, and the input ended — receives nothing more,
+    /// and its older messages would otherwise stay behind every checkpoint for good.
+    mutating func found(subject: String, sequence: UInt64, speculative: Bool = false) {
         guard tracksSequences, sequence < start else { return }
         sequences[subject, default: []].append(sequence)
+        lastSeen[subject] = sequence
+        if !speculative { lastWritten[subject] = sequence }
     }
 
     /// Records a message of `subject`: a seal mark through `sealedThrough`, a block (or a piece of
@@ -218,9 +229,9 @@ struct SealMarkLog {
         return result == .max ? start : result
     }
 
-    /// Per subject of `subjects` on which a message was received, the sequence before which its
-    /// messages can be purged once no checkpoint older than one at `position` is kept: a restore
-    /// reads from `position` on. Never past the last message received on the subject, so that the
+    /// Per subject of `subjects` on which a message was received or found, the sequence before
+    /// which its messages can be purged once no checkpoint older than one at `position` is kept: a
+    /// restore reads from `position` on. Never past the last message seen on the subject, so that the
     /// subject keeps its newest message (its sender's fencing expects it, and a speculative copy
     /// chains to it), nor past the last one that is not a speculative copy: the copies after it may
     /// be ahead of their owner, which walks back through them to its own last message
