@@ -62,8 +62,17 @@ struct Pipeline: ParsableCommand {
                 """)
     var compressionParallelism: Int = StreamAppender.Limits.defaultCompressionParallelism
 
+    @Option(name: .customLong("commit-mib"),
+            help: """
+                Raw payload MiB per commit batch of the ingest (StreamAppender.Limits.commitBytes; default 4); \
+                the bytes waiting for commit before the ingest waits (maxPendingBytes) are kept at four batches, \
+                at least the default 16 MiB. Fewer, larger commits: fewer flushes, more memory. Same stored bytes.
+                """)
+    var commitMiB: Int = StreamAppender.Limits().commitBytes >> 20
+
     func validate() throws {
         guard (1...4096).contains(partitions) else { throw ValidationError("--partitions must be 1 to 4096") }
+        guard (1...256).contains(commitMiB) else { throw ValidationError("--commit-mib must be 1 to 256") }
     }
 
     func run() throws {
@@ -107,6 +116,8 @@ struct Pipeline: ParsableCommand {
 
         var ingestOptions = JSONIngestOptions()
         ingestOptions.appenderLimits.compressionParallelism = compressionParallelism
+        ingestOptions.appenderLimits.commitBytes = commitMiB << 20
+        ingestOptions.appenderLimits.maxPendingBytes = max(ingestOptions.appenderLimits.maxPendingBytes, 4 * (commitMiB << 20))
         let ingestor = try JSONLinesIngestor(stream: stream, options: ingestOptions)
         try ingestor.ingest(fileDescriptor: fd)
         let summary = try ingestor.finish()
@@ -118,7 +129,7 @@ struct Pipeline: ParsableCommand {
                   + "\(fixed(peakRSSFromStatus(), 1)) MiB")
             printResult(workload: "json-ingest", events: summary.accepted, seconds: time.wall, extra: [
                 "rejected": String(summary.rejected), "durability": durability.rawValue, "process_cpu_s": fixed(time.cpu),
-                "compression_parallelism": String(compressionParallelism),
+                "compression_parallelism": String(compressionParallelism), "commit_mib": String(commitMiB),
                 "peak_rss_mb": fixed(peakRSSFromStatus(), 1), "peak_anon_mb": fixed(sampler.peakAnon, 1),
                 "peak_file_mb": fixed(sampler.peakFile, 1),
             ])
