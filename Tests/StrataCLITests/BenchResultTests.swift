@@ -40,6 +40,34 @@ import Testing
         #expect(nothing["input_events"] == "15000")
     }
 
+    /// `--trace FILE` writes the run's timeline: every step of every vertex and interval, and
+    /// every task attempt with its thread, start, end and CPU time.
+    @Test func aTracedRunWritesEveryStepAndTask() throws {
+        let directory = try TemporaryDirectory(prefix: "strata-bench-trace")
+        let store = directory.appending("store"), trace = directory.appending("trace.tsv")
+        let ingest = try Self.bench(["ingest", "--store", store, "--events", "15000", "--rate", "5000", "--urls", "50",
+                                     "--durability", "none", "--mode", "inline", "--partitions", "4"])
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        let run = try Self.bench(["running-count", "--store", store, "--durability", "none", "--trace", trace])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try Self.result(run.stdout)["status"] == "complete")
+        let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map { $0.split(separator: "\t") }
+        #expect(lines.first?.joined(separator: " ") == "vertex interval what partition thread began_us ended_us cpu_us")
+        let rows = lines.dropFirst()
+        #expect(rows.allSatisfy { $0.count == 8 })
+        // Two vertices (the shuffle's map side and the running count), 3 intervals each.
+        let vertices = Set(rows.map { String($0[0]) })
+        #expect(vertices.count == 2)
+        for vertex in vertices {
+            for step in ["found", "began", "processed", "committed"] {
+                #expect(rows.filter { $0[0] == vertex && $0[2] == step }.count == 3, "\(vertex) \(step)")
+            }
+            let tasks = rows.filter { $0[0] == vertex && $0[2] == "task" }
+            #expect(Set(tasks.map { "\($0[1]) \($0[3])" }).count == 12, "\(vertex): every (interval, partition)")
+            #expect(tasks.allSatisfy { (Int($0[4]) ?? 0) > 0 && (Int($0[5]) ?? 0) <= (Int($0[6]) ?? -1) })
+        }
+    }
+
     @Test func thePipelineTakesAJSONFileToTheRunningCount() throws {
         let directory = try TemporaryDirectory(prefix: "strata-bench-pipeline")
         let lines = directory.appending("events.jsonl")

@@ -235,7 +235,7 @@ final class RSSSampler: Sendable {
     private let finished = DispatchSemaphore(value: 0)
 
     init() {
-        DispatchQueue.global().async { [self] in
+        startSamplerThread { [self] in  // not on Dispatch's pool, which runs the program's tasks
             while !stopped.load(ordering: .acquiring) {
                 sample()
                 usleep(20_000)
