@@ -398,13 +398,18 @@ public final class Program: Sendable {
                 let name = vertex.name
                 noteCommitted = { trace.record(name, interval, .committed) }
             }
-            last = log.submit(batch, chain: chain, afterCommit: noteCommitted)
+            let committed = log.submit(batch, chain: chain, afterCommit: noteCommitted)
+            last = committed
             if snapshotDue {
                 // The snapshot of the state through `interval`, in a commit of its own after the
                 // interval's: the output is readable without waiting for the snapshot to be
-                // encoded, compressed and written (docs/durability.md).
+                // encoded, compressed and written (docs/durability.md). It is encoded while the
+                // interval's commit is written, and submitted once that commit is done, so that
+                // the committer never merges the two into one transaction.
                 options.beforeSnapshot?(vertex.name, interval)
-                last = log.submit(try plan.snapshotCommit(at: interval), chain: chain)
+                let snapshot = try plan.snapshotCommit(at: interval)
+                try wait(committed, vertex, interval)
+                last = log.submit(snapshot, chain: chain)
                 measured.snapshots.increment()
             }
             committedThrough = interval
