@@ -283,6 +283,7 @@ public final class Program: Sendable {
                                      + "with ProgramOptions.changedDefinition = .continue, or reprocess under "
                                      + "another program name (ProgramOptions.startAt) into new outputs")
         }
+        try writeSnapshotMissingAtProgress(vertex, stored: stored, frontiers: frontiers)
         // Ready: sealed in every input (and not past `options.through`).
         guard var ready = frontiers.map(\.sealedThrough).reduce(Optional(Interval(UInt64.max)), { a, b in
             guard let a, let b else { return nil }
@@ -370,7 +371,7 @@ public final class Program: Sendable {
             batch.progress = [(vertex.name, ProgressMark(interval: interval, fingerprint: vertex.fingerprint))]
             batch.retentionHolds = retentionHolds[vertex.name] ?? []
             batch.defersMetaSync = defersMetaSync(vertex)
-            try plan.annotate(&batch, through: interval, processed: true)
+            let snapshotDue = plan.annotate(&batch, through: interval, processed: true)
             let tasks = counters.takeUnreported(vertex.name)
             let wins = counters.takeUnreportedWins(vertex.name)
             if tasks != (0, 0) || wins != 0 {
@@ -390,10 +391,6 @@ public final class Program: Sendable {
             measured.intervals.increment()
             measured.progress.record(Int64(clamping: interval.rawValue))
             measured.lag.record(Int64(clamping: ready.rawValue &- interval.rawValue))
-            if !batch.snapshots.rows.isEmpty {
-                measured.snapshots.increment()
-                batch.vertexStats.append((vertex.name, VertexStatsUpdate(snapshots: 1)))
-            }
             // Back-pressure: bounded memory however far behind the input is.
             if log.committer.pendingBytes.load(ordering: .relaxed) > 64 << 20 { try wait(last, vertex, interval) }
             var noteCommitted: (@Sendable () -> Void)? = nil
@@ -401,7 +398,20 @@ public final class Program: Sendable {
                 let name = vertex.name
                 noteCommitted = { trace.record(name, interval, .committed) }
             }
-            last = log.submit(batch, chain: chain, afterCommit: noteCommitted)
+            let committed = log.submit(batch, chain: chain, afterCommit: noteCommitted)
+            last = committed
+            if snapshotDue {
+                // The snapshot of the state through `interval`, in a commit of its own after the
+                // interval's: the output is readable without waiting for the snapshot to be
+                // encoded, compressed and written (docs/durability.md). It is encoded while the
+                // interval's commit is written, and submitted once that commit is done, so that
+                // the committer never merges the two into one transaction.
+                options.beforeSnapshot?(vertex.name, interval)
+                let snapshot = try plan.snapshotCommit(at: interval)
+                try wait(committed, vertex, interval)
+                last = log.submit(snapshot, chain: chain)
+                measured.snapshots.increment()
+            }
             committedThrough = interval
             stateThrough = interval
         }
@@ -412,7 +422,7 @@ public final class Program: Sendable {
             batch.progress = [(vertex.name, ProgressMark(interval: ready, fingerprint: vertex.fingerprint))]
             batch.retentionHolds = retentionHolds[vertex.name] ?? []
             batch.defersMetaSync = defersMetaSync(vertex)
-            try plan.annotate(&batch, through: ready, processed: false)
+            _ = plan.annotate(&batch, through: ready, processed: false)
             last = log.submit(batch, chain: chain)
             measured.progress.record(Int64(clamping: ready.rawValue))
             measured.lag.record(0)
@@ -609,8 +619,8 @@ public struct ProgramOptions: Sendable {
     /// nothing is noted).
     public var trace: IntervalTrace?
     /// Stateful vertices write a snapshot of their state every this many intervals (`nil`: never),
-    /// at least 1, in the commit of that interval's outputs and progress; a restart loads the
-    /// newest one and replays only the input after it. Default `Program.defaultSnapshotEvery` (30).
+    /// at least 1, in a commit right after that interval's outputs and progress; a restart loads
+    /// the newest one and replays only the input after it. Default `Program.defaultSnapshotEvery` (30).
     public var snapshotEvery: Int? = Program.defaultSnapshotEvery
     /// The first interval of the program's named outputs (`save(as:)`, `foreach`) when it never
     /// ran (`nil`: the inputs' first). The internal vertices still compute the intervals before it
@@ -646,6 +656,11 @@ public struct ProgramOptions: Sendable {
     /// When a vertex's input blocks are decoded ahead of its tasks (`DecodedAhead`): by default
     /// the next interval's, on cores the current interval's tasks leave idle.
     package var decodesAhead = DecodesAhead.whenIdle
+
+    /// For tests: called on a stateful vertex's thread once the commit of an interval whose
+    /// snapshot is due has been submitted, before the snapshot is encoded and submitted (the
+    /// crash harness stalls here to kill a program between the two commits).
+    package var beforeSnapshot: (@Sendable (_ vertex: String, _ interval: Interval) -> Void)?
 
     /// When input blocks are decoded ahead of the tasks that read them.
     package enum DecodesAhead: Sendable, Equatable {

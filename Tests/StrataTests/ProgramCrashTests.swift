@@ -153,6 +153,101 @@ struct ProgramCrashTests {
         #expect(status.first.map { $0.recoveries == 2 } == true, "\(status)")
         #expect(status.allSatisfy { $0.progress == Interval(UInt64(final - 1)) && $0.runState == .stoppedCleanly })
     }
+    /// Kills a program with SIGKILL between a stateful vertex's commit of an interval whose
+    /// snapshot is due and the commit of that snapshot (which comes after it, in a commit of its
+    /// own), twice; each restart must write the lost snapshot, so that every output, progress mark
+    /// and snapshot ends byte-identical to an uninterrupted run.
+    ///
+    /// `--stall-snapshot-at T` stalls each stateful vertex between the two commits of T (a
+    /// snapshot is due at T: (T + 1) % 4 == 0). The test kills the child once the store shows a
+    /// stateful vertex at progress T with an older newest snapshot, and checks that the second
+    /// life and the last one wrote the snapshots the kills took.
+    @Test func killsBetweenAnIntervalsCommitAndItsSnapshotLeaveSnapshotsIdentical() async throws {
+        let dir = try TemporaryDirectory(prefix: "strata-snapshot-crash")
+        let crashed = dir.appending("crashed"), reference = dir.appending("reference")
+        let common = ["--events-per-interval", "150", "--partitions", "3", "--snapshot-every", "4"]
+        var windows: [String] = []
+        for stall in [7, 11] {
+            let output = dir.appending("out-stall-\(stall)")
+            let caught = try await onOwnThread(within: .seconds(1800)) { () throws -> [String] in
+                _ = FileManager.default.createFile(atPath: output, contents: nil)
+                let out = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+                defer { try? out.close() }
+                let child = Process()
+                child.executableURL = URL(fileURLWithPath: try programChildPath())
+                child.arguments = ["program", "--store", crashed, "--intervals", "1000", "--durability", "group",
+                                   "--stall-snapshot-at", String(stall)] + common
+                child.standardOutput = out
+                try child.run()
+                defer {
+                    kill(child.processIdentifier, SIGKILL)
+                    child.waitUntilExit()
+                }
+                // Until a stateful vertex has committed `stall` and stalls before its snapshot,
+                // the store showing its progress there and its newest snapshot older: polled,
+                // with a deadline generous for a loaded machine.
+                let deadline = ContinuousClock.now + .seconds(180)
+                var last = "nothing committed"
+                while ContinuousClock.now < deadline, child.isRunning {
+                    let lines = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n")
+                    if lines.contains(where: { $0.hasPrefix("snapshot-stalled ") && $0.hasSuffix(" \(stall)") }),
+                       let status = try? Store.open(at: crashed).programStatus(program: "seeds") {
+                        last = status.map { "\($0.vertex) \($0.progress.rawValue) \(String(describing: $0.lastSnapshot))" }
+                            .joined(separator: ", ")
+                        let inWindow = status.filter {
+                            $0.progress == Interval(UInt64(stall)) && $0.lastSnapshot.map { $0 < Interval(UInt64(stall)) } == true
+                        }
+                        if !inWindow.isEmpty {
+                            kill(child.processIdentifier, SIGKILL)
+                            child.waitUntilExit()
+                            return inWindow.map(\.vertex)
+                        }
+                    }
+                    usleep(20_000)
+                }
+                throw ChildDidNotStallBeforeSnapshot(stall: stall, state: last, exited: !child.isRunning)
+            }
+            // At the kill: the snapshot at `stall` of those vertices is missing.
+            let store = try Store.open(at: crashed)
+            for vertex in caught {
+                #expect(try !store.log.snapshotIntervals(of: vertex).contains { $0.0 == Interval(UInt64(stall)) },
+                        "\(vertex)")
+            }
+            windows += caught.map { "\($0) at \(stall)" }
+        }
+        // The restart writes the snapshot the second kill took and finishes; then a run without a
+        // kill on a new store.
+        let final = 14
+        let finish = try await runProgramChild(
+            ["program", "--store", crashed, "--intervals", String(final), "--durability", "group"] + common,
+            killAfter: nil, output: dir.appending("out-final"))
+        try #require(finish.status == 0 && finish.lines.last == "done", "\(finish.stderr) (exit \(finish.status), killed: \(finish.killed))")
+        let clean = try await runProgramChild(
+            ["program", "--store", reference, "--intervals", String(final), "--durability", "none"] + common,
+            killAfter: nil, output: dir.appending("out-reference"))
+        try #require(clean.status == 0 && clean.lines.last == "done", "\(clean.stderr) (exit \(clean.status), killed: \(clean.killed))")
+        let store = try Store.open(at: crashed)
+        try expectIdenticalLogs(store, try Store.open(at: reference))
+        #expect(try store.verify().isClean)
+        let status = try store.programStatus(program: "seeds")
+        #expect(status.allSatisfy { $0.progress == Interval(UInt64(final - 1)) && $0.runState == .stoppedCleanly })
+        for name in windows.map({ String($0.split(separator: " ")[0]) }) {
+            let intervals = try store.log.snapshotIntervals(of: name).map(\.0)
+            #expect(intervals.contains(Interval(7)) && intervals.contains(Interval(11)), "\(name): \(intervals)")
+        }
+        print("snapshot crash test: killed between the commits of \(windows.joined(separator: ", "))")
+    }
+}
+
+/// The child of `killsBetweenAnIntervalsCommitAndItsSnapshotLeaveSnapshotsIdentical` never reached the state to kill it in.
+private struct ChildDidNotStallBeforeSnapshot: Error, CustomStringConvertible {
+    var stall: Int
+    var state: String
+    var exited: Bool
+    var description: String {
+        "the child \(exited ? "exited" : "ran 180 s") without a stateful vertex at interval \(stall) and its "
+            + "snapshot there missing; vertices, progress and newest snapshot: \(state)"
+    }
 }
 
 /// The child of `killsRightAfterDeferredInternalCommitsLeaveOutputsIdentical` never reached the state to kill it in.

@@ -3,6 +3,7 @@
 //
 //     strata-crash-child program --store DIR --intervals N [--events-per-interval E]
 //         [--partitions P] [--snapshot-every K|never] [--durability fsync|group|none]
+//         [--stall-at T | --stall-snapshot-at T]
 //
 // Input: stream `events` (`CrashEvent`, 1 s intervals, P partitions by user), interval t holding
 // `crashEvent(interval: t, index: 0..<E)`, a pure function. Program `seeds` (`defineSeedPrograms`):
@@ -24,6 +25,8 @@
 //     processed T   the program committed every output of interval T
 //     deferred T    (with --stall-at T) the store's newest transaction since T's seal deferred its
 //                   meta-page flush: seeds.v0's commit of T, internal streams only
+//     snapshot-stalled V T   (with --stall-snapshot-at T) stateful vertex V submitted its commit of
+//                   T and stalls before its snapshot of T, which a commit of its own writes after
 //     done          all N intervals are sealed and processed; exit 0
 
 import Dispatch
@@ -119,6 +122,9 @@ struct ProgramOptions {
     /// Every vertex but `seeds.v0` stalls (for an hour) on this interval: the run that processes
     /// it has committed `seeds.v0`'s interval and is still running when the test kills it.
     var stallAt: UInt64?
+    /// Every stateful vertex stalls (for an hour) between its commit of this interval, whose
+    /// snapshot is due, and its snapshot's commit.
+    var stallSnapshotAt: UInt64?
 
     init(parsing arguments: [String]) throws(Options.UsageError) {
         var i = 0
@@ -143,6 +149,7 @@ struct ProgramOptions {
                 let text = try value()
                 snapshotEvery = text == "never" ? nil : try positive(text, "--snapshot-every")
             case "--stall-at": stallAt = UInt64(try positive(try value(), "--stall-at"))
+            case "--stall-snapshot-at": stallSnapshotAt = UInt64(try positive(try value(), "--stall-snapshot-at"))
             case "--durability":
                 let text = try value()
                 guard let d = Durability(rawValue: text) else { throw Options.UsageError(message: "unknown durability \(text)") }
@@ -154,7 +161,8 @@ struct ProgramOptions {
         guard !store.isEmpty, intervals > 0 else {
             throw Options.UsageError(
                 message: "usage: strata-crash-child program --store DIR --intervals N [--events-per-interval E] "
-                    + "[--partitions P] [--snapshot-every K|never] [--durability fsync|group|none] [--stall-at T]")
+                    + "[--partitions P] [--snapshot-every K|never] [--durability fsync|group|none] "
+                    + "[--stall-at T | --stall-snapshot-at T]")
         }
     }
 }
@@ -170,8 +178,15 @@ func runProgramMode(_ options: ProgramOptions) throws {
             interval.rawValue == stall && vertex != "seeds.v0" ? .seconds(3600) : nil
         })
     }
-    let programOptions = Strata.ProgramOptions(tasks: TaskPolicy(speculationMultiplier: nil), faults: stall,
+    var programOptions = Strata.ProgramOptions(tasks: TaskPolicy(speculationMultiplier: nil), faults: stall,
                                                snapshotEvery: options.snapshotEvery)
+    if let stall = options.stallSnapshotAt {
+        programOptions.beforeSnapshot = { vertex, interval in
+            guard interval.rawValue == stall else { return }
+            emit("snapshot-stalled \(vertex) \(stall)")
+            sleep(3600)
+        }
+    }
     let program = try Program(name: "seeds", store: store, options: programOptions) { p in
         defineSeedPrograms(p, events: events)
     }

@@ -76,13 +76,14 @@ struct SnapshotPlan {
         stats = update
     }
 
-    /// Adds the pass's stats (first commit only) and, when the vertex `processed` interval
-    /// `through` and it crosses a snapshot boundary, the vertex's snapshot at `through` and the
-    /// pruning of older ones. The commit that only moves progress over intervals without input
-    /// (`processed` false) never snapshots: where it ends depends on when the pass looked.
+    /// Adds the pass's stats (first commit only) to the commit of `through`, and answers whether
+    /// the vertex's state at `through` is due for a snapshot: it `processed` that interval and it
+    /// crosses a snapshot boundary. The commit that only moves progress over intervals without
+    /// input (`processed` false) never snapshots: where it ends depends on when the pass looked.
     ///
-    /// Call right after the vertex processed `through`, before it processes anything else.
-    mutating func annotate(_ batch: inout AppendBatch, through: Interval, processed: Bool) throws {
+    /// Call right after the vertex processed `through`, before it processes anything else; when
+    /// it answers `true`, submit `snapshotCommit(at: through)` right after the interval's commit.
+    mutating func annotate(_ batch: inout AppendBatch, through: Interval, processed: Bool) -> Bool {
         // Intervals the vertex skipped (no input records) leave its state as it was: it now
         // reflects the input through `through`, so the next pass need not rebuild it.
         snapshotting?.advanceState(through: through)
@@ -97,14 +98,93 @@ struct SnapshotPlan {
             batch.vertexStats.append((vertex.name, update))
             stats = nil
         }
-        guard processed, let snapshotting, let every,
-              SnapshotPolicy.crosses(from: previous, to: through, every: every) else { return }
+        guard processed, snapshotting != nil, let every else { return false }
+        return SnapshotPolicy.crosses(from: previous, to: through, every: every)
+    }
+
+    /// The commit of the vertex's snapshot at `through`, its state now (see `annotate`), which
+    /// the caller submits after the interval's own commit, on the same chain.
+    ///
+    /// - Throws: `EngineError.storage(.recordTooLarge)` when one partition's state exceeds a
+    ///   block's 64 MiB limit.
+    mutating func snapshotCommit(at through: Interval) throws -> AppendBatch {
+        guard let snapshotting else { return AppendBatch() }
+        let batch = try snapshotting.snapshotCommit(at: through, inputsRetainedFrom: inputsRetainedFrom,
+                                                    existing: snapshotIntervals)
         previous = through
-        batch.snapshots.rows += try snapshotting.snapshotRows(at: through)
-        batch.snapshots.pruneBefore.append(
-            (vertex.name, SnapshotPolicy.pruneBefore(latest: through, inputsRetainedFrom: inputsRetainedFrom,
-                                                     existing: snapshotIntervals)))
         snapshotIntervals.append(through)
+        return batch
+    }
+}
+
+extension SnapshottingVertex {
+    /// The commit of a snapshot of the current state tagged `interval`: every partition's rows
+    /// (`snapshotRows`), the pruning of the vertex's older snapshots (`SnapshotPolicy.pruneBefore`,
+    /// `existing` being their intervals) and the count in the vertex's stats.
+    ///
+    /// It holds no output and no progress: a program submits it after the commit of the
+    /// interval's outputs and progress, so that the output is readable without waiting for the
+    /// snapshot to be encoded and written, and lets it defer its meta-page flush (a crash that
+    /// takes it leaves only an older snapshot, which the next run replaces:
+    /// `Program.writeSnapshotMissingAtProgress`).
+    func snapshotCommit(at interval: Interval, inputsRetainedFrom: Interval, existing: [Interval]) throws -> AppendBatch {
+        var batch = AppendBatch()
+        batch.snapshots.rows = try snapshotRows(at: interval)
+        batch.snapshots.pruneBefore.append(
+            (name, SnapshotPolicy.pruneBefore(latest: interval, inputsRetainedFrom: inputsRetainedFrom,
+                                              existing: existing)))
+        batch.vertexStats.append((name, VertexStatsUpdate(snapshots: 1)))
+        batch.defersMetaSync = true
+        return batch
+    }
+}
+
+extension Program {
+    /// Writes the snapshot a crash took from a stateful vertex, so that its snapshots end as a run
+    /// without the crash leaves them, byte for byte.
+    ///
+    /// A snapshot due at interval `q` is committed after `q`'s outputs and progress, in a commit of
+    /// its own with its meta-page flush deferred (`SnapshottingVertex.snapshotCommit`). A process
+    /// killed between the two commits, or a power loss that undoes the snapshot's, leaves the
+    /// vertex's progress at `q` and its newest snapshot older. Only the snapshot at the progress
+    /// can be missing so: the vertex's next commit is submitted after it on the same chain, and
+    /// a failed commit fails every later one. A later snapshot is due from the newest one, so the
+    /// snapshot rows would differ from then on; and without it a restore replays more input.
+    ///
+    /// When the progress `q` is an interval the vertex processed (one with input, or any for a
+    /// vertex that runs every interval) that crosses a snapshot boundary from the newest
+    /// snapshot, and no snapshot is at `q`: the state through `q` is rebuilt (the newest
+    /// snapshot, then a replay) and its snapshot committed, before the pass does anything else.
+    /// Otherwise nothing is read but the newest snapshot's interval.
+    func writeSnapshotMissingAtProgress(_ vertex: any VertexRunner, stored: ProgressMark?,
+                                        frontiers: [StreamFrontier]) throws {
+        guard vertex.isStateful, let snapshotting = vertex.stateVertex, let every = snapshotEvery,
+              let progress = stored?.interval else { return }
+        let intervals: [Interval]
+        do {
+            let newest = try log.latestSnapshotInterval(of: vertex.name)
+            if let newest, newest >= progress { return }
+            guard SnapshotPolicy.crosses(from: newest, to: progress, every: every) else { return }
+            intervals = try log.snapshotIntervals(of: vertex.name).map(\.0)
+        } catch {
+            throw EngineError.storage(error, vertex: vertex.name, interval: progress)
+        }
+        // Processed: a commit that only moved progress over intervals without input never snapshots.
+        let processed = try intervalsToProcess(log, inputs: vertex.inputs, from: progress, through: progress,
+                                               every: vertex.needsEveryInterval, vertex: vertex.name)
+        guard processed == [progress] else { return }
+        let rebuilt = !snapshotting.isStateCurrent(through: progress)
+        try vertex.restore(through: progress)
+        // The pass's stats count this rebuild as the vertex's recovery, as after `recover()`.
+        if rebuilt { _ = recoveredVertices.withLock { $0.insert(vertex.name) } }
+        let batch = try snapshotting.snapshotCommit(
+            at: progress, inputsRetainedFrom: frontiers.map(\.retainedFrom).min() ?? Interval(0), existing: intervals)
+        do {
+            try log.submit(batch, chain: nil).wait()
+        } catch {
+            throw EngineError.storage(error, vertex: vertex.name, interval: progress)
+        }
+        metrics.vertex(vertex.name).snapshots.increment()
     }
 }
 
