@@ -144,4 +144,49 @@ struct ClusterRecoveryTests {
                     "partition \(partition) computed \(computed.count) intervals: replayed from the start?")
         }
     }
+
+    /// A failed trim deletion does not end a task (trimming frees space, it never decides what a
+    /// task computes): node `a`'s tasks fail their first three deletions (the test fault of
+    /// `ExecutionOptions.testingFailedTrimDeletions`, as deletions timing out). Each task logs the
+    /// failure with its partition and subject, goes on computing and publishing, and trims behind
+    /// its checkpoints once deletions answer again; the outputs are the single-node run's. No
+    /// timing: every task must delete to trim, so its failures come before the trim the test waits
+    /// for. (Before: the first failure ended the task, `trimming partition P: …`, and each task
+    /// its node started again failed the same way — the exchanges were never trimmed.)
+    @Test func aFailedTrimDeletionDoesNotEndTheTaskAndIsRetried() async throws {
+        let cluster = try await SharedNATSCluster.get()
+        let (expected, actual, log, trimmed, logs) = try await onOwnThread(within: .seconds(900), "the cluster run") {
+            let single = try ClusterExecutionTests.startSingleDigest()
+            let run = try Run(cluster: cluster, namespace: uniqueName("trimfail"))
+            defer { run.stopAll() }
+            try run.start(node: "a", leaseTTLMs: 10_000, extra: ["--testing-failed-trim-deletions", "3"])
+            func feed(first: Int, intervals: Int) throws {
+                let feed = try NodeProcess(["feed"] + run.common + ["--store", run.directory.appending("input"), "--first", "\(first)",
+                                                                    "--intervals", "\(intervals)"],
+                                           name: "feed", log: run.directory.appending("feed\(first).log"))
+                guard feed.waitForExit(within: .seconds(300)) == 0 else { throw RunFailure("the feed failed: \(feed.output)") }
+            }
+            try feed(first: 0, intervals: 22)
+            try Self.waitForEveryPartition(run, through: 21)
+            let trimmed = try Self.waitForExchangesPurgedBehindCheckpoints(run)
+            // The same tasks go on with the rest of the input.
+            try feed(first: 22, intervals: ClusterExecutionTests.intervals)
+            let actual = try run.clusterDigest()
+            let log = run.nodes["a"]?.output ?? ""
+            run.stopAll()
+            return (try single(), actual, log, trimmed, run.logs)
+        }
+        #expect(expected.count > 50, "a weak test: \(expected.count) output blocks")
+        #expect(actual == expected, "cluster outputs differ from the single-node run: \(ClusterExecutionTests.difference(actual, expected))\n\(logs)")
+        let lines = log.split(separator: "\n")
+        let failures = lines.filter { $0.contains("trim deletion failed") }
+        for p in 0..<ClusterExecutionTests.partitions {
+            #expect(failures.contains { $0.contains("partition=\(p)") && $0.contains("subject=") && $0.contains("test fault") },
+                    "partition \(p) logged no failed trim deletion:\n\(failures.joined(separator: "\n"))\n\(logs)")
+        }
+        // No task ended over a trim; any other ending would show here too (none expected).
+        let ended = lines.filter { $0.contains("partition task ended") || $0.contains("trimming partition") }
+        #expect(ended.isEmpty, "tasks ended: \(ended.joined(separator: "\n"))\n\(logs)")
+        print("ClusterRecoveryTests: after failed trim deletions, \(trimmed)")
+    }
 }

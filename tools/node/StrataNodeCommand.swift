@@ -62,6 +62,8 @@ extension StrataNodeCommand {
         var testingSlowPartition: Int?
         @Option(help: "Test only: the delay per interval of --testing-slow-partition, in milliseconds.")
         var testingSlowMs = 0
+        @Option(help: "Test only: each partition task this node owns fails its first N trim deletions (as timeouts).")
+        var testingFailedTrimDeletions = 0
 
         func run() throws {
             let started = ContinuousClock.now
@@ -73,6 +75,7 @@ extension StrataNodeCommand {
                 options.testingExportDelay = ExecutionOptions.TestingExportDelay(
                     partition: testingSlowPartition, perInterval: .milliseconds(testingSlowMs))
             }
+            options.testingFailedTrimDeletions = testingFailedTrimDeletions
             let node = try ClusterNode(program: NodeProgram.cluster(partitions: cluster.partitions), options: options,
                                        directory: store)
             signal(SIGTERM, SIG_IGN)

@@ -135,6 +135,12 @@ public final class ClusterNode: Sendable {
     /// The partitions this node runs speculative copies of now, in order.
     public var speculativeCopies: [Int] { copies.withLock { $0.keys.sorted() } }
 
+    /// How many trim passes of the partition tasks running on this node now failed on a deletion
+    /// (each retried; the task goes on: docs/cluster.md, "Trimming JetStream").
+    public var trimDeletionFailures: Int {
+        held.withLock { $0.values.compactMap(\.task).reduce(0) { $0 + $1.trimDeletionFailures } }
+    }
+
     /// Asks `run()` to stop its tasks and return.
     public func stop() {
         stopping.store(true, ordering: .sequentiallyConsistent)
@@ -238,7 +244,8 @@ public final class ClusterNode: Sendable {
                     let task = try ClusterTask(partition: partition, of: program, node: me, names: names,
                                                directory: directory, jetStream: jetStream, progress: progress,
                                                role: .owner(leaseRevision: revision), checkpoints: options.checkpoints,
-                                               exportDelay: delay)
+                                               exportDelay: delay, failingDeletions: options.testingFailedTrimDeletions,
+                                               logger: logger)
                     task.leaseValid(until: DispatchTime.now().uptimeNanoseconds &+ UInt64((options.leaseTTL / 2).wholeNanoseconds))
                     held.withLock { $0[partition] = Held(revision: revision, task: task) }
                     task.start()
@@ -308,7 +315,7 @@ public final class ClusterNode: Sendable {
             do {
                 let task = try ClusterTask(partition: partition, of: program, node: me, names: names, directory: directory,
                                            jetStream: jetStream, progress: progress, role: .speculative,
-                                           checkpoints: options.checkpoints)
+                                           checkpoints: options.checkpoints, logger: logger)
                 task.leaseValid(until: DispatchTime.now().uptimeNanoseconds &+ UInt64((options.leaseTTL / 2).wholeNanoseconds))
                 copies.withLock { $0[partition] = (owner, task) }
                 task.start()

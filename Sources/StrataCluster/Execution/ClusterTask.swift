@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import Logging
 import Strata
 import StrataEngine
 import StrataStorage
@@ -69,6 +70,17 @@ final class ClusterTask: Sendable {
     /// How many messages this speculative copy stored before the owner (0 for an owner).
     var speculativeMessagesStored: Int { speculativeStored.load(ordering: .relaxed) }
 
+    /// Where the trimmer's rate-limited failure lines go (`ClusterNode`'s logger).
+    private let logger: Logger
+    /// How many trim passes failed on a deletion (`trimLoop`); the trim is retried.
+    private let trimFailures = Atomic<Int>(0)
+    /// Test only: how many more deletions fail before reaching JetStream
+    /// (`ExecutionOptions.testingFailedTrimDeletions`).
+    private let failingDeletions: Atomic<Int>
+
+    /// How many trim passes failed on a deletion since the task started (each retried later).
+    var trimDeletionFailures: Int { trimFailures.load(ordering: .relaxed) }
+
     /// Per stream the task sends (its wire name), the interval its store has sealed through:
     /// what a speculative copy could send. Streams with nothing sealed are absent.
     func sealedToSend() throws -> [String: Interval] {
@@ -86,10 +98,13 @@ final class ClusterTask: Sendable {
     ///   program that does not gather its exchanges; what opening the store or defining the program throws.
     init(partition: Int, of definition: ClusterProgram, node: String, names: ExecutionNames, directory: String,
          jetStream: JetStream, progress: KeyValueBucket, role: Role, checkpoints: Bool = true,
-         exportDelay: Duration? = nil) throws {
+         exportDelay: Duration? = nil, failingDeletions: Int = 0,
+         logger: Logger = Logger(label: "strata.cluster")) throws {
         self.partition = partition
         self.role = role
         self.exportDelay = role == .speculative ? nil : exportDelay
+        self.failingDeletions = Atomic(max(0, failingDeletions))
+        self.logger = logger
         self.node = node
         self.names = names
         self.jetStream = jetStream
@@ -678,27 +693,87 @@ final class ClusterTask: Sendable {
     /// The trimmer's thread: after each checkpoint, and every 200 ms (the gatherer may have seen
     /// further on a subject since), deletes what no kept checkpoint needs — apart from the sender,
     /// whose rounds never wait for a deletion (one request per message: `deleteMessages`).
+    ///
+    /// Trimming frees space; it never decides what the task computes. A pass that fails on a
+    /// deletion (a timeout, no responders, any other JetStream answer: `isRetriedTrimFailure`)
+    /// does not end the task: it is counted (`trimDeletionFailures`), logged at most once per
+    /// `trimFailureLogEvery` with the partition, the subject and the error, and the next pass —
+    /// after a checkpoint, or once the backoff (400 ms doubling to 6.4 s) runs out — recomputes
+    /// what to delete from the same bounds and tries again. What a pass deleted before failing is
+    /// not forgotten by the bounds: deleting it again is passed over (`JetStream.deleteMessage`),
+    /// so what is kept in the end does not depend on when a deletion failed.
     private func trimLoop() {
+        var consecutiveFailures = 0
+        var failuresSinceLogged = 0
+        var lastLogged: UInt64?
         while !isStopping {
-            _ = trimWake.wait(timeout: .now() + .milliseconds(200))
+            let wait = consecutiveFailures == 0 ? 200 : 200 << min(consecutiveFailures, 5)
+            _ = trimWake.wait(timeout: .now() + .milliseconds(wait))
             if isStopping { return }
-            do {
+            do throws(TrimFailure) {
                 try trimCheckpoints()
                 try trimExchangesBehindCheckpoints()
+                consecutiveFailures = 0
+            } catch let failure where Self.isRetriedTrimFailure(failure.error) {
+                consecutiveFailures += 1
+                failuresSinceLogged += 1
+                _ = trimFailures.add(1, ordering: .relaxed)
+                let now = DispatchTime.now().uptimeNanoseconds
+                if lastLogged.map({ now &- $0 >= UInt64(Self.trimFailureLogEvery.wholeNanoseconds) }) ?? true {
+                    logger.warning("trim deletion failed; the task goes on and trims again later", metadata: [
+                        "node": "\(node)", "partition": "\(partition)", "subject": "\(failure.subject)",
+                        "sequence": "\(failure.sequence)", "error": "\(failure.error)",
+                        "failures": "\(failuresSinceLogged) since the last line, \(trimDeletionFailures) in all"])
+                    lastLogged = now
+                    failuresSinceLogged = 0
+                }
             } catch {
+                // The stream is gone, or the connection closed: what ended tasks before.
                 end(.failed("trimming partition \(partition): \(error)"))
                 return
             }
         }
     }
 
+    /// At most one trim failure line per task this often (the count says how many it stands for).
+    static let trimFailureLogEvery: Duration = .seconds(10)
+
+    /// A deletion of the trimmer that failed: the subject and sequence it was for, and why.
+    struct TrimFailure: Error, CustomStringConvertible {
+        var subject: String
+        var sequence: UInt64
+        var error: ClusterError
+
+        var description: String { "deleting message \(sequence) on \(subject): \(error)" }
+    }
+
+    /// Whether a failed trim deletion is retried rather than ending the task: every NATS or
+    /// JetStream failure (a timeout, no responders, no leader, a server's refusal, a permission)
+    /// except a stream that is gone (JetStream error 10059) and a closed connection, which keep
+    /// ending the task as before (its node restarts it, or is shutting down). A lost lease never
+    /// shows here — deletions are not fenced: the node stops the task (`isStopping`), which ends
+    /// the trimmer; nothing else a deletion throws is expected, and it ends the task as before.
+    static func isRetriedTrimFailure(_ error: ClusterError) -> Bool {
+        switch error {
+        case .nats(_, let status, let code, _):
+            return code != streamNotFoundCode && status != .connectionClosed
+        case .timedOut, .notAuthorized:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// JetStream's "stream not found" (`JSStreamNotFoundErr`).
+    static let streamNotFoundCode = 10059
+
     /// Deletes the messages on the partition's checkpoint subject before the first piece of the
     /// oldest checkpoint kept (`checkpointTrimBefore`): older checkpoints, torn ones, fences.
-    private func trimCheckpoints() throws(ClusterError) {
+    private func trimCheckpoints() throws(TrimFailure) {
         let before = checkpointTrimBefore.withLock { $0 }
         let older = checkpointSequences.withLock { Array($0.prefix { $0 < before }) }
         guard !older.isEmpty else { return }
-        try deleteMessages(older)
+        try deleteMessages(older, subject: names.checkpointSubject(partition))
         if isStopping { return }
         let deleted = Set(older)
         checkpointSequences.withLock { $0.removeAll { deleted.contains($0) } }
@@ -719,11 +794,23 @@ final class ClusterTask: Sendable {
     /// never with a filtered purge: nats-server before 2.9.18 replays a filtered purge on a
     /// restarted replica as a purge of every message stored before it (nats-server #4196;
     /// docs/cluster.md, "Trimming JetStream"). A message already gone is passed over.
-    private func deleteMessages(_ sequences: [UInt64]) throws(ClusterError) {
+    ///
+    /// - Throws: `TrimFailure` naming `subject` and the sequence whose deletion failed (those
+    ///   before it are deleted).
+    private func deleteMessages(_ sequences: [UInt64], subject: String) throws(TrimFailure) {
         for sequence in sequences {
             if isStopping { return }
-            try whileNoResponders { () throws(ClusterError) in
-                _ = try jetStream.deleteMessage(stream: names.jetStreamName, sequence: sequence)
+            do {
+                try whileNoResponders { () throws(ClusterError) in
+                    if failingDeletions.load(ordering: .relaxed) > 0 {
+                        _ = failingDeletions.subtract(1, ordering: .relaxed)
+                        throw .nats(call: "js_DeleteMsg(\(names.jetStreamName), \(sequence))", status: .timeout,
+                                    jetStreamCode: 0, text: "test fault (ExecutionOptions.testingFailedTrimDeletions)")
+                    }
+                    _ = try jetStream.deleteMessage(stream: names.jetStreamName, sequence: sequence)
+                }
+            } catch {
+                throw TrimFailure(subject: subject, sequence: sequence, error: error)
             }
         }
     }
@@ -752,12 +839,12 @@ final class ClusterTask: Sendable {
     /// the named outputs' blocks, whose subjects are never trimmed). The sender (task `SOURCE`)
     /// reads only the subject's last message, to fence it, which stays. Only the exchanges'
     /// JetStream stream is ever trimmed; named outputs live in a stream of their own.
-    private func trimExchangesBehindCheckpoints() throws(ClusterError) {
+    private func trimExchangesBehindCheckpoints() throws(TrimFailure) {
         guard let oldest = oldestKeptPosition.withLock({ $0 }) else { return }
         let subjects = gatheredExchangeSubjects.flatMap(\.1).filter { names.jetStream(ofSubject: $0) == names.jetStreamName }
         let deletable = sealMarks.withLock { marks in marks.deletable(subjects: subjects, position: oldest) }
         for (subject, sequences) in deletable {
-            try deleteMessages(Array(sequences))
+            try deleteMessages(Array(sequences), subject: subject)
             if isStopping { return }
             sealMarks.withLock { $0.deleted(subject: subject, count: sequences.count) }
         }

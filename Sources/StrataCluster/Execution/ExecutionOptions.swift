@@ -31,6 +31,10 @@ public struct ExecutionOptions: Sendable, Equatable {
     /// Test only: the owner of one partition waits this long per interval before it sends, so that
     /// it is late and another node's speculative copy publishes first. `nil` in real use.
     public var testingExportDelay: TestingExportDelay?
+    /// Test only: each partition task this node owns fails its first N trim deletions (as a
+    /// deletion timing out, without reaching JetStream), so that tests can show a failed trim
+    /// does not end the task and is retried. 0 in real use.
+    public var testingFailedTrimDeletions = 0
 
     /// When a node runs a speculative copy of a partition it does not own.
     public struct Speculation: Sendable, Equatable {
