@@ -171,17 +171,29 @@ struct SubjectChainTests {
         // Every piece's link is the sequence JetStream checked: the message stored right before it.
         #expect(zip(piecedStored.dropFirst(), piecedStored).allSatisfy { SubjectChain.previous(of: $0) == $1.sequence })
 
+        // A new owner whose fence was deleted (trimmed behind a checkpoint) while the former
+        // owner's older fence is still stored (deleted before, stored again by a restarted
+        // server): its writes are chained to a message that is gone, past the last one read.
+        let trimmed = Subject(jetStream: jetStream, names: names, target: 3)
+        var trimmedLast = try trimmed.fence(node: "a", after: 0)
+        (trimmedLast, _) = try trimmed.ownerPublish(trimmed.block(1), node: "a", last: trimmedLast)
+        let newOwnersFence = try trimmed.fence(node: "c", after: trimmedLast)
+        (trimmedLast, _) = try trimmed.ownerPublish(trimmed.block(2), node: "c", last: newOwnersFence)
+        _ = try trimmed.ownerPublish(trimmed.seal(2), node: "c", last: trimmedLast)
+        #expect(try jetStream.deleteMessage(stream: names.outputsJetStreamName, sequence: newOwnersFence))
+
         // The audit: copies chained to the message before them (pieces included) are exempt from
         // a's fence; a copy not chained (no expected sequence) is not, nor is c's ordinary block
-        // after a's fence.
+        // after a's fence; c's writes chained to its deleted fence are not violations.
         try jetStream.publish(ExchangeWire.outgoing(s.seal(3), names: names, node: "b", pieceBytes: 1 << 20, speculative: true)[0])
         let outputs = try ClusterOutputs.read(jetStream: jetStream, names: names, streams: ["out"])
         #expect(outputs.speculativeMessagesByNode == ["b": 5])
         #expect(outputs.fenceViolations.count == 2, "\(outputs.fenceViolations)")
         #expect(outputs.fenceViolations.contains { $0.hasPrefix("b wrote speculative message") && $0.contains("\(fence)") })
         #expect(outputs.fenceViolations.contains { $0.hasPrefix("c wrote message") })
-        // Intervals 1, 2, 3 on target 0, 1, 2 on target 1 and 1, 2 (put back together) on target 2.
-        #expect(outputs.blocks.count == 7)
+        // Intervals 1, 2, 3 on target 0, 1, 2 on target 1, 1, 2 (put back together) on target 2
+        // and 1, 2 on target 3.
+        #expect(outputs.blocks.count == 9)
         #expect(outputs.blocks[ClusterOutputs.Key(stream: "out", partition: 2, interval: Interval(2))] == [[UInt8](repeating: 2, count: 64)])
     }
 
