@@ -182,7 +182,7 @@ struct ClusterRecoveryTests {
             #expect(retainedFrom + lookback >= through + 1,
                     "partition \(partition): the checkpoint through \(through) kept input from \(retainedFrom)")
             #expect(computed.allSatisfy { $0 > through },
-                    "partition \(partition) computed intervals at or before its checkpoint through \(through): \(computed)")
+                    "partition \(partition) computed intervals at or before its checkpoint through \(through): \(computed)\n\(logs)")
             print("ClusterRecoveryTests: partition \(partition) restored from the checkpoint through \(through): input kept from \(retainedFrom), computed \(computed)")
             #expect(computed.count < ClusterExecutionTests.intervals - 5,
                     "partition \(partition) computed \(computed.count) intervals: replayed from the start?")
