@@ -1,10 +1,11 @@
 import Foundation
 import Strata
-import StrataCluster
 import StrataClusterTestSupport
 import StrataStorage
 import StrataTestSupport
 import Testing
+
+@testable import StrataCluster
 
 /// Recovery from checkpoints in JetStream, with real processes: a node SIGKILLed after its
 /// partitions checkpointed; the survivor restores each of them from its newest checkpoint and
@@ -29,6 +30,29 @@ struct ClusterRecoveryTests {
             }
         }
         guard reached else { throw RunFailure("not every partition reached interval \(interval): \(run.logs)") }
+    }
+
+    /// Waits until every partition's newest complete checkpoint in JetStream (`TaskCheckpoint.latest`,
+    /// what a new owner installs) resumes at or after `through`, and returns them by partition.
+    /// The progress key does not tell: a task writes it in an export round and publishes the
+    /// checkpoint that round makes due only after it.
+    static func waitForEveryCheckpoint(_ run: Run, through interval: UInt64) throws -> [Int: TaskCheckpoint] {
+        let connection = try NATSConnection(run.cluster.connectionOptions(name: "checkpoint-watch"))
+        let jetStream = try connection.jetStream()
+        let names = ExecutionNames(namespace: run.namespace, program: "demo")
+        var found: [Int: TaskCheckpoint] = [:]
+        let reached = waitUntil(within: .seconds(240)) {
+            for p in 0..<ClusterExecutionTests.partitions where found[p] == nil {
+                guard let checkpoint = (try? TaskCheckpoint.latest(jetStream: jetStream, names: names, partition: p))?.checkpoint,
+                      checkpoint.through.rawValue >= interval else { return false }
+                found[p] = checkpoint
+            }
+            return true
+        }
+        guard reached else {
+            throw RunFailure("not every partition checkpointed through \(interval): \(found.mapValues(\.through))\n\(run.logs)")
+        }
+        return found
     }
 
     /// Waits until every partition has a checkpoint and the exchange subjects it gathers from hold
@@ -91,6 +115,13 @@ struct ClusterRecoveryTests {
             }
             try feed(first: 0, intervals: 22)
             try Self.waitForEveryPartition(run, through: 21)
+            // What b's partitions restore from: each partition's newest complete checkpoint at the
+            // kill, which must be the one taken once every stateful vertex wrote its snapshot of
+            // interval 19 (`through` 19: the smallest snapshot or progress interval in it). The
+            // progress key above comes first (a task writes it, then publishes the checkpoint its
+            // round made due), so the kill waits for the checkpoints themselves. b publishes none
+            // after these before the kill: the next is due with the snapshots of 29, past the input.
+            let checkpoints = try Self.waitForEveryCheckpoint(run, through: 19)
             // Behind the checkpoints kept (at the snapshots 9 and 19), the exchange messages are
             // gone; what follows restores from them all the same.
             _ = try Self.waitForExchangesPurgedBehindCheckpoints(run)
@@ -108,7 +139,7 @@ struct ClusterRecoveryTests {
             // What a's tasks did when they took b's partitions over: each restored from a checkpoint
             // into a store of its own, whose input begins after the checkpoint, and computed only
             // the intervals after it.
-            var restored: [(partition: Int, retainedFrom: UInt64, computed: [UInt64])] = []
+            var restored: [(partition: Int, through: UInt64, retainedFrom: UInt64, computed: [UInt64])] = []
             for p in 0..<ClusterExecutionTests.partitions {
                 let path = run.directory.appending("a") + "/demo.p\(p)"
                 guard FileManager.default.fileExists(atPath: path) else { continue }
@@ -127,7 +158,8 @@ struct ClusterRecoveryTests {
                     computed += try opened.logStore.vertexTimings(of: vertex).map(\.interval.rawValue)
                 }
                 computed = Array(Set(computed)).sorted()
-                restored.append((p, frontier.retainedFrom.rawValue, computed))
+                let through = try #require(checkpoints[p], "partition \(p) had no checkpoint").through.rawValue
+                restored.append((p, through, frontier.retainedFrom.rawValue, computed))
             }
             return (try single(), actual, restored, run.logs)
         }
@@ -135,11 +167,23 @@ struct ClusterRecoveryTests {
         #expect(actual == expected, "cluster outputs differ from the single-node run: \(ClusterExecutionTests.difference(actual, expected))\n\(logs)")
         #expect(!restored.isEmpty, "no partition was restored from a checkpoint:\n\(logs)")
         #expect(logs.contains("partition restored from its checkpoint"), "\(logs)")
-        for (partition, retainedFrom, computed) in restored {
-            // Checkpoints follow the snapshots at 9 and 19: the input kept starts after one.
-            #expect(retainedFrom >= 8, "partition \(partition): the checkpoint kept input from \(retainedFrom)")
-            #expect(computed.allSatisfy { $0 >= retainedFrom },
-                    "partition \(partition) computed intervals before its checkpoint: \(computed)")
+        // What a restored store holds and computes, from how a restored task resumes: each stateful
+        // vertex loads its snapshot (19) and replays the intervals after it, every other vertex
+        // continues after its own progress (at or past 19: the map over `views` may have gone on to
+        // 21 before the checkpoint was taken). So every vertex computes only intervals after the
+        // checkpoint's `through`, the smallest of those; and the input `views` is kept from the
+        // first interval its earliest reader resumes at, less the program's longest window
+        // (`Program.lookback`: the 3-interval window reads back that far) — at or after
+        // `through` + 1 − 3, and possibly later than where a stateful vertex downstream of the
+        // exchange resumes (it reads the gathered stream, not `views`), so the two are not compared.
+        let lookback: UInt64 = 3
+        for (partition, through, retainedFrom, computed) in restored {
+            #expect(through >= 19, "partition \(partition): restored from a checkpoint through \(through)")
+            #expect(retainedFrom + lookback >= through + 1,
+                    "partition \(partition): the checkpoint through \(through) kept input from \(retainedFrom)")
+            #expect(computed.allSatisfy { $0 > through },
+                    "partition \(partition) computed intervals at or before its checkpoint through \(through): \(computed)\n\(logs)")
+            print("ClusterRecoveryTests: partition \(partition) restored from the checkpoint through \(through): input kept from \(retainedFrom), computed \(computed)")
             #expect(computed.count < ClusterExecutionTests.intervals - 5,
                     "partition \(partition) computed \(computed.count) intervals: replayed from the start?")
         }
