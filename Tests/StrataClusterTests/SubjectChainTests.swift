@@ -18,15 +18,17 @@ struct SubjectChainTests {
         let jetStream: JetStream
         let names: ExecutionNames
         let target: UInt32
-        var subject: String { names.subject(stream: "out", source: 0, target: target) }
+        /// The program's stream: a named output by default, in the outputs' JetStream stream.
+        var stream = "out"
+        var subject: String { names.subject(stream: stream, source: 0, target: target) }
 
         func block(_ interval: UInt64) -> ExchangeMessage {
-            ExchangeMessage(stream: "out", source: 0, target: target,
+            ExchangeMessage(stream: stream, source: 0, target: target,
                             body: .block(interval: Interval(interval), chunk: 0, bytes: [UInt8](repeating: UInt8(interval), count: 64)))
         }
 
         func seal(_ through: UInt64) -> ExchangeMessage {
-            ExchangeMessage(stream: "out", source: 0, target: target, body: .sealed(through: Interval(through)))
+            ExchangeMessage(stream: stream, source: 0, target: target, body: .sealed(through: Interval(through)))
         }
 
         /// The messages of `message` (pieces of at most `pieceBytes` bytes), each chained to the
@@ -171,28 +173,37 @@ struct SubjectChainTests {
         // Every piece's link is the sequence JetStream checked: the message stored right before it.
         #expect(zip(piecedStored.dropFirst(), piecedStored).allSatisfy { SubjectChain.previous(of: $0) == $1.sequence })
 
-        // A new owner whose fence was deleted (trimmed behind a checkpoint) while the former
-        // owner's older fence is still stored (deleted before, stored again by a restarted
-        // server): its writes are chained to a message that is gone, past the last one read.
-        let trimmed = Subject(jetStream: jetStream, names: names, target: 3)
-        var trimmedLast = try trimmed.fence(node: "a", after: 0)
-        (trimmedLast, _) = try trimmed.ownerPublish(trimmed.block(1), node: "a", last: trimmedLast)
-        let newOwnersFence = try trimmed.fence(node: "c", after: trimmedLast)
-        (trimmedLast, _) = try trimmed.ownerPublish(trimmed.block(2), node: "c", last: newOwnersFence)
-        _ = try trimmed.ownerPublish(trimmed.seal(2), node: "c", last: trimmedLast)
-        #expect(try jetStream.deleteMessage(stream: names.outputsJetStreamName, sequence: newOwnersFence))
+        // A new owner whose fence was deleted while the former owner's older fence is still
+        // stored: its writes are chained to a message that is gone, past the last one read. On a
+        // gathered exchange's subject (trimmed behind checkpoints; an older fence deleted before
+        // can be stored again by a restarted server) the new owner takes the subject over; on an
+        // output's subject (never trimmed) its writes stay violations.
+        for stream in ["\(names.program).v1.shuffle", "out"] {
+            let trimmed = Subject(jetStream: jetStream, names: names, target: 3, stream: stream)
+            var trimmedLast = try trimmed.fence(node: "a", after: 0)
+            (trimmedLast, _) = try trimmed.ownerPublish(trimmed.block(1), node: "a", last: trimmedLast)
+            let newOwnersFence = try trimmed.fence(node: "c", after: trimmedLast)
+            (trimmedLast, _) = try trimmed.ownerPublish(trimmed.block(2), node: "c", last: newOwnersFence)
+            _ = try trimmed.ownerPublish(trimmed.seal(2), node: "c", last: trimmedLast)
+            #expect(try jetStream.deleteMessage(stream: names.jetStream(ofSubject: trimmed.subject), sequence: newOwnersFence))
+        }
 
         // The audit: copies chained to the message before them (pieces included) are exempt from
         // a's fence; a copy not chained (no expected sequence) is not, nor is c's ordinary block
-        // after a's fence; c's writes chained to its deleted fence are not violations.
+        // after a's fence; c's writes chained to its deleted fence are violations on the output's
+        // subject only.
         try jetStream.publish(ExchangeWire.outgoing(s.seal(3), names: names, node: "b", pieceBytes: 1 << 20, speculative: true)[0])
         let outputs = try ClusterOutputs.read(jetStream: jetStream, names: names, streams: ["out"])
         #expect(outputs.speculativeMessagesByNode == ["b": 5])
-        #expect(outputs.fenceViolations.count == 2, "\(outputs.fenceViolations)")
+        #expect(outputs.fenceViolations.count == 4, "\(outputs.fenceViolations)")
         #expect(outputs.fenceViolations.contains { $0.hasPrefix("b wrote speculative message") && $0.contains("\(fence)") })
-        #expect(outputs.fenceViolations.contains { $0.hasPrefix("c wrote message") })
+        #expect(outputs.fenceViolations.contains { $0.hasPrefix("c wrote message") && $0.contains(other.subject) })
+        let trimmedOutput = Subject(jetStream: jetStream, names: names, target: 3).subject
+        let shuffle = Subject(jetStream: jetStream, names: names, target: 3, stream: "\(names.program).v1.shuffle").subject
+        #expect(outputs.fenceViolations.filter { $0.contains(trimmedOutput) }.count == 2, "\(outputs.fenceViolations)")
+        #expect(!outputs.fenceViolations.contains { $0.contains(shuffle) }, "\(outputs.fenceViolations)")
         // Intervals 1, 2, 3 on target 0, 1, 2 on target 1, 1, 2 (put back together) on target 2
-        // and 1, 2 on target 3.
+        // and 1, 2 on target 3 (the shuffle's are not an output).
         #expect(outputs.blocks.count == 9)
         #expect(outputs.blocks[ClusterOutputs.Key(stream: "out", partition: 2, interval: Interval(2))] == [[UInt8](repeating: 2, count: 64)])
     }

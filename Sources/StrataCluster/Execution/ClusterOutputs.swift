@@ -95,16 +95,19 @@ public struct ClusterOutputs: Sendable {
                               subject: stored.subject)
                 }
             } else if let owner = fencer[stored.subject], owner != node {
-                // Published with JetStream's check that the subject's last message was `expected`,
-                // which is gone although it follows the last message read: the messages between were
-                // deleted behind a checkpoint, and the writer's own fence may be among them (a fence
-                // is trimmed like any message but the subject's newest, while an older one deleted
+                // On a gathered exchange's subject (the only ones tasks trim), a write published
+                // with JetStream's check that the subject's last message was `expected`, which is
+                // gone although it follows the last message read: the messages between were deleted
+                // behind a checkpoint, and the writer's own fence may be among them (a fence is
+                // trimmed like any message but the subject's newest, while an older one deleted
                 // before can be stored again by a restarted server: cluster.md, "Failures"). The
                 // server's check proves the write came after everything through `expected`, the fence
-                // read included, so the writer holds the subject from here; a write chained to a
-                // message that was read is checked against the fence as before.
+                // read included, so the writer holds the subject from here. Anywhere else — outputs
+                // are never trimmed — and for a write chained to a message that was read, the fence
+                // read rules.
                 if let expected = stored.header(Self.expectedLastSubjectSequence).flatMap(UInt64.init),
-                   let previous, expected > previous {
+                   let previous, expected > previous,
+                   let parsed = names.parse(subject: stored.subject), !names.isOutput(parsed.stream) {
                     fencer[stored.subject] = node
                 } else {
                     violation("\(node) wrote \(what) \(stored.sequence) on \(stored.subject) after \(owner)'s fence", subject: stored.subject)
@@ -193,11 +196,11 @@ public struct ClusterOutputs: Sendable {
         return outputs
     }
 
-    /// One line describing a stored message of a program for `fenceViolationContext`.
     /// The header with which JetStream refuses a publish unless the subject's last message has
     /// this sequence.
     static let expectedLastSubjectSequence = "Nats-Expected-Last-Subject-Sequence"
 
+    /// One line describing a stored message of a program for `fenceViolationContext`.
     static func describe(_ stored: StoredMessage) -> String {
         func field(_ label: String, _ header: String) -> String { stored.header(header).map { " \(label) \($0)" } ?? "" }
         return "\(stored.sequence) id \(stored.messageID ?? "-")" + field("kind", ExchangeWire.kind) + field("node", ExchangeWire.node)
