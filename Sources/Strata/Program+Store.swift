@@ -34,9 +34,10 @@ extension Program {
     ///
     /// Stateful vertices (`runningReduce`, `updateStateByKey`, `track`, `reduceByKeyAndWindow`
     /// with `inverse`) write a snapshot of their state every `options.snapshotEvery` intervals
-    /// (default `Program.defaultSnapshotEvery`, 30; `nil`: never), in the commit of that interval's outputs
-    /// and progress; a restart loads the newest one and replays only the input after it (see
-    /// docs/durability.md).
+    /// (default `Program.defaultSnapshotEvery`, 30; `nil`: never), in a commit of its own right after
+    /// the commit of that interval's outputs and progress (a crash between the two loses only that
+    /// snapshot, which the vertex's next pass writes again); a restart loads the newest one and
+    /// replays only the input after it (see docs/durability.md).
     ///
     /// - Throws: the first definition error: a stream of another type, an invalid name, an output
     ///   stream that exists with other settings, a `snapshotEvery` below 1.
