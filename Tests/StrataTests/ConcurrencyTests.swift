@@ -43,7 +43,7 @@ private final class SharedProgress: Sendable {
     let reads = Atomic<Int>(0)
 }
 
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(10)))
 struct ConcurrencyTests {
     @Test func readersOnOtherThreadsOnlySeeCompleteIntervals() async throws {
         try await withStore { store in

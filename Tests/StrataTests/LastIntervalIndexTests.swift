@@ -6,12 +6,14 @@ import Testing
 import StrataTestSupport
 
 /// The last interval index, `UInt64.max`, has no interval after it: nothing may step past it by
-/// wrapping to interval 0.
+/// wrapping to interval 0. The time limits stop a walk that wraps round forever; they are
+/// generous (10 minutes) because a loaded CI machine can keep a test from its first step for
+/// minutes (CI 2026-12-06: 60 s exceeded by a test that had all but waited for a thread).
 @Suite struct LastIntervalIndexTests {
     /// `verify` walked a stream's blocks interval by interval, from each found interval's `next`:
     /// a block of interval `UInt64.max` (unsealed; an explicit appender may commit one) wrapped
     /// the walk to interval 0, and it went round the stream forever.
-    @Test(.timeLimit(.minutes(1))) func verifyEndsAfterABlockOfTheLastIntervalIndex() throws {
+    @Test(.timeLimit(.minutes(10))) func verifyEndsAfterABlockOfTheLastIntervalIndex() throws {
         try withStore { store in
             try Self.blockAtTheLastIndex(store, "v")
             let report = try store.verify(stream: "v")
@@ -44,7 +46,7 @@ import StrataTestSupport
     /// `slice` and `countByEncodedKey` split a range into runs at `length × split / splits`: over
     /// a stream sealed through `UInt64.max − 1` the product passed `UInt64.max` and trapped. The
     /// runs cover the range exactly, and the records come back.
-    @Test(.timeLimit(.minutes(1))) func slicesUpToTheIntervalBeforeTheLastIndex() throws {
+    @Test(.timeLimit(.minutes(10))) func slicesUpToTheIntervalBeforeTheLastIndex() throws {
         try withStore { store in
             let stream = try store.stream("s", of: KeyValue<String, Int64>.self, interval: .seconds(1), partitions: 1)
             let appender = try stream.explicitAppender()
@@ -83,7 +85,7 @@ import StrataTestSupport
     /// stream so): `sealedIntervals` stepped from it to interval 0 and yielded the stream again,
     /// and its default start (after the newest sealed interval) was interval 0. It ends there; a
     /// salvage of the store ends too.
-    @Test(.timeLimit(.minutes(1))) func subscriptionsEndAtTheLastIntervalIndex() async throws {
+    @Test(.timeLimit(.minutes(10))) func subscriptionsEndAtTheLastIntervalIndex() async throws {
         try await withStore { store in
             let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 1)
             let appender = try stream.explicitAppender()
@@ -143,7 +145,7 @@ import StrataTestSupport
     /// the next appender sealed the late side stream through it (the last index, after which no
     /// late record has an interval) with the stream's next seal, and `sealAll` did too. The block
     /// stays unsealed; the late side stream is sealed with the stream, and late records still go in.
-    @Test(.timeLimit(.minutes(1))) func aLateBlockAtTheLastIndexIsNeverSealed() throws {
+    @Test(.timeLimit(.minutes(10))) func aLateBlockAtTheLastIndexIsNeverSealed() throws {
         try withStore { store in
             let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 1)
             try stream.eventTimeAppender(allowedLateness: .zero).flush()  // creates v.late
@@ -191,7 +193,7 @@ import StrataTestSupport
     /// A store image took the interval after a stream's sealed ones as the highest floor: for a
     /// stream sealed through the last index that wrapped to interval 0, and the image held every
     /// sealed block whatever floor was asked. It holds the blocks from the floor on.
-    @Test(.timeLimit(.minutes(1))) func anImageOfAStreamSealedThroughTheLastIndexKeepsItsFloor() throws {
+    @Test(.timeLimit(.minutes(10))) func anImageOfAStreamSealedThroughTheLastIndexKeepsItsFloor() throws {
         try withStore { store in
             let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 1)
             let appender = try stream.explicitAppender()
