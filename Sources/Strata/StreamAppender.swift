@@ -116,6 +116,11 @@ public class StreamAppender {
     /// Whether records arrive encoded (`appendEncoded`): open intervals then hold their partitions'
     /// blocks in raw memory (`EncodedPartitionBuffers`) rather than in `PayloadBuilder`s.
     private let takesEncodedRecords: Bool
+    /// The open interval the last keyed event-time record went to, its first nanosecond and its
+    /// partitions' fills, for `appendEncoded`'s common case; `nil` once the interval is sealed
+    /// (its buffers are dropped with it), and before any such record.
+    @exclusivity(unchecked) private var hotInterval: (interval: Interval, startNanoseconds: UInt64,
+                                                      fills: UnsafeMutablePointer<RawFill>)?
     @exclusivity(unchecked) private var lastArrival: Interval?
     @exclusivity(unchecked) private var late: [PayloadBuilder] = []
     @exclusivity(unchecked) private var lateCountPending: UInt64 = 0
@@ -327,9 +332,44 @@ public class StreamAppender {
     ///
     /// - Returns: The interval the record went to; `nil` when it was late and went to the late
     ///   side stream.
-    @discardableResult
+    @discardableResult @inline(__always)
     package final func appendEncoded(_ bytes: UnsafeRawBufferPointer, keyHash: UInt64?,
                                      eventTime: Timestamp?) throws(StorageError) -> Interval? {
+        // The common case of a keyed event-time ingest, inlined into the caller: a record under
+        // 128 bytes whose time falls in the interval of the previous such record, which is open,
+        // and that fits its partition's buffer. It does what `appendEncodedInFull` does for it.
+        if let hot = hotInterval, let keyHash, let eventTime, eventTime.rawValue >= 0,
+           UInt64(eventTime.rawValue) &- hot.startNanoseconds < lengthNanos, bytes.count < 0x80 {
+            let p = partition(forHash: keyHash)
+            let fill = hot.fills + p
+            let length = bytes.count
+            let count = fill.pointee.count
+            if fill.pointee.capacity &- count > length {
+                let at = fill.pointee.base + count
+                at.storeBytes(of: UInt8(truncatingIfNeeded: length), as: UInt8.self)
+                if let source = bytes.baseAddress { (at + 1).copyMemory(from: source, byteCount: length) }
+                fill.pointee.count = count &+ 1 &+ length
+                fill.pointee.records &+= 1
+                appendedRecords &+= 1
+                appendedSincePosition = true
+                if fill.pointee.count >= limits.blockBytes {
+                    try cutBlock(openIndex: openIndex(hot.interval), partition: p)
+                }
+                if eventTime.rawValue > maxEventTime {
+                    maxEventTime = eventTime.rawValue
+                    try advanceWatermark()
+                }
+                return hot.interval
+            }
+        }
+        return try appendEncodedInFull(bytes, keyHash: keyHash, eventTime: eventTime)
+    }
+
+    /// `appendEncoded` for every case; afterwards the interval of a keyed, on-time event-time
+    /// record of an appender of encoded records is `hotInterval`.
+    @inline(never)
+    private final func appendEncodedInFull(_ bytes: UnsafeRawBufferPointer, keyHash: UInt64?,
+                                           eventTime: Timestamp?) throws(StorageError) -> Interval? {
         guard bytes.count <= Self.maxEncodedRecordBytes else {
             throw .recordTooLarge(stream: descriptor.name, bytes: bytes.count)
         }
@@ -358,6 +398,9 @@ public class StreamAppender {
         let index = openIndex(interval)
         let full: Bool
         if let fills = open[index].fills {
+            if case .eventTime = timing, keyHash != nil {
+                hotInterval = (interval, interval.rawValue &* lengthNanos, fills)
+            }
             // Framed straight into the partition's raw memory: a record under 128 bytes that fits
             // (nearly every JSON line) is its length byte and one copy; any other goes out of line.
             let fill = fills + p
@@ -509,6 +552,7 @@ public class StreamAppender {
     /// Drops the buffers of the open intervals up to `through` (cut already), keeping their
     /// storage for later blocks.
     private final func dropOpenIntervals(through: Interval) {
+        if let hot = hotInterval, hot.interval <= through { hotInterval = nil }
         for index in open.indices where open[index].interval <= through {
             for p in open[index].partitions.indices {
                 compressor.recycle(open[index].partitions[p].takeBytes(replacingWith: []))
