@@ -39,7 +39,7 @@ package struct PendingBlock: Sendable {
         isCompressed = true
     }
 
-    /// A framed payload of `recordCount` records, compressed later by `compress()` (an appender's
+    /// A framed payload of `recordCount` records, compressed later by `compress(recyclingInto:)` (an appender's
     /// `BlockCompressor`).
     package init(stream: StreamDescriptor, interval: Interval, partition: PartitionIndex, rawPayload: [UInt8],
                  recordCount: Int) {
@@ -52,7 +52,7 @@ package struct PendingBlock: Sendable {
         isCompressed = false
     }
 
-    /// A framed payload in raw memory, compressed later by `compress()` (an appender's
+    /// A framed payload in raw memory, compressed later by `compress(recyclingInto:)` (an appender's
     /// `BlockCompressor`), which reads it in place; the block owns `rawBuffer` until then.
     package init(stream: StreamDescriptor, interval: Interval, partition: PartitionIndex, rawBuffer: RawPayload) {
         self.stream = stream
@@ -103,8 +103,8 @@ package struct PendingBlock: Sendable {
             compressor.recycle(raw)
             return
         }
-        // Moved out, so that the buffer is uniquely referenced when it is recycled: emptying a
-        // shared array would allocate a new one instead.
+        // Taken out before `bytes` is replaced, so that the buffer is uniquely referenced when it
+        // is recycled: emptying a shared array would allocate a new one instead.
         let payload = bytes
         bytes = payload.withUnsafeBytes { BlockCodec.encodeBlock(payload: $0, recordCount: recordCount) }
         isCompressed = true
