@@ -132,7 +132,7 @@ extension StoredStream {
         throws(StorageError) -> StreamAppender
     {
         try StreamAppender(store: store, descriptor: descriptor, lateDescriptor: try lateDescriptorForAppending(),
-                           timing: timing, limits: limits, source: source)
+                           timing: timing, limits: limits, source: source, takesEncodedRecords: true)
     }
 
     /// The stream's late side stream, if it has one; throws for a late side stream itself, which

@@ -112,7 +112,15 @@ public class StreamAppender {
     /// position and starts from the committed one.
     @exclusivity(unchecked) private var roundRobin: UInt32 = 0
     /// Open intervals' buffers, in interval order; usually one to three, so a linear search wins.
-    @exclusivity(unchecked) private var open: [(interval: Interval, partitions: [PayloadBuilder])] = []
+    @exclusivity(unchecked) private var open: [OpenInterval] = []
+    /// Whether records arrive encoded (`appendEncoded`): open intervals then hold their partitions'
+    /// blocks in raw memory (`EncodedPartitionBuffers`) rather than in `PayloadBuilder`s.
+    private let takesEncodedRecords: Bool
+    /// The open interval the last keyed event-time record went to, its first nanosecond and its
+    /// partitions' fills, for `appendEncoded`'s common case; `nil` once the interval is sealed
+    /// (its buffers are dropped with it), and before any such record.
+    @exclusivity(unchecked) private var hotInterval: (interval: Interval, startNanoseconds: UInt64,
+                                                      fills: UnsafeMutablePointer<RawFill>)?
     @exclusivity(unchecked) private var lastArrival: Interval?
     @exclusivity(unchecked) private var late: [PayloadBuilder] = []
     @exclusivity(unchecked) private var lateCountPending: UInt64 = 0
@@ -159,9 +167,13 @@ public class StreamAppender {
 
     /// Takes the stream's writer lock and reads where the stream stands; subclasses add the
     /// record type and the partition route.
+    ///
+    /// - Parameter takesEncodedRecords: Whether records arrive encoded, through `appendEncoded`
+    ///   only (`StoredStream.makeEncodedAppender`); the subclasses' typed appends need `false`.
     init(store: LogStore, descriptor: StreamDescriptor, lateDescriptor: StreamDescriptor?, timing: TimeAssignment,
-         limits: Limits, source: String? = nil) throws(StorageError) {
+         limits: Limits, source: String? = nil, takesEncodedRecords: Bool = false) throws(StorageError) {
         self.store = store
+        self.takesEncodedRecords = takesEncodedRecords
         self.descriptor = descriptor
         self.lateDescriptor = lateDescriptor
         self.timing = timing
@@ -320,9 +332,44 @@ public class StreamAppender {
     ///
     /// - Returns: The interval the record went to; `nil` when it was late and went to the late
     ///   side stream.
-    @discardableResult
+    @discardableResult @inline(__always)
     package final func appendEncoded(_ bytes: UnsafeRawBufferPointer, keyHash: UInt64?,
                                      eventTime: Timestamp?) throws(StorageError) -> Interval? {
+        // The common case of a keyed event-time ingest, inlined into the caller: a record under
+        // 128 bytes whose time falls in the interval of the previous such record, which is open,
+        // and that fits its partition's buffer. It does what `appendEncodedInFull` does for it.
+        if let hot = hotInterval, let keyHash, let eventTime, eventTime.rawValue >= 0,
+           UInt64(eventTime.rawValue) &- hot.startNanoseconds < lengthNanos, bytes.count < 0x80 {
+            let p = partition(forHash: keyHash)
+            let fill = hot.fills + p
+            let length = bytes.count
+            let count = fill.pointee.count
+            if fill.pointee.capacity &- count > length {
+                let at = fill.pointee.base + count
+                at.storeBytes(of: UInt8(truncatingIfNeeded: length), as: UInt8.self)
+                if let source = bytes.baseAddress { (at + 1).copyMemory(from: source, byteCount: length) }
+                fill.pointee.count = count &+ 1 &+ length
+                fill.pointee.records &+= 1
+                appendedRecords &+= 1
+                appendedSincePosition = true
+                if fill.pointee.count >= limits.blockBytes {
+                    try cutBlock(openIndex: openIndex(hot.interval), partition: p)
+                }
+                if eventTime.rawValue > maxEventTime {
+                    maxEventTime = eventTime.rawValue
+                    try advanceWatermark()
+                }
+                return hot.interval
+            }
+        }
+        return try appendEncodedInFull(bytes, keyHash: keyHash, eventTime: eventTime)
+    }
+
+    /// `appendEncoded` for every case; afterwards the interval of a keyed, on-time event-time
+    /// record of an appender of encoded records is `hotInterval`.
+    @inline(never)
+    private final func appendEncodedInFull(_ bytes: UnsafeRawBufferPointer, keyHash: UInt64?,
+                                           eventTime: Timestamp?) throws(StorageError) -> Interval? {
         guard bytes.count <= Self.maxEncodedRecordBytes else {
             throw .recordTooLarge(stream: descriptor.name, bytes: bytes.count)
         }
@@ -349,10 +396,33 @@ public class StreamAppender {
             throw .misuse("stream \(descriptor.name): explicit-time appenders take append(_:interval:)")
         }
         let index = openIndex(interval)
-        open[index].partitions[p].append(encoded: bytes)
+        let full: Bool
+        if let fills = open[index].fills {
+            if case .eventTime = timing, keyHash != nil {
+                hotInterval = (interval, interval.rawValue &* lengthNanos, fills)
+            }
+            // Framed straight into the partition's raw memory: a record under 128 bytes that fits
+            // (nearly every JSON line) is its length byte and one copy; any other goes out of line.
+            let fill = fills + p
+            let length = bytes.count
+            let count = fill.pointee.count
+            if length < 0x80, fill.pointee.capacity &- count > length {
+                let at = fill.pointee.base + count
+                at.storeBytes(of: UInt8(truncatingIfNeeded: length), as: UInt8.self)
+                if let source = bytes.baseAddress { (at + 1).copyMemory(from: source, byteCount: length) }
+                fill.pointee.count = count &+ 1 &+ length
+            } else {
+                open[index].encoded?.appendFraming(bytes, partition: p)
+            }
+            fill.pointee.records &+= 1
+            full = fill.pointee.count >= limits.blockBytes
+        } else {
+            open[index].partitions[p].append(encoded: bytes)
+            full = open[index].partitions[p].byteCount >= limits.blockBytes
+        }
         appendedRecords &+= 1
         appendedSincePosition = true
-        if open[index].partitions[p].byteCount >= limits.blockBytes { try cutBlock(openIndex: index, partition: p) }
+        if full { try cutBlock(openIndex: index, partition: p) }
         if let eventTime, eventTime.rawValue > maxEventTime {
             maxEventTime = eventTime.rawValue
             try advanceWatermark()
@@ -451,12 +521,19 @@ public class StreamAppender {
             if open[i].interval < interval { break }
             i -= 1
         }
+        if takesEncodedRecords {
+            var payloads: [RawPayload] = []
+            payloads.reserveCapacity(Int(partitionCount))
+            for _ in 0..<partitionCount { payloads.append(compressor.takeRawPayload(capacity: bufferCapacity)) }
+            open.insert(OpenInterval(interval: interval, encoded: EncodedPartitionBuffers(payloads: payloads)), at: i + 1)
+            return i + 1
+        }
         var empty: [PayloadBuilder] = []
         empty.reserveCapacity(Int(partitionCount))
         for _ in 0..<partitionCount {
             empty.append(PayloadBuilder(reusing: compressor.takeBuffer(capacity: bufferCapacity)))
         }
-        open.insert((interval, empty), at: i + 1)
+        open.insert(OpenInterval(interval: interval, partitions: empty), at: i + 1)
         return i + 1
     }
 
@@ -475,10 +552,12 @@ public class StreamAppender {
     /// Drops the buffers of the open intervals up to `through` (cut already), keeping their
     /// storage for later blocks.
     private final func dropOpenIntervals(through: Interval) {
+        if let hot = hotInterval, hot.interval <= through { hotInterval = nil }
         for index in open.indices where open[index].interval <= through {
             for p in open[index].partitions.indices {
                 compressor.recycle(open[index].partitions[p].takeBytes(replacingWith: []))
             }
+            for payload in open[index].encoded?.takeAll() ?? [] { compressor.recycle(payload) }
         }
         open.removeAll { $0.interval <= through }
     }
@@ -539,10 +618,20 @@ public class StreamAppender {
 
     private final func cutBlock(openIndex index: Int, partition p: Int) throws(StorageError) {
         let interval = open[index].interval
-        guard open[index].partitions[p].recordCount > 0 else { return }
-        if newestBlockInterval.map({ interval > $0 }) ?? true { newestBlockInterval = interval }
-        add(Self.takeBlock(&open[index].partitions[p], stream: descriptor, interval: interval, partition: p,
-                           compressor: compressor, capacity: bufferCapacity))
+        if let encoded = open[index].encoded {
+            guard encoded.fills[p].records > 0 else { return }
+            if newestBlockInterval.map({ interval > $0 }) ?? true { newestBlockInterval = interval }
+            // The payload goes to the compressor as it is, read there in place; the partition
+            // goes on in a recycled one.
+            let payload = encoded.take(p, replacingWith: compressor.takeRawPayload(capacity: bufferCapacity))
+            add(PendingBlock(stream: descriptor, interval: interval, partition: PartitionIndex(UInt32(p)),
+                             rawBuffer: payload))
+        } else {
+            guard open[index].partitions[p].recordCount > 0 else { return }
+            if newestBlockInterval.map({ interval > $0 }) ?? true { newestBlockInterval = interval }
+            add(Self.takeBlock(&open[index].partitions[p], stream: descriptor, interval: interval, partition: p,
+                               compressor: compressor, capacity: bufferCapacity))
+        }
         if batchBytes >= limits.commitBytes { try submitBatch() }
     }
 
@@ -620,7 +709,7 @@ public class StreamAppender {
     }
 
     private final func add(_ block: PendingBlock) {
-        batchBytes += block.bytes.count
+        batchBytes += block.byteCount
         batch.blocks.append(block)
     }
 
@@ -996,6 +1085,32 @@ public class StreamAppender {
     }
 }
 
+
+/// One open interval of a `StreamAppender` and its partitions' next blocks.
+private struct OpenInterval {
+    /// The interval.
+    var interval: Interval
+    /// A typed appender's partition buffers; empty for an appender of encoded records.
+    var partitions: [PayloadBuilder] = []
+    /// An appender of encoded records' partition buffers; `nil` for a typed appender.
+    var encoded: EncodedPartitionBuffers?
+    /// `encoded`'s fills, held here as a plain pointer so that the append path reaches them
+    /// without retaining `encoded`.
+    var fills: UnsafeMutablePointer<RawFill>?
+
+    /// An interval of a typed appender.
+    init(interval: Interval, partitions: [PayloadBuilder]) {
+        self.interval = interval
+        self.partitions = partitions
+    }
+
+    /// An interval of an appender of encoded records.
+    init(interval: Interval, encoded: EncodedPartitionBuffers) {
+        self.interval = interval
+        self.encoded = encoded
+        fills = encoded.fills
+    }
+}
 
 /// How far an input has been appended to a stream (see `StrataStorage.InputPosition`).
 public typealias InputPosition = StrataStorage.InputPosition

@@ -2,14 +2,18 @@ import Dispatch
 import Synchronization
 
 /// A block to append. The committer only writes compressed blocks: engine tasks compress theirs
-/// as they cut them (`init(…payload:…)`), and an appender's raw payloads (`init(…rawPayload:…)`)
-/// are compressed by its `BlockCompressor` before they reach the committer.
+/// as they cut them (`init(…payload:…)`), and an appender's raw payloads (`init(…rawPayload:…)`,
+/// or `init(…rawBuffer:…)` in raw memory) are compressed by its `BlockCompressor` before they
+/// reach the committer.
 package struct PendingBlock: Sendable {
     package var stream: StreamDescriptor
     package var interval: Interval
     package var partition: PartitionIndex
-    /// The block's bytes as stored (header and payload), or the framed payload while not compressed.
+    /// The block's bytes as stored (header and payload), or the framed payload while not
+    /// compressed (empty while the payload is in `rawBuffer`).
     package private(set) var bytes: [UInt8]
+    /// The framed payload in raw memory, while not compressed (`init(…rawBuffer:…)`).
+    private var rawBuffer: RawPayload?
     /// The block's record count (from its header), which the interval's seal row sums.
     package private(set) var recordCount: Int
     /// The block's raw (uncompressed) payload length, which the interval's seal row sums.
@@ -35,7 +39,7 @@ package struct PendingBlock: Sendable {
         isCompressed = true
     }
 
-    /// A framed payload of `recordCount` records, compressed later by `compress()` (an appender's
+    /// A framed payload of `recordCount` records, compressed later by `compress(recyclingInto:)` (an appender's
     /// `BlockCompressor`).
     package init(stream: StreamDescriptor, interval: Interval, partition: PartitionIndex, rawPayload: [UInt8],
                  recordCount: Int) {
@@ -45,6 +49,19 @@ package struct PendingBlock: Sendable {
         bytes = rawPayload
         self.recordCount = recordCount
         rawLength = rawPayload.count
+        isCompressed = false
+    }
+
+    /// A framed payload in raw memory, compressed later by `compress(recyclingInto:)` (an appender's
+    /// `BlockCompressor`), which reads it in place; the block owns `rawBuffer` until then.
+    package init(stream: StreamDescriptor, interval: Interval, partition: PartitionIndex, rawBuffer: RawPayload) {
+        self.stream = stream
+        self.interval = interval
+        self.partition = partition
+        bytes = []
+        self.rawBuffer = rawBuffer
+        recordCount = rawBuffer.recordCount
+        rawLength = rawBuffer.count
         isCompressed = false
     }
 
@@ -66,19 +83,32 @@ package struct PendingBlock: Sendable {
         isCompressed = true
     }
 
-    /// Compresses a raw payload into the block, on the calling thread, and returns the payload's
-    /// buffer (for reuse); `nil` when the block was compressed already.
+    /// The bytes this block counts for in a batch: as stored once compressed, the raw payload's before.
+    package var byteCount: Int { isCompressed ? bytes.count : rawLength }
+
+    /// Compresses a raw payload into the block, on the calling thread, and hands the payload's
+    /// storage to `compressor` for reuse; does nothing when the block was compressed already.
     ///
     /// - Throws: `.recordTooLarge` for a payload over the block limit.
-    package mutating func compress() throws(StorageError) -> [UInt8]? {
-        guard !isCompressed else { return nil }
-        guard bytes.count <= BlockHeader.maxRawLength else {
-            throw .recordTooLarge(stream: stream.name, bytes: bytes.count)
+    package mutating func compress(recyclingInto compressor: BlockCompressor) throws(StorageError) {
+        guard !isCompressed else { return }
+        guard rawLength <= BlockHeader.maxRawLength else {
+            throw .recordTooLarge(stream: stream.name, bytes: rawLength)
         }
+        if let raw = rawBuffer {
+            // Read in place: the payload is never copied into another buffer before LZ4.
+            bytes = BlockCodec.encodeBlock(payload: raw.bytes, recordCount: recordCount)
+            rawBuffer = nil
+            isCompressed = true
+            compressor.recycle(raw)
+            return
+        }
+        // Taken out before `bytes` is replaced, so that the buffer is uniquely referenced when it
+        // is recycled: emptying a shared array would allocate a new one instead.
         let payload = bytes
         bytes = payload.withUnsafeBytes { BlockCodec.encodeBlock(payload: $0, recordCount: recordCount) }
         isCompressed = true
-        return payload
+        compressor.recycle(consume payload)
     }
 }
 
@@ -97,6 +127,8 @@ package final class BlockCompressor: Sendable {
     private let queue = DispatchQueue(label: "strata.appender.compress")
     /// Payload buffers handed back after compression, for the appender's next blocks.
     private let spare = Mutex<[[UInt8]]>([])
+    /// Raw payloads handed back after compression, for the appender's next blocks.
+    private let spareRaw = Mutex<[RawPayload]>([])
     /// The most threads that compress the blocks of one batch at once (at least 1).
     package let parallelism: Int
     /// The most payload buffers kept for reuse; more are freed.
@@ -131,6 +163,18 @@ package final class BlockCompressor: Sendable {
         spare.withLock { if $0.count < maxSpareBuffers { $0.append(kept) } }
     }
 
+    /// An empty raw payload with memory from an earlier block, or a new one of `capacity` bytes.
+    package func takeRawPayload(capacity: Int) -> RawPayload {
+        if let payload = spareRaw.withLock({ $0.popLast() }) { return payload }
+        return RawPayload(capacity: capacity)
+    }
+
+    /// Keeps `payload`'s memory for a later `takeRawPayload`, emptied, unless enough are kept.
+    package func recycle(_ payload: RawPayload) {
+        payload.reset()
+        spareRaw.withLock { if $0.count < maxSpareBuffers { $0.append(payload) } }
+    }
+
     fileprivate func async(_ work: @escaping @Sendable () -> Void) { queue.async(execute: work) }
 
     /// Compresses every raw block of `blocks` in place, on up to `parallelism` threads, and
@@ -143,7 +187,7 @@ package final class BlockCompressor: Sendable {
         let width = min(parallelism, raw.count)
         guard width > 1 else {
             for index in raw {
-                if let payload = try blocks[index].compress() { recycle(consume payload) }
+                try blocks[index].compress(recyclingInto: self)
             }
             return
         }
@@ -155,7 +199,7 @@ package final class BlockCompressor: Sendable {
                 // written by one thread only, and `concurrentPerform` returns after all of them.
                 DispatchQueue.concurrentPerform(iterations: width) { worker in
                     for slot in stride(from: worker, to: raw.count, by: width) {
-                        if let payload = slots.compress(slot) { recycle(consume payload) }
+                        slots.compress(slot, recyclingInto: self)
                     }
                 }
             }
@@ -176,14 +220,13 @@ private struct CompressionSlots: @unchecked Sendable {
     /// The positions in `blocks` of the blocks to compress, by slot.
     let raw: [Int]
 
-    /// Compresses the block of `slot` in place; returns its payload buffer, or `nil` (after
-    /// recording the failure in the slot's place).
-    func compress(_ slot: Int) -> [UInt8]? {
+    /// Compresses the block of `slot` in place and hands its payload's storage to `compressor`;
+    /// records a failure in the slot's place.
+    func compress(_ slot: Int, recyclingInto compressor: BlockCompressor) {
         do throws(StorageError) {
-            return try blocks[raw[slot]].compress()
+            try blocks[raw[slot]].compress(recyclingInto: compressor)
         } catch {
             failures[slot] = error
-            return nil
         }
     }
 }
@@ -243,7 +286,7 @@ package struct AppendBatch: Sendable {
             && vertexStats.isEmpty && vertexTimings.isEmpty && sources.isEmpty && retentionHolds.isEmpty
     }
     /// The bytes of its blocks.
-    package var byteCount: Int { blocks.reduce(0) { $0 + $1.bytes.count } }
+    package var byteCount: Int { blocks.reduce(0) { $0 + $1.byteCount } }
 }
 
 extension LogStore {
