@@ -755,17 +755,14 @@ final class ClusterTask: Sendable {
     /// the trimmer; nothing else a deletion throws is expected, and it ends the task as before.
     static func isRetriedTrimFailure(_ error: ClusterError) -> Bool {
         switch error {
-        case .nats(_, let status, let code, _):
-            return code != streamNotFoundCode && status != .connectionClosed
+        case .nats(_, let status, _, _):
+            return !error.isStreamNotFound && status != .connectionClosed
         case .timedOut, .notAuthorized:
             return true
         default:
             return false
         }
     }
-
-    /// JetStream's "stream not found" (`JSStreamNotFoundErr`).
-    static let streamNotFoundCode = 10059
 
     /// Deletes the messages on the partition's checkpoint subject before the first piece of the
     /// oldest checkpoint kept (`checkpointTrimBefore`): older checkpoints, torn ones, fences.
