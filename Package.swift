@@ -103,6 +103,7 @@ let package = Package(
             dependencies: [
                 "StrataEngine", "Strata", "StrataStorage", "StrataTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
         .testTarget(
             name: "StrataTests",
