@@ -83,7 +83,7 @@ let package = Package(
             path: "tools/strata"),
         .executableTarget(
             name: "StrataBench",
-            dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            dependencies: ["Strata", "StrataEngine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "tools/bench"),
         .executableTarget(name: "StrataDemo", dependencies: ["Strata"], path: "tools/demo"),

@@ -548,7 +548,7 @@ public final class Program: Sendable {
     }
 }
 
-/// Runs blocking work on a thread of its own (`EngineThread`), never on the cooperative pool and
+/// Runs blocking work on a thread of its own (`DedicatedThread`), never on the cooperative pool and
 /// never on a worker of Dispatch's pool: a run blocks its thread until it ends, and libdispatch on
 /// Linux replaces a blocked worker only when its once-a-second check happens to find work queued,
 /// so a run holding one of the pool's workers (as many as cores) left the partition tasks of a
@@ -557,7 +557,7 @@ public final class Program: Sendable {
 /// snapshots").
 func onOwnThread<R: Sendable>(_ work: @escaping @Sendable () throws -> R) async throws -> R {
     try await withCheckedThrowingContinuation { continuation in
-        EngineThread.detach { continuation.resume(with: Result { try work() }) }
+        DedicatedThread.detach(named: "strata-run") { continuation.resume(with: Result { try work() }) }
     }
 }
 

@@ -359,7 +359,7 @@ public final class ClusterNode: Sendable {
         guard let entry = held.withLock({ $0.removeValue(forKey: partition) }) else { return }
         let leases = self.leases
         entry.task?.stop()
-        NodeThread.start {
+        DedicatedThread.detach(named: "strata-release") {
             entry.task?.wait()
             if let revision {
                 _ = try? leases.update(ExecutionNames.leaseKey(partition), [], expectedRevision: revision)

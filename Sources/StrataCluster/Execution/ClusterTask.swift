@@ -319,18 +319,18 @@ final class ClusterTask: Sendable {
             finished.leave()
         }
         finished.enter()
-        NodeThread.start { [self] in
+        DedicatedThread.detach(named: "strata-gather") { [self] in
             defer { finished.leave() }
             gatherLoop()
         }
         finished.enter()
-        NodeThread.start { [self] in
+        DedicatedThread.detach(named: "strata-send") { [self] in
             defer { finished.leave() }
             if role == .speculative { speculativeExportLoop() } else { exportLoop() }
         }
         if checkpoints {
             finished.enter()
-            NodeThread.start { [self] in
+            DedicatedThread.detach(named: "strata-trim") { [self] in
                 defer { finished.leave() }
                 trimLoop()
             }
@@ -1104,25 +1104,5 @@ enum StoreFiles {
             try remove(path + "/" + name)
         }
         guard rmdir(path) == 0 || errno == ENOENT else { throw .replication("cannot remove \(path): errno \(errno)") }
-    }
-}
-
-/// A detached thread for a node's long-running loops, outside the cooperative pool and Dispatch's.
-enum NodeThread {
-    static func start(_ body: @escaping @Sendable () -> Void) {
-        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
-        var handle = pthread_t()
-        let context = Unmanaged.passRetained(Box(body)).toOpaque()
-        let created = pthread_create(&handle, nil, { context in
-            let box = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue()
-            box.body()
-            return nil
-        }, context)
-        if created == 0 {
-            pthread_detach(handle)
-        } else {
-            Unmanaged<Box>.fromOpaque(context).release()
-            DispatchQueue.global().async(execute: body)
-        }
     }
 }
