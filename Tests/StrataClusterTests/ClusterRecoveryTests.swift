@@ -109,6 +109,10 @@ struct ClusterRecoveryTests {
             // nothing to restore here); b's partitions move 10 s after its kill.
             try run.start(node: "a", leaseTTLMs: 10_000)
             try run.start(node: "b", leaseTTLMs: 10_000)
+            // b holds its share before any input: otherwise a, started first, may run b's partitions
+            // through the whole feed before b takes them (a join waits for a round of each node),
+            // and keep those stores when b dies (seen with the 10 s lease).
+            try run.waitForOwners(["a", "b"])
             // The first 22 intervals: past the snapshots at 9 and 19 (snapshotEvery 10) on every partition.
             let common = run.common
             func feed(first: Int, intervals: Int) throws {
