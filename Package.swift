@@ -83,7 +83,7 @@ let package = Package(
             path: "tools/strata"),
         .executableTarget(
             name: "StrataBench",
-            dependencies: ["Strata", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            dependencies: ["Strata", "StrataEngine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Histogram", package: "hdrhistogram-swift")],
             path: "tools/bench"),
         .executableTarget(name: "StrataDemo", dependencies: ["Strata"], path: "tools/demo"),
@@ -103,6 +103,7 @@ let package = Package(
             dependencies: [
                 "StrataEngine", "Strata", "StrataStorage", "StrataTestSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]),
         .testTarget(
             name: "StrataTests",

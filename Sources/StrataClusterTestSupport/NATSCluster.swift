@@ -158,6 +158,23 @@ public final class NATSCluster: Sendable {
         return process
     }
 
+    /// Launches every node with `launch`, in order; when launching one throws, the servers already
+    /// launched are killed (and waited for) before the error goes on, so that no server outlives
+    /// a cluster that never started.
+    ///
+    /// - Throws: what `launch` throws.
+    static func launchAll(_ nodes: [Node], launch: (Node) throws -> Process) throws -> [Process] {
+        var launched: [Process] = []
+        do {
+            for node in nodes { launched.append(try launch(node)) }
+        } catch {
+            for process in launched where process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+            for process in launched { process.waitUntilExit() }
+            throw error
+        }
+        return launched
+    }
+
     /// Starts `nodeCount` servers on ports checked free, until every one listens: a port checked
     /// free can be taken (by any connection of the test run) before its server binds it; that
     /// server then exits ("address already in use") and the cluster never forms, so such a start
@@ -230,7 +247,7 @@ public final class NATSCluster: Sendable {
                     try? FileManager.default.removeItem(atPath: directory.appending(node.name))
                 }
             }
-            let processes = try nodes.map { try Self.launch($0) }
+            let processes = try Self.launchAll(nodes, launch: Self.launch)
             if Self.waitUntilListening(nodes, processes, routes: nodeCount > 1) { return (nodes, processes) }
             for process in processes where process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
             for process in processes { process.waitUntilExit() }

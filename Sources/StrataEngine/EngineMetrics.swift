@@ -32,31 +32,34 @@ final class EngineMetrics: Sendable {
         /// output was committed).
         let speculativeWins: Counter
 
-        init(_ name: String) {
+        init(_ name: String, factory: any MetricsFactory) {
             let dimensions = [("vertex", name)]
-            intervals = Counter(label: "strata_engine_intervals_processed_total", dimensions: dimensions)
-            processing = Timer(label: "strata_engine_processing_duration_seconds", dimensions: dimensions)
-            schedulingDelay = Timer(label: "strata_engine_scheduling_delay_seconds", dimensions: dimensions)
-            lag = Gauge(label: "strata_engine_lag_intervals", dimensions: dimensions)
-            progress = Gauge(label: "strata_engine_progress_interval", dimensions: dimensions)
-            snapshots = Counter(label: "strata_engine_snapshots_total", dimensions: dimensions)
-            recoveries = Counter(label: "strata_engine_recoveries_total", dimensions: dimensions)
-            retries = Counter(label: "strata_engine_task_retries_total", dimensions: dimensions)
-            speculative = Counter(label: "strata_engine_speculative_tasks_total", dimensions: dimensions)
-            speculativeWins = Counter(label: "strata_engine_speculative_wins_total", dimensions: dimensions)
+            intervals = Counter(label: "strata_engine_intervals_processed_total", dimensions: dimensions, factory: factory)
+            processing = Timer(label: "strata_engine_processing_duration_seconds", dimensions: dimensions, factory: factory)
+            schedulingDelay = Timer(label: "strata_engine_scheduling_delay_seconds", dimensions: dimensions, factory: factory)
+            lag = Gauge(label: "strata_engine_lag_intervals", dimensions: dimensions, factory: factory)
+            progress = Gauge(label: "strata_engine_progress_interval", dimensions: dimensions, factory: factory)
+            snapshots = Counter(label: "strata_engine_snapshots_total", dimensions: dimensions, factory: factory)
+            recoveries = Counter(label: "strata_engine_recoveries_total", dimensions: dimensions, factory: factory)
+            retries = Counter(label: "strata_engine_task_retries_total", dimensions: dimensions, factory: factory)
+            speculative = Counter(label: "strata_engine_speculative_tasks_total", dimensions: dimensions, factory: factory)
+            speculativeWins = Counter(label: "strata_engine_speculative_wins_total", dimensions: dimensions, factory: factory)
         }
     }
 
     /// Made on first use; looked up by name only (never iterated).
     private let vertices = Mutex<[String: Vertex]>([:])
 
-    init() {}
+    /// Where the metrics go.
+    private let factory: any MetricsFactory
+
+    init(factory: any MetricsFactory) { self.factory = factory }
 
     /// The metrics of vertex `name`.
     func vertex(_ name: String) -> Vertex {
         vertices.withLock { table in
             if let found = table[name] { return found }
-            let made = Vertex(name)
+            let made = Vertex(name, factory: factory)
             table[name] = made
             return made
         }

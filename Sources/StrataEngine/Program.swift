@@ -1,3 +1,4 @@
+import CoreMetrics
 import Dispatch
 import Logging
 import StrataStorage
@@ -24,7 +25,7 @@ public final class Program: Sendable {
     /// Per vertex (lookup only), its next interval's input blocks decoded ahead on idle cores.
     let decodedAhead: [String: DecodedAhead]
     /// Per-vertex metrics (swift-metrics), recorded at each interval's commit.
-    let metrics = EngineMetrics()
+    let metrics: EngineMetrics
     /// Stateful vertices write a snapshot every this many intervals (`nil`: never); see
     /// `SnapshotPolicy` and docs/durability.md.
     public var snapshotEvery: Int? { options.snapshotEvery }
@@ -59,6 +60,7 @@ public final class Program: Sendable {
     package init(name: String, log: LogStore, options: ProgramOptions = ProgramOptions(),
                  define: (ProgramBuilder) throws -> Void) throws {
         self.options = options
+        metrics = EngineMetrics(factory: options.metricsFactory ?? MetricsSystem.factory)
         guard StreamDescriptor.isValidName(name), name.utf8.count <= 120 else {
             throw EngineError.misuse("invalid program name \"\(name)\": use up to 120 characters of A–Z a–z 0–9 . _ -")
         }
@@ -409,8 +411,9 @@ public final class Program: Sendable {
                 options.beforeSnapshot?(vertex.name, interval)
                 let snapshot = try plan.snapshotCommit(at: interval)
                 try wait(committed, vertex, interval)
-                last = log.submit(snapshot, chain: chain)
-                measured.snapshots.increment()
+                // Counted once committed: a snapshot whose commit fails was never written.
+                let snapshots = measured.snapshots
+                last = log.submit(snapshot, chain: chain, afterCommit: { snapshots.increment() })
             }
             committedThrough = interval
             stateThrough = interval
@@ -545,7 +548,7 @@ public final class Program: Sendable {
     }
 }
 
-/// Runs blocking work on a thread of its own (`EngineThread`), never on the cooperative pool and
+/// Runs blocking work on a thread of its own (`DedicatedThread`), never on the cooperative pool and
 /// never on a worker of Dispatch's pool: a run blocks its thread until it ends, and libdispatch on
 /// Linux replaces a blocked worker only when its once-a-second check happens to find work queued,
 /// so a run holding one of the pool's workers (as many as cores) left the partition tasks of a
@@ -554,7 +557,7 @@ public final class Program: Sendable {
 /// snapshots").
 func onOwnThread<R: Sendable>(_ work: @escaping @Sendable () throws -> R) async throws -> R {
     try await withCheckedThrowingContinuation { continuation in
-        EngineThread.detach { continuation.resume(with: Result { try work() }) }
+        DedicatedThread.detach(named: "strata-run") { continuation.resume(with: Result { try work() }) }
     }
 }
 
@@ -656,6 +659,10 @@ public struct ProgramOptions: Sendable {
     /// When a vertex's input blocks are decoded ahead of its tasks (`DecodedAhead`): by default
     /// the next interval's, on cores the current interval's tasks leave idle.
     package var decodesAhead = DecodesAhead.whenIdle
+
+    /// Where the program's engine metrics go (`nil`: the process's `MetricsSystem.factory`, what
+    /// it bootstrapped); tests give a factory of their own.
+    package var metricsFactory: (any MetricsFactory)?
 
     /// For tests: called on a stateful vertex's thread once the commit of an interval whose
     /// snapshot is due has been submitted, before the snapshot is encoded and submitted (the

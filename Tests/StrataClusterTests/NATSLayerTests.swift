@@ -1,9 +1,10 @@
 import Foundation
-import StrataCluster
 import Synchronization
 import StrataClusterTestSupport
 import StrataTestSupport
 import Testing
+
+@testable import StrataCluster
 
 /// The NATS layer against a real 3-node JetStream cluster on loopback.
 @Suite(.enabled(if: NATSCluster.isAvailable, "nats-server is not installed (tools/setup.sh installs it)"))
@@ -57,6 +58,46 @@ struct NATSLayerTests {
             #expect(try jetStream.deleteStream(name))
             #expect(try jetStream.streamInfo(name) == nil)
             #expect(try !jetStream.deleteStream(name))
+        }
+    }
+
+    /// `deleteMessage` passes over a message that is not there (deleted before, never stored) but
+    /// never a stream that is not there: deleting from a deleted stream is a typed error
+    /// (`ClusterError.isStreamNotFound`, JetStream error 10059) — before, the client's
+    /// `NATS_NOT_FOUND` for it read as "already gone", and a trimmer went on as if it had deleted.
+    @Test func deletingFromAMissingStreamIsAnErrorAndAMissingMessageIsNot() async throws {
+        let cluster = try await SharedNATSCluster.get()
+        try await onOwnThread {
+            let connection = try NATSConnection(cluster.connectionOptions(name: "delete"))
+            let jetStream = try connection.jetStream()
+            let name = uniqueName("DELETE")
+            _ = try jetStream.addOrUpdateStream(JetStreamConfiguration(name: name, subjects: ["\(name).>"], replicas: 3))
+            let first = try jetStream.publish(OutgoingMessage(subject: "\(name).a", payload: [1]))
+            let second = try jetStream.publish(OutgoingMessage(subject: "\(name).a", payload: [2]))
+            #expect(try jetStream.deleteMessage(stream: name, sequence: first.sequence))
+            // Gone already. (A sequence past the stream's last is not asked: on an R3 stream
+            // nats-server 2.9.10 does not answer it, and the request times out — seen here; a
+            // trimmer deletes only sequences it received.)
+            #expect(try !jetStream.deleteMessage(stream: name, sequence: first.sequence))
+            #expect(try jetStream.message(stream: name, sequence: second.sequence)?.payload == [2])
+
+            #expect(try jetStream.deleteStream(name))
+            do throws(ClusterError) {
+                try jetStream.deleteMessage(stream: name, sequence: second.sequence)
+                Issue.record("deleting from the deleted stream \(name) passed as a message already gone")
+            } catch {
+                print("NATSLayerTests: deleting from a deleted stream: \(error)")
+                #expect(error.isStreamNotFound, "\(error)")
+                #expect(!ClusterTask.isRetriedTrimFailure(error), "a trimmer must end on it, not retry: \(error)")
+            }
+            // A stream never created, likewise.
+            do throws(ClusterError) {
+                try jetStream.deleteMessage(stream: uniqueName("NEVER"), sequence: 1)
+                Issue.record("deleting from a stream never created passed as a message already gone")
+            } catch {
+                print("NATSLayerTests: deleting from a stream never created: \(error)")
+                #expect(error.isStreamNotFound, "\(error)")
+            }
         }
     }
 

@@ -16,7 +16,7 @@ import Testing
         let stream = try store.stream("v", of: Int64.self, interval: .seconds(1), partitions: 1)
         let appender = try stream.explicitAppender()
         try appender.append(1, interval: Interval(0))
-        try appender.commit()
+        try appender.commit().wait()  // durable before its files go
         #expect(FileManager.default.fileExists(atPath: path + "/writers"), "the store has no writers directory to test with")
         try StoreFiles.remove(path)
         #expect(!FileManager.default.fileExists(atPath: path))

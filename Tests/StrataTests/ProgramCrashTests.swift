@@ -96,40 +96,18 @@ struct ProgramCrashTests {
         let common = ["--events-per-interval", "150", "--partitions", "3", "--snapshot-every", "4"]
         for stall in [6, 9] {
             let output = dir.appending("out-stall-\(stall)")
-            let state = try await onOwnThread(within: .seconds(1800)) { () throws -> String in
-                _ = FileManager.default.createFile(atPath: output, contents: nil)
-                let out = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-                defer { try? out.close() }
-                let child = Process()
-                child.executableURL = URL(fileURLWithPath: try programChildPath())
-                child.arguments = ["program", "--store", crashed, "--intervals", "1000", "--durability", "group",
-                                   "--stall-at", String(stall)] + common
-                child.standardOutput = out
-                try child.run()
-                defer {
-                    kill(child.processIdentifier, SIGKILL)
-                    child.waitUntilExit()
-                }
-                // Until the child reports that its newest transaction is a deferred one after the
-                // seal of `stall` (seeds.v0's; nothing else commits then) and the store shows it:
-                // polled, with a deadline generous for a loaded machine.
-                let deadline = ContinuousClock.now + .seconds(180)
-                var last = "nothing committed"
-                while ContinuousClock.now < deadline, child.isRunning {
-                    let lines = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n")
-                    if lines.contains(where: { $0 == "deferred \(stall)" }),
-                       let status = try? Store.open(at: crashed).programStatus(program: "seeds") {
-                        last = status.map { "\($0.vertex) \($0.progress.rawValue)" }.joined(separator: ", ")
-                        if status.first?.vertex == "seeds.v0", status.first?.progress == Interval(UInt64(stall)) {
-                            kill(child.processIdentifier, SIGKILL)
-                            child.waitUntilExit()
-                            return last
-                        }
-                    }
-                    usleep(20_000)
-                }
-                throw ChildDidNotStall(stall: stall, state: last, exited: !child.isRunning)
-            }
+            let state = try await killChild(
+                ["program", "--store", crashed, "--intervals", "1000", "--durability", "group", "--stall-at", String(stall)] + common,
+                output: output,
+                // Once the child reports that its newest transaction is a deferred one after the seal
+                // of `stall` (seeds.v0's; nothing else commits then) and the store shows it.
+                caught: { lines, last -> String? in
+                    guard lines.contains(where: { $0 == "deferred \(stall)" }),
+                          let status = try? Store.open(at: crashed).programStatus(program: "seeds") else { return nil }
+                    last = status.map { "\($0.vertex) \($0.progress.rawValue)" }.joined(separator: ", ")
+                    return status.first?.vertex == "seeds.v0" && status.first?.progress == Interval(UInt64(stall)) ? last : nil
+                },
+                notCaught: { state, exited in ChildDidNotStall(stall: stall, state: state, exited: exited) })
             // At the kill: seeds.v0 (internal streams only) one interval past every other vertex.
             let status = try Store.open(at: crashed).programStatus(program: "seeds")
             #expect(status.count == 10, "\(state)")
@@ -153,6 +131,7 @@ struct ProgramCrashTests {
         #expect(status.first.map { $0.recoveries == 2 } == true, "\(status)")
         #expect(status.allSatisfy { $0.progress == Interval(UInt64(final - 1)) && $0.runState == .stoppedCleanly })
     }
+
     /// Kills a program with SIGKILL between a stateful vertex's commit of an interval whose
     /// snapshot is due and the commit of that snapshot (which comes after it, in a commit of its
     /// own), twice; each restart must write the lost snapshot, so that every output, progress mark
@@ -169,44 +148,23 @@ struct ProgramCrashTests {
         var windows: [String] = []
         for stall in [7, 11] {
             let output = dir.appending("out-stall-\(stall)")
-            let caught = try await onOwnThread(within: .seconds(1800)) { () throws -> [String] in
-                _ = FileManager.default.createFile(atPath: output, contents: nil)
-                let out = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-                defer { try? out.close() }
-                let child = Process()
-                child.executableURL = URL(fileURLWithPath: try programChildPath())
-                child.arguments = ["program", "--store", crashed, "--intervals", "1000", "--durability", "group",
-                                   "--stall-snapshot-at", String(stall)] + common
-                child.standardOutput = out
-                try child.run()
-                defer {
-                    kill(child.processIdentifier, SIGKILL)
-                    child.waitUntilExit()
-                }
-                // Until a stateful vertex has committed `stall` and stalls before its snapshot,
-                // the store showing its progress there and its newest snapshot older: polled,
-                // with a deadline generous for a loaded machine.
-                let deadline = ContinuousClock.now + .seconds(180)
-                var last = "nothing committed"
-                while ContinuousClock.now < deadline, child.isRunning {
-                    let lines = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n")
-                    if lines.contains(where: { $0.hasPrefix("snapshot-stalled ") && $0.hasSuffix(" \(stall)") }),
-                       let status = try? Store.open(at: crashed).programStatus(program: "seeds") {
-                        last = status.map { "\($0.vertex) \($0.progress.rawValue) \(String(describing: $0.lastSnapshot))" }
-                            .joined(separator: ", ")
-                        let inWindow = status.filter {
-                            $0.progress == Interval(UInt64(stall)) && $0.lastSnapshot.map { $0 < Interval(UInt64(stall)) } == true
-                        }
-                        if !inWindow.isEmpty {
-                            kill(child.processIdentifier, SIGKILL)
-                            child.waitUntilExit()
-                            return inWindow.map(\.vertex)
-                        }
+            let caught = try await killChild(
+                ["program", "--store", crashed, "--intervals", "1000", "--durability", "group",
+                 "--stall-snapshot-at", String(stall)] + common,
+                output: output,
+                // Once a stateful vertex has committed `stall` and stalls before its snapshot, the
+                // store showing its progress there and its newest snapshot older.
+                caught: { lines, last -> [String]? in
+                    guard lines.contains(where: { $0.hasPrefix("snapshot-stalled ") && $0.hasSuffix(" \(stall)") }),
+                          let status = try? Store.open(at: crashed).programStatus(program: "seeds") else { return nil }
+                    last = status.map { "\($0.vertex) \($0.progress.rawValue) \(String(describing: $0.lastSnapshot))" }
+                        .joined(separator: ", ")
+                    let inWindow = status.filter {
+                        $0.progress == Interval(UInt64(stall)) && $0.lastSnapshot.map { $0 < Interval(UInt64(stall)) } == true
                     }
-                    usleep(20_000)
-                }
-                throw ChildDidNotStallBeforeSnapshot(stall: stall, state: last, exited: !child.isRunning)
-            }
+                    return inWindow.isEmpty ? nil : inWindow.map(\.vertex)
+                },
+                notCaught: { state, exited in ChildDidNotStallBeforeSnapshot(stall: stall, state: state, exited: exited) })
             // At the kill: the snapshot at `stall` of those vertices is missing.
             let store = try Store.open(at: crashed)
             for vertex in caught {
@@ -236,6 +194,44 @@ struct ProgramCrashTests {
             #expect(intervals.contains(Interval(7)) && intervals.contains(Interval(11)), "\(name): \(intervals)")
         }
         print("snapshot crash test: killed between the commits of \(windows.joined(separator: ", "))")
+    }
+}
+
+/// Runs `strata-crash-child` with `arguments` (its standard output into the file `output`) until
+/// `caught`, given the output's lines so far, returns what the test kills it for; then kills it
+/// with SIGKILL and returns that. Polled every 20 ms, at most 180 s (generous for a loaded
+/// machine); `caught` keeps in `last` what it saw, for the error `notCaught` makes of it when the
+/// child exits or the time runs out first. The child is killed whatever happens.
+private func killChild<T: Sendable>(
+    _ arguments: [String], output: String,
+    caught: @escaping @Sendable (_ lines: [Substring], _ last: inout String) -> T?,
+    notCaught: @escaping @Sendable (_ last: String, _ exited: Bool) -> any Error
+) async throws -> T {
+    try await onOwnThread(within: .seconds(1800)) { () throws -> T in
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
+        defer { try? out.close() }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: try programChildPath())
+        child.arguments = arguments
+        child.standardOutput = out
+        try child.run()
+        defer {
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+        }
+        let deadline = ContinuousClock.now + .seconds(180)
+        var last = "nothing committed"
+        while ContinuousClock.now < deadline, child.isRunning {
+            let lines = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n")
+            if let found = caught(lines, &last) {
+                kill(child.processIdentifier, SIGKILL)
+                child.waitUntilExit()
+                return found
+            }
+            usleep(20_000)
+        }
+        throw notCaught(last, !child.isRunning)
     }
 }
 

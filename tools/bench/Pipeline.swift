@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Glibc
 import Strata
+import StrataEngine
 import Synchronization
 
 /// `strata-bench pipeline`: a JSON lines file to the running count's output stream, end to end,
@@ -235,7 +236,7 @@ final class RSSSampler: Sendable {
     private let finished = DispatchSemaphore(value: 0)
 
     init() {
-        startSamplerThread { [self] in  // not on Dispatch's pool, which runs the program's tasks
+        DedicatedThread.detach(named: "bench-sampler") { [self] in  // not on Dispatch's pool, which runs the program's tasks
             while !stopped.load(ordering: .acquiring) {
                 sample()
                 usleep(20_000)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Glibc
 import Strata
+import StrataEngine
 import Synchronization
 
 // Engine workloads: programs over a stored page-view stream, timed from sealed input log to
@@ -451,7 +452,7 @@ final class ProgressReporter: Sendable {
         let total = last.rawValue - first.rawValue + 1
         // A thread of its own: it waits for the whole run, and must not hold a worker of the pool
         // that runs the program's tasks.
-        startSamplerThread { [self] in
+        DedicatedThread.detach(named: "bench-reporter") { [self] in
             while true {
                 _ = wake.wait(timeout: .now() + .seconds(1))
                 if stopped.load(ordering: .acquiring) { break }

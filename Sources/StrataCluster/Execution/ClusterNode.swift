@@ -135,11 +135,14 @@ public final class ClusterNode: Sendable {
     /// The partitions this node runs speculative copies of now, in order.
     public var speculativeCopies: [Int] { copies.withLock { $0.keys.sorted() } }
 
-    /// How many trim passes of the partition tasks running on this node now failed on a deletion
-    /// (each retried; the task goes on: docs/cluster.md, "Trimming JetStream").
-    public var trimDeletionFailures: Int {
-        held.withLock { $0.values.compactMap(\.task).reduce(0) { $0 + $1.trimDeletionFailures } }
-    }
+    /// How many trims of this node's partition tasks failed on a deletion since the node started,
+    /// those of tasks that have ended (released, lost, failed) included; each was retried and the
+    /// task went on (docs/cluster.md, "Trimming JetStream").
+    public var trimDeletionFailures: Int { trimFailures.value }
+
+    /// The trim deletion failures of every task this node started, counted by the tasks as they
+    /// happen: a task's count stays when the task ends.
+    private let trimFailures = SharedCount()
 
     /// Asks `run()` to stop its tasks and return.
     public func stop() {
@@ -245,7 +248,7 @@ public final class ClusterNode: Sendable {
                                                directory: directory, jetStream: jetStream, progress: progress,
                                                role: .owner(leaseRevision: revision), checkpoints: options.checkpoints,
                                                exportDelay: delay, failingDeletions: options.testingFailedTrimDeletions,
-                                               logger: logger)
+                                               trimFailuresOfNode: trimFailures, logger: logger)
                     task.leaseValid(until: DispatchTime.now().uptimeNanoseconds &+ UInt64((options.leaseTTL / 2).wholeNanoseconds))
                     held.withLock { $0[partition] = Held(revision: revision, task: task) }
                     task.start()
@@ -356,7 +359,7 @@ public final class ClusterNode: Sendable {
         guard let entry = held.withLock({ $0.removeValue(forKey: partition) }) else { return }
         let leases = self.leases
         entry.task?.stop()
-        NodeThread.start {
+        DedicatedThread.detach(named: "strata-release") {
             entry.task?.wait()
             if let revision {
                 _ = try? leases.update(ExecutionNames.leaseKey(partition), [], expectedRevision: revision)

@@ -72,13 +72,16 @@ final class ClusterTask: Sendable {
 
     /// Where the trimmer's rate-limited failure lines go (`ClusterNode`'s logger).
     private let logger: Logger
-    /// How many trim passes failed on a deletion (`trimLoop`); the trim is retried.
+    /// How many trims failed on a deletion (`trimLoop`); each is retried.
     private let trimFailures = Atomic<Int>(0)
+    /// The node's count of its tasks' trim failures, which this task adds to (`nil`: none).
+    private let trimFailuresOfNode: SharedCount?
     /// Test only: how many more deletions fail before reaching JetStream
     /// (`ExecutionOptions.testingFailedTrimDeletions`).
     private let failingDeletions: Atomic<Int>
 
-    /// How many trim passes failed on a deletion since the task started (each retried later).
+    /// How many trims (two per pass: the checkpoint subject's, the exchanges') failed on a
+    /// deletion since the task started (each retried later).
     var trimDeletionFailures: Int { trimFailures.load(ordering: .relaxed) }
 
     /// Per stream the task sends (its wire name), the interval its store has sealed through:
@@ -98,12 +101,13 @@ final class ClusterTask: Sendable {
     ///   program that does not gather its exchanges; what opening the store or defining the program throws.
     init(partition: Int, of definition: ClusterProgram, node: String, names: ExecutionNames, directory: String,
          jetStream: JetStream, progress: KeyValueBucket, role: Role, checkpoints: Bool = true,
-         exportDelay: Duration? = nil, failingDeletions: Int = 0,
+         exportDelay: Duration? = nil, failingDeletions: Int = 0, trimFailuresOfNode: SharedCount? = nil,
          logger: Logger = Logger(label: "strata.cluster")) throws {
         self.partition = partition
         self.role = role
         self.exportDelay = role == .speculative ? nil : exportDelay
         self.failingDeletions = Atomic(max(0, failingDeletions))
+        self.trimFailuresOfNode = trimFailuresOfNode
         self.logger = logger
         self.node = node
         self.names = names
@@ -315,18 +319,18 @@ final class ClusterTask: Sendable {
             finished.leave()
         }
         finished.enter()
-        NodeThread.start { [self] in
+        DedicatedThread.detach(named: "strata-gather") { [self] in
             defer { finished.leave() }
             gatherLoop()
         }
         finished.enter()
-        NodeThread.start { [self] in
+        DedicatedThread.detach(named: "strata-send") { [self] in
             defer { finished.leave() }
             if role == .speculative { speculativeExportLoop() } else { exportLoop() }
         }
         if checkpoints {
             finished.enter()
-            NodeThread.start { [self] in
+            DedicatedThread.detach(named: "strata-trim") { [self] in
                 defer { finished.leave() }
                 trimLoop()
             }
@@ -694,9 +698,11 @@ final class ClusterTask: Sendable {
     /// further on a subject since), deletes what no kept checkpoint needs — apart from the sender,
     /// whose rounds never wait for a deletion (one request per message: `deleteMessages`).
     ///
-    /// Trimming frees space; it never decides what the task computes. A pass that fails on a
-    /// deletion (a timeout, no responders, any other JetStream answer: `isRetriedTrimFailure`)
-    /// does not end the task: it is counted (`trimDeletionFailures`), logged at most once per
+    /// Trimming frees space; it never decides what the task computes. A pass has two trims, the
+    /// checkpoint subject's and the gathered exchanges', each run whatever the other did
+    /// (`trimPass`). A trim that fails on a deletion (a timeout, no responders, any other
+    /// JetStream answer: `isRetriedTrimFailure`) does not end the task: it is counted
+    /// (`trimDeletionFailures`), logged at most once per
     /// `trimFailureLogEvery` with the partition, the subject and the error, and the next pass —
     /// after a checkpoint, or once the backoff (400 ms doubling to 6.4 s) runs out — recomputes
     /// what to delete from the same bounds and tries again. What a pass deleted before failing is
@@ -710,14 +716,26 @@ final class ClusterTask: Sendable {
             let wait = consecutiveFailures == 0 ? 200 : 200 << min(consecutiveFailures, 5)
             _ = trimWake.wait(timeout: .now() + .milliseconds(wait))
             if isStopping { return }
-            do throws(TrimFailure) {
-                try trimCheckpoints()
-                try trimExchangesBehindCheckpoints()
-                consecutiveFailures = 0
-            } catch let failure where Self.isRetriedTrimFailure(failure.error) {
-                consecutiveFailures += 1
+            let failures = Self.trimPass([
+                { () -> TrimFailure? in
+                    do throws(TrimFailure) { try self.trimCheckpoints() } catch { return error }
+                    return nil
+                },
+                { () -> TrimFailure? in
+                    do throws(TrimFailure) { try self.trimExchangesBehindCheckpoints() } catch { return error }
+                    return nil
+                },
+            ])
+            if let fatal = failures.first(where: { !Self.isRetriedTrimFailure($0.error) }) {
+                // The stream is gone, or the connection closed: what ended tasks before.
+                end(.failed("trimming partition \(partition): \(fatal)"))
+                return
+            }
+            consecutiveFailures = failures.isEmpty ? 0 : consecutiveFailures + 1
+            for failure in failures {
                 failuresSinceLogged += 1
                 _ = trimFailures.add(1, ordering: .relaxed)
+                trimFailuresOfNode?.add(1)
                 let now = DispatchTime.now().uptimeNanoseconds
                 if lastLogged.map({ now &- $0 >= UInt64(Self.trimFailureLogEvery.wholeNanoseconds) }) ?? true {
                     logger.warning("trim deletion failed; the task goes on and trims again later", metadata: [
@@ -727,12 +745,23 @@ final class ClusterTask: Sendable {
                     lastLogged = now
                     failuresSinceLogged = 0
                 }
-            } catch {
-                // The stream is gone, or the connection closed: what ended tasks before.
-                end(.failed("trimming partition \(partition): \(error)"))
-                return
             }
         }
+    }
+
+    /// Runs the steps of one trim pass — the checkpoint subject's trim, then the gathered
+    /// exchanges' — each whatever the ones before it did, and returns their failures (what each
+    /// step returns: `nil` when it trimmed) in step order: a checkpoint deletion that keeps failing
+    /// never keeps the exchanges from being trimmed (before, both shared one `do`, and the first
+    /// failure skipped the exchanges' trim for as long as it lasted). The steps return their
+    /// failure rather than throw it: an array of closures with a typed `throws` crashed the
+    /// compiler (Swift 6.3, IRGen).
+    static func trimPass(_ steps: [() -> TrimFailure?]) -> [TrimFailure] {
+        var failures: [TrimFailure] = []
+        for step in steps {
+            if let failure = step() { failures.append(failure) }
+        }
+        return failures
     }
 
     /// At most one trim failure line per task this often (the count says how many it stands for).
@@ -755,17 +784,14 @@ final class ClusterTask: Sendable {
     /// the trimmer; nothing else a deletion throws is expected, and it ends the task as before.
     static func isRetriedTrimFailure(_ error: ClusterError) -> Bool {
         switch error {
-        case .nats(_, let status, let code, _):
-            return code != streamNotFoundCode && status != .connectionClosed
+        case .nats(_, let status, _, _):
+            return !error.isStreamNotFound && status != .connectionClosed
         case .timedOut, .notAuthorized:
             return true
         default:
             return false
         }
     }
-
-    /// JetStream's "stream not found" (`JSStreamNotFoundErr`).
-    static let streamNotFoundCode = 10059
 
     /// Deletes the messages on the partition's checkpoint subject before the first piece of the
     /// oldest checkpoint kept (`checkpointTrimBefore`): older checkpoints, torn ones, fences.
@@ -1043,6 +1069,18 @@ enum ProgressValue {
     }
 }
 
+/// A count shared between threads and owners (a node and its tasks): it stays when any one of
+/// them goes. `Sendable`; atomic.
+final class SharedCount: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// Adds `amount`.
+    func add(_ amount: Int) { _ = count.add(amount, ordering: .relaxed) }
+
+    /// The count now.
+    var value: Int { count.load(ordering: .relaxed) }
+}
+
 /// Removing a store directory that is set aside (its files, then the directory), with Glibc only.
 enum StoreFiles {
     /// Removes the directory `path` and everything in it — a store directory holds files and
@@ -1066,25 +1104,5 @@ enum StoreFiles {
             try remove(path + "/" + name)
         }
         guard rmdir(path) == 0 || errno == ENOENT else { throw .replication("cannot remove \(path): errno \(errno)") }
-    }
-}
-
-/// A detached thread for a node's long-running loops, outside the cooperative pool and Dispatch's.
-enum NodeThread {
-    static func start(_ body: @escaping @Sendable () -> Void) {
-        final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
-        var handle = pthread_t()
-        let context = Unmanaged.passRetained(Box(body)).toOpaque()
-        let created = pthread_create(&handle, nil, { context in
-            let box = Unmanaged<Box>.fromOpaque(context!).takeRetainedValue()
-            box.body()
-            return nil
-        }, context)
-        if created == 0 {
-            pthread_detach(handle)
-        } else {
-            Unmanaged<Box>.fromOpaque(context).release()
-            DispatchQueue.global().async(execute: body)
-        }
     }
 }

@@ -114,6 +114,13 @@ public enum ClusterError: Error, Sendable, Equatable, CustomStringConvertible, S
         return .replication("\(context): \(error)")
     }
 
+    /// Whether the error says the JetStream stream does not exist (JetStream error 10059,
+    /// `JSStreamNotFoundErr`): deleted, or never created.
+    public var isStreamNotFound: Bool {
+        if case .nats(_, _, let code, _) = self { return code == Int(JSStreamNotFoundErr.rawValue) }
+        return false
+    }
+
     /// Whether the error says the server refused the credentials or the action.
     public var isAuthorizationFailure: Bool {
         if case .notAuthorized = self { return true }

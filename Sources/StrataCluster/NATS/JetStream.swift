@@ -213,6 +213,13 @@ public final class JetStream: Sendable {
     ///
     /// - Returns: `false` when the stream holds no message at `sequence` (never stored, or
     ///   removed before).
+    /// - Throws: `ClusterError.nats` with JetStream error 10059 (`ClusterError.isStreamNotFound`)
+    ///   when the stream itself does not exist (deleted): never taken for a message already gone.
+    ///
+    /// What nats-server 2.9.10 and libnats 3.4.1 answer (`NATSLayerTests.deletingFromAMissingStreamIsAnErrorAndAMissingMessageIsNot`):
+    /// a stream that does not exist, `NATS_NOT_FOUND` with JetStream error 10059; a message that
+    /// is not there, JetStream error 10057 with the text "no message found" (older and newer
+    /// servers: 10037 or 10043, also taken as gone).
     ///
     /// The corresponding C call is `js_DeleteMsg` (`$JS.API.STREAM.MSG.DELETE.<stream>`,
     /// `no_erase`).
@@ -223,9 +230,13 @@ public final class JetStream: Sendable {
         options.Wait = requestTimeout.wholeMilliseconds
         var code = jsErrCode(rawValue: 0)
         let status = js_DeleteMsg(handle, stream, sequence, &options, &code)
-        if status == NATS_NOT_FOUND || code == JSNoMessageFoundErr || code == JSSequenceNotFoundErr { return false }
+        let call = "js_DeleteMsg(\(stream), \(sequence))"
+        // Before anything is taken for "gone": the client answers NATS_NOT_FOUND for a missing
+        // stream too.
+        if code == JSStreamNotFoundErr { throw ClusterError.make(call, status, code) }
+        if code == JSNoMessageFoundErr || code == JSSequenceNotFoundErr { return false }
         do {
-            try check("js_DeleteMsg(\(stream), \(sequence))", status, code)
+            try check(call, status, code)
         } catch .nats(_, _, let jetStreamCode, let text)
             where jetStreamCode == Int(JSStreamMsgDeleteFailed.rawValue) && text.contains("no message found") {
             return false  // nats-server 2.9.10 answers a deletion of a message already gone so (10057)

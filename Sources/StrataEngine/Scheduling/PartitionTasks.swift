@@ -417,7 +417,7 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
         // A speculative copy gets a thread of its own: the straggler (and the committer, in an
         // fsync) may hold the pool's workers, and a copy that waits for one helps nobody.
         let start: (@escaping @Sendable () -> Void) -> Void = speculative
-            ? { EngineThread.detach($0) } : { DispatchQueue.global().async(execute: $0) }
+            ? { DedicatedThread.detach(named: "strata-spec", $0) } : { DispatchQueue.global().async(execute: $0) }
         start { [self] in
             let partition = PartitionIndex(UInt32(p))
             let began = DispatchTime.now().uptimeNanoseconds

@@ -58,7 +58,8 @@ final class StagePipeline: Sendable {
     ///   every stage after its in-flight interval. Everything committed stays committed.
     func run() throws(EngineError) -> Program.PassSummary {
         let threads = program.vertices.indices.map { index in
-            EngineThread { [self] in runStage(index) }
+            // Stages block while they wait for input: never on the pool that runs partition tasks.
+            DedicatedThread(named: "strata-stage") { [self] in runStage(index) }
         }
         for thread in threads { thread.join() }
         let states = stages.withLock { $0 }
@@ -120,59 +121,5 @@ final class StagePipeline: Sendable {
         if error != nil, case .continuous = mode { requestStop() }
         // Wake the stages downstream: this one will commit nothing more.
         program.log.sealSignal.bump()
-    }
-}
-
-/// A joinable thread of its own for a long-running stage, outside Dispatch's pool (stages block
-/// while they wait for input, and must never starve the pool that runs partition tasks).
-final class EngineThread: @unchecked Sendable {
-    private var handle = pthread_t()
-    private let body: @Sendable () -> Void
-
-    /// Starts `body` at once on a new thread.
-    init(_ body: @escaping @Sendable () -> Void) {
-        self.body = body
-        if !start() {
-            // No thread to be had: run the stage here; `join` then returns at once.
-            body()
-        }
-    }
-
-    /// Starts `body` on a new thread, or, when no thread can be had, on a worker of Dispatch's
-    /// pool: never on the calling thread (which must not block: a task of Swift's cooperative
-    /// pool, or a coordinator watching for stragglers).
-    private init(fallingBackToDispatch body: @escaping @Sendable () -> Void) {
-        self.body = body
-        if !start() { DispatchQueue.global().async(execute: body) }
-    }
-
-    /// Creates the thread running `body`; `false` (and no handle) when none can be had.
-    private func start() -> Bool {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        let created = pthread_create(&handle, nil, { context in
-            let thread = Unmanaged<EngineThread>.fromOpaque(context!).takeRetainedValue()
-            thread.body()
-            return nil
-        }, context)
-        guard created == 0 else {
-            Unmanaged<EngineThread>.fromOpaque(context).release()
-            handle = pthread_t()
-            return false
-        }
-        return true
-    }
-
-    /// Waits for the thread to end.
-    func join() {
-        if handle != pthread_t() { pthread_join(handle, nil) }
-    }
-
-    /// Starts `body` on a new thread nobody joins: for work that must not wait for a worker of
-    /// Dispatch's pool (a speculative copy, when a straggler may be holding one of them; a
-    /// program's run). When no thread can be had, `body` runs on a worker of Dispatch's pool,
-    /// never on the calling thread.
-    static func detach(_ body: @escaping @Sendable () -> Void) {
-        let thread = EngineThread(fallingBackToDispatch: body)
-        if thread.handle != pthread_t() { pthread_detach(thread.handle) }
     }
 }
