@@ -42,6 +42,9 @@ public final class Program: Sendable {
     /// Per internal stream some vertex reads (lookup only), its hold: for commits that seal it
     /// outside a vertex (a gathered exchange, `holdRetention(of:)`).
     let streamHolds: [String: RetentionHold]
+    /// Per vertex (lookup only), the other vertices that read one of its outputs or copies, in
+    /// definition order: a live stateful vertex lets them commit an interval before its snapshot.
+    let readersOf: [String: [String]]
     /// Vertices whose state `recover()` rebuilt, counted as a recovery in their next commit.
     let recoveredVertices = Mutex<Set<String>>([])  // membership only; never iterated
     /// Vertices whose first run in this process has begun (its start was classified and counted).
@@ -84,6 +87,7 @@ public final class Program: Sendable {
         gatheredExchanges = builder.gatheredExchanges
         lookback = builder.lookback
         (retentionHolds, streamHolds) = Self.retentionHolds(of: vertices, programName: name, lookback: builder.lookback)
+        readersOf = Self.readers(of: vertices)
         try registerStates()
     }
 
@@ -271,7 +275,13 @@ public final class Program: Sendable {
 
     /// Processes one vertex's ready intervals, until `stopping` is set; returns how many and the
     /// progress after.
-    func run(_ vertex: any VertexRunner, stopping: borrowing Atomic<Bool>) throws -> (count: Int, through: Interval?) {
+    ///
+    /// - Parameter live: Whether the run continues until stopped (`run()`), so that a snapshot due
+    ///   at the pass's last interval may wait for the vertices downstream to commit it
+    ///   (`waitForReaders`); until caught up (`runUntilCaughtUp()`) it never waits.
+    func run(_ vertex: any VertexRunner, stopping: borrowing Atomic<Bool>, live: Bool = false) throws
+        -> (count: Int, through: Interval?)
+    {
         let stored: ProgressMark?
         var frontiers: [StreamFrontier] = []
         do {
@@ -319,7 +329,7 @@ public final class Program: Sendable {
         var last = CommitTicket.completed
         do {
             return try submitIntervals(vertex, intervals, ready: ready, stored: stored, stateThrough: stateThrough0,
-                                       plan: &plan, chain: chain, last: &last, stopping: stopping)
+                                       plan: &plan, chain: chain, last: &last, stopping: stopping, live: live)
         } catch {
             // Whatever was submitted before the error stays committed: wait for it before
             // reporting, so that no commit of this pass lands after the caller has moved on.
@@ -333,7 +343,8 @@ public final class Program: Sendable {
     /// commit submitted.
     private func submitIntervals(_ vertex: any VertexRunner, _ intervals: [Interval], ready: Interval,
                                  stored: ProgressMark?, stateThrough start: Interval?, plan: inout SnapshotPlan,
-                                 chain: CommitChain, last: inout CommitTicket, stopping: borrowing Atomic<Bool>)
+                                 chain: CommitChain, last: inout CommitTicket, stopping: borrowing Atomic<Bool>,
+                                 live: Bool)
         throws -> (count: Int, through: Interval?)
     {
         let startAt = options.startAt
@@ -407,7 +418,13 @@ public final class Program: Sendable {
                 // interval's: the output is readable without waiting for the snapshot to be
                 // encoded, compressed and written (docs/durability.md). It is encoded while the
                 // interval's commit is written, and submitted once that commit is done, so that
-                // the committer never merges the two into one transaction.
+                // the committer never merges the two into one transaction. Live, with nothing
+                // more to compute now, it waits first for the vertices reading this one's outputs
+                // to commit the interval: their commits (the path to an output) then neither queue
+                // behind the snapshot's nor share the cores with its encoding.
+                if live, interval == ready, let readers = readersOf[vertex.name] {
+                    try waitForReaders(readers, of: vertex, toCommit: interval, after: committed, stopping: stopping)
+                }
                 options.beforeSnapshot?(vertex.name, interval)
                 let snapshot = try plan.snapshotCommit(at: interval)
                 try wait(committed, vertex, interval)
@@ -489,6 +506,20 @@ public final class Program: Sendable {
         return (holds, byStream)
     }
 
+    /// `readersOf` for `vertices`: per vertex, the other vertices reading one of its outputs or
+    /// copies, in definition order; vertices without readers have no entry.
+    private static func readers(of vertices: [any VertexRunner]) -> [String: [String]] {
+        var readers: [String: [String]] = [:]  // lookup only
+        for vertex in vertices {
+            let written = Set(vertex.outputs.map(\.name) + vertex.copies.map(\.copy.name))  // membership only
+            let names = vertices.filter { other in
+                other.name != vertex.name && other.inputs.contains { written.contains($0.name) }
+            }.map(\.name)
+            if !names.isEmpty { readers[vertex.name] = names }
+        }
+        return readers
+    }
+
     /// Adds to `batch` the retention hold of each internal stream it seals that a vertex of the
     /// program reads, for a commit made outside the program's vertices (a task's gatherer sealing
     /// a gathered exchange): the stream then keeps what its readers have yet to read.
@@ -536,6 +567,49 @@ public final class Program: Sendable {
                 // A block a task could not make (`.recordTooLarge`), as a failed commit reports it.
                 throw EngineError.storage(error, vertex: vertex.name, interval: interval)
             }
+        }
+    }
+
+    /// Blocks a live stateful vertex, whose snapshot of `interval` is due and which has nothing
+    /// more to compute now, until every vertex in `readers` (those reading its outputs) has
+    /// committed progress through `interval`; or until the vertex's inputs have sealed a later
+    /// interval (its next work, whose commit must follow the snapshot's), the vertex's commit of
+    /// `interval` has failed, or a stop is requested. Woken by every sealing commit, polling every
+    /// 50 ms for readers that seal nothing (sinks).
+    ///
+    /// Only the moment of the snapshot's commit moves, never its bytes: the state is the one
+    /// through `interval`, which the vertex does not change while it waits. A crash while it waits
+    /// leaves the vertex's progress at `interval` without its snapshot, which the next pass writes
+    /// (`writeSnapshotMissingAtProgress`), as after a crash between the two commits.
+    private func waitForReaders(_ readers: [String], of vertex: any VertexRunner, toCommit interval: Interval,
+                                after committed: CommitTicket, stopping: borrowing Atomic<Bool>) throws {
+        let signal = log.sealSignal
+        while !stopping.load(ordering: .relaxed) {
+            let generation = signal.current
+            if case .failure = committed.result { return }  // reported by the caller's wait
+            do throws(StorageError) {
+                var behind = false
+                for reader in readers {
+                    let through = try log.progress(named: reader)?.interval
+                    if through.map({ $0 < interval }) ?? true {
+                        behind = true
+                        break
+                    }
+                }
+                if !behind { return }
+                var moreInput = true
+                for input in vertex.inputs {
+                    let sealed = try log.frontier(of: input).sealedThrough
+                    if sealed.map({ $0 <= interval }) ?? true {
+                        moreInput = false
+                        break
+                    }
+                }
+                if moreInput { return }
+            } catch {
+                throw EngineError.storage(error, vertex: vertex.name, interval: interval)
+            }
+            signal.waitBlocking(after: generation, timeout: .milliseconds(50))
         }
     }
 
@@ -665,8 +739,9 @@ public struct ProgramOptions: Sendable {
     package var metricsFactory: (any MetricsFactory)?
 
     /// For tests: called on a stateful vertex's thread once the commit of an interval whose
-    /// snapshot is due has been submitted, before the snapshot is encoded and submitted (the
-    /// crash harness stalls here to kill a program between the two commits).
+    /// snapshot is due has been submitted (live, once the vertices reading its outputs have
+    /// committed the interval too, or it stopped waiting for them), before the snapshot is encoded
+    /// and submitted (the crash harness stalls here to kill a program between the two commits).
     package var beforeSnapshot: (@Sendable (_ vertex: String, _ interval: Interval) -> Void)?
 
     /// When input blocks are decoded ahead of the tasks that read them.

@@ -141,10 +141,17 @@ struct ProgramCrashTests {
     /// snapshot is due at T: (T + 1) % 4 == 0). The test kills the child once the store shows a
     /// stateful vertex at progress T with an older newest snapshot, and checks that the second
     /// life and the last one wrote the snapshots the kills took.
-    @Test func killsBetweenAnIntervalsCommitAndItsSnapshotLeaveSnapshotsIdentical() async throws {
+    ///
+    /// Live (`--live`: `Program.run()`), a stateful vertex with readers (`track`, read by
+    /// `activeCount`) lets them commit T before its snapshot of T: the test then waits until all
+    /// four stateful vertices stall, so that the kill lands with `activeSessions` committed
+    /// through T and `track`'s snapshot of T missing.
+    @Test(arguments: [false, true])
+    func killsBetweenAnIntervalsCommitAndItsSnapshotLeaveSnapshotsIdentical(live: Bool) async throws {
         let dir = try TemporaryDirectory(prefix: "strata-snapshot-crash")
         let crashed = dir.appending("crashed"), reference = dir.appending("reference")
         let common = ["--events-per-interval", "150", "--partitions", "3", "--snapshot-every", "4"]
+            + (live ? ["--live"] : [])
         var windows: [String] = []
         for stall in [7, 11] {
             let output = dir.appending("out-stall-\(stall)")
@@ -155,7 +162,9 @@ struct ProgramCrashTests {
                 // Once a stateful vertex has committed `stall` and stalls before its snapshot, the
                 // store showing its progress there and its newest snapshot older.
                 caught: { lines, last -> [String]? in
-                    guard lines.contains(where: { $0.hasPrefix("snapshot-stalled ") && $0.hasSuffix(" \(stall)") }),
+                    // Live, all four stateful vertices (`track`'s reader has committed `stall`).
+                    let stalled = lines.filter { $0.hasPrefix("snapshot-stalled ") && $0.hasSuffix(" \(stall)") }.count
+                    guard stalled >= (live ? 4 : 1),
                           let status = try? Store.open(at: crashed).programStatus(program: "seeds") else { return nil }
                     last = status.map { "\($0.vertex) \($0.progress.rawValue) \(String(describing: $0.lastSnapshot))" }
                         .joined(separator: ", ")
@@ -165,8 +174,13 @@ struct ProgramCrashTests {
                     return inWindow.isEmpty ? nil : inWindow.map(\.vertex)
                 },
                 notCaught: { state, exited in ChildDidNotStallBeforeSnapshot(stall: stall, state: state, exited: exited) })
-            // At the kill: the snapshot at `stall` of those vertices is missing.
+            // At the kill: the snapshot at `stall` of those vertices is missing; live, `track`'s
+            // reader has committed `stall` (before the snapshot, not after it).
             let store = try Store.open(at: crashed)
+            if live {
+                #expect(caught.count == 4, "\(caught)")
+                #expect(try store.info(of: "activeSessions").frontier.sealedThrough == Interval(UInt64(stall)))
+            }
             for vertex in caught {
                 #expect(try !store.log.snapshotIntervals(of: vertex).contains { $0.0 == Interval(UInt64(stall)) },
                         "\(vertex)")

@@ -270,7 +270,24 @@ struct Latency: ParsableCommand {
             burstFields = " burst_events=\(events) burst_events_per_s=\(Int(Double(events) / seconds)) "
                 + "burst_caught_up_s=\(fixed(caughtUp)) burst_processed_per_s=\(Int(catchUpRate))"
         }
-        if breakdown { printBreakdown(from: measuredFrom, through: lastInterval, sealedAt: sealedAt, outputAt: outputAt) }
+        if breakdown {
+            printBreakdown(from: measuredFrom, through: lastInterval, sealedAt: sealedAt, outputAt: outputAt)
+            // The slowest intervals, and when their seals came (s after the first measured one's):
+            // whether the tail is a few moments of the run (a stall) or spread over it.
+            var slowest: [(Interval, UInt64, UInt64)] = []
+            var interval = measuredFrom
+            let origin = sealedAt.get(measuredFrom) ?? 0
+            while interval <= lastInterval {
+                if let sealed = sealedAt.get(interval), let out = outputAt.get(interval) {
+                    slowest.append((interval, out > sealed ? out - sealed : 0, sealed > origin ? sealed - origin : 0))
+                }
+                interval = interval.next
+            }
+            slowest.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+            print("  slowest intervals (ms, at s after the first measured seal): "
+                  + slowest.prefix(5).map { "\(fixed(Double($0.1) / 1e6, 1)) at \(fixed(Double($0.2) / 1e9, 1))" }
+                      .joined(separator: ", "))
+        }
         print("  the generator was at most \(mostBehind) events behind; peak RSS \(fixed(peakRSSMegabytes(), 1)) MiB")
         print("RESULT workload=latency-\(workload.rawValue) events=\(appended) seconds=\(fixed(loadSeconds)) "
               + "events_per_s=\(Int(achieved)) interval_ms=\(intervalMs) intervals=\(histogram.totalCount) "
@@ -338,8 +355,21 @@ extension Latency {
             }
             guard histogram.totalCount > 0 else { continue }
             func ms(_ p: Double) -> String { fixed(Double(histogram.valueAtPercentile(p)) / 1000, 2) }
-            print("    \(label): \(ms(50)) / \(ms(90)) / \(ms(99)) / \(fixed(Double(histogram.max) / 1000, 2))"
-                  + " (\(histogram.totalCount) intervals)")
+            var line = "    \(label): \(ms(50)) / \(ms(90)) / \(ms(99)) / \(fixed(Double(histogram.max) / 1000, 2))"
+                + " (\(histogram.totalCount) intervals)"
+            if snapshotEvery > 0 && !label.hasPrefix("whole path") {
+                // The same step over the intervals whose commits write a snapshot: where they differ.
+                var values: [UInt64] = []
+                var interval = first
+                while interval <= last {
+                    if (interval.rawValue + 1) % UInt64(snapshotEvery) == 0, let start = from(interval), let end = to(interval) {
+                        values.append(end > start ? end - start : 0)
+                    }
+                    interval = interval.next
+                }
+                if !values.isEmpty { line += "; snapshot intervals: " + values.map { fixed(Double($0) / 1e6, 2) }.joined(separator: ", ") }
+            }
+            print(line)
         }
     }
 }

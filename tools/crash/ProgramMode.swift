@@ -3,7 +3,7 @@
 //
 //     strata-crash-child program --store DIR --intervals N [--events-per-interval E]
 //         [--partitions P] [--snapshot-every K|never] [--durability fsync|group|none]
-//         [--stall-at T | --stall-snapshot-at T]
+//         [--stall-at T | --stall-snapshot-at T] [--live]
 //
 // Input: stream `events` (`CrashEvent`, 1 s intervals, P partitions by user), interval t holding
 // `crashEvent(interval: t, index: 0..<E)`, a pure function. Program `seeds` (`defineSeedPrograms`):
@@ -16,6 +16,9 @@
 // together, so a kill leaves it whole or absent), first lets the program catch up with what is
 // sealed (it restores from its snapshots), then appends, seals and processes one interval at a
 // time. However often it is killed, every output must end up byte-identical to one fault-free run.
+// With `--live` the program runs live instead (`Program.run()`, woken by each seal), and the child
+// waits after each seal until every vertex has committed the interval; at the end it stops the
+// run.
 //
 // Protocol on standard output, one line per write(2):
 //
@@ -33,6 +36,7 @@ import Dispatch
 import Glibc
 import Strata
 import StrataStorage
+import Synchronization
 
 /// One input event of program mode.
 public struct CrashEvent: RecordCodable, Equatable {
@@ -125,6 +129,8 @@ struct ProgramOptions {
     /// Every stateful vertex stalls (for an hour) between its commit of this interval, whose
     /// snapshot is due, and its snapshot's commit.
     var stallSnapshotAt: UInt64?
+    /// Whether the program runs live (`run()`) rather than caught up after each seal.
+    var live = false
 
     init(parsing arguments: [String]) throws(Options.UsageError) {
         var i = 0
@@ -150,6 +156,7 @@ struct ProgramOptions {
                 snapshotEvery = text == "never" ? nil : try positive(text, "--snapshot-every")
             case "--stall-at": stallAt = UInt64(try positive(try value(), "--stall-at"))
             case "--stall-snapshot-at": stallSnapshotAt = UInt64(try positive(try value(), "--stall-snapshot-at"))
+            case "--live": live = true
             case "--durability":
                 let text = try value()
                 guard let d = Durability(rawValue: text) else { throw Options.UsageError(message: "unknown durability \(text)") }
@@ -162,7 +169,7 @@ struct ProgramOptions {
             throw Options.UsageError(
                 message: "usage: strata-crash-child program --store DIR --intervals N [--events-per-interval E] "
                     + "[--partitions P] [--snapshot-every K|never] [--durability fsync|group|none] "
-                    + "[--stall-at T | --stall-snapshot-at T]")
+                    + "[--stall-at T | --stall-snapshot-at T] [--live]")
         }
     }
 }
@@ -197,6 +204,7 @@ func runProgramMode(_ options: ProgramOptions) throws {
     var limits = StreamAppender.Limits()
     limits.commitBytes = .max  // an interval's blocks commit with its seal
     let appender = try events.explicitAppender(limits: limits) { $0.user }
+    let live = options.live ? LiveRun(program) : nil
     var t = start
     while t < options.intervals {
         for k in 0..<UInt64(options.eventsPerInterval) {
@@ -205,11 +213,53 @@ func runProgramMode(_ options: ProgramOptions) throws {
         try appender.seal(through: Interval(t))
         emit("sealed \(t)")
         if t == options.stallAt { reportDeferredCommit(after: t, committer: store.logStore.committer) }
-        try program.runUntilCaughtUp()
+        if let live {
+            try live.waitUntilCommitted(through: Interval(t))
+        } else {
+            try program.runUntilCaughtUp()
+        }
         emit("processed \(t)")
         t += 1
     }
+    try live?.stop()
     emit("done")
+}
+
+/// A program's `run()` in progress (`--live`), on Swift's pool.
+private final class LiveRun: Sendable {
+    private let program: Program
+    private let ended = DispatchSemaphore(value: 0)
+    private let failure = Mutex<String?>(nil)
+
+    init(_ program: Program) {
+        self.program = program
+        Task { [self] in
+            do { try await program.run(pollInterval: .milliseconds(50)) } catch { failure.withLock { $0 = "\(error)" } }
+            ended.signal()
+        }
+    }
+
+    /// Waits until every vertex has committed `interval` (polled), or throws the run's error.
+    func waitUntilCommitted(through interval: Interval) throws {
+        while true {
+            if let failure = failure.withLock({ $0 }) { throw LiveRunFailed(message: failure) }
+            if try program.progress().allSatisfy({ $0.through.map { $0 >= interval } ?? false }) { return }
+            usleep(1_000)
+        }
+    }
+
+    /// Stops the run and waits for it to return.
+    func stop() throws {
+        program.stop()
+        ended.wait()
+        if let failure = failure.withLock({ $0 }) { throw LiveRunFailed(message: failure) }
+    }
+}
+
+/// The live run failed.
+private struct LiveRunFailed: Error, CustomStringConvertible {
+    var message: String
+    var description: String { "the live run failed: \(message)" }
 }
 
 /// Prints `deferred T` once a transaction after interval T's seal has committed and the newest one

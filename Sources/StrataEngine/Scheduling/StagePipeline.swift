@@ -81,6 +81,7 @@ final class StagePipeline: Sendable {
     private func runStage(_ index: Int) {
         let vertex = program.vertices[index]
         let signal = program.log.sealSignal
+        let live = if case .continuous = mode { true } else { false }
         var intervals = 0
         var through: Interval?
         do {
@@ -90,7 +91,7 @@ final class StagePipeline: Sendable {
                 let generation = signal.current
                 if stopping.load(ordering: .relaxed) { break }
                 let upstreamDone = stages.withLock { states in upstream[index].allSatisfy { states[$0].finished } }
-                let processed = try program.run(vertex, stopping: stopping)
+                let processed = try program.run(vertex, stopping: stopping, live: live)
                 intervals += processed.count
                 through = processed.through
                 switch mode {
