@@ -21,9 +21,6 @@ public final class Program: Sendable {
     public let options: ProgramOptions
     /// What the task scheduler did in this process.
     let counters = TaskCounters()
-    /// Keeps the engine's task threads (`WorkerPool.shared`) running while the program exists:
-    /// they start with the first program of the process and stop when the last one is gone.
-    let workerLease = WorkerPool.shared.lease()
     /// Per vertex (lookup only), its next interval's input blocks decoded ahead on idle cores.
     let decodedAhead: [String: DecodedAhead]
     /// Per-vertex metrics (swift-metrics), recorded at each interval's commit.
@@ -517,7 +514,6 @@ public final class Program: Sendable {
         while true {
             let context = TaskContext(vertex: vertex.name, interval: interval, repeatable: !vertex.isStateful,
                                       attempt: failures, policy: options.tasks, faults: options.faults, counters: counters,
-                                      workers: workerLease.workers,
                                       inputBlocks: inputBlocks,
                                       decodedAhead: ahead, next: options.decodesAhead == .whenIdle ? next : nil,
                                       trace: options.trace)

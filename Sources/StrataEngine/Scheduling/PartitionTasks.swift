@@ -124,8 +124,6 @@ struct TaskContext: Sendable {
     let policy: TaskPolicy
     let faults: TaskFaults?
     let counters: TaskCounters
-    /// The engine's task threads (the program's lease of `WorkerPool.shared`).
-    let workers: WorkerThreads
     /// The interval's input blocks in each partition (summed over the vertex's inputs that have
     /// as many partitions), from the inputs' seal rows: the cost by which the tasks are started,
     /// heaviest first (`launchOrder`); `nil` when not known.
@@ -174,13 +172,7 @@ func launchOrder(_ count: Int, weights: [UInt64]?) -> [Int] {
 ///
 /// - Throws: the error of the lowest failing partition (after its retries).
 func forEachPartition<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (PartitionIndex) throws -> T) throws -> [T] {
-    guard let context = TaskContext.current else {
-        // Outside a program's run (the state as of an interval): the engine's threads for this call.
-        let lease = WorkerPool.shared.lease()
-        return try withExtendedLifetime(lease) {
-            try runInParallel(count, order: Array(0..<count), on: lease.workers, body)
-        }
-    }
+    guard let context = TaskContext.current else { return try runInParallel(count, order: Array(0..<count), body) }
     let order = launchOrder(count, weights: context.inputBlocks)
     var idle: IdleWork?
     if let ahead = context.decodedAhead, let next = context.next { idle = IdleWork(ahead: ahead, next: next, tasks: count) }
@@ -191,7 +183,7 @@ func forEachPartition<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Pa
     if !context.repeatable {
         // State is updated in place: one attempt per task; the program retries the interval.
         let timed = context.trace?.task != nil
-        return try runInParallel(count, order: order, on: context.workers, idle: idle) { partition in
+        return try runInParallel(count, order: order, idle: idle) { partition in
             let began = timed ? DispatchTime.now().uptimeNanoseconds : 0, cpuBegan = timed ? threadCPUNanoseconds() : 0
             defer { if timed { context.noteTask(partition, speculative: false, queued: 0, began: began, cpuBegan: cpuBegan) } }
             try injectFaults(context, partition, attempt: context.attempt)
@@ -249,24 +241,28 @@ private func injectFaults(_ context: TaskContext, _ partition: PartitionIndex, a
     }
 }
 
-/// Every partition once, on the calling thread and the engine's task threads (`ParallelLoop`: the
-/// caller takes part, as in `concurrentPerform`, so the loop ends even when every task thread is
-/// busy), started in `order` (a permutation of the partition indexes: indexes are taken in order).
+/// Every partition once, on all cores (`concurrentPerform`), started in `order` (a permutation
+/// of the partition indexes: `concurrentPerform` hands out its iterations in index order).
 ///
 /// With `idle`, `cores − 1` more iterations follow the tasks: the participants that claim them
 /// have no task left to start and do the idle work until the last task ends.
-private func runInParallel<T: Sendable>(_ count: Int, order: [Int], on workers: WorkerThreads, idle: IdleWork? = nil,
-                                        _ body: @escaping @Sendable (PartitionIndex) throws -> T) throws -> [T] {
-    let slots = ResultSlots<T>(count: count)
+private func runInParallel<T: Sendable>(_ count: Int, order: [Int], idle: IdleWork? = nil,
+                                        _ body: @Sendable (PartitionIndex) throws -> T) throws -> [T] {
+    let slots = UnsafeMutableBufferPointer<Result<T, any Error>?>.allocate(capacity: count)
+    slots.initialize(repeating: nil)
+    defer {
+        slots.deinitialize()
+        slots.deallocate()
+    }
+    let shared = SlotBuffer(slots)
     let extra = idle == nil ? 0 : max(0, min(cores, count + 1) - 1)
-    let iterations = count + extra
-    ParallelLoop.run(iterations, helpers: min(cores, iterations) - 1, on: workers) { i in
+    DispatchQueue.concurrentPerform(iterations: count + extra) { i in
         guard i < count else {
             idle?.run()
             return
         }
         let p = order[i]
-        slots.set(p, Result { try body(PartitionIndex(UInt32(p))) })
+        shared.set(p, Result { try body(PartitionIndex(UInt32(p))) })
         idle?.taskFinished()
     }
     var results: [T] = []
@@ -278,27 +274,16 @@ private func runInParallel<T: Sendable>(_ count: Int, order: [Int], on workers: 
     return results
 }
 
-/// The result slots of a parallel loop, one per partition. `@unchecked Sendable`: each iteration
-/// writes only its own slot, and the slots are read only once the loop has returned (which orders
-/// every write before the reads). A class, so that a helper starting after the loop's end (it then
-/// writes nothing) never holds freed memory.
-private final class ResultSlots<T>: @unchecked Sendable {
-    private let slots: UnsafeMutableBufferPointer<Result<T, any Error>?>
-
-    init(count: Int) {
-        slots = .allocate(capacity: count)
-        slots.initialize(repeating: nil)
-    }
-
-    deinit {
-        slots.deinitialize()
-        slots.deallocate()
-    }
-
+/// The result slots of a parallel loop. `@unchecked Sendable`: the buffer outlives the loop and
+/// each iteration writes only its own slot.
+private struct SlotBuffer<T>: @unchecked Sendable {
+    let slots: UnsafeMutableBufferPointer<Result<T, any Error>?>
+    init(_ slots: UnsafeMutableBufferPointer<Result<T, any Error>?>) { self.slots = slots }
     func set(_ index: Int, _ value: Result<T, any Error>) { slots[index] = value }
-
-    subscript(index: Int) -> Result<T, any Error>? { slots[index] }
 }
+
+/// The cores this process may run on.
+private let cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 
 /// One parallel run of a vertex interval's repeatable tasks, with retries and speculation.
 ///
@@ -373,15 +358,15 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
         tasks = Mutex(Array(repeating: Slot(), count: count))
     }
 
-    /// Launches every partition's first attempt in `order` (the engine's task threads take them
-    /// first come, first served) and waits for every result.
+    /// Launches every partition's first attempt in `order` (Dispatch's pool starts them first
+    /// come, first served) and waits for every result.
     func run(order: [Int]) throws -> [T] {
         for p in order { launch(p) }
         // Queued behind the tasks: it starts when a worker has no task left to start. The interval
         // waits for it only once it has started (it then stops after its current block).
         let idleDone = DispatchSemaphore(value: 0)
         if let idle {
-            context.workers.submit {
+            DispatchQueue.global().async {
                 guard idle.startJob() else { return }
                 idle.run()
                 idleDone.signal()
@@ -429,10 +414,10 @@ private final class PartitionTaskRun<T: Sendable>: Sendable {
             return tasks[p].launched - 1
         }
         let context = self.context, body = self.body
-        // A speculative copy gets a thread of its own: the straggler (or another program's) may
-        // hold the engine's task threads, and a copy that waits for one helps nobody.
+        // A speculative copy gets a thread of its own: the straggler (and the committer, in an
+        // fsync) may hold the pool's workers, and a copy that waits for one helps nobody.
         let start: (@escaping @Sendable () -> Void) -> Void = speculative
-            ? { EngineThread.detach(named: "strata-copy", $0) } : { context.workers.submit($0) }
+            ? { EngineThread.detach($0) } : { DispatchQueue.global().async(execute: $0) }
         start { [self] in
             let partition = PartitionIndex(UInt32(p))
             let began = DispatchTime.now().uptimeNanoseconds

@@ -58,7 +58,7 @@ final class StagePipeline: Sendable {
     ///   every stage after its in-flight interval. Everything committed stays committed.
     func run() throws(EngineError) -> Program.PassSummary {
         let threads = program.vertices.indices.map { index in
-            EngineThread(named: "strata-stage") { [self] in runStage(index) }
+            EngineThread { [self] in runStage(index) }
         }
         for thread in threads { thread.join() }
         let states = stages.withLock { $0 }
@@ -124,46 +124,26 @@ final class StagePipeline: Sendable {
 }
 
 /// A joinable thread of its own for a long-running stage, outside Dispatch's pool (stages block
-/// while they wait for input, and must never starve the threads that run partition tasks).
+/// while they wait for input, and must never starve the pool that runs partition tasks).
 final class EngineThread: @unchecked Sendable {
-    // `@unchecked`: `handle` is written only by the creating thread, in `start()`, before any other
-    // use of it (`join`, `pthread_detach`, which the creating thread calls too).
     private var handle = pthread_t()
     private let body: @Sendable () -> Void
 
-    /// Starts `body` at once on a new thread, named `name` when given (as `top -H` and
-    /// `/proc/self/task/*/comm` show it; at most 15 bytes are kept, the kernel's limit).
-    init(named name: String? = nil, _ body: @escaping @Sendable () -> Void) {
-        self.body = Self.naming(name, body)
+    /// Starts `body` at once on a new thread.
+    init(_ body: @escaping @Sendable () -> Void) {
+        self.body = body
         if !start() {
             // No thread to be had: run the stage here; `join` then returns at once.
             body()
         }
     }
 
-    /// A thread for `body`, not started.
-    private init(unstarted body: @escaping @Sendable () -> Void) {
+    /// Starts `body` on a new thread, or, when no thread can be had, on a worker of Dispatch's
+    /// pool: never on the calling thread (which must not block: a task of Swift's cooperative
+    /// pool, or a coordinator watching for stragglers).
+    private init(fallingBackToDispatch body: @escaping @Sendable () -> Void) {
         self.body = body
-    }
-
-    /// `body`, preceded by naming its thread `name` (the first 15 bytes).
-    private static func naming(_ name: String?, _ body: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
-        guard let name else { return body }
-        let bytes = Array(name.utf8.prefix(15))
-        return {
-            nameCallingThread(bytes)
-            body()
-        }
-    }
-
-    /// Names the calling thread: writes `/proc/thread-self/comm`, what `pthread_setname_np` does
-    /// on Linux (which Swift's Glibc module does not export). A name not set leaves the thread
-    /// unnamed, nothing else.
-    private static func nameCallingThread(_ bytes: [UInt8]) {
-        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
+        if !start() { DispatchQueue.global().async(execute: body) }
     }
 
     /// Creates the thread running `body`; `false` (and no handle) when none can be had.
@@ -187,21 +167,12 @@ final class EngineThread: @unchecked Sendable {
         if handle != pthread_t() { pthread_join(handle, nil) }
     }
 
-    /// Starts `body` on a new thread nobody joins, named `name` when given: for work that must not
-    /// wait for a busy worker (a speculative copy, when a straggler may be holding one of the
-    /// engine's task threads; a program's run). When no thread can be had, `body` runs on a worker
-    /// of Dispatch's pool, never on the calling thread (which must not block: a task of Swift's
-    /// cooperative pool, or a coordinator watching for stragglers).
-    static func detach(named name: String? = nil, _ body: @escaping @Sendable () -> Void) {
-        if !detachIfPossible(named: name, body) { DispatchQueue.global().async(execute: body) }
-    }
-
-    /// Starts `body` on a new thread nobody joins, named `name` when given; returns `false`, and
-    /// runs nothing, when no thread can be had.
-    static func detachIfPossible(named name: String? = nil, _ body: @escaping @Sendable () -> Void) -> Bool {
-        let thread = EngineThread(unstarted: naming(name, body))
-        guard thread.start() else { return false }
-        pthread_detach(thread.handle)
-        return true
+    /// Starts `body` on a new thread nobody joins: for work that must not wait for a worker of
+    /// Dispatch's pool (a speculative copy, when a straggler may be holding one of them; a
+    /// program's run). When no thread can be had, `body` runs on a worker of Dispatch's pool,
+    /// never on the calling thread.
+    static func detach(_ body: @escaping @Sendable () -> Void) {
+        let thread = EngineThread(fallingBackToDispatch: body)
+        if thread.handle != pthread_t() { pthread_detach(thread.handle) }
     }
 }
