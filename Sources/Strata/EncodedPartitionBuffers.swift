@@ -96,6 +96,12 @@ final class EncodedPartitionBuffers {
         let all = payloads
         payloads = []
         for payload in all { payload.reset() }
+        // No room left in any fill: a stale use of these buffers takes the growing path, which
+        // traps on the payloads now gone, instead of writing into memory handed over.
+        for p in 0..<partitionCount {
+            fills[p].count = 0
+            fills[p].capacity = 0
+        }
         return all
     }
 }

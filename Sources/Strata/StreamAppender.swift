@@ -353,7 +353,7 @@ public class StreamAppender {
                 appendedRecords &+= 1
                 appendedSincePosition = true
                 if fill.pointee.count >= limits.blockBytes {
-                    try cutBlock(openIndex: openIndex(hot.interval), partition: p)
+                    try cutBlock(openIndex: indexOfOpen(hot.interval), partition: p)
                 }
                 if eventTime.rawValue > maxEventTime {
                     maxEventTime = eventTime.rawValue
@@ -535,6 +535,16 @@ public class StreamAppender {
         }
         open.insert(OpenInterval(interval: interval, partitions: empty), at: i + 1)
         return i + 1
+    }
+
+    /// The index in `open` of an interval that must be open (the hot interval, whose buffers the
+    /// append path has just written): never creates one, which would cut an empty block and lose
+    /// the records framed in the interval's real buffers.
+    private final func indexOfOpen(_ interval: Interval) -> Int {
+        guard let index = open.lastIndex(where: { $0.interval == interval }) else {
+            preconditionFailure("StreamAppender: the hot interval \(interval.rawValue) is not open")
+        }
+        return index
     }
 
     /// The capacity of a new partition buffer: a block's bytes and a quarter more, so that the

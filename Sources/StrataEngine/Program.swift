@@ -573,18 +573,27 @@ public final class Program: Sendable {
     /// Blocks a live stateful vertex, whose snapshot of `interval` is due and which has nothing
     /// more to compute now, until every vertex in `readers` (those reading its outputs) has
     /// committed progress through `interval`; or until the vertex's inputs have sealed a later
-    /// interval (its next work, whose commit must follow the snapshot's), the vertex's commit of
-    /// `interval` has failed, or a stop is requested. Woken by every sealing commit, polling every
-    /// 50 ms for readers that seal nothing (sinks).
+    /// interval on every input (its next work, whose commit must follow the snapshot's), the
+    /// vertex's commit of `interval` has failed, a stop is requested, or
+    /// `Program.readerWaitLimit` has passed (a reader that cannot commit `interval` soon — one
+    /// that starts later, waits on another input or straggles — delays the snapshot that long at
+    /// most). Woken by every sealing commit, polling every 50 ms for readers that seal nothing
+    /// (sinks).
     ///
     /// Only the moment of the snapshot's commit moves, never its bytes: the state is the one
     /// through `interval`, which the vertex does not change while it waits. A crash while it waits
     /// leaves the vertex's progress at `interval` without its snapshot, which the next pass writes
     /// (`writeSnapshotMissingAtProgress`), as after a crash between the two commits.
+    /// The longest a live stateful vertex holds its snapshot back for its readers
+    /// (`waitForReaders`): long enough for them to commit an interval on a loaded machine, short
+    /// enough that a crash rarely finds the snapshot missing.
+    static let readerWaitLimit: Duration = .seconds(1)
+
     private func waitForReaders(_ readers: [String], of vertex: any VertexRunner, toCommit interval: Interval,
                                 after committed: CommitTicket, stopping: borrowing Atomic<Bool>) throws {
         let signal = log.sealSignal
-        while !stopping.load(ordering: .relaxed) {
+        let deadline = ContinuousClock.now + Self.readerWaitLimit
+        while !stopping.load(ordering: .relaxed), ContinuousClock.now < deadline {
             let generation = signal.current
             if case .failure = committed.result { return }  // reported by the caller's wait
             do throws(StorageError) {

@@ -62,7 +62,7 @@ import Testing
             let deadline = ContinuousClock.now + .seconds(300)
             while (try output.newestSealedInterval()).map({ $0 < Interval(t) }) ?? true {
                 try #require(ContinuousClock.now < deadline, "no output for interval \(t)")
-                try await Task.sleep(for: .milliseconds(1))
+                try await Task.sleep(for: .milliseconds(5))
             }
         }
         program.stop()

@@ -244,7 +244,7 @@ private final class LiveRun: Sendable {
         while true {
             if let failure = failure.withLock({ $0 }) { throw LiveRunFailed(message: failure) }
             if try program.progress().allSatisfy({ $0.through.map { $0 >= interval } ?? false }) { return }
-            usleep(1_000)
+            usleep(5_000)
         }
     }
 

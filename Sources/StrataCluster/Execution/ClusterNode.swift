@@ -318,7 +318,8 @@ public final class ClusterNode: Sendable {
             do {
                 let task = try ClusterTask(partition: partition, of: program, node: me, names: names, directory: directory,
                                            jetStream: jetStream, progress: progress, role: .speculative,
-                                           checkpoints: options.checkpoints, logger: logger)
+                                           checkpoints: options.checkpoints, trimFailuresOfNode: trimFailures,
+                                           logger: logger)
                 task.leaseValid(until: DispatchTime.now().uptimeNanoseconds &+ UInt64((options.leaseTTL / 2).wholeNanoseconds))
                 copies.withLock { $0[partition] = (owner, task) }
                 task.start()

@@ -235,6 +235,9 @@ public final class JetStream: Sendable {
         // stream too.
         if code == JSStreamNotFoundErr { throw ClusterError.make(call, status, code) }
         if code == JSNoMessageFoundErr || code == JSSequenceNotFoundErr { return false }
+        // Any other "not found" once the stream is known to exist: the message is gone (as before
+        // the stream's case was told apart), never a failure a trimmer would retry for ever.
+        if status == NATS_NOT_FOUND { return false }
         do {
             try check(call, status, code)
         } catch .nats(_, _, let jetStreamCode, let text)
