@@ -112,7 +112,7 @@ import StrataTestSupport
             }
             #expect(afterNewest == [])
 
-            try await withStore { fresh in
+            try withStore { fresh in
                 var copied: [Interval] = []
                 try store.salvage(into: fresh, skipping: []) { event in
                     if case .copied(let name, let interval, _, _, _, _, _) = event, name == "v" { copied.append(interval) }
